@@ -1,0 +1,800 @@
+//! Desired state of a `BedrockChatbot`: Cognito user pool, domain and client; target
+//! group and listener rule on the platform's HTTPS listener; log group; task role;
+//! task definition; ECS service; optional auto scaling.
+
+use std::fmt;
+
+use bedrock_chatbot::config as env_vars;
+use bedrock_chatbot_crds::{
+    BedrockChatbot, CHATBOT_PORT, CpuArchitecture, DeletionPolicy, PasswordPolicy,
+};
+use serde::Serialize;
+
+use super::iam;
+use super::naming::{Charset, cognito_domain_prefix, hashed_name};
+use super::platform::{PlatformDesired, ROLE_PATH, Role, TASKS_SG};
+use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
+
+/// Everything AWS must hold for one chatbot.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatbotDesired {
+    /// The owning object.
+    pub owner: Owner,
+    /// The platform it runs on.
+    pub platform: String,
+    /// Where the resources live (the platform's region).
+    pub environment: Environment,
+    /// Tags on every resource.
+    pub tags: Tags,
+    /// Delete or keep the resources when the object goes.
+    pub deletion_policy: DeletionPolicy,
+    /// `https://<hostname>`.
+    pub url: String,
+    /// Users and their MFA.
+    pub user_pool: UserPool,
+    /// Hosted sign-in domain.
+    pub user_pool_domain: UserPoolDomain,
+    /// The load balancer's OAuth client.
+    pub user_pool_client: UserPoolClient,
+    /// Where the load balancer sends a signed-in user's requests.
+    pub target_group: TargetGroup,
+    /// Host match → sign in with Cognito → forward.
+    pub listener_rule: ListenerRule,
+    /// The app's logs.
+    pub log_group: LogGroup,
+    /// What the app may do on AWS: invoke one model.
+    pub task_role: Role,
+    /// The app's container and its configuration.
+    pub task_definition: TaskDefinition,
+    /// Keeps the tasks running behind the target group.
+    pub service: Service,
+    /// CPU target tracking, when asked for.
+    pub scaling: Option<Scaling>,
+}
+
+/// A resource of the chatbot another one points at, resolved by the engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChatbotRef {
+    /// ARN of the user pool.
+    UserPoolArn,
+    /// Id of the app client.
+    UserPoolClientId,
+    /// ARN of the target group.
+    TargetGroupArn,
+    /// ARN of the task role.
+    TaskRoleArn,
+    /// ARN of the latest task definition revision.
+    TaskDefinitionArn,
+}
+
+/// A value known now, or one that exists only once another resource does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Input {
+    /// Known now.
+    Value(String),
+    /// From a platform resource.
+    Platform(PlatformRef),
+    /// From another resource of this chatbot.
+    Chatbot(ChatbotRef),
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Value(value) => f.write_str(value),
+            Self::Platform(reference) => write!(f, "(platform {reference})"),
+            Self::Chatbot(reference) => write!(f, "({reference:?})"),
+        }
+    }
+}
+
+/// The Cognito user pool.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPool {
+    /// Component key.
+    pub key: String,
+    /// Pool name.
+    pub name: String,
+    /// `ON`: every user must use MFA.
+    pub mfa_configuration: &'static str,
+    /// TOTP authenticator apps.
+    pub software_token_mfa: bool,
+    /// Password rules.
+    pub password_policy: PasswordPolicy,
+    /// Users sign in with their email address.
+    pub username_attributes: Vec<&'static str>,
+    /// Cognito verifies email addresses.
+    pub auto_verified_attributes: Vec<&'static str>,
+    /// Account recovery through verified email only.
+    pub account_recovery: Vec<&'static str>,
+    /// Only administrators create users (unless self sign-up is on).
+    pub admin_create_user_only: bool,
+}
+
+/// The hosted sign-in domain.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPoolDomain {
+    /// Component key.
+    pub key: String,
+    /// `<prefix>.auth.<region>.amazoncognito.com`.
+    pub prefix: String,
+    /// `https://<prefix>.auth.<region>.amazoncognito.com`.
+    pub url: String,
+}
+
+/// The confidential app client the load balancer signs users in with.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPoolClient {
+    /// Component key.
+    pub key: String,
+    /// Client name.
+    pub name: String,
+    /// A secret, as `authenticate-cognito` requires.
+    pub generate_secret: bool,
+    /// `code`.
+    pub allowed_oauth_flows: Vec<&'static str>,
+    /// `openid`, `email`, `profile`.
+    pub allowed_oauth_scopes: Vec<&'static str>,
+    /// `https://<hostname>/oauth2/idpresponse`.
+    pub callback_urls: Vec<String>,
+    /// Where Cognito may send users after sign-out.
+    pub logout_urls: Vec<String>,
+    /// `COGNITO`.
+    pub supported_identity_providers: Vec<&'static str>,
+    /// Don't reveal whether a user exists.
+    pub prevent_user_existence_errors: bool,
+}
+
+/// The target group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetGroup {
+    /// Component key.
+    pub key: String,
+    /// Name (≤ 32 characters).
+    pub name: String,
+    /// `ip`: Fargate tasks register by address.
+    pub target_type: &'static str,
+    /// `HTTP`.
+    pub protocol: &'static str,
+    /// The chatbot port.
+    pub port: u16,
+    /// The platform's VPC.
+    pub vpc: PlatformRef,
+    /// Health check.
+    pub health_check: HealthCheck,
+    /// Seconds a draining task keeps its streams (the app finishes answers within it).
+    pub deregistration_delay_seconds: i32,
+}
+
+/// The load balancer's health check of the tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// Path (and query) checked.
+    pub path: String,
+    /// Seconds between checks.
+    pub interval_seconds: i32,
+    /// Seconds before a check fails.
+    pub timeout_seconds: i32,
+    /// Successes before healthy.
+    pub healthy_threshold: i32,
+    /// Failures before unhealthy.
+    pub unhealthy_threshold: i32,
+    /// Status codes meaning healthy.
+    pub matcher: &'static str,
+}
+
+/// The listener rule on the platform's HTTPS listener.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerRule {
+    /// Component key.
+    pub key: String,
+    /// The platform's HTTPS listener.
+    pub listener: PlatformRef,
+    /// Fixed priority, or `None` for the lowest free one.
+    pub priority: Option<i32>,
+    /// `host-header` values matched.
+    pub host_header: String,
+    /// Sign in through Cognito first.
+    pub authenticate: AuthenticateCognito,
+    /// Then forward to the target group.
+    pub forward_to: ChatbotRef,
+}
+
+/// The `authenticate-cognito` action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticateCognito {
+    /// The pool.
+    pub user_pool: ChatbotRef,
+    /// The client.
+    pub user_pool_client: ChatbotRef,
+    /// The domain prefix.
+    pub user_pool_domain: String,
+    /// `openid email profile`.
+    pub scope: &'static str,
+    /// `authenticate`: send anonymous users to sign in.
+    pub on_unauthenticated_request: &'static str,
+    /// Session cookie name.
+    pub session_cookie_name: &'static str,
+    /// Seconds a sign-in lasts.
+    pub session_timeout_seconds: i64,
+}
+
+/// The CloudWatch log group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroup {
+    /// Component key.
+    pub key: String,
+    /// `/bedrock-chatbot/<namespace>/<name>`.
+    pub name: String,
+    /// Retention in days.
+    pub retention_days: i32,
+}
+
+/// The task definition.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinition {
+    /// Component key.
+    pub key: String,
+    /// Family (revisions share it).
+    pub family: String,
+    /// `awsvpc`.
+    pub network_mode: &'static str,
+    /// `FARGATE`.
+    pub requires_compatibilities: Vec<&'static str>,
+    /// CPU units, as the API takes them (a string).
+    pub cpu: String,
+    /// Memory in MiB, as the API takes it.
+    pub memory: String,
+    /// `X86_64` or `ARM64` (on `LINUX`).
+    pub cpu_architecture: &'static str,
+    /// The platform's execution role.
+    pub execution_role: PlatformRef,
+    /// The chatbot's own task role.
+    pub task_role: ChatbotRef,
+    /// The one container.
+    pub container: Container,
+}
+
+/// The chat app container.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    /// `chatbot`.
+    pub name: &'static str,
+    /// Image.
+    pub image: String,
+    /// The chatbot port (TCP).
+    pub port: u16,
+    /// Read-only root filesystem: the app writes nothing to disk.
+    pub readonly_root_filesystem: bool,
+    /// Seconds ECS waits after SIGTERM before SIGKILL (Fargate's most), so running
+    /// answers can finish.
+    pub stop_timeout_seconds: i32,
+    /// Environment variables, in the order the app documents them.
+    pub environment: Vec<(String, Input)>,
+    /// `awslogs` to the log group.
+    pub log_group: String,
+    /// Stream prefix of the log streams.
+    pub log_stream_prefix: &'static str,
+    /// Container health check command (empty: none).
+    pub health_check: Vec<String>,
+}
+
+/// The ECS service.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    /// Component key.
+    pub key: String,
+    /// Service name (unique in the cluster).
+    pub name: String,
+    /// The platform's cluster.
+    pub cluster: PlatformRef,
+    /// Tasks to run.
+    pub desired_count: i32,
+    /// `FARGATE`.
+    pub launch_type: &'static str,
+    /// `LATEST`.
+    pub platform_version: &'static str,
+    /// The private subnets.
+    pub subnets: Vec<PlatformRef>,
+    /// Component key of the tasks' security group.
+    pub security_group: String,
+    /// Always false: tasks live in private subnets.
+    pub assign_public_ip: bool,
+    /// Container and port registered in the target group.
+    pub load_balancer_container: (&'static str, u16),
+    /// Seconds failed health checks are ignored after a task starts.
+    pub health_check_grace_period_seconds: i32,
+    /// Rolling update: percent of tasks kept healthy.
+    pub minimum_healthy_percent: i32,
+    /// Rolling update: percent of tasks allowed during a deployment.
+    pub maximum_percent: i32,
+    /// Stop and roll back a deployment whose tasks never turn healthy.
+    pub circuit_breaker_rollback: bool,
+    /// Tags flow from the service to its tasks.
+    pub propagate_tags: &'static str,
+    /// ECS Exec into tasks: off (no shell in the image, no extra permissions).
+    pub enable_execute_command: bool,
+}
+
+/// Target-tracking auto scaling of the service.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scaling {
+    /// Component key.
+    pub key: String,
+    /// Policy name.
+    pub policy_name: String,
+    /// Fewest tasks.
+    pub min_capacity: i32,
+    /// Most tasks.
+    pub max_capacity: i32,
+    /// `ECSServiceAverageCPUUtilization`.
+    pub metric: &'static str,
+    /// Target percent.
+    pub target_value: f64,
+    /// Seconds between scale-ins.
+    pub scale_in_cooldown_seconds: i32,
+    /// Seconds between scale-outs.
+    pub scale_out_cooldown_seconds: i32,
+}
+
+/// Name of the app's container in the task definition.
+pub const CONTAINER_NAME: &str = "chatbot";
+
+/// Computes the chatbot's desired state on its platform.
+pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotDesired {
+    let namespace = chatbot
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let name = chatbot.metadata.name.clone().unwrap_or_default();
+    let spec = &chatbot.spec;
+    let env = platform.environment.clone();
+    let owner = Owner::BedrockChatbot {
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
+    let identity = owner.to_string();
+    let readable = format!("{namespace}-{name}");
+    let named = |max: usize, charset: Charset, suffix: &str| {
+        hashed_name(&readable, &identity, suffix, max, charset)
+    };
+    let url = format!("https://{}", spec.hostname);
+    let domain_prefix = spec
+        .cognito
+        .domain_prefix
+        .clone()
+        .unwrap_or_else(|| cognito_domain_prefix(&readable, &spec.hostname));
+    let domain_url = format!(
+        "https://{domain_prefix}.auth.{}.amazoncognito.com",
+        env.region
+    );
+    let log_group = format!("/bedrock-chatbot/{namespace}/{name}");
+    let task_role_name = named(64, Charset::Iam, "-task");
+
+    let model = &spec.model;
+    let mut environment: Vec<(&str, Input)> = vec![
+        (env_vars::ENV_REGION, Input::Value(env.region.clone())),
+        (env_vars::ENV_MODEL_ID, Input::Value(model.id.clone())),
+        (
+            env_vars::ENV_TEMPERATURE,
+            Input::Value(model.temperature.to_string()),
+        ),
+        (
+            env_vars::ENV_MAX_TOKENS,
+            Input::Value(model.max_tokens.to_string()),
+        ),
+        (env_vars::ENV_TOP_P, Input::Value(model.top_p.to_string())),
+    ];
+    if let Some(prompt) = &model.system_prompt {
+        environment.push((env_vars::ENV_SYSTEM_PROMPT, Input::Value(prompt.clone())));
+    }
+    environment.extend([
+        (
+            env_vars::ENV_ALB_ARN,
+            Input::Platform(PlatformRef::LoadBalancer),
+        ),
+        (env_vars::ENV_PUBLIC_URL, Input::Value(url.clone())),
+        (
+            env_vars::ENV_COGNITO_DOMAIN_URL,
+            Input::Value(domain_url.clone()),
+        ),
+        (
+            env_vars::ENV_COGNITO_CLIENT_ID,
+            Input::Chatbot(ChatbotRef::UserPoolClientId),
+        ),
+    ]);
+
+    let private_subnets = match &platform.network {
+        super::platform::Network::Managed(net) => net
+            .private_subnets
+            .iter()
+            .map(|s| PlatformRef::PrivateSubnet(s.key.clone()))
+            .collect(),
+        super::platform::Network::Existing(existing) => existing
+            .private_subnet_ids
+            .iter()
+            .cloned()
+            .map(PlatformRef::Id)
+            .collect(),
+    };
+    let vpc = match &platform.network {
+        super::platform::Network::Managed(_) => PlatformRef::Vpc,
+        super::platform::Network::Existing(existing) => PlatformRef::Id(existing.vpc_id.clone()),
+    };
+
+    ChatbotDesired {
+        tags: owner_tags(&owner, &spec.platform_ref.name, &spec.tags),
+        platform: spec.platform_ref.name.clone(),
+        deletion_policy: spec.deletion_policy,
+        user_pool: UserPool {
+            key: "user-pool".into(),
+            name: named(128, Charset::HyphensUnderscores, ""),
+            mfa_configuration: "ON",
+            software_token_mfa: true,
+            password_policy: spec.cognito.password_policy.clone(),
+            username_attributes: vec!["email"],
+            auto_verified_attributes: vec!["email"],
+            account_recovery: vec!["verified_email"],
+            admin_create_user_only: !spec.cognito.self_sign_up,
+        },
+        user_pool_domain: UserPoolDomain {
+            key: "user-pool-domain".into(),
+            prefix: domain_prefix.clone(),
+            url: domain_url,
+        },
+        user_pool_client: UserPoolClient {
+            key: "user-pool-client".into(),
+            name: named(128, Charset::HyphensUnderscores, ""),
+            generate_secret: true,
+            allowed_oauth_flows: vec!["code"],
+            allowed_oauth_scopes: vec!["openid", "email", "profile"],
+            callback_urls: vec![format!("{url}/oauth2/idpresponse")],
+            logout_urls: vec![format!("{url}/signed-out")],
+            supported_identity_providers: vec!["COGNITO"],
+            prevent_user_existence_errors: true,
+        },
+        target_group: TargetGroup {
+            key: "target-group".into(),
+            name: named(32, Charset::Hyphens, ""),
+            target_type: "ip",
+            protocol: "HTTP",
+            port: CHATBOT_PORT,
+            vpc,
+            health_check: HealthCheck {
+                path: spec.task.health_check_path.clone(),
+                interval_seconds: 30,
+                timeout_seconds: 5,
+                healthy_threshold: 2,
+                unhealthy_threshold: 2,
+                matcher: "200",
+            },
+            deregistration_delay_seconds: 120,
+        },
+        listener_rule: ListenerRule {
+            key: "listener-rule".into(),
+            listener: PlatformRef::HttpsListener,
+            priority: spec.listener_rule_priority,
+            host_header: spec.hostname.clone(),
+            authenticate: AuthenticateCognito {
+                user_pool: ChatbotRef::UserPoolArn,
+                user_pool_client: ChatbotRef::UserPoolClientId,
+                user_pool_domain: domain_prefix,
+                scope: "openid email profile",
+                on_unauthenticated_request: "authenticate",
+                session_cookie_name: "AWSELBAuthSessionCookie",
+                session_timeout_seconds: spec.cognito.session_timeout_seconds,
+            },
+            forward_to: ChatbotRef::TargetGroupArn,
+        },
+        log_group: LogGroup {
+            key: "log-group".into(),
+            name: log_group.clone(),
+            retention_days: spec.logs.retention_days,
+        },
+        task_role: Role {
+            key: "task-role".into(),
+            name: task_role_name,
+            path: ROLE_PATH,
+            description: format!("Chatbot {namespace}/{name}: invoke {} only", model.id),
+            trust_policy: iam::ecs_tasks_trust_policy(&env),
+            managed_policy_arns: Vec::new(),
+            inline_policies: vec![(
+                "bedrock-invoke".into(),
+                iam::bedrock_invoke_policy(&model.id, &model.inference_regions, &env),
+            )],
+        },
+        task_definition: TaskDefinition {
+            key: "task-definition".into(),
+            family: named(255, Charset::HyphensUnderscores, ""),
+            network_mode: "awsvpc",
+            requires_compatibilities: vec!["FARGATE"],
+            cpu: spec.task.cpu.to_string(),
+            memory: spec.task.memory.to_string(),
+            cpu_architecture: match spec.task.architecture {
+                CpuArchitecture::X86_64 => "X86_64",
+                CpuArchitecture::ARM64 => "ARM64",
+            },
+            execution_role: PlatformRef::ExecutionRole,
+            task_role: ChatbotRef::TaskRoleArn,
+            container: Container {
+                name: CONTAINER_NAME,
+                image: spec.image.clone(),
+                port: CHATBOT_PORT,
+                readonly_root_filesystem: true,
+                stop_timeout_seconds: 120,
+                environment: environment
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                log_group,
+                log_stream_prefix: "chatbot",
+                health_check: spec.task.container_health_check.clone(),
+            },
+        },
+        service: Service {
+            key: "service".into(),
+            name: named(255, Charset::HyphensUnderscores, ""),
+            cluster: PlatformRef::Cluster,
+            desired_count: spec.task.desired_count,
+            launch_type: "FARGATE",
+            platform_version: "LATEST",
+            subnets: private_subnets,
+            security_group: TASKS_SG.into(),
+            assign_public_ip: false,
+            load_balancer_container: (CONTAINER_NAME, CHATBOT_PORT),
+            health_check_grace_period_seconds: spec.task.health_check_grace_period_seconds,
+            minimum_healthy_percent: 100,
+            maximum_percent: 200,
+            circuit_breaker_rollback: true,
+            propagate_tags: "SERVICE",
+            enable_execute_command: false,
+        },
+        scaling: spec.scaling.as_ref().map(|scaling| Scaling {
+            key: "scaling".into(),
+            policy_name: named(256, Charset::HyphensUnderscores, "-cpu"),
+            min_capacity: scaling.min_capacity,
+            max_capacity: scaling.max_capacity,
+            metric: "ECSServiceAverageCPUUtilization",
+            target_value: f64::from(scaling.target_cpu_utilization),
+            scale_in_cooldown_seconds: scaling.scale_in_cooldown_seconds,
+            scale_out_cooldown_seconds: scaling.scale_out_cooldown_seconds,
+        }),
+        url,
+        owner,
+        environment: env,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use bedrock_chatbot::config::Config;
+
+    use super::*;
+    use crate::desired::fixtures::{reference_chatbot, reference_platform};
+    use crate::desired::platform;
+
+    fn reference() -> ChatbotDesired {
+        let platform = platform::desired(&reference_platform(), "123456789012");
+        desired(&reference_chatbot(), &platform)
+    }
+
+    #[test]
+    fn user_pool_requires_totp_mfa_and_strong_passwords() {
+        let pool = reference().user_pool;
+        assert_eq!(pool.mfa_configuration, "ON");
+        assert!(pool.software_token_mfa);
+        let p = &pool.password_policy;
+        assert_eq!(p.minimum_length, 12);
+        assert!(
+            p.require_uppercase && p.require_lowercase && p.require_numbers && p.require_symbols
+        );
+        assert_eq!(pool.account_recovery, vec!["verified_email"]);
+        assert!(pool.admin_create_user_only);
+    }
+
+    #[test]
+    fn client_is_confidential_code_grant_with_the_alb_callback() {
+        let client = reference().user_pool_client;
+        assert!(client.generate_secret);
+        assert_eq!(client.allowed_oauth_flows, vec!["code"]);
+        assert_eq!(
+            client.allowed_oauth_scopes,
+            vec!["openid", "email", "profile"]
+        );
+        assert_eq!(
+            client.callback_urls,
+            vec!["https://chat.team-a.example.com/oauth2/idpresponse"]
+        );
+        assert_eq!(client.supported_identity_providers, vec!["COGNITO"]);
+    }
+
+    #[test]
+    fn target_group_matches_the_reference_health_check() {
+        let tg = reference().target_group;
+        assert_eq!((tg.target_type, tg.protocol, tg.port), ("ip", "HTTP", 8501));
+        assert!(
+            tg.name.len() <= 32 && tg.name.starts_with("team-a-assistant-"),
+            "{}",
+            tg.name
+        );
+        assert_eq!(
+            tg.health_check,
+            HealthCheck {
+                path: "/?health=check".into(),
+                interval_seconds: 30,
+                timeout_seconds: 5,
+                healthy_threshold: 2,
+                unhealthy_threshold: 2,
+                matcher: "200",
+            }
+        );
+    }
+
+    #[test]
+    fn listener_rule_authenticates_on_the_https_listener_before_forwarding() {
+        let rule = reference().listener_rule;
+        assert_eq!(rule.listener, PlatformRef::HttpsListener);
+        assert_eq!(rule.host_header, "chat.team-a.example.com");
+        assert_eq!(rule.authenticate.on_unauthenticated_request, "authenticate");
+        assert_eq!(rule.authenticate.scope, "openid email profile");
+        assert_eq!(rule.forward_to, ChatbotRef::TargetGroupArn);
+        assert_eq!(rule.priority, None);
+    }
+
+    #[test]
+    fn service_runs_privately_with_circuit_breaker() {
+        let service = reference().service;
+        assert!(!service.assign_public_ip);
+        assert_eq!(service.security_group, TASKS_SG);
+        assert_eq!(
+            service.subnets,
+            vec![
+                PlatformRef::PrivateSubnet("private-subnet-a".into()),
+                PlatformRef::PrivateSubnet("private-subnet-b".into())
+            ]
+        );
+        assert_eq!(service.desired_count, 1);
+        assert_eq!(service.health_check_grace_period_seconds, 60);
+        assert!(service.circuit_breaker_rollback);
+        assert_eq!(service.launch_type, "FARGATE");
+    }
+
+    #[test]
+    fn task_definition_is_the_reference_size_on_fargate() {
+        let td = reference().task_definition;
+        assert_eq!((td.cpu.as_str(), td.memory.as_str()), ("512", "1024"));
+        assert_eq!(td.network_mode, "awsvpc");
+        assert_eq!(td.requires_compatibilities, vec!["FARGATE"]);
+        assert_eq!(td.container.port, 8501);
+        assert!(td.container.readonly_root_filesystem);
+        assert_eq!(td.container.log_group, "/bedrock-chatbot/team-a/assistant");
+    }
+
+    #[test]
+    fn task_role_may_only_invoke_the_configured_model() {
+        let role = reference().task_role;
+        assert!(role.managed_policy_arns.is_empty());
+        assert_eq!(role.inline_policies.len(), 1);
+        let policy = serde_json::to_value(&role.inline_policies[0].1).unwrap();
+        assert_eq!(policy["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            policy["Statement"][0]["Resource"][0],
+            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0"
+        );
+        assert!(!policy.to_string().contains("\"*\""));
+    }
+
+    /// The environment the operator writes is exactly what the chat app accepts.
+    #[test]
+    fn container_environment_satisfies_the_chatbot_config_contract() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.model.system_prompt = Some("Be brief.".into());
+        let platform = platform::desired(&reference_platform(), "123456789012");
+        let desired = desired(&chatbot, &platform);
+        let vars: HashMap<String, String> = desired
+            .task_definition
+            .container
+            .environment
+            .iter()
+            .map(|(name, value)| {
+                let resolved = match value {
+                    Input::Value(v) => v.clone(),
+                    Input::Platform(PlatformRef::LoadBalancer) => {
+                        "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/x/1"
+                            .into()
+                    }
+                    Input::Chatbot(ChatbotRef::UserPoolClientId) => "client-id".into(),
+                    other => panic!("unexpected reference {other:?} in the environment"),
+                };
+                (name.clone(), resolved)
+            })
+            .collect();
+        let names: Vec<&str> = desired
+            .task_definition
+            .container
+            .environment
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(names, env_vars::OPERATOR_SET.to_vec());
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        assert_eq!(
+            config.model.model_id,
+            "us.anthropic.claude-sonnet-4-20250514-v1:0"
+        );
+        assert_eq!(config.model.max_tokens, 2000);
+        assert!((config.model.temperature - 0.9).abs() < 1e-6);
+        assert!((config.model.top_p - 1.0).abs() < 1e-6);
+        assert_eq!(config.model.system_prompt.as_deref(), Some("Be brief."));
+        assert_eq!(config.auth.public_url, "https://chat.team-a.example.com");
+        assert!(
+            config
+                .auth
+                .cognito_domain_url
+                .ends_with(".auth.us-west-2.amazoncognito.com")
+        );
+    }
+
+    #[test]
+    fn names_of_two_teams_never_collide_even_when_joined_alike() {
+        let platform = platform::desired(&reference_platform(), "1");
+        let mut a = reference_chatbot();
+        a.metadata.namespace = Some("team-a".into());
+        a.metadata.name = Some("bot".into());
+        let mut b = reference_chatbot();
+        b.metadata.namespace = Some("team".into());
+        b.metadata.name = Some("a-bot".into());
+        let (a, b) = (desired(&a, &platform), desired(&b, &platform));
+        assert_ne!(a.target_group.name, b.target_group.name);
+        assert_ne!(a.service.name, b.service.name);
+        assert_ne!(a.task_role.name, b.task_role.name);
+        assert_ne!(a.task_definition.family, b.task_definition.family);
+    }
+
+    #[test]
+    fn long_names_fit_every_aws_limit() {
+        let platform = platform::desired(&reference_platform(), "1");
+        let mut chatbot = reference_chatbot();
+        chatbot.metadata.namespace = Some("n".repeat(63));
+        chatbot.metadata.name = Some("m".repeat(253));
+        let d = desired(&chatbot, &platform);
+        assert!(d.target_group.name.len() <= 32);
+        assert!(d.task_role.name.len() <= 64);
+        assert!(d.user_pool.name.len() <= 128);
+        assert!(d.user_pool_client.name.len() <= 128);
+        assert!(d.user_pool_domain.prefix.len() <= 63);
+        assert!(d.service.name.len() <= 255);
+        assert!(d.task_definition.family.len() <= 255);
+        assert!(d.log_group.name.len() <= 512);
+    }
+
+    #[test]
+    fn scaling_is_off_unless_asked_for() {
+        assert!(reference().scaling.is_none());
+        let platform = platform::desired(&reference_platform(), "1");
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+        let scaling = desired(&chatbot, &platform).scaling.unwrap();
+        assert_eq!((scaling.min_capacity, scaling.max_capacity), (1, 4));
+        assert_eq!(scaling.metric, "ECSServiceAverageCPUUtilization");
+        assert!((scaling.target_value - 60.0).abs() < f64::EPSILON);
+    }
+}

@@ -1,0 +1,1003 @@
+//! Desired state of a `ChatbotPlatform`: the network, security groups, VPC
+//! endpoints, load balancer with its listeners, ECS cluster, execution role and
+//! optional ECR repository.
+
+use bedrock_chatbot_crds::{
+    CHATBOT_PORT, ChatbotPlatform, ChatbotPlatformSpec, DeletionPolicy, ExistingNetwork,
+    ImageTagMutability, ManagedNetwork, NatGatewayMode,
+};
+use serde::Serialize;
+
+use super::iam::{self, PolicyDocument};
+use super::naming::{Charset, fitted_name};
+use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
+
+/// Everything AWS must hold for one platform.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformDesired {
+    /// The owning object.
+    pub owner: Owner,
+    /// Where the resources live.
+    pub environment: Environment,
+    /// Tags on every resource (each also gets its component key and `Name`).
+    pub tags: Tags,
+    /// Delete or keep the resources when the object goes.
+    pub deletion_policy: DeletionPolicy,
+    /// VPC, subnets, gateways and routes — or the existing ones to use.
+    pub network: Network,
+    /// Load balancer, tasks and endpoint security groups.
+    pub security_groups: Vec<SecurityGroup>,
+    /// bedrock-runtime (always) and, without NAT, ECR/logs/S3 endpoints.
+    pub vpc_endpoints: Vec<VpcEndpoint>,
+    /// The internet-facing ALB.
+    pub load_balancer: LoadBalancer,
+    /// HTTPS:443 (chatbot rules attach here) and HTTP:80 (redirect).
+    pub listeners: Vec<Listener>,
+    /// The Fargate cluster.
+    pub cluster: EcsCluster,
+    /// Role ECS uses to pull images and write logs for every chatbot.
+    pub execution_role: Role,
+    /// Repository for teams' images, when asked for.
+    pub ecr_repository: Option<EcrRepository>,
+}
+
+/// The platform's network.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "mode", rename_all = "camelCase")]
+pub enum Network {
+    /// Created and owned by the operator.
+    Managed(Box<ManagedNetworkDesired>),
+    /// Brought by the user; never created or deleted.
+    Existing(ExistingNetwork),
+}
+
+/// A VPC the operator creates.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedNetworkDesired {
+    /// The VPC.
+    pub vpc: Vpc,
+    /// Gives the public subnets a route to the internet.
+    pub internet_gateway: Component,
+    /// One per zone, for the load balancer and NAT gateways.
+    pub public_subnets: Vec<Subnet>,
+    /// One per zone, for tasks and endpoints.
+    pub private_subnets: Vec<Subnet>,
+    /// One per zone (`PerZone`), one in all (`Single`) or none.
+    pub nat_gateways: Vec<NatGateway>,
+    /// The public route table, then one per private subnet.
+    pub route_tables: Vec<RouteTable>,
+}
+
+/// Key and name of a resource that has no other settings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    /// Component key (the `bedrock-chatbot.dev/component` tag).
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+}
+
+/// The VPC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Vpc {
+    /// Component key.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// IPv4 CIDR.
+    pub cidr: String,
+    /// DNS resolution in the VPC (private DNS of endpoints needs it).
+    pub enable_dns_support: bool,
+    /// DNS hostnames in the VPC (private DNS of endpoints needs it).
+    pub enable_dns_hostnames: bool,
+}
+
+/// A subnet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subnet {
+    /// Component key, e.g. `public-subnet-a`.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// IPv4 CIDR.
+    pub cidr: String,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Whether instances get a public IP by default: never, not even in public
+    /// subnets (only the load balancer and NAT gateways live there).
+    pub map_public_ip_on_launch: bool,
+}
+
+/// A NAT gateway with its Elastic IP.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NatGateway {
+    /// Component key, e.g. `nat-gateway-a`.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// The public subnet it sits in.
+    pub subnet: PlatformRef,
+    /// Component key of its Elastic IP.
+    pub elastic_ip_key: String,
+}
+
+/// A route table and the subnets it serves.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTable {
+    /// Component key.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// Routes besides the VPC's local route.
+    pub routes: Vec<Route>,
+    /// Subnets associated with it.
+    pub subnets: Vec<PlatformRef>,
+}
+
+/// One route.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// Destination CIDR.
+    pub destination: String,
+    /// Internet gateway or NAT gateway.
+    pub target: PlatformRef,
+}
+
+/// A security group and its complete rule set: rules not listed here are removed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroup {
+    /// Component key: `load-balancer-sg`, `tasks-sg` or `endpoints-sg`.
+    pub key: String,
+    /// Group name.
+    pub name: String,
+    /// Group description.
+    pub description: String,
+    /// Inbound rules.
+    pub ingress: Vec<SecurityGroupRule>,
+    /// Outbound rules (the default allow-all rule is removed).
+    pub egress: Vec<SecurityGroupRule>,
+}
+
+/// One TCP rule of a security group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroupRule {
+    /// TCP port.
+    pub port: u16,
+    /// Where traffic comes from (ingress) or goes to (egress).
+    pub peer: Peer,
+    /// Why the rule exists.
+    pub description: String,
+}
+
+/// The other end of a security group rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Peer {
+    /// An IPv4 range.
+    Cidr(String),
+    /// Another of the platform's security groups, by component key.
+    SecurityGroup(String),
+}
+
+/// A VPC endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcEndpoint {
+    /// Component key, e.g. `bedrock-runtime-endpoint`.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// e.g. `com.amazonaws.us-west-2.bedrock-runtime`.
+    pub service_name: String,
+    /// Interface (ENIs in subnets) or gateway (route table entries).
+    pub kind: EndpointKind,
+}
+
+/// How a VPC endpoint attaches to the VPC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum EndpointKind {
+    /// ENIs in the private subnets, reachable from the tasks only.
+    #[serde(rename_all = "camelCase")]
+    Interface {
+        /// The service's public DNS name resolves to the endpoint inside the VPC,
+        /// so the SDK needs no endpoint override.
+        private_dns: bool,
+        /// Subnets holding the endpoint's ENIs.
+        subnets: Vec<PlatformRef>,
+        /// Security group of the ENIs.
+        security_group: String,
+    },
+    /// Prefix-list routes in the private route tables.
+    #[serde(rename_all = "camelCase")]
+    Gateway {
+        /// Route tables that get the route.
+        route_tables: Vec<PlatformRef>,
+    },
+}
+
+/// The Application Load Balancer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancer {
+    /// Component key.
+    pub key: String,
+    /// Name (≤ 32 characters).
+    pub name: String,
+    /// `internet-facing`.
+    pub scheme: &'static str,
+    /// The public subnets.
+    pub subnets: Vec<PlatformRef>,
+    /// Component key of its security group.
+    pub security_group: String,
+    /// Load balancer attributes, as AWS names them.
+    pub attributes: Tags,
+}
+
+/// A listener of the load balancer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    /// Component key: `https-listener` or `http-listener`.
+    pub key: String,
+    /// 443 or 80.
+    pub port: u16,
+    /// `HTTPS` or `HTTP`.
+    pub protocol: &'static str,
+    /// TLS policy (HTTPS only).
+    pub ssl_policy: Option<String>,
+    /// Server certificate (HTTPS only).
+    pub certificate_arn: Option<String>,
+    /// What happens to requests no rule matches.
+    pub default_action: DefaultAction,
+}
+
+/// A listener's default action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum DefaultAction {
+    /// A fixed response.
+    #[serde(rename_all = "camelCase")]
+    FixedResponse {
+        /// HTTP status code.
+        status_code: u16,
+        /// Content type.
+        content_type: &'static str,
+        /// Body.
+        body: &'static str,
+    },
+    /// A redirect to HTTPS on 443, keeping host, path and query.
+    #[serde(rename_all = "camelCase")]
+    RedirectToHttps {
+        /// `HTTP_301`.
+        status_code: &'static str,
+    },
+}
+
+/// The ECS cluster.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsCluster {
+    /// Component key.
+    pub key: String,
+    /// Cluster name.
+    pub name: String,
+    /// Container Insights on or off.
+    pub container_insights: bool,
+    /// `FARGATE`.
+    pub capacity_providers: Vec<&'static str>,
+}
+
+/// An IAM role.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    /// Component key.
+    pub key: String,
+    /// Role name (≤ 64 characters).
+    pub name: String,
+    /// IAM path, grouping the operator's roles.
+    pub path: &'static str,
+    /// Description.
+    pub description: String,
+    /// Who may assume it.
+    pub trust_policy: PolicyDocument,
+    /// AWS managed policies attached.
+    pub managed_policy_arns: Vec<String>,
+    /// Inline policies by name.
+    pub inline_policies: Vec<(String, PolicyDocument)>,
+}
+
+/// An ECR repository.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcrRepository {
+    /// Component key.
+    pub key: String,
+    /// Repository name.
+    pub name: String,
+    /// `IMMUTABLE` or `MUTABLE`.
+    pub image_tag_mutability: &'static str,
+    /// Scan images on push.
+    pub scan_on_push: bool,
+    /// `AES256`.
+    pub encryption: &'static str,
+}
+
+/// IAM path of every role the operator creates.
+pub const ROLE_PATH: &str = "/bedrock-chatbot/";
+
+/// Load balancer attribute that makes the ALB drop headers with invalid names, so no
+/// client can smuggle a forged `x-amzn-oidc-*` header past it.
+pub const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
+
+/// Component keys of the three security groups.
+pub const LOAD_BALANCER_SG: &str = "load-balancer-sg";
+/// Security group of the chatbot tasks.
+pub const TASKS_SG: &str = "tasks-sg";
+/// Security group of the interface endpoints.
+pub const ENDPOINTS_SG: &str = "endpoints-sg";
+
+/// Computes the platform's desired state for `account_id` (or [`super::UNKNOWN_ACCOUNT`]).
+pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired {
+    let name = platform.metadata.name.clone().unwrap_or_default();
+    let spec = &platform.spec;
+    let env = Environment::new(&spec.region, account_id);
+    let owner = Owner::ChatbotPlatform { name: name.clone() };
+    let prefix = format!("bcb-{name}");
+
+    let (network, public_subnets, private_subnets, private_route_tables) =
+        match (&spec.network.managed, &spec.network.existing) {
+            (_, Some(existing)) => (
+                Network::Existing(existing.clone()),
+                existing
+                    .public_subnet_ids
+                    .iter()
+                    .cloned()
+                    .map(PlatformRef::Id)
+                    .collect(),
+                existing
+                    .private_subnet_ids
+                    .iter()
+                    .cloned()
+                    .map(PlatformRef::Id)
+                    .collect(),
+                Vec::new(),
+            ),
+            (managed, None) => {
+                let managed = managed.clone().unwrap_or_default();
+                let net = managed_network(&managed, spec, &prefix);
+                let refs = |subnets: &[Subnet], make: fn(String) -> PlatformRef| {
+                    subnets
+                        .iter()
+                        .map(|s| make(s.key.clone()))
+                        .collect::<Vec<_>>()
+                };
+                let public = refs(&net.public_subnets, PlatformRef::PublicSubnet);
+                let private = refs(&net.private_subnets, PlatformRef::PrivateSubnet);
+                let route_tables = net
+                    .route_tables
+                    .iter()
+                    .filter(|t| t.key.starts_with("private-"))
+                    .map(|t| PlatformRef::RouteTable(t.key.clone()))
+                    .collect();
+                (
+                    Network::Managed(Box::new(net)),
+                    public,
+                    private,
+                    route_tables,
+                )
+            }
+        };
+
+    PlatformDesired {
+        tags: owner_tags(&owner, &name, &spec.tags),
+        owner,
+        deletion_policy: spec.deletion_policy,
+        security_groups: security_groups(spec, &prefix),
+        vpc_endpoints: vpc_endpoints(spec, &env, &prefix, &private_subnets, private_route_tables),
+        load_balancer: LoadBalancer {
+            key: "load-balancer".into(),
+            name: fitted_name(&prefix, 32, Charset::Hyphens),
+            scheme: "internet-facing",
+            subnets: public_subnets,
+            security_group: LOAD_BALANCER_SG.into(),
+            attributes: [
+                (DROP_INVALID_HEADERS, "true".to_string()),
+                (
+                    "deletion_protection.enabled",
+                    spec.load_balancer.deletion_protection.to_string(),
+                ),
+                (
+                    "idle_timeout.timeout_seconds",
+                    spec.load_balancer.idle_timeout_seconds.to_string(),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        },
+        listeners: vec![
+            Listener {
+                key: "https-listener".into(),
+                port: 443,
+                protocol: "HTTPS",
+                ssl_policy: Some(spec.load_balancer.ssl_policy.clone()),
+                certificate_arn: Some(spec.load_balancer.certificate_arn.clone()),
+                default_action: DefaultAction::FixedResponse {
+                    status_code: 404,
+                    content_type: "text/plain",
+                    body: "Not found",
+                },
+            },
+            Listener {
+                key: "http-listener".into(),
+                port: 80,
+                protocol: "HTTP",
+                ssl_policy: None,
+                certificate_arn: None,
+                default_action: DefaultAction::RedirectToHttps {
+                    status_code: "HTTP_301",
+                },
+            },
+        ],
+        cluster: EcsCluster {
+            key: "cluster".into(),
+            name: fitted_name(&prefix, 255, Charset::HyphensUnderscores),
+            container_insights: spec.ecs.container_insights,
+            capacity_providers: vec!["FARGATE"],
+        },
+        execution_role: Role {
+            key: "execution-role".into(),
+            name: super::naming::hashed_name(
+                &prefix,
+                &platform_identity(&name),
+                "-execution",
+                64,
+                Charset::Iam,
+            ),
+            path: ROLE_PATH,
+            description: format!("ECS task execution role of chatbot platform {name}"),
+            trust_policy: iam::ecs_tasks_trust_policy(&env),
+            managed_policy_arns: vec![iam::execution_role_managed_policy(&env)],
+            inline_policies: Vec::new(),
+        },
+        ecr_repository: spec.ecr_repository.as_ref().map(|repo| EcrRepository {
+            key: "ecr-repository".into(),
+            name: repo.name.clone(),
+            image_tag_mutability: match repo.image_tag_mutability {
+                ImageTagMutability::Immutable => "IMMUTABLE",
+                ImageTagMutability::Mutable => "MUTABLE",
+            },
+            scan_on_push: repo.scan_on_push,
+            encryption: "AES256",
+        }),
+        network,
+        environment: env,
+    }
+}
+
+fn platform_identity(name: &str) -> String {
+    Owner::ChatbotPlatform { name: name.into() }.to_string()
+}
+
+/// The availability zones of a managed network: the spec's, or the region's `a`
+/// and `b` zones.
+pub fn availability_zones(managed: &ManagedNetwork, region: &str) -> Vec<String> {
+    if managed.availability_zones.is_empty() {
+        vec![format!("{region}a"), format!("{region}b")]
+    } else {
+        managed.availability_zones.clone()
+    }
+}
+
+/// The letter that tells zones apart in component keys (`us-west-2a` → `a`).
+fn zone_suffix(zone: &str) -> String {
+    zone.chars().last().map(String::from).unwrap_or_default()
+}
+
+fn managed_network(
+    managed: &ManagedNetwork,
+    spec: &ChatbotPlatformSpec,
+    prefix: &str,
+) -> ManagedNetworkDesired {
+    let zones = availability_zones(managed, &spec.region);
+    let subnets = |tier: &str, cidrs: &[String]| -> Vec<Subnet> {
+        zones
+            .iter()
+            .zip(cidrs)
+            .map(|(zone, cidr)| {
+                let key = format!("{tier}-subnet-{}", zone_suffix(zone));
+                Subnet {
+                    name: format!("{prefix}-{key}"),
+                    key,
+                    cidr: cidr.clone(),
+                    availability_zone: zone.clone(),
+                    map_public_ip_on_launch: false,
+                }
+            })
+            .collect()
+    };
+    let public_subnets = subnets("public", &managed.public_subnet_cidrs);
+    let private_subnets = subnets("private", &managed.private_subnet_cidrs);
+
+    let nat_gateways: Vec<NatGateway> = match managed.nat_gateways {
+        NatGatewayMode::None => Vec::new(),
+        NatGatewayMode::Single => public_subnets
+            .iter()
+            .take(1)
+            .map(|s| nat_gateway(s, prefix))
+            .collect(),
+        NatGatewayMode::PerZone => public_subnets
+            .iter()
+            .map(|s| nat_gateway(s, prefix))
+            .collect(),
+    };
+
+    let mut route_tables = vec![RouteTable {
+        key: "public-route-table".into(),
+        name: format!("{prefix}-public"),
+        routes: vec![Route {
+            destination: "0.0.0.0/0".into(),
+            target: PlatformRef::InternetGateway,
+        }],
+        subnets: public_subnets
+            .iter()
+            .map(|s| PlatformRef::PublicSubnet(s.key.clone()))
+            .collect(),
+    }];
+    for (index, subnet) in private_subnets.iter().enumerate() {
+        let suffix = zone_suffix(&subnet.availability_zone);
+        // Each zone's tasks leave through their own zone's NAT gateway (PerZone), so
+        // one zone's outage cannot cut the other's egress; Single shares the first.
+        let nat = nat_gateways.get(index).or(nat_gateways.first());
+        route_tables.push(RouteTable {
+            key: format!("private-route-table-{suffix}"),
+            name: format!("{prefix}-private-{suffix}"),
+            routes: nat
+                .map(|nat| Route {
+                    destination: "0.0.0.0/0".into(),
+                    target: PlatformRef::NatGateway(nat.key.clone()),
+                })
+                .into_iter()
+                .collect(),
+            subnets: vec![PlatformRef::PrivateSubnet(subnet.key.clone())],
+        });
+    }
+
+    ManagedNetworkDesired {
+        vpc: Vpc {
+            key: "vpc".into(),
+            name: prefix.to_string(),
+            cidr: managed.vpc_cidr.clone(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+        },
+        internet_gateway: Component {
+            key: "internet-gateway".into(),
+            name: prefix.to_string(),
+        },
+        public_subnets,
+        private_subnets,
+        nat_gateways,
+        route_tables,
+    }
+}
+
+fn nat_gateway(subnet: &Subnet, prefix: &str) -> NatGateway {
+    let suffix = zone_suffix(&subnet.availability_zone);
+    NatGateway {
+        key: format!("nat-gateway-{suffix}"),
+        name: format!("{prefix}-nat-{suffix}"),
+        subnet: PlatformRef::PublicSubnet(subnet.key.clone()),
+        elastic_ip_key: format!("nat-eip-{suffix}"),
+    }
+}
+
+/// The three security groups. Ingress is exactly: load balancer ← `ingressCidrs` on
+/// 443 and 80; tasks ← load balancer on the chatbot port; endpoints ← tasks on 443.
+/// Egress is narrowed too: the load balancer reaches the tasks and Cognito (443),
+/// tasks reach AWS APIs over 443, endpoints need none.
+fn security_groups(spec: &ChatbotPlatformSpec, prefix: &str) -> Vec<SecurityGroup> {
+    let from_ingress_cidrs = |port: u16, what: &str| -> Vec<SecurityGroupRule> {
+        spec.load_balancer
+            .ingress_cidrs
+            .iter()
+            .map(|cidr| SecurityGroupRule {
+                port,
+                peer: Peer::Cidr(cidr.clone()),
+                description: format!("{what} from {cidr}"),
+            })
+            .collect()
+    };
+    let https_anywhere = |why: &str| SecurityGroupRule {
+        port: 443,
+        peer: Peer::Cidr("0.0.0.0/0".into()),
+        description: why.into(),
+    };
+    vec![
+        SecurityGroup {
+            key: LOAD_BALANCER_SG.into(),
+            name: format!("{prefix}-load-balancer"),
+            description: "Chatbot load balancer: HTTPS and HTTP redirect from the allowed ranges"
+                .into(),
+            ingress: [
+                from_ingress_cidrs(443, "HTTPS"),
+                from_ingress_cidrs(80, "HTTP redirect"),
+            ]
+            .concat(),
+            egress: vec![
+                SecurityGroupRule {
+                    port: CHATBOT_PORT,
+                    peer: Peer::SecurityGroup(TASKS_SG.into()),
+                    description: "Forward to chatbot tasks".into(),
+                },
+                https_anywhere("Cognito token and user info endpoints"),
+            ],
+        },
+        SecurityGroup {
+            key: TASKS_SG.into(),
+            name: format!("{prefix}-tasks"),
+            description: "Chatbot tasks: only the load balancer may connect".into(),
+            ingress: vec![SecurityGroupRule {
+                port: CHATBOT_PORT,
+                peer: Peer::SecurityGroup(LOAD_BALANCER_SG.into()),
+                description: "Chatbot port from the load balancer".into(),
+            }],
+            egress: vec![https_anywhere(
+                "AWS APIs (Bedrock endpoint, ECR, logs, ALB public keys)",
+            )],
+        },
+        SecurityGroup {
+            key: ENDPOINTS_SG.into(),
+            name: format!("{prefix}-endpoints"),
+            description: "VPC endpoints: only chatbot tasks may connect".into(),
+            ingress: vec![SecurityGroupRule {
+                port: 443,
+                peer: Peer::SecurityGroup(TASKS_SG.into()),
+                description: "HTTPS from chatbot tasks".into(),
+            }],
+            egress: Vec::new(),
+        },
+    ]
+}
+
+fn vpc_endpoints(
+    spec: &ChatbotPlatformSpec,
+    env: &Environment,
+    prefix: &str,
+    private_subnets: &[PlatformRef],
+    private_route_tables: Vec<PlatformRef>,
+) -> Vec<VpcEndpoint> {
+    let service = |name: &str| format!("com.amazonaws.{}.{name}", env.region);
+    let interface = |name: &str| VpcEndpoint {
+        key: format!("{}-endpoint", name.replace('.', "-")),
+        name: format!("{prefix}-{}", name.replace('.', "-")),
+        service_name: service(name),
+        kind: EndpointKind::Interface {
+            private_dns: true,
+            subnets: private_subnets.to_vec(),
+            security_group: ENDPOINTS_SG.into(),
+        },
+    };
+    let mut endpoints = vec![interface("bedrock-runtime")];
+    if image_pull_and_logs_endpoints(spec) {
+        endpoints.extend(["ecr.api", "ecr.dkr", "logs"].map(interface));
+        endpoints.push(VpcEndpoint {
+            key: "s3-endpoint".into(),
+            name: format!("{prefix}-s3"),
+            service_name: service("s3"),
+            kind: EndpointKind::Gateway {
+                route_tables: private_route_tables,
+            },
+        });
+    }
+    endpoints
+}
+
+/// Whether the platform gets ECR, logs and S3 endpoints: as the spec says, else
+/// exactly when a managed network has no NAT gateway.
+pub fn image_pull_and_logs_endpoints(spec: &ChatbotPlatformSpec) -> bool {
+    spec.vpc_endpoints.image_pull_and_logs.unwrap_or_else(|| {
+        spec.network
+            .managed
+            .as_ref()
+            .is_some_and(|m| m.nat_gateways == NatGatewayMode::None)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use bedrock_chatbot_crds::NetworkSpec;
+
+    use super::*;
+    use crate::desired::fixtures::reference_platform;
+
+    fn managed(desired: &PlatformDesired) -> &ManagedNetworkDesired {
+        match &desired.network {
+            Network::Managed(net) => net,
+            Network::Existing(_) => panic!("expected a managed network"),
+        }
+    }
+
+    #[test]
+    fn reference_network_layout() {
+        let desired = desired(&reference_platform(), "123456789012");
+        let net = managed(&desired);
+        assert_eq!(net.vpc.cidr, "10.0.0.0/16");
+        assert!(net.vpc.enable_dns_support && net.vpc.enable_dns_hostnames);
+        let layout: Vec<_> = net
+            .public_subnets
+            .iter()
+            .chain(&net.private_subnets)
+            .map(|s| {
+                (
+                    s.key.as_str(),
+                    s.cidr.as_str(),
+                    s.availability_zone.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            layout,
+            vec![
+                ("public-subnet-a", "10.0.1.0/24", "us-west-2a"),
+                ("public-subnet-b", "10.0.2.0/24", "us-west-2b"),
+                ("private-subnet-a", "10.0.3.0/24", "us-west-2a"),
+                ("private-subnet-b", "10.0.4.0/24", "us-west-2b"),
+            ]
+        );
+        assert!(
+            net.public_subnets
+                .iter()
+                .chain(&net.private_subnets)
+                .all(|s| !s.map_public_ip_on_launch)
+        );
+    }
+
+    #[test]
+    fn per_zone_nat_routes_each_private_subnet_through_its_own_zone() {
+        let desired = desired(&reference_platform(), "123456789012");
+        let net = managed(&desired);
+        assert_eq!(net.nat_gateways.len(), 2);
+        assert_eq!(
+            net.nat_gateways[1].subnet,
+            PlatformRef::PublicSubnet("public-subnet-b".into())
+        );
+        let private_b = net
+            .route_tables
+            .iter()
+            .find(|t| t.key == "private-route-table-b")
+            .unwrap();
+        assert_eq!(
+            private_b.routes[0].target,
+            PlatformRef::NatGateway("nat-gateway-b".into())
+        );
+        assert_eq!(
+            private_b.subnets,
+            vec![PlatformRef::PrivateSubnet("private-subnet-b".into())]
+        );
+        let public = net
+            .route_tables
+            .iter()
+            .find(|t| t.key == "public-route-table")
+            .unwrap();
+        assert_eq!(public.routes[0].target, PlatformRef::InternetGateway);
+        assert_eq!(public.subnets.len(), 2);
+    }
+
+    #[test]
+    fn single_nat_is_shared_and_none_adds_private_service_endpoints() {
+        let mut platform = reference_platform();
+        platform.spec.network.managed.as_mut().unwrap().nat_gateways = NatGatewayMode::Single;
+        let single = desired(&platform, "1");
+        let net = managed(&single);
+        assert_eq!(net.nat_gateways.len(), 1);
+        for table in net
+            .route_tables
+            .iter()
+            .filter(|t| t.key.starts_with("private-"))
+        {
+            assert_eq!(
+                table.routes[0].target,
+                PlatformRef::NatGateway("nat-gateway-a".into())
+            );
+        }
+        assert_eq!(
+            single.vpc_endpoints.len(),
+            1,
+            "NAT egress needs no extra endpoints"
+        );
+
+        platform.spec.network.managed.as_mut().unwrap().nat_gateways = NatGatewayMode::None;
+        let none = desired(&platform, "1");
+        assert!(managed(&none).nat_gateways.is_empty());
+        assert!(
+            managed(&none)
+                .route_tables
+                .iter()
+                .filter(|t| t.key.starts_with("private-"))
+                .all(|t| t.routes.is_empty())
+        );
+        let services: Vec<_> = none
+            .vpc_endpoints
+            .iter()
+            .map(|e| e.service_name.as_str())
+            .collect();
+        assert_eq!(
+            services,
+            vec![
+                "com.amazonaws.us-west-2.bedrock-runtime",
+                "com.amazonaws.us-west-2.ecr.api",
+                "com.amazonaws.us-west-2.ecr.dkr",
+                "com.amazonaws.us-west-2.logs",
+                "com.amazonaws.us-west-2.s3",
+            ]
+        );
+        let EndpointKind::Gateway { route_tables } = &none.vpc_endpoints[4].kind else {
+            panic!("s3 must be a gateway endpoint")
+        };
+        assert_eq!(route_tables.len(), 2);
+    }
+
+    #[test]
+    fn bedrock_endpoint_is_private_dns_in_private_subnets_behind_endpoint_sg() {
+        let desired = desired(&reference_platform(), "1");
+        let endpoint = &desired.vpc_endpoints[0];
+        assert_eq!(
+            endpoint.service_name,
+            "com.amazonaws.us-west-2.bedrock-runtime"
+        );
+        assert_eq!(
+            endpoint.kind,
+            EndpointKind::Interface {
+                private_dns: true,
+                subnets: vec![
+                    PlatformRef::PrivateSubnet("private-subnet-a".into()),
+                    PlatformRef::PrivateSubnet("private-subnet-b".into())
+                ],
+                security_group: ENDPOINTS_SG.into(),
+            }
+        );
+    }
+
+    #[test]
+    fn security_group_ingress_is_exactly_the_three_paths() {
+        let desired = desired(&reference_platform(), "1");
+        let ingress: Vec<_> = desired
+            .security_groups
+            .iter()
+            .flat_map(|sg| {
+                sg.ingress
+                    .iter()
+                    .map(move |r| (sg.key.as_str(), r.port, r.peer.clone()))
+            })
+            .collect();
+        assert_eq!(
+            ingress,
+            vec![
+                (LOAD_BALANCER_SG, 443, Peer::Cidr("0.0.0.0/0".into())),
+                (LOAD_BALANCER_SG, 80, Peer::Cidr("0.0.0.0/0".into())),
+                (TASKS_SG, 8501, Peer::SecurityGroup(LOAD_BALANCER_SG.into())),
+                (ENDPOINTS_SG, 443, Peer::SecurityGroup(TASKS_SG.into())),
+            ]
+        );
+        let endpoints = desired
+            .security_groups
+            .iter()
+            .find(|sg| sg.key == ENDPOINTS_SG)
+            .unwrap();
+        assert!(endpoints.egress.is_empty());
+    }
+
+    #[test]
+    fn load_balancer_is_https_with_redirect_and_drops_invalid_headers() {
+        let desired = desired(&reference_platform(), "1");
+        assert_eq!(
+            desired.load_balancer.attributes[DROP_INVALID_HEADERS],
+            "true"
+        );
+        assert_eq!(desired.load_balancer.scheme, "internet-facing");
+        assert_eq!(desired.load_balancer.subnets.len(), 2);
+        let https = &desired.listeners[0];
+        assert_eq!((https.port, https.protocol), (443, "HTTPS"));
+        assert_eq!(
+            https.ssl_policy.as_deref(),
+            Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+        );
+        assert!(matches!(
+            https.default_action,
+            DefaultAction::FixedResponse {
+                status_code: 404,
+                ..
+            }
+        ));
+        let http = &desired.listeners[1];
+        assert_eq!((http.port, http.protocol), (80, "HTTP"));
+        assert!(matches!(
+            http.default_action,
+            DefaultAction::RedirectToHttps { .. }
+        ));
+    }
+
+    #[test]
+    fn existing_network_creates_nothing_at_network_level() {
+        let mut platform = reference_platform();
+        platform.spec.network = NetworkSpec {
+            managed: None,
+            existing: Some(ExistingNetwork {
+                vpc_id: "vpc-0123456789abcdef0".into(),
+                public_subnet_ids: vec!["subnet-00000001".into(), "subnet-00000002".into()],
+                private_subnet_ids: vec!["subnet-00000003".into(), "subnet-00000004".into()],
+            }),
+        };
+        let desired = desired(&platform, "1");
+        assert!(matches!(desired.network, Network::Existing(_)));
+        assert_eq!(
+            desired.load_balancer.subnets,
+            vec![
+                PlatformRef::Id("subnet-00000001".into()),
+                PlatformRef::Id("subnet-00000002".into())
+            ]
+        );
+        let EndpointKind::Interface { subnets, .. } = &desired.vpc_endpoints[0].kind else {
+            panic!()
+        };
+        assert_eq!(subnets[0], PlatformRef::Id("subnet-00000003".into()));
+    }
+
+    #[test]
+    fn names_fit_aws_limits_for_long_platform_names() {
+        let mut platform = reference_platform();
+        platform.metadata.name = Some(format!("{}.example", "p".repeat(240)));
+        let desired = desired(&platform, "1");
+        assert!(desired.load_balancer.name.len() <= 32);
+        assert!(desired.execution_role.name.len() <= 64);
+        assert!(desired.cluster.name.len() <= 255);
+        assert!(
+            desired
+                .load_balancer
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        );
+        assert_eq!(
+            desired,
+            super::desired(&platform, "1"),
+            "desired state must be deterministic"
+        );
+    }
+
+    #[test]
+    fn execution_role_uses_the_managed_policy() {
+        let desired = desired(&reference_platform(), "123456789012");
+        assert_eq!(
+            desired.execution_role.managed_policy_arns,
+            vec!["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
+        );
+        assert_eq!(desired.execution_role.path, ROLE_PATH);
+    }
+
+    #[test]
+    fn ownership_tags_are_set() {
+        let desired = desired(&reference_platform(), "1");
+        assert_eq!(
+            desired.tags[super::super::TAG_OWNER],
+            "ChatbotPlatform/shared"
+        );
+        assert_eq!(
+            desired.tags[super::super::TAG_MANAGED_BY],
+            "bedrock-chatbot-operator"
+        );
+    }
+}
