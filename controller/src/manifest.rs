@@ -1,1 +1,354 @@
+//! Manifests from files: YAML (multi-document) or JSON, from files or directories,
+//! admitted as the API server would and checked across objects, with every problem
+//! reported against its file, document, object and field.
 
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::admission::{Admission, Admitted, Kind};
+use crate::validation::{self, FieldProblem, Subject};
+
+/// Where an object came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based position of the document in the file.
+    pub document: usize,
+}
+
+/// An object and where it came from.
+#[derive(Clone, Debug)]
+pub struct Located<T> {
+    /// Where it came from.
+    pub source: Source,
+    /// The admitted object.
+    pub object: T,
+}
+
+/// All objects of a set of files, admitted and consistent with each other.
+#[derive(Clone, Debug, Default)]
+pub struct Manifests {
+    /// Platforms, in file order.
+    pub platforms: Vec<Located<ChatbotPlatform>>,
+    /// Chatbots, in file order.
+    pub chatbots: Vec<Located<BedrockChatbot>>,
+}
+
+impl Manifests {
+    /// The platform named `name`.
+    pub fn platform(&self, name: &str) -> Option<&ChatbotPlatform> {
+        self.platforms
+            .iter()
+            .map(|p| &p.object)
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+    }
+}
+
+/// One problem, located as precisely as it could be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// File and document, when the problem is in one.
+    pub source: Option<Source>,
+    /// `Kind name` or `Kind namespace/name`, when known.
+    pub object: Option<String>,
+    /// The field and what is wrong with it.
+    pub problem: FieldProblem,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.source, &self.object) {
+            (Some(source), Some(object)) => write!(
+                f,
+                "{} (document {}, {object}): ",
+                source.path.display(),
+                source.document
+            )?,
+            (Some(source), None) => write!(
+                f,
+                "{} (document {}): ",
+                source.path.display(),
+                source.document
+            )?,
+            (None, Some(object)) => write!(f, "{object}: ")?,
+            (None, None) => {}
+        }
+        write!(f, "{}", self.problem)
+    }
+}
+
+/// Every problem found in a set of manifests. Nothing is used when there is one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        writeln!(
+            f,
+            "{count} problem{} in the manifests:",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Extensions read when a directory is given.
+const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// Reads, admits and cross-checks the manifests in `paths` (files, or directories
+/// whose `*.yaml`, `*.yml` and `*.json` files are read in name order, not
+/// recursively — as `kubectl apply -f` does).
+pub fn load(paths: &[PathBuf]) -> Result<Manifests, Problems> {
+    let admission = Admission::default();
+    let mut problems = Vec::new();
+    let mut documents = Vec::new();
+    for path in expand(paths, &mut problems) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => documents.extend(parse(&path, &text, &mut problems)),
+            Err(error) => problems.push(Problem {
+                source: None,
+                object: None,
+                problem: FieldProblem::new("", format!("cannot read {}: {error}", path.display())),
+            }),
+        }
+    }
+    let manifests = admit_all(&admission, documents, &mut problems);
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Like [`load`], for manifests already in memory (`path` only labels problems).
+pub fn load_str(path: &Path, text: &str) -> Result<Manifests, Problems> {
+    let admission = Admission::default();
+    let mut problems = Vec::new();
+    let documents = parse(path, text, &mut problems);
+    let manifests = admit_all(&admission, documents, &mut problems);
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            p.is_file()
+                                && p.extension()
+                                    .and_then(|e| e.to_str())
+                                    .is_some_and(|e| EXTENSIONS.contains(&e))
+                        })
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        problems.push(unlocated(format!(
+                            "{} holds no .yaml, .yml or .json files",
+                            path.display()
+                        )));
+                    }
+                    files.extend(found);
+                }
+                Err(error) => problems.push(unlocated(format!(
+                    "cannot read directory {}: {error}",
+                    path.display()
+                ))),
+            }
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            problems.push(unlocated(format!("{} does not exist", path.display())));
+        }
+    }
+    files
+}
+
+fn unlocated(message: String) -> Problem {
+    Problem {
+        source: None,
+        object: None,
+        problem: FieldProblem::new("", message),
+    }
+}
+
+/// The documents of one file; empty documents (`---` alone, comments) are skipped.
+fn parse(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<(Source, Value)> {
+    let mut documents = Vec::new();
+    for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let source = Source {
+            path: path.to_path_buf(),
+            document: index + 1,
+        };
+        match Value::deserialize(document) {
+            Ok(Value::Null) => {}
+            Ok(value) => documents.push((source, value)),
+            Err(error) => {
+                problems.push(Problem {
+                    source: Some(source),
+                    object: None,
+                    problem: FieldProblem::new("", format!("not valid YAML: {error}")),
+                });
+                // The YAML stream cannot be resumed after a syntax error.
+                break;
+            }
+        }
+    }
+    documents
+}
+
+fn admit_all(
+    admission: &Admission,
+    documents: Vec<(Source, Value)>,
+    problems: &mut Vec<Problem>,
+) -> Manifests {
+    let mut manifests = Manifests::default();
+    for (source, value) in documents {
+        match admission.admit(&value, None) {
+            Ok(Admitted::Platform(platform)) => {
+                let label = label(Kind::ChatbotPlatform, &platform.metadata.name, &None);
+                report(
+                    problems,
+                    &source,
+                    &label,
+                    validation::check_platform(&platform),
+                );
+                manifests.platforms.push(Located {
+                    source,
+                    object: *platform,
+                });
+            }
+            Ok(Admitted::Chatbot(mut chatbot)) => {
+                chatbot
+                    .metadata
+                    .namespace
+                    .get_or_insert_with(|| "default".into());
+                let meta = &chatbot.metadata;
+                let label = label(Kind::BedrockChatbot, &meta.name, &meta.namespace);
+                report(
+                    problems,
+                    &source,
+                    &label,
+                    validation::check_chatbot(&chatbot),
+                );
+                manifests.chatbots.push(Located {
+                    source,
+                    object: *chatbot,
+                });
+            }
+            Err(rejection) => {
+                let object = rejection.kind.map(|kind| {
+                    format!(
+                        "{} {}",
+                        kind.as_str(),
+                        rejection.object.as_deref().unwrap_or("(unnamed)")
+                    )
+                });
+                problems.extend(rejection.problems.into_iter().map(|problem| Problem {
+                    source: Some(source.clone()),
+                    object: object.clone(),
+                    problem,
+                }));
+            }
+        }
+    }
+    check_duplicates(&manifests, problems);
+    let platforms: Vec<&ChatbotPlatform> = manifests.platforms.iter().map(|p| &p.object).collect();
+    let chatbots: Vec<&BedrockChatbot> = manifests.chatbots.iter().map(|c| &c.object).collect();
+    for found in validation::check_set(&platforms, &chatbots) {
+        let (source, object) = match found.subject {
+            Subject::Platform(i) => {
+                let p = &manifests.platforms[i];
+                (
+                    &p.source,
+                    label(Kind::ChatbotPlatform, &p.object.metadata.name, &None),
+                )
+            }
+            Subject::Chatbot(i) => {
+                let c = &manifests.chatbots[i];
+                let meta = &c.object.metadata;
+                (
+                    &c.source,
+                    label(Kind::BedrockChatbot, &meta.name, &meta.namespace),
+                )
+            }
+        };
+        problems.push(Problem {
+            source: Some(source.clone()),
+            object: Some(object),
+            problem: found.problem,
+        });
+    }
+    manifests
+}
+
+fn label(kind: Kind, name: &Option<String>, namespace: &Option<String>) -> String {
+    let name = name.as_deref().unwrap_or("(unnamed)");
+    match namespace {
+        Some(ns) => format!("{} {ns}/{name}", kind.as_str()),
+        None => format!("{} {name}", kind.as_str()),
+    }
+}
+
+fn report(problems: &mut Vec<Problem>, source: &Source, label: &str, found: Vec<FieldProblem>) {
+    problems.extend(found.into_iter().map(|problem| Problem {
+        source: Some(source.clone()),
+        object: Some(label.to_string()),
+        problem,
+    }));
+}
+
+/// The same object twice would make two writers fight over one set of resources.
+fn check_duplicates(manifests: &Manifests, problems: &mut Vec<Problem>) {
+    let mut seen: Vec<(String, &Source)> = Vec::new();
+    let objects = manifests
+        .platforms
+        .iter()
+        .map(|p| {
+            (
+                label(Kind::ChatbotPlatform, &p.object.metadata.name, &None),
+                &p.source,
+            )
+        })
+        .chain(manifests.chatbots.iter().map(|c| {
+            let meta = &c.object.metadata;
+            (
+                label(Kind::BedrockChatbot, &meta.name, &meta.namespace),
+                &c.source,
+            )
+        }));
+    for (label, source) in objects {
+        if let Some((_, first)) = seen.iter().find(|(l, _)| *l == label) {
+            problems.push(Problem {
+                source: Some(source.clone()),
+                object: Some(label.clone()),
+                problem: FieldProblem::new(
+                    "metadata.name",
+                    format!(
+                        "the same object is also defined in {} (document {})",
+                        first.path.display(),
+                        first.document
+                    ),
+                ),
+            });
+        } else {
+            seen.push((label, source));
+        }
+    }
+}

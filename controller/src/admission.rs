@@ -1,0 +1,371 @@
+//! What the Kubernetes API server would do with a manifest before the controller
+//! sees it: default it and check it against the CRD's schema and CEL rules. The file
+//! mode (`plan`, `apply`) has no API server, so it runs the same checks here, from
+//! the same generated CRDs.
+
+use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform, GROUP, VERSION};
+use jsonschema::{Draft, Validator};
+use kube::core::cel::{self, CompiledSchema};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::crd;
+use crate::validation::FieldProblem;
+
+/// The kinds this operator serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `ChatbotPlatform`, cluster-scoped.
+    ChatbotPlatform,
+    /// `BedrockChatbot`, namespaced.
+    BedrockChatbot,
+}
+
+impl Kind {
+    /// The kind's name as in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ChatbotPlatform => "ChatbotPlatform",
+            Self::BedrockChatbot => "BedrockChatbot",
+        }
+    }
+
+    /// Whether objects of the kind live in a namespace.
+    pub fn namespaced(self) -> bool {
+        self == Self::BedrockChatbot
+    }
+
+    fn from_manifest(api_version: &str, kind: &str) -> Result<Self, String> {
+        let expected = format!("{GROUP}/{VERSION}");
+        let found = match kind {
+            "ChatbotPlatform" => Self::ChatbotPlatform,
+            "BedrockChatbot" => Self::BedrockChatbot,
+            other => {
+                return Err(format!(
+                    "unsupported kind {other:?}: expected ChatbotPlatform or BedrockChatbot"
+                ));
+            }
+        };
+        if api_version != expected {
+            return Err(format!(
+                "{kind} has apiVersion {api_version:?}; this operator serves {expected:?}"
+            ));
+        }
+        Ok(found)
+    }
+}
+
+/// An object admitted: defaulted, valid, typed.
+#[derive(Clone, Debug)]
+pub enum Admitted {
+    /// A platform.
+    Platform(Box<ChatbotPlatform>),
+    /// A chatbot.
+    Chatbot(Box<BedrockChatbot>),
+}
+
+/// The checks of one kind, compiled once.
+struct KindSchema {
+    schema: Value,
+    structural: Validator,
+    rules: CompiledSchema,
+}
+
+impl std::fmt::Debug for KindSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindSchema").finish_non_exhaustive()
+    }
+}
+
+impl KindSchema {
+    fn new(schema: Value) -> Self {
+        let strict = strict(&schema);
+        let structural = jsonschema::options()
+            .with_draft(Draft::Draft4)
+            .build(&strict)
+            .expect("the generated CRD schema is a valid JSON schema");
+        let rules = cel::compile_schema(&schema);
+        assert!(
+            !rules.has_errors(),
+            "CEL rules of the CRD do not compile: {:?}",
+            rules.compilation_errors()
+        );
+        Self {
+            schema,
+            structural,
+            rules,
+        }
+    }
+}
+
+/// Defaulting and validation of both kinds, as the API server does it.
+#[derive(Debug)]
+pub struct Admission {
+    platform: KindSchema,
+    chatbot: KindSchema,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        let [platform, chatbot] = crd::definitions();
+        Self {
+            platform: KindSchema::new(crd::schema_of(&platform)),
+            chatbot: KindSchema::new(crd::schema_of(&chatbot)),
+        }
+    }
+}
+
+/// Why an object was not admitted: where, and every problem found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    /// The kind, when it could be told.
+    pub kind: Option<Kind>,
+    /// `name` or `namespace/name`, when it could be told.
+    pub object: Option<String>,
+    /// The problems, each naming its field.
+    pub problems: Vec<FieldProblem>,
+}
+
+impl Admission {
+    /// Defaults and validates `manifest` the way the API server would on create;
+    /// with `old`, also checks the transition rules (immutable fields) as on update.
+    pub fn admit(&self, manifest: &Value, old: Option<&Value>) -> Result<Admitted, Rejection> {
+        let mut rejection = Rejection {
+            kind: None,
+            object: None,
+            problems: Vec::new(),
+        };
+        let Some(fields) = manifest.as_object() else {
+            rejection.problems.push(FieldProblem::new(
+                "",
+                "a manifest must be a YAML mapping (an object)",
+            ));
+            return Err(rejection);
+        };
+        let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
+        let kind = match Kind::from_manifest(text("apiVersion"), text("kind")) {
+            Ok(kind) => kind,
+            Err(message) => {
+                let field = if fields.get("kind").is_some() {
+                    "kind"
+                } else {
+                    ""
+                };
+                rejection.problems.push(FieldProblem::new(field, message));
+                return Err(rejection);
+            }
+        };
+        rejection.kind = Some(kind);
+        let (object, problems) = check_metadata(kind, fields.get("metadata"));
+        rejection.object = object;
+        rejection.problems.extend(problems);
+
+        let schema = match kind {
+            Kind::ChatbotPlatform => &self.platform,
+            Kind::BedrockChatbot => &self.chatbot,
+        };
+        let mut manifest = without_nulls(manifest);
+        if let Some(fields) = manifest.as_object_mut() {
+            // Status belongs to the controller; the API server ignores it on create.
+            fields.remove("status");
+        }
+        let defaulted = cel::apply_defaults(&schema.schema, &manifest);
+        rejection
+            .problems
+            .extend(schema.structural.iter_errors(&defaulted).map(|error| {
+                FieldProblem::new(dotted(error.instance_path().as_str()), describe(&error))
+            }));
+        if rejection.problems.is_empty() {
+            let old = old.map(without_nulls);
+            if let Err(errors) = cel::validate_compiled(&schema.rules, &manifest, old.as_ref()) {
+                rejection.problems.extend(
+                    errors
+                        .iter()
+                        .map(|e| FieldProblem::new(e.field_path.clone(), e.message.clone())),
+                );
+            }
+        }
+        if !rejection.problems.is_empty() {
+            return Err(rejection);
+        }
+        let admitted = match kind {
+            Kind::ChatbotPlatform => typed(defaulted).map(|p| Admitted::Platform(Box::new(p))),
+            Kind::BedrockChatbot => typed(defaulted).map(|c| Admitted::Chatbot(Box::new(c))),
+        };
+        admitted.map_err(|problem| {
+            rejection.problems.push(problem);
+            rejection
+        })
+    }
+}
+
+fn typed<T: DeserializeOwned>(value: Value) -> Result<T, FieldProblem> {
+    serde_json::from_value(value).map_err(|e| FieldProblem::new("", e.to_string()))
+}
+
+/// Checks `metadata` the way the API server does for the parts it owns: a name
+/// that is a DNS subdomain, a namespace only on namespaced kinds.
+fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<FieldProblem>) {
+    let mut problems = Vec::new();
+    let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
+    let name = field("name");
+    match name {
+        None => problems.push(FieldProblem::new("metadata.name", "is required")),
+        Some(name) if !is_dns_subdomain(name) => problems.push(FieldProblem::new(
+            "metadata.name",
+            format!("{name:?} must be a lowercase DNS subdomain (a-z, 0-9, '-', '.'; at most 253 characters)"),
+        )),
+        Some(_) => {}
+    }
+    let namespace = field("namespace");
+    match (kind.namespaced(), namespace) {
+        (false, Some(_)) => problems.push(FieldProblem::new(
+            "metadata.namespace",
+            format!("{} is cluster-scoped and takes no namespace", kind.as_str()),
+        )),
+        (true, Some(ns)) if !is_dns_label(ns) => problems.push(FieldProblem::new(
+            "metadata.namespace",
+            format!("{ns:?} must be a lowercase DNS label (a-z, 0-9, '-'; at most 63 characters)"),
+        )),
+        _ => {}
+    }
+    let object = name.map(|name| match (kind.namespaced(), namespace) {
+        (true, ns) => format!("{}/{name}", ns.unwrap_or("default")),
+        (false, _) => name.to_string(),
+    });
+    (object, problems)
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// The manifest without `null` values: the API server drops them for fields that
+/// are not nullable, and treats them as absent otherwise.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect::<Map<_, _>>(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The CRD schema made strict for unknown fields: every object schema with
+/// `properties` refuses other keys, as `kubectl apply --validate=strict` (the
+/// default) does. `metadata` and free-form maps are left open.
+fn strict(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    // The API server adds the object's envelope to every CRD schema implicitly.
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.insert("apiVersion".into(), serde_json::json!({ "type": "string" }));
+        properties.insert("kind".into(), serde_json::json!({ "type": "string" }));
+        properties.insert("metadata".into(), serde_json::json!({ "type": "object" }));
+    }
+    tighten(&mut schema);
+    schema
+}
+
+fn tighten(node: &mut Value) {
+    let Some(object) = node.as_object_mut() else {
+        return;
+    };
+    let has_properties = object.contains_key("properties");
+    let preserves_unknown = object
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if has_properties && !preserves_unknown && !object.contains_key("additionalProperties") {
+        object.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    // OpenAPI's `nullable` is unknown to JSON Schema; nulls are gone by now anyway.
+    object.remove("nullable");
+    for (key, child) in object.iter_mut() {
+        match key.as_str() {
+            "properties" => {
+                if let Some(props) = child.as_object_mut() {
+                    props.values_mut().for_each(tighten);
+                }
+            }
+            "items" | "additionalProperties" => tighten(child),
+            "allOf" | "anyOf" | "oneOf" => {
+                if let Some(list) = child.as_array_mut() {
+                    list.iter_mut().for_each(tighten);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `/spec/model/temperature` → `spec.model.temperature`; list indexes as `[0]`.
+fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.split('/').skip(1) {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        if part.bytes().all(|b| b.is_ascii_digit()) && !part.is_empty() {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&part);
+        }
+    }
+    out
+}
+
+/// A schema error in words a user of `kubectl` would recognise.
+fn describe(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    match error.kind() {
+        K::AdditionalProperties { unexpected } => {
+            format!("unknown field(s) {}", unexpected.join(", "))
+        }
+        K::Required { property } => format!("missing required field {property}"),
+        _ => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_paths_read_like_kubectl_explain() {
+        assert_eq!(dotted("/spec/model/temperature"), "spec.model.temperature");
+        assert_eq!(
+            dotted("/spec/network/managed/publicSubnetCidrs/1"),
+            "spec.network.managed.publicSubnetCidrs[1]"
+        );
+        assert_eq!(dotted(""), "");
+    }
+
+    #[test]
+    fn strict_schema_refuses_unknown_fields_but_keeps_metadata_open() {
+        let admission = Admission::default();
+        let manifest = serde_json::json!({
+            "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+            "kind": "BedrockChatbot",
+            "metadata": { "name": "a", "namespace": "t", "labels": { "team": "t" }, "annotations": { "x": "y" } },
+            "spec": { "platformRef": { "name": "p" }, "hostname": "chat.example.com", "modle": {} }
+        });
+        let rejection = admission.admit(&manifest, None).unwrap_err();
+        assert_eq!(rejection.problems.len(), 1, "{rejection:?}");
+        assert_eq!(rejection.problems[0].field, "spec");
+        assert!(rejection.problems[0].message.contains("modle"));
+    }
+}
