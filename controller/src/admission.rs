@@ -35,20 +35,24 @@ impl Kind {
         self == Self::BedrockChatbot
     }
 
-    fn from_manifest(api_version: &str, kind: &str) -> Result<Self, String> {
+    fn from_manifest(api_version: &str, kind: &str) -> Result<Self, FieldProblem> {
         let expected = format!("{GROUP}/{VERSION}");
         let found = match kind {
             "ChatbotPlatform" => Self::ChatbotPlatform,
             "BedrockChatbot" => Self::BedrockChatbot,
             other => {
-                return Err(format!(
-                    "unsupported kind {other:?}: expected ChatbotPlatform or BedrockChatbot"
+                return Err(FieldProblem::new(
+                    "kind",
+                    format!(
+                        "unsupported kind {other:?}: expected ChatbotPlatform or BedrockChatbot"
+                    ),
                 ));
             }
         };
         if api_version != expected {
-            return Err(format!(
-                "{kind} has apiVersion {api_version:?}; this operator serves {expected:?}"
+            return Err(FieldProblem::new(
+                "apiVersion",
+                format!("{kind} has apiVersion {api_version:?}; this operator serves {expected:?}"),
             ));
         }
         Ok(found)
@@ -145,13 +149,8 @@ impl Admission {
         let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
         let kind = match Kind::from_manifest(text("apiVersion"), text("kind")) {
             Ok(kind) => kind,
-            Err(message) => {
-                let field = if fields.get("kind").is_some() {
-                    "kind"
-                } else {
-                    ""
-                };
-                rejection.problems.push(FieldProblem::new(field, message));
+            Err(problem) => {
+                rejection.problems.push(problem);
                 return Err(rejection);
             }
         };
@@ -335,7 +334,12 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
         K::AdditionalProperties { unexpected } => {
             format!("unknown field(s) {}", unexpected.join(", "))
         }
-        K::Required { property } => format!("missing required field {property}"),
+        K::Required { property } => {
+            format!(
+                "missing required field {}",
+                property.as_str().unwrap_or_default()
+            )
+        }
         _ => error.to_string(),
     }
 }
