@@ -20,8 +20,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print both CustomResourceDefinitions as YAML.
-    Crd,
+    /// Print both CustomResourceDefinitions (YAML), or their field reference.
+    Crd {
+        /// `yaml`: the CRDs to install; `markdown`: the field reference.
+        #[arg(short, long, value_enum, default_value_t = CrdOutput::Yaml)]
+        output: CrdOutput,
+    },
     /// Show the AWS resources the manifests ask for, offline: no cluster, no
     /// credentials, no AWS calls. ARNs use AWS_ACCOUNT_ID when it is set.
     Plan {
@@ -32,6 +36,14 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CrdOutput {
+    /// Both CRDs as a multi-document YAML stream.
+    Yaml,
+    /// A Markdown table of every spec field.
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -55,7 +67,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     let text = match cli.command {
-        Command::Crd => crd::yaml(),
+        Command::Crd {
+            output: CrdOutput::Yaml,
+        } => crd::yaml(),
+        Command::Crd {
+            output: CrdOutput::Markdown,
+        } => crd::reference_markdown(),
         Command::Plan { files, output } => {
             let manifests = manifest::load(&files)?;
             let account = std::env::var("AWS_ACCOUNT_ID")

@@ -1,5 +1,7 @@
 //! The command line as a user runs it: exit codes, output, errors.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,6 +1,8 @@
 //! The CRDs committed in the Helm chart are exactly the generated ones, and they
 //! carry what `kubectl`, Argo CD and Flux rely on.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::path::Path;
 
 use operator::admission::{Admission, Admitted};
@@ -18,6 +20,28 @@ fn committed_crds_match_the_generated_ones() {
         "{} is stale: regenerate it with `cargo run -p bedrock-chatbot-operator -- crd > charts/bedrock-chatbot-operator/crds/crds.yaml`",
         path.display()
     );
+}
+
+#[test]
+fn committed_reference_matches_the_generated_one() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/crd-reference.md");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        committed == crd::reference_markdown(),
+        "{} is stale: regenerate it with `cargo run -p bedrock-chatbot-operator -- crd -o markdown > docs/crd-reference.md`",
+        path.display()
+    );
+    for field in [
+        "spec.hostname",
+        "spec.model.temperature",
+        "spec.network.managed.natGateways",
+        "spec.loadBalancer.certificateArn",
+    ] {
+        assert!(
+            committed.contains(&format!("`{field}`")),
+            "{field} missing from the reference"
+        );
+    }
 }
 
 fn definitions() -> Vec<Value> {

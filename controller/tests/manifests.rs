@@ -2,6 +2,8 @@
 //! message that names the field and says what to fix — checked against the
 //! generated CRD schema and CEL rules, as an API server would.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 
 use operator::manifest::{self, Problems};
