@@ -108,38 +108,25 @@ const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// whose `*.yaml`, `*.yml` and `*.json` files are read in name order, not
 /// recursively — as `kubectl apply -f` does).
 pub fn load(paths: &[PathBuf]) -> Result<Manifests, Problems> {
-    let admission = Admission::default();
     let mut problems = Vec::new();
     let mut documents = Vec::new();
     for path in expand(paths, &mut problems) {
         match std::fs::read_to_string(&path) {
             Ok(text) => documents.extend(parse(&path, &text, &mut problems)),
-            Err(error) => problems.push(Problem {
-                source: None,
-                object: None,
-                problem: FieldProblem::new("", format!("cannot read {}: {error}", path.display())),
-            }),
+            Err(error) => problems.push(unlocated(format!(
+                "cannot read {}: {error}",
+                path.display()
+            ))),
         }
     }
-    let manifests = admit_all(&admission, documents, &mut problems);
-    if problems.is_empty() {
-        Ok(manifests)
-    } else {
-        Err(Problems(problems))
-    }
+    admit_all(documents, problems)
 }
 
 /// Like [`load`], for manifests already in memory (`path` only labels problems).
 pub fn load_str(path: &Path, text: &str) -> Result<Manifests, Problems> {
-    let admission = Admission::default();
     let mut problems = Vec::new();
     let documents = parse(path, text, &mut problems);
-    let manifests = admit_all(&admission, documents, &mut problems);
-    if problems.is_empty() {
-        Ok(manifests)
-    } else {
-        Err(Problems(problems))
-    }
+    admit_all(documents, problems)
 }
 
 fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
@@ -213,18 +200,20 @@ fn parse(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<(Source, V
     documents
 }
 
+/// Admits every document, then checks them together; any problem anywhere (those
+/// found while reading included) rejects the whole set.
 fn admit_all(
-    admission: &Admission,
     documents: Vec<(Source, Value)>,
-    problems: &mut Vec<Problem>,
-) -> Manifests {
+    mut problems: Vec<Problem>,
+) -> Result<Manifests, Problems> {
+    let admission = Admission::default();
     let mut manifests = Manifests::default();
     for (source, value) in documents {
         match admission.admit(&value, None) {
             Ok(Admitted::Platform(platform)) => {
                 let label = label(Kind::ChatbotPlatform, &platform.metadata.name, &None);
                 report(
-                    problems,
+                    &mut problems,
                     &source,
                     &label,
                     validation::check_platform(&platform),
@@ -242,7 +231,7 @@ fn admit_all(
                 let meta = &chatbot.metadata;
                 let label = label(Kind::BedrockChatbot, &meta.name, &meta.namespace);
                 report(
-                    problems,
+                    &mut problems,
                     &source,
                     &label,
                     validation::check_chatbot(&chatbot),
@@ -268,7 +257,7 @@ fn admit_all(
             }
         }
     }
-    check_duplicates(&manifests, problems);
+    check_duplicates(&manifests, &mut problems);
     let platforms: Vec<&ChatbotPlatform> = manifests.platforms.iter().map(|p| &p.object).collect();
     let chatbots: Vec<&BedrockChatbot> = manifests.chatbots.iter().map(|c| &c.object).collect();
     for found in validation::check_set(&platforms, &chatbots) {
@@ -295,7 +284,11 @@ fn admit_all(
             problem: found.problem,
         });
     }
-    manifests
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(Problems(problems))
+    }
 }
 
 fn label(kind: Kind, name: &Option<String>, namespace: &Option<String>) -> String {
