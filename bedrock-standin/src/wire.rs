@@ -1,0 +1,526 @@
+//! Bedrock's wire protocol: restJson1 requests, JSON errors named by
+//! `x-amzn-errortype`, and the ConverseStream answer as AWS event-stream messages.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State as Shared};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::{Fault, Operation, RecordedRequest, Reply, State};
+
+/// Largest request body accepted (Bedrock's own limit is larger; tests never near it).
+pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// The stand-in's routes on `state`.
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/model/{model_id}/converse", post(converse))
+        .route("/model/{model_id}/converse-stream", post(converse_stream))
+        .route("/_standin/requests", get(list_requests))
+        .route("/_standin/replies", post(queue_reply).delete(clear_replies))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn list_requests(Shared(state): Shared<Arc<State>>) -> Json<Vec<RecordedRequest>> {
+    Json(state.requests())
+}
+
+async fn queue_reply(Shared(state): Shared<Arc<State>>, Json(reply): Json<Reply>) -> StatusCode {
+    state.push_reply(reply);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_replies(Shared(state): Shared<Arc<State>>) -> StatusCode {
+    state.clear_replies();
+    StatusCode::NO_CONTENT
+}
+
+async fn converse(
+    Shared(state): Shared<Arc<State>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let plan = match accept(&state, Operation::Converse, model_id, &headers, &body).await {
+        Ok(plan) => plan,
+        Err(response) => return response,
+    };
+    if let Some(fault) = &plan.fault {
+        // A mid-stream fault has no stream to happen in: Converse fails as a whole.
+        return fault_response(&Fault::InternalServer, fault_message(fault));
+    }
+    let text: String = plan.tokens.concat();
+    let body = json!({
+        "output": { "message": { "role": "assistant", "content": [ { "text": text } ] } },
+        "stopReason": plan.stop_reason,
+        "usage": plan.usage(plan.tokens.len()),
+        "metrics": { "latencyMs": elapsed_ms(started) },
+    });
+    ([("x-amzn-requestid", request_id(&state))], Json(body)).into_response()
+}
+
+async fn converse_stream(
+    Shared(state): Shared<Arc<State>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let plan = match accept(&state, Operation::ConverseStream, model_id, &headers, &body).await {
+        Ok(plan) => plan,
+        Err(response) => return response,
+    };
+    state.streams_started.fetch_add(1, Ordering::SeqCst);
+    // Capacity 1: the producer runs at most one frame ahead of the reader, so a reader
+    // that goes away is noticed at once and counted as an abandoned stream.
+    let (frames, reader) = mpsc::channel::<Bytes>(1);
+    let id = request_id(&state);
+    tokio::spawn(produce(plan, frames, state, started));
+    let stream = futures_util::stream::unfold(reader, |mut reader| async move {
+        reader
+            .recv()
+            .await
+            .map(|frame| (Ok::<_, Infallible>(frame), reader))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")
+        .header("x-amzn-requestid", id)
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn request_id(state: &State) -> String {
+    format!(
+        "standin-{:08}",
+        state.requests.lock().map(|r| r.len()).unwrap_or_default()
+    )
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What one request will get: the text cut into deltas, and how it ends.
+#[derive(Debug)]
+struct Plan {
+    tokens: Vec<String>,
+    stop_reason: &'static str,
+    input_tokens: usize,
+    pace: Duration,
+    first_token: Duration,
+    /// A mid-stream fault (faults before the stream never make a plan).
+    fault: Option<Fault>,
+}
+
+impl Plan {
+    fn usage(&self, output_tokens: usize) -> Value {
+        json!({
+            "inputTokens": self.input_tokens,
+            "outputTokens": output_tokens,
+            "totalTokens": self.input_tokens + output_tokens,
+        })
+    }
+}
+
+/// Parses, validates and records the request, picks its reply and applies faults that
+/// come before any answer. `Err` is the response to send instead.
+async fn accept(
+    state: &State,
+    operation: Operation,
+    model_id: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Plan, Response> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|e| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            &format!("Malformed input request: {e}"),
+        )
+    })?;
+    state.record(RecordedRequest {
+        operation,
+        model_id,
+        body: parsed.clone(),
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    });
+    let request = ConverseRequest::validate(&parsed).map_err(|message| {
+        error_response(StatusCode::BAD_REQUEST, "ValidationException", &message)
+    })?;
+
+    let mut reply = state.next_reply();
+    if reply.text.is_none() {
+        reply = directives(reply, &request.last_user_text);
+    }
+    if let Some(fault) = reply.fault.as_ref().filter(|f| f.before_stream()) {
+        tokio::time::sleep(Duration::from_millis(reply.first_token_ms)).await;
+        return Err(fault_response(fault, fault_message(fault)));
+    }
+    let text = reply
+        .text
+        .clone()
+        .unwrap_or_else(|| echo(&request.last_user_text));
+    let mut tokens = split_tokens(&text);
+    let mut stop_reason = "end_turn";
+    if let Some(max) = request.max_tokens
+        && tokens.len() > max
+    {
+        tokens.truncate(max);
+        stop_reason = "max_tokens";
+    }
+    Ok(Plan {
+        tokens,
+        stop_reason,
+        input_tokens: request.input_chars.div_ceil(4),
+        pace: Duration::from_millis(reply.pace_ms),
+        first_token: Duration::from_millis(reply.first_token_ms),
+        fault: reply.fault,
+    })
+}
+
+/// The parts of a Converse request the stand-in checks and uses.
+#[derive(Debug)]
+struct ConverseRequest {
+    last_user_text: String,
+    input_chars: usize,
+    max_tokens: Option<usize>,
+}
+
+impl ConverseRequest {
+    /// The checks Bedrock makes that a caller's history handling can trip over.
+    fn validate(body: &Value) -> Result<Self, String> {
+        let messages = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .filter(|m| !m.is_empty())
+            .ok_or("The messages field is required and must not be empty.")?;
+        let mut expected = "user";
+        let mut input_chars = 0;
+        let mut last_user_text = String::new();
+        for (i, message) in messages.iter().enumerate() {
+            let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+            if role != expected {
+                return Err(if i == 0 {
+                    "A conversation must start with a user message. Try again with a conversation that starts with a user message.".into()
+                } else {
+                    "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".into()
+                });
+            }
+            let blocks = message
+                .get("content")
+                .and_then(Value::as_array)
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| format!("messages.{i}.content must not be empty."))?;
+            let mut text = String::new();
+            for block in blocks {
+                let t = block.get("text").and_then(Value::as_str).unwrap_or("");
+                if t.trim().is_empty() {
+                    return Err(format!(
+                        "The text field in the ContentBlock object at messages.{i}.content is blank. Add text to the text field, and try again."
+                    ));
+                }
+                text.push_str(t);
+            }
+            input_chars += text.chars().count();
+            if role == "user" {
+                last_user_text = text;
+            }
+            expected = if role == "user" { "assistant" } else { "user" };
+        }
+        if let Some(system) = body.get("system").and_then(Value::as_array) {
+            for block in system {
+                input_chars += block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map_or(0, |t| t.chars().count());
+            }
+        }
+        let config = body.get("inferenceConfig");
+        let number = |field: &str| config.and_then(|c| c.get(field)).and_then(Value::as_f64);
+        for field in ["temperature", "topP"] {
+            if let Some(x) = number(field)
+                && !(0.0..=1.0).contains(&x)
+            {
+                return Err(format!("inferenceConfig.{field} must be between 0 and 1."));
+            }
+        }
+        let max_tokens = match number("maxTokens") {
+            Some(n) if !(1.0..=64_000.0).contains(&n) => {
+                return Err("inferenceConfig.maxTokens must be between 1 and 64000.".into());
+            }
+            // In range, so the cast neither truncates nor wraps.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Some(n) => Some(n as usize),
+            None => None,
+        };
+        Ok(Self {
+            last_user_text,
+            input_chars,
+            max_tokens,
+        })
+    }
+}
+
+/// Faults asked for by hand in the question (only when no reply is scripted).
+fn directives(mut reply: Reply, question: &str) -> Reply {
+    let asks = |what: &str| question.contains(&format!("[standin:{what}]"));
+    if asks("throttle") {
+        reply.fault = Some(Fault::Throttling);
+    } else if asks("access-denied") {
+        reply.fault = Some(Fault::AccessDenied);
+    } else if asks("500") {
+        reply.fault = Some(Fault::InternalServer);
+    } else if asks("too-long") {
+        reply.fault = Some(Fault::Validation {
+            message: "Input is too long for requested model.".into(),
+        });
+    } else if asks("stream-error") {
+        reply.fault = Some(Fault::ModelStreamError { after_tokens: 8 });
+    }
+    if asks("slow") {
+        reply.first_token_ms = 3_000;
+    }
+    reply
+}
+
+/// The stand-in's own answer: unmistakably not a model, and exercising markdown.
+fn echo(question: &str) -> String {
+    let quoted: Vec<String> = question
+        .lines()
+        .take(20)
+        .map(|line| format!("> {line}"))
+        .collect();
+    format!(
+        "**This answer comes from the local Bedrock stand-in, not from a model.**\n\n\
+         You asked:\n\n{}\n\n\
+         Point the chatbot at real Bedrock (unset `AWS_ENDPOINT_URL`, use real credentials) \
+         for real answers. Meanwhile, some *markdown* to look at:\n\n\
+         1. a list item with `inline code`\n\
+         2. a [link](https://docs.aws.amazon.com/bedrock/)\n\n\
+         ```rust\nfn main() {{\n    println!(\"hello from the stand-in\");\n}}\n```\n",
+        quoted.join("\n")
+    )
+}
+
+/// Cuts text into deltas the way a model streams: a word and the space after it.
+fn split_tokens(text: &str) -> Vec<String> {
+    text.split_inclusive([' ', '\n'])
+        .map(str::to_string)
+        .collect()
+}
+
+fn fault_message(fault: &Fault) -> &str {
+    match fault {
+        Fault::Throttling => "Too many requests, please wait before trying again.",
+        Fault::AccessDenied => "You don't have access to the model with the specified model ID.",
+        Fault::Validation { message } => message,
+        Fault::InternalServer => {
+            "The server encountered an internal error while processing the request."
+        }
+        Fault::ServiceUnavailable => "Bedrock is unable to process your request.",
+        Fault::ModelStreamError { .. } => "The model stream ended with an error.",
+    }
+}
+
+fn fault_response(fault: &Fault, message: &str) -> Response {
+    let (status, code) = match fault {
+        Fault::Throttling => (StatusCode::TOO_MANY_REQUESTS, "ThrottlingException"),
+        Fault::AccessDenied => (StatusCode::FORBIDDEN, "AccessDeniedException"),
+        Fault::Validation { .. } => (StatusCode::BAD_REQUEST, "ValidationException"),
+        Fault::InternalServer | Fault::ModelStreamError { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException")
+        }
+        Fault::ServiceUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+        ),
+    };
+    error_response(status, code, message)
+}
+
+/// A restJson1 error: the SDK reads the code from `x-amzn-errortype`.
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        [("x-amzn-errortype", code.to_string())],
+        Json(json!({ "message": message })),
+    )
+        .into_response()
+}
+
+/// Why a stream ended early: its reader went away.
+struct Abandoned;
+
+async fn produce(plan: Plan, frames: mpsc::Sender<Bytes>, state: Arc<State>, started: Instant) {
+    match stream_events(&plan, &frames, started).await {
+        Ok(()) => state.streams_finished.fetch_add(1, Ordering::SeqCst),
+        Err(Abandoned) => state.streams_abandoned.fetch_add(1, Ordering::SeqCst),
+    };
+}
+
+async fn stream_events(
+    plan: &Plan,
+    frames: &mpsc::Sender<Bytes>,
+    started: Instant,
+) -> Result<(), Abandoned> {
+    pause(plan.first_token, frames).await?;
+    send(
+        frames,
+        event("messageStart", json!({ "role": "assistant" })),
+    )
+    .await?;
+    for (i, token) in plan.tokens.iter().enumerate() {
+        if let Some(Fault::ModelStreamError { after_tokens }) = &plan.fault
+            && i == *after_tokens
+        {
+            return send(frames, model_stream_error()).await;
+        }
+        if i > 0 {
+            pause(plan.pace, frames).await?;
+        }
+        let delta = json!({ "contentBlockIndex": 0, "delta": { "text": token } });
+        send(frames, event("contentBlockDelta", delta)).await?;
+    }
+    if let Some(Fault::ModelStreamError { .. }) = &plan.fault {
+        // Asked to fail after more deltas than the answer has: fail at its end.
+        return send(frames, model_stream_error()).await;
+    }
+    send(
+        frames,
+        event("contentBlockStop", json!({ "contentBlockIndex": 0 })),
+    )
+    .await?;
+    let stop = json!({ "stopReason": plan.stop_reason });
+    send(frames, event("messageStop", stop)).await?;
+    let metadata = json!({
+        "usage": plan.usage(plan.tokens.len()),
+        "metrics": { "latencyMs": elapsed_ms(started) },
+    });
+    send(frames, event("metadata", metadata)).await
+}
+
+async fn pause(duration: Duration, frames: &mpsc::Sender<Bytes>) -> Result<(), Abandoned> {
+    if duration.is_zero() {
+        return Ok(());
+    }
+    tokio::select! {
+        () = tokio::time::sleep(duration) => Ok(()),
+        () = frames.closed() => Err(Abandoned),
+    }
+}
+
+async fn send(frames: &mpsc::Sender<Bytes>, message: Message) -> Result<(), Abandoned> {
+    let mut buffer = Vec::new();
+    // Encoding fails only for headers or payloads over the format's size limits,
+    // which the stand-in's own small messages never reach.
+    if write_message_to(&message, &mut buffer).is_err() {
+        return Err(Abandoned);
+    }
+    frames
+        .send(Bytes::from(buffer))
+        .await
+        .map_err(|_| Abandoned)
+}
+
+fn string(value: &'static str) -> HeaderValue {
+    HeaderValue::String(value.into())
+}
+
+/// An event message: `:message-type event`, its `:event-type`, a JSON payload with
+/// the event structure's members.
+fn event(event_type: &'static str, payload: Value) -> Message {
+    Message::new(payload.to_string().into_bytes())
+        .add_header(Header::new(":event-type", string(event_type)))
+        .add_header(Header::new(":content-type", string("application/json")))
+        .add_header(Header::new(":message-type", string("event")))
+}
+
+/// An exception message: `:message-type exception`, named by `:exception-type`.
+fn model_stream_error() -> Message {
+    let payload = json!({
+        "message": "The model stream ended with an error.",
+        "originalStatusCode": 500,
+        "originalMessage": "stand-in: fault on demand",
+    });
+    Message::new(payload.to_string().into_bytes())
+        .add_header(Header::new(
+            ":exception-type",
+            string("modelStreamErrorException"),
+        ))
+        .add_header(Header::new(":content-type", string("application/json")))
+        .add_header(Header::new(":message-type", string("exception")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_keep_every_character_in_order() {
+        let text = "Hello, world!\n\n```rust\nfn x() {}\n```";
+        let tokens = split_tokens(text);
+        assert!(tokens.len() > 5);
+        assert_eq!(tokens.concat(), text);
+    }
+
+    #[test]
+    fn refuses_conversations_bedrock_refuses() {
+        let starts_with_assistant = json!({"messages": [
+            {"role": "assistant", "content": [{"text": "hi"}]}
+        ]});
+        assert!(
+            ConverseRequest::validate(&starts_with_assistant)
+                .unwrap_err()
+                .contains("must start with a user message")
+        );
+        let not_alternating = json!({"messages": [
+            {"role": "user", "content": [{"text": "a"}]},
+            {"role": "user", "content": [{"text": "b"}]}
+        ]});
+        assert!(
+            ConverseRequest::validate(&not_alternating)
+                .unwrap_err()
+                .contains("alternate")
+        );
+        let blank = json!({"messages": [{"role": "user", "content": [{"text": " "}]}]});
+        assert!(
+            ConverseRequest::validate(&blank)
+                .unwrap_err()
+                .contains("blank")
+        );
+        let hot = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}],
+                         "inferenceConfig": {"temperature": 1.5}});
+        assert!(
+            ConverseRequest::validate(&hot)
+                .unwrap_err()
+                .contains("temperature")
+        );
+    }
+
+    #[test]
+    fn directives_in_the_question_trigger_faults() {
+        let reply = directives(Reply::echo(), "please [standin:throttle] now");
+        assert_eq!(reply.fault, Some(Fault::Throttling));
+        let reply = directives(Reply::echo(), "[standin:stream-error]");
+        assert!(matches!(reply.fault, Some(Fault::ModelStreamError { .. })));
+        assert_eq!(directives(Reply::echo(), "plain").fault, None);
+    }
+}
