@@ -3,10 +3,15 @@
 //! the command line that plans them.
 
 pub mod admission;
+pub mod aws;
 pub mod crd;
 pub mod desired;
+pub mod engine;
+pub mod file_mode;
 pub mod manifest;
 pub mod plan;
+pub mod progress;
+pub mod resources;
 pub mod validation;
 
 /// Everything that can go wrong in the operator.
@@ -21,6 +26,42 @@ pub enum Error {
     /// Writing the output failed (e.g. a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] aws::AwsError),
+    /// A resource with our name exists but belongs to someone else.
+    #[error("{kind} {name} exists but is not managed by this operator (owner tag: {}); it is left untouched — rename or remove it", owner.as_deref().unwrap_or("none"))]
+    NotOwned {
+        /// Resource kind.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// Its owner tag, if any.
+        owner: Option<String>,
+    },
+    /// A setting AWS cannot change in place differs; the resource would have to be
+    /// replaced, which the operator does not do on its own.
+    #[error(
+        "{kind} {name}: {field} is {have} on AWS but {want} is desired, and AWS cannot change it in place; delete the resource (or restore the spec) to proceed"
+    )]
+    Immutable {
+        /// Resource kind.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The setting.
+        field: &'static str,
+        /// What AWS has.
+        have: String,
+        /// What is desired.
+        want: String,
+    },
+    /// A resource this one needs does not exist yet.
+    #[error("waiting for {0}")]
+    Unresolved(String),
+    /// Time ran out before everything was ready (or gone).
+    #[error("not ready:\n  - {}", .0.join("\n  - "))]
+    NotReady(Vec<String>),
 }
 
 impl Error {
@@ -28,7 +69,21 @@ impl Error {
     /// by itself; output failures are the caller's environment.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::InvalidManifests(_) | Self::Render(_) | Self::Output(_) => false,
+            Self::InvalidManifests(_)
+            | Self::Render(_)
+            | Self::Output(_)
+            | Self::NotOwned { .. }
+            | Self::Immutable { .. } => false,
+            Self::Aws(error) => error.class != aws::ErrorClass::Terminal,
+            Self::Unresolved(_) | Self::NotReady(_) => true,
+        }
+    }
+
+    /// The class of an AWS error, `None` for other errors.
+    pub fn class(&self) -> Option<aws::ErrorClass> {
+        match self {
+            Self::Aws(error) => Some(error.class),
+            _ => None,
         }
     }
 
@@ -38,6 +93,16 @@ impl Error {
             Self::InvalidManifests(_) => "invalid_manifests",
             Self::Render(_) => "render",
             Self::Output(_) => "output",
+            Self::Aws(error) => match error.class {
+                aws::ErrorClass::Retryable => "aws_retryable",
+                aws::ErrorClass::Conflict => "aws_conflict",
+                aws::ErrorClass::NotFound => "aws_not_found",
+                aws::ErrorClass::Terminal => "aws_terminal",
+            },
+            Self::NotOwned { .. } => "not_owned",
+            Self::Immutable { .. } => "immutable",
+            Self::Unresolved(_) => "waiting",
+            Self::NotReady(_) => "not_ready",
         }
     }
 }

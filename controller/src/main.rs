@@ -4,10 +4,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use operator::desired::UNKNOWN_ACCOUNT;
-use operator::{Error, crd, manifest, plan};
+use operator::engine::Engine;
+use operator::progress::Lines;
+use operator::{Error, crd, file_mode, manifest, plan};
 
 /// Gives every team its own secure Amazon Bedrock chatbot, declared as Kubernetes
 /// objects.
@@ -36,6 +40,46 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Make AWS match the manifests: create what is missing, correct what drifted,
+    /// wait until everything is ready. Uses the standard AWS configuration
+    /// (AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, web identity, …).
+    Apply {
+        /// Manifest files or directories (YAML, multi-document, or JSON).
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// What to print at the end.
+        #[arg(short, long, value_enum, default_value_t = StatusOutput::Text)]
+        output: StatusOutput,
+        /// Give up waiting for readiness after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+        /// Also show resources that were already as desired.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Delete what `apply` made for the manifests, in dependency order, waiting for
+    /// AWS to confirm; objects with `deletionPolicy: Retain` are left in place.
+    Delete {
+        /// Manifest files or directories (YAML, multi-document, or JSON).
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Give up waiting for deletions after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+        /// Also show resources that were already gone.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StatusOutput {
+    /// One line per object.
+    Text,
+    /// The objects with their status, as `kubectl get -o yaml` shows them.
+    Yaml,
+    /// The same as JSON.
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -56,7 +100,17 @@ enum Output {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = match cli.command {
+        Command::Apply { .. } | Command::Delete { .. } => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::Output)
+                .and_then(|runtime| runtime.block_on(run_aws(cli.command)))
+        }
+        command => run(command),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -65,8 +119,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
-    let text = match cli.command {
+fn run(command: Command) -> Result<(), Error> {
+    let text = match command {
         Command::Crd {
             output: CrdOutput::Yaml,
         } => crd::yaml(),
@@ -89,9 +143,78 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
+        Command::Apply { .. } | Command::Delete { .. } => unreachable!("handled by run_aws"),
     };
+    print(&text)
+}
+
+fn print(text: &str) -> Result<(), Error> {
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())
         .map_err(Error::Output)
+}
+
+/// `apply` and `delete`: the engine against AWS (or whatever the standard AWS
+/// configuration points at).
+async fn run_aws(command: Command) -> Result<(), Error> {
+    let sdk = operator::aws::load_config().await;
+    let timing = |timeout| file_mode::Timing {
+        timeout: Duration::from_secs(timeout),
+        interval: Duration::from_secs(5),
+    };
+    match command {
+        Command::Apply {
+            files,
+            output,
+            timeout,
+            verbose,
+        } => {
+            let manifests = manifest::load(&files)?;
+            let engine = Engine::new(sdk, Arc::new(Lines::new(verbose)));
+            let report = file_mode::apply(&engine, &manifests, timing(timeout)).await?;
+            let text = match output {
+                StatusOutput::Text => report
+                    .items
+                    .iter()
+                    .map(|item| {
+                        let ready = item.status["conditions"]
+                            .as_array()
+                            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                            .map(|c| format!("Ready={} ({})", c["status"].as_str().unwrap_or("?"), c["reason"].as_str().unwrap_or("")))
+                            .unwrap_or_default();
+                        format!("{} {}: {ready}\n", item.kind, item.metadata.name)
+                    })
+                    .collect::<String>(),
+                StatusOutput::Yaml => serde_norway::to_string(&serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": report.items }))
+                    .map_err(|e| Error::Render(serde::ser::Error::custom(e)))?,
+                StatusOutput::Json => serde_json::to_string_pretty(&serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": report.items }))
+                    .map_err(Error::Render)?
+                    + "\n",
+            };
+            print(&text)?;
+            eprintln!("{} AWS calls", engine.calls().len());
+            if report.not_ready.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::NotReady(report.not_ready))
+            }
+        }
+        Command::Delete {
+            files,
+            timeout,
+            verbose,
+        } => {
+            let manifests = manifest::load(&files)?;
+            let engine = Engine::new(sdk, Arc::new(Lines::new(verbose)));
+            let remaining = file_mode::delete(&engine, &manifests, timing(timeout)).await?;
+            eprintln!("{} AWS calls", engine.calls().len());
+            if remaining.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::NotReady(remaining))
+            }
+        }
+        other => run(other),
+    }
 }

@@ -1,0 +1,241 @@
+//! One pass over a platform: converge its resources in dependency order, or delete
+//! them in reverse order.
+
+use bedrock_chatbot_crds::{
+    CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, ChatbotPlatformStatus,
+    ConditionStatus, DeletionPolicy,
+};
+
+use super::{Engine, conditions};
+use crate::Result;
+use crate::desired::platform::{self as desired, Network, PlatformDesired};
+use crate::resources::{Converged, Event, Outcome, Refs, Resource, Scope, converge, remove};
+
+/// Where a platform stands after a pass.
+#[derive(Clone, Debug)]
+pub struct PlatformState {
+    /// What was asked for.
+    pub desired: PlatformDesired,
+    /// Ids and ARNs of what exists, by component key.
+    pub refs: Refs,
+    /// What is not ready yet, in words.
+    pub waiting: Vec<String>,
+    /// The status to show on the object.
+    pub status: ChatbotPlatformStatus,
+}
+
+impl PlatformState {
+    /// Whether everything exists and is usable.
+    pub fn is_ready(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
+
+/// Collects what a pass waits for.
+#[derive(Default)]
+struct Pass {
+    refs: Refs,
+    waiting: Vec<String>,
+}
+
+impl Pass {
+    async fn step<R: Resource>(
+        &mut self,
+        resource: &R,
+        scope: Scope<'_>,
+        engine: &Engine,
+    ) -> Result<Option<R::Observed>> {
+        let converged = converge(resource, scope, &mut self.refs, engine.progress()).await?;
+        if let Some(why) = converged.waiting_for() {
+            self.waiting
+                .push(format!("{} {}: {why}", R::KIND, resource.name()));
+        }
+        Ok(match converged {
+            Converged::Ready(o) | Converged::Waiting(o, _) => Some(o),
+            Converged::Blocked(_) => None,
+        })
+    }
+}
+
+/// Converges the platform's AWS resources to its spec, one pass.
+pub async fn apply(engine: &Engine, platform: &ChatbotPlatform) -> Result<PlatformState> {
+    let aws = engine.aws(&platform.spec.region);
+    let account = aws.account_id().await?;
+    let desired = desired::desired(platform, &account);
+    let scope = Scope {
+        aws: &aws,
+        owner: &desired.owner,
+        tags: &desired.tags,
+    };
+    let mut pass = Pass::default();
+
+    match &desired.network {
+        Network::Managed(network) => {
+            pass.step(&network.vpc, scope, engine).await?;
+        }
+        Network::Existing(existing) => {
+            pass.refs.insert("vpc", existing.vpc_id.clone());
+        }
+    }
+    pass.step(&desired.execution_role, scope, engine).await?;
+
+    let status = status(platform, &desired, &pass, &account);
+    Ok(PlatformState {
+        desired,
+        refs: pass.refs,
+        waiting: pass.waiting,
+        status,
+    })
+}
+
+/// Whether a deletion finished, and what it still waits for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deletion {
+    /// Resources still being deleted (asynchronously by AWS), in words.
+    pub waiting: Vec<String>,
+}
+
+impl Deletion {
+    /// Whether nothing is left.
+    pub fn is_done(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
+
+/// Deletes the platform's resources in reverse dependency order, one pass; with
+/// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
+pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Deletion> {
+    let aws = engine.aws(&platform.spec.region);
+    let account = aws.account_id().await?;
+    let desired = desired::desired(platform, &account);
+    if desired.deletion_policy == DeletionPolicy::Retain {
+        engine.progress().report(Event {
+            owner: desired.owner.clone(),
+            kind: "ChatbotPlatform",
+            name: platform.metadata.name.clone().unwrap_or_default(),
+            id: None,
+            outcome: Outcome::Retained,
+        });
+        return Ok(Deletion::default());
+    }
+    let scope = Scope {
+        aws: &aws,
+        owner: &desired.owner,
+        tags: &desired.tags,
+    };
+    let refs = Refs::default();
+    let progress = engine.progress();
+    let mut deletion = Deletion::default();
+    let mut gone = |done: bool, what: String| {
+        if !done {
+            deletion.waiting.push(what);
+        }
+    };
+
+    gone(
+        remove(&desired.execution_role, scope, &refs, progress).await?,
+        format!("IAM role {}", desired.execution_role.name),
+    );
+    if let Network::Managed(network) = &desired.network {
+        gone(
+            remove(&network.vpc, scope, &refs, progress).await?,
+            format!("VPC {}", network.vpc.name),
+        );
+    }
+    Ok(deletion)
+}
+
+fn status(
+    platform: &ChatbotPlatform,
+    desired: &PlatformDesired,
+    pass: &Pass,
+    account: &str,
+) -> ChatbotPlatformStatus {
+    let generation = platform.metadata.generation;
+    let previous = platform.status.clone().unwrap_or_default();
+    let refs = &pass.refs;
+    let get = |key: &str| refs.get(key).map(str::to_string);
+    let subnets = |keys: Vec<String>| {
+        keys.iter()
+            .filter_map(|k| refs.get(k).map(str::to_string))
+            .collect()
+    };
+    let (public, private) = match &desired.network {
+        Network::Managed(n) => (
+            subnets(n.public_subnets.iter().map(|s| s.key.clone()).collect()),
+            subnets(n.private_subnets.iter().map(|s| s.key.clone()).collect()),
+        ),
+        Network::Existing(e) => (e.public_subnet_ids.clone(), e.private_subnet_ids.clone()),
+    };
+    let mut status = ChatbotPlatformStatus {
+        observed_generation: generation,
+        conditions: previous.conditions,
+        account_id: Some(account.to_string()),
+        vpc_id: get("vpc"),
+        public_subnet_ids: public,
+        private_subnet_ids: private,
+        load_balancer_security_group_id: get(desired::LOAD_BALANCER_SG),
+        tasks_security_group_id: get(desired::TASKS_SG),
+        endpoints_security_group_id: get(desired::ENDPOINTS_SG),
+        vpc_endpoint_ids: desired
+            .vpc_endpoints
+            .iter()
+            .filter_map(|e| get(&e.key))
+            .collect(),
+        nat_gateway_ids: match &desired.network {
+            Network::Managed(n) => n.nat_gateways.iter().filter_map(|g| get(&g.key)).collect(),
+            Network::Existing(_) => Vec::new(),
+        },
+        load_balancer_arn: get(&desired.load_balancer.key),
+        load_balancer_dns_name: get("load-balancer-dns-name"),
+        https_listener_arn: get("https-listener"),
+        cluster_arn: get(&desired.cluster.key),
+        execution_role_arn: get(&desired.execution_role.key),
+        ecr_repository_uri: desired
+            .ecr_repository
+            .as_ref()
+            .and_then(|r| get(&format!("{}-uri", r.key))),
+    };
+    let now = conditions::now();
+    let (ready, reason, message) = if pass.waiting.is_empty() {
+        (
+            ConditionStatus::True,
+            "Ready",
+            "every AWS resource of the platform exists as specified".to_string(),
+        )
+    } else {
+        (
+            ConditionStatus::False,
+            "Provisioning",
+            pass.waiting.join("; "),
+        )
+    };
+    conditions::set(
+        &mut status.conditions,
+        CONDITION_READY,
+        ready,
+        reason,
+        message,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        CONDITION_SYNCED,
+        ConditionStatus::True,
+        "Converged",
+        "the last pass applied the current spec",
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        CONDITION_DEGRADED,
+        ConditionStatus::False,
+        "Healthy",
+        "",
+        generation,
+        &now,
+    );
+    status
+}

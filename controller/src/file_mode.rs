@@ -1,0 +1,120 @@
+//! `apply` and `delete` on manifests from files: the engine's passes, repeated until
+//! everything is ready (or gone), then the same status the in-cluster mode writes.
+
+use std::time::{Duration, Instant};
+
+use bedrock_chatbot_crds::{ChatbotPlatform, ChatbotPlatformStatus};
+use serde::Serialize;
+
+use crate::Result;
+use crate::engine::{Engine, platform};
+use crate::manifest::Manifests;
+
+/// How long to keep passing, and how long between passes.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Give up waiting after this long (what is not ready is reported).
+    pub timeout: Duration,
+    /// Pause between passes while something is pending.
+    pub interval: Duration,
+}
+
+/// One object's outcome, as `kubectl get -o yaml` would show its status.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReport {
+    /// `bedrock-chatbot.dev/v1alpha1`.
+    pub api_version: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Name and namespace.
+    pub metadata: Metadata,
+    /// The status.
+    pub status: serde_json::Value,
+}
+
+/// Name and namespace of a reported object.
+#[derive(Clone, Debug, Serialize)]
+pub struct Metadata {
+    /// Name.
+    pub name: String,
+    /// Namespace (chatbots only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// The result of `apply`: each object's status and whether all are ready.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApplyReport {
+    /// Each object with its status.
+    pub items: Vec<ObjectReport>,
+    /// What is not ready, in words; empty when everything is.
+    #[serde(skip)]
+    pub not_ready: Vec<String>,
+}
+
+fn report(platform: &ChatbotPlatform, status: &ChatbotPlatformStatus) -> ObjectReport {
+    ObjectReport {
+        api_version: "bedrock-chatbot.dev/v1alpha1",
+        kind: "ChatbotPlatform",
+        metadata: Metadata {
+            name: platform.metadata.name.clone().unwrap_or_default(),
+            namespace: None,
+        },
+        status: serde_json::to_value(status).unwrap_or_default(),
+    }
+}
+
+/// Converges AWS to the manifests: passes until everything is ready or `timing`
+/// runs out.
+pub async fn apply(engine: &Engine, manifests: &Manifests, timing: Timing) -> Result<ApplyReport> {
+    let started = Instant::now();
+    let mut platforms: Vec<ChatbotPlatform> = manifests
+        .platforms
+        .iter()
+        .map(|p| p.object.clone())
+        .collect();
+    loop {
+        let mut not_ready = Vec::new();
+        let mut items = Vec::new();
+        for platform in &mut platforms {
+            let state = platform::apply(engine, platform).await?;
+            let name = platform.metadata.name.clone().unwrap_or_default();
+            not_ready.extend(
+                state
+                    .waiting
+                    .iter()
+                    .map(|w| format!("ChatbotPlatform/{name}: {w}")),
+            );
+            platform.status = Some(state.status.clone());
+            items.push(report(platform, &state.status));
+        }
+        if not_ready.is_empty() || started.elapsed() >= timing.timeout {
+            return Ok(ApplyReport { items, not_ready });
+        }
+        tokio::time::sleep(timing.interval).await;
+    }
+}
+
+/// Deletes what `apply` made, chatbots before their platform, passing until AWS
+/// confirms every deletion or `timing` runs out. Returns what is still there.
+pub async fn delete(engine: &Engine, manifests: &Manifests, timing: Timing) -> Result<Vec<String>> {
+    let started = Instant::now();
+    loop {
+        let mut remaining = Vec::new();
+        for located in &manifests.platforms {
+            let deletion = platform::delete(engine, &located.object).await?;
+            let name = located.object.metadata.name.clone().unwrap_or_default();
+            remaining.extend(
+                deletion
+                    .waiting
+                    .iter()
+                    .map(|w| format!("ChatbotPlatform/{name}: {w}")),
+            );
+        }
+        if remaining.is_empty() || started.elapsed() >= timing.timeout {
+            return Ok(remaining);
+        }
+        tokio::time::sleep(timing.interval).await;
+    }
+}

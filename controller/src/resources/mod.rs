@@ -1,0 +1,365 @@
+//! One module per AWS resource, all with the same shape ([`Resource`]): *observe*
+//! (find it by id, else by ownership tags), compare with the desired state
+//! (*drift*), *create* or *update* only the difference, *delete*. The engine drives
+//! them through [`converge`] and [`remove`]; a reader who knows one module knows
+//! them all.
+
+pub mod role;
+pub mod tags;
+pub mod vpc;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+use crate::aws::Aws;
+use crate::desired::{Owner, PlatformRef, Tags};
+use crate::{Error, Result};
+
+/// Who a pass works for: the clients, the owning object and its tags.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'a> {
+    /// The clients.
+    pub aws: &'a Aws,
+    /// The object that owns the resources.
+    pub owner: &'a Owner,
+    /// The owner's tags (each resource adds its component key).
+    pub tags: &'a Tags,
+}
+
+/// What a resource module needs besides its desired state.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx<'a> {
+    /// The clients.
+    pub aws: &'a Aws,
+    /// The object that owns the resource.
+    pub owner: &'a Owner,
+    /// The owner's tags (each resource adds its component key).
+    pub tags: &'a Tags,
+    /// Ids and ARNs of resources converged before this one.
+    pub refs: &'a Refs,
+}
+
+impl<'a> Scope<'a> {
+    /// The context for one resource, seeing the ids known so far.
+    pub fn with<'b>(&self, refs: &'b Refs) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            aws: self.aws,
+            owner: self.owner,
+            tags: self.tags,
+            refs,
+        }
+    }
+}
+
+/// Ids and ARNs by component key, filled in as resources converge.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refs(BTreeMap<String, String>);
+
+impl Refs {
+    /// Records the id (or ARN) of the resource with component `key`.
+    pub fn insert(&mut self, key: impl Into<String>, id: impl Into<String>) {
+        self.0.insert(key.into(), id.into());
+    }
+
+    /// The id of the resource with component `key`, if it exists yet.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// The id `reference` points at: a known id as it is, a component by key.
+    pub fn resolve(&self, reference: &PlatformRef) -> Result<String> {
+        match reference {
+            PlatformRef::Id(id) => Ok(id.clone()),
+            other => {
+                let key = other.to_string();
+                self.get(&key)
+                    .map(str::to_string)
+                    .ok_or(Error::Unresolved(key))
+            }
+        }
+    }
+
+    /// [`Refs::resolve`] for each reference.
+    pub fn resolve_all(&self, references: &[PlatformRef]) -> Result<Vec<String>> {
+        references.iter().map(|r| self.resolve(r)).collect()
+    }
+}
+
+/// One setting that differs between AWS and the desired state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    /// Which setting.
+    pub field: String,
+    /// What AWS has.
+    pub have: String,
+    /// What it should be.
+    pub want: String,
+}
+
+impl Drift {
+    /// A drift of `field` from `have` to `want`.
+    pub fn new(field: &str, have: impl fmt::Debug, want: impl fmt::Debug) -> Self {
+        Self {
+            field: field.to_string(),
+            have: format!("{have:?}"),
+            want: format!("{want:?}"),
+        }
+    }
+
+    /// A drift when `have != want`, else nothing.
+    pub fn compare<T: PartialEq + fmt::Debug>(field: &str, have: T, want: T) -> Option<Self> {
+        (have != want).then(|| Self::new(field, have, want))
+    }
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} → {}", self.field, self.have, self.want)
+    }
+}
+
+/// Whether an existing resource can be used yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Usable.
+    Ready,
+    /// Still being provisioned; says what it waits for.
+    Waiting(String),
+}
+
+/// Whether a deletion finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Gone.
+    Done,
+    /// Deletion started; AWS finishes it asynchronously.
+    Waiting(String),
+}
+
+/// The common surface of every AWS resource module.
+pub trait Resource {
+    /// Human name of the kind, e.g. `VPC`.
+    const KIND: &'static str;
+    /// What is known about the resource on AWS.
+    type Observed;
+
+    /// Component key (the `bedrock-chatbot.dev/component` tag).
+    fn key(&self) -> &str;
+    /// The name shown to people (`Name` tag or resource name).
+    fn name(&self) -> &str;
+    /// Finds the resource: by ownership tags or by its (owned) name. A same-named
+    /// resource owned by someone else is an [`Error::NotOwned`].
+    fn observe(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Option<Self::Observed>>>;
+    /// The settings that differ from the desired state.
+    fn drift(&self, observed: &Self::Observed, ctx: Ctx<'_>) -> Result<Vec<Drift>>;
+    /// Creates the resource with every desired setting and tag.
+    fn create(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Self::Observed>>;
+    /// Changes exactly the drifted settings.
+    fn update(
+        &self,
+        observed: &Self::Observed,
+        drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> impl Future<Output = Result<()>>;
+    /// Deletes the resource (and what only it uses, like its rules).
+    fn delete(
+        &self,
+        observed: &Self::Observed,
+        ctx: Ctx<'_>,
+    ) -> impl Future<Output = Result<Removal>>;
+    /// Its id (or ARN), as recorded in [`Refs`] and status.
+    fn id(observed: &Self::Observed) -> String;
+    /// Whether it can be used yet.
+    fn readiness(_observed: &Self::Observed) -> Readiness {
+        Readiness::Ready
+    }
+}
+
+/// What happened to one resource in a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Created now.
+    Created,
+    /// Existed with drift; the listed settings were changed.
+    Updated(Vec<Drift>),
+    /// Existed as desired.
+    Unchanged,
+    /// Exists but is not usable yet.
+    Waiting(String),
+    /// Cannot be worked on until another resource exists.
+    Blocked(String),
+    /// Deleted now.
+    Deleted,
+    /// Deletion started, not finished.
+    Deleting(String),
+    /// Not there (nothing to delete).
+    Absent,
+    /// Left in place (`deletionPolicy: Retain`).
+    Retained,
+    /// Failed.
+    Failed(String),
+}
+
+/// One line of progress: which resource of which owner, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The owning object.
+    pub owner: Owner,
+    /// Resource kind.
+    pub kind: &'static str,
+    /// Resource name.
+    pub name: String,
+    /// Id or ARN, when known.
+    pub id: Option<String>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Receives progress as it happens (a terminal display, plain lines, events).
+pub trait Progress: Send + Sync {
+    /// Called once per resource per pass.
+    fn report(&self, event: Event);
+}
+
+/// Where a resource stands after [`converge`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Converged<O> {
+    /// Exists as desired and usable.
+    Ready(O),
+    /// Exists as desired, not usable yet.
+    Waiting(O, String),
+    /// Could not be worked on: a resource it needs does not exist yet.
+    Blocked(String),
+}
+
+impl<O> Converged<O> {
+    /// The observed resource, unless blocked.
+    pub fn observed(&self) -> Option<&O> {
+        match self {
+            Self::Ready(o) | Self::Waiting(o, _) => Some(o),
+            Self::Blocked(_) => None,
+        }
+    }
+
+    /// What it waits for, unless ready.
+    pub fn waiting_for(&self) -> Option<&str> {
+        match self {
+            Self::Ready(_) => None,
+            Self::Waiting(_, why) | Self::Blocked(why) => Some(why),
+        }
+    }
+}
+
+/// Brings one resource to its desired state: create it if missing, change what
+/// drifted, leave it alone otherwise. Records its id in `refs` once it exists.
+pub async fn converge<R: Resource>(
+    resource: &R,
+    scope: Scope<'_>,
+    refs: &mut Refs,
+    progress: &dyn Progress,
+) -> Result<Converged<R::Observed>> {
+    let event = |id: Option<String>, outcome| Event {
+        owner: scope.owner.clone(),
+        kind: R::KIND,
+        name: resource.name().to_string(),
+        id,
+        outcome,
+    };
+    let result = {
+        let ctx = scope.with(refs);
+        async {
+            match resource.observe(ctx).await? {
+                None => {
+                    let observed = resource.create(ctx).await?;
+                    Ok((observed, Outcome::Created))
+                }
+                Some(observed) => {
+                    let drift = resource.drift(&observed, ctx)?;
+                    if drift.is_empty() {
+                        Ok((observed, Outcome::Unchanged))
+                    } else {
+                        resource.update(&observed, &drift, ctx).await?;
+                        Ok((observed, Outcome::Updated(drift)))
+                    }
+                }
+            }
+        }
+        .await
+    };
+    match result {
+        Ok((observed, outcome)) => {
+            let id = R::id(&observed);
+            refs.insert(resource.key(), id.clone());
+            match R::readiness(&observed) {
+                Readiness::Ready => {
+                    progress.report(event(Some(id), outcome));
+                    Ok(Converged::Ready(observed))
+                }
+                Readiness::Waiting(why) => {
+                    let outcome = match outcome {
+                        Outcome::Unchanged => Outcome::Waiting(why.clone()),
+                        other => other,
+                    };
+                    progress.report(event(Some(id), outcome));
+                    Ok(Converged::Waiting(observed, why))
+                }
+            }
+        }
+        Err(Error::Unresolved(key)) => {
+            let why = format!("waiting for {key}");
+            progress.report(event(None, Outcome::Blocked(why.clone())));
+            Ok(Converged::Blocked(why))
+        }
+        Err(error) => {
+            progress.report(event(None, Outcome::Failed(error.to_string())));
+            Err(error)
+        }
+    }
+}
+
+/// Deletes one resource if it exists. Returns whether it is gone.
+pub async fn remove<R: Resource>(
+    resource: &R,
+    scope: Scope<'_>,
+    refs: &Refs,
+    progress: &dyn Progress,
+) -> Result<bool> {
+    let ctx = scope.with(refs);
+    let event = |id: Option<String>, outcome| Event {
+        owner: ctx.owner.clone(),
+        kind: R::KIND,
+        name: resource.name().to_string(),
+        id,
+        outcome,
+    };
+    let observed = match resource.observe(ctx).await {
+        Ok(observed) => observed,
+        Err(error) => {
+            progress.report(event(None, Outcome::Failed(error.to_string())));
+            return Err(error);
+        }
+    };
+    let Some(observed) = observed else {
+        progress.report(event(None, Outcome::Absent));
+        return Ok(true);
+    };
+    let id = R::id(&observed);
+    match resource.delete(&observed, ctx).await {
+        Ok(Removal::Done) => {
+            progress.report(event(Some(id), Outcome::Deleted));
+            Ok(true)
+        }
+        Ok(Removal::Waiting(why)) => {
+            progress.report(event(Some(id), Outcome::Deleting(why)));
+            Ok(false)
+        }
+        Err(error) => {
+            progress.report(event(Some(id), Outcome::Failed(error.to_string())));
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! IAM roles: the platform's task execution role and each chatbot's task role, with
+//! their trust policy, managed policy attachments and inline policies — exactly
+//! those, nothing more.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_iam::types::Tag;
+
+use super::{Ctx, Drift, Removal, Resource, tags};
+use crate::Result;
+use crate::aws::{ErrorClass, aws_error};
+use crate::desired::platform::Role;
+
+/// A role as found on AWS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedRole {
+    /// Role ARN.
+    pub arn: String,
+    /// Trust policy, parsed.
+    pub trust_policy: serde_json::Value,
+    /// Description.
+    pub description: String,
+    /// ARNs of attached managed policies.
+    pub managed_policy_arns: BTreeSet<String>,
+    /// Inline policies by name, parsed.
+    pub inline_policies: Vec<(String, serde_json::Value)>,
+}
+
+impl Resource for Role {
+    const KIND: &'static str = "IAM role";
+    type Observed = ObservedRole;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedRole>> {
+        let iam = &ctx.aws.iam;
+        let role = match iam.get_role().role_name(&self.name).send().await {
+            Ok(out) => out
+                .role
+                .ok_or_else(|| unexpected("GetRole", "no role in the response"))?,
+            Err(error) => {
+                let error = aws_error("iam", "GetRole", error);
+                return match error.class() {
+                    Some(ErrorClass::NotFound) => Ok(None),
+                    _ => Err(error),
+                };
+            }
+        };
+        let role_tags = iam
+            .list_role_tags()
+            .role_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam", "ListRoleTags", e))?;
+        tags::ensure_owned(
+            Self::KIND,
+            &self.name,
+            ctx.owner,
+            role_tags.tags().iter().map(|t| (t.key(), t.value())),
+        )?;
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam", "ListAttachedRolePolicies", e))?;
+        let names = iam
+            .list_role_policies()
+            .role_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam", "ListRolePolicies", e))?;
+        let mut inline_policies = Vec::new();
+        for name in names.policy_names() {
+            let policy = iam
+                .get_role_policy()
+                .role_name(&self.name)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam", "GetRolePolicy", e))?;
+            inline_policies.push((name.to_string(), policy_json(policy.policy_document())));
+        }
+        Ok(Some(ObservedRole {
+            arn: role.arn().to_string(),
+            trust_policy: policy_json(role.assume_role_policy_document().unwrap_or_default()),
+            description: role.description().unwrap_or_default().to_string(),
+            managed_policy_arns: attached
+                .attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string))
+                .collect(),
+            inline_policies,
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedRole, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        let want_trust = serde_json::to_value(&self.trust_policy).map_err(crate::Error::Render)?;
+        let want_managed: BTreeSet<String> = self.managed_policy_arns.iter().cloned().collect();
+        let want_inline = self.inline_json()?;
+        let mut have_inline = observed.inline_policies.clone();
+        have_inline.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok([
+            Drift::compare("trustPolicy", &observed.trust_policy, &want_trust),
+            Drift::compare("description", &observed.description, &self.description),
+            Drift::compare(
+                "managedPolicies",
+                &observed.managed_policy_arns,
+                &want_managed,
+            ),
+            Drift::compare("inlinePolicies", &have_inline, &want_inline),
+        ]
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedRole> {
+        let trust = serde_json::to_string(&self.trust_policy).map_err(crate::Error::Render)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let created = ctx
+            .aws
+            .iam
+            .create_role()
+            .role_name(&self.name)
+            .path(self.path)
+            .description(&self.description)
+            .assume_role_policy_document(trust)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| unexpected("CreateRole", &e.to_string()))?,
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("iam", "CreateRole", e))?;
+        let arn = created
+            .role()
+            .map(|r| r.arn().to_string())
+            .ok_or_else(|| unexpected("CreateRole", "no role in the response"))?;
+        let fresh = ObservedRole {
+            arn,
+            trust_policy: serde_json::to_value(&self.trust_policy).map_err(crate::Error::Render)?,
+            description: self.description.clone(),
+            managed_policy_arns: BTreeSet::new(),
+            inline_policies: Vec::new(),
+        };
+        let drift = self.drift(&fresh, ctx)?;
+        self.update(&fresh, &drift, ctx).await?;
+        Ok(ObservedRole {
+            managed_policy_arns: self.managed_policy_arns.iter().cloned().collect(),
+            inline_policies: self.inline_json()?,
+            ..fresh
+        })
+    }
+
+    async fn update(&self, observed: &ObservedRole, drift: &[Drift], ctx: Ctx<'_>) -> Result<()> {
+        let iam = &ctx.aws.iam;
+        for change in drift {
+            match change.field.as_str() {
+                "trustPolicy" => {
+                    let trust =
+                        serde_json::to_string(&self.trust_policy).map_err(crate::Error::Render)?;
+                    iam.update_assume_role_policy()
+                        .role_name(&self.name)
+                        .policy_document(trust)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("iam", "UpdateAssumeRolePolicy", e))?;
+                }
+                "description" => {
+                    iam.update_role()
+                        .role_name(&self.name)
+                        .description(&self.description)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("iam", "UpdateRole", e))?;
+                }
+                "managedPolicies" => {
+                    for arn in self
+                        .managed_policy_arns
+                        .iter()
+                        .filter(|a| !observed.managed_policy_arns.contains(*a))
+                    {
+                        iam.attach_role_policy()
+                            .role_name(&self.name)
+                            .policy_arn(arn)
+                            .send()
+                            .await
+                            .map_err(|e| aws_error("iam", "AttachRolePolicy", e))?;
+                    }
+                    for arn in observed
+                        .managed_policy_arns
+                        .iter()
+                        .filter(|a| !self.managed_policy_arns.contains(*a))
+                    {
+                        detach(ctx, &self.name, arn).await?;
+                    }
+                }
+                _ => {
+                    for (name, document) in &self.inline_policies {
+                        let document =
+                            serde_json::to_string(document).map_err(crate::Error::Render)?;
+                        iam.put_role_policy()
+                            .role_name(&self.name)
+                            .policy_name(name)
+                            .policy_document(document)
+                            .send()
+                            .await
+                            .map_err(|e| aws_error("iam", "PutRolePolicy", e))?;
+                    }
+                    for (name, _) in &observed.inline_policies {
+                        if !self.inline_policies.iter().any(|(n, _)| n == name) {
+                            delete_inline(ctx, &self.name, name).await?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedRole, ctx: Ctx<'_>) -> Result<Removal> {
+        for arn in &observed.managed_policy_arns {
+            detach(ctx, &self.name, arn).await?;
+        }
+        for (name, _) in &observed.inline_policies {
+            delete_inline(ctx, &self.name, name).await?;
+        }
+        ctx.aws
+            .iam
+            .delete_role()
+            .role_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam", "DeleteRole", e))?;
+        Ok(Removal::Done)
+    }
+
+    fn id(observed: &ObservedRole) -> String {
+        observed.arn.clone()
+    }
+}
+
+impl Role {
+    fn inline_json(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        let mut inline = self
+            .inline_policies
+            .iter()
+            .map(|(name, doc)| {
+                Ok((
+                    name.clone(),
+                    serde_json::to_value(doc).map_err(crate::Error::Render)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        inline.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(inline)
+    }
+}
+
+async fn detach(ctx: Ctx<'_>, role: &str, arn: &str) -> Result<()> {
+    ctx.aws
+        .iam
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam", "DetachRolePolicy", e))?;
+    Ok(())
+}
+
+async fn delete_inline(ctx: Ctx<'_>, role: &str, name: &str) -> Result<()> {
+    ctx.aws
+        .iam
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam", "DeleteRolePolicy", e))?;
+    Ok(())
+}
+
+/// IAM returns policy documents URL-encoded; compare them as JSON.
+fn policy_json(document: &str) -> serde_json::Value {
+    let decoded = percent_encoding::percent_decode_str(document).decode_utf8_lossy();
+    serde_json::from_str(&decoded).unwrap_or(serde_json::Value::String(decoded.into_owned()))
+}
+
+fn unexpected(operation: &'static str, message: &str) -> crate::Error {
+    crate::Error::Aws(crate::aws::AwsError::unexpected("iam", operation, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy_json;
+
+    #[test]
+    fn policy_documents_are_decoded_from_iam_url_encoding() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(
+            policy_json(encoded),
+            serde_json::json!({"Version": "2012-10-17", "Statement": []})
+        );
+        assert_eq!(policy_json(r#"{"a":1}"#), serde_json::json!({"a": 1}));
+    }
+}

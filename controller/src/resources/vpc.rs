@@ -1,0 +1,190 @@
+//! The VPC of a managed network, with DNS support and DNS hostnames (private DNS of
+//! the interface endpoints needs both).
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+
+use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
+use crate::Result;
+use crate::aws::aws_error;
+use crate::desired::platform::Vpc;
+
+/// A VPC as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedVpc {
+    /// VPC id.
+    pub id: String,
+    /// Its IPv4 CIDR.
+    pub cidr: String,
+    /// `available` once usable.
+    pub state: String,
+    /// DNS resolution on.
+    pub dns_support: bool,
+    /// DNS hostnames on.
+    pub dns_hostnames: bool,
+}
+
+impl Resource for Vpc {
+    const KIND: &'static str = "VPC";
+    type Observed = ObservedVpc;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedVpc>> {
+        let found = ctx
+            .aws
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeVpcs", e))?;
+        let Some(vpc) = found.vpcs().first() else {
+            return Ok(None);
+        };
+        let id = vpc.vpc_id().unwrap_or_default().to_string();
+        let dns_support = attribute(ctx, &id, VpcAttributeName::EnableDnsSupport).await?;
+        let dns_hostnames = attribute(ctx, &id, VpcAttributeName::EnableDnsHostnames).await?;
+        Ok(Some(ObservedVpc {
+            cidr: vpc.cidr_block().unwrap_or_default().to_string(),
+            state: vpc
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            id,
+            dns_support,
+            dns_hostnames,
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedVpc, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        if observed.cidr != self.cidr {
+            return Err(crate::Error::Immutable {
+                kind: Self::KIND,
+                name: self.name.clone(),
+                field: "cidr",
+                have: observed.cidr.clone(),
+                want: self.cidr.clone(),
+            });
+        }
+        Ok([
+            Drift::compare(
+                "enableDnsSupport",
+                observed.dns_support,
+                self.enable_dns_support,
+            ),
+            Drift::compare(
+                "enableDnsHostnames",
+                observed.dns_hostnames,
+                self.enable_dns_hostnames,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedVpc> {
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let created = ctx
+            .aws
+            .ec2
+            .create_vpc()
+            .cidr_block(&self.cidr)
+            .tag_specifications(tags::ec2_spec(ResourceType::Vpc, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "CreateVpc", e))?;
+        let vpc = created.vpc().ok_or_else(|| missing("CreateVpc"))?;
+        let observed = ObservedVpc {
+            id: vpc.vpc_id().unwrap_or_default().to_string(),
+            cidr: vpc.cidr_block().unwrap_or_default().to_string(),
+            state: vpc
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            // A new VPC has DNS support on and DNS hostnames off.
+            dns_support: true,
+            dns_hostnames: false,
+        };
+        let drift = self.drift(&observed, ctx)?;
+        self.update(&observed, &drift, ctx).await?;
+        Ok(ObservedVpc {
+            dns_support: self.enable_dns_support,
+            dns_hostnames: self.enable_dns_hostnames,
+            ..observed
+        })
+    }
+
+    async fn update(&self, observed: &ObservedVpc, drift: &[Drift], ctx: Ctx<'_>) -> Result<()> {
+        // ModifyVpcAttribute takes one attribute per call.
+        for change in drift {
+            let call = ctx.aws.ec2.modify_vpc_attribute().vpc_id(&observed.id);
+            let call = match change.field.as_str() {
+                "enableDnsSupport" => call.enable_dns_support(boolean(self.enable_dns_support)),
+                _ => call.enable_dns_hostnames(boolean(self.enable_dns_hostnames)),
+            };
+            call.send()
+                .await
+                .map_err(|e| aws_error("ec2", "ModifyVpcAttribute", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedVpc, ctx: Ctx<'_>) -> Result<Removal> {
+        ctx.aws
+            .ec2
+            .delete_vpc()
+            .vpc_id(&observed.id)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DeleteVpc", e))?;
+        Ok(Removal::Done)
+    }
+
+    fn id(observed: &ObservedVpc) -> String {
+        observed.id.clone()
+    }
+
+    fn readiness(observed: &ObservedVpc) -> Readiness {
+        if observed.state.eq_ignore_ascii_case("available") {
+            Readiness::Ready
+        } else {
+            Readiness::Waiting(format!("VPC {}", observed.state))
+        }
+    }
+}
+
+fn boolean(value: bool) -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(value).build()
+}
+
+async fn attribute(ctx: Ctx<'_>, vpc: &str, name: VpcAttributeName) -> Result<bool> {
+    let out = ctx
+        .aws
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc)
+        .attribute(name.clone())
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2", "DescribeVpcAttribute", e))?;
+    let value = match name {
+        VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
+        _ => out.enable_dns_support(),
+    };
+    Ok(value.and_then(|v| v.value()).unwrap_or(false))
+}
+
+fn missing(operation: &'static str) -> crate::Error {
+    crate::Error::Aws(crate::aws::AwsError::unexpected(
+        "ec2",
+        operation,
+        "the response holds no VPC",
+    ))
+}

@@ -1,0 +1,58 @@
+//! Shared by the integration tests that run the engine against the local AWS
+//! emulator.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use operator::engine::Engine;
+use operator::manifest::{self, Manifests};
+use operator::resources::{Event, Outcome, Progress};
+use testkit::Moto;
+
+/// Collects progress events for assertions.
+#[derive(Debug, Default)]
+pub struct Recorder(Mutex<Vec<Event>>);
+
+impl Progress for Recorder {
+    fn report(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    /// Every event so far, and forget them.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// Outcomes of one kind of resource among `events`.
+pub fn outcomes_of(events: &[Event], kind: &str) -> Vec<Outcome> {
+    events
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.outcome.clone())
+        .collect()
+}
+
+/// A fresh emulator and an engine pointed at it.
+pub fn engine() -> (Moto, Engine, Arc<Recorder>) {
+    let moto = Moto::start().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let engine = Engine::new(moto.sdk_config("us-west-2"), recorder.clone());
+    (moto, engine, recorder)
+}
+
+/// The manifests of `examples/<files>`.
+pub fn examples(files: &[&str]) -> Manifests {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    manifest::load(&files.iter().map(|f| dir.join(f)).collect::<Vec<_>>()).unwrap()
+}
+
+/// Raw boto-free access to the emulator for checks and for changes "behind our
+/// back": the SDK clients of the engine's own region.
+pub fn aws(engine: &Engine) -> operator::aws::Aws {
+    engine.aws("us-west-2")
+}

@@ -1,0 +1,9 @@
+//! Test support for the Bedrock Chatbot Operator. Never used by production code.
+//!
+//! [`Moto`] runs the local AWS emulator (moto in server mode, installed into the
+//! project's `.venv` by `scripts/setup-aws-emulator`) on a free 127.0.0.1 port for
+//! the lifetime of the value, so each test gets an empty AWS of its own.
+
+pub mod moto;
+
+pub use moto::{Moto, MotoError};

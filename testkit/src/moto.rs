@@ -1,0 +1,141 @@
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_types::region::Region;
+
+/// Why the emulator could not be started.
+#[derive(Debug)]
+pub struct MotoError(String);
+
+impl std::fmt::Display for MotoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MotoError {}
+
+/// A moto server on 127.0.0.1, stopped when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+/// The account id moto answers with.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+impl Moto {
+    /// Starts a fresh emulator on a free port and waits until it answers.
+    pub fn start() -> Result<Self, MotoError> {
+        let server = moto_server()?;
+        let port = free_port()?;
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // AWS managed policies (AmazonECSTaskExecutionRolePolicy) exist only
+            // when moto loads them.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| MotoError(format!("cannot start {}: {e}", server.display())))?;
+        let moto = Self { child, port };
+        moto.wait_ready(Duration::from_secs(60))?;
+        Ok(moto)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An SDK configuration pointing at this emulator: explicit endpoint, region
+    /// and static test credentials — nothing read from the environment, so no test
+    /// can reach real AWS.
+    pub fn sdk_config(&self, region: &str) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "testing", "testing", None, None, "testkit",
+                )),
+            )
+            .build()
+    }
+
+    /// The environment variables that point standard AWS tooling (our binary, the
+    /// AWS CLI, boto3) at this emulator.
+    pub fn env(&self, region: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_REGION", region.to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    fn wait_ready(&self, limit: Duration) -> Result<(), MotoError> {
+        let started = Instant::now();
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        while started.elapsed() < limit {
+            if let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200))
+            {
+                let request = "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+                let mut reply = [0u8; 12];
+                if stream.write_all(request.as_bytes()).is_ok()
+                    && stream.read_exact(&mut reply).is_ok()
+                    && reply.starts_with(b"HTTP/1.")
+                {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(MotoError(format!(
+            "moto did not answer on port {} within {limit:?}",
+            self.port
+        )))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, MotoError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| MotoError(format!("no free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| MotoError(format!("no free port: {e}")))
+}
+
+/// `.venv/bin/moto_server` of the workspace, or `MOTO_SERVER` when set.
+fn moto_server() -> Result<PathBuf, MotoError> {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let server = workspace.join(".venv/bin/moto_server");
+    if server.exists() {
+        Ok(server)
+    } else {
+        Err(MotoError(format!(
+            "{} is missing: run ./scripts/setup-aws-emulator (scripts/test does it for you)",
+            server.display()
+        )))
+    }
+}
