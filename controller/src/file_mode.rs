@@ -66,55 +66,91 @@ fn report(platform: &ChatbotPlatform, status: &ChatbotPlatformStatus) -> ObjectR
 }
 
 /// Converges AWS to the manifests: passes until everything is ready or `timing`
-/// runs out.
+/// runs out. A pass that fails with a retryable error (throttling, 5xx, a conflict)
+/// is repeated after a capped exponential backoff; a terminal error ends the run.
 pub async fn apply(engine: &Engine, manifests: &Manifests, timing: Timing) -> Result<ApplyReport> {
-    let started = Instant::now();
     let mut platforms: Vec<ChatbotPlatform> = manifests
         .platforms
         .iter()
         .map(|p| p.object.clone())
         .collect();
-    loop {
-        let mut not_ready = Vec::new();
-        let mut items = Vec::new();
-        for platform in &mut platforms {
-            let state = platform::apply(engine, platform).await?;
-            let name = platform.metadata.name.clone().unwrap_or_default();
-            not_ready.extend(
-                state
-                    .waiting
-                    .iter()
-                    .map(|w| format!("ChatbotPlatform/{name}: {w}")),
-            );
-            platform.status = Some(state.status.clone());
-            items.push(report(platform, &state.status));
-        }
-        if not_ready.is_empty() || started.elapsed() >= timing.timeout {
-            return Ok(ApplyReport { items, not_ready });
-        }
-        tokio::time::sleep(timing.interval).await;
+    repeat(
+        timing,
+        async || apply_pass(engine, &mut platforms).await,
+        |report: &ApplyReport| report.not_ready.is_empty(),
+    )
+    .await
+}
+
+async fn apply_pass(engine: &Engine, platforms: &mut [ChatbotPlatform]) -> Result<ApplyReport> {
+    let mut not_ready = Vec::new();
+    let mut items = Vec::new();
+    for platform in platforms.iter_mut() {
+        let state = platform::apply(engine, platform).await?;
+        let name = platform.metadata.name.clone().unwrap_or_default();
+        not_ready.extend(
+            state
+                .waiting
+                .iter()
+                .map(|w| format!("ChatbotPlatform/{name}: {w}")),
+        );
+        platform.status = Some(state.status.clone());
+        items.push(report(platform, &state.status));
     }
+    Ok(ApplyReport { items, not_ready })
 }
 
 /// Deletes what `apply` made, chatbots before their platform, passing until AWS
 /// confirms every deletion or `timing` runs out. Returns what is still there.
 pub async fn delete(engine: &Engine, manifests: &Manifests, timing: Timing) -> Result<Vec<String>> {
+    repeat(
+        timing,
+        async || delete_pass(engine, manifests).await,
+        |remaining: &Vec<String>| remaining.is_empty(),
+    )
+    .await
+}
+
+async fn delete_pass(engine: &Engine, manifests: &Manifests) -> Result<Vec<String>> {
+    let mut remaining = Vec::new();
+    for located in &manifests.platforms {
+        let deletion = platform::delete(engine, &located.object).await?;
+        let name = located.object.metadata.name.clone().unwrap_or_default();
+        remaining.extend(
+            deletion
+                .waiting
+                .iter()
+                .map(|w| format!("ChatbotPlatform/{name}: {w}")),
+        );
+    }
+    Ok(remaining)
+}
+
+/// Runs `pass` until `done` says so or time runs out, waiting `timing.interval`
+/// between passes that are not done and backing off (1 s doubling to 30 s) after
+/// passes that failed with a retryable error.
+async fn repeat<T>(
+    timing: Timing,
+    mut pass: impl AsyncFnMut() -> Result<T>,
+    done: impl Fn(&T) -> bool,
+) -> Result<T> {
     let started = Instant::now();
+    let mut backoff = Duration::from_secs(1);
     loop {
-        let mut remaining = Vec::new();
-        for located in &manifests.platforms {
-            let deletion = platform::delete(engine, &located.object).await?;
-            let name = located.object.metadata.name.clone().unwrap_or_default();
-            remaining.extend(
-                deletion
-                    .waiting
-                    .iter()
-                    .map(|w| format!("ChatbotPlatform/{name}: {w}")),
-            );
+        match pass().await {
+            Ok(result) => {
+                if done(&result) || started.elapsed() >= timing.timeout {
+                    return Ok(result);
+                }
+                backoff = Duration::from_secs(1);
+                tokio::time::sleep(timing.interval).await;
+            }
+            Err(error) if error.is_retryable() && started.elapsed() < timing.timeout => {
+                tracing::warn!(%error, retry_in = ?backoff, "pass failed, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            Err(error) => return Err(error),
         }
-        if remaining.is_empty() || started.elapsed() >= timing.timeout {
-            return Ok(remaining);
-        }
-        tokio::time::sleep(timing.interval).await;
     }
 }

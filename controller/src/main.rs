@@ -53,6 +53,9 @@ enum Command {
         /// Give up waiting for readiness after this many seconds.
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
+        /// Seconds between passes while something is still being provisioned.
+        #[arg(long, default_value_t = 5)]
+        poll_interval: u64,
         /// Also show resources that were already as desired.
         #[arg(short, long)]
         verbose: bool,
@@ -66,6 +69,9 @@ enum Command {
         /// Give up waiting for deletions after this many seconds.
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
+        /// Seconds between passes while AWS is still deleting.
+        #[arg(long, default_value_t = 5)]
+        poll_interval: u64,
         /// Also show resources that were already gone.
         #[arg(short, long)]
         verbose: bool,
@@ -100,6 +106,13 @@ enum Output {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let result = match cli.command {
         Command::Apply { .. } | Command::Delete { .. } => {
             tokio::runtime::Builder::new_multi_thread()
@@ -159,20 +172,22 @@ fn print(text: &str) -> Result<(), Error> {
 /// configuration points at).
 async fn run_aws(command: Command) -> Result<(), Error> {
     let sdk = operator::aws::load_config().await;
-    let timing = |timeout| file_mode::Timing {
+    let timing = |timeout, interval| file_mode::Timing {
         timeout: Duration::from_secs(timeout),
-        interval: Duration::from_secs(5),
+        interval: Duration::from_secs(interval),
     };
     match command {
         Command::Apply {
             files,
             output,
             timeout,
+            poll_interval,
             verbose,
         } => {
             let manifests = manifest::load(&files)?;
             let engine = Engine::new(sdk, Arc::new(Lines::new(verbose)));
-            let report = file_mode::apply(&engine, &manifests, timing(timeout)).await?;
+            let report =
+                file_mode::apply(&engine, &manifests, timing(timeout, poll_interval)).await?;
             let text = match output {
                 StatusOutput::Text => report
                     .items
@@ -203,11 +218,13 @@ async fn run_aws(command: Command) -> Result<(), Error> {
         Command::Delete {
             files,
             timeout,
+            poll_interval,
             verbose,
         } => {
             let manifests = manifest::load(&files)?;
             let engine = Engine::new(sdk, Arc::new(Lines::new(verbose)));
-            let remaining = file_mode::delete(&engine, &manifests, timing(timeout)).await?;
+            let remaining =
+                file_mode::delete(&engine, &manifests, timing(timeout, poll_interval)).await?;
             eprintln!("{} AWS calls", engine.calls().len());
             if remaining.is_empty() {
                 Ok(())

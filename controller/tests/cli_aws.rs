@@ -1,0 +1,141 @@
+//! `apply` and `delete` as a person runs them: the real binary, configured only
+//! through the standard AWS environment variables, against the local emulator.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use testkit::Moto;
+
+fn operator(moto: &Moto, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-chatbot-operator"));
+    command
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir());
+    for (key, value) in moto.env("us-west-2") {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn apply_twice_then_delete_once() {
+    let moto = Moto::start().unwrap();
+    let args = [
+        "apply",
+        "-f",
+        "examples/platform.yaml",
+        "--poll-interval",
+        "1",
+        "--timeout",
+        "120",
+    ];
+
+    let first = operator(&moto, &args);
+    let progress = text(&first.stderr);
+    assert!(first.status.success(), "{progress}");
+    assert!(
+        progress.contains("ChatbotPlatform/shared VPC bcb-shared (vpc-"),
+        "{progress}"
+    );
+    assert!(progress.contains(": created"), "{progress}");
+    assert_eq!(
+        text(&first.stdout).trim(),
+        "ChatbotPlatform shared: Ready=True (Ready)"
+    );
+
+    let second = operator(&moto, &[&args[..], &["-o", "yaml"]].concat());
+    let progress = text(&second.stderr);
+    assert!(second.status.success(), "{progress}");
+    assert!(
+        !progress.contains("created") && !progress.contains("updated"),
+        "{progress}"
+    );
+    let list: serde_json::Value = serde_norway::from_slice(&second.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    let item = &list["items"][0];
+    assert_eq!(item["kind"], "ChatbotPlatform");
+    assert!(
+        item["status"]["vpcId"]
+            .as_str()
+            .unwrap()
+            .starts_with("vpc-")
+    );
+    let ready = item["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["status"], "True");
+
+    let deleted = operator(
+        &moto,
+        &[
+            "delete",
+            "-f",
+            "examples/platform.yaml",
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "120",
+        ],
+    );
+    let progress = text(&deleted.stderr);
+    assert!(deleted.status.success(), "{progress}");
+    assert!(
+        progress.contains("VPC bcb-shared") && progress.contains(": deleted"),
+        "{progress}"
+    );
+}
+
+#[test]
+fn apply_refuses_invalid_manifests_before_any_aws_call() {
+    let moto = Moto::start().unwrap();
+    let output = operator(&moto, &["apply", "-f", "examples/chatbot.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("ChatbotPlatform \"shared\" does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("AWS calls"), "no AWS call may be made: {err}");
+}
+
+#[test]
+fn apply_without_an_endpoint_and_credentials_fails_clearly() {
+    // A closed port stands in for unreachable AWS: no real AWS is ever contacted.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let output = Command::new(env!("CARGO_BIN_EXE_bedrock-chatbot-operator"))
+        .args([
+            "apply",
+            "-f",
+            "examples/platform.yaml",
+            "--timeout",
+            "3",
+            "--poll-interval",
+            "1",
+        ])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_REGION", "us-west-2")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = text(&output.stderr);
+    assert!(err.contains("sts GetCallerIdentity failed"), "{err}");
+}
