@@ -69,6 +69,79 @@ pub struct AuthConfig {
     pub cognito_client_id: String,
 }
 
+/// Address and port to listen on (optional; default `0.0.0.0:8501`).
+pub const ENV_LISTEN_ADDR: &str = "CHATBOT_LISTEN_ADDR";
+/// Base URL of the ALB's public signing keys (optional; default
+/// `https://public-keys.auth.elb.<region>.amazonaws.com`). Tests point it at a local
+/// key server.
+pub const ENV_ALB_KEYS_URL: &str = "CHATBOT_ALB_KEYS_URL";
+/// Exact `iss` expected in the ALB token, `https://cognito-idp.<region>.amazonaws.com/<pool id>`
+/// (optional; without it the issuer must be a Cognito user pool of the region).
+pub const ENV_TOKEN_ISSUER: &str = "CHATBOT_TOKEN_ISSUER";
+/// Questions one user may ask per minute (optional; default 20).
+pub const ENV_RATE_PER_MINUTE: &str = "CHATBOT_RATE_LIMIT_PER_MINUTE";
+/// Answers one user may have streaming at once (optional; default 2).
+pub const ENV_MAX_STREAMS_PER_USER: &str = "CHATBOT_MAX_STREAMS_PER_USER";
+/// Longest message accepted, in characters (optional; default 32000).
+pub const ENV_MAX_MESSAGE_CHARS: &str = "CHATBOT_MAX_MESSAGE_CHARS";
+/// Characters of history sent to the model; older turns are dropped to fit
+/// (optional; default 200000, about 50000 tokens).
+pub const ENV_HISTORY_BUDGET_CHARS: &str = "CHATBOT_HISTORY_BUDGET_CHARS";
+/// Seconds running answers may take to finish after SIGTERM (optional; default 25,
+/// under ECS's 30-second stop timeout).
+pub const ENV_SHUTDOWN_GRACE_SECONDS: &str = "CHATBOT_SHUTDOWN_GRACE_SECONDS";
+
+/// Variables the operator does not set; each has a default.
+pub const OPTIONAL: [&str; 8] = [
+    ENV_LISTEN_ADDR,
+    ENV_ALB_KEYS_URL,
+    ENV_TOKEN_ISSUER,
+    ENV_RATE_PER_MINUTE,
+    ENV_MAX_STREAMS_PER_USER,
+    ENV_MAX_MESSAGE_CHARS,
+    ENV_HISTORY_BUDGET_CHARS,
+    ENV_SHUTDOWN_GRACE_SECONDS,
+];
+
+/// How the server runs: where it listens, where keys come from, its limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    /// `host:port` to listen on.
+    pub listen_addr: String,
+    /// Base URL of the ALB public keys, without a trailing slash.
+    pub alb_keys_url: String,
+    /// Exact token issuer, when known.
+    pub token_issuer: Option<String>,
+    /// Per-user limits.
+    pub limits: Limits,
+    /// Seconds running answers get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Per-user and per-message limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Questions per user per minute.
+    pub requests_per_minute: u32,
+    /// Concurrent answers per user.
+    pub streams_per_user: u32,
+    /// Longest message, in characters.
+    pub max_message_chars: usize,
+    /// Characters of history sent to the model.
+    pub history_budget_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 20,
+            streams_per_user: 2,
+            max_message_chars: 32_000,
+            history_budget_chars: 200_000,
+        }
+    }
+}
+
 /// Everything the chat app reads from its environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -78,6 +151,26 @@ pub struct Config {
     pub model: ModelConfig,
     /// Authentication settings.
     pub auth: AuthConfig,
+    /// Server settings (all optional variables).
+    pub server: ServerConfig,
+}
+
+/// Values used for the operator's variables when the chatbot runs locally with a
+/// development identity: there is no ALB or Cognito, and the model settings are the
+/// CRD's defaults.
+pub fn local_default(name: &str) -> Option<&'static str> {
+    Some(match name {
+        ENV_REGION => "us-west-2",
+        ENV_MODEL_ID => "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        ENV_TEMPERATURE => "0.9",
+        ENV_MAX_TOKENS => "2000",
+        ENV_TOP_P => "1.0",
+        ENV_ALB_ARN => "arn:aws:elasticloadbalancing:local:000000000000:loadbalancer/app/none/0",
+        ENV_PUBLIC_URL => "https://localhost",
+        ENV_COGNITO_DOMAIN_URL => "https://localhost",
+        ENV_COGNITO_CLIENT_ID => "local",
+        _ => return None,
+    })
 }
 
 /// A variable is missing or unusable; the message names it and says what is wrong.
@@ -115,6 +208,55 @@ impl Config {
                 cognito_domain_url: vars.prefixed(ENV_COGNITO_DOMAIN_URL, "https://")?,
                 cognito_client_id: vars.required(ENV_COGNITO_CLIENT_ID)?,
             },
+            server: ServerConfig::from_vars(&vars)?,
+        })
+    }
+}
+
+impl ServerConfig {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<'_, F>) -> Result<Self, ConfigError> {
+        let region = vars.optional(ENV_REGION).unwrap_or_default();
+        let defaults = Limits::default();
+        let positive = |n: &u64| (*n > 0).then_some(()).ok_or("must be greater than 0");
+        let narrow = |name: &'static str, n: u64| {
+            u32::try_from(n).map_err(|_| problem(name, "is too large"))
+        };
+        let size = |name: &'static str, n: u64| {
+            usize::try_from(n).map_err(|_| problem(name, "is too large"))
+        };
+        Ok(Self {
+            listen_addr: vars
+                .optional(ENV_LISTEN_ADDR)
+                .unwrap_or_else(|| "0.0.0.0:8501".into()),
+            alb_keys_url: vars
+                .optional(ENV_ALB_KEYS_URL)
+                .unwrap_or_else(|| format!("https://public-keys.auth.elb.{region}.amazonaws.com"))
+                .trim_end_matches('/')
+                .to_string(),
+            token_issuer: vars.optional(ENV_TOKEN_ISSUER),
+            limits: Limits {
+                requests_per_minute: match vars.optional_parsed(ENV_RATE_PER_MINUTE, positive)? {
+                    Some(n) => narrow(ENV_RATE_PER_MINUTE, n)?,
+                    None => defaults.requests_per_minute,
+                },
+                streams_per_user: match vars.optional_parsed(ENV_MAX_STREAMS_PER_USER, positive)? {
+                    Some(n) => narrow(ENV_MAX_STREAMS_PER_USER, n)?,
+                    None => defaults.streams_per_user,
+                },
+                max_message_chars: match vars.optional_parsed(ENV_MAX_MESSAGE_CHARS, positive)? {
+                    Some(n) => size(ENV_MAX_MESSAGE_CHARS, n)?,
+                    None => defaults.max_message_chars,
+                },
+                history_budget_chars: match vars
+                    .optional_parsed(ENV_HISTORY_BUDGET_CHARS, positive)?
+                {
+                    Some(n) => size(ENV_HISTORY_BUDGET_CHARS, n)?,
+                    None => defaults.history_budget_chars,
+                },
+            },
+            shutdown_grace_seconds: vars
+                .optional_parsed(ENV_SHUTDOWN_GRACE_SECONDS, |_: &u64| Ok(()))?
+                .unwrap_or(25),
         })
     }
 }
@@ -127,6 +269,25 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
             Some(value) if !value.trim().is_empty() => Ok(value),
             _ => Err(problem(name, "is not set")),
         }
+    }
+
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn optional_parsed<T>(
+        &self,
+        name: &'static str,
+        check: impl Fn(&T) -> Result<(), &'static str>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: fmt::Display,
+    {
+        if self.optional(name).is_none() {
+            return Ok(None);
+        }
+        self.parsed(name, check).map(Some)
     }
 
     fn parsed<T>(
@@ -213,6 +374,43 @@ mod tests {
         assert!((config.model.temperature - 0.9).abs() < 1e-6);
         assert_eq!(config.model.system_prompt, None);
         assert_eq!(config.auth.public_url, "https://chat.example.com");
+        assert_eq!(config.server.listen_addr, "0.0.0.0:8501");
+        assert_eq!(
+            config.server.alb_keys_url,
+            "https://public-keys.auth.elb.us-west-2.amazonaws.com"
+        );
+        assert_eq!(config.server.limits, Limits::default());
+        assert_eq!(config.server.shutdown_grace_seconds, 25);
+    }
+
+    #[test]
+    fn reads_the_optional_server_settings() {
+        let mut vars = complete();
+        vars.insert(ENV_LISTEN_ADDR, "127.0.0.1:9000".into());
+        vars.insert(ENV_ALB_KEYS_URL, "http://127.0.0.1:1234/".into());
+        vars.insert(ENV_RATE_PER_MINUTE, "5".into());
+        vars.insert(ENV_MAX_STREAMS_PER_USER, "1".into());
+        let server = read(&vars).unwrap().server;
+        assert_eq!(server.listen_addr, "127.0.0.1:9000");
+        assert_eq!(server.alb_keys_url, "http://127.0.0.1:1234");
+        assert_eq!(server.limits.requests_per_minute, 5);
+        assert_eq!(server.limits.streams_per_user, 1);
+
+        vars.insert(ENV_MAX_STREAMS_PER_USER, "0".into());
+        let err = read(&vars).unwrap_err();
+        assert_eq!(err.name, ENV_MAX_STREAMS_PER_USER);
+    }
+
+    #[test]
+    fn local_defaults_make_a_complete_configuration() {
+        let config = Config::from_lookup(|name| local_default(name).map(str::to_string)).unwrap();
+        assert_eq!(
+            config.model.model_id,
+            "us.anthropic.claude-sonnet-4-20250514-v1:0"
+        );
+        for name in OPTIONAL {
+            assert_eq!(local_default(name), None, "{name} has its own default");
+        }
     }
 
     #[test]

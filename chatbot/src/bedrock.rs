@@ -1,0 +1,330 @@
+//! Bedrock ConverseStream: the one AWS call the chatbot makes, through the standard
+//! SDK configuration (`AWS_REGION`, `AWS_ENDPOINT_URL`, the task role's credentials),
+//! so the VPC endpoint's private DNS just works.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput,
+    InferenceConfiguration, Message, SystemContentBlock,
+};
+
+use crate::config::{Config, ModelConfig};
+use crate::conversation::{Conversation, Role};
+use crate::error::ErrorKind;
+
+/// Seconds to suggest waiting after Bedrock throttled or was unavailable.
+pub const RETRY_AFTER_SECONDS: u64 = 10;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why Bedrock did not answer (or stopped answering).
+#[derive(Debug, thiserror::Error)]
+pub enum BedrockError {
+    /// `ThrottlingException`: too many requests for the account's quota.
+    #[error("Bedrock is busy right now; retry in {RETRY_AFTER_SECONDS} s")]
+    Throttled {
+        /// Bedrock's words.
+        message: String,
+    },
+    /// `AccessDeniedException`: model access not enabled, or IAM denies the model.
+    #[error(
+        "this chatbot may not use its model: model access is not enabled for it in this AWS account (Bedrock console, Model access), or the task role may not invoke it"
+    )]
+    AccessDenied {
+        /// Bedrock's words.
+        message: String,
+    },
+    /// `ValidationException` about length: the conversation is over the model's context.
+    #[error(
+        "this conversation is too long for the model; start a new chat or shorten your message"
+    )]
+    InputTooLong {
+        /// Bedrock's words.
+        message: String,
+    },
+    /// Another `ValidationException` or `ResourceNotFoundException`.
+    #[error("Bedrock refused the question: {message}")]
+    Rejected {
+        /// Bedrock's words.
+        message: String,
+    },
+    /// `ServiceUnavailableException`, `ModelNotReadyException`.
+    #[error("the model is not available right now; retry in {RETRY_AFTER_SECONDS} s")]
+    Unavailable {
+        /// Bedrock's words.
+        message: String,
+    },
+    /// `ModelTimeoutException`, an SDK timeout, or no event for too long.
+    #[error("the model took too long to answer; try again")]
+    Timeout,
+    /// `ModelStreamErrorException`, `ModelErrorException`, `InternalServerException`.
+    #[error("the model failed while answering ({message}); try again")]
+    ModelFailed {
+        /// Bedrock's words.
+        message: String,
+    },
+    /// No answer from Bedrock at all (connection refused, DNS, TLS).
+    #[error("cannot reach Bedrock; try again in a moment")]
+    Unreachable {
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl BedrockError {
+    /// Its kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Throttled { .. } => ErrorKind::Throttled,
+            Self::AccessDenied { .. } => ErrorKind::ModelAccess,
+            Self::InputTooLong { .. } => ErrorKind::InputTooLong,
+            Self::Rejected { .. } => ErrorKind::BedrockRejected,
+            Self::Unavailable { .. } => ErrorKind::ModelUnavailable,
+            Self::Timeout => ErrorKind::ModelTimeout,
+            Self::ModelFailed { .. } => ErrorKind::ModelFailed,
+            Self::Unreachable { .. } => ErrorKind::BedrockUnreachable,
+        }
+    }
+
+    /// Seconds to wait before asking again, when waiting helps.
+    pub fn retry_after(&self) -> Option<u64> {
+        matches!(self, Self::Throttled { .. } | Self::Unavailable { .. })
+            .then_some(RETRY_AFTER_SECONDS)
+    }
+
+    fn from_service(code: Option<&str>, message: Option<&str>) -> Self {
+        let message = message.unwrap_or("no message").to_string();
+        match code.unwrap_or_default() {
+            "ThrottlingException" | "throttlingException" => Self::Throttled { message },
+            "AccessDeniedException" => Self::AccessDenied { message },
+            "ValidationException" | "validationException" if is_about_length(&message) => {
+                Self::InputTooLong { message }
+            }
+            "ValidationException" | "validationException" | "ResourceNotFoundException" => {
+                Self::Rejected { message }
+            }
+            "ServiceUnavailableException"
+            | "serviceUnavailableException"
+            | "ModelNotReadyException" => Self::Unavailable { message },
+            "ModelTimeoutException" => Self::Timeout,
+            _ => Self::ModelFailed { message },
+        }
+    }
+}
+
+fn is_about_length(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("too long") || m.contains("too many input tokens") || m.contains("context length")
+}
+
+impl From<SdkError<ConverseStreamError>> for BedrockError {
+    fn from(error: SdkError<ConverseStreamError>) -> Self {
+        match error {
+            SdkError::ServiceError(e) => {
+                let e = e.into_err();
+                Self::from_service(e.code(), e.message())
+            }
+            SdkError::TimeoutError(_) => Self::Timeout,
+            other => Self::Unreachable {
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+type StreamError = SdkError<ConverseStreamOutputError, aws_smithy_types::event_stream::RawMessage>;
+
+impl From<StreamError> for BedrockError {
+    fn from(error: StreamError) -> Self {
+        match error {
+            SdkError::ServiceError(e) => {
+                let e = e.into_err();
+                let code = match &e {
+                    ConverseStreamOutputError::ModelStreamErrorException(_) => {
+                        Some("ModelStreamErrorException")
+                    }
+                    ConverseStreamOutputError::ThrottlingException(_) => {
+                        Some("ThrottlingException")
+                    }
+                    ConverseStreamOutputError::ServiceUnavailableException(_) => {
+                        Some("ServiceUnavailableException")
+                    }
+                    ConverseStreamOutputError::ValidationException(_) => {
+                        Some("ValidationException")
+                    }
+                    _ => e.code(),
+                };
+                Self::from_service(code, e.message())
+            }
+            SdkError::TimeoutError(_) => Self::Timeout,
+            other => Self::Unreachable {
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+/// What an answer stream yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnswerEvent {
+    /// More text.
+    Text(String),
+    /// The model stopped, and why (`end_turn`, `max_tokens`, …).
+    Stop(String),
+    /// Tokens the answer cost.
+    Usage {
+        /// Prompt tokens.
+        input: u64,
+        /// Answer tokens.
+        output: u64,
+    },
+}
+
+/// One answer being streamed; dropping it closes the stream to Bedrock.
+#[derive(Debug)]
+pub struct Answer {
+    receiver: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
+}
+
+impl Answer {
+    /// The next event, `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<AnswerEvent>, BedrockError> {
+        loop {
+            let Some(event) = self.receiver.recv().await? else {
+                return Ok(None);
+            };
+            let mapped = match event {
+                ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta {
+                    Some(ContentBlockDelta::Text(text)) if !text.is_empty() => {
+                        Some(AnswerEvent::Text(text))
+                    }
+                    _ => None,
+                },
+                ConverseStreamOutput::MessageStop(stop) => {
+                    Some(AnswerEvent::Stop(stop.stop_reason.as_str().to_string()))
+                }
+                ConverseStreamOutput::Metadata(metadata) => {
+                    metadata.usage.map(|usage| AnswerEvent::Usage {
+                        input: u64::try_from(usage.input_tokens).unwrap_or_default(),
+                        output: u64::try_from(usage.output_tokens).unwrap_or_default(),
+                    })
+                }
+                _ => None,
+            };
+            if mapped.is_some() {
+                return Ok(mapped);
+            }
+        }
+    }
+}
+
+/// The Bedrock runtime client and the model settings it asks with.
+#[derive(Debug, Clone)]
+pub struct Bedrock {
+    client: Client,
+    model: ModelConfig,
+}
+
+impl Bedrock {
+    /// A client from the standard SDK configuration chain, in the configured region.
+    pub async fn from_env(config: &Config) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(config.region.clone()))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+            .load()
+            .await;
+        Self::new(Client::new(&sdk), config.model.clone())
+    }
+
+    /// A client built elsewhere (tests pass one aimed at the stand-in).
+    pub fn new(client: Client, model: ModelConfig) -> Self {
+        Self { client, model }
+    }
+
+    /// The model asked.
+    pub fn model_id(&self) -> &str {
+        &self.model.model_id
+    }
+
+    /// Asks the model to answer the conversation; returns once Bedrock has accepted
+    /// the request and the stream is open.
+    pub async fn converse_stream(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Answer, BedrockError> {
+        let mut messages = Vec::with_capacity(conversation.turns.len());
+        for turn in &conversation.turns {
+            let role = match turn.role {
+                Role::User => ConversationRole::User,
+                Role::Assistant => ConversationRole::Assistant,
+            };
+            let message = Message::builder()
+                .role(role)
+                .content(ContentBlock::Text(turn.text.clone()))
+                .build()
+                .map_err(|e| BedrockError::Rejected {
+                    message: e.to_string(),
+                })?;
+            messages.push(message);
+        }
+        let inference = InferenceConfiguration::builder()
+            .temperature(self.model.temperature)
+            .max_tokens(self.model.max_tokens)
+            .top_p(self.model.top_p)
+            .build();
+        let output = self
+            .client
+            .converse_stream()
+            .model_id(&self.model.model_id)
+            .set_messages(Some(messages))
+            .set_system(
+                self.model
+                    .system_prompt
+                    .as_ref()
+                    .map(|prompt| vec![SystemContentBlock::Text(prompt.clone())]),
+            )
+            .inference_config(inference)
+            .send()
+            .await?;
+        Ok(Answer {
+            receiver: output.stream,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_bedrock_errors_for_people() {
+        let e = BedrockError::from_service(Some("ThrottlingException"), Some("slow down"));
+        assert_eq!(e.kind(), ErrorKind::Throttled);
+        assert_eq!(e.retry_after(), Some(RETRY_AFTER_SECONDS));
+        let e = BedrockError::from_service(
+            Some("ValidationException"),
+            Some("Input is too long for requested model."),
+        );
+        assert_eq!(e.kind(), ErrorKind::InputTooLong);
+        let e = BedrockError::from_service(Some("ValidationException"), Some("bad role"));
+        assert_eq!(e.kind(), ErrorKind::BedrockRejected);
+        let e = BedrockError::from_service(Some("AccessDeniedException"), None);
+        assert_eq!(e.kind(), ErrorKind::ModelAccess);
+        assert!(e.to_string().contains("model access is not enabled"));
+        let e = BedrockError::from_service(Some("ModelStreamErrorException"), Some("x"));
+        assert_eq!(e.kind(), ErrorKind::ModelFailed);
+    }
+}

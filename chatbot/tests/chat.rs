@@ -1,0 +1,576 @@
+#![allow(clippy::unwrap_used)]
+//! The chat API through the real handlers and the real SDK client, against the
+//! Bedrock stand-in: streaming, parameters, history, each fault, stop, disconnect,
+//! limits, hardening and probes.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bedrock_standin::{Fault, Reply};
+use serde_json::json;
+use support::*;
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn streams_the_answer_as_server_sent_events() {
+    let world = World::new(&[]).await;
+    let answer = "# Title\n\nSome **bold** text and `code`.";
+    world.standin.state().push_reply(Reply::text(answer));
+
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("a1", "Hello?"))))
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let events = SseReader::new(response).all().await;
+    assert_eq!(events[0].event, "start");
+    assert_eq!(events[0].data["model"], MODEL);
+    assert!(events.iter().filter(|e| e.event == "delta").count() > 3);
+    assert_eq!(text_of(&events), answer);
+    let done = events.last().unwrap();
+    assert_eq!(done.event, "done");
+    assert_eq!(done.data["stopReason"], "end_turn");
+    assert!(done.data["usage"]["outputTokens"].as_u64().unwrap() > 3);
+    assert!(done.data["usage"]["inputTokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn sends_the_configured_model_parameters_and_the_whole_history() {
+    let world = World::new(&[]).await;
+    let body = json!({ "id": "a2", "messages": [
+        { "role": "user", "text": "first question" },
+        { "role": "assistant", "text": "first answer" },
+        { "role": "user", "text": "second question" },
+    ]});
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(body)))
+        .await
+        .unwrap();
+    SseReader::new(response).all().await;
+
+    let requests = world.standin.state().requests();
+    assert_eq!(requests.len(), 1);
+    let sent = &requests[0];
+    assert_eq!(sent.model_id, MODEL);
+    assert!((sent.inference("temperature").unwrap() - 0.9).abs() < 1e-6);
+    assert_eq!(sent.inference("maxTokens"), Some(2000.0));
+    assert!((sent.inference("topP").unwrap() - 1.0).abs() < 1e-6);
+    assert_eq!(
+        sent.system_text().as_deref(),
+        Some("You are the team's assistant.")
+    );
+    assert_eq!(sent.messages().len(), 3);
+    assert_eq!(
+        sent.messages()[2],
+        ("user".into(), "second question".into())
+    );
+}
+
+#[tokio::test]
+async fn trims_the_oldest_turns_to_the_history_budget() {
+    let world = World::new(&[("CHATBOT_HISTORY_BUDGET_CHARS", "40")]).await;
+    let body = json!({ "id": "a3", "messages": [
+        { "role": "user", "text": "0123456789" },
+        { "role": "assistant", "text": "0123456789" },
+        { "role": "user", "text": "0123456789" },
+        { "role": "assistant", "text": "0123456789" },
+        { "role": "user", "text": "newest" },
+    ]});
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(body)))
+        .await
+        .unwrap();
+    let events = SseReader::new(response).all().await;
+
+    assert_eq!(events[0].data["dropped"], 2);
+    let sent = world.standin.state().requests()[0].messages();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0].0, "user");
+    assert_eq!(sent[2].1, "newest");
+}
+
+async fn refused(world: &World, fault: Fault) -> (StatusCode, serde_json::Value, Option<String>) {
+    world.standin.state().push_reply(Reply::fault(fault));
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("f", "hi"))))
+        .await
+        .unwrap();
+    let status = response.status();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, body_json(response).await, retry)
+}
+
+#[tokio::test]
+async fn bedrock_faults_become_clear_errors() {
+    let world = World::new(&[]).await;
+
+    let (status, body, retry) = refused(&world, Fault::Throttling).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"]["kind"], "throttled");
+    assert_eq!(body["error"]["retryAfter"], 10);
+    assert_eq!(retry.as_deref(), Some("10"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("busy"));
+
+    let (status, body, _) = refused(&world, Fault::AccessDenied).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["kind"], "model_access");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("model access is not enabled")
+    );
+
+    let (status, body, _) = refused(
+        &world,
+        Fault::Validation {
+            message: "Input is too long for requested model.".into(),
+        },
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["kind"], "input_too_long");
+
+    let (status, body, _) = refused(&world, Fault::InternalServer).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(body["error"]["kind"], "model_failed");
+
+    let (status, body, _) = refused(&world, Fault::ServiceUnavailable).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["kind"], "model_unavailable");
+
+    let metrics = world.state.metrics.render();
+    assert!(
+        metrics.contains("chatbot_errors_total{kind=\"throttled\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("chatbot_errors_total{kind=\"model_access\"} 1"));
+}
+
+#[tokio::test]
+async fn a_model_stream_error_mid_answer_is_an_error_event() {
+    let world = World::new(&[]).await;
+    world.standin.state().push_reply(
+        Reply::text("one two three four five").failing(Fault::ModelStreamError { after_tokens: 2 }),
+    );
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("m", "hi"))))
+        .await
+        .unwrap();
+    let events = SseReader::new(response).all().await;
+
+    assert_eq!(text_of(&events), "one two ");
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "error");
+    assert_eq!(last.data["kind"], "model_failed");
+    assert_eq!(
+        world
+            .state
+            .metrics
+            .errors(bedrock_chatbot::ErrorKind::ModelFailed),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_bedrock_is_502() {
+    let world = World::new(&[]).await;
+    let closed = closed_url().await;
+    let config = world.state.config.as_ref().clone();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region("us-west-2")
+        .endpoint_url(closed)
+        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
+            "a", "b", None, None, "t",
+        ))
+        .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let bedrock = bedrock_chatbot::bedrock::Bedrock::new(
+        aws_sdk_bedrockruntime::Client::new(&sdk),
+        config.model.clone(),
+    );
+    let auth =
+        bedrock_chatbot::auth::Authenticator::Alb(bedrock_chatbot::auth::AlbVerifier::new(&config));
+    let app = bedrock_chatbot::app(bedrock_chatbot::AppState::new(config, auth, bedrock));
+
+    let response = app
+        .oneshot(signed("POST", "/api/chat", Some(question("u", "hi"))))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        body_json(response).await["error"]["kind"],
+        "bedrock_unreachable"
+    );
+}
+
+#[tokio::test]
+async fn stop_cancels_the_bedrock_stream_on_the_server() {
+    let world = World::new(&[]).await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text("word ".repeat(400)).paced(Duration::from_millis(10)));
+    let app = world.app();
+    let response = app
+        .clone()
+        .oneshot(signed(
+            "POST",
+            "/api/chat",
+            Some(question("stop-me", "long answer please")),
+        ))
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    assert_eq!(reader.next().await.unwrap().event, "start");
+    assert_eq!(reader.next().await.unwrap().event, "delta");
+
+    let stopped = app
+        .clone()
+        .oneshot(signed(
+            "POST",
+            "/api/chat/stop",
+            Some(json!({ "id": "stop-me" })),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), StatusCode::NO_CONTENT);
+
+    let rest = reader.all().await;
+    let done = rest.last().unwrap();
+    assert_eq!(done.event, "done");
+    assert_eq!(done.data["stopReason"], "stopped");
+    assert!(text_of(&rest).len() < "word ".len() * 400);
+    let state = world.standin.state().clone();
+    wait_until(|| state.streams_abandoned() == 1).await;
+    assert_eq!(state.streams_finished(), 0);
+    wait_until(|| world.state.streams.is_empty()).await;
+
+    // Stopping it again: there is nothing to stop.
+    let again = app
+        .oneshot(signed(
+            "POST",
+            "/api/chat/stop",
+            Some(json!({ "id": "stop-me" })),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_browser_that_goes_away_drops_the_bedrock_stream() {
+    let world = World::new(&[]).await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text("word ".repeat(400)).paced(Duration::from_millis(10)));
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("gone", "hi"))))
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    reader.next().await.unwrap();
+    reader.next().await.unwrap();
+    assert_eq!(
+        world
+            .state
+            .metrics
+            .active_streams
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+
+    drop(reader);
+
+    let state = world.standin.state().clone();
+    wait_until(|| state.streams_abandoned() == 1).await;
+    assert_eq!(
+        world
+            .state
+            .metrics
+            .active_streams
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    assert!(world.state.streams.is_empty());
+}
+
+#[tokio::test]
+async fn one_user_cannot_stop_another_users_answer() {
+    let world = World::new(&[]).await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text("word ".repeat(100)).paced(Duration::from_millis(10)));
+    let app = world.app();
+    let response = app
+        .clone()
+        .oneshot(signed("POST", "/api/chat", Some(question("mine", "hi"))))
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    reader.next().await.unwrap();
+
+    let other = TokenSpec::valid()
+        .payload("sub", json!("another-user"))
+        .sign(&alb_key());
+    let attempt = app
+        .oneshot(with_token(
+            "POST",
+            "/api/chat/stop",
+            Some(json!({ "id": "mine" })),
+            Some(&other),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(attempt.status(), StatusCode::NOT_FOUND);
+    let rest = reader.all().await;
+    assert_eq!(rest.last().unwrap().data["stopReason"], "end_turn");
+}
+
+#[tokio::test]
+async fn per_user_rate_and_stream_limits() {
+    let world = World::new(&[("CHATBOT_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    for id in ["r1", "r2"] {
+        let response = world
+            .app()
+            .oneshot(signed("POST", "/api/chat", Some(question(id, "hi"))))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        SseReader::new(response).all().await;
+    }
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("r3", "hi"))))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body = body_json(response).await;
+    assert_eq!(body["error"]["kind"], "rate_limited");
+    assert!(body["error"]["retryAfter"].as_u64().unwrap() >= 1);
+    assert_eq!(world.standin.state().requests().len(), 2);
+
+    let world = World::new(&[("CHATBOT_MAX_STREAMS_PER_USER", "1")]).await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text("word ".repeat(100)).paced(Duration::from_millis(10)));
+    let first = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("s1", "hi"))))
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(first);
+    reader.next().await.unwrap();
+    let second = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("s2", "hi"))))
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body_json(second).await["error"]["kind"], "too_many_streams");
+}
+
+#[tokio::test]
+async fn refuses_bad_requests_before_asking_bedrock() {
+    let world = World::new(&[("CHATBOT_MAX_MESSAGE_CHARS", "100")]).await;
+    let cases = [
+        (
+            json!({ "id": "x", "messages": [] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({ "id": "x", "messages": [{ "role": "assistant", "text": "hi" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({ "id": "../x", "messages": [{ "role": "user", "text": "hi" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({ "id": "x", "messages": [{ "role": "system", "text": "hi" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({ "nonsense": true }),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            question("x", &"a".repeat(101)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_long",
+        ),
+    ];
+    for (body, status, kind) in cases {
+        let response = world
+            .app()
+            .oneshot(signed("POST", "/api/chat", Some(body.clone())))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{body}");
+        assert_eq!(body_json(response).await["error"]["kind"], kind, "{body}");
+    }
+    // A body over the limit never reaches the handler.
+    let huge = question("x", &"a".repeat(3 * 1024 * 1024));
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(huge)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(world.standin.state().requests().is_empty());
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let world = World::new(&[]).await;
+    for request in [
+        signed("GET", "/", None),
+        with_token("GET", "/?health=check", None, None),
+        with_token("GET", "/api/me", None, None),
+        with_token("GET", "/assets/app.js", None, None),
+    ] {
+        let uri = request.uri().to_string();
+        let response = world.app().oneshot(request).await.unwrap();
+        let h = response.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'"), "{uri}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{uri}");
+        assert!(!csp.contains("unsafe-inline"), "{uri}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{uri}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn probes_answer_without_a_token() {
+    let world = World::new(&[]).await;
+    for (uri, status) in [
+        ("/?health=check", StatusCode::OK),
+        ("/healthz", StatusCode::OK),
+        ("/readyz", StatusCode::OK),
+        ("/metrics", StatusCode::OK),
+        ("/?health=other", StatusCode::UNAUTHORIZED),
+    ] {
+        let response = world
+            .app()
+            .oneshot(with_token("GET", uri, None, None))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{uri}");
+    }
+    assert_eq!(world.keys.fetches(), 0, "no probe may need a key");
+
+    world.state.lifecycle.begin_drain();
+    let response = world
+        .app()
+        .oneshot(with_token("GET", "/readyz", None, None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("late", "hi"))))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn metrics_count_questions_tokens_and_latency() {
+    let world = World::new(&[]).await;
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("m1", "hi"))))
+        .await
+        .unwrap();
+    let events = SseReader::new(response).all().await;
+    let output = events.last().unwrap().data["usage"]["outputTokens"]
+        .as_u64()
+        .unwrap();
+
+    let response = world
+        .app()
+        .oneshot(with_token("GET", "/metrics", None, None))
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = body_text(response).await;
+    assert!(text.contains("chatbot_questions_total 1"), "{text}");
+    assert!(text.contains("chatbot_active_streams 0"));
+    assert!(text.contains(&format!(
+        "chatbot_tokens_total{{direction=\"output\"}} {output}"
+    )));
+    assert!(text.contains("chatbot_time_to_first_token_seconds_count 1"));
+    assert!(text.contains("chatbot_answer_duration_seconds_count 1"));
+    assert!(text.contains("chatbot_http_responses_total{class=\"2xx\"} 1"));
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_served_from_the_binary() {
+    let world = World::new(&[]).await;
+    let response = world.app().oneshot(signed("GET", "/", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = body_text(response).await;
+    assert!(page.contains("/assets/app.js"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no external assets"
+    );
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "no inline script or style"
+    );
+
+    for (asset, kind) in [
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/markdown.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+    ] {
+        let response = world
+            .app()
+            .oneshot(with_token("GET", asset, None, None))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+    }
+    let missing = world
+        .app()
+        .oneshot(with_token("GET", "/assets/nope.js", None, None))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,418 @@
+//! Shared test fixtures: ALB-style tokens, a local key server, the app wired to the
+//! Bedrock stand-in, and an SSE reader.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_bedrockruntime::config::Credentials;
+use aws_sdk_bedrockruntime::config::retry::RetryConfig;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use bedrock_chatbot::auth::{AlbVerifier, Authenticator, Identity};
+use bedrock_chatbot::bedrock::Bedrock;
+use bedrock_chatbot::config::{self, Config};
+use bedrock_chatbot::{AppState, app};
+use bedrock_standin::{Reply, StandIn};
+use http_body_util::BodyExt;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::pkcs8::EncodePublicKey;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const ALB_ARN: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/platform/50dc6c495c0c9188";
+pub const CLIENT_ID: &str = "5c0le2ttoocl1cnt";
+pub const ISSUER: &str = "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_AbCdEfGhI";
+pub const KID: &str = "6f8d3c2e-1a2b-4c5d-9e8f-0a1b2c3d4e5f";
+pub const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+/// A fixed P-256 key (tests are deterministic).
+pub fn alb_key() -> SigningKey {
+    SigningKey::from_slice(&[7u8; 32]).unwrap()
+}
+
+/// Another key, for "signed with the wrong key".
+pub fn other_key() -> SigningKey {
+    SigningKey::from_slice(&[9u8; 32]).unwrap()
+}
+
+pub fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// Token parts as the ALB makes them.
+#[derive(Clone, Debug)]
+pub struct TokenSpec {
+    pub header: Value,
+    pub payload: Value,
+    pub padded: bool,
+}
+
+impl TokenSpec {
+    pub fn valid() -> Self {
+        let exp = now() + 120;
+        Self {
+            header: json!({
+                "typ": "JWT", "kid": KID, "alg": "ES256", "iss": ISSUER,
+                "client": CLIENT_ID, "signer": ALB_ARN, "exp": exp,
+            }),
+            payload: json!({
+                "sub": "2b4e1c9a-user", "email_verified": "true",
+                "email": "ada@example.com", "username": "ada", "exp": exp, "iss": ISSUER,
+            }),
+            padded: true,
+        }
+    }
+
+    pub fn header(mut self, field: &str, value: Value) -> Self {
+        self.header[field] = value;
+        self
+    }
+
+    pub fn payload(mut self, field: &str, value: Value) -> Self {
+        self.payload[field] = value;
+        self
+    }
+
+    fn encode(&self, bytes: &[u8]) -> String {
+        if self.padded {
+            URL_SAFE.encode(bytes)
+        } else {
+            URL_SAFE_NO_PAD.encode(bytes)
+        }
+    }
+
+    /// Signed with `key`, ES256 over the two first parts exactly as they appear.
+    pub fn sign(&self, key: &SigningKey) -> String {
+        let signed = format!(
+            "{}.{}",
+            self.encode(self.header.to_string().as_bytes()),
+            self.encode(self.payload.to_string().as_bytes())
+        );
+        let signature: Signature = key.sign(signed.as_bytes());
+        format!("{signed}.{}", self.encode(&signature.to_bytes()))
+    }
+}
+
+/// A local stand-in for `public-keys.auth.elb.<region>.amazonaws.com`.
+#[derive(Debug)]
+pub struct KeyServer {
+    pub url: String,
+    pub fetches: Arc<AtomicUsize>,
+    keys: Arc<Mutex<HashMap<String, String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct KeyServerState {
+    keys: Arc<Mutex<HashMap<String, String>>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl KeyServer {
+    pub async fn start() -> Self {
+        let keys = Arc::new(Mutex::new(HashMap::new()));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let state = KeyServerState {
+            keys: keys.clone(),
+            fetches: fetches.clone(),
+        };
+        let router = Router::new()
+            .route("/{kid}", get(serve_key))
+            .with_state(state);
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        let server = Self {
+            url,
+            fetches,
+            keys,
+            task,
+        };
+        server.publish(KID, &alb_key());
+        server
+    }
+
+    pub fn publish(&self, kid: &str, key: &SigningKey) {
+        let pem = key
+            .verifying_key()
+            .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap();
+        self.keys.lock().unwrap().insert(kid.into(), pem);
+    }
+
+    pub fn publish_raw(&self, kid: &str, body: &str) {
+        self.keys.lock().unwrap().insert(kid.into(), body.into());
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Stops serving: connections are refused from now on.
+    pub async fn stop(self) -> String {
+        self.task.abort();
+        let _ = self.task.await;
+        self.url
+    }
+}
+
+async fn serve_key(State(state): State<KeyServerState>, Path(kid): Path<String>) -> Response {
+    state.fetches.fetch_add(1, Ordering::SeqCst);
+    if kid == "server-error" {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    match state.keys.lock().unwrap().get(&kid) {
+        Some(pem) => pem.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A URL where nothing listens.
+pub async fn closed_url() -> String {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+/// The environment the operator's task definition sets, plus test overrides.
+pub fn env(keys_url: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        (config::ENV_REGION, "us-west-2".into()),
+        (config::ENV_MODEL_ID, MODEL.into()),
+        (config::ENV_TEMPERATURE, "0.9".into()),
+        (config::ENV_MAX_TOKENS, "2000".into()),
+        (config::ENV_TOP_P, "1.0".into()),
+        (
+            config::ENV_SYSTEM_PROMPT,
+            "You are the team's assistant.".into(),
+        ),
+        (config::ENV_ALB_ARN, ALB_ARN.into()),
+        (
+            config::ENV_PUBLIC_URL,
+            "https://chat.team-a.example.com".into(),
+        ),
+        (
+            config::ENV_COGNITO_DOMAIN_URL,
+            "https://team-a.auth.us-west-2.amazoncognito.com".into(),
+        ),
+        (config::ENV_COGNITO_CLIENT_ID, CLIENT_ID.into()),
+        (config::ENV_ALB_KEYS_URL, keys_url.into()),
+    ]);
+    for (name, value) in overrides {
+        vars.insert(name, (*value).to_string());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
+}
+
+/// The real SDK client aimed at the stand-in, with static test credentials.
+pub async fn bedrock_for(standin: &StandIn, config: &Config) -> Bedrock {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region("us-west-2")
+        .endpoint_url(standin.endpoint_url())
+        .credentials_provider(Credentials::new(
+            "AKIDCHATBOT",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    Bedrock::new(
+        aws_sdk_bedrockruntime::Client::new(&sdk),
+        config.model.clone(),
+    )
+}
+
+/// Everything a test talks to: the app, its state, the stand-in, the key server.
+pub struct World {
+    pub state: AppState,
+    pub standin: StandIn,
+    pub keys: KeyServer,
+}
+
+impl World {
+    pub async fn new(overrides: &[(&str, &str)]) -> Self {
+        let standin = StandIn::start(0, Reply::text("Hello from the stand-in."))
+            .await
+            .unwrap();
+        let keys = KeyServer::start().await;
+        let config = env(&keys.url, overrides);
+        let bedrock = bedrock_for(&standin, &config).await;
+        let auth = Authenticator::Alb(AlbVerifier::new(&config));
+        Self {
+            state: AppState::new(config, auth, bedrock),
+            standin,
+            keys,
+        }
+    }
+
+    /// The same world, everyone signed in as `name` (the development identity).
+    pub async fn dev(name: &str) -> Self {
+        let standin = StandIn::start(0, Reply::text("Hello from the stand-in."))
+            .await
+            .unwrap();
+        let keys = KeyServer::start().await;
+        let config = env(&keys.url, &[]);
+        let bedrock = bedrock_for(&standin, &config).await;
+        let auth = Authenticator::Dev(Identity {
+            subject: format!("dev:{name}"),
+            name: name.into(),
+        });
+        Self {
+            state: AppState::new(config, auth, bedrock),
+            standin,
+            keys,
+        }
+    }
+
+    pub fn app(&self) -> Router {
+        app(self.state.clone())
+    }
+}
+
+/// A request with a valid ALB token.
+pub fn signed(method: &str, uri: &str, body: Option<Value>) -> Request<Body> {
+    with_token(
+        method,
+        uri,
+        body,
+        Some(&TokenSpec::valid().sign(&alb_key())),
+    )
+}
+
+pub fn with_token(
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        builder = builder.header("x-amzn-oidc-data", token);
+    }
+    match body {
+        Some(json) => builder
+            .header("content-type", "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap(),
+        None => builder.body(Body::empty()).unwrap(),
+    }
+}
+
+pub async fn body_json(response: Response) -> Value {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+}
+
+pub async fn body_text(response: Response) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// One server-sent event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: Value,
+}
+
+/// Reads server-sent events from a streaming body, one at a time.
+pub struct SseReader {
+    body: Body,
+    buffer: String,
+}
+
+impl SseReader {
+    pub fn new(response: Response) -> Self {
+        Self {
+            body: response.into_body(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments and keep-alives skipped), or `None` at the end.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event = Some(name.trim().to_string());
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.strip_prefix(' ').unwrap_or(d));
+                    }
+                }
+                if let Some(event) = event {
+                    return Some(SseEvent {
+                        event,
+                        data: serde_json::from_str(&data).unwrap(),
+                    });
+                }
+            }
+            let frame = self.body.frame().await?.unwrap();
+            if let Ok(bytes) = frame.into_data() {
+                self.buffer.push_str(std::str::from_utf8(&bytes).unwrap());
+            }
+        }
+    }
+
+    /// Every remaining event.
+    pub async fn all(mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(e) = self.next().await {
+            events.push(e);
+        }
+        events
+    }
+}
+
+pub fn question(id: &str, text: &str) -> Value {
+    json!({ "id": id, "messages": [ { "role": "user", "text": text } ] })
+}
+
+pub fn text_of(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls `done` until it holds, for at most 20 s (events expected within ms).
+pub async fn wait_until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "condition never held");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+pub fn local(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
