@@ -126,9 +126,16 @@ async fn delete_pass(engine: &Engine, manifests: &Manifests) -> Result<Vec<Strin
     Ok(remaining)
 }
 
+/// How many passes in a row may fail with the same kind of non-transient error
+/// (a conflict, something not found) before the error is returned: enough for
+/// eventual consistency to settle, not enough to hide a real problem for long.
+const PERSISTENT_FAILURES: u32 = 5;
+
 /// Runs `pass` until `done` says so or time runs out, waiting `timing.interval`
 /// between passes that are not done and backing off (1 s doubling to 30 s) after
-/// passes that failed with a retryable error.
+/// passes that failed with a retryable error. Throttling, 5xx and connection
+/// errors are retried until the timeout; conflicts and not-found errors only
+/// [`PERSISTENT_FAILURES`] times in a row.
 async fn repeat<T>(
     timing: Timing,
     mut pass: impl AsyncFnMut() -> Result<T>,
@@ -136,6 +143,7 @@ async fn repeat<T>(
 ) -> Result<T> {
     let started = Instant::now();
     let mut backoff = Duration::from_secs(1);
+    let mut persistent = 0;
     loop {
         match pass().await {
             Ok(result) => {
@@ -143,9 +151,16 @@ async fn repeat<T>(
                     return Ok(result);
                 }
                 backoff = Duration::from_secs(1);
+                persistent = 0;
                 tokio::time::sleep(timing.interval).await;
             }
             Err(error) if error.is_retryable() && started.elapsed() < timing.timeout => {
+                if error.class() != Some(crate::aws::ErrorClass::Retryable) {
+                    persistent += 1;
+                    if persistent >= PERSISTENT_FAILURES {
+                        return Err(error);
+                    }
+                }
                 tracing::warn!(%error, retry_in = ?backoff, "pass failed, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));

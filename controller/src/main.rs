@@ -4,14 +4,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use operator::desired::UNKNOWN_ACCOUNT;
 use operator::engine::Engine;
-use operator::progress::Lines;
-use operator::{Error, crd, file_mode, manifest, plan};
+use operator::{Error, crd, file_mode, manifest, plan, progress};
 
 /// Gives every team its own secure Amazon Bedrock chatbot, declared as Kubernetes
 /// objects.
@@ -185,7 +183,7 @@ async fn run_aws(command: Command) -> Result<(), Error> {
             verbose,
         } => {
             let manifests = manifest::load(&files)?;
-            let engine = Engine::new(sdk, Arc::new(Lines::new(verbose)));
+            let engine = Engine::new(sdk, progress::for_stderr(verbose));
             let report =
                 file_mode::apply(&engine, &manifests, timing(timeout, poll_interval)).await?;
             let text = match output {
@@ -222,7 +220,7 @@ async fn run_aws(command: Command) -> Result<(), Error> {
             verbose,
         } => {
             let manifests = manifest::load(&files)?;
-            let engine = Engine::new(sdk, Arc::new(Lines::new(verbose)));
+            let engine = Engine::new(sdk, progress::for_stderr(verbose));
             let remaining =
                 file_mode::delete(&engine, &manifests, timing(timeout, poll_interval)).await?;
             eprintln!("{} AWS calls", engine.calls().len());

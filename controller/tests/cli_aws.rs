@@ -22,6 +22,26 @@ fn operator(moto: &Moto, args: &[&str]) -> Output {
     command.output().unwrap()
 }
 
+/// `examples/platform.yaml` with the emulator's certificate: the emulator, like
+/// AWS, refuses a listener whose certificate does not exist.
+fn platform_manifest(moto: &Moto, dir: &Path) -> String {
+    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/platform.yaml");
+    let text = std::fs::read_to_string(example).unwrap().replace(
+        "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef",
+        &certificate,
+    );
+    let path = dir.join("platform.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("bcb-cli-aws-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

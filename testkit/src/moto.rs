@@ -83,6 +83,58 @@ impl Moto {
         ]
     }
 
+    /// Requests an ACM certificate for `domain` in `region` and returns its ARN. The
+    /// emulator checks that a listener's certificate exists, as AWS does, so a
+    /// platform needs a real (emulated) one.
+    pub fn certificate(&self, domain: &str, region: &str) -> Result<String, MotoError> {
+        let body = format!(r#"{{"DomainName":"{domain}","ValidationMethod":"DNS"}}"#);
+        let reply = self.post_json(
+            region,
+            "acm",
+            "CertificateManager.RequestCertificate",
+            &body,
+        )?;
+        let marker = "\"CertificateArn\": \"";
+        let marker_compact = "\"CertificateArn\":\"";
+        let start = reply
+            .find(marker)
+            .map(|i| i + marker.len())
+            .or_else(|| reply.find(marker_compact).map(|i| i + marker_compact.len()))
+            .ok_or_else(|| MotoError(format!("no certificate in the reply: {reply}")))?;
+        let end = reply[start..]
+            .find('"')
+            .ok_or_else(|| MotoError(format!("malformed reply: {reply}")))?;
+        Ok(reply[start..start + end].to_string())
+    }
+
+    /// A JSON-protocol AWS call, unsigned: moto reads the region and service from
+    /// the `Authorization` header and does not check signatures.
+    fn post_json(
+        &self,
+        region: &str,
+        service: &str,
+        target: &str,
+        body: &str,
+    ) -> Result<String, MotoError> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
+            .map_err(|e| MotoError(format!("cannot reach moto: {e}")))?;
+        let request = format!(
+            "POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: {target}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| MotoError(format!("cannot send to moto: {e}")))?;
+        let mut reply = String::new();
+        stream
+            .read_to_string(&mut reply)
+            .map_err(|e| MotoError(format!("cannot read from moto: {e}")))?;
+        Ok(reply)
+    }
+
     fn wait_ready(&self, limit: Duration) -> Result<(), MotoError> {
         let started = Instant::now();
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
