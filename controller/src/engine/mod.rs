@@ -3,6 +3,7 @@
 //! (`apply`/`delete`) loops passes until everything is ready; the in-cluster
 //! controller runs one pass per reconcile and requeues.
 
+pub mod chatbot;
 pub mod conditions;
 pub mod platform;
 

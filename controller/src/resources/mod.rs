@@ -4,8 +4,18 @@
 //! them through [`converge`] and [`remove`]; a reader who knows one module knows
 //! them all.
 
+pub mod chatbot_ref;
+pub mod listener_rule;
+pub mod log_group;
 pub mod role;
+pub mod scaling;
+pub mod service;
 pub mod tags;
+pub mod target_group;
+pub mod task_definition;
+pub mod user_pool;
+pub mod user_pool_client;
+pub mod user_pool_domain;
 pub mod vpc;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,435 @@
+//! One pass over a chatbot: converge its AWS resources in dependency order on its
+//! platform, or delete them in reverse order.
+//!
+//! The platform's resources are given as [`Refs`] by component key (`vpc`,
+//! `private-subnet-a`, `tasks-sg`, `https-listener`, …), so the same code serves the
+//! file mode (refs from the platform pass) and the in-cluster controller (refs
+//! rebuilt from the platform's status by [`platform_refs`]). The chatbot's own
+//! resources join the same refs under their component keys as they converge.
+
+use bedrock_chatbot_crds::{
+    BedrockChatbot, BedrockChatbotStatus, CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED,
+    ChatbotPlatform, ChatbotPlatformStatus, ConditionStatus, DeletionPolicy,
+};
+
+use super::{Engine, conditions};
+use crate::desired::chatbot::{self as desired, ChatbotDesired};
+use crate::desired::platform::{
+    self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
+};
+use crate::resources::{
+    Converged, Event, Outcome, Refs, Resource, Scope, chatbot_ref, converge, remove,
+};
+use crate::{Error, Result};
+
+/// Reason of `Ready=False` while AWS resources are still being created or changed.
+pub const REASON_CONVERGING: &str = "ResourcesConverging";
+/// Reason of `Ready=False` when every resource matches but tasks are not running.
+pub const REASON_TASKS_NOT_RUNNING: &str = "TasksNotRunning";
+
+/// Where a chatbot stands after a pass.
+#[derive(Clone, Debug)]
+pub struct ChatbotState {
+    /// What was asked for.
+    pub desired: ChatbotDesired,
+    /// Ids and ARNs by component key (the platform's and the chatbot's).
+    pub refs: Refs,
+    /// AWS resources not converged yet, in words (empty: Synced).
+    pub waiting: Vec<String>,
+    /// (running, desired) tasks of the service.
+    pub tasks: (i32, i32),
+    /// The status to show on the object.
+    pub status: BedrockChatbotStatus,
+}
+
+impl ChatbotState {
+    /// Whether every AWS resource matches the spec.
+    pub fn is_synced(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Synced, and the service runs its desired count.
+    pub fn is_ready(&self) -> bool {
+        self.is_synced() && self.tasks.0 >= self.tasks.1
+    }
+}
+
+/// Collects what a pass waits for.
+struct Pass {
+    refs: Refs,
+    waiting: Vec<String>,
+}
+
+impl Pass {
+    async fn step<R: Resource>(
+        &mut self,
+        resource: &R,
+        scope: Scope<'_>,
+        engine: &Engine,
+    ) -> Result<Option<R::Observed>> {
+        let converged = converge(resource, scope, &mut self.refs, engine.progress()).await?;
+        if let Some(why) = converged.waiting_for() {
+            self.waiting
+                .push(format!("{} {}: {why}", R::KIND, resource.name()));
+        }
+        Ok(match converged {
+            Converged::Ready(o) | Converged::Waiting(o, _) => Some(o),
+            Converged::Blocked(_) => None,
+        })
+    }
+}
+
+/// The chatbot's desired state on `platform`, in the platform's account.
+async fn desired_state(
+    engine: &Engine,
+    chatbot: &BedrockChatbot,
+    platform: &ChatbotPlatform,
+) -> Result<(crate::aws::Aws, ChatbotDesired)> {
+    let aws = engine.aws(&platform.spec.region);
+    let account = aws.account_id().await?;
+    let platform = platform_desired::desired(platform, &account);
+    Ok((aws, desired::desired(chatbot, &platform)))
+}
+
+/// Converges the chatbot's AWS resources to its spec, one pass. `platform_refs`
+/// holds the platform's ids by component key.
+pub async fn apply(
+    engine: &Engine,
+    chatbot: &BedrockChatbot,
+    platform: &ChatbotPlatform,
+    platform_refs: &Refs,
+) -> Result<ChatbotState> {
+    let (aws, mut desired) = desired_state(engine, chatbot, platform).await?;
+    let scope = Scope {
+        aws: &aws,
+        owner: &desired.owner,
+        tags: &desired.tags,
+    };
+    let mut pass = Pass {
+        refs: platform_refs.clone(),
+        waiting: Vec::new(),
+    };
+
+    pass.step(&desired.log_group, scope, engine).await?;
+    pass.step(&desired.task_role, scope, engine).await?;
+    if let Some(pool) = pass.step(&desired.user_pool, scope, engine).await? {
+        pass.refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
+    }
+    pass.step(&desired.user_pool_domain, scope, engine).await?;
+    pass.step(&desired.user_pool_client, scope, engine).await?;
+    pass.step(&desired.target_group, scope, engine).await?;
+    let rule = pass.step(&desired.listener_rule, scope, engine).await?;
+    let task_definition = &desired.task_definition;
+    if let Some(observed) = pass.step(task_definition, scope, engine).await? {
+        // A drift registered a new revision: the service must roll to that one,
+        // not to the revision observed before it.
+        let stale = task_definition
+            .drift(&observed, scope.with(&pass.refs))
+            .is_ok_and(|d| !d.is_empty());
+        if stale {
+            let fresh = task_definition.observe(scope.with(&pass.refs)).await?;
+            if let Some(fresh) = fresh {
+                pass.refs.insert(task_definition.key.clone(), fresh.arn);
+            }
+        }
+    }
+    // With auto scaling on, the desired count is the scaler's to set within
+    // [min, max]; only a count outside it is corrected.
+    if let Some(scaling) = &desired.scaling {
+        // A service that cannot be looked at yet is reported blocked by its step.
+        let current = match desired.service.observe(scope.with(&pass.refs)).await {
+            Ok(current) => current,
+            Err(Error::Unresolved(_)) => None,
+            Err(error) => return Err(error),
+        };
+        if let Some(current) = current
+            && (scaling.min_capacity..=scaling.max_capacity).contains(&current.desired_count)
+        {
+            desired.service.desired_count = current.desired_count;
+        }
+    }
+    let scope = Scope {
+        aws: &aws,
+        owner: &desired.owner,
+        tags: &desired.tags,
+    };
+    let service = pass.step(&desired.service, scope, engine).await?;
+    if let Some(scaling) = &desired.scaling {
+        pass.step(scaling, scope, engine).await?;
+    }
+
+    let tasks = match &service {
+        Some(s) => (s.running_count, desired.service.desired_count),
+        None => (0, desired.service.desired_count),
+    };
+    let status = status(chatbot, &desired, &pass, tasks, rule.map(|r| r.priority));
+    Ok(ChatbotState {
+        desired,
+        refs: pass.refs,
+        waiting: pass.waiting,
+        tasks,
+        status,
+    })
+}
+
+/// Whether a deletion finished, and what it still waits for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deletion {
+    /// Resources still being deleted (asynchronously by AWS), in words.
+    pub waiting: Vec<String>,
+}
+
+impl Deletion {
+    /// Whether nothing is left.
+    pub fn is_done(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
+
+/// Deletes the chatbot's resources in reverse dependency order, one pass; with
+/// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
+///
+/// The service goes first and is waited for: until its tasks stopped they still
+/// use the target group, the task role and the log group, so nothing after it is
+/// touched while it drains.
+pub async fn delete(
+    engine: &Engine,
+    chatbot: &BedrockChatbot,
+    platform: &ChatbotPlatform,
+    platform_refs: &Refs,
+) -> Result<Deletion> {
+    let (aws, desired) = desired_state(engine, chatbot, platform).await?;
+    if desired.deletion_policy == DeletionPolicy::Retain {
+        engine.progress().report(Event {
+            owner: desired.owner.clone(),
+            kind: "BedrockChatbot",
+            name: chatbot.metadata.name.clone().unwrap_or_default(),
+            id: None,
+            outcome: Outcome::Retained,
+        });
+        return Ok(Deletion::default());
+    }
+    let scope = Scope {
+        aws: &aws,
+        owner: &desired.owner,
+        tags: &desired.tags,
+    };
+    let progress = engine.progress();
+    let mut refs = platform_refs.clone();
+    // What later removals find their resources by: the pool (domain, client) and
+    // the service (its scalable target).
+    if let Some(pool) = desired.user_pool.observe(scope.with(&refs)).await? {
+        refs.insert(desired.user_pool.key.clone(), pool.id);
+        refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
+    }
+    if let Some(service) = desired.service.observe(scope.with(&refs)).await? {
+        refs.insert(desired.service.key.clone(), service.arn);
+    }
+
+    let mut deletion = Deletion::default();
+    if let Some(scaling) = &desired.scaling
+        && !remove(scaling, scope, &refs, progress).await?
+    {
+        deletion
+            .waiting
+            .push(format!("auto scaling {}", scaling.policy_name));
+    }
+    if !remove(&desired.service, scope, &refs, progress).await? {
+        deletion
+            .waiting
+            .push(format!("ECS service {}", desired.service.name));
+        return Ok(deletion);
+    }
+    let mut gone = |done: bool, what: String| {
+        if !done {
+            deletion.waiting.push(what);
+        }
+    };
+    gone(
+        remove(&desired.task_definition, scope, &refs, progress).await?,
+        format!("task definition {}", desired.task_definition.family),
+    );
+    gone(
+        remove(&desired.listener_rule, scope, &refs, progress).await?,
+        format!("listener rule {}", desired.listener_rule.host_header),
+    );
+    gone(
+        remove(&desired.target_group, scope, &refs, progress).await?,
+        format!("target group {}", desired.target_group.name),
+    );
+    gone(
+        remove(&desired.user_pool_client, scope, &refs, progress).await?,
+        format!("app client {}", desired.user_pool_client.name),
+    );
+    gone(
+        remove(&desired.user_pool_domain, scope, &refs, progress).await?,
+        format!("domain {}", desired.user_pool_domain.prefix),
+    );
+    gone(
+        remove(&desired.user_pool, scope, &refs, progress).await?,
+        format!("user pool {}", desired.user_pool.name),
+    );
+    gone(
+        remove(&desired.task_role, scope, &refs, progress).await?,
+        format!("IAM role {}", desired.task_role.name),
+    );
+    gone(
+        remove(&desired.log_group, scope, &refs, progress).await?,
+        format!("log group {}", desired.log_group.name),
+    );
+    Ok(deletion)
+}
+
+/// The platform's ids by component key, rebuilt from its status (what the
+/// in-cluster controller knows of a platform). Subnet ids in the status are in zone
+/// order, as the desired subnets are.
+pub fn platform_refs(desired: &PlatformDesired, status: &ChatbotPlatformStatus) -> Refs {
+    let mut refs = Refs::default();
+    let mut put = |key: &str, id: &Option<String>| {
+        if let Some(id) = id {
+            refs.insert(key, id.clone());
+        }
+    };
+    put("vpc", &status.vpc_id);
+    put(LOAD_BALANCER_SG, &status.load_balancer_security_group_id);
+    put(TASKS_SG, &status.tasks_security_group_id);
+    put(ENDPOINTS_SG, &status.endpoints_security_group_id);
+    put(&desired.load_balancer.key, &status.load_balancer_arn);
+    put("https-listener", &status.https_listener_arn);
+    put(&desired.cluster.key, &status.cluster_arn);
+    put(&desired.execution_role.key, &status.execution_role_arn);
+    if let Network::Managed(network) = &desired.network {
+        for (subnet, id) in network.public_subnets.iter().zip(&status.public_subnet_ids) {
+            refs.insert(subnet.key.clone(), id.clone());
+        }
+        for (subnet, id) in network
+            .private_subnets
+            .iter()
+            .zip(&status.private_subnet_ids)
+        {
+            refs.insert(subnet.key.clone(), id.clone());
+        }
+    }
+    refs
+}
+
+fn status(
+    chatbot: &BedrockChatbot,
+    desired: &ChatbotDesired,
+    pass: &Pass,
+    (running, wanted): (i32, i32),
+    priority: Option<i32>,
+) -> BedrockChatbotStatus {
+    let generation = chatbot.metadata.generation;
+    let previous = chatbot.status.clone().unwrap_or_default();
+    let get = |key: &str| pass.refs.get(key).map(str::to_string);
+    let mut status = BedrockChatbotStatus {
+        observed_generation: generation,
+        conditions: previous.conditions,
+        url: Some(desired.url.clone()),
+        user_pool_id: get(&desired.user_pool.key),
+        // The client id only: its secret is never read into the operator.
+        user_pool_client_id: get(&desired.user_pool_client.key),
+        user_pool_domain: get(&desired.user_pool_domain.key),
+        target_group_arn: get(&desired.target_group.key),
+        listener_rule_arn: get(&desired.listener_rule.key),
+        listener_rule_priority: priority,
+        log_group_name: get(&desired.log_group.key),
+        task_role_arn: get(&desired.task_role.key),
+        task_definition_arn: get(&desired.task_definition.key),
+        service_arn: get(&desired.service.key),
+        running_count: get(&desired.service.key).map(|_| running),
+    };
+    let now = conditions::now();
+    let synced = pass.waiting.is_empty();
+    let (synced_status, synced_reason, synced_message) = if synced {
+        (
+            ConditionStatus::True,
+            "Converged",
+            "every AWS resource of the chatbot matches the spec".to_string(),
+        )
+    } else {
+        (
+            ConditionStatus::False,
+            REASON_CONVERGING,
+            pass.waiting.join("; "),
+        )
+    };
+    let tasks = format!("{running}/{wanted} tasks running");
+    let (ready, reason, message) = if !synced {
+        (
+            ConditionStatus::False,
+            REASON_CONVERGING,
+            pass.waiting.join("; "),
+        )
+    } else if running < wanted {
+        (ConditionStatus::False, REASON_TASKS_NOT_RUNNING, tasks)
+    } else {
+        (ConditionStatus::True, "Ready", tasks)
+    };
+    conditions::set(
+        &mut status.conditions,
+        CONDITION_SYNCED,
+        synced_status,
+        synced_reason,
+        synced_message,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        CONDITION_READY,
+        ready,
+        reason,
+        message,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        CONDITION_DEGRADED,
+        ConditionStatus::False,
+        "Healthy",
+        "",
+        generation,
+        &now,
+    );
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::fixtures::reference_platform;
+
+    #[test]
+    fn platform_refs_pair_zone_ordered_subnets_with_their_keys() {
+        let desired = platform_desired::desired(&reference_platform(), "1");
+        let status = ChatbotPlatformStatus {
+            vpc_id: Some("vpc-1".into()),
+            private_subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+            public_subnet_ids: vec!["subnet-pa".into(), "subnet-pb".into()],
+            tasks_security_group_id: Some("sg-t".into()),
+            load_balancer_arn: Some("arn:alb".into()),
+            https_listener_arn: Some("arn:https".into()),
+            cluster_arn: Some("arn:cluster".into()),
+            execution_role_arn: Some("arn:exec".into()),
+            ..Default::default()
+        };
+        let refs = platform_refs(&desired, &status);
+        assert_eq!(refs.get("private-subnet-a"), Some("subnet-a"));
+        assert_eq!(refs.get("private-subnet-b"), Some("subnet-b"));
+        assert_eq!(refs.get("public-subnet-a"), Some("subnet-pa"));
+        for (key, id) in [
+            ("vpc", "vpc-1"),
+            ("tasks-sg", "sg-t"),
+            ("load-balancer", "arn:alb"),
+            ("https-listener", "arn:https"),
+            ("cluster", "arn:cluster"),
+            ("execution-role", "arn:exec"),
+        ] {
+            assert_eq!(refs.get(key), Some(id), "{key}");
+        }
+        assert_eq!(refs.get(LOAD_BALANCER_SG), None);
+    }
+}

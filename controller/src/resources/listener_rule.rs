@@ -1,0 +1,639 @@
+//! The chatbot's rule on the platform's HTTPS listener: requests for its hostname
+//! sign in through Cognito (`authenticate-cognito`), then go to its target group.
+//!
+//! Many teams share one listener, so a rule is found by its tags among the
+//! listener's rules, and its priority is the desired fixed one or the lowest free
+//! one. Two teams may pick the same free priority at once; AWS then answers
+//! `PriorityInUse` to the second, which looks again and takes the next free one.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, AuthenticateCognitoActionConditionalBehaviorEnum,
+    AuthenticateCognitoActionConfig, HostHeaderConditionConfig, Rule, RuleCondition,
+    RulePriorityPair,
+};
+
+use super::target_group::{elbv2_tags, elbv2_tags_of};
+use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
+use crate::aws::{AwsError, ErrorClass, aws_error};
+use crate::desired::chatbot::ListenerRule;
+use crate::desired::{TAG_COMPONENT, TAG_OWNER};
+use crate::{Error, Result};
+
+/// Highest priority a listener rule may have.
+const MAX_PRIORITY: i32 = 50_000;
+
+/// Rules the operator puts on one listener before refusing: AWS's default quota is
+/// 100 rules per load balancer (default rules not counted), and the HTTPS
+/// listener carries all of them (HTTP only redirects). Refusing here gives a clear
+/// message instead of AWS's `TooManyRules` halfway through a pass.
+pub const RULE_BUDGET: usize = 100;
+
+/// How often `CreateRule` is retried with the next free priority.
+const PRIORITY_ATTEMPTS: usize = 5;
+
+/// The condition field matching the `Host` header.
+const HOST_HEADER: &str = "host-header";
+
+/// A listener rule as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedListenerRule {
+    /// Rule ARN.
+    pub arn: String,
+    /// Its priority.
+    pub priority: i32,
+    /// Conditions, normalised: (field, sorted values), sorted.
+    pub conditions: Vec<(String, Vec<String>)>,
+    /// Actions in order.
+    pub actions: Vec<RuleAction>,
+}
+
+/// One rule action in a shape that compares by value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleAction {
+    /// Sign in through Cognito.
+    AuthenticateCognito {
+        /// Order among the actions.
+        order: i32,
+        /// User pool ARN.
+        user_pool_arn: String,
+        /// App client id.
+        user_pool_client_id: String,
+        /// Domain prefix.
+        user_pool_domain: String,
+        /// OAuth scope.
+        scope: String,
+        /// What to do with anonymous requests.
+        on_unauthenticated_request: String,
+        /// Session cookie name.
+        session_cookie_name: String,
+        /// Session lifetime.
+        session_timeout_seconds: i64,
+    },
+    /// Send to one target group.
+    Forward {
+        /// Order among the actions.
+        order: i32,
+        /// Target group ARN.
+        target_group_arn: String,
+    },
+    /// Anything else (someone changed the rule by hand).
+    Other(String),
+}
+
+impl RuleAction {
+    /// Reads an action from AWS, whichever of the equivalent shapes AWS used
+    /// (`forward` with `TargetGroupArn` or with a one-group `ForwardConfig`).
+    pub fn from_sdk(action: &Action) -> Self {
+        let order = action.order().unwrap_or_default();
+        match action.r#type() {
+            Some(ActionTypeEnum::AuthenticateCognito) => {
+                let Some(c) = action.authenticate_cognito_config() else {
+                    return Self::Other(format!("{action:?}"));
+                };
+                Self::AuthenticateCognito {
+                    order,
+                    user_pool_arn: c.user_pool_arn().unwrap_or_default().to_string(),
+                    user_pool_client_id: c.user_pool_client_id().unwrap_or_default().to_string(),
+                    user_pool_domain: c.user_pool_domain().unwrap_or_default().to_string(),
+                    scope: c.scope().unwrap_or("openid").to_string(),
+                    on_unauthenticated_request: c
+                        .on_unauthenticated_request()
+                        .map(|b| b.as_str().to_string())
+                        .unwrap_or_else(|| "authenticate".into()),
+                    session_cookie_name: c
+                        .session_cookie_name()
+                        .unwrap_or("AWSELBAuthSessionCookie")
+                        .to_string(),
+                    session_timeout_seconds: c.session_timeout().unwrap_or(604_800),
+                }
+            }
+            Some(ActionTypeEnum::Forward) => {
+                let groups: Vec<&str> = match action.target_group_arn() {
+                    Some(arn) => vec![arn],
+                    None => action
+                        .forward_config()
+                        .map(|f| {
+                            f.target_groups()
+                                .iter()
+                                .filter_map(|t| t.target_group_arn())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                };
+                match groups[..] {
+                    [arn] => Self::Forward {
+                        order,
+                        target_group_arn: arn.to_string(),
+                    },
+                    _ => Self::Other(format!("{action:?}")),
+                }
+            }
+            _ => Self::Other(format!("{action:?}")),
+        }
+    }
+
+    /// The action as AWS takes it (`None` for [`RuleAction::Other`], which the
+    /// operator never writes).
+    pub fn to_sdk(&self) -> Option<Action> {
+        match self {
+            Self::AuthenticateCognito {
+                order,
+                user_pool_arn,
+                user_pool_client_id,
+                user_pool_domain,
+                scope,
+                on_unauthenticated_request,
+                session_cookie_name,
+                session_timeout_seconds,
+            } => Some(
+                Action::builder()
+                    .r#type(ActionTypeEnum::AuthenticateCognito)
+                    .order(*order)
+                    .authenticate_cognito_config(
+                        AuthenticateCognitoActionConfig::builder()
+                            .user_pool_arn(user_pool_arn)
+                            .user_pool_client_id(user_pool_client_id)
+                            .user_pool_domain(user_pool_domain)
+                            .scope(scope)
+                            .on_unauthenticated_request(
+                                AuthenticateCognitoActionConditionalBehaviorEnum::from(
+                                    on_unauthenticated_request.as_str(),
+                                ),
+                            )
+                            .session_cookie_name(session_cookie_name)
+                            .session_timeout(*session_timeout_seconds)
+                            .build(),
+                    )
+                    .build(),
+            ),
+            Self::Forward {
+                order,
+                target_group_arn,
+            } => Some(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .order(*order)
+                    .target_group_arn(target_group_arn)
+                    .build(),
+            ),
+            Self::Other(_) => None,
+        }
+    }
+}
+
+/// The lowest priority not in `taken`, if any is left.
+pub fn lowest_free_priority(taken: &BTreeSet<i32>) -> Option<i32> {
+    (1..=MAX_PRIORITY).find(|p| !taken.contains(p))
+}
+
+/// Conditions in a comparable shape: AWS reports host values either in `Values`
+/// or in `HostHeaderConfig`, depending on how the rule was written.
+pub fn normalise_conditions(conditions: &[RuleCondition]) -> Vec<(String, Vec<String>)> {
+    let mut normalised: Vec<(String, Vec<String>)> = conditions
+        .iter()
+        .map(|c| {
+            let mut values: BTreeSet<String> = c.values().iter().cloned().collect();
+            if let Some(host) = c.host_header_config() {
+                values.extend(host.values().iter().cloned());
+            }
+            (
+                c.field().unwrap_or_default().to_string(),
+                values.into_iter().collect(),
+            )
+        })
+        .collect();
+    normalised.sort();
+    normalised
+}
+
+impl Resource for ListenerRule {
+    const KIND: &'static str = "Listener rule";
+    type Observed = ObservedListenerRule;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.host_header
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedListenerRule>> {
+        let listener = ctx.refs.resolve(&self.listener)?;
+        let rules = rules_of(ctx, &listener).await?;
+        let arns: Vec<String> = rules
+            .iter()
+            .filter(|r| r.is_default() != Some(true))
+            .filter_map(|r| r.rule_arn().map(str::to_string))
+            .collect();
+        let owner = ctx.owner.to_string();
+        let ours = elbv2_tags_of(ctx, &arns).await?.into_iter().find(|(_, t)| {
+            t.get(TAG_OWNER) == Some(&owner) && t.get(TAG_COMPONENT) == Some(&self.key)
+        });
+        let Some((arn, _)) = ours else {
+            return Ok(None);
+        };
+        Ok(rules
+            .iter()
+            .find(|r| r.rule_arn() == Some(arn.as_str()))
+            .map(observed))
+    }
+
+    fn drift(&self, observed: &ObservedListenerRule, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        let priority = self
+            .priority
+            .and_then(|want| Drift::compare("priority", observed.priority, want));
+        Ok([
+            priority,
+            Drift::compare(
+                "conditions",
+                &observed.conditions,
+                &normalise_conditions(&self.conditions()),
+            ),
+            Drift::compare("actions", &observed.actions, &self.actions(ctx)?),
+        ]
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedListenerRule> {
+        let listener = ctx.refs.resolve(&self.listener)?;
+        let actions = self.sdk_actions(ctx)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.host_header);
+        let mut taken = taken_priorities(ctx, &listener).await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let priority = self.choose_priority(&listener, &taken)?;
+            let created = ctx
+                .aws
+                .elbv2
+                .create_rule()
+                .listener_arn(&listener)
+                .priority(priority)
+                .set_conditions(Some(self.conditions()))
+                .set_actions(Some(actions.clone()))
+                .set_tags(Some(elbv2_tags(&tags)))
+                .send()
+                .await;
+            match created {
+                Ok(out) => {
+                    let rule = out
+                        .rules()
+                        .first()
+                        .ok_or_else(|| unexpected("CreateRule", "no rule in the response"))?;
+                    return Ok(observed(rule));
+                }
+                Err(e) => {
+                    let error = aws_error("elasticloadbalancing", "CreateRule", e);
+                    let in_use = matches!(&error, Error::Aws(a) if a.is("PriorityInUse"));
+                    if !in_use || self.priority.is_some() || attempt >= PRIORITY_ATTEMPTS {
+                        return Err(error);
+                    }
+                    // Someone took it between our look and our write: look again,
+                    // and never pick this one again even if the listing lags.
+                    taken = taken_priorities(ctx, &listener).await?;
+                    taken.insert(priority);
+                }
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        observed: &ObservedListenerRule,
+        drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        let changed = |field: &str| drift.iter().any(|d| d.field == field);
+        if changed("conditions") || changed("actions") {
+            let mut call = ctx.aws.elbv2.modify_rule().rule_arn(&observed.arn);
+            if changed("conditions") {
+                call = call.set_conditions(Some(self.conditions()));
+            }
+            if changed("actions") {
+                call = call.set_actions(Some(self.sdk_actions(ctx)?));
+            }
+            call.send()
+                .await
+                .map_err(|e| aws_error("elasticloadbalancing", "ModifyRule", e))?;
+        }
+        if let (true, Some(priority)) = (changed("priority"), self.priority) {
+            ctx.aws
+                .elbv2
+                .set_rule_priorities()
+                .rule_priorities(
+                    RulePriorityPair::builder()
+                        .rule_arn(&observed.arn)
+                        .priority(priority)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_error("elasticloadbalancing", "SetRulePriorities", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedListenerRule, ctx: Ctx<'_>) -> Result<Removal> {
+        ctx.aws
+            .elbv2
+            .delete_rule()
+            .rule_arn(&observed.arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("elasticloadbalancing", "DeleteRule", e))?;
+        Ok(Removal::Done)
+    }
+
+    fn id(observed: &ObservedListenerRule) -> String {
+        observed.arn.clone()
+    }
+}
+
+impl ListenerRule {
+    fn conditions(&self) -> Vec<RuleCondition> {
+        vec![
+            RuleCondition::builder()
+                .field(HOST_HEADER)
+                .host_header_config(
+                    HostHeaderConditionConfig::builder()
+                        .values(&self.host_header)
+                        .build(),
+                )
+                .build(),
+        ]
+    }
+
+    /// Authenticate first (order 1), then forward (order 2).
+    fn actions(&self, ctx: Ctx<'_>) -> Result<Vec<RuleAction>> {
+        let a = &self.authenticate;
+        Ok(vec![
+            RuleAction::AuthenticateCognito {
+                order: 1,
+                user_pool_arn: chatbot_ref::resolve(ctx.refs, &a.user_pool)?,
+                user_pool_client_id: chatbot_ref::resolve(ctx.refs, &a.user_pool_client)?,
+                user_pool_domain: a.user_pool_domain.clone(),
+                scope: a.scope.to_string(),
+                on_unauthenticated_request: a.on_unauthenticated_request.to_string(),
+                session_cookie_name: a.session_cookie_name.to_string(),
+                session_timeout_seconds: a.session_timeout_seconds,
+            },
+            RuleAction::Forward {
+                order: 2,
+                target_group_arn: chatbot_ref::resolve(ctx.refs, &self.forward_to)?,
+            },
+        ])
+    }
+
+    fn sdk_actions(&self, ctx: Ctx<'_>) -> Result<Vec<Action>> {
+        Ok(self
+            .actions(ctx)?
+            .iter()
+            .filter_map(RuleAction::to_sdk)
+            .collect())
+    }
+
+    fn choose_priority(&self, listener: &str, taken: &BTreeSet<i32>) -> Result<i32> {
+        if let Some(fixed) = self.priority {
+            return Ok(fixed);
+        }
+        if taken.len() >= RULE_BUDGET {
+            return Err(budget_exhausted(listener, taken.len()));
+        }
+        lowest_free_priority(taken).ok_or_else(|| budget_exhausted(listener, taken.len()))
+    }
+}
+
+async fn rules_of(ctx: Ctx<'_>, listener: &str) -> Result<Vec<Rule>> {
+    let mut rules = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = match ctx
+            .aws
+            .elbv2
+            .describe_rules()
+            .listener_arn(listener)
+            .set_marker(marker)
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                let error = aws_error("elasticloadbalancing", "DescribeRules", e);
+                // No listener, no rule of ours on it.
+                return match error.class() {
+                    Some(ErrorClass::NotFound) => Ok(Vec::new()),
+                    _ => Err(error),
+                };
+            }
+        };
+        rules.extend(page.rules().iter().cloned());
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            return Ok(rules);
+        }
+    }
+}
+
+async fn taken_priorities(ctx: Ctx<'_>, listener: &str) -> Result<BTreeSet<i32>> {
+    Ok(rules_of(ctx, listener)
+        .await?
+        .iter()
+        .filter(|r| r.is_default() != Some(true))
+        .filter_map(|r| r.priority().and_then(|p| p.parse().ok()))
+        .collect())
+}
+
+fn observed(rule: &Rule) -> ObservedListenerRule {
+    let mut actions: Vec<RuleAction> = rule.actions().iter().map(RuleAction::from_sdk).collect();
+    actions.sort_by_key(|a| match a {
+        RuleAction::AuthenticateCognito { order, .. } | RuleAction::Forward { order, .. } => *order,
+        RuleAction::Other(_) => i32::MAX,
+    });
+    ObservedListenerRule {
+        arn: rule.rule_arn().unwrap_or_default().to_string(),
+        priority: rule
+            .priority()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default(),
+        conditions: normalise_conditions(rule.conditions()),
+        actions,
+    }
+}
+
+fn budget_exhausted(listener: &str, rules: usize) -> Error {
+    Error::Aws(AwsError {
+        service: "elasticloadbalancing",
+        operation: "CreateRule",
+        code: Some("RuleBudgetExhausted".into()),
+        message: format!(
+            "listener {listener} already has {rules} rules (budget {RULE_BUDGET}, AWS's default quota per load balancer); raise the quota or put further chatbots on another platform"
+        ),
+        status: None,
+        class: ErrorClass::Terminal,
+    })
+}
+
+fn unexpected(operation: &'static str, message: &str) -> Error {
+    Error::Aws(AwsError::unexpected(
+        "elasticloadbalancing",
+        operation,
+        message,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
+
+    use super::*;
+
+    fn authenticate() -> RuleAction {
+        RuleAction::AuthenticateCognito {
+            order: 1,
+            user_pool_arn: "arn:pool".into(),
+            user_pool_client_id: "client".into(),
+            user_pool_domain: "prefix".into(),
+            scope: "openid email profile".into(),
+            on_unauthenticated_request: "authenticate".into(),
+            session_cookie_name: "AWSELBAuthSessionCookie".into(),
+            session_timeout_seconds: 28_800,
+        }
+    }
+
+    #[test]
+    fn lowest_free_priority_fills_gaps_first() {
+        assert_eq!(lowest_free_priority(&BTreeSet::new()), Some(1));
+        assert_eq!(lowest_free_priority(&[1, 2, 4].into()), Some(3));
+        assert_eq!(lowest_free_priority(&[2, 3].into()), Some(1));
+        let full: BTreeSet<i32> = (1..=MAX_PRIORITY).collect();
+        assert_eq!(lowest_free_priority(&full), None);
+    }
+
+    #[test]
+    fn the_rule_budget_is_refused_before_aws_refuses() {
+        let rule = ListenerRule {
+            key: "listener-rule".into(),
+            listener: crate::desired::PlatformRef::HttpsListener,
+            priority: None,
+            host_header: "chat.example.com".into(),
+            authenticate: crate::desired::chatbot::AuthenticateCognito {
+                user_pool: crate::desired::chatbot::ChatbotRef::UserPoolArn,
+                user_pool_client: crate::desired::chatbot::ChatbotRef::UserPoolClientId,
+                user_pool_domain: "p".into(),
+                scope: "openid",
+                on_unauthenticated_request: "authenticate",
+                session_cookie_name: "c",
+                session_timeout_seconds: 1,
+            },
+            forward_to: crate::desired::chatbot::ChatbotRef::TargetGroupArn,
+        };
+        let taken: BTreeSet<i32> = (1..=99).collect();
+        assert_eq!(rule.choose_priority("l", &taken).unwrap(), 100);
+        let full: BTreeSet<i32> = (1..=100).collect();
+        let error = rule.choose_priority("l", &full).unwrap_err();
+        assert!(!error.is_retryable());
+        assert!(
+            error.to_string().contains("already has 100 rules"),
+            "{error}"
+        );
+        let fixed = ListenerRule {
+            priority: Some(7),
+            ..rule
+        };
+        assert_eq!(fixed.choose_priority("l", &full).unwrap(), 7);
+    }
+
+    #[test]
+    fn actions_survive_the_round_trip_through_the_sdk_shape() {
+        let forward = RuleAction::Forward {
+            order: 2,
+            target_group_arn: "arn:tg".into(),
+        };
+        for action in [authenticate(), forward] {
+            let sdk = action.to_sdk().unwrap();
+            assert_eq!(RuleAction::from_sdk(&sdk), action);
+        }
+    }
+
+    #[test]
+    fn forward_through_a_one_group_forward_config_is_the_same_forward() {
+        let sdk = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .order(2)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(
+                        TargetGroupTuple::builder()
+                            .target_group_arn("arn:tg")
+                            .weight(1)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            RuleAction::from_sdk(&sdk),
+            RuleAction::Forward {
+                order: 2,
+                target_group_arn: "arn:tg".into()
+            }
+        );
+    }
+
+    #[test]
+    fn changed_or_foreign_actions_compare_unequal() {
+        let mut changed = authenticate();
+        if let RuleAction::AuthenticateCognito {
+            on_unauthenticated_request,
+            ..
+        } = &mut changed
+        {
+            *on_unauthenticated_request = "allow".into();
+        }
+        assert_ne!(changed, authenticate());
+        let fixed = Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .order(1)
+            .build();
+        assert!(matches!(RuleAction::from_sdk(&fixed), RuleAction::Other(_)));
+        // The default session timeout AWS reports when none was set is a drift
+        // from an explicit one.
+        let bare = Action::builder()
+            .r#type(ActionTypeEnum::AuthenticateCognito)
+            .order(1)
+            .authenticate_cognito_config(
+                AuthenticateCognitoActionConfig::builder()
+                    .user_pool_arn("arn:pool")
+                    .user_pool_client_id("client")
+                    .user_pool_domain("prefix")
+                    .build(),
+            )
+            .build();
+        assert_ne!(RuleAction::from_sdk(&bare), authenticate());
+    }
+
+    #[test]
+    fn host_values_compare_alike_in_either_shape() {
+        let via_config = RuleCondition::builder()
+            .field(HOST_HEADER)
+            .host_header_config(
+                HostHeaderConditionConfig::builder()
+                    .values("a.example.com")
+                    .build(),
+            )
+            .build();
+        let via_values = RuleCondition::builder()
+            .field(HOST_HEADER)
+            .values("a.example.com")
+            .build();
+        assert_eq!(
+            normalise_conditions(&[via_config]),
+            normalise_conditions(&[via_values])
+        );
+    }
+}

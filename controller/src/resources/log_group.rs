@@ -1,0 +1,145 @@
+//! The chatbot's CloudWatch log group (`/bedrock-chatbot/<namespace>/<name>`), where
+//! its tasks ship their logs, kept for the retention the spec asks for. Log group
+//! names are unique per account and region: found by name, touched only when ours.
+
+use super::{Ctx, Drift, Removal, Resource, tags};
+use crate::aws::aws_error;
+use crate::desired::chatbot::LogGroup;
+use crate::{Error, Result};
+
+/// A log group as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedLogGroup {
+    /// Name.
+    pub name: String,
+    /// ARN without the trailing `:*`.
+    pub arn: String,
+    /// Retention in days; `None` keeps logs forever.
+    pub retention_days: Option<i32>,
+}
+
+impl Resource for LogGroup {
+    const KIND: &'static str = "Log group";
+    type Observed = ObservedLogGroup;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedLogGroup>> {
+        let logs = &ctx.aws.logs;
+        // The prefix may match longer names too: keep the exact one.
+        let found = logs
+            .describe_log_groups()
+            .log_group_name_prefix(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs", "DescribeLogGroups", e))?;
+        let Some(group) = found
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(self.name.as_str()))
+        else {
+            return Ok(None);
+        };
+        let arn = group
+            .arn()
+            .unwrap_or_default()
+            .trim_end_matches(":*")
+            .to_string();
+        let tagged = logs
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs", "ListTagsForResource", e))?;
+        tags::ensure_owned(
+            Self::KIND,
+            &self.name,
+            ctx.owner,
+            tagged
+                .tags()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        Ok(Some(ObservedLogGroup {
+            name: self.name.clone(),
+            arn,
+            retention_days: group.retention_in_days(),
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedLogGroup, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        Ok(Drift::compare(
+            "retentionInDays",
+            observed.retention_days,
+            Some(self.retention_days),
+        )
+        .into_iter()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedLogGroup> {
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        ctx.aws
+            .logs
+            .create_log_group()
+            .log_group_name(&self.name)
+            .set_tags(Some(tags.into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("logs", "CreateLogGroup", e))?;
+        self.put_retention(ctx).await?;
+        // CreateLogGroup returns nothing; the ARN is read back once.
+        self.observe(ctx).await?.ok_or_else(|| {
+            Error::Aws(crate::aws::AwsError::unexpected(
+                "logs",
+                "DescribeLogGroups",
+                "the log group just created is not listed",
+            ))
+        })
+    }
+
+    async fn update(
+        &self,
+        _observed: &ObservedLogGroup,
+        _drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        self.put_retention(ctx).await
+    }
+
+    async fn delete(&self, observed: &ObservedLogGroup, ctx: Ctx<'_>) -> Result<Removal> {
+        ctx.aws
+            .logs
+            .delete_log_group()
+            .log_group_name(&observed.name)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs", "DeleteLogGroup", e))?;
+        Ok(Removal::Done)
+    }
+
+    fn id(observed: &ObservedLogGroup) -> String {
+        observed.name.clone()
+    }
+}
+
+impl LogGroup {
+    async fn put_retention(&self, ctx: Ctx<'_>) -> Result<()> {
+        ctx.aws
+            .logs
+            .put_retention_policy()
+            .log_group_name(&self.name)
+            .retention_in_days(self.retention_days)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs", "PutRetentionPolicy", e))?;
+        Ok(())
+    }
+}

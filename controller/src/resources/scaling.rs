@@ -1,0 +1,250 @@
+//! Optional target-tracking auto scaling of the chatbot's service: a scalable
+//! target on `ecs:service:DesiredCount` between min and max, and a policy that
+//! keeps average CPU at the target.
+//!
+//! The scalable target is identified by the service (`service/<cluster>/<service>`),
+//! which is ours; it needs no tags of its own to be found again.
+
+use aws_sdk_applicationautoscaling::types::{
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+    TargetTrackingScalingPolicyConfiguration,
+};
+
+use super::{Ctx, Drift, Removal, Resource, tags};
+use crate::aws::{ErrorClass, aws_error};
+use crate::desired::PlatformRef;
+use crate::desired::chatbot::Scaling;
+use crate::{Error, Result};
+
+/// Component key of the service being scaled.
+const SERVICE: &str = "service";
+
+/// A scalable target and its policy as found on AWS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedScaling {
+    /// `service/<cluster>/<service>`.
+    pub resource_id: String,
+    /// Fewest tasks.
+    pub min_capacity: i32,
+    /// Most tasks.
+    pub max_capacity: i32,
+    /// The policy: (metric, target, scale-in cooldown, scale-out cooldown).
+    pub policy: Option<(String, f64, Option<i32>, Option<i32>)>,
+}
+
+impl Resource for Scaling {
+    const KIND: &'static str = "Auto scaling";
+    type Observed = ObservedScaling;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.policy_name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedScaling>> {
+        // Without the service there is nothing to scale (and `create` waits for it).
+        let Ok(resource_id) = resource_id(ctx) else {
+            return Ok(None);
+        };
+        let autoscaling = &ctx.aws.autoscaling;
+        let targets = autoscaling
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&resource_id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .map_err(|e| aws_error("application-autoscaling", "DescribeScalableTargets", e))?;
+        let Some(target) = targets.scalable_targets().first() else {
+            return Ok(None);
+        };
+        let policies = autoscaling
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&resource_id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .policy_names(&self.policy_name)
+            .send()
+            .await
+            .map_err(|e| aws_error("application-autoscaling", "DescribeScalingPolicies", e))?;
+        let policy = policies
+            .scaling_policies()
+            .iter()
+            .find(|p| p.policy_name() == self.policy_name)
+            .and_then(|p| p.target_tracking_scaling_policy_configuration())
+            .map(|c| {
+                (
+                    c.predefined_metric_specification()
+                        .map(|m| m.predefined_metric_type().as_str().to_string())
+                        .unwrap_or_default(),
+                    c.target_value(),
+                    c.scale_in_cooldown(),
+                    c.scale_out_cooldown(),
+                )
+            });
+        Ok(Some(ObservedScaling {
+            resource_id,
+            min_capacity: target.min_capacity(),
+            max_capacity: target.max_capacity(),
+            policy,
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedScaling, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        Ok([
+            Drift::compare(
+                "capacity",
+                (observed.min_capacity, observed.max_capacity),
+                (self.min_capacity, self.max_capacity),
+            ),
+            Drift::compare("policy", observed.policy.clone(), Some(self.policy())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedScaling> {
+        let resource_id = resource_id(ctx)?;
+        self.register(ctx, &resource_id, true).await?;
+        self.put_policy(ctx, &resource_id).await?;
+        Ok(ObservedScaling {
+            resource_id,
+            min_capacity: self.min_capacity,
+            max_capacity: self.max_capacity,
+            policy: Some(self.policy()),
+        })
+    }
+
+    async fn update(
+        &self,
+        observed: &ObservedScaling,
+        drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        for change in drift {
+            if change.field == "capacity" {
+                // RegisterScalableTarget on an existing target updates it.
+                self.register(ctx, &observed.resource_id, false).await?;
+            } else {
+                self.put_policy(ctx, &observed.resource_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedScaling, ctx: Ctx<'_>) -> Result<Removal> {
+        let autoscaling = &ctx.aws.autoscaling;
+        if observed.policy.is_some() {
+            let deleted = autoscaling
+                .delete_scaling_policy()
+                .policy_name(&self.policy_name)
+                .service_namespace(ServiceNamespace::Ecs)
+                .resource_id(&observed.resource_id)
+                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                .send()
+                .await
+                .map_err(|e| aws_error("application-autoscaling", "DeleteScalingPolicy", e));
+            if let Err(error) = deleted
+                && error.class() != Some(ErrorClass::NotFound)
+            {
+                return Err(error);
+            }
+        }
+        // Deregistering also removes any policy left on the target.
+        autoscaling
+            .deregister_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&observed.resource_id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .map_err(|e| aws_error("application-autoscaling", "DeregisterScalableTarget", e))?;
+        Ok(Removal::Done)
+    }
+
+    fn id(observed: &ObservedScaling) -> String {
+        observed.resource_id.clone()
+    }
+}
+
+impl Scaling {
+    fn policy(&self) -> (String, f64, Option<i32>, Option<i32>) {
+        (
+            self.metric.to_string(),
+            self.target_value,
+            Some(self.scale_in_cooldown_seconds),
+            Some(self.scale_out_cooldown_seconds),
+        )
+    }
+
+    async fn register(&self, ctx: Ctx<'_>, resource_id: &str, with_tags: bool) -> Result<()> {
+        let mut call = ctx
+            .aws
+            .autoscaling
+            .register_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(resource_id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .min_capacity(self.min_capacity)
+            .max_capacity(self.max_capacity);
+        if with_tags {
+            // Tags are accepted only when the target is first registered.
+            let tags = tags::for_resource(ctx.tags, &self.key, &self.policy_name);
+            call = call.set_tags(Some(tags.into_iter().collect()));
+        }
+        call.send()
+            .await
+            .map_err(|e| aws_error("application-autoscaling", "RegisterScalableTarget", e))?;
+        Ok(())
+    }
+
+    async fn put_policy(&self, ctx: Ctx<'_>, resource_id: &str) -> Result<()> {
+        let metric = PredefinedMetricSpecification::builder()
+            .predefined_metric_type(MetricType::from(self.metric))
+            .build()
+            .map_err(|e| unexpected(&e.to_string()))?;
+        let configuration = TargetTrackingScalingPolicyConfiguration::builder()
+            .target_value(self.target_value)
+            .predefined_metric_specification(metric)
+            .scale_in_cooldown(self.scale_in_cooldown_seconds)
+            .scale_out_cooldown(self.scale_out_cooldown_seconds)
+            .build()
+            .map_err(|e| unexpected(&e.to_string()))?;
+        ctx.aws
+            .autoscaling
+            .put_scaling_policy()
+            .policy_name(&self.policy_name)
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(resource_id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .policy_type(PolicyType::TargetTrackingScaling)
+            .target_tracking_scaling_policy_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| aws_error("application-autoscaling", "PutScalingPolicy", e))?;
+        Ok(())
+    }
+}
+
+/// `service/<cluster name>/<service name>` from the cluster and service ARNs.
+fn resource_id(ctx: Ctx<'_>) -> Result<String> {
+    let cluster = ctx.refs.resolve(&PlatformRef::Cluster)?;
+    let service = ctx
+        .refs
+        .get(SERVICE)
+        .ok_or_else(|| Error::Unresolved(SERVICE.into()))?;
+    let last = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_string();
+    Ok(format!("service/{}/{}", last(&cluster), last(service)))
+}
+
+fn unexpected(message: &str) -> Error {
+    Error::Aws(crate::aws::AwsError::unexpected(
+        "application-autoscaling",
+        "PutScalingPolicy",
+        message,
+    ))
+}

@@ -1,0 +1,412 @@
+//! The chatbot's ECS service: keeps its tasks running in the private subnets, with
+//! no public IP, behind its target group, rolling to each new task definition
+//! revision with a circuit breaker that rolls back a deployment that never turns
+//! healthy.
+//!
+//! Services are found by name in the platform's cluster and touched only when our
+//! tags own them. Deleting one is asynchronous: it is scaled to zero, deleted, and
+//! DRAINING until its tasks stopped; the engine waits for it before removing what
+//! those tasks still use.
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
+    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service as SdkService,
+    ServiceField, Tag,
+};
+
+use super::{Ctx, Drift, Readiness, Removal, Resource, chatbot_ref, tags};
+use crate::aws::aws_error;
+use crate::desired::PlatformRef;
+use crate::desired::chatbot::{ChatbotRef, Service};
+use crate::{Error, Result};
+
+/// A service as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedService {
+    /// ARN.
+    pub arn: String,
+    /// `ACTIVE` or `DRAINING` (an `INACTIVE` service counts as absent).
+    pub status: String,
+    /// Tasks asked for.
+    pub desired_count: i32,
+    /// Tasks running now.
+    pub running_count: i32,
+    /// Task definition revision ARN in use.
+    pub task_definition: String,
+    /// Network settings.
+    pub network: NetworkSettings,
+    /// (target group ARN, container, port), sorted.
+    pub load_balancers: Vec<(String, String, i32)>,
+    /// Health-check grace; `None` when AWS (or the emulator) does not say.
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// (minimum healthy %, maximum %, circuit breaker on, rollback on); `None` when
+    /// not reported.
+    pub deployment: Option<(i32, i32, bool, bool)>,
+    /// `SERVICE`, `TASK_DEFINITION` or `NONE`.
+    pub propagate_tags: String,
+    /// ECS Exec on.
+    pub enable_execute_command: bool,
+}
+
+/// Subnets, security groups and public IP of the tasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkSettings {
+    /// Subnet ids, sorted.
+    pub subnets: Vec<String>,
+    /// Security group ids, sorted.
+    pub security_groups: Vec<String>,
+    /// Whether tasks get a public IP.
+    pub assign_public_ip: bool,
+}
+
+impl Resource for Service {
+    const KIND: &'static str = "ECS service";
+    type Observed = ObservedService;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedService>> {
+        let cluster = ctx.refs.resolve(&self.cluster)?;
+        let found = ctx
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(&cluster)
+            .services(&self.name)
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
+        // A deleted service stays INACTIVE for a while; its name is free again.
+        let Some(service) = found
+            .services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+        else {
+            return Ok(None);
+        };
+        tags::ensure_owned(
+            Self::KIND,
+            &self.name,
+            ctx.owner,
+            service
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value()?))),
+        )?;
+        Ok(Some(observed(service)))
+    }
+
+    fn drift(&self, observed: &ObservedService, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        let want_network = self.network(ctx)?;
+        let task_definition = chatbot_ref::resolve(ctx.refs, &ChatbotRef::TaskDefinitionArn)?;
+        // The emulator omits these two; AWS always reports them. Compare when known.
+        let grace = observed.health_check_grace_period_seconds.and_then(|have| {
+            Drift::compare(
+                "healthCheckGracePeriodSeconds",
+                have,
+                self.health_check_grace_period_seconds,
+            )
+        });
+        let deployment = observed
+            .deployment
+            .and_then(|have| Drift::compare("deploymentConfiguration", have, self.deployment()));
+        Ok([
+            Drift::compare("desiredCount", observed.desired_count, self.desired_count),
+            Drift::compare(
+                "taskDefinition",
+                &observed.task_definition,
+                &task_definition,
+            ),
+            Drift::compare("networkConfiguration", &observed.network, &want_network),
+            Drift::compare(
+                "loadBalancers",
+                &observed.load_balancers,
+                &self.load_balancers(ctx)?,
+            ),
+            grace,
+            deployment,
+            Drift::compare(
+                "propagateTags",
+                observed.propagate_tags.as_str(),
+                self.propagate_tags,
+            ),
+            Drift::compare(
+                "enableExecuteCommand",
+                observed.enable_execute_command,
+                self.enable_execute_command,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedService> {
+        let cluster = ctx.refs.resolve(&self.cluster)?;
+        let task_definition = chatbot_ref::resolve(ctx.refs, &ChatbotRef::TaskDefinitionArn)?;
+        let network = self.network(ctx)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let created = ctx
+            .aws
+            .ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name(&self.name)
+            .task_definition(&task_definition)
+            .desired_count(self.desired_count)
+            .launch_type(LaunchType::from(self.launch_type))
+            .platform_version(self.platform_version)
+            // Always with security groups: tasks must be reachable from the load
+            // balancer only (and the emulator crashes without them).
+            .network_configuration(sdk_network(&network)?)
+            .set_load_balancers(Some(self.sdk_load_balancers(ctx)?))
+            .health_check_grace_period_seconds(self.health_check_grace_period_seconds)
+            .deployment_configuration(self.sdk_deployment())
+            .propagate_tags(PropagateTags::from(self.propagate_tags))
+            .enable_execute_command(self.enable_execute_command)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "CreateService", e))?;
+        let service = created
+            .service()
+            .ok_or_else(|| unexpected("CreateService", "no service in the response"))?;
+        Ok(observed(service))
+    }
+
+    async fn update(
+        &self,
+        observed: &ObservedService,
+        drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        let cluster = ctx.refs.resolve(&self.cluster)?;
+        let mut call = ctx
+            .aws
+            .ecs
+            .update_service()
+            .cluster(&cluster)
+            .service(&observed.arn);
+        for change in drift {
+            call = match change.field.as_str() {
+                "desiredCount" => call.desired_count(self.desired_count),
+                "taskDefinition" => call.task_definition(chatbot_ref::resolve(
+                    ctx.refs,
+                    &ChatbotRef::TaskDefinitionArn,
+                )?),
+                "networkConfiguration" => {
+                    call.network_configuration(sdk_network(&self.network(ctx)?)?)
+                }
+                "loadBalancers" => call.set_load_balancers(Some(self.sdk_load_balancers(ctx)?)),
+                "healthCheckGracePeriodSeconds" => {
+                    call.health_check_grace_period_seconds(self.health_check_grace_period_seconds)
+                }
+                "deploymentConfiguration" => call.deployment_configuration(self.sdk_deployment()),
+                "propagateTags" => call.propagate_tags(PropagateTags::from(self.propagate_tags)),
+                _ => call.enable_execute_command(self.enable_execute_command),
+            };
+        }
+        call.send()
+            .await
+            .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedService, ctx: Ctx<'_>) -> Result<Removal> {
+        if observed.status != "ACTIVE" {
+            return Ok(Removal::Waiting(format!(
+                "service {} ({} tasks running)",
+                observed.status.to_lowercase(),
+                observed.running_count
+            )));
+        }
+        let cluster = ctx.refs.resolve(&self.cluster)?;
+        // AWS refuses to delete a service scaled above zero (unless forced, which
+        // would skip draining the tasks' connections).
+        if observed.desired_count > 0 {
+            ctx.aws
+                .ecs
+                .update_service()
+                .cluster(&cluster)
+                .service(&observed.arn)
+                .desired_count(0)
+                .send()
+                .await
+                .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        }
+        let deleted = ctx
+            .aws
+            .ecs
+            .delete_service()
+            .cluster(&cluster)
+            .service(&observed.arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DeleteService", e))?;
+        match deleted.service().and_then(|s| s.status()) {
+            Some("INACTIVE") => Ok(Removal::Done),
+            other => Ok(Removal::Waiting(format!(
+                "service {}",
+                other.unwrap_or("draining").to_lowercase()
+            ))),
+        }
+    }
+
+    fn id(observed: &ObservedService) -> String {
+        observed.arn.clone()
+    }
+
+    fn readiness(observed: &ObservedService) -> Readiness {
+        // Running tasks are a separate fact (the engine reports them); the service
+        // itself is usable once ACTIVE.
+        if observed.status == "ACTIVE" {
+            Readiness::Ready
+        } else {
+            Readiness::Waiting(format!("service {}", observed.status))
+        }
+    }
+}
+
+impl Service {
+    fn network(&self, ctx: Ctx<'_>) -> Result<NetworkSettings> {
+        let mut subnets = ctx.refs.resolve_all(&self.subnets)?;
+        subnets.sort();
+        let group = ctx
+            .refs
+            .resolve(&PlatformRef::SecurityGroup(self.security_group.clone()))?;
+        Ok(NetworkSettings {
+            subnets,
+            security_groups: vec![group],
+            assign_public_ip: self.assign_public_ip,
+        })
+    }
+
+    fn load_balancers(&self, ctx: Ctx<'_>) -> Result<Vec<(String, String, i32)>> {
+        let (container, port) = self.load_balancer_container;
+        Ok(vec![(
+            chatbot_ref::resolve(ctx.refs, &ChatbotRef::TargetGroupArn)?,
+            container.to_string(),
+            i32::from(port),
+        )])
+    }
+
+    fn sdk_load_balancers(&self, ctx: Ctx<'_>) -> Result<Vec<LoadBalancer>> {
+        Ok(self
+            .load_balancers(ctx)?
+            .into_iter()
+            .map(|(group, container, port)| {
+                LoadBalancer::builder()
+                    .target_group_arn(group)
+                    .container_name(container)
+                    .container_port(port)
+                    .build()
+            })
+            .collect())
+    }
+
+    fn deployment(&self) -> (i32, i32, bool, bool) {
+        (
+            self.minimum_healthy_percent,
+            self.maximum_percent,
+            self.circuit_breaker_rollback,
+            self.circuit_breaker_rollback,
+        )
+    }
+
+    fn sdk_deployment(&self) -> DeploymentConfiguration {
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(self.minimum_healthy_percent)
+            .maximum_percent(self.maximum_percent)
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(self.circuit_breaker_rollback)
+                    .rollback(self.circuit_breaker_rollback)
+                    .build(),
+            )
+            .build()
+    }
+}
+
+fn sdk_network(network: &NetworkSettings) -> Result<NetworkConfiguration> {
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(network.subnets.clone()))
+        .set_security_groups(Some(network.security_groups.clone()))
+        .assign_public_ip(if network.assign_public_ip {
+            AssignPublicIp::Enabled
+        } else {
+            AssignPublicIp::Disabled
+        })
+        .build()
+        .map_err(|e| unexpected("CreateService", &e.to_string()))?;
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(vpc)
+        .build())
+}
+
+fn observed(service: &SdkService) -> ObservedService {
+    let vpc = service
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration());
+    let sorted = |values: &[String]| {
+        let mut values = values.to_vec();
+        values.sort();
+        values
+    };
+    let mut load_balancers: Vec<(String, String, i32)> = service
+        .load_balancers()
+        .iter()
+        .map(|lb| {
+            (
+                lb.target_group_arn().unwrap_or_default().to_string(),
+                lb.container_name().unwrap_or_default().to_string(),
+                lb.container_port().unwrap_or_default(),
+            )
+        })
+        .collect();
+    load_balancers.sort();
+    ObservedService {
+        arn: service.service_arn().unwrap_or_default().to_string(),
+        status: service.status().unwrap_or_default().to_string(),
+        desired_count: service.desired_count(),
+        running_count: service.running_count(),
+        task_definition: service.task_definition().unwrap_or_default().to_string(),
+        network: NetworkSettings {
+            subnets: vpc.map(|v| sorted(v.subnets())).unwrap_or_default(),
+            security_groups: vpc.map(|v| sorted(v.security_groups())).unwrap_or_default(),
+            assign_public_ip: vpc
+                .and_then(|v| v.assign_public_ip())
+                .is_some_and(|a| *a == AssignPublicIp::Enabled),
+        },
+        load_balancers,
+        health_check_grace_period_seconds: service.health_check_grace_period_seconds(),
+        deployment: service.deployment_configuration().map(|d| {
+            let breaker = d.deployment_circuit_breaker();
+            (
+                d.minimum_healthy_percent().unwrap_or_default(),
+                d.maximum_percent().unwrap_or_default(),
+                breaker.is_some_and(|b| b.enable()),
+                breaker.is_some_and(|b| b.rollback()),
+            )
+        }),
+        propagate_tags: service
+            .propagate_tags()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "NONE".into()),
+        enable_execute_command: service.enable_execute_command(),
+    }
+}
+
+fn unexpected(operation: &'static str, message: &str) -> Error {
+    Error::Aws(crate::aws::AwsError::unexpected("ecs", operation, message))
+}

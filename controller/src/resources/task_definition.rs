@@ -1,0 +1,624 @@
+//! The chatbot's task definition: one Fargate container, its configuration passed
+//! as environment, logs to the chatbot's log group.
+//!
+//! Task definitions are immutable: a drift (or a spec change, such as a new
+//! temperature) registers a NEW revision of the family, and the service then rolls
+//! to it. The latest ACTIVE revision of the family is the one compared; on delete,
+//! every ACTIVE revision we own is deregistered.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, CpuArchitecture, HealthCheck, KeyValuePair,
+    LogConfiguration, LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Tag,
+    TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
+};
+
+use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
+use crate::aws::aws_error;
+use crate::desired::chatbot::TaskDefinition;
+use crate::{Error, Result};
+
+/// Container health check timing, from the reference's `HEALTHCHECK` (interval 30 s,
+/// timeout 10 s, 3 retries, start period 5 s).
+const HEALTH_INTERVAL: i32 = 30;
+const HEALTH_TIMEOUT: i32 = 10;
+const HEALTH_RETRIES: i32 = 3;
+const HEALTH_START_PERIOD: i32 = 5;
+
+/// A task definition revision as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedTaskDefinition {
+    /// ARN of the revision.
+    pub arn: String,
+    /// Revision number.
+    pub revision: i32,
+    /// Its settings, comparable with the desired ones.
+    pub settings: TaskSettings,
+}
+
+/// Task-level settings in a comparable shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSettings {
+    /// `awsvpc`.
+    pub network_mode: String,
+    /// `FARGATE`, sorted.
+    pub requires_compatibilities: Vec<String>,
+    /// CPU units.
+    pub cpu: String,
+    /// Memory MiB.
+    pub memory: String,
+    /// (`LINUX`, `X86_64` | `ARM64`).
+    pub runtime_platform: (String, String),
+    /// Execution role ARN.
+    pub execution_role_arn: String,
+    /// Task role ARN.
+    pub task_role_arn: String,
+    /// The containers (we write exactly one).
+    pub containers: Vec<ContainerSettings>,
+}
+
+/// One container's settings in a comparable shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerSettings {
+    /// Name.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// Port mappings: (port, protocol).
+    pub ports: Vec<(i32, String)>,
+    /// Essential.
+    pub essential: bool,
+    /// Read-only root filesystem.
+    pub readonly_root_filesystem: bool,
+    /// Seconds between SIGTERM and SIGKILL.
+    pub stop_timeout: Option<i32>,
+    /// Environment, by name (ECS does not keep the order).
+    pub environment: BTreeMap<String, String>,
+    /// Log driver and its options.
+    pub logging: Option<(String, BTreeMap<String, String>)>,
+    /// Health check: command, interval, timeout, retries, start period.
+    pub health_check: Option<(Vec<String>, i32, i32, i32, i32)>,
+}
+
+/// The drifts between two containers, field by field; environment drift names
+/// only the variables that differ.
+pub fn container_drift(have: &ContainerSettings, want: &ContainerSettings) -> Vec<Drift> {
+    let mut drift: Vec<Drift> = [
+        Drift::compare("container.name", &have.name, &want.name),
+        Drift::compare("container.image", &have.image, &want.image),
+        Drift::compare("container.portMappings", &have.ports, &want.ports),
+        Drift::compare("container.essential", have.essential, want.essential),
+        Drift::compare(
+            "container.readonlyRootFilesystem",
+            have.readonly_root_filesystem,
+            want.readonly_root_filesystem,
+        ),
+        Drift::compare(
+            "container.stopTimeout",
+            have.stop_timeout,
+            want.stop_timeout,
+        ),
+        Drift::compare("container.logConfiguration", &have.logging, &want.logging),
+        Drift::compare(
+            "container.healthCheck",
+            &have.health_check,
+            &want.health_check,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let differs = |from: &BTreeMap<String, String>, to: &BTreeMap<String, String>| {
+        from.iter()
+            .filter(|(k, v)| to.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    if have.environment != want.environment {
+        drift.push(Drift::new(
+            "container.environment",
+            differs(&have.environment, &want.environment),
+            differs(&want.environment, &have.environment),
+        ));
+    }
+    drift
+}
+
+impl Resource for TaskDefinition {
+    const KIND: &'static str = "Task definition";
+    type Observed = ObservedTaskDefinition;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.family
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedTaskDefinition>> {
+        let revisions = self.active_revisions(ctx).await?;
+        let Some((_, arn)) = revisions.into_iter().max_by_key(|(revision, _)| *revision) else {
+            return Ok(None);
+        };
+        let described = ctx
+            .aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DescribeTaskDefinition", e))?;
+        tags::ensure_owned(
+            Self::KIND,
+            &self.family,
+            ctx.owner,
+            described
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value()?))),
+        )?;
+        let definition = described
+            .task_definition()
+            .ok_or_else(|| unexpected("DescribeTaskDefinition", "no task definition"))?;
+        Ok(Some(ObservedTaskDefinition {
+            arn,
+            revision: definition.revision(),
+            settings: settings_of(definition),
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedTaskDefinition, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        let want = self.settings(ctx)?;
+        let have = &observed.settings;
+        let mut drift: Vec<Drift> = [
+            Drift::compare("networkMode", &have.network_mode, &want.network_mode),
+            Drift::compare(
+                "requiresCompatibilities",
+                &have.requires_compatibilities,
+                &want.requires_compatibilities,
+            ),
+            Drift::compare("cpu", &have.cpu, &want.cpu),
+            Drift::compare("memory", &have.memory, &want.memory),
+            Drift::compare(
+                "runtimePlatform",
+                &have.runtime_platform,
+                &want.runtime_platform,
+            ),
+            Drift::compare(
+                "executionRoleArn",
+                &have.execution_role_arn,
+                &want.execution_role_arn,
+            ),
+            Drift::compare("taskRoleArn", &have.task_role_arn, &want.task_role_arn),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match (&have.containers[..], &want.containers[..]) {
+            ([have], [want]) => drift.extend(container_drift(have, want)),
+            _ => drift.push(Drift::new(
+                "containers",
+                have.containers.len(),
+                want.containers.len(),
+            )),
+        }
+        Ok(drift)
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedTaskDefinition> {
+        self.register(ctx).await
+    }
+
+    async fn update(
+        &self,
+        _observed: &ObservedTaskDefinition,
+        _drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        // Immutable: the change is a new revision; the old one stays ACTIVE until
+        // delete, so a rollback by the circuit breaker still finds it.
+        self.register(ctx).await.map(drop)
+    }
+
+    async fn delete(&self, _observed: &ObservedTaskDefinition, ctx: Ctx<'_>) -> Result<Removal> {
+        for (_, arn) in self.active_revisions(ctx).await? {
+            let described = ctx
+                .aws
+                .ecs
+                .describe_task_definition()
+                .task_definition(&arn)
+                .include(TaskDefinitionField::Tags)
+                .send()
+                .await
+                .map_err(|e| aws_error("ecs", "DescribeTaskDefinition", e))?;
+            // A revision someone else registered in our family stays.
+            let ours = tags::ensure_owned(
+                Self::KIND,
+                &self.family,
+                ctx.owner,
+                described
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value()?))),
+            );
+            if ours.is_err() {
+                continue;
+            }
+            ctx.aws
+                .ecs
+                .deregister_task_definition()
+                .task_definition(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("ecs", "DeregisterTaskDefinition", e))?;
+        }
+        Ok(Removal::Done)
+    }
+
+    fn id(observed: &ObservedTaskDefinition) -> String {
+        observed.arn.clone()
+    }
+}
+
+impl TaskDefinition {
+    /// The desired settings with every reference resolved.
+    fn settings(&self, ctx: Ctx<'_>) -> Result<TaskSettings> {
+        let c = &self.container;
+        let environment = c
+            .environment
+            .iter()
+            .map(|(name, input)| Ok((name.clone(), chatbot_ref::value(ctx.refs, input)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        let mut compatibilities: Vec<String> = self
+            .requires_compatibilities
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        compatibilities.sort();
+        Ok(TaskSettings {
+            network_mode: self.network_mode.to_string(),
+            requires_compatibilities: compatibilities,
+            cpu: self.cpu.clone(),
+            memory: self.memory.clone(),
+            runtime_platform: ("LINUX".into(), self.cpu_architecture.to_string()),
+            execution_role_arn: ctx.refs.resolve(&self.execution_role)?,
+            task_role_arn: chatbot_ref::resolve(ctx.refs, &self.task_role)?,
+            containers: vec![ContainerSettings {
+                name: c.name.to_string(),
+                image: c.image.clone(),
+                ports: vec![(i32::from(c.port), "tcp".into())],
+                essential: true,
+                readonly_root_filesystem: c.readonly_root_filesystem,
+                stop_timeout: Some(c.stop_timeout_seconds),
+                environment,
+                logging: Some((
+                    "awslogs".into(),
+                    BTreeMap::from([
+                        ("awslogs-group".to_string(), c.log_group.clone()),
+                        ("awslogs-region".to_string(), ctx.aws.region.clone()),
+                        (
+                            "awslogs-stream-prefix".to_string(),
+                            c.log_stream_prefix.to_string(),
+                        ),
+                    ]),
+                )),
+                health_check: (!c.health_check.is_empty()).then(|| {
+                    (
+                        c.health_check.clone(),
+                        HEALTH_INTERVAL,
+                        HEALTH_TIMEOUT,
+                        HEALTH_RETRIES,
+                        HEALTH_START_PERIOD,
+                    )
+                }),
+            }],
+        })
+    }
+
+    /// Registers a revision with every desired setting.
+    async fn register(&self, ctx: Ctx<'_>) -> Result<ObservedTaskDefinition> {
+        let settings = self.settings(ctx)?;
+        let containers = settings
+            .containers
+            .iter()
+            .map(|c| container_definition(c, &self.container.environment))
+            .collect::<Result<Vec<_>>>()?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.family);
+        let registered = ctx
+            .aws
+            .ecs
+            .register_task_definition()
+            .family(&self.family)
+            .network_mode(NetworkMode::from(self.network_mode))
+            .set_requires_compatibilities(Some(
+                self.requires_compatibilities
+                    .iter()
+                    .map(|c| Compatibility::from(*c))
+                    .collect(),
+            ))
+            .cpu(&self.cpu)
+            .memory(&self.memory)
+            .runtime_platform(
+                RuntimePlatform::builder()
+                    .operating_system_family(OsFamily::Linux)
+                    .cpu_architecture(CpuArchitecture::from(self.cpu_architecture))
+                    .build(),
+            )
+            .execution_role_arn(&settings.execution_role_arn)
+            .task_role_arn(&settings.task_role_arn)
+            .set_container_definitions(Some(containers))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "RegisterTaskDefinition", e))?;
+        let definition = registered
+            .task_definition()
+            .ok_or_else(|| unexpected("RegisterTaskDefinition", "no task definition"))?;
+        Ok(ObservedTaskDefinition {
+            arn: definition
+                .task_definition_arn()
+                .unwrap_or_default()
+                .to_string(),
+            revision: definition.revision(),
+            settings,
+        })
+    }
+
+    /// (revision, ARN) of every ACTIVE revision of the family.
+    async fn active_revisions(&self, ctx: Ctx<'_>) -> Result<Vec<(i32, String)>> {
+        let mut revisions = Vec::new();
+        let mut token = None;
+        loop {
+            let page = ctx
+                .aws
+                .ecs
+                .list_task_definitions()
+                .family_prefix(&self.family)
+                .status(TaskDefinitionStatus::Active)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| aws_error("ecs", "ListTaskDefinitions", e))?;
+            // `familyPrefix` is an exact family on AWS; keep only exact matches anyway.
+            revisions.extend(page.task_definition_arns().iter().filter_map(|arn| {
+                let (family, revision) = arn.rsplit_once('/')?.1.rsplit_once(':')?;
+                (family == self.family).then(|| Some((revision.parse().ok()?, arn.clone())))?
+            }));
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(revisions);
+            }
+        }
+    }
+}
+
+/// The container as ECS takes it, environment in the documented order.
+fn container_definition(
+    c: &ContainerSettings,
+    order: &[(String, crate::desired::chatbot::Input)],
+) -> Result<ContainerDefinition> {
+    let environment = order
+        .iter()
+        .filter_map(|(name, _)| {
+            c.environment
+                .get(name)
+                .map(|value| KeyValuePair::builder().name(name).value(value).build())
+        })
+        .collect();
+    let logging = match &c.logging {
+        Some((driver, options)) => Some(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::from(driver.as_str()))
+                .set_options(Some(options.clone().into_iter().collect()))
+                .build()
+                .map_err(|e| unexpected("RegisterTaskDefinition", &e.to_string()))?,
+        ),
+        None => None,
+    };
+    let health_check = match &c.health_check {
+        Some((command, interval, timeout, retries, start)) => Some(
+            HealthCheck::builder()
+                .set_command(Some(command.clone()))
+                .interval(*interval)
+                .timeout(*timeout)
+                .retries(*retries)
+                .start_period(*start)
+                .build()
+                .map_err(|e| unexpected("RegisterTaskDefinition", &e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(ContainerDefinition::builder()
+        .name(&c.name)
+        .image(&c.image)
+        .essential(c.essential)
+        .readonly_root_filesystem(c.readonly_root_filesystem)
+        .set_stop_timeout(c.stop_timeout)
+        .set_port_mappings(Some(
+            c.ports
+                .iter()
+                .map(|(port, protocol)| {
+                    PortMapping::builder()
+                        .container_port(*port)
+                        .protocol(TransportProtocol::from(protocol.as_str()))
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_environment(Some(environment))
+        .set_log_configuration(logging)
+        .set_health_check(health_check)
+        .build())
+}
+
+fn settings_of(definition: &aws_sdk_ecs::types::TaskDefinition) -> TaskSettings {
+    let mut compatibilities: Vec<String> = definition
+        .requires_compatibilities()
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    compatibilities.sort();
+    let platform = definition.runtime_platform();
+    TaskSettings {
+        network_mode: definition
+            .network_mode()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default(),
+        requires_compatibilities: compatibilities,
+        cpu: definition.cpu().unwrap_or_default().to_string(),
+        memory: definition.memory().unwrap_or_default().to_string(),
+        runtime_platform: (
+            platform
+                .and_then(|p| p.operating_system_family())
+                .map(|f| f.as_str().to_string())
+                .unwrap_or_default(),
+            platform
+                .and_then(|p| p.cpu_architecture())
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        execution_role_arn: definition
+            .execution_role_arn()
+            .unwrap_or_default()
+            .to_string(),
+        task_role_arn: definition.task_role_arn().unwrap_or_default().to_string(),
+        containers: definition
+            .container_definitions()
+            .iter()
+            .map(container_settings)
+            .collect(),
+    }
+}
+
+fn container_settings(c: &ContainerDefinition) -> ContainerSettings {
+    ContainerSettings {
+        name: c.name().unwrap_or_default().to_string(),
+        image: c.image().unwrap_or_default().to_string(),
+        ports: c
+            .port_mappings()
+            .iter()
+            .map(|p| {
+                (
+                    p.container_port().unwrap_or_default(),
+                    p.protocol()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_else(|| "tcp".into()),
+                )
+            })
+            .collect(),
+        // ECS's default for a task's only container.
+        essential: c.essential().unwrap_or(true),
+        readonly_root_filesystem: c.readonly_root_filesystem().unwrap_or(false),
+        stop_timeout: c.stop_timeout(),
+        environment: c
+            .environment()
+            .iter()
+            .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+            .collect(),
+        logging: c.log_configuration().map(|l| {
+            (
+                l.log_driver().as_str().to_string(),
+                l.options()
+                    .map(|o| o.clone().into_iter().collect())
+                    .unwrap_or_default(),
+            )
+        }),
+        health_check: c.health_check().map(|h| {
+            (
+                h.command().to_vec(),
+                h.interval().unwrap_or(HEALTH_INTERVAL),
+                h.timeout().unwrap_or(5),
+                h.retries().unwrap_or(HEALTH_RETRIES),
+                h.start_period().unwrap_or(0),
+            )
+        }),
+    }
+}
+
+fn unexpected(operation: &'static str, message: &str) -> Error {
+    Error::Aws(crate::aws::AwsError::unexpected("ecs", operation, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container() -> ContainerSettings {
+        ContainerSettings {
+            name: "chatbot".into(),
+            image: "img:1".into(),
+            ports: vec![(8501, "tcp".into())],
+            essential: true,
+            readonly_root_filesystem: true,
+            stop_timeout: Some(120),
+            environment: BTreeMap::from([
+                ("A".to_string(), "1".to_string()),
+                ("TEMPERATURE".to_string(), "0.9".to_string()),
+            ]),
+            logging: Some(("awslogs".into(), BTreeMap::new())),
+            health_check: None,
+        }
+    }
+
+    #[test]
+    fn identical_containers_do_not_drift() {
+        assert!(container_drift(&container(), &container()).is_empty());
+    }
+
+    #[test]
+    fn environment_drift_names_only_the_changed_variables() {
+        let mut want = container();
+        want.environment.insert("TEMPERATURE".into(), "0.2".into());
+        let drift = container_drift(&container(), &want);
+        assert_eq!(drift.len(), 1);
+        assert_eq!(drift[0].field, "container.environment");
+        assert!(drift[0].have.contains("0.9") && !drift[0].have.contains("\"A\""));
+        assert!(drift[0].want.contains("0.2"));
+    }
+
+    #[test]
+    fn each_changed_setting_is_its_own_drift() {
+        let mut want = container();
+        want.image = "img:2".into();
+        want.readonly_root_filesystem = false;
+        want.health_check = Some((vec!["CMD".into()], 30, 10, 3, 5));
+        let fields: Vec<String> = container_drift(&container(), &want)
+            .into_iter()
+            .map(|d| d.field)
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                "container.image",
+                "container.readonlyRootFilesystem",
+                "container.healthCheck"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_round_trip_through_the_sdk_shape_changes_nothing() {
+        let mut c = container();
+        c.health_check = Some((vec!["CMD".into(), "/chatbot".into()], 30, 10, 3, 5));
+        let order = vec![
+            (
+                "TEMPERATURE".to_string(),
+                crate::desired::chatbot::Input::Value(String::new()),
+            ),
+            (
+                "A".to_string(),
+                crate::desired::chatbot::Input::Value(String::new()),
+            ),
+        ];
+        let sdk = container_definition(&c, &order).unwrap();
+        assert_eq!(sdk.environment()[0].name(), Some("TEMPERATURE"));
+        assert_eq!(container_settings(&sdk), c);
+    }
+}

@@ -1,0 +1,878 @@
+//! The chatbot engine against the local AWS emulator: every chatbot resource is
+//! created with the reference's settings, left alone by a second pass, restored
+//! after drift, changed in place by a spec change, shared fairly between teams on
+//! one listener, and deleted (or retained) cleanly.
+//!
+//! The platform's resources are created here directly with the SDK (its engine is
+//! tested on its own), and handed over as refs by component key.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use aws_sdk_cognitoidentityprovider::types::{SoftwareTokenMfaConfigType, UserPoolMfaType};
+use aws_sdk_ecs::types::TaskDefinitionStatus;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
+    ProtocolEnum, RuleCondition,
+};
+use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform, ConditionStatus, DeletionPolicy};
+use operator::aws::Aws;
+use operator::engine::Engine;
+use operator::engine::chatbot::{self, ChatbotState};
+use operator::resources::{Event, Outcome, Refs};
+use support::{engine, examples, outcomes_of};
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// The platform's resources a chatbot needs, made directly, as refs by key.
+async fn platform_prerequisites(aws: &Aws) -> Refs {
+    let ec2 = &aws.ec2;
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let subnet = async |cidr: &str, zone: &str| {
+        ec2.create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(cidr)
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap()
+            .subnet
+            .unwrap()
+            .subnet_id
+            .unwrap()
+    };
+    let public_a = subnet("10.0.1.0/24", "us-west-2a").await;
+    let public_b = subnet("10.0.2.0/24", "us-west-2b").await;
+    let private_a = subnet("10.0.3.0/24", "us-west-2a").await;
+    let private_b = subnet("10.0.4.0/24", "us-west-2b").await;
+    let tasks_sg = ec2
+        .create_security_group()
+        .group_name("shared-tasks")
+        .description("tasks")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    let alb = aws
+        .elbv2
+        .create_load_balancer()
+        .name("shared")
+        .subnets(&public_a)
+        .subnets(&public_b)
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    // AWS (and moto) refuse an HTTPS listener with an unknown certificate; an IAM
+    // server certificate stands in for the ACM one (moto does not parse its body).
+    let certificate = aws
+        .iam
+        .upload_server_certificate()
+        .server_certificate_name("chat-example-com")
+        .certificate_body("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----")
+        .private_key("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----")
+        .send()
+        .await
+        .unwrap()
+        .server_certificate_metadata()
+        .unwrap()
+        .arn()
+        .to_string();
+    let listener = aws
+        .elbv2
+        .create_listener()
+        .load_balancer_arn(&alb)
+        .protocol(ProtocolEnum::Https)
+        .port(443)
+        .certificates(Certificate::builder().certificate_arn(certificate).build())
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("404")
+                        .content_type("text/plain")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .listeners()[0]
+        .listener_arn()
+        .unwrap()
+        .to_string();
+    let cluster = aws
+        .ecs
+        .create_cluster()
+        .cluster_name("shared")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap()
+        .cluster_arn
+        .unwrap();
+    let execution_role = aws
+        .iam
+        .create_role()
+        .role_name("shared-execution")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    let mut refs = Refs::default();
+    for (key, id) in [
+        ("vpc", vpc),
+        ("public-subnet-a", public_a),
+        ("public-subnet-b", public_b),
+        ("private-subnet-a", private_a),
+        ("private-subnet-b", private_b),
+        ("tasks-sg", tasks_sg),
+        ("load-balancer", alb),
+        ("https-listener", listener),
+        ("cluster", cluster),
+        ("execution-role", execution_role),
+    ] {
+        refs.insert(key, id);
+    }
+    refs
+}
+
+struct World {
+    _moto: testkit::Moto,
+    engine: Engine,
+    recorder: std::sync::Arc<support::Recorder>,
+    aws: Aws,
+    platform: ChatbotPlatform,
+    chatbot: BedrockChatbot,
+    refs: Refs,
+}
+
+async fn world() -> World {
+    let (moto, engine, recorder) = engine();
+    let manifests = examples(&["platform.yaml", "chatbot.yaml"]);
+    let aws = support::aws(&engine);
+    let refs = platform_prerequisites(&aws).await;
+    World {
+        _moto: moto,
+        platform: manifests.platforms[0].object.clone(),
+        chatbot: manifests.chatbots[0].object.clone(),
+        engine,
+        recorder,
+        aws,
+        refs,
+    }
+}
+
+impl World {
+    async fn apply(&self, chatbot: &BedrockChatbot) -> ChatbotState {
+        chatbot::apply(&self.engine, chatbot, &self.platform, &self.refs)
+            .await
+            .unwrap()
+    }
+
+    /// Delete passes until done (the service drains first).
+    async fn delete(&self, chatbot: &BedrockChatbot) {
+        for _ in 0..5 {
+            let deletion = chatbot::delete(&self.engine, chatbot, &self.platform, &self.refs)
+                .await
+                .unwrap();
+            if deletion.is_done() {
+                return;
+            }
+        }
+        panic!("deletion did not finish");
+    }
+
+    fn writes_since(&self, since: usize) -> Vec<String> {
+        self.engine
+            .calls()
+            .since(since)
+            .into_iter()
+            .filter(|c| c.is_write())
+            .map(|c| c.operation)
+            .collect()
+    }
+
+    async fn rules(&self) -> Vec<aws_sdk_elasticloadbalancingv2::types::Rule> {
+        self.aws
+            .elbv2
+            .describe_rules()
+            .listener_arn(self.refs.get("https-listener").unwrap())
+            .send()
+            .await
+            .unwrap()
+            .rules()
+            .iter()
+            .filter(|r| r.is_default() != Some(true))
+            .cloned()
+            .collect()
+    }
+}
+
+fn team_b(chatbot: &BedrockChatbot) -> BedrockChatbot {
+    let mut other = chatbot.clone();
+    other.metadata.namespace = Some("team-b".into());
+    other.spec.hostname = "chat.team-b.example.com".into();
+    other
+}
+
+fn outcome_kinds(events: &[Event]) -> Vec<(&'static str, Outcome)> {
+    events.iter().map(|e| (e.kind, e.outcome.clone())).collect()
+}
+
+#[tokio::test]
+async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
+    let w = world().await;
+    let state = w.apply(&w.chatbot).await;
+    let events = w.recorder.take();
+    for kind in [
+        "Log group",
+        "IAM role",
+        "Cognito user pool",
+        "Cognito domain",
+        "Cognito app client",
+        "Target group",
+        "Listener rule",
+        "Task definition",
+        "ECS service",
+    ] {
+        assert_eq!(
+            outcomes_of(&events, kind),
+            vec![Outcome::Created],
+            "{kind}: {events:?}"
+        );
+    }
+
+    // Synced, but not Ready: the emulator never runs tasks, and the status says so.
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    assert_eq!(state.tasks, (0, 1));
+    assert!(!state.is_ready());
+    let status = &state.status;
+    let condition = |t: &str| status.conditions.iter().find(|c| c.type_ == t).unwrap();
+    assert_eq!(condition("Synced").status, ConditionStatus::True);
+    assert_eq!(condition("Ready").status, ConditionStatus::False);
+    assert_eq!(condition("Ready").reason, "TasksNotRunning");
+    assert_eq!(condition("Ready").message, "0/1 tasks running");
+    assert_eq!(
+        status.url.as_deref(),
+        Some("https://chat.team-a.example.com")
+    );
+    assert_eq!(status.listener_rule_priority, Some(1));
+    assert_eq!(status.running_count, Some(0));
+    assert_eq!(
+        status.log_group_name.as_deref(),
+        Some("/bedrock-chatbot/team-a/assistant")
+    );
+    for (field, value) in [
+        ("userPoolId", &status.user_pool_id),
+        ("userPoolClientId", &status.user_pool_client_id),
+        ("userPoolDomain", &status.user_pool_domain),
+        ("targetGroupArn", &status.target_group_arn),
+        ("listenerRuleArn", &status.listener_rule_arn),
+        ("taskRoleArn", &status.task_role_arn),
+        ("taskDefinitionArn", &status.task_definition_arn),
+        ("serviceArn", &status.service_arn),
+    ] {
+        assert!(value.is_some(), "{field} missing from the status");
+    }
+
+    // User pool: MFA required with TOTP, the reference password policy, email.
+    let cognito = &w.aws.cognito;
+    let pool_id = status.user_pool_id.clone().unwrap();
+    let pools = cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pools.user_pools().len(), 1);
+    let mfa = cognito
+        .get_user_pool_mfa_config()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mfa.mfa_configuration(), Some(&UserPoolMfaType::On));
+    assert!(mfa.software_token_mfa_configuration().unwrap().enabled());
+    let pool = cognito
+        .describe_user_pool()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .unwrap()
+        .user_pool
+        .unwrap();
+    let password = pool.policies().unwrap().password_policy().unwrap();
+    assert_eq!(password.minimum_length(), Some(12));
+    assert!(password.require_symbols() && password.require_numbers());
+    assert_eq!(pool.username_attributes()[0].as_str(), "email");
+    assert!(
+        pool.admin_create_user_config()
+            .unwrap()
+            .allow_admin_create_user_only()
+    );
+    assert_eq!(
+        pool.user_pool_tags().unwrap()["bedrock-chatbot.dev/owner"],
+        "BedrockChatbot/team-a/assistant"
+    );
+
+    // Client: confidential, code grant, the ALB callback.
+    let client_id = status.user_pool_client_id.clone().unwrap();
+    let client = cognito
+        .describe_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_id(&client_id)
+        .send()
+        .await
+        .unwrap()
+        .user_pool_client
+        .unwrap();
+    let secret = client.client_secret().unwrap().to_string();
+    assert!(!secret.is_empty());
+    assert_eq!(client.allowed_o_auth_flows()[0].as_str(), "code");
+    assert_eq!(
+        client.callback_urls(),
+        ["https://chat.team-a.example.com/oauth2/idpresponse"]
+    );
+
+    // Target group: the reference health check.
+    let tg_arn = status.target_group_arn.clone().unwrap();
+    let groups = w.aws.elbv2.describe_target_groups().send().await.unwrap();
+    assert_eq!(groups.target_groups().len(), 1);
+    let tg = &groups.target_groups()[0];
+    assert_eq!(tg.port(), Some(8501));
+    assert_eq!(tg.target_type().unwrap().as_str(), "ip");
+    assert_eq!(tg.health_check_path(), Some("/?health=check"));
+    assert_eq!(
+        (
+            tg.health_check_interval_seconds(),
+            tg.health_check_timeout_seconds(),
+            tg.healthy_threshold_count(),
+            tg.unhealthy_threshold_count()
+        ),
+        (Some(30), Some(5), Some(2), Some(2))
+    );
+
+    // Rule: host header → authenticate-cognito → forward.
+    let rules = w.rules().await;
+    assert_eq!(rules.len(), 1);
+    let conditions = rules[0].conditions();
+    let hosts: Vec<&String> = conditions[0]
+        .host_header_config()
+        .map(|h| h.values().iter().collect())
+        .unwrap_or_else(|| conditions[0].values().iter().collect());
+    assert_eq!(hosts, ["chat.team-a.example.com"]);
+    let mut actions = rules[0].actions().to_vec();
+    actions.sort_by_key(|a| a.order());
+    assert_eq!(
+        actions[0].r#type(),
+        Some(&ActionTypeEnum::AuthenticateCognito)
+    );
+    let cognito_config = actions[0].authenticate_cognito_config().unwrap();
+    assert_eq!(
+        cognito_config.user_pool_client_id(),
+        Some(client_id.as_str())
+    );
+    assert_eq!(cognito_config.user_pool_arn(), Some(pool.arn().unwrap()));
+    assert_eq!(actions[1].r#type(), Some(&ActionTypeEnum::Forward));
+    assert_eq!(actions[1].target_group_arn(), Some(tg_arn.as_str()));
+
+    // Log group with 30 days.
+    let groups = w
+        .aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/bedrock-chatbot/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups().len(), 1);
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+
+    // Task role: may invoke the model and nothing else.
+    let role_name = state.desired.task_role.name.clone();
+    let policy = w
+        .aws
+        .iam
+        .get_role_policy()
+        .role_name(&role_name)
+        .policy_name("bedrock-invoke")
+        .send()
+        .await
+        .unwrap();
+    let document = percent_decode(policy.policy_document());
+    assert!(document.contains("bedrock:InvokeModel"), "{document}");
+    assert!(document.contains("bedrock:InvokeModelWithResponseStream"));
+    assert!(!document.contains("\"*\""), "{document}");
+
+    // Task definition: size, roles, environment.
+    let td = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(status.task_definition_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert_eq!((td.cpu(), td.memory()), (Some("512"), Some("1024")));
+    assert_eq!(td.task_role_arn(), status.task_role_arn.as_deref());
+    assert_eq!(td.execution_role_arn(), w.refs.get("execution-role"));
+    let env: std::collections::HashMap<&str, &str> = td.container_definitions()[0]
+        .environment()
+        .iter()
+        .map(|kv| (kv.name().unwrap(), kv.value().unwrap()))
+        .collect();
+    assert_eq!(env.get("CHATBOT_TEMPERATURE"), Some(&"0.9"), "{env:?}");
+    assert!(env.values().any(|v| *v == client_id));
+    assert!(
+        env.values()
+            .any(|v| Some(*v) == w.refs.get("load-balancer"))
+    );
+    assert!(
+        td.container_definitions()[0]
+            .readonly_root_filesystem()
+            .unwrap()
+    );
+
+    // Service: private subnets, no public IP, the tasks SG, the target group.
+    let services = w
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(w.refs.get("cluster").unwrap())
+        .services(&state.desired.service.name)
+        .send()
+        .await
+        .unwrap();
+    let service = &services.services()[0];
+    let vpc = service
+        .network_configuration()
+        .unwrap()
+        .awsvpc_configuration()
+        .unwrap();
+    let mut subnets = vpc.subnets().to_vec();
+    subnets.sort();
+    let mut private = vec![
+        w.refs.get("private-subnet-a").unwrap().to_string(),
+        w.refs.get("private-subnet-b").unwrap().to_string(),
+    ];
+    private.sort();
+    assert_eq!(subnets, private);
+    assert_eq!(vpc.security_groups(), [w.refs.get("tasks-sg").unwrap()]);
+    assert_eq!(vpc.assign_public_ip().unwrap().as_str(), "DISABLED");
+    assert_eq!(
+        service.load_balancers()[0].target_group_arn(),
+        Some(tg_arn.as_str())
+    );
+
+    // A second pass writes nothing.
+    let before = w.engine.calls().len();
+    let again = w.apply(&w.chatbot).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    let events_again = w.recorder.take();
+    assert!(
+        events_again.iter().all(|e| e.outcome == Outcome::Unchanged),
+        "{:?}",
+        outcome_kinds(&events_again)
+    );
+    assert_eq!(again.status.listener_rule_priority, Some(1));
+
+    // The client secret is nowhere in what the operator shows.
+    let shown = format!(
+        "{events:?}{events_again:?}{}{:?}",
+        serde_json::to_string(&again.status).unwrap(),
+        again.refs
+    );
+    assert!(!shown.contains(&secret), "the client secret leaked");
+
+    // Delete leaves nothing of ours, of any type.
+    w.delete(&w.chatbot).await;
+    let deleted = w.recorder.take();
+    assert!(
+        !deleted
+            .iter()
+            .any(|e| matches!(e.outcome, Outcome::Failed(_))),
+        "{deleted:?}"
+    );
+    assert!(!format!("{deleted:?}").contains(&secret));
+    assert_nothing_left(&w, &state).await;
+    // Deleting again finds nothing and fails nothing.
+    w.delete(&w.chatbot).await;
+}
+
+async fn assert_nothing_left(w: &World, state: &ChatbotState) {
+    let aws = &w.aws;
+    assert!(
+        aws.cognito
+            .list_user_pools()
+            .max_results(60)
+            .send()
+            .await
+            .unwrap()
+            .user_pools()
+            .is_empty()
+    );
+    let domain = aws
+        .cognito
+        .describe_user_pool_domain()
+        .domain(&state.desired.user_pool_domain.prefix)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        domain
+            .domain_description()
+            .is_none_or(|d| d.user_pool_id().is_none())
+    );
+    assert!(
+        aws.elbv2
+            .describe_target_groups()
+            .send()
+            .await
+            .unwrap()
+            .target_groups()
+            .is_empty()
+    );
+    assert!(w.rules().await.is_empty());
+    assert!(
+        aws.logs
+            .describe_log_groups()
+            .log_group_name_prefix("/bedrock-chatbot/")
+            .send()
+            .await
+            .unwrap()
+            .log_groups()
+            .is_empty()
+    );
+    assert!(
+        aws.iam
+            .get_role()
+            .role_name(&state.desired.task_role.name)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        aws.ecs
+            .list_task_definitions()
+            .family_prefix(&state.desired.task_definition.family)
+            .status(TaskDefinitionStatus::Active)
+            .send()
+            .await
+            .unwrap()
+            .task_definition_arns()
+            .is_empty()
+    );
+    let services = aws
+        .ecs
+        .describe_services()
+        .cluster(w.refs.get("cluster").unwrap())
+        .services(&state.desired.service.name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        services
+            .services()
+            .iter()
+            .all(|s| s.status() == Some("INACTIVE"))
+    );
+}
+
+#[tokio::test]
+async fn drift_behind_our_back_is_restored() {
+    let w = world().await;
+    let state = w.apply(&w.chatbot).await;
+    w.recorder.take();
+    let pool_id = state.status.user_pool_id.clone().unwrap();
+    let rule_arn = state.status.listener_rule_arn.clone().unwrap();
+    let cluster = w.refs.get("cluster").unwrap().to_string();
+    let service_name = state.desired.service.name.clone();
+
+    w.aws
+        .cognito
+        .set_user_pool_mfa_config()
+        .user_pool_id(&pool_id)
+        .software_token_mfa_configuration(
+            SoftwareTokenMfaConfigType::builder().enabled(false).build(),
+        )
+        .mfa_configuration(UserPoolMfaType::Off)
+        .send()
+        .await
+        .unwrap();
+    w.aws
+        .logs
+        .put_retention_policy()
+        .log_group_name("/bedrock-chatbot/team-a/assistant")
+        .retention_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    w.aws
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&service_name)
+        .desired_count(3)
+        .send()
+        .await
+        .unwrap();
+    w.aws
+        .elbv2
+        .modify_rule()
+        .rule_arn(&rule_arn)
+        .conditions(
+            RuleCondition::builder()
+                .field("host-header")
+                .host_header_config(
+                    HostHeaderConditionConfig::builder()
+                        .values("evil.example.com")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let restored = w.apply(&w.chatbot).await;
+    let events = w.recorder.take();
+    let updated = |kind: &str| -> Vec<String> {
+        match &outcomes_of(&events, kind)[..] {
+            [Outcome::Updated(drift)] => drift.iter().map(|d| d.field.clone()).collect(),
+            other => panic!("{kind}: {other:?}"),
+        }
+    };
+    assert_eq!(updated("Cognito user pool"), ["mfa"]);
+    assert_eq!(updated("Log group"), ["retentionInDays"]);
+    assert_eq!(updated("ECS service"), ["desiredCount"]);
+    assert_eq!(updated("Listener rule"), ["conditions"]);
+    for kind in ["Target group", "Task definition", "Cognito app client"] {
+        assert_eq!(
+            outcomes_of(&events, kind),
+            vec![Outcome::Unchanged],
+            "{kind}"
+        );
+    }
+    assert!(restored.is_synced());
+
+    let mfa = w
+        .aws
+        .cognito
+        .get_user_pool_mfa_config()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mfa.mfa_configuration(), Some(&UserPoolMfaType::On));
+    assert!(mfa.software_token_mfa_configuration().unwrap().enabled());
+    let groups = w
+        .aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/bedrock-chatbot/team-a/assistant")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+    let services = w
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&service_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(services.services()[0].desired_count(), 1);
+    let rules = w.rules().await;
+    let condition = &rules[0].conditions()[0];
+    let hosts: Vec<&String> = condition
+        .host_header_config()
+        .map(|h| h.values().iter().collect())
+        .unwrap_or_else(|| condition.values().iter().collect());
+    assert_eq!(hosts, ["chat.team-a.example.com"]);
+
+    // Restored means restored: the next pass writes nothing.
+    let before = w.engine.calls().len();
+    w.apply(&w.chatbot).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_model_setting_change_rolls_a_new_revision_and_replaces_nothing_else() {
+    let w = world().await;
+    let first = w.apply(&w.chatbot).await;
+    w.recorder.take();
+    let mut changed = w.chatbot.clone();
+    changed.spec.model.temperature = 0.2;
+
+    let before = w.engine.calls().len();
+    let second = w.apply(&changed).await;
+    let writes = w.writes_since(before);
+    assert_eq!(writes, ["RegisterTaskDefinition", "UpdateService"]);
+    let events = w.recorder.take();
+    assert!(matches!(
+        &outcomes_of(&events, "Task definition")[..],
+        [Outcome::Updated(d)] if d.iter().any(|d| d.field == "container.environment")
+    ));
+    assert!(matches!(
+        &outcomes_of(&events, "ECS service")[..],
+        [Outcome::Updated(d)] if d.len() == 1 && d[0].field == "taskDefinition"
+    ));
+    let old = first.status.task_definition_arn.clone().unwrap();
+    let new = second.status.task_definition_arn.clone().unwrap();
+    assert!(old.ends_with(":1") && new.ends_with(":2"), "{old} → {new}");
+    for (a, b) in [
+        (&first.status.user_pool_id, &second.status.user_pool_id),
+        (
+            &first.status.user_pool_client_id,
+            &second.status.user_pool_client_id,
+        ),
+        (
+            &first.status.target_group_arn,
+            &second.status.target_group_arn,
+        ),
+        (
+            &first.status.listener_rule_arn,
+            &second.status.listener_rule_arn,
+        ),
+        (&first.status.service_arn, &second.status.service_arn),
+    ] {
+        assert_eq!(a, b);
+    }
+    let services = w
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(w.refs.get("cluster").unwrap())
+        .services(&first.desired.service.name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(services.services()[0].task_definition(), Some(new.as_str()));
+    let td = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&new)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert!(
+        td.container_definitions()[0]
+            .environment()
+            .iter()
+            .any(|kv| kv.name() == Some("CHATBOT_TEMPERATURE") && kv.value() == Some("0.2"))
+    );
+
+    // And then it is stable.
+    let before = w.engine.calls().len();
+    w.apply(&changed).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    // Delete deregisters both revisions.
+    w.delete(&changed).await;
+    assert_nothing_left(&w, &second).await;
+}
+
+#[tokio::test]
+async fn two_teams_share_a_listener_and_deleting_one_leaves_the_other() {
+    let w = world().await;
+    let a = w.apply(&w.chatbot).await;
+    let b_object = team_b(&w.chatbot);
+    let b = w.apply(&b_object).await;
+    assert_eq!(a.status.listener_rule_priority, Some(1));
+    assert_eq!(b.status.listener_rule_priority, Some(2));
+    assert_ne!(a.status.user_pool_id, b.status.user_pool_id);
+    assert_ne!(a.status.target_group_arn, b.status.target_group_arn);
+    assert_eq!(w.rules().await.len(), 2);
+    // Each pass sees only its own rule: nothing written the second time round.
+    let before = w.engine.calls().len();
+    w.apply(&w.chatbot).await;
+    w.apply(&b_object).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+
+    w.delete(&w.chatbot).await;
+    let rules = w.rules().await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].rule_arn(), b.status.listener_rule_arn.as_deref());
+    let still = w.apply(&b_object).await;
+    w.recorder.take();
+    assert!(still.is_synced());
+    assert_eq!(still.status.user_pool_id, b.status.user_pool_id);
+    assert_eq!(still.status.service_arn, b.status.service_arn);
+    let pools = w
+        .aws
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pools.user_pools().len(), 1);
+
+    // A new team takes the freed lowest priority.
+    let mut c_object = team_b(&w.chatbot);
+    c_object.metadata.namespace = Some("team-c".into());
+    c_object.spec.hostname = "chat.team-c.example.com".into();
+    let c = w.apply(&c_object).await;
+    assert_eq!(c.status.listener_rule_priority, Some(1));
+}
+
+#[tokio::test]
+async fn retain_leaves_everything_in_place() {
+    let w = world().await;
+    let mut kept = w.chatbot.clone();
+    kept.spec.deletion_policy = DeletionPolicy::Retain;
+    let state = w.apply(&kept).await;
+    w.recorder.take();
+    let before = w.engine.calls().len();
+    let deletion = chatbot::delete(&w.engine, &kept, &w.platform, &w.refs)
+        .await
+        .unwrap();
+    assert!(deletion.is_done());
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    let events = w.recorder.take();
+    assert_eq!(
+        outcome_kinds(&events),
+        [("BedrockChatbot", Outcome::Retained)]
+    );
+    let again = w.apply(&kept).await;
+    assert_eq!(again.status, {
+        let mut s = state.status.clone();
+        s.conditions = again.status.conditions.clone();
+        s
+    });
+    assert_eq!(w.rules().await.len(), 1);
+}
+
+fn percent_decode(document: &str) -> String {
+    percent_encoding::percent_decode_str(document)
+        .decode_utf8_lossy()
+        .into_owned()
+}
