@@ -49,10 +49,12 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn apply_twice_then_delete_once() {
     let moto = Moto::start().unwrap();
+    let dir = scratch("twice");
+    let platform = platform_manifest(&moto, &dir);
     let args = [
         "apply",
         "-f",
-        "examples/platform.yaml",
+        platform.as_str(),
         "--poll-interval",
         "1",
         "--timeout",
@@ -102,7 +104,7 @@ fn apply_twice_then_delete_once() {
         &[
             "delete",
             "-f",
-            "examples/platform.yaml",
+            platform.as_str(),
             "--poll-interval",
             "1",
             "--timeout",
@@ -115,6 +117,7 @@ fn apply_twice_then_delete_once() {
         progress.contains("VPC bcb-shared") && progress.contains(": deleted"),
         "{progress}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
