@@ -876,3 +876,124 @@ fn percent_decode(document: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
+
+#[tokio::test]
+async fn auto_scaling_tracks_cpu_and_owns_the_desired_count() {
+    let w = world().await;
+    let mut scaled = w.chatbot.clone();
+    scaled.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+    let state = w.apply(&scaled).await;
+    let events = w.recorder.take();
+    assert_eq!(outcomes_of(&events, "Auto scaling"), vec![Outcome::Created]);
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    let scaling = state.desired.scaling.clone().unwrap();
+    let resource_id = format!("service/shared/{}", state.desired.service.name);
+    let targets = w
+        .aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_ids(&resource_id)
+        .send()
+        .await
+        .unwrap();
+    let target = &targets.scalable_targets()[0];
+    assert_eq!(
+        (target.min_capacity(), target.max_capacity()),
+        (scaling.min_capacity, scaling.max_capacity)
+    );
+    let policies = w
+        .aws
+        .autoscaling
+        .describe_scaling_policies()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_id(&resource_id)
+        .send()
+        .await
+        .unwrap();
+    let policy = policies.scaling_policies()[0]
+        .target_tracking_scaling_policy_configuration()
+        .unwrap();
+    assert!((policy.target_value() - scaling.target_value).abs() < f64::EPSILON);
+
+    // The scaler moving the count within [min, max] is not drift.
+    w.aws
+        .ecs
+        .update_service()
+        .cluster(w.refs.get("cluster").unwrap())
+        .service(&state.desired.service.name)
+        .desired_count(scaling.max_capacity)
+        .send()
+        .await
+        .unwrap();
+    let before = w.engine.calls().len();
+    w.apply(&scaled).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+
+    w.delete(&scaled).await;
+    let targets = w
+        .aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_ids(&resource_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(targets.scalable_targets().is_empty());
+    assert_nothing_left(&w, &state).await;
+}
+
+#[tokio::test]
+async fn a_same_named_target_group_of_someone_else_is_never_touched() {
+    let w = world().await;
+    let desired = {
+        let platform = operator::desired::platform::desired(&w.platform, testkit::moto::ACCOUNT_ID);
+        operator::desired::chatbot::desired(&w.chatbot, &platform)
+    };
+    let foreign = w
+        .aws
+        .elbv2
+        .create_target_group()
+        .name(&desired.target_group.name)
+        .protocol(ProtocolEnum::Http)
+        .port(8501)
+        .vpc_id(w.refs.get("vpc").unwrap())
+        .health_check_path("/foreign")
+        .send()
+        .await
+        .unwrap();
+    let error = chatbot::apply(&w.engine, &w.chatbot, &w.platform, &w.refs)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, operator::Error::NotOwned { .. }), "{error}");
+    let group = w
+        .aws
+        .elbv2
+        .describe_target_groups()
+        .target_group_arns(foreign.target_groups()[0].target_group_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        group.target_groups()[0].health_check_path(),
+        Some("/foreign")
+    );
+    // Delete leaves it alone too.
+    assert!(
+        chatbot::delete(&w.engine, &w.chatbot, &w.platform, &w.refs)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        w.aws
+            .elbv2
+            .describe_target_groups()
+            .send()
+            .await
+            .unwrap()
+            .target_groups()
+            .len(),
+        1
+    );
+}
