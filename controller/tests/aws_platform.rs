@@ -5,18 +5,27 @@
 
 mod support;
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
-use operator::engine::platform;
+use std::collections::BTreeSet;
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange};
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, FixedResponseActionConfig, LoadBalancerAttribute,
+};
+use bedrock_chatbot_crds::{ChatbotPlatform, NatGatewayMode};
+use operator::aws::Aws;
+use operator::engine::Engine;
+use operator::engine::platform::{self, PlatformState};
 use operator::resources::Outcome;
 use support::{engine, examples, outcomes_of};
+use testkit::Moto;
 
 const OWNER_TAG: &str = "tag:bedrock-chatbot.dev/owner";
 
 #[tokio::test]
 async fn platform_is_created_then_left_alone_then_deleted() {
-    let (_moto, engine, recorder) = engine();
-    let manifests = examples(&["platform.yaml"]);
-    let platform_object = &manifests.platforms[0].object;
+    let (moto, engine, recorder) = engine();
+    let platform_object = &reference(&moto);
 
     let state = platform::apply(&engine, platform_object).await.unwrap();
     let created: Vec<_> = engine
@@ -143,8 +152,7 @@ async fn platform_is_created_then_left_alone_then_deleted() {
     assert_eq!(attached.attached_policies().len(), 1);
 
     // Delete leaves nothing tagged as ours.
-    let deletion = platform::delete(&engine, platform_object).await.unwrap();
-    assert!(deletion.is_done(), "{deletion:?}");
+    delete_until_done(&engine, platform_object).await;
     let left = aws
         .ec2
         .describe_vpcs()
@@ -173,9 +181,8 @@ async fn platform_is_created_then_left_alone_then_deleted() {
 
 #[tokio::test]
 async fn a_same_named_role_of_someone_else_is_never_touched() {
-    let (_moto, engine, _recorder) = engine();
-    let manifests = examples(&["platform.yaml"]);
-    let platform_object = &manifests.platforms[0].object;
+    let (moto, engine, _recorder) = engine();
+    let platform_object = &reference(&moto);
     let name = operator::desired::platform::desired(platform_object, "1")
         .execution_role
         .name;
@@ -215,4 +222,883 @@ async fn a_same_named_role_of_someone_else_is_never_touched() {
         aws.iam.get_role().role_name(&name).send().await.is_ok(),
         "the foreign role must survive delete"
     );
+}
+
+const OWNER: &str = "ChatbotPlatform/shared";
+
+/// The reference platform with a certificate that exists: AWS (and moto) refuse an
+/// HTTPS listener whose certificate is unknown.
+fn reference(moto: &Moto) -> ChatbotPlatform {
+    let manifests = examples(&["platform.yaml"]);
+    let mut object = manifests.platforms[0].object.clone();
+    object.spec.load_balancer.certificate_arn =
+        moto.certificate("*.example.com", "us-west-2").unwrap();
+    object
+}
+
+fn owned() -> Filter {
+    Filter::builder().name(OWNER_TAG).values(OWNER).build()
+}
+
+/// Applies until everything is ready, as the file mode does (AWS and the emulator
+/// provision some resources asynchronously).
+async fn apply_until_ready(engine: &Engine, object: &ChatbotPlatform) -> PlatformState {
+    for _ in 0..10 {
+        let state = platform::apply(engine, object).await.unwrap();
+        if state.is_ready() {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("platform never became ready")
+}
+
+/// Deletes in passes until AWS confirms everything is gone.
+async fn delete_until_done(engine: &Engine, object: &ChatbotPlatform) {
+    let mut last = None;
+    for _ in 0..10 {
+        let deletion = platform::delete(engine, object).await.unwrap();
+        if deletion.is_done() {
+            return;
+        }
+        last = Some(deletion);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("deletion never finished: {last:?}")
+}
+
+fn writes_since(engine: &Engine, before: usize) -> Vec<String> {
+    engine
+        .calls()
+        .since(before)
+        .into_iter()
+        .filter(|c| c.is_write())
+        .map(|c| format!("{} {}", c.service, c.operation))
+        .collect()
+}
+
+/// Every live EC2 resource tagged as ours, by type (NAT gateways and endpoints in
+/// state `deleted` linger on AWS and are not counted).
+async fn owned_ec2(aws: &Aws) -> Vec<(&'static str, usize)> {
+    let ec2 = &aws.ec2;
+    let vpcs = ec2.describe_vpcs().filters(owned()).send().await.unwrap();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let igws = ec2
+        .describe_internet_gateways()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let tables = ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let addresses = ec2
+        .describe_addresses()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    // moto ignores tag filters on NAT gateways: check the tags here.
+    let nats = ec2.describe_nat_gateways().send().await.unwrap();
+    let nats = nats
+        .nat_gateways()
+        .iter()
+        .filter(|g| {
+            g.state().map(|s| s.as_str()) != Some("deleted")
+                && g.tags().iter().any(|t| t.value() == Some(OWNER))
+        })
+        .count();
+    let endpoints = ec2
+        .describe_vpc_endpoints()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let endpoints = endpoints
+        .vpc_endpoints()
+        .iter()
+        .filter(|e| {
+            !e.state()
+                .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
+        })
+        .count();
+    vec![
+        ("vpc", vpcs.vpcs().len()),
+        ("subnet", subnets.subnets().len()),
+        ("internet gateway", igws.internet_gateways().len()),
+        ("route table", tables.route_tables().len()),
+        ("security group", groups.security_groups().len()),
+        ("elastic ip", addresses.addresses().len()),
+        ("nat gateway", nats),
+        ("vpc endpoint", endpoints),
+    ]
+}
+
+fn count(found: &[(&str, usize)], kind: &str) -> usize {
+    found.iter().find(|(k, _)| *k == kind).unwrap().1
+}
+
+/// Ingress or egress rules of a group as (port, peer) pairs.
+async fn rules(aws: &Aws, group: &str, egress: bool) -> BTreeSet<(i32, String)> {
+    let found = aws
+        .ec2
+        .describe_security_group_rules()
+        .filters(Filter::builder().name("group-id").values(group).build())
+        .send()
+        .await
+        .unwrap();
+    found
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(egress))
+        .map(|r| {
+            (
+                r.from_port().unwrap(),
+                r.cidr_ipv4()
+                    .map(str::to_string)
+                    .or_else(|| {
+                        r.referenced_group_info()
+                            .and_then(|g| g.group_id())
+                            .map(str::to_string)
+                    })
+                    .unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn alb_attribute(aws: &Aws, arn: &str, key: &str) -> Option<String> {
+    let attributes = aws
+        .elbv2
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    attributes
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some(key))
+        .and_then(|a| a.value().map(str::to_string))
+}
+
+#[tokio::test]
+async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothing_is_left() {
+    let (moto, engine, recorder) = engine();
+    let object = &reference(&moto);
+    let aws = support::aws(&engine);
+
+    let state = apply_until_ready(&engine, object).await;
+    let status = &state.status;
+    let found = owned_ec2(&aws).await;
+    assert_eq!(
+        found,
+        vec![
+            ("vpc", 1),
+            ("subnet", 4),
+            ("internet gateway", 1),
+            ("route table", 3),
+            ("security group", 3),
+            ("elastic ip", 2),
+            ("nat gateway", 2),
+            ("vpc endpoint", 1),
+        ]
+    );
+    let vpc = status.vpc_id.clone().unwrap();
+    assert_eq!(status.public_subnet_ids.len(), 2);
+    assert_eq!(status.private_subnet_ids.len(), 2);
+    assert_eq!(status.nat_gateway_ids.len(), 2);
+
+    // Subnets: the reference's ranges and zones, no public IPs on launch.
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let mut layout: Vec<_> = subnets
+        .subnets()
+        .iter()
+        .map(|s| {
+            assert_eq!(s.vpc_id(), Some(vpc.as_str()));
+            assert_eq!(s.map_public_ip_on_launch(), Some(false));
+            (
+                s.cidr_block().unwrap().to_string(),
+                s.availability_zone().unwrap().to_string(),
+            )
+        })
+        .collect();
+    layout.sort();
+    assert_eq!(
+        layout,
+        [
+            ("10.0.1.0/24", "us-west-2a"),
+            ("10.0.2.0/24", "us-west-2b"),
+            ("10.0.3.0/24", "us-west-2a"),
+            ("10.0.4.0/24", "us-west-2b"),
+        ]
+        .map(|(c, z)| (c.to_string(), z.to_string()))
+    );
+
+    // The internet gateway is attached to our VPC.
+    let igws = aws
+        .ec2
+        .describe_internet_gateways()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let igw = &igws.internet_gateways()[0];
+    assert_eq!(igw.attachments()[0].vpc_id(), Some(vpc.as_str()));
+    let igw = igw.internet_gateway_id().unwrap().to_string();
+
+    // One NAT gateway per zone, each in its zone's public subnet.
+    let nats = aws
+        .ec2
+        .describe_nat_gateways()
+        .set_nat_gateway_ids(Some(status.nat_gateway_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let nat_subnets: BTreeSet<_> = nats
+        .nat_gateways()
+        .iter()
+        .map(|g| g.subnet_id().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        nat_subnets,
+        status.public_subnet_ids.iter().cloned().collect()
+    );
+
+    // Routes: public → IGW for both public subnets; each private subnet → its
+    // zone's NAT gateway.
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let mut routing = Vec::new();
+    for table in tables.route_tables() {
+        let default = table
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            .map(|r| r.nat_gateway_id().or(r.gateway_id()).unwrap().to_string());
+        let mut subnets: Vec<_> = table
+            .associations()
+            .iter()
+            .filter_map(|a| a.subnet_id().map(str::to_string))
+            .collect();
+        subnets.sort();
+        routing.push((default, subnets));
+    }
+    let public: Vec<String> = {
+        let mut p = status.public_subnet_ids.clone();
+        p.sort();
+        p
+    };
+    assert!(
+        routing.contains(&(Some(igw.clone()), public)),
+        "{routing:?}"
+    );
+    for (nat, subnet) in nats.nat_gateways().iter().map(|g| {
+        let zone_index = status
+            .public_subnet_ids
+            .iter()
+            .position(|s| Some(s.as_str()) == g.subnet_id())
+            .unwrap();
+        (
+            g.nat_gateway_id().unwrap().to_string(),
+            status.private_subnet_ids[zone_index].clone(),
+        )
+    }) {
+        assert!(routing.contains(&(Some(nat), vec![subnet])), "{routing:?}");
+    }
+
+    // Security groups hold exactly the desired rules; the default egress is gone.
+    let lb_sg = status.load_balancer_security_group_id.clone().unwrap();
+    let tasks_sg = status.tasks_security_group_id.clone().unwrap();
+    let endpoints_sg = status.endpoints_security_group_id.clone().unwrap();
+    let anywhere = "0.0.0.0/0".to_string();
+    assert_eq!(
+        rules(&aws, &lb_sg, false).await,
+        [(443, anywhere.clone()), (80, anywhere.clone())].into()
+    );
+    assert_eq!(
+        rules(&aws, &lb_sg, true).await,
+        [(8501, tasks_sg.clone()), (443, anywhere.clone())].into()
+    );
+    assert_eq!(
+        rules(&aws, &tasks_sg, false).await,
+        [(8501, lb_sg.clone())].into()
+    );
+    assert_eq!(
+        rules(&aws, &tasks_sg, true).await,
+        [(443, anywhere.clone())].into()
+    );
+    assert_eq!(
+        rules(&aws, &endpoints_sg, false).await,
+        [(443, tasks_sg.clone())].into()
+    );
+    assert!(rules(&aws, &endpoints_sg, true).await.is_empty());
+
+    // The bedrock-runtime endpoint: private DNS, private subnets, endpoints SG.
+    assert_eq!(status.vpc_endpoint_ids.len(), 1);
+    let endpoints = aws
+        .ec2
+        .describe_vpc_endpoints()
+        .set_vpc_endpoint_ids(Some(status.vpc_endpoint_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let endpoint = &endpoints.vpc_endpoints()[0];
+    assert_eq!(
+        endpoint.service_name(),
+        Some("com.amazonaws.us-west-2.bedrock-runtime")
+    );
+    assert_eq!(endpoint.private_dns_enabled(), Some(true));
+    let endpoint_subnets: BTreeSet<_> = endpoint.subnet_ids().iter().cloned().collect();
+    assert_eq!(
+        endpoint_subnets,
+        status.private_subnet_ids.iter().cloned().collect()
+    );
+    assert_eq!(endpoint.groups()[0].group_id(), Some(endpoints_sg.as_str()));
+
+    // Load balancer, its attributes and listeners.
+    let lb_arn = status.load_balancer_arn.clone().unwrap();
+    assert!(status.load_balancer_dns_name.is_some());
+    let lbs = aws
+        .elbv2
+        .describe_load_balancers()
+        .load_balancer_arns(&lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let lb = &lbs.load_balancers()[0];
+    assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+    assert_eq!(lb.security_groups(), std::slice::from_ref(&lb_sg));
+    assert_eq!(
+        alb_attribute(
+            &aws,
+            &lb_arn,
+            "routing.http.drop_invalid_header_fields.enabled"
+        )
+        .await
+        .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        alb_attribute(&aws, &lb_arn, "idle_timeout.timeout_seconds")
+            .await
+            .as_deref(),
+        Some("60")
+    );
+    let listeners = aws
+        .elbv2
+        .describe_listeners()
+        .load_balancer_arn(&lb_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listeners.listeners().len(), 2);
+    let https = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .unwrap();
+    assert_eq!(status.https_listener_arn.as_deref(), https.listener_arn());
+    assert_eq!(
+        https.ssl_policy(),
+        Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+    );
+    assert_eq!(
+        https.default_actions()[0]
+            .fixed_response_config()
+            .and_then(|c| c.status_code()),
+        Some("404")
+    );
+    let http = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(80))
+        .unwrap();
+    let http_arn = http.listener_arn().unwrap().to_string();
+    let redirect = http.default_actions()[0].redirect_config().unwrap();
+    assert_eq!(
+        (redirect.protocol(), redirect.port()),
+        (Some("HTTPS"), Some("443"))
+    );
+
+    // Cluster, ECR repository.
+    let clusters = aws
+        .ecs
+        .describe_clusters()
+        .clusters(status.cluster_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clusters.clusters()[0].status(), Some("ACTIVE"));
+    let uri = status.ecr_repository_uri.clone().unwrap();
+    assert!(uri.ends_with("/bedrock-chatbot"), "{uri}");
+    let repos = aws
+        .ecr
+        .describe_repositories()
+        .repository_names("bedrock-chatbot")
+        .send()
+        .await
+        .unwrap();
+    let repo = &repos.repositories()[0];
+    assert_eq!(
+        repo.image_tag_mutability().map(|m| m.as_str()),
+        Some("IMMUTABLE")
+    );
+    assert!(repo.image_scanning_configuration().unwrap().scan_on_push());
+    recorder.take();
+
+    // A second pass writes nothing.
+    let before = engine.calls().len();
+    let again = platform::apply(&engine, object).await.unwrap();
+    assert!(again.is_ready(), "{:?}", again.waiting);
+    let events = recorder.take();
+    assert_eq!(
+        writes_since(&engine, before),
+        Vec::<String>::new(),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| e.outcome == Outcome::Unchanged),
+        "{events:?}"
+    );
+
+    // Drift behind our back: an SG rule removed and a foreign one added, a route
+    // deleted, an ALB attribute flipped, the HTTP listener's default action changed.
+    // Revoked by rule id: moto matches a group-pair permission only together with
+    // its description.
+    let tasks_rules = aws
+        .ec2
+        .describe_security_group_rules()
+        .filters(Filter::builder().name("group-id").values(&tasks_sg).build())
+        .send()
+        .await
+        .unwrap();
+    let from_lb = tasks_rules
+        .security_group_rules()
+        .iter()
+        .find(|r| r.is_egress() == Some(false))
+        .and_then(|r| r.security_group_rule_id())
+        .unwrap()
+        .to_string();
+    aws.ec2
+        .revoke_security_group_ingress()
+        .group_id(&tasks_sg)
+        .security_group_rule_ids(from_lb)
+        .send()
+        .await
+        .unwrap();
+    aws.ec2
+        .authorize_security_group_ingress()
+        .group_id(&tasks_sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let private_table = tables
+        .route_tables()
+        .iter()
+        .find(|t| t.routes().iter().any(|r| r.nat_gateway_id().is_some()))
+        .unwrap()
+        .route_table_id()
+        .unwrap()
+        .to_string();
+    aws.ec2
+        .delete_route()
+        .route_table_id(&private_table)
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    aws.elbv2
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(&lb_arn)
+        .attributes(
+            LoadBalancerAttribute::builder()
+                .key("routing.http.drop_invalid_header_fields.enabled")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.elbv2
+        .modify_listener()
+        .listener_arn(&http_arn)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("200")
+                        .content_type("text/plain")
+                        .message_body("hello")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.ec2
+        .modify_vpc_attribute()
+        .vpc_id(&vpc)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build())
+        .send()
+        .await
+        .unwrap();
+
+    platform::apply(&engine, object).await.unwrap();
+    let events = recorder.take();
+    let updated = |kind: &str| -> Vec<String> {
+        outcomes_of(&events, kind)
+            .into_iter()
+            .flat_map(|o| match o {
+                Outcome::Updated(drift) => drift.into_iter().map(|d| d.field).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        updated("security group rules"),
+        vec!["ingress"],
+        "{events:?}"
+    );
+    assert_eq!(updated("route table"), vec!["routes"], "{events:?}");
+    assert_eq!(
+        updated("load balancer"),
+        vec!["attribute routing.http.drop_invalid_header_fields.enabled"]
+    );
+    assert_eq!(updated("listener"), vec!["defaultAction"]);
+    assert_eq!(updated("VPC"), vec!["enableDnsHostnames"]);
+    assert_eq!(
+        rules(&aws, &tasks_sg, false).await,
+        [(8501, lb_sg.clone())].into()
+    );
+    assert_eq!(
+        alb_attribute(
+            &aws,
+            &lb_arn,
+            "routing.http.drop_invalid_header_fields.enabled"
+        )
+        .await
+        .as_deref(),
+        Some("true")
+    );
+    let http_now = aws
+        .elbv2
+        .describe_listeners()
+        .listener_arns(&http_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        http_now.listeners()[0].default_actions()[0]
+            .redirect_config()
+            .is_some()
+    );
+    let table_now = aws
+        .ec2
+        .describe_route_tables()
+        .route_table_ids(&private_table)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        table_now.route_tables()[0]
+            .routes()
+            .iter()
+            .any(
+                |r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id().is_some()
+            )
+    );
+    // Restored means restored: the next pass writes nothing again.
+    let before = engine.calls().len();
+    platform::apply(&engine, object).await.unwrap();
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+
+    // Delete leaves nothing of ours, of any type.
+    delete_until_done(&engine, object).await;
+    assert!(
+        owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0),
+        "{:?}",
+        owned_ec2(&aws).await
+    );
+    let lbs = aws.elbv2.describe_load_balancers().send().await.unwrap();
+    assert!(lbs.load_balancers().is_empty());
+    let clusters = aws
+        .ecs
+        .describe_clusters()
+        .clusters(status.cluster_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        clusters
+            .clusters()
+            .iter()
+            .all(|c| c.status() == Some("INACTIVE"))
+    );
+    assert!(
+        aws.ecr
+            .describe_repositories()
+            .repository_names("bedrock-chatbot")
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        aws.iam
+            .get_role()
+            .role_name(&state.desired.execution_role.name)
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+fn with_nat(moto: &Moto, mode: NatGatewayMode) -> ChatbotPlatform {
+    let mut object = reference(moto);
+    object.spec.network.managed.as_mut().unwrap().nat_gateways = mode;
+    object
+}
+
+#[tokio::test]
+async fn without_nat_the_image_and_log_endpoints_replace_it() {
+    let (moto, engine, _recorder) = engine();
+    let object = with_nat(&moto, NatGatewayMode::None);
+    let aws = support::aws(&engine);
+
+    let state = apply_until_ready(&engine, &object).await;
+    let found = owned_ec2(&aws).await;
+    assert_eq!(count(&found, "nat gateway"), 0);
+    assert_eq!(count(&found, "elastic ip"), 0);
+    assert_eq!(count(&found, "vpc endpoint"), 5);
+    let endpoints = aws
+        .ec2
+        .describe_vpc_endpoints()
+        .set_vpc_endpoint_ids(Some(state.status.vpc_endpoint_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let services: BTreeSet<_> = endpoints
+        .vpc_endpoints()
+        .iter()
+        .map(|e| e.service_name().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        services,
+        ["bedrock-runtime", "ecr.api", "ecr.dkr", "logs", "s3"]
+            .map(|s| format!("com.amazonaws.us-west-2.{s}"))
+            .into()
+    );
+    let s3 = endpoints
+        .vpc_endpoints()
+        .iter()
+        .find(|e| e.service_name() == Some("com.amazonaws.us-west-2.s3"))
+        .unwrap();
+    assert_eq!(s3.route_table_ids().len(), 2, "both private route tables");
+    // Private route tables have no default route.
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let defaults = tables
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .filter(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+        .count();
+    assert_eq!(defaults, 1, "only the public table routes to the internet");
+
+    let before = engine.calls().len();
+    platform::apply(&engine, &object).await.unwrap();
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+
+    delete_until_done(&engine, &object).await;
+    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
+}
+
+#[tokio::test]
+async fn a_single_nat_gateway_serves_both_zones() {
+    let (moto, engine, _recorder) = engine();
+    let object = with_nat(&moto, NatGatewayMode::Single);
+    let aws = support::aws(&engine);
+
+    let state = apply_until_ready(&engine, &object).await;
+    let found = owned_ec2(&aws).await;
+    assert_eq!(count(&found, "nat gateway"), 1);
+    assert_eq!(count(&found, "elastic ip"), 1);
+    assert_eq!(count(&found, "vpc endpoint"), 1);
+    let nat = state.status.nat_gateway_ids[0].clone();
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    let via_nat = tables
+        .route_tables()
+        .iter()
+        .filter(|t| {
+            t.routes()
+                .iter()
+                .any(|r| r.nat_gateway_id() == Some(nat.as_str()))
+        })
+        .count();
+    assert_eq!(via_nat, 2);
+
+    delete_until_done(&engine, &object).await;
+    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
+}
+
+#[tokio::test]
+async fn an_existing_network_is_used_and_never_created_or_deleted() {
+    let (moto, engine, _recorder) = engine();
+    let aws = support::aws(&engine);
+    let vpc = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let mut subnet_ids = Vec::new();
+    for (cidr, zone) in [
+        ("10.9.1.0/24", "us-west-2a"),
+        ("10.9.2.0/24", "us-west-2b"),
+        ("10.9.3.0/24", "us-west-2a"),
+        ("10.9.4.0/24", "us-west-2b"),
+    ] {
+        let subnet = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(cidr)
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+        subnet_ids.push(subnet.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    let mut object = reference(&moto);
+    object.spec.network = serde_json::from_value(serde_json::json!({
+        "existing": {
+            "vpcId": vpc,
+            "publicSubnetIds": subnet_ids[..2],
+            "privateSubnetIds": subnet_ids[2..],
+        }
+    }))
+    .unwrap();
+
+    let before = engine.calls().len();
+    let state = apply_until_ready(&engine, &object).await;
+    let writes = writes_since(&engine, before);
+    for network_level in [
+        "CreateVpc",
+        "CreateSubnet",
+        "CreateInternetGateway",
+        "CreateNatGateway",
+        "AllocateAddress",
+        "CreateRouteTable",
+    ] {
+        assert!(
+            !writes.iter().any(|w| w.ends_with(network_level)),
+            "{network_level} in {writes:?}"
+        );
+    }
+    assert_eq!(state.status.vpc_id.as_deref(), Some(vpc.as_str()));
+    assert_eq!(state.status.private_subnet_ids, subnet_ids[2..]);
+    let groups = aws
+        .ec2
+        .describe_security_groups()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        groups
+            .security_groups()
+            .iter()
+            .all(|g| g.vpc_id() == Some(vpc.as_str()))
+    );
+    assert_eq!(groups.security_groups().len(), 3);
+
+    let before = engine.calls().len();
+    delete_until_done(&engine, &object).await;
+    let writes = writes_since(&engine, before);
+    for network_level in [
+        "DeleteVpc",
+        "DeleteSubnet",
+        "DeleteInternetGateway",
+        "DeleteNatGateway",
+        "ReleaseAddress",
+        "DeleteRouteTable",
+    ] {
+        assert!(
+            !writes.iter().any(|w| w.ends_with(network_level)),
+            "{network_level} in {writes:?}"
+        );
+    }
+    let still = aws
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(subnet_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.subnets().len(), 4, "the user's subnets survive");
+    assert_eq!(
+        aws.ec2
+            .describe_vpcs()
+            .vpc_ids(&vpc)
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len(),
+        1,
+        "the user's VPC survives"
+    );
+    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
 }

@@ -59,7 +59,7 @@ pub struct ManagedNetworkDesired {
     /// The VPC.
     pub vpc: Vpc,
     /// Gives the public subnets a route to the internet.
-    pub internet_gateway: Component,
+    pub internet_gateway: InternetGateway,
     /// One per zone, for the load balancer and NAT gateways.
     pub public_subnets: Vec<Subnet>,
     /// One per zone, for tasks and endpoints.
@@ -70,10 +70,10 @@ pub struct ManagedNetworkDesired {
     pub route_tables: Vec<RouteTable>,
 }
 
-/// Key and name of a resource that has no other settings.
+/// The internet gateway, attached to the VPC.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Component {
+pub struct InternetGateway {
     /// Component key (the `bedrock-chatbot.dev/component` tag).
     pub key: String,
     /// `Name` tag.
@@ -583,7 +583,7 @@ fn managed_network(
             enable_dns_support: true,
             enable_dns_hostnames: true,
         },
-        internet_gateway: Component {
+        internet_gateway: InternetGateway {
             key: "internet-gateway".into(),
             name: prefix.to_string(),
         },

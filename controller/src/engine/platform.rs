@@ -9,7 +9,10 @@ use bedrock_chatbot_crds::{
 use super::{Engine, conditions};
 use crate::Result;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
-use crate::resources::{Converged, Event, Outcome, Refs, Resource, Scope, converge, remove};
+use crate::resources::security_group::SecurityGroupRules;
+use crate::resources::{
+    Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, remove,
+};
 
 /// Where a platform stands after a pass.
 #[derive(Clone, Debug)]
@@ -72,12 +75,50 @@ pub async fn apply(engine: &Engine, platform: &ChatbotPlatform) -> Result<Platfo
     match &desired.network {
         Network::Managed(network) => {
             pass.step(&network.vpc, scope, engine).await?;
+            for subnet in network
+                .public_subnets
+                .iter()
+                .chain(&network.private_subnets)
+            {
+                pass.step(subnet, scope, engine).await?;
+            }
+            pass.step(&network.internet_gateway, scope, engine).await?;
+            for nat in &network.nat_gateways {
+                pass.step(&nat.elastic_ip(), scope, engine).await?;
+                pass.step(nat, scope, engine).await?;
+            }
+            for table in &network.route_tables {
+                pass.step(table, scope, engine).await?;
+            }
         }
         Network::Existing(existing) => {
             pass.refs.insert("vpc", existing.vpc_id.clone());
         }
     }
+    // Every group before any rule: the rules refer to each other's groups.
+    for group in &desired.security_groups {
+        pass.step(group, scope, engine).await?;
+    }
+    for group in &desired.security_groups {
+        pass.step(&SecurityGroupRules(group), scope, engine).await?;
+    }
+    for endpoint in &desired.vpc_endpoints {
+        pass.step(endpoint, scope, engine).await?;
+    }
+    if let Some(load_balancer) = pass.step(&desired.load_balancer, scope, engine).await? {
+        pass.refs
+            .insert(LOAD_BALANCER_DNS_NAME, load_balancer.dns_name);
+    }
+    for listener in &desired.listeners {
+        pass.step(listener, scope, engine).await?;
+    }
+    pass.step(&desired.cluster, scope, engine).await?;
     pass.step(&desired.execution_role, scope, engine).await?;
+    if let Some(repository) = &desired.ecr_repository
+        && let Some(observed) = pass.step(repository, scope, engine).await?
+    {
+        pass.refs.insert(repository.uri_key(), observed.uri);
+    }
 
     let status = status(platform, &desired, &pass, &account);
     Ok(PlatformState {
@@ -87,6 +128,9 @@ pub async fn apply(engine: &Engine, platform: &ChatbotPlatform) -> Result<Platfo
         status,
     })
 }
+
+/// Key of the load balancer's DNS name in [`Refs`] (status shows it).
+const LOAD_BALANCER_DNS_NAME: &str = "load-balancer-dns-name";
 
 /// Whether a deletion finished, and what it still waits for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,6 +143,21 @@ impl Deletion {
     /// Whether nothing is left.
     pub fn is_done(&self) -> bool {
         self.waiting.is_empty()
+    }
+
+    /// Deletes one resource, remembering it when AWS has not finished yet.
+    async fn remove<R: Resource>(
+        &mut self,
+        resource: &R,
+        scope: Scope<'_>,
+        refs: &Refs,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        if !remove(resource, scope, refs, progress).await? {
+            self.waiting
+                .push(format!("{} {}", R::KIND, resource.name()));
+        }
+        Ok(())
     }
 }
 
@@ -123,25 +182,94 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
         owner: &desired.owner,
         tags: &desired.tags,
     };
-    let refs = Refs::default();
     let progress = engine.progress();
     let mut deletion = Deletion::default();
-    let mut gone = |done: bool, what: String| {
-        if !done {
-            deletion.waiting.push(what);
-        }
-    };
 
-    gone(
-        remove(&desired.execution_role, scope, &refs, progress).await?,
-        format!("IAM role {}", desired.execution_role.name),
-    );
-    if let Network::Managed(network) = &desired.network {
-        gone(
-            remove(&network.vpc, scope, &refs, progress).await?,
-            format!("VPC {}", network.vpc.name),
-        );
+    // Deletion runs in stages; a stage starts only once everything before it is
+    // gone, since AWS refuses to delete what something still uses (a security
+    // group with ENIs of an endpoint or load balancer being deleted, a subnet with
+    // a NAT gateway, an Elastic IP still associated).
+    let mut refs = Refs::default();
+    if let Some(load_balancer) = desired.load_balancer.observe(scope.with(&refs)).await? {
+        refs.insert(desired.load_balancer.key.clone(), load_balancer.arn);
     }
+    if let Some(repository) = &desired.ecr_repository {
+        deletion.remove(repository, scope, &refs, progress).await?;
+    }
+    deletion
+        .remove(&desired.execution_role, scope, &refs, progress)
+        .await?;
+    deletion
+        .remove(&desired.cluster, scope, &refs, progress)
+        .await?;
+    for listener in desired.listeners.iter().rev() {
+        deletion.remove(listener, scope, &refs, progress).await?;
+    }
+    deletion
+        .remove(&desired.load_balancer, scope, &refs, progress)
+        .await?;
+    for endpoint in desired.vpc_endpoints.iter().rev() {
+        deletion.remove(endpoint, scope, &refs, progress).await?;
+    }
+    if !deletion.is_done() {
+        return Ok(deletion);
+    }
+
+    // Rules first: a rule naming another group keeps that group from going.
+    for group in desired.security_groups.iter().rev() {
+        deletion
+            .remove(&SecurityGroupRules(group), scope, &refs, progress)
+            .await?;
+    }
+    for group in desired.security_groups.iter().rev() {
+        deletion.remove(group, scope, &refs, progress).await?;
+    }
+    let Network::Managed(network) = &desired.network else {
+        // An existing network is the user's: nothing of it is ours to delete.
+        return Ok(deletion);
+    };
+    if !deletion.is_done() {
+        return Ok(deletion);
+    }
+
+    for table in network.route_tables.iter().rev() {
+        deletion.remove(table, scope, &refs, progress).await?;
+    }
+    for nat in network.nat_gateways.iter().rev() {
+        deletion.remove(nat, scope, &refs, progress).await?;
+    }
+    if !deletion.is_done() {
+        return Ok(deletion);
+    }
+
+    // An Elastic IP may go only once its NAT gateway reads `deleted`; the internet
+    // gateway detaches only once no public address is mapped in the VPC.
+    for nat in network.nat_gateways.iter().rev() {
+        deletion
+            .remove(&nat.elastic_ip(), scope, &refs, progress)
+            .await?;
+    }
+    deletion
+        .remove(&network.internet_gateway, scope, &refs, progress)
+        .await?;
+    if !deletion.is_done() {
+        return Ok(deletion);
+    }
+
+    for subnet in network
+        .private_subnets
+        .iter()
+        .chain(&network.public_subnets)
+        .rev()
+    {
+        deletion.remove(subnet, scope, &refs, progress).await?;
+    }
+    if !deletion.is_done() {
+        return Ok(deletion);
+    }
+    deletion
+        .remove(&network.vpc, scope, &refs, progress)
+        .await?;
     Ok(deletion)
 }
 
@@ -187,14 +315,14 @@ fn status(
             Network::Existing(_) => Vec::new(),
         },
         load_balancer_arn: get(&desired.load_balancer.key),
-        load_balancer_dns_name: get("load-balancer-dns-name"),
+        load_balancer_dns_name: get(LOAD_BALANCER_DNS_NAME),
         https_listener_arn: get("https-listener"),
         cluster_arn: get(&desired.cluster.key),
         execution_role_arn: get(&desired.execution_role.key),
         ecr_repository_uri: desired
             .ecr_repository
             .as_ref()
-            .and_then(|r| get(&format!("{}-uri", r.key))),
+            .and_then(|r| get(&r.uri_key())),
     };
     let now = conditions::now();
     let (ready, reason, message) = if pass.waiting.is_empty() {

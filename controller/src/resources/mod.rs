@@ -5,11 +5,21 @@
 //! them all.
 
 pub mod chatbot_ref;
+pub mod cluster;
+pub mod ec2;
+pub mod ecr_repository;
+pub mod internet_gateway;
+pub mod listener;
 pub mod listener_rule;
+pub mod load_balancer;
 pub mod log_group;
+pub mod nat_gateway;
 pub mod role;
+pub mod route_table;
 pub mod scaling;
+pub mod security_group;
 pub mod service;
+pub mod subnet;
 pub mod tags;
 pub mod target_group;
 pub mod task_definition;
@@ -17,6 +27,7 @@ pub mod user_pool;
 pub mod user_pool_client;
 pub mod user_pool_domain;
 pub mod vpc;
+pub mod vpc_endpoint;
 
 use std::collections::BTreeMap;
 use std::fmt;

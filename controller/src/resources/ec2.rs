@@ -1,0 +1,53 @@
+//! What the EC2-based modules (subnets, gateways, route tables, security groups,
+//! endpoints) share: the client-side ownership check and the reading of
+//! "still in use" as "wait".
+
+use aws_sdk_ec2::types::Tag;
+
+use super::Removal;
+use crate::aws::{AwsError, ErrorClass};
+use crate::desired::{Owner, TAG_COMPONENT, TAG_OWNER};
+use crate::{Error, Result};
+
+/// Whether `tags` mark a resource as component `component` of `owner`.
+///
+/// Every describe call already filters by these tags; checking again on our side
+/// keeps a resource that an API (or an emulator) returned unfiltered from being
+/// taken for ours.
+pub fn is_owned(tags: &[Tag], owner: &Owner, component: &str) -> bool {
+    let value = |key: &str| {
+        tags.iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(Tag::value)
+    };
+    value(TAG_OWNER) == Some(owner.to_string().as_str()) && value(TAG_COMPONENT) == Some(component)
+}
+
+/// A deletion that AWS refused because something still uses the resource (ENIs
+/// of a deleted load balancer or endpoint still releasing, a NAT gateway still
+/// deleting) is not a failure: it finishes once the dependency is gone.
+pub fn in_use_is_waiting(result: Result<()>, what: &str) -> Result<Removal> {
+    match result {
+        Ok(()) => Ok(Removal::Done),
+        Err(Error::Aws(error)) if error.class == ErrorClass::Conflict => Ok(Removal::Waiting(
+            format!("{what} still in use ({})", error.message),
+        )),
+        Err(error) => Err(error),
+    }
+}
+
+/// A response that parsed but lacks what the operation promises.
+pub fn unexpected(operation: &'static str, message: &str) -> Error {
+    Error::Aws(AwsError::unexpected("ec2", operation, message))
+}
+
+/// A client token that is the same for every attempt to create one resource, so a
+/// retried create after a lost response returns the first result instead of a twin.
+/// It includes the ids the resource is created in (`within`): AWS remembers tokens
+/// for a while, and a platform deleted and created again must not be handed the
+/// gateway of its previous life.
+pub fn client_token(owner: &Owner, component: &str, within: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{owner}/{component}/{}", within.join("/")).as_bytes());
+    digest.iter().take(24).map(|b| format!("{b:02x}")).collect()
+}

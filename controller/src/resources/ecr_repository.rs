@@ -1,0 +1,234 @@
+//! The platform's optional ECR repository for teams' chatbot images: scanned on
+//! push, encrypted with AES256, tags mutable or not as the platform says. Images
+//! are never deleted by the operator: a repository that still holds any is left
+//! in place and the deletion says why.
+
+use aws_sdk_ecr::types::{
+    EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
+};
+
+use super::{Ctx, Drift, Removal, Resource, tags};
+use crate::aws::{AwsError, ErrorClass, aws_error};
+use crate::desired::platform::EcrRepository;
+use crate::{Error, Result};
+
+/// A repository as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedRepository {
+    /// Its ARN.
+    pub arn: String,
+    /// `<account>.dkr.ecr.<region>.amazonaws.com/<name>`.
+    pub uri: String,
+    /// `IMMUTABLE` or `MUTABLE`.
+    pub image_tag_mutability: String,
+    /// Scan on push.
+    pub scan_on_push: bool,
+    /// `AES256` or `KMS`.
+    pub encryption: String,
+}
+
+impl Resource for EcrRepository {
+    const KIND: &'static str = "ECR repository";
+    type Observed = ObservedRepository;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedRepository>> {
+        let ecr = &ctx.aws.ecr;
+        let found = match ecr
+            .describe_repositories()
+            .repository_names(&self.name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let error = aws_error("ecr", "DescribeRepositories", e);
+                return match error.class() {
+                    Some(ErrorClass::NotFound) => Ok(None),
+                    _ => Err(error),
+                };
+            }
+        };
+        let Some(repository) = found.repositories().first() else {
+            return Ok(None);
+        };
+        let arn = repository.repository_arn().unwrap_or_default().to_string();
+        let repository_tags = ecr
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecr", "ListTagsForResource", e))?;
+        tags::ensure_owned(
+            Self::KIND,
+            &self.name,
+            ctx.owner,
+            repository_tags.tags().iter().map(|t| (t.key(), t.value())),
+        )?;
+        Ok(Some(ObservedRepository {
+            uri: repository.repository_uri().unwrap_or_default().to_string(),
+            image_tag_mutability: repository
+                .image_tag_mutability()
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default(),
+            scan_on_push: repository
+                .image_scanning_configuration()
+                .is_some_and(|c| c.scan_on_push()),
+            encryption: repository
+                .encryption_configuration()
+                .map(|c| c.encryption_type().as_str().to_string())
+                // A repository made without a configuration is AES256.
+                .unwrap_or_else(|| "AES256".into()),
+            arn,
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedRepository, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        // A repository's encryption is fixed at creation.
+        if observed.encryption != self.encryption {
+            return Err(Error::Immutable {
+                kind: Self::KIND,
+                name: self.name.clone(),
+                field: "encryption",
+                have: observed.encryption.clone(),
+                want: self.encryption.to_string(),
+            });
+        }
+        Ok([
+            Drift::compare(
+                "imageTagMutability",
+                observed.image_tag_mutability.as_str(),
+                self.image_tag_mutability,
+            ),
+            Drift::compare("scanOnPush", observed.scan_on_push, self.scan_on_push),
+        ]
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedRepository> {
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name)
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| unexpected("CreateRepository", &e.to_string()))?;
+        let encryption = EncryptionConfiguration::builder()
+            .encryption_type(EncryptionType::from(self.encryption))
+            .build()
+            .map_err(|e| unexpected("CreateRepository", &e.to_string()))?;
+        let created = ctx
+            .aws
+            .ecr
+            .create_repository()
+            .repository_name(&self.name)
+            .image_tag_mutability(ImageTagMutability::from(self.image_tag_mutability))
+            .image_scanning_configuration(self.scanning())
+            .encryption_configuration(encryption)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecr", "CreateRepository", e))?;
+        let repository = created
+            .repository()
+            .ok_or_else(|| unexpected("CreateRepository", "the response holds no repository"))?;
+        Ok(ObservedRepository {
+            arn: repository.repository_arn().unwrap_or_default().to_string(),
+            uri: repository.repository_uri().unwrap_or_default().to_string(),
+            image_tag_mutability: self.image_tag_mutability.to_string(),
+            scan_on_push: self.scan_on_push,
+            encryption: self.encryption.to_string(),
+        })
+    }
+
+    async fn update(
+        &self,
+        _observed: &ObservedRepository,
+        drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        let ecr = &ctx.aws.ecr;
+        if drift.iter().any(|d| d.field == "imageTagMutability") {
+            ecr.put_image_tag_mutability()
+                .repository_name(&self.name)
+                .image_tag_mutability(ImageTagMutability::from(self.image_tag_mutability))
+                .send()
+                .await
+                .map_err(|e| aws_error("ecr", "PutImageTagMutability", e))?;
+        }
+        if drift.iter().any(|d| d.field == "scanOnPush") {
+            ecr.put_image_scanning_configuration()
+                .repository_name(&self.name)
+                .image_scanning_configuration(self.scanning())
+                .send()
+                .await
+                .map_err(|e| aws_error("ecr", "PutImageScanningConfiguration", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, _observed: &ObservedRepository, ctx: Ctx<'_>) -> Result<Removal> {
+        let ecr = &ctx.aws.ecr;
+        let images = ecr
+            .list_images()
+            .repository_name(&self.name)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecr", "ListImages", e))?;
+        if !images.image_ids().is_empty() {
+            return Ok(Removal::Waiting(self.not_empty()));
+        }
+        // Never `force`: an image pushed since the check makes AWS refuse, and that
+        // refusal is the same answer as above.
+        match ecr
+            .delete_repository()
+            .repository_name(&self.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Removal::Done),
+            Err(e) => match aws_error("ecr", "DeleteRepository", e) {
+                Error::Aws(error) if error.is("RepositoryNotEmptyException") => {
+                    Ok(Removal::Waiting(self.not_empty()))
+                }
+                error => Err(error),
+            },
+        }
+    }
+
+    fn id(observed: &ObservedRepository) -> String {
+        observed.arn.clone()
+    }
+}
+
+impl EcrRepository {
+    /// The key under which the repository's URI is recorded for status.
+    pub fn uri_key(&self) -> String {
+        format!("{}-uri", self.key)
+    }
+
+    fn scanning(&self) -> ImageScanningConfiguration {
+        ImageScanningConfiguration::builder()
+            .scan_on_push(self.scan_on_push)
+            .build()
+    }
+
+    fn not_empty(&self) -> String {
+        format!(
+            "ECR repository {} still holds images, which the operator never deletes: delete them (or the repository) yourself, or set deletionPolicy: Retain",
+            self.name
+        )
+    }
+}
+
+fn unexpected(operation: &'static str, message: &str) -> Error {
+    Error::Aws(AwsError::unexpected("ecr", operation, message))
+}

@@ -1,0 +1,156 @@
+//! The internet gateway of a managed network, attached to its VPC: the public
+//! subnets' way out (and the load balancer's way in).
+
+use aws_sdk_ec2::types::ResourceType;
+
+use super::{Ctx, Drift, Removal, Resource, ec2, tags};
+use crate::Result;
+use crate::aws::aws_error;
+use crate::desired::PlatformRef;
+use crate::desired::platform::InternetGateway;
+
+/// An internet gateway as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedInternetGateway {
+    /// Gateway id.
+    pub id: String,
+    /// VPCs it is attached to (at most one on AWS).
+    pub attached_vpcs: Vec<String>,
+}
+
+impl Resource for InternetGateway {
+    const KIND: &'static str = "internet gateway";
+    type Observed = ObservedInternetGateway;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedInternetGateway>> {
+        let found = ctx
+            .aws
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeInternetGateways", e))?;
+        Ok(found
+            .internet_gateways()
+            .iter()
+            .find(|g| ec2::is_owned(g.tags(), ctx.owner, &self.key))
+            .map(|g| ObservedInternetGateway {
+                id: g.internet_gateway_id().unwrap_or_default().to_string(),
+                attached_vpcs: g
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.vpc_id().map(str::to_string))
+                    .collect(),
+            }))
+    }
+
+    fn drift(&self, observed: &ObservedInternetGateway, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
+        Ok(
+            Drift::compare("attachment", observed.attached_vpcs.clone(), vec![vpc])
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedInternetGateway> {
+        let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let created = ctx
+            .aws
+            .ec2
+            .create_internet_gateway()
+            .tag_specifications(tags::ec2_spec(ResourceType::InternetGateway, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "CreateInternetGateway", e))?;
+        let id = created
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .ok_or_else(|| {
+                ec2::unexpected("CreateInternetGateway", "the response holds no gateway")
+            })?
+            .to_string();
+        attach(ctx, &id, &vpc).await?;
+        Ok(ObservedInternetGateway {
+            id,
+            attached_vpcs: vec![vpc],
+        })
+    }
+
+    async fn update(
+        &self,
+        observed: &ObservedInternetGateway,
+        _drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
+        // A gateway attaches to one VPC only: leave any other before joining ours.
+        for other in observed.attached_vpcs.iter().filter(|v| **v != vpc) {
+            detach(ctx, &observed.id, other).await?;
+        }
+        if !observed.attached_vpcs.contains(&vpc) {
+            attach(ctx, &observed.id, &vpc).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedInternetGateway, ctx: Ctx<'_>) -> Result<Removal> {
+        // Detaching fails while public addresses (NAT gateways' Elastic IPs, the load
+        // balancer's) are still mapped in the VPC: that is a wait, not a failure.
+        for vpc in &observed.attached_vpcs {
+            if let Removal::Waiting(why) =
+                ec2::in_use_is_waiting(detach(ctx, &observed.id, vpc).await, "internet gateway")?
+            {
+                return Ok(Removal::Waiting(why));
+            }
+        }
+        let result = ctx
+            .aws
+            .ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&observed.id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("ec2", "DeleteInternetGateway", e));
+        ec2::in_use_is_waiting(result, "internet gateway")
+    }
+
+    fn id(observed: &ObservedInternetGateway) -> String {
+        observed.id.clone()
+    }
+}
+
+async fn attach(ctx: Ctx<'_>, gateway: &str, vpc: &str) -> Result<()> {
+    ctx.aws
+        .ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(gateway)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2", "AttachInternetGateway", e))?;
+    Ok(())
+}
+
+async fn detach(ctx: Ctx<'_>, gateway: &str, vpc: &str) -> Result<()> {
+    ctx.aws
+        .ec2
+        .detach_internet_gateway()
+        .internet_gateway_id(gateway)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2", "DetachInternetGateway", e))?;
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The internet-facing Application Load Balancer every chatbot sits behind, with
+//! the attributes that matter for security (invalid header names dropped, so no
+//! client can smuggle a forged `x-amzn-oidc-*` header) and operations (deletion
+//! protection, idle timeout).
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Tag,
+};
+
+use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
+use crate::aws::{AwsError, ErrorClass, aws_error};
+use crate::desired::platform::LoadBalancer;
+use crate::desired::{PlatformRef, Tags};
+use crate::{Error, Result};
+
+/// A load balancer as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedLoadBalancer {
+    /// Its ARN.
+    pub arn: String,
+    /// The DNS name chatbot hostnames point at (CNAME / alias).
+    pub dns_name: String,
+    /// `internet-facing` or `internal`.
+    pub scheme: String,
+    /// `provisioning`, `active`, `failed`, …
+    pub state: String,
+    /// Its subnets.
+    pub subnets: BTreeSet<String>,
+    /// Its security groups.
+    pub security_groups: BTreeSet<String>,
+    /// The attributes we manage, as AWS has them.
+    pub attributes: Tags,
+}
+
+impl Resource for LoadBalancer {
+    const KIND: &'static str = "load balancer";
+    type Observed = ObservedLoadBalancer;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedLoadBalancer>> {
+        let elbv2 = &ctx.aws.elbv2;
+        let found = match elbv2
+            .describe_load_balancers()
+            .names(&self.name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let error = aws_error("elbv2", "DescribeLoadBalancers", e);
+                return match error.class() {
+                    Some(ErrorClass::NotFound) => Ok(None),
+                    _ => Err(error),
+                };
+            }
+        };
+        let Some(lb) = found.load_balancers().first() else {
+            return Ok(None);
+        };
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        ensure_owned(ctx, Self::KIND, &self.name, &arn).await?;
+        let attributes = elbv2
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("elbv2", "DescribeLoadBalancerAttributes", e))?;
+        Ok(Some(ObservedLoadBalancer {
+            dns_name: lb.dns_name().unwrap_or_default().to_string(),
+            scheme: lb
+                .scheme()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            state: lb
+                .state()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_ascii_lowercase())
+                .unwrap_or_default(),
+            subnets: lb
+                .availability_zones()
+                .iter()
+                .filter_map(|z| z.subnet_id().map(str::to_string))
+                .collect(),
+            security_groups: lb.security_groups().iter().cloned().collect(),
+            // Only the attributes we set: AWS has dozens more, and those are
+            // nobody's drift.
+            attributes: attributes
+                .attributes()
+                .iter()
+                .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
+                .filter(|(k, _)| self.attributes.contains_key(k))
+                .collect(),
+            arn,
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedLoadBalancer, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        if observed.scheme != self.scheme {
+            return Err(Error::Immutable {
+                kind: Self::KIND,
+                name: self.name.clone(),
+                field: "scheme",
+                have: observed.scheme.clone(),
+                want: self.scheme.to_string(),
+            });
+        }
+        let (subnets, groups) = self.placement(ctx)?;
+        let mut drift: Vec<Drift> = [
+            Drift::compare("subnets", &observed.subnets, &subnets),
+            Drift::compare("securityGroups", &observed.security_groups, &groups),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for (key, want) in &self.attributes {
+            drift.extend(Drift::compare(
+                &format!("attribute {key}"),
+                observed.attributes.get(key),
+                Some(want),
+            ));
+        }
+        Ok(drift)
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedLoadBalancer> {
+        let (subnets, groups) = self.placement(ctx)?;
+        let created = ctx
+            .aws
+            .elbv2
+            .create_load_balancer()
+            .name(&self.name)
+            .r#type(LoadBalancerTypeEnum::Application)
+            .scheme(LoadBalancerSchemeEnum::from(self.scheme))
+            .set_subnets(Some(subnets.iter().cloned().collect()))
+            .set_security_groups(Some(groups.iter().cloned().collect()))
+            .set_tags(Some(elbv2_tags(&tags::for_resource(
+                ctx.tags, &self.key, &self.name,
+            ))))
+            .send()
+            .await
+            .map_err(|e| aws_error("elbv2", "CreateLoadBalancer", e))?;
+        let lb = created.load_balancers().first().ok_or_else(|| {
+            unexpected("CreateLoadBalancer", "the response holds no load balancer")
+        })?;
+        let fresh = ObservedLoadBalancer {
+            arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
+            dns_name: lb.dns_name().unwrap_or_default().to_string(),
+            scheme: self.scheme.to_string(),
+            state: lb
+                .state()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_ascii_lowercase())
+                .unwrap_or_else(|| "provisioning".into()),
+            subnets,
+            security_groups: groups,
+            attributes: Tags::new(),
+        };
+        let drift = self.drift(&fresh, ctx)?;
+        self.update(&fresh, &drift, ctx).await?;
+        Ok(ObservedLoadBalancer {
+            attributes: self.attributes.clone(),
+            ..fresh
+        })
+    }
+
+    async fn update(
+        &self,
+        observed: &ObservedLoadBalancer,
+        drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        let elbv2 = &ctx.aws.elbv2;
+        let (subnets, groups) = self.placement(ctx)?;
+        if drift.iter().any(|d| d.field == "subnets") {
+            elbv2
+                .set_subnets()
+                .load_balancer_arn(&observed.arn)
+                .set_subnets(Some(subnets.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| aws_error("elbv2", "SetSubnets", e))?;
+        }
+        if drift.iter().any(|d| d.field == "securityGroups") {
+            elbv2
+                .set_security_groups()
+                .load_balancer_arn(&observed.arn)
+                .set_security_groups(Some(groups.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| aws_error("elbv2", "SetSecurityGroups", e))?;
+        }
+        let changed: Vec<LoadBalancerAttribute> = self
+            .attributes
+            .iter()
+            .filter(|(k, v)| observed.attributes.get(*k) != Some(*v))
+            .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+            .collect();
+        if !changed.is_empty() {
+            elbv2
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(&observed.arn)
+                .set_attributes(Some(changed))
+                .send()
+                .await
+                .map_err(|e| aws_error("elbv2", "ModifyLoadBalancerAttributes", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedLoadBalancer, ctx: Ctx<'_>) -> Result<Removal> {
+        // With deletion protection on, AWS refuses, and that refusal is the point
+        // of the setting: it reaches the user as it is.
+        ctx.aws
+            .elbv2
+            .delete_load_balancer()
+            .load_balancer_arn(&observed.arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("elbv2", "DeleteLoadBalancer", e))?;
+        Ok(Removal::Done)
+    }
+
+    fn id(observed: &ObservedLoadBalancer) -> String {
+        observed.arn.clone()
+    }
+
+    fn readiness(observed: &ObservedLoadBalancer) -> Readiness {
+        match observed.state.as_str() {
+            "active" | "" => Readiness::Ready,
+            other => Readiness::Waiting(format!("load balancer {other}")),
+        }
+    }
+}
+
+impl LoadBalancer {
+    /// Subnet ids and security group ids, resolved.
+    fn placement(&self, ctx: Ctx<'_>) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+        let subnets = ctx.refs.resolve_all(&self.subnets)?.into_iter().collect();
+        let group = ctx
+            .refs
+            .resolve(&PlatformRef::SecurityGroup(self.security_group.clone()))?;
+        Ok((subnets, [group].into_iter().collect()))
+    }
+}
+
+/// ELBv2 tags.
+pub fn elbv2_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Refuses an ELBv2 resource (load balancer, listener) found by name or port that
+/// does not carry our owner tag.
+pub async fn ensure_owned(ctx: Ctx<'_>, kind: &'static str, name: &str, arn: &str) -> Result<()> {
+    let described = ctx
+        .aws
+        .elbv2
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("elbv2", "DescribeTags", e))?;
+    let found: Vec<(&str, &str)> = described
+        .tag_descriptions()
+        .iter()
+        .filter(|d| d.resource_arn() == Some(arn))
+        .flat_map(|d| d.tags())
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
+        .collect();
+    tags::ensure_owned(kind, name, ctx.owner, found)
+}
+
+fn unexpected(operation: &'static str, message: &str) -> Error {
+    Error::Aws(AwsError::unexpected("elbv2", operation, message))
+}

@@ -1,0 +1,321 @@
+//! NAT gateways with their Elastic IPs: the private subnets' way out to AWS APIs
+//! and Cognito, one per zone (`PerZone`), one shared (`Single`) or none.
+//!
+//! The Elastic IP is a resource of its own ([`ElasticIp`]), tagged with its own
+//! component key: it outlives its NAT gateway by a few minutes on deletion (AWS
+//! releases the gateway asynchronously, and only then may the address go), and a
+//! restart between the two steps must find it again.
+
+use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
+
+use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
+use crate::aws::aws_error;
+use crate::desired::platform::NatGateway;
+use crate::{Error, Result};
+
+/// The Elastic IP of one NAT gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElasticIp {
+    /// Component key, e.g. `nat-eip-a`.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+}
+
+impl NatGateway {
+    /// The Elastic IP this gateway uses.
+    pub fn elastic_ip(&self) -> ElasticIp {
+        ElasticIp {
+            key: self.elastic_ip_key.clone(),
+            name: format!("{}-eip", self.name),
+        }
+    }
+}
+
+/// An Elastic IP as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedElasticIp {
+    /// Allocation id.
+    pub allocation_id: String,
+    /// The address.
+    pub public_ip: String,
+    /// Set while a NAT gateway (or anything else) uses it.
+    pub association_id: Option<String>,
+}
+
+impl Resource for ElasticIp {
+    const KIND: &'static str = "Elastic IP";
+    type Observed = ObservedElasticIp;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedElasticIp>> {
+        let found = ctx
+            .aws
+            .ec2
+            .describe_addresses()
+            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeAddresses", e))?;
+        Ok(found
+            .addresses()
+            .iter()
+            .find(|a| ec2::is_owned(a.tags(), ctx.owner, &self.key))
+            .map(|a| ObservedElasticIp {
+                allocation_id: a.allocation_id().unwrap_or_default().to_string(),
+                public_ip: a.public_ip().unwrap_or_default().to_string(),
+                association_id: a.association_id().map(str::to_string),
+            }))
+    }
+
+    fn drift(&self, _observed: &ObservedElasticIp, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        Ok(Vec::new())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedElasticIp> {
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let allocated = ctx
+            .aws
+            .ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tags::ec2_spec(ResourceType::ElasticIp, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "AllocateAddress", e))?;
+        Ok(ObservedElasticIp {
+            allocation_id: allocated
+                .allocation_id()
+                .ok_or_else(|| ec2::unexpected("AllocateAddress", "no allocation id"))?
+                .to_string(),
+            public_ip: allocated.public_ip().unwrap_or_default().to_string(),
+            association_id: None,
+        })
+    }
+
+    async fn update(&self, _: &ObservedElasticIp, _: &[Drift], _: Ctx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedElasticIp, ctx: Ctx<'_>) -> Result<Removal> {
+        // The engine releases the address only after its NAT gateway reads
+        // `deleted`, when AWS has disassociated it; an association that AWS still
+        // reports then is a wait.
+        let result = ctx
+            .aws
+            .ec2
+            .release_address()
+            .allocation_id(&observed.allocation_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("ec2", "ReleaseAddress", e));
+        match result {
+            Err(Error::Aws(error)) if error.is("InvalidIPAddress.InUse") => {
+                Ok(Removal::Waiting(format!(
+                    "Elastic IP {} still associated ({})",
+                    observed.public_ip, error.message
+                )))
+            }
+            other => ec2::in_use_is_waiting(other, "Elastic IP"),
+        }
+    }
+
+    fn id(observed: &ObservedElasticIp) -> String {
+        observed.allocation_id.clone()
+    }
+}
+
+/// A NAT gateway as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedNatGateway {
+    /// Gateway id.
+    pub id: String,
+    /// `pending`, `available`, `deleting`, `failed`.
+    pub state: String,
+    /// The public subnet it sits in.
+    pub subnet_id: String,
+    /// Allocation id of its Elastic IP.
+    pub allocation_id: String,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+}
+
+/// States of a NAT gateway that still exists; `deleted` ones linger in
+/// DescribeNatGateways for about an hour and are nobody's gateway any more.
+const LIVE_STATES: [&str; 4] = ["pending", "available", "deleting", "failed"];
+
+impl Resource for NatGateway {
+    const KIND: &'static str = "NAT gateway";
+    type Observed = ObservedNatGateway;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedNatGateway>> {
+        let mut filters = tags::ec2_owned(ctx.owner, &self.key);
+        filters.push(
+            Filter::builder()
+                .name("state")
+                .set_values(Some(LIVE_STATES.map(String::from).to_vec()))
+                .build(),
+        );
+        let found = ctx
+            .aws
+            .ec2
+            .describe_nat_gateways()
+            .set_filter(Some(filters))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeNatGateways", e))?;
+        // Checked again here: not every implementation of the API honours tag
+        // filters on NAT gateways (moto ignores them).
+        Ok(found
+            .nat_gateways()
+            .iter()
+            .map(|g| ObservedNatGateway {
+                id: g.nat_gateway_id().unwrap_or_default().to_string(),
+                state: g
+                    .state()
+                    .map(|s| s.as_str().to_ascii_lowercase())
+                    .unwrap_or_default(),
+                subnet_id: g.subnet_id().unwrap_or_default().to_string(),
+                allocation_id: g
+                    .nat_gateway_addresses()
+                    .first()
+                    .and_then(|a| a.allocation_id())
+                    .unwrap_or_default()
+                    .to_string(),
+                failure: g.failure_message().map(str::to_string),
+            })
+            .zip(found.nat_gateways())
+            .find(|(g, raw)| {
+                ec2::is_owned(raw.tags(), ctx.owner, &self.key)
+                    && LIVE_STATES.contains(&g.state.as_str())
+            })
+            .map(|(g, _)| g))
+    }
+
+    fn drift(&self, observed: &ObservedNatGateway, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        let subnet = ctx.refs.resolve(&self.subnet)?;
+        let allocation = self.allocation_id(ctx)?;
+        // A NAT gateway's subnet and address are fixed for its life.
+        for (field, have, want) in [
+            ("subnet", &observed.subnet_id, &subnet),
+            ("elasticIp", &observed.allocation_id, &allocation),
+        ] {
+            if have != want {
+                return Err(Error::Immutable {
+                    kind: Self::KIND,
+                    name: self.name.clone(),
+                    field,
+                    have: have.clone(),
+                    want: want.clone(),
+                });
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedNatGateway> {
+        let subnet = ctx.refs.resolve(&self.subnet)?;
+        let allocation = self.allocation_id(ctx)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let created = ctx
+            .aws
+            .ec2
+            .create_nat_gateway()
+            .subnet_id(&subnet)
+            .allocation_id(&allocation)
+            .client_token(ec2::client_token(
+                ctx.owner,
+                &self.key,
+                &[&subnet, &allocation],
+            ))
+            .tag_specifications(tags::ec2_spec(ResourceType::Natgateway, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "CreateNatGateway", e))?;
+        let gateway = created
+            .nat_gateway()
+            .ok_or_else(|| ec2::unexpected("CreateNatGateway", "the response holds no gateway"))?;
+        Ok(ObservedNatGateway {
+            id: gateway.nat_gateway_id().unwrap_or_default().to_string(),
+            state: gateway
+                .state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .unwrap_or_else(|| "pending".into()),
+            subnet_id: subnet,
+            allocation_id: allocation,
+            failure: None,
+        })
+    }
+
+    async fn update(&self, _: &ObservedNatGateway, _: &[Drift], _: Ctx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedNatGateway, ctx: Ctx<'_>) -> Result<Removal> {
+        if observed.state != "deleting" {
+            ctx.aws
+                .ec2
+                .delete_nat_gateway()
+                .nat_gateway_id(&observed.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2", "DeleteNatGateway", e))?;
+        }
+        // Deletion takes AWS a minute or so; its Elastic IP may be released only
+        // once the gateway reads `deleted`.
+        let now = ctx
+            .aws
+            .ec2
+            .describe_nat_gateways()
+            .nat_gateway_ids(&observed.id)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeNatGateways", e))?;
+        let state = now
+            .nat_gateways()
+            .first()
+            .and_then(|g| g.state())
+            .map(|s| s.as_str().to_ascii_lowercase());
+        match state.as_deref() {
+            None | Some("deleted") => Ok(Removal::Done),
+            Some(other) => Ok(Removal::Waiting(format!("NAT gateway {other}"))),
+        }
+    }
+
+    fn id(observed: &ObservedNatGateway) -> String {
+        observed.id.clone()
+    }
+
+    fn readiness(observed: &ObservedNatGateway) -> Readiness {
+        match (observed.state.as_str(), &observed.failure) {
+            ("available", _) => Readiness::Ready,
+            ("failed", Some(why)) => Readiness::Waiting(format!("NAT gateway failed: {why}")),
+            (state, _) => Readiness::Waiting(format!("NAT gateway {state}")),
+        }
+    }
+}
+
+impl NatGateway {
+    fn allocation_id(&self, ctx: Ctx<'_>) -> Result<String> {
+        ctx.refs
+            .get(&self.elastic_ip_key)
+            .map(str::to_string)
+            .ok_or_else(|| Error::Unresolved(self.elastic_ip_key.clone()))
+    }
+}

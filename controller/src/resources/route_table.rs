@@ -1,0 +1,322 @@
+//! Route tables of a managed network: the public one (default route to the internet
+//! gateway) and one per private subnet (default route to its zone's NAT gateway,
+//! none without NAT), each with exactly its subnets associated.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::ResourceType;
+
+use super::{Ctx, Drift, Removal, Resource, ec2, tags};
+use crate::Result;
+use crate::aws::aws_error;
+use crate::desired::PlatformRef;
+use crate::desired::platform::RouteTable;
+
+/// A route table as found on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedRouteTable {
+    /// Route table id.
+    pub id: String,
+    /// Routes we manage: destination CIDR → target id (gateway or NAT gateway).
+    pub routes: BTreeMap<String, String>,
+    /// Associated subnets: subnet id → association id.
+    pub associations: BTreeMap<String, String>,
+}
+
+/// What to do to a table's routes to reach the desired ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteChanges {
+    /// Missing routes (destination, target).
+    pub create: Vec<(String, String)>,
+    /// Routes whose target differs (destination, desired target).
+    pub replace: Vec<(String, String)>,
+    /// Routes nobody asked for (destination).
+    pub delete: Vec<String>,
+}
+
+impl RouteChanges {
+    /// Compares the routes AWS has with the desired ones, both destination → target.
+    pub fn between(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> Self {
+        let mut changes = Self::default();
+        for (destination, target) in want {
+            match have.get(destination) {
+                None => changes.create.push((destination.clone(), target.clone())),
+                Some(current) if current != target => {
+                    changes.replace.push((destination.clone(), target.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        changes.delete = have
+            .keys()
+            .filter(|d| !want.contains_key(*d))
+            .cloned()
+            .collect();
+        changes
+    }
+}
+
+impl Resource for RouteTable {
+    const KIND: &'static str = "route table";
+    type Observed = ObservedRouteTable;
+
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedRouteTable>> {
+        let found = ctx
+            .aws
+            .ec2
+            .describe_route_tables()
+            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeRouteTables", e))?;
+        let Some(table) = found
+            .route_tables()
+            .iter()
+            .find(|t| ec2::is_owned(t.tags(), ctx.owner, &self.key))
+        else {
+            return Ok(None);
+        };
+        let routes = table
+            .routes()
+            .iter()
+            .filter_map(|r| {
+                let destination = r.destination_cidr_block()?;
+                let target = r.nat_gateway_id().or(r.gateway_id())?;
+                // The VPC's local route and the routes gateway endpoints add are
+                // not ours to manage.
+                (target != "local" && !target.starts_with("vpce-"))
+                    .then(|| (destination.to_string(), target.to_string()))
+            })
+            .collect();
+        let associations = table
+            .associations()
+            .iter()
+            .filter(|a| !a.main().unwrap_or(false))
+            .filter_map(|a| {
+                Some((
+                    a.subnet_id()?.to_string(),
+                    a.route_table_association_id()?.to_string(),
+                ))
+            })
+            .collect();
+        Ok(Some(ObservedRouteTable {
+            id: table.route_table_id().unwrap_or_default().to_string(),
+            routes,
+            associations,
+        }))
+    }
+
+    fn drift(&self, observed: &ObservedRouteTable, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+        let want_routes = self.desired_routes(ctx)?;
+        let want_subnets = ctx.refs.resolve_all(&self.subnets)?;
+        let mut want_subnets = want_subnets;
+        want_subnets.sort();
+        let have_subnets: Vec<&String> = observed.associations.keys().collect();
+        Ok([
+            Drift::compare("routes", &observed.routes, &want_routes),
+            Drift::compare(
+                "associations",
+                have_subnets,
+                want_subnets.iter().collect::<Vec<_>>(),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedRouteTable> {
+        let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
+        // Resolved before creating anything, so a missing gateway blocks the table
+        // instead of leaving it half made.
+        self.desired_routes(ctx)?;
+        ctx.refs.resolve_all(&self.subnets)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let created = ctx
+            .aws
+            .ec2
+            .create_route_table()
+            .vpc_id(vpc)
+            .tag_specifications(tags::ec2_spec(ResourceType::RouteTable, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "CreateRouteTable", e))?;
+        let id = created
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .ok_or_else(|| ec2::unexpected("CreateRouteTable", "the response holds no table"))?
+            .to_string();
+        let fresh = ObservedRouteTable {
+            id,
+            routes: BTreeMap::new(),
+            associations: BTreeMap::new(),
+        };
+        let drift = self.drift(&fresh, ctx)?;
+        self.update(&fresh, &drift, ctx).await?;
+        Ok(ObservedRouteTable {
+            routes: self.desired_routes(ctx)?,
+            ..fresh
+        })
+    }
+
+    async fn update(
+        &self,
+        observed: &ObservedRouteTable,
+        drift: &[Drift],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        let ec2 = &ctx.aws.ec2;
+        if drift.iter().any(|d| d.field == "routes") {
+            let changes = RouteChanges::between(&observed.routes, &self.desired_routes(ctx)?);
+            for destination in &changes.delete {
+                ec2.delete_route()
+                    .route_table_id(&observed.id)
+                    .destination_cidr_block(destination)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ec2", "DeleteRoute", e))?;
+            }
+            for (destination, target) in &changes.replace {
+                let call = ec2
+                    .replace_route()
+                    .route_table_id(&observed.id)
+                    .destination_cidr_block(destination);
+                let call = if target.starts_with("nat-") {
+                    call.nat_gateway_id(target)
+                } else {
+                    call.gateway_id(target)
+                };
+                call.send()
+                    .await
+                    .map_err(|e| aws_error("ec2", "ReplaceRoute", e))?;
+            }
+            for (destination, target) in &changes.create {
+                let call = ec2
+                    .create_route()
+                    .route_table_id(&observed.id)
+                    .destination_cidr_block(destination);
+                let call = if target.starts_with("nat-") {
+                    call.nat_gateway_id(target)
+                } else {
+                    call.gateway_id(target)
+                };
+                call.send()
+                    .await
+                    .map_err(|e| aws_error("ec2", "CreateRoute", e))?;
+            }
+        }
+        if drift.iter().any(|d| d.field == "associations") {
+            let want = ctx.refs.resolve_all(&self.subnets)?;
+            for (subnet, association) in &observed.associations {
+                if !want.contains(subnet) {
+                    disassociate(ctx, association).await?;
+                }
+            }
+            for subnet in want
+                .iter()
+                .filter(|s| !observed.associations.contains_key(*s))
+            {
+                ec2.associate_route_table()
+                    .route_table_id(&observed.id)
+                    .subnet_id(subnet)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ec2", "AssociateRouteTable", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, observed: &ObservedRouteTable, ctx: Ctx<'_>) -> Result<Removal> {
+        // A table with associations cannot be deleted.
+        for association in observed.associations.values() {
+            disassociate(ctx, association).await?;
+        }
+        let result = ctx
+            .aws
+            .ec2
+            .delete_route_table()
+            .route_table_id(&observed.id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("ec2", "DeleteRouteTable", e));
+        ec2::in_use_is_waiting(result, "route table")
+    }
+
+    fn id(observed: &ObservedRouteTable) -> String {
+        observed.id.clone()
+    }
+}
+
+impl RouteTable {
+    /// Destination → target id, for the routes that can be resolved now.
+    fn desired_routes(&self, ctx: Ctx<'_>) -> Result<BTreeMap<String, String>> {
+        self.routes
+            .iter()
+            .map(|r| Ok((r.destination.clone(), ctx.refs.resolve(&r.target)?)))
+            .collect()
+    }
+}
+
+async fn disassociate(ctx: Ctx<'_>, association: &str) -> Result<()> {
+    ctx.aws
+        .ec2
+        .disassociate_route_table()
+        .association_id(association)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2", "DisassociateRouteTable", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(d, t)| (d.to_string(), t.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn route_changes_create_replace_and_delete_only_what_differs() {
+        let have = routes(&[
+            ("0.0.0.0/0", "nat-old"),
+            ("192.168.0.0/16", "igw-foreign"),
+            ("10.1.0.0/16", "nat-keep"),
+        ]);
+        let want = routes(&[
+            ("0.0.0.0/0", "nat-new"),
+            ("10.1.0.0/16", "nat-keep"),
+            ("172.16.0.0/12", "igw-1"),
+        ]);
+        assert_eq!(
+            RouteChanges::between(&have, &want),
+            RouteChanges {
+                create: vec![("172.16.0.0/12".into(), "igw-1".into())],
+                replace: vec![("0.0.0.0/0".into(), "nat-new".into())],
+                delete: vec!["192.168.0.0/16".into()],
+            }
+        );
+        assert_eq!(RouteChanges::between(&want, &want), RouteChanges::default());
+    }
+
+    #[test]
+    fn no_desired_routes_removes_a_stale_default_route() {
+        let have = routes(&[("0.0.0.0/0", "nat-gone")]);
+        let changes = RouteChanges::between(&have, &BTreeMap::new());
+        assert_eq!(changes.delete, vec!["0.0.0.0/0".to_string()]);
+        assert!(changes.create.is_empty() && changes.replace.is_empty());
+    }
+}
