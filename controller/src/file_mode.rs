@@ -10,13 +10,25 @@ use crate::Result;
 use crate::engine::{Engine, platform};
 use crate::manifest::Manifests;
 
-/// How long to keep passing, and how long between passes.
+/// How long to keep passing, how long between passes, and what counts as done.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
     /// Give up waiting after this long (what is not ready is reported).
     pub timeout: Duration,
     /// Pause between passes while something is pending.
     pub interval: Duration,
+    /// What `apply` waits for.
+    pub ready_when: ReadyWhen,
+}
+
+/// What `apply` waits for before it reports success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadyWhen {
+    /// Every object `Ready`: AWS resources converged and chatbots' tasks running.
+    Ready,
+    /// Every AWS resource converged (`Synced`), whether or not tasks run yet — for
+    /// emulators that never run tasks, and for pipelines that only provision.
+    Converged,
 }
 
 /// One object's outcome, as `kubectl get -o yaml` would show its status.

@@ -54,6 +54,10 @@ enum Command {
         /// Seconds between passes while something is still being provisioned.
         #[arg(long, default_value_t = 5)]
         poll_interval: u64,
+        /// `ready`: wait until every object is Ready (chatbots' tasks running);
+        /// `converged`: until every AWS resource matches the spec.
+        #[arg(long, value_enum, default_value_t = ReadyWhenArg::Ready)]
+        ready_when: ReadyWhenArg,
         /// Also show resources that were already as desired.
         #[arg(short, long)]
         verbose: bool,
@@ -74,6 +78,14 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReadyWhenArg {
+    /// Every object Ready.
+    Ready,
+    /// Every AWS resource converged.
+    Converged,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -170,9 +182,13 @@ fn print(text: &str) -> Result<(), Error> {
 /// configuration points at).
 async fn run_aws(command: Command) -> Result<(), Error> {
     let sdk = operator::aws::load_config().await;
-    let timing = |timeout, interval| file_mode::Timing {
+    let timing = |timeout, interval, ready_when| file_mode::Timing {
         timeout: Duration::from_secs(timeout),
         interval: Duration::from_secs(interval),
+        ready_when: match ready_when {
+            ReadyWhenArg::Ready => file_mode::ReadyWhen::Ready,
+            ReadyWhenArg::Converged => file_mode::ReadyWhen::Converged,
+        },
     };
     match command {
         Command::Apply {
@@ -180,12 +196,17 @@ async fn run_aws(command: Command) -> Result<(), Error> {
             output,
             timeout,
             poll_interval,
+            ready_when,
             verbose,
         } => {
             let manifests = manifest::load(&files)?;
             let engine = Engine::new(sdk, progress::for_stderr(verbose));
-            let report =
-                file_mode::apply(&engine, &manifests, timing(timeout, poll_interval)).await?;
+            let report = file_mode::apply(
+                &engine,
+                &manifests,
+                timing(timeout, poll_interval, ready_when),
+            )
+            .await?;
             let text = match output {
                 StatusOutput::Text => report
                     .items
@@ -221,8 +242,12 @@ async fn run_aws(command: Command) -> Result<(), Error> {
         } => {
             let manifests = manifest::load(&files)?;
             let engine = Engine::new(sdk, progress::for_stderr(verbose));
-            let remaining =
-                file_mode::delete(&engine, &manifests, timing(timeout, poll_interval)).await?;
+            let remaining = file_mode::delete(
+                &engine,
+                &manifests,
+                timing(timeout, poll_interval, ReadyWhenArg::Converged),
+            )
+            .await?;
             eprintln!("{} AWS calls", engine.calls().len());
             if remaining.is_empty() {
                 Ok(())
