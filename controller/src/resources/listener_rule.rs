@@ -83,6 +83,16 @@ pub enum RuleAction {
 }
 
 impl RuleAction {
+    /// A foreign action by its type and order only: an `authenticate-oidc` action
+    /// carries a client secret, which must never reach drift reports or logs.
+    fn other(action: &Action) -> Self {
+        Self::Other(format!(
+            "{} (order {})",
+            action.r#type().map_or("unknown", |t| t.as_str()),
+            action.order().unwrap_or_default()
+        ))
+    }
+
     /// Reads an action from AWS, whichever of the equivalent shapes AWS used
     /// (`forward` with `TargetGroupArn` or with a one-group `ForwardConfig`).
     pub fn from_sdk(action: &Action) -> Self {
@@ -90,7 +100,7 @@ impl RuleAction {
         match action.r#type() {
             Some(ActionTypeEnum::AuthenticateCognito) => {
                 let Some(c) = action.authenticate_cognito_config() else {
-                    return Self::Other(format!("{action:?}"));
+                    return Self::other(action);
                 };
                 Self::AuthenticateCognito {
                     order,
@@ -127,10 +137,10 @@ impl RuleAction {
                         order,
                         target_group_arn: arn.to_string(),
                     },
-                    _ => Self::Other(format!("{action:?}")),
+                    _ => Self::other(action),
                 }
             }
-            _ => Self::Other(format!("{action:?}")),
+            _ => Self::other(action),
         }
     }
 
@@ -615,6 +625,23 @@ mod tests {
             )
             .build();
         assert_ne!(RuleAction::from_sdk(&bare), authenticate());
+    }
+
+    #[test]
+    fn a_foreign_oidc_action_is_reported_without_its_secret() {
+        let oidc = Action::builder()
+            .r#type(ActionTypeEnum::AuthenticateOidc)
+            .order(1)
+            .authenticate_oidc_config(
+                aws_sdk_elasticloadbalancingv2::types::AuthenticateOidcActionConfig::builder()
+                    .client_id("id")
+                    .client_secret("s3cr3t")
+                    .build(),
+            )
+            .build();
+        let shown = format!("{:?}", RuleAction::from_sdk(&oidc));
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("authenticate-oidc"), "{shown}");
     }
 
     #[test]
