@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use bedrock_chatbot_crds::{ChatbotPlatform, ChatbotPlatformStatus};
+use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
 use serde::Serialize;
 
 use crate::Result;
-use crate::engine::{Engine, platform};
+use crate::engine::{Engine, chatbot, platform};
 use crate::manifest::Manifests;
 
 /// How long to keep passing, how long between passes, and what counts as done.
@@ -65,7 +65,7 @@ pub struct ApplyReport {
     pub not_ready: Vec<String>,
 }
 
-fn report(platform: &ChatbotPlatform, status: &ChatbotPlatformStatus) -> ObjectReport {
+fn platform_report(platform: &ChatbotPlatform) -> ObjectReport {
     ObjectReport {
         api_version: "bedrock-chatbot.dev/v1alpha1",
         kind: "ChatbotPlatform",
@@ -73,8 +73,28 @@ fn report(platform: &ChatbotPlatform, status: &ChatbotPlatformStatus) -> ObjectR
             name: platform.metadata.name.clone().unwrap_or_default(),
             namespace: None,
         },
-        status: serde_json::to_value(status).unwrap_or_default(),
+        status: serde_json::to_value(&platform.status).unwrap_or_default(),
     }
+}
+
+fn chatbot_report(chatbot: &BedrockChatbot) -> ObjectReport {
+    ObjectReport {
+        api_version: "bedrock-chatbot.dev/v1alpha1",
+        kind: "BedrockChatbot",
+        metadata: Metadata {
+            name: chatbot.metadata.name.clone().unwrap_or_default(),
+            namespace: chatbot.metadata.namespace.clone(),
+        },
+        status: serde_json::to_value(&chatbot.status).unwrap_or_default(),
+    }
+}
+
+fn chatbot_label(chatbot: &BedrockChatbot) -> String {
+    format!(
+        "BedrockChatbot/{}/{}",
+        chatbot.metadata.namespace.as_deref().unwrap_or("default"),
+        chatbot.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// Converges AWS to the manifests: passes until everything is ready or `timing`
@@ -86,15 +106,26 @@ pub async fn apply(engine: &Engine, manifests: &Manifests, timing: Timing) -> Re
         .iter()
         .map(|p| p.object.clone())
         .collect();
+    let mut chatbots: Vec<BedrockChatbot> = manifests
+        .chatbots
+        .iter()
+        .map(|c| c.object.clone())
+        .collect();
     repeat(
         timing,
-        async || apply_pass(engine, &mut platforms).await,
+        async || apply_pass(engine, &mut platforms, &mut chatbots, timing.ready_when).await,
         |report: &ApplyReport| report.not_ready.is_empty(),
     )
     .await
 }
 
-async fn apply_pass(engine: &Engine, platforms: &mut [ChatbotPlatform]) -> Result<ApplyReport> {
+/// One pass: each platform, then — once it is ready — its chatbots.
+async fn apply_pass(
+    engine: &Engine,
+    platforms: &mut [ChatbotPlatform],
+    chatbots: &mut [BedrockChatbot],
+    ready_when: ReadyWhen,
+) -> Result<ApplyReport> {
     let mut not_ready = Vec::new();
     let mut items = Vec::new();
     for platform in platforms.iter_mut() {
@@ -107,7 +138,29 @@ async fn apply_pass(engine: &Engine, platforms: &mut [ChatbotPlatform]) -> Resul
                 .map(|w| format!("ChatbotPlatform/{name}: {w}")),
         );
         platform.status = Some(state.status.clone());
-        items.push(report(platform, &state.status));
+        items.push(platform_report(platform));
+        for chatbot in chatbots
+            .iter_mut()
+            .filter(|c| c.spec.platform_ref.name == name)
+        {
+            if !state.is_ready() {
+                not_ready.push(format!(
+                    "{}: waiting for ChatbotPlatform/{name} to be ready",
+                    chatbot_label(chatbot)
+                ));
+                items.push(chatbot_report(chatbot));
+                continue;
+            }
+            let bot = chatbot::apply(engine, chatbot, platform, &state.refs).await?;
+            let label = chatbot_label(chatbot);
+            not_ready.extend(bot.waiting.iter().map(|w| format!("{label}: {w}")));
+            if ready_when == ReadyWhen::Ready && bot.is_synced() && !bot.is_ready() {
+                let (running, desired) = bot.tasks;
+                not_ready.push(format!("{label}: {running}/{desired} ECS tasks running"));
+            }
+            chatbot.status = Some(bot.status);
+            items.push(chatbot_report(chatbot));
+        }
     }
     Ok(ApplyReport { items, not_ready })
 }
@@ -123,17 +176,41 @@ pub async fn delete(engine: &Engine, manifests: &Manifests, timing: Timing) -> R
     .await
 }
 
+/// One pass: every chatbot of a platform, then the platform once they are gone.
 async fn delete_pass(engine: &Engine, manifests: &Manifests) -> Result<Vec<String>> {
     let mut remaining = Vec::new();
     for located in &manifests.platforms {
-        let deletion = platform::delete(engine, &located.object).await?;
-        let name = located.object.metadata.name.clone().unwrap_or_default();
-        remaining.extend(
-            deletion
-                .waiting
-                .iter()
-                .map(|w| format!("ChatbotPlatform/{name}: {w}")),
-        );
+        let platform = &located.object;
+        let name = platform.metadata.name.clone().unwrap_or_default();
+        let ours: Vec<&BedrockChatbot> = manifests
+            .chatbots
+            .iter()
+            .map(|c| &c.object)
+            .filter(|c| c.spec.platform_ref.name == name)
+            .collect();
+        let mut chatbots_left = Vec::new();
+        if !ours.is_empty() {
+            let observed = platform::observe(engine, platform).await?;
+            for chatbot in ours {
+                let deletion = chatbot::delete(engine, chatbot, platform, &observed.refs).await?;
+                let label = chatbot_label(chatbot);
+                chatbots_left.extend(deletion.waiting.iter().map(|w| format!("{label}: {w}")));
+            }
+        }
+        if chatbots_left.is_empty() {
+            let deletion = platform::delete(engine, platform).await?;
+            remaining.extend(
+                deletion
+                    .waiting
+                    .iter()
+                    .map(|w| format!("ChatbotPlatform/{name}: {w}")),
+            );
+        } else {
+            remaining.extend(chatbots_left);
+            remaining.push(format!(
+                "ChatbotPlatform/{name}: waiting for its chatbots to be deleted"
+            ));
+        }
     }
     Ok(remaining)
 }

@@ -217,7 +217,13 @@ async fn run_aws(command: Command) -> Result<(), Error> {
                             .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
                             .map(|c| format!("Ready={} ({})", c["status"].as_str().unwrap_or("?"), c["reason"].as_str().unwrap_or("")))
                             .unwrap_or_default();
-                        format!("{} {}: {ready}\n", item.kind, item.metadata.name)
+                        {
+                            let name = match &item.metadata.namespace {
+                                Some(namespace) => format!("{namespace}/{}", item.metadata.name),
+                                None => item.metadata.name.clone(),
+                            };
+                            format!("{} {name}: {ready}\n", item.kind)
+                        }
                     })
                     .collect::<String>(),
                 StatusOutput::Yaml => serde_norway::to_string(&serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": report.items }))

@@ -22,18 +22,24 @@ fn operator(moto: &Moto, args: &[&str]) -> Output {
     command.output().unwrap()
 }
 
-/// `examples/platform.yaml` with the emulator's certificate: the emulator, like
-/// AWS, refuses a listener whose certificate does not exist.
-fn platform_manifest(moto: &Moto, dir: &Path) -> String {
+/// `examples/<file>` copied into `dir` with the emulator's certificate: the
+/// emulator, like AWS, refuses a listener whose certificate does not exist.
+fn example(moto: &Moto, dir: &Path, file: &str) -> String {
     let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/platform.yaml");
-    let text = std::fs::read_to_string(example).unwrap().replace(
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(file);
+    let text = std::fs::read_to_string(source).unwrap().replace(
         "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef",
         &certificate,
     );
-    let path = dir.join("platform.yaml");
+    let path = dir.join(file);
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()
+}
+
+fn platform_manifest(moto: &Moto, dir: &Path) -> String {
+    example(moto, dir, "platform.yaml")
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -161,4 +167,104 @@ fn apply_without_an_endpoint_and_credentials_fails_clearly() {
     assert_eq!(output.status.code(), Some(1));
     let err = text(&output.stderr);
     assert!(err.contains("sts GetCallerIdentity failed"), "{err}");
+}
+
+/// The examples end to end: the platform and three teams applied twice (the second
+/// run changes nothing), then deleted — with the emulator, which never runs ECS
+/// tasks, waited for with `--ready-when converged`.
+#[test]
+fn examples_apply_twice_then_delete_once() {
+    let moto = Moto::start().unwrap();
+    let dir = scratch("examples");
+    for file in ["platform.yaml", "chatbot.yaml", "teams.yaml"] {
+        example(&moto, &dir, file);
+    }
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let apply = [
+        "apply",
+        "-f",
+        dir_arg.as_str(),
+        "--poll-interval",
+        "1",
+        "--timeout",
+        "120",
+        "--ready-when",
+        "converged",
+    ];
+
+    let first = operator(&moto, &apply);
+    let progress = text(&first.stderr);
+    assert!(first.status.success(), "{progress}");
+    for expected in [
+        "BedrockChatbot/team-a/assistant Cognito user pool",
+        "BedrockChatbot/team-b/assistant Auto scaling",
+        "BedrockChatbot/team-c/research ECS service",
+    ] {
+        assert!(
+            progress.contains(expected),
+            "missing {expected:?} in {progress}"
+        );
+    }
+    let summary = text(&first.stdout);
+    assert!(
+        summary.contains("ChatbotPlatform shared: Ready=True (Ready)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("BedrockChatbot team-a/assistant: Ready=False (TasksNotRunning)"),
+        "{summary}"
+    );
+
+    let second = operator(&moto, &apply);
+    let progress = text(&second.stderr);
+    assert!(second.status.success(), "{progress}");
+    assert!(
+        !progress.contains("created") && !progress.contains("updated"),
+        "{progress}"
+    );
+
+    // Waiting for Ready (the default) cannot succeed where tasks never run: the exit
+    // code says so, with the reason.
+    let strict = operator(
+        &moto,
+        &[
+            "apply",
+            "-f",
+            dir_arg.as_str(),
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "2",
+        ],
+    );
+    assert_eq!(strict.status.code(), Some(1));
+    let err = text(&strict.stderr);
+    assert!(
+        err.contains("BedrockChatbot/team-a/assistant: 0/1 ECS tasks running"),
+        "{err}"
+    );
+
+    let deleted = operator(
+        &moto,
+        &[
+            "delete",
+            "-f",
+            dir_arg.as_str(),
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "120",
+        ],
+    );
+    let progress = text(&deleted.stderr);
+    assert!(deleted.status.success(), "{progress}");
+    assert!(
+        progress.contains("retained (deletionPolicy: Retain)"),
+        "team C keeps its resources: {progress}"
+    );
+    assert!(
+        progress.contains("BedrockChatbot/team-a/assistant Cognito user pool"),
+        "{progress}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -175,19 +175,24 @@ fn free_port() -> Result<u16, MotoError> {
         .map_err(|e| MotoError(format!("no free port: {e}")))
 }
 
-/// `.venv/bin/moto_server` of the workspace, or `MOTO_SERVER` when set.
+/// `MOTO_SERVER` when set, else `.venv/bin/moto_server` in the working directory or
+/// one of its parents (tests run in their package's directory, inside the
+/// workspace), else next to this crate's source.
 fn moto_server() -> Result<PathBuf, MotoError> {
     if let Some(path) = std::env::var_os("MOTO_SERVER") {
         return Ok(PathBuf::from(path));
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let server = workspace.join(".venv/bin/moto_server");
-    if server.exists() {
-        Ok(server)
-    } else {
-        Err(MotoError(format!(
-            "{} is missing: run ./scripts/setup-aws-emulator (scripts/test does it for you)",
-            server.display()
-        )))
-    }
+    let relative = Path::new(".venv/bin/moto_server");
+    let here = std::env::current_dir().unwrap_or_default();
+    let found = here
+        .ancestors()
+        .chain(Path::new(env!("CARGO_MANIFEST_DIR")).ancestors())
+        .map(|dir| dir.join(relative))
+        .find(|candidate| candidate.exists());
+    found.ok_or_else(|| {
+        MotoError(format!(
+            "no .venv/bin/moto_server above {}: run ./scripts/setup-aws-emulator (scripts/test does it for you)",
+            here.display()
+        ))
+    })
 }

@@ -39,6 +39,8 @@ impl PlatformState {
 struct Pass {
     refs: Refs,
     waiting: Vec<String>,
+    /// Only look: find what exists and record its ids, create and change nothing.
+    observe_only: bool,
 }
 
 impl Pass {
@@ -48,6 +50,13 @@ impl Pass {
         scope: Scope<'_>,
         engine: &Engine,
     ) -> Result<Option<R::Observed>> {
+        if self.observe_only {
+            let found = resource.observe(scope.with(&self.refs)).await?;
+            if let Some(observed) = &found {
+                self.refs.insert(resource.key(), R::id(observed));
+            }
+            return Ok(found);
+        }
         let converged = converge(resource, scope, &mut self.refs, engine.progress()).await?;
         if let Some(why) = converged.waiting_for() {
             self.waiting
@@ -62,6 +71,20 @@ impl Pass {
 
 /// Converges the platform's AWS resources to its spec, one pass.
 pub async fn apply(engine: &Engine, platform: &ChatbotPlatform) -> Result<PlatformState> {
+    run(engine, platform, false).await
+}
+
+/// Finds the platform's resources and their ids without creating or changing
+/// anything (no progress is reported): what deleting its chatbots needs.
+pub async fn observe(engine: &Engine, platform: &ChatbotPlatform) -> Result<PlatformState> {
+    run(engine, platform, true).await
+}
+
+async fn run(
+    engine: &Engine,
+    platform: &ChatbotPlatform,
+    observe_only: bool,
+) -> Result<PlatformState> {
     let aws = engine.aws(&platform.spec.region);
     let account = aws.account_id().await?;
     let desired = desired::desired(platform, &account);
@@ -70,7 +93,10 @@ pub async fn apply(engine: &Engine, platform: &ChatbotPlatform) -> Result<Platfo
         owner: &desired.owner,
         tags: &desired.tags,
     };
-    let mut pass = Pass::default();
+    let mut pass = Pass {
+        observe_only,
+        ..Pass::default()
+    };
 
     match &desired.network {
         Network::Managed(network) => {
