@@ -26,9 +26,17 @@ pub const ENV_PUBLIC_URL: &str = "CHATBOT_PUBLIC_URL";
 pub const ENV_COGNITO_DOMAIN_URL: &str = "CHATBOT_COGNITO_DOMAIN_URL";
 /// Id of the Cognito app client, for signing out.
 pub const ENV_COGNITO_CLIENT_ID: &str = "CHATBOT_COGNITO_CLIENT_ID";
+/// Exact `iss` the ALB token must carry: the user pool's issuer,
+/// `https://cognito-idp.<region>.amazonaws.com/<user pool id>`. Without it any pool
+/// of the region would do, and a token of another team's pool signed by the same
+/// load balancer would pass.
+pub const ENV_TOKEN_ISSUER: &str = "CHATBOT_TOKEN_ISSUER";
+
+/// Prefix of every Cognito user pool issuer.
+pub const COGNITO_ISSUER_PREFIX: &str = "https://cognito-idp.";
 
 /// Every variable the operator sets, in the order it sets them.
-pub const OPERATOR_SET: [&str; 10] = [
+pub const OPERATOR_SET: [&str; 11] = [
     ENV_REGION,
     ENV_MODEL_ID,
     ENV_TEMPERATURE,
@@ -39,6 +47,7 @@ pub const OPERATOR_SET: [&str; 10] = [
     ENV_PUBLIC_URL,
     ENV_COGNITO_DOMAIN_URL,
     ENV_COGNITO_CLIENT_ID,
+    ENV_TOKEN_ISSUER,
 ];
 
 /// Model settings sent with every ConverseStream call.
@@ -67,6 +76,8 @@ pub struct AuthConfig {
     pub cognito_domain_url: String,
     /// Cognito app client id.
     pub cognito_client_id: String,
+    /// The exact token issuer (the user pool's issuer URL).
+    pub token_issuer: String,
 }
 
 /// Address and port to listen on (optional; default `0.0.0.0:8501`).
@@ -75,9 +86,6 @@ pub const ENV_LISTEN_ADDR: &str = "CHATBOT_LISTEN_ADDR";
 /// `https://public-keys.auth.elb.<region>.amazonaws.com`). Tests point it at a local
 /// key server.
 pub const ENV_ALB_KEYS_URL: &str = "CHATBOT_ALB_KEYS_URL";
-/// Exact `iss` expected in the ALB token, `https://cognito-idp.<region>.amazonaws.com/<pool id>`
-/// (optional; without it the issuer must be a Cognito user pool of the region).
-pub const ENV_TOKEN_ISSUER: &str = "CHATBOT_TOKEN_ISSUER";
 /// Questions one user may ask per minute (optional; default 20).
 pub const ENV_RATE_PER_MINUTE: &str = "CHATBOT_RATE_LIMIT_PER_MINUTE";
 /// Answers one user may have streaming at once (optional; default 2).
@@ -92,10 +100,9 @@ pub const ENV_HISTORY_BUDGET_CHARS: &str = "CHATBOT_HISTORY_BUDGET_CHARS";
 pub const ENV_SHUTDOWN_GRACE_SECONDS: &str = "CHATBOT_SHUTDOWN_GRACE_SECONDS";
 
 /// Variables the operator does not set; each has a default.
-pub const OPTIONAL: [&str; 8] = [
+pub const OPTIONAL: [&str; 7] = [
     ENV_LISTEN_ADDR,
     ENV_ALB_KEYS_URL,
-    ENV_TOKEN_ISSUER,
     ENV_RATE_PER_MINUTE,
     ENV_MAX_STREAMS_PER_USER,
     ENV_MAX_MESSAGE_CHARS,
@@ -110,8 +117,6 @@ pub struct ServerConfig {
     pub listen_addr: String,
     /// Base URL of the ALB public keys, without a trailing slash.
     pub alb_keys_url: String,
-    /// Exact token issuer, when known.
-    pub token_issuer: Option<String>,
     /// Per-user limits.
     pub limits: Limits,
     /// Seconds running answers get to finish on shutdown.
@@ -169,6 +174,7 @@ pub fn local_default(name: &str) -> Option<&'static str> {
         ENV_PUBLIC_URL => "https://localhost",
         ENV_COGNITO_DOMAIN_URL => "https://localhost",
         ENV_COGNITO_CLIENT_ID => "local",
+        ENV_TOKEN_ISSUER => "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_local",
         _ => return None,
     })
 }
@@ -207,6 +213,7 @@ impl Config {
                 public_url: vars.prefixed(ENV_PUBLIC_URL, "https://")?,
                 cognito_domain_url: vars.prefixed(ENV_COGNITO_DOMAIN_URL, "https://")?,
                 cognito_client_id: vars.required(ENV_COGNITO_CLIENT_ID)?,
+                token_issuer: vars.prefixed(ENV_TOKEN_ISSUER, COGNITO_ISSUER_PREFIX)?,
             },
             server: ServerConfig::from_vars(&vars)?,
         })
@@ -233,7 +240,6 @@ impl ServerConfig {
                 .unwrap_or_else(|| format!("https://public-keys.auth.elb.{region}.amazonaws.com"))
                 .trim_end_matches('/')
                 .to_string(),
-            token_issuer: vars.optional(ENV_TOKEN_ISSUER),
             limits: Limits {
                 requests_per_minute: match vars.optional_parsed(ENV_RATE_PER_MINUTE, positive)? {
                     Some(n) => narrow(ENV_RATE_PER_MINUTE, n)?,
@@ -360,6 +366,10 @@ mod tests {
                 "https://p.auth.us-west-2.amazoncognito.com".into(),
             ),
             (ENV_COGNITO_CLIENT_ID, "abc".into()),
+            (
+                ENV_TOKEN_ISSUER,
+                "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_AbC".into(),
+            ),
         ])
     }
 
@@ -414,6 +424,20 @@ mod tests {
     }
 
     #[test]
+    fn the_exact_token_issuer_is_required() {
+        let config = read(&complete()).unwrap();
+        assert_eq!(
+            config.auth.token_issuer,
+            "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_AbC"
+        );
+        let mut vars = complete();
+        vars.remove(ENV_TOKEN_ISSUER);
+        assert_eq!(read(&vars).unwrap_err().name, ENV_TOKEN_ISSUER);
+        assert!(OPERATOR_SET.contains(&ENV_TOKEN_ISSUER));
+        assert!(!OPTIONAL.contains(&ENV_TOKEN_ISSUER));
+    }
+
+    #[test]
     fn names_the_missing_variable() {
         let mut vars = complete();
         vars.remove(ENV_ALB_ARN);
@@ -436,6 +460,11 @@ mod tests {
                 ENV_PUBLIC_URL,
                 "http://chat.example.com",
                 "must start with \"https://\"",
+            ),
+            (
+                ENV_TOKEN_ISSUER,
+                "https://evil.example.com/us-west-2_AbC",
+                "must start with \"https://cognito-idp.\"",
             ),
         ] {
             let mut vars = complete();

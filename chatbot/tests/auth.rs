@@ -81,6 +81,13 @@ async fn refuses_every_kind_of_bad_token_with_401() {
             .header("iss", json!("https://evil.example.com/"))
             .payload("iss", json!("https://evil.example.com/"))
             .sign(&alb_key())),
+        ("another pool of the same region", TokenSpec::valid()
+            .header("iss", json!("https://cognito-idp.us-west-2.amazonaws.com/us-west-2_Other"))
+            .payload("iss", json!("https://cognito-idp.us-west-2.amazonaws.com/us-west-2_Other"))
+            .sign(&alb_key())),
+        ("another pool in the payload only", TokenSpec::valid()
+            .payload("iss", json!("https://cognito-idp.us-west-2.amazonaws.com/us-west-2_Other"))
+            .sign(&alb_key())),
         ("another app client", TokenSpec::valid().header("client", json!("other")).sign(&alb_key())),
         ("unknown key id", TokenSpec::valid().header("kid", json!("0000-unknown")).sign(&alb_key())),
         ("no subject", {
@@ -209,7 +216,7 @@ async fn the_key_cache_is_bounded() {
 }
 
 #[tokio::test]
-async fn an_exact_issuer_when_configured_must_match() {
+async fn the_configured_issuer_is_the_only_one_accepted() {
     let world = World::new(&[(
         "CHATBOT_TOKEN_ISSUER",
         "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_Other",

@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 pub use keys::{KEY_CACHE_CAPACITY, KeyFetchError, KeyStore};
-pub use token::{AuthFailure, Expectations, Identity, IssuerRule, MAX_TOKEN_BYTES, Unverified};
+pub use token::{AuthFailure, Expectations, Identity, MAX_TOKEN_BYTES, Unverified};
 
 use crate::app::AppState;
 use crate::config::Config;
@@ -68,18 +68,11 @@ pub struct AlbVerifier {
 impl AlbVerifier {
     /// A verifier for the chatbot configured by `config`.
     pub fn new(config: &Config) -> Self {
-        let issuer = match &config.server.token_issuer {
-            Some(exact) => IssuerRule::Exact(exact.clone()),
-            None => IssuerRule::Prefix(format!(
-                "https://cognito-idp.{}.amazonaws.com/",
-                config.region
-            )),
-        };
         Self {
             expected: Expectations {
                 signer: config.auth.alb_arn.clone(),
                 client_id: config.auth.cognito_client_id.clone(),
-                issuer,
+                issuer: config.auth.token_issuer.clone(),
             },
             keys: KeyStore::new(config.server.alb_keys_url.clone()),
         }

@@ -56,24 +56,6 @@ pub enum AuthFailure {
     Expired,
 }
 
-/// Which issuers are accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IssuerRule {
-    /// Exactly this one (the user pool's issuer URL).
-    Exact(String),
-    /// Any that starts with this (any Cognito user pool of the region).
-    Prefix(String),
-}
-
-impl IssuerRule {
-    fn accepts(&self, issuer: &str) -> bool {
-        match self {
-            Self::Exact(expected) => issuer == expected,
-            Self::Prefix(prefix) => issuer.starts_with(prefix) && issuer.len() > prefix.len(),
-        }
-    }
-}
-
 /// What a token must say to be accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expectations {
@@ -81,8 +63,9 @@ pub struct Expectations {
     pub signer: String,
     /// The `client`: this chatbot's Cognito app client id.
     pub client_id: String,
-    /// The `iss`.
-    pub issuer: IssuerRule,
+    /// The `iss`, exactly: this chatbot's user pool issuer URL. Any other pool,
+    /// even of the same region and behind the same load balancer, is refused.
+    pub issuer: String,
 }
 
 /// The signed-in user.
@@ -163,7 +146,7 @@ impl<'a> Unverified<'a> {
             return Err(AuthFailure::Malformed("kid is not a key id"));
         }
         if let Some(iss) = &header.iss
-            && !expected.issuer.accepts(iss)
+            && *iss != expected.issuer
         {
             return Err(AuthFailure::Issuer(iss.clone()));
         }
@@ -210,7 +193,7 @@ impl<'a> Unverified<'a> {
         }
         match (&self.header.iss, &claims.iss) {
             (None, None) => return Err(AuthFailure::Malformed("no iss")),
-            (_, Some(iss)) if !expected.issuer.accepts(iss) => {
+            (_, Some(iss)) if *iss != expected.issuer => {
                 return Err(AuthFailure::Issuer(iss.clone()));
             }
             _ => {}
@@ -265,7 +248,7 @@ mod tests {
         Expectations {
             signer: "arn:alb".into(),
             client_id: "client".into(),
-            issuer: IssuerRule::Prefix("https://cognito-idp.us-west-2.amazonaws.com/".into()),
+            issuer: "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_abc".into(),
         }
     }
 
@@ -311,13 +294,29 @@ mod tests {
     }
 
     #[test]
-    fn issuer_rules() {
-        let prefix = expected().issuer;
-        assert!(prefix.accepts("https://cognito-idp.us-west-2.amazonaws.com/us-west-2_abc"));
-        assert!(!prefix.accepts("https://cognito-idp.us-west-2.amazonaws.com/"));
-        assert!(!prefix.accepts("https://evil.example.com/"));
-        let exact = IssuerRule::Exact("https://i/p".into());
-        assert!(exact.accepts("https://i/p"));
-        assert!(!exact.accepts("https://i/p2"));
+    fn only_the_exact_issuer_is_accepted() {
+        let header = |iss: &str| {
+            format!(
+                "{}.{}.",
+                part(&format!(
+                    r#"{{"alg":"ES256","kid":"k","signer":"arn:alb","client":"client","iss":"{iss}"}}"#
+                )),
+                part("{}")
+            )
+        };
+        let ours = expected().issuer;
+        assert!(Unverified::parse(&header(&ours), &expected()).is_ok());
+        for other in [
+            // Another pool of the same region, behind the same load balancer.
+            "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_other",
+            "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_abc2",
+            "https://cognito-idp.us-west-2.amazonaws.com/",
+            "https://evil.example.com/",
+        ] {
+            assert_eq!(
+                Unverified::parse(&header(other), &expected()).unwrap_err(),
+                AuthFailure::Issuer(other.into())
+            );
+        }
     }
 }

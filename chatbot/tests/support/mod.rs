@@ -217,6 +217,7 @@ pub fn env(keys_url: &str, overrides: &[(&str, &str)]) -> Config {
             "https://team-a.auth.us-west-2.amazoncognito.com".into(),
         ),
         (config::ENV_COGNITO_CLIENT_ID, CLIENT_ID.into()),
+        (config::ENV_TOKEN_ISSUER, ISSUER.into()),
         (config::ENV_ALB_KEYS_URL, keys_url.into()),
     ]);
     for (name, value) in overrides {
