@@ -4,14 +4,18 @@
 
 pub mod admission;
 pub mod aws;
+pub mod controller;
 pub mod crd;
 pub mod desired;
 pub mod engine;
 pub mod file_mode;
+pub mod leader;
 pub mod manifest;
+pub mod metrics;
 pub mod plan;
 pub mod progress;
 pub mod resources;
+pub mod telemetry;
 pub mod validation;
 
 /// Everything that can go wrong in the operator.
@@ -62,6 +66,28 @@ pub enum Error {
     /// Time ran out before everything was ready (or gone).
     #[error("not ready:\n  - {}", .0.join("\n  - "))]
     NotReady(Vec<String>),
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+    /// Adding or removing the finalizer failed for a reason other than the API.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// A deletion is not finished: AWS is still deleting, or other objects still
+    /// use this one. The finalizer stays until it is.
+    #[error("deletion not finished: {0}")]
+    DeletionPending(String),
+    /// This replica lost the leader lease and stopped reconciling.
+    #[error("lost the leader lease {0}; another replica reconciles now")]
+    LeaseLost(String),
+    /// The metrics and health server could not start.
+    #[error("cannot serve {addr}: {source}")]
+    Serve {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -76,6 +102,8 @@ impl Error {
             | Self::Immutable { .. } => false,
             Self::Aws(error) => error.class != aws::ErrorClass::Terminal,
             Self::Unresolved(_) | Self::NotReady(_) => true,
+            Self::Kube(_) | Self::DeletionPending(_) => true,
+            Self::Finalizer(_) | Self::LeaseLost(_) | Self::Serve { .. } => false,
         }
     }
 
@@ -103,6 +131,11 @@ impl Error {
             Self::Immutable { .. } => "immutable",
             Self::Unresolved(_) => "waiting",
             Self::NotReady(_) => "not_ready",
+            Self::Kube(_) => "kube",
+            Self::Finalizer(_) => "finalizer",
+            Self::DeletionPending(_) => "deletion_pending",
+            Self::LeaseLost(_) => "lease_lost",
+            Self::Serve { .. } => "serve",
         }
     }
 }

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use operator::desired::UNKNOWN_ACCOUNT;
 use operator::engine::Engine;
-use operator::{Error, crd, file_mode, manifest, plan, progress};
+use operator::telemetry::{self, LogFormat};
+use operator::{Error, controller, crd, file_mode, manifest, metrics, plan, progress};
 
 /// Gives every team its own secure Amazon Bedrock chatbot, declared as Kubernetes
 /// objects.
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run in a cluster: watch ChatbotPlatforms and BedrockChatbots and make AWS
+    /// match them (finalizers, status, events, leader election, /metrics).
+    Run(RunArgs),
     /// Print both CustomResourceDefinitions (YAML), or their field reference.
     Crd {
         /// `yaml`: the CRDs to install; `markdown`: the field reference.
@@ -80,6 +84,46 @@ enum Command {
     },
 }
 
+/// `run`'s flags; each has an environment variable for Helm charts.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Namespaces whose BedrockChatbots are watched (comma-separated); empty: all.
+    #[arg(long, env = "BCB_NAMESPACES", value_delimiter = ',')]
+    namespaces: Vec<String>,
+    /// Reconciles at the same time, per kind.
+    #[arg(long, env = "BCB_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Seconds between drift resyncs of a ready object (jittered by ±10%).
+    #[arg(long, env = "BCB_RESYNC_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..))]
+    resync_seconds: u64,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "BCB_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Hold a coordination.k8s.io Lease so only one replica reconciles.
+    #[arg(long, env = "BCB_LEADER_ELECTION", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", overrides_with = "no_leader_election")]
+    leader_election: bool,
+    /// Reconcile without a Lease (a single replica).
+    #[arg(long, overrides_with = "leader_election")]
+    no_leader_election: bool,
+    /// Namespace of the Lease (the pod's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "BCB_LEASE_NAME",
+        default_value = "bedrock-chatbot-operator"
+    )]
+    lease_name: String,
+    /// Compute and report (events, logs) what would be done; write nothing to AWS
+    /// and add no finalizers.
+    #[arg(long, env = "BCB_DRY_RUN")]
+    dry_run: bool,
+    /// Log format.
+    #[arg(long, env = "BCB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ReadyWhenArg {
     /// Every object Ready.
@@ -116,14 +160,16 @@ enum Output {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    match &cli.command {
+        Command::Run(args) => telemetry::init(args.log_format, "info"),
+        _ => telemetry::init(LogFormat::Text, "warn"),
+    }
     let result = match cli.command {
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Output)
+            .and_then(|runtime| runtime.block_on(run_controller(args))),
         Command::Apply { .. } | Command::Delete { .. } => {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -166,7 +212,9 @@ fn run(command: Command) -> Result<(), Error> {
                 }
             }
         }
-        Command::Apply { .. } | Command::Delete { .. } => unreachable!("handled by run_aws"),
+        Command::Apply { .. } | Command::Delete { .. } | Command::Run(_) => {
+            unreachable!("handled by run_aws and run_controller")
+        }
     };
     print(&text)
 }
@@ -263,4 +311,40 @@ async fn run_aws(command: Command) -> Result<(), Error> {
         }
         other => run(other),
     }
+}
+
+/// `run`: the in-cluster controller.
+async fn run_controller(args: RunArgs) -> Result<(), Error> {
+    let settings = controller::Settings {
+        namespaces: args
+            .namespaces
+            .into_iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        concurrency: args.concurrency,
+        resync: Duration::from_secs(args.resync_seconds),
+        dry_run: args.dry_run,
+    };
+    let election =
+        (args.leader_election && !args.no_leader_election).then(|| controller::Election {
+            namespace: args.lease_namespace,
+            name: args.lease_name,
+            identity: std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| format!("bedrock-chatbot-operator-{}", std::process::id())),
+        });
+    let health = std::sync::Arc::new(metrics::Health::new(std::sync::Arc::default()));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = metrics::serve(args.metrics_addr, health.clone(), async {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    tracing::info!(addr = %args.metrics_addr, ?settings, leader_election = election.is_some(), "starting");
+    let client = kube::Client::try_default().await.map_err(Error::Kube)?;
+    let sdk = operator::aws::load_config().await;
+    let result = controller::run(client, sdk, settings, election, health).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    result
 }

@@ -56,6 +56,23 @@ impl CallLog {
         self.len() == 0
     }
 
+    /// Takes every call recorded so far out of the log: a long-running controller
+    /// moves them into metric counters instead of keeping them all.
+    pub fn drain(&self) -> Vec<Call> {
+        self.0
+            .lock()
+            .map(|mut calls| std::mem::take(&mut *calls))
+            .unwrap_or_default()
+    }
+
+    /// Records a call (tests of what consumes the log).
+    #[cfg(test)]
+    pub(crate) fn push(&self, call: Call) {
+        if let Ok(mut calls) = self.0.lock() {
+            calls.push(call);
+        }
+    }
+
     pub(super) fn interceptor(&self) -> CallCounter {
         CallCounter(self.clone())
     }

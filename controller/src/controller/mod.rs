@@ -1,0 +1,710 @@
+//! The in-cluster controller (`bedrock-chatbot-operator run`): one
+//! `kube::runtime::Controller` per kind around the convergence engine. A reconcile
+//! is one engine pass; what is not ready yet is requeued, what is ready is resynced
+//! periodically to correct drift.
+//!
+//! Both reconcilers share this module's shape: paused objects are left alone,
+//! everything else goes through [`kube::runtime::finalizer`] (the finalizer is on
+//! the object before the first AWS write), invalid specs get a terminal condition
+//! and no AWS call, status goes by server-side apply to the status subresource, and
+//! what happened to each AWS resource becomes a Kubernetes Event.
+
+pub mod chatbot;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub mod platform;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use bedrock_chatbot_crds::{
+    BedrockChatbot, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, Condition, ConditionStatus,
+};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::admission::Admission;
+use crate::desired::Owner;
+use crate::engine::{Engine, conditions};
+use crate::leader::LeaseLock;
+use crate::metrics::{Health, Metrics, Phase, Refresh};
+use crate::resources::{Event as Progressed, Outcome, Progress};
+use crate::validation::FieldProblem;
+use crate::{Error, Result};
+
+/// The finalizer that holds an object until its AWS resources are gone.
+pub const FINALIZER: &str = "bedrock-chatbot.dev/cleanup";
+/// Annotation that stops reconciling an object while it is `"true"`.
+pub const PAUSED_ANNOTATION: &str = "bedrock-chatbot.dev/paused";
+/// Field manager of the status the controller applies, and reporter of its events.
+pub const FIELD_MANAGER: &str = "bedrock-chatbot-operator";
+
+/// Reason of `Synced=False`/`Ready=False` for a spec that cannot work as written.
+pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
+/// Reason of `Ready=False` on a chatbot whose platform is missing or not ready.
+pub const REASON_WAITING_FOR_PLATFORM: &str = "WaitingForPlatform";
+/// Reason of `Ready=False` on a platform whose deletion waits for its chatbots.
+pub const REASON_DELETION_BLOCKED: &str = "DeletionBlocked";
+/// Reason of `Ready=False` while AWS deletes an object's resources.
+pub const REASON_DELETING: &str = "Deleting";
+/// Reason of `Synced=False` after a failed reconcile.
+pub const REASON_RECONCILE_FAILED: &str = "ReconcileFailed";
+
+/// How long a chatbot waits before looking at its platform again (a platform
+/// change requeues it sooner).
+const WAIT_FOR_PLATFORM: Duration = Duration::from_secs(60);
+/// Pause between passes while AWS is still provisioning.
+const PROVISIONING: Duration = Duration::from_secs(15);
+/// Pause between passes while AWS is still deleting.
+const DELETING: Duration = Duration::from_secs(10);
+
+/// What `run` is told on the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespaces whose chatbots are watched; empty: all.
+    pub namespaces: Vec<String>,
+    /// Reconciles at the same time, per kind.
+    pub concurrency: u16,
+    /// Period of the drift resync of ready objects (jittered by ±10%).
+    pub resync: Duration,
+    /// Compute and report, change nothing on AWS and add no finalizers.
+    pub dry_run: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            concurrency: 4,
+            resync: Duration::from_secs(600),
+            dry_run: false,
+        }
+    }
+}
+
+/// Engine progress of every reconcile in flight, until each reconcile takes its
+/// own (by owner) to publish as Kubernetes Events.
+#[derive(Debug, Default)]
+pub struct ProgressEvents(Mutex<Vec<Progressed>>);
+
+impl Progress for ProgressEvents {
+    fn report(&self, event: Progressed) {
+        if let Ok(mut events) = self.0.lock() {
+            events.push(event);
+        }
+    }
+}
+
+impl ProgressEvents {
+    /// Takes the events of `owner` out of the buffer.
+    pub fn take_for(&self, owner: &Owner) -> Vec<Progressed> {
+        let Ok(mut events) = self.0.lock() else {
+            return Vec::new();
+        };
+        let (mine, others) = std::mem::take(&mut *events)
+            .into_iter()
+            .partition(|e| &e.owner == owner);
+        *events = others;
+        mine
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// The convergence engine (one AWS configuration, one call log).
+    pub engine: Engine,
+    /// Engine progress, by owner.
+    pub progress: Arc<ProgressEvents>,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+    /// Schema and CEL checks, as the API server runs them.
+    pub admission: Admission,
+    /// Every watched platform.
+    pub platforms: Store<ChatbotPlatform>,
+    /// Every watched chatbot, one store per watched namespace (or one for all).
+    pub chatbots: Vec<Store<BedrockChatbot>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Settings from the command line.
+    pub settings: Settings,
+    /// Consecutive failures per object, for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("engine", &self.engine)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context reaching Kubernetes through `client` and AWS through `sdk`.
+    pub fn new(
+        client: Client,
+        sdk: SdkConfig,
+        platforms: Store<ChatbotPlatform>,
+        chatbots: Vec<Store<BedrockChatbot>>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Self {
+        let progress = Arc::new(ProgressEvents::default());
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            engine: Engine::new(sdk, progress.clone()),
+            client,
+            progress,
+            admission: Admission::default(),
+            platforms,
+            chatbots,
+            metrics,
+            settings,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Every watched chatbot, oldest first (so the first to claim a hostname keeps it).
+    pub fn all_chatbots(&self) -> Vec<Arc<BedrockChatbot>> {
+        let mut all: Vec<Arc<BedrockChatbot>> =
+            self.chatbots.iter().flat_map(Store::state).collect();
+        all.sort_by(|a, b| {
+            let key = |c: &BedrockChatbot| {
+                (
+                    // Not stored yet (no timestamp): the newest.
+                    c.metadata.creation_timestamp.is_none(),
+                    c.metadata.creation_timestamp.clone(),
+                    c.namespace(),
+                    c.name_any(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        all
+    }
+
+    /// Every watched platform, by name.
+    pub fn all_platforms(&self) -> Vec<Arc<ChatbotPlatform>> {
+        let mut all = self.platforms.state();
+        all.sort_by_key(|p| p.name_any());
+        all
+    }
+
+    /// The resync delay: the configured period ±10%, so objects created together
+    /// do not all resync at the same moment.
+    pub fn resync(&self) -> Duration {
+        jitter(self.settings.resync)
+    }
+
+    /// The next delay after a failure of `key`: exponential from 5 s to 5 min.
+    fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = failures.entry(key.to_string()).or_default();
+        *count = count.saturating_add(1);
+        let exponent = (*count - 1).min(6);
+        jitter(Duration::from_secs(5 * (1 << exponent)).min(Duration::from_secs(300)))
+    }
+
+    fn succeeded(&self, key: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(key);
+        }
+    }
+
+    /// Publishes `event` about `reference`; a failure is logged, never fatal.
+    pub async fn publish(&self, reference: &ObjectReference, event: KubeEvent) {
+        if let Err(error) = self.recorder.publish(&event, reference).await {
+            tracing::warn!(%error, reason = %event.reason, "cannot publish event");
+        }
+    }
+
+    /// Publishes the engine's progress for `owner`: one Event per AWS resource
+    /// created, updated, deleted, retained or failed (unchanged ones are quiet).
+    pub async fn publish_progress(&self, reference: &ObjectReference, owner: &Owner) {
+        for progressed in self.progress.take_for(owner) {
+            let (type_, reason, action) = match &progressed.outcome {
+                Outcome::Created => (EventType::Normal, "Created", "Create"),
+                Outcome::Updated(_) => (EventType::Normal, "Updated", "Update"),
+                Outcome::Deleted => (EventType::Normal, "Deleted", "Delete"),
+                Outcome::Deleting(_) => (EventType::Normal, "Deleting", "Delete"),
+                Outcome::Retained => (EventType::Normal, "Retained", "Delete"),
+                Outcome::Failed(_) => (EventType::Warning, "Failed", "Reconcile"),
+                Outcome::Unchanged
+                | Outcome::Waiting(_)
+                | Outcome::Blocked(_)
+                | Outcome::Absent => continue,
+            };
+            let id = progressed
+                .id
+                .as_ref()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default();
+            let note = format!(
+                "{} {}{id}: {}",
+                progressed.kind,
+                progressed.name,
+                crate::progress::describe(&progressed.outcome)
+            );
+            self.publish(reference, event(type_, reason, action, note))
+                .await;
+        }
+    }
+}
+
+/// An event; the note is cut to the 1 kB the API server accepts.
+pub fn event(type_: EventType, reason: &str, action: &str, note: String) -> KubeEvent {
+    let mut note = note;
+    if note.len() > 1000 {
+        let mut cut = 997;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push_str("...");
+    }
+    KubeEvent {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: action.to_string(),
+        secondary: None,
+    }
+}
+
+/// `d` ±10%, from the clock's nanoseconds (no need for a random generator).
+fn jitter(d: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or_default();
+    let factor = 0.9 + f64::from(nanos % 1000) / 5000.0;
+    d.mul_f64(factor)
+}
+
+/// Whether the object carries `bedrock-chatbot.dev/paused: "true"`.
+pub fn is_paused<K: Resource>(object: &K) -> bool {
+    object
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PAUSED_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// Applies `status` to the status subresource of `name` (server-side apply, forced:
+/// the controller owns status).
+pub async fn apply_status<K>(api: &Api<K>, name: &str, status: &impl serde::Serialize) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    Ok(())
+}
+
+/// `conditions` with `Ready` and `Synced` set to False for `reason`.
+pub fn not_ready(
+    mut conditions: Vec<Condition>,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Vec<Condition> {
+    let now = conditions::now();
+    for type_ in [CONDITION_READY, CONDITION_SYNCED] {
+        conditions::set(
+            &mut conditions,
+            type_,
+            ConditionStatus::False,
+            reason,
+            message,
+            generation,
+            &now,
+        );
+    }
+    conditions
+}
+
+/// The event for a change of the `Ready` condition between `before` and `after`,
+/// if its status or reason changed.
+pub fn transition(before: &[Condition], after: &[Condition]) -> Option<KubeEvent> {
+    let ready = |c: &[Condition]| {
+        c.iter()
+            .find(|c| c.type_ == CONDITION_READY)
+            .map(|c| (c.status, c.reason.clone(), c.message.clone()))
+    };
+    let (status, reason, message) = ready(after)?;
+    let previous = ready(before);
+    if previous
+        .as_ref()
+        .is_some_and(|(s, r, _)| *s == status && *r == reason)
+    {
+        return None;
+    }
+    let (type_, event_reason) = match status {
+        ConditionStatus::True => (EventType::Normal, "Ready".to_string()),
+        _ if reason == REASON_INVALID_SPEC => (EventType::Warning, reason.clone()),
+        _ => (EventType::Normal, reason.clone()),
+    };
+    let note = if message.is_empty() {
+        format!("Ready={status:?} ({reason})")
+    } else {
+        format!("Ready={status:?} ({reason}): {message}")
+    };
+    Some(event(type_, &event_reason, "Reconcile", note))
+}
+
+/// The problems as one condition message, each naming its field.
+pub fn problems_message(problems: &[FieldProblem]) -> String {
+    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!("invalid spec: {}", list.join("; "))
+}
+
+/// What every reconcile shares: a span with kind/namespace/name, timing and result
+/// metrics, an Event and a `Synced=False` condition for a failure, and the end of
+/// the backoff on success.
+async fn observed<K, F>(
+    kind: &'static str,
+    object: &K,
+    ctx: &Context,
+    reconcile: F,
+) -> Result<Action>
+where
+    K: Resource<DynamicType = ()>,
+    F: Future<Output = Result<(Action, &'static str)>>,
+{
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
+    let span = tracing::info_span!("reconcile", kind, namespace = %namespace, name = %name);
+    let started = Instant::now();
+    let result = reconcile.instrument(span.clone()).await;
+    let _entered = span.enter();
+    let key = format!("{kind}/{namespace}/{name}");
+    match result {
+        Ok((action, result)) => {
+            ctx.succeeded(&key);
+            ctx.metrics.reconciled(kind, result, started.elapsed());
+            tracing::info!(result, requeue = ?action, "reconciled");
+            Ok(action)
+        }
+        Err(error) => {
+            ctx.metrics.reconciled(kind, "error", started.elapsed());
+            if !matches!(error, Error::DeletionPending(_)) {
+                ctx.metrics.failed(kind, &error);
+                tracing::warn!(%error, error_class = error.label(), "reconcile failed");
+                let reference = object.object_ref(&());
+                ctx.publish(
+                    &reference,
+                    event(
+                        EventType::Warning,
+                        REASON_RECONCILE_FAILED,
+                        "Reconcile",
+                        error.to_string(),
+                    ),
+                )
+                .await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Sets `Synced=False ReconcileFailed` with the error's text, keeping the other
+/// conditions. Best effort: the error is what counts.
+async fn report_failure<K>(
+    api: &Api<K>,
+    name: &str,
+    conditions: Vec<Condition>,
+    generation: Option<i64>,
+    error: &Error,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut conditions = conditions;
+    conditions::set(
+        &mut conditions,
+        CONDITION_SYNCED,
+        ConditionStatus::False,
+        REASON_RECONCILE_FAILED,
+        format!("{error} (retrying: {})", error.is_retryable()),
+        generation,
+        &conditions::now(),
+    );
+    let status = serde_json::json!({ "conditions": conditions });
+    if let Err(error) = apply_status(api, name, &status).await {
+        tracing::warn!(%error, "cannot report the failure in status");
+    }
+}
+
+/// The requeue after a failed reconcile of `key`: a steady pace while a deletion
+/// waits, exponential backoff for transient errors, the resync period for errors
+/// that only a spec change can fix.
+pub fn error_action(key: &str, error: &Error, ctx: &Context) -> Action {
+    match error {
+        Error::DeletionPending(_) => Action::requeue(DELETING),
+        error if error.is_retryable() => Action::requeue(ctx.backoff(key)),
+        _ => Action::requeue(ctx.resync()),
+    }
+}
+
+/// Caches the metrics read off the stores at scrape time: objects by condition,
+/// and the AWS calls made since the last scrape.
+struct ScrapeState(Arc<Context>);
+
+impl std::fmt::Debug for ScrapeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScrapeState")
+    }
+}
+
+impl Refresh for ScrapeState {
+    fn refresh(&self, metrics: &Metrics) {
+        let ctx = &self.0;
+        metrics.collect_calls(ctx.engine.calls());
+        metrics.clear_objects();
+        let platforms = ctx.platforms.state();
+        metrics.count_objects(
+            platform::KIND,
+            platforms
+                .iter()
+                .map(|p| p.status.as_ref().map_or(&[][..], |s| &s.conditions[..])),
+        );
+        let chatbots = ctx.all_chatbots();
+        metrics.count_objects(
+            chatbot::KIND,
+            chatbots
+                .iter()
+                .map(|c| c.status.as_ref().map_or(&[][..], |s| &s.conditions[..])),
+        );
+    }
+}
+
+/// Leader election settings.
+#[derive(Clone, Debug)]
+pub struct Election {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease.
+    pub name: String,
+    /// This replica's identity (the pod name).
+    pub identity: String,
+}
+
+/// Runs both controllers until SIGTERM/SIGINT (or, with leader election, until the
+/// lease is lost, which is an error so the pod restarts as a standby).
+pub async fn run(
+    client: Client,
+    sdk: SdkConfig,
+    settings: Settings,
+    election: Option<Election>,
+    health: Arc<Health>,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+
+    let lock = election.map(|e| {
+        LeaseLock::new(
+            client.clone(),
+            &e.namespace,
+            &e.name,
+            &e.identity,
+            Duration::from_secs(15),
+        )
+    });
+    if let Some(lock) = &lock {
+        health.set_phase(Phase::Standby);
+        tracing::info!(lease = %lock.describe(), identity = lock.identity(), "waiting for the leader lease");
+        tokio::select! {
+            () = lock.acquire(Duration::from_secs(5)) => {}
+            () = stopped() => return Ok(()),
+        }
+        tracing::info!(lease = %lock.describe(), "leader lease acquired");
+    }
+    health.set_phase(Phase::Starting);
+
+    let (lost_tx, lost_rx) = tokio::sync::watch::channel(None::<String>);
+    if let Some(lock) = lock.clone() {
+        tokio::spawn(async move {
+            let why = lock.hold(Duration::from_secs(5)).await;
+            let _ = lost_tx.send(Some(why));
+        });
+    }
+    let lost = {
+        let lost_rx = lost_rx.clone();
+        move || {
+            let mut lost = lost_rx.clone();
+            async move {
+                let _ = lost.wait_for(Option::is_some).await;
+            }
+        }
+    };
+    let halt = move || {
+        let stopped = stopped();
+        let lost = lost();
+        async move {
+            tokio::select! {
+                () = stopped => {}
+                () = lost => {}
+            }
+        }
+    };
+
+    let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
+    let platforms_api: Api<ChatbotPlatform> = Api::all(client.clone());
+    let platform_controller = Controller::new(platforms_api.clone(), watcher::Config::default())
+        .with_config(config.clone())
+        .graceful_shutdown_on(halt());
+    let namespaces: Vec<Option<String>> = if settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        settings.namespaces.iter().cloned().map(Some).collect()
+    };
+    let mut chatbot_controllers = Vec::new();
+    let mut chatbot_stores = Vec::new();
+    for namespace in namespaces {
+        let api: Api<BedrockChatbot> = match &namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let controller = Controller::new(api, watcher::Config::default())
+            .with_config(config.clone())
+            .graceful_shutdown_on(halt());
+        let store = controller.store();
+        chatbot_stores.push(store.clone());
+        // A platform change (ready now, deleted, changed) requeues its chatbots.
+        let controller = controller.watches(
+            platforms_api.clone(),
+            watcher::Config::default(),
+            move |platform: ChatbotPlatform| {
+                let name = platform.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|c| c.spec.platform_ref.name == name)
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        );
+        chatbot_controllers.push(controller);
+    }
+    let ctx = Arc::new(Context::new(
+        client,
+        sdk,
+        platform_controller.store(),
+        chatbot_stores,
+        health.metrics.clone(),
+        settings,
+    ));
+    health.set_refresh(Box::new(ScrapeState(ctx.clone())));
+
+    {
+        let ctx = ctx.clone();
+        let health = health.clone();
+        tokio::spawn(async move {
+            let synced = ctx.platforms.wait_until_ready().await.is_ok()
+                && futures_util::future::join_all(ctx.chatbots.iter().map(Store::wait_until_ready))
+                    .await
+                    .iter()
+                    .all(Result::is_ok);
+            if synced {
+                tracing::info!("caches synced; serving");
+                health.set_phase(Phase::Serving);
+            }
+        });
+    }
+
+    let platforms = platform_controller
+        .run(platform::reconcile, platform::error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "platform controller");
+            }
+        });
+    let chatbots = futures_util::future::join_all(chatbot_controllers.into_iter().map(|c| {
+        c.run(chatbot::reconcile, chatbot::error_policy, ctx.clone())
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "chatbot controller");
+                }
+            })
+    }));
+    futures_util::future::join(platforms, chatbots).await;
+    health.set_phase(Phase::Stopping);
+
+    let lost = lost_rx.borrow().clone();
+    if let Some(lock) = &lock {
+        if let Some(why) = lost {
+            return Err(Error::LeaseLost(format!("{} ({why})", lock.describe())));
+        }
+        if let Err(error) = lock.release().await {
+            tracing::warn!(%error, "cannot release the leader lease");
+        } else {
+            tracing::info!(lease = %lock.describe(), "leader lease released");
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM (what Kubernetes sends) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,388 @@
+//! Prometheus metrics of the in-cluster controller, and the small HTTP server that
+//! serves them with the health probes.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use bedrock_chatbot_crds::{CONDITION_READY, Condition};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::aws::{Call, CallLog};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    kind: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: &'static str,
+    error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    service: String,
+    operation: String,
+    /// `ok`, `client_error`, `throttled`, `server_error` or `no_response`.
+    outcome: &'static str,
+    /// HTTP status of the last attempt (`none` without a response).
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    kind: &'static str,
+    condition: &'static str,
+    status: String,
+    reason: String,
+}
+
+/// Every metric of the controller, registered in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ReconcileLabels, Counter>,
+    duration: Family<KindLabels, Histogram>,
+    errors: Family<ErrorLabels, Counter>,
+    aws_calls: Family<CallLabels, Counter>,
+    objects: Family<ConditionLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("bedrock_chatbot_operator");
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and result (ok, error, paused, invalid_spec, waiting, dry_run)",
+            reconciles.clone(),
+        );
+        let duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 14))
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "How long a reconcile took, by kind",
+            duration.clone(),
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by kind and error class",
+            errors.clone(),
+        );
+        let aws_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "aws_calls",
+            "AWS API calls (after the SDK's retries) by service, operation and outcome",
+            aws_calls.clone(),
+        );
+        let objects = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "objects",
+            "Watched objects by kind and their Ready condition's status and reason",
+            objects.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            duration,
+            errors,
+            aws_calls,
+            objects,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one reconcile of `kind` with `result`, taking `elapsed`.
+    pub fn reconciled(&self, kind: &'static str, result: &'static str, elapsed: Duration) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels { kind, result })
+            .inc();
+        self.duration
+            .get_or_create(&KindLabels { kind })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a failed reconcile by its error label.
+    pub fn failed(&self, kind: &'static str, error: &Error) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kind,
+                error: error.label(),
+            })
+            .inc();
+    }
+
+    /// Moves the calls recorded so far out of `log` into the counters, so the log
+    /// of a long-running controller stays small.
+    pub fn collect_calls(&self, log: &CallLog) {
+        for call in log.drain() {
+            self.count_call(&call);
+        }
+    }
+
+    fn count_call(&self, call: &Call) {
+        let outcome = match call.status {
+            None => "no_response",
+            Some(200..=399) => "ok",
+            Some(429) => "throttled",
+            Some(400..=499) => "client_error",
+            Some(_) => "server_error",
+        };
+        self.aws_calls
+            .get_or_create(&CallLabels {
+                service: call.service.clone(),
+                operation: call.operation.clone(),
+                outcome,
+                status: call
+                    .status
+                    .map_or_else(|| "none".to_string(), |s| s.to_string()),
+            })
+            .inc();
+    }
+
+    /// Replaces the per-condition object counts of `kind` with those of
+    /// `conditions` (one slice per object).
+    pub fn count_objects<'a>(
+        &self,
+        kind: &'static str,
+        conditions: impl IntoIterator<Item = &'a [Condition]>,
+    ) {
+        let mut counts = std::collections::BTreeMap::<(String, String), i64>::new();
+        for conditions in conditions {
+            let ready = conditions.iter().find(|c| c.type_ == CONDITION_READY);
+            let key = match ready {
+                Some(c) => (format!("{:?}", c.status), c.reason.clone()),
+                None => ("Unknown".to_string(), "NotReconciled".to_string()),
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+        for ((status, reason), count) in counts {
+            self.objects
+                .get_or_create(&ConditionLabels {
+                    kind,
+                    condition: CONDITION_READY,
+                    status,
+                    reason,
+                })
+                .set(count);
+        }
+    }
+
+    /// Forgets every object count (before both kinds are counted anew).
+    pub fn clear_objects(&self) {
+        self.objects.clear();
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// How many reconciles of `kind` ended with `result` (for tests and logs).
+    pub fn reconcile_count(&self, kind: &'static str, result: &'static str) -> u64 {
+        self.reconciles
+            .get_or_create(&ReconcileLabels { kind, result })
+            .get()
+    }
+}
+
+/// Where this replica stands, for `/readyz`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Starting, or leader but caches not synced yet: not ready.
+    Starting = 0,
+    /// Waiting for the leader lease: ready (a standby that can take over).
+    Standby = 1,
+    /// Leader with synced caches: ready.
+    Serving = 2,
+    /// Shutting down: not ready.
+    Stopping = 3,
+}
+
+/// What the HTTP server reads: the metrics, the phase, and a hook that refreshes
+/// the metrics computed from the caches before a scrape.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    phase: AtomicU8,
+    refresh: OnceLock<Box<dyn Refresh>>,
+}
+
+/// Refreshes metrics that are read off the controller's state at scrape time.
+pub trait Refresh: Send + Sync + std::fmt::Debug {
+    /// Called before every scrape.
+    fn refresh(&self, metrics: &Metrics);
+}
+
+impl Health {
+    /// Health around `metrics`, starting not ready.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            ..Self::default()
+        }
+    }
+
+    /// Moves to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            1 => Phase::Standby,
+            2 => Phase::Serving,
+            3 => Phase::Stopping,
+            _ => Phase::Starting,
+        }
+    }
+
+    /// Sets the scrape-time refresh (once; later calls are ignored).
+    pub fn set_refresh(&self, refresh: Box<dyn Refresh>) {
+        let _ = self.refresh.set(refresh);
+    }
+}
+
+/// `/metrics`, `/healthz` and `/readyz`.
+pub fn app(health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(health)
+}
+
+async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    if let Some(refresh) = health.refresh.get() {
+        refresh.refresh(&health.metrics);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        health.metrics.render(),
+    )
+}
+
+async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) {
+    match health.phase() {
+        Phase::Serving => (StatusCode::OK, "ok: leader, caches synced\n"),
+        Phase::Standby => (
+            StatusCode::OK,
+            "ok: standby, waiting for the leader lease\n",
+        ),
+        Phase::Starting => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: caches not synced yet\n",
+        ),
+        Phase::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "not ready: stopping\n"),
+    }
+}
+
+/// Binds `addr` and serves [`app`] until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Serve {
+            addr: addr.to_string(),
+            source,
+        })?;
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, app(health))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "metrics server stopped");
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_counted_by_outcome_and_drained_from_the_log() {
+        let metrics = Metrics::default();
+        let log = CallLog::default();
+        log.push(Call {
+            service: "ec2".into(),
+            operation: "CreateVpc".into(),
+            status: Some(200),
+        });
+        log.push(Call {
+            service: "ec2".into(),
+            operation: "DescribeVpcs".into(),
+            status: Some(503),
+        });
+        metrics.collect_calls(&log);
+        assert!(log.is_empty());
+        let text = metrics.render();
+        assert!(text.contains(r#"bedrock_chatbot_operator_aws_calls_total{service="ec2",operation="CreateVpc",outcome="ok",status="200"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"outcome="server_error",status="503"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reconciles_and_objects_are_rendered() {
+        let metrics = Metrics::default();
+        metrics.reconciled("BedrockChatbot", "ok", Duration::from_millis(30));
+        let ready = Condition {
+            type_: "Ready".into(),
+            status: bedrock_chatbot_crds::ConditionStatus::False,
+            reason: "WaitingForPlatform".into(),
+            message: String::new(),
+            last_transition_time: String::new(),
+            observed_generation: None,
+        };
+        let objects = [vec![ready.clone()], vec![ready], vec![]];
+        metrics.count_objects("BedrockChatbot", objects.iter().map(Vec::as_slice));
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"reconciles_total{kind="BedrockChatbot",result="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"reconcile_duration_seconds_count{kind="BedrockChatbot"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"objects{kind="BedrockChatbot",condition="Ready",status="False",reason="WaitingForPlatform"} 2"#), "{text}");
+        assert!(text.contains(r#"reason="NotReconciled"} 1"#), "{text}");
+    }
+}
