@@ -446,6 +446,11 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
         .map(|kv| (kv.name().unwrap(), kv.value().unwrap()))
         .collect();
     assert_eq!(env.get("CHATBOT_TEMPERATURE"), Some(&"0.9"), "{env:?}");
+    // The app accepts tokens of this chatbot's own pool only.
+    assert_eq!(
+        env.get("CHATBOT_TOKEN_ISSUER").copied(),
+        Some(format!("https://cognito-idp.us-west-2.amazonaws.com/{pool_id}").as_str())
+    );
     assert!(env.values().any(|v| *v == client_id));
     assert!(
         env.values()
@@ -995,5 +1000,299 @@ async fn a_same_named_target_group_of_someone_else_is_never_touched() {
             .target_groups()
             .len(),
         1
+    );
+}
+
+#[tokio::test]
+async fn every_other_chatbot_setting_changed_behind_our_back_is_restored() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+
+    let w = world().await;
+    let mut scaled = w.chatbot.clone();
+    scaled.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+    let state = w.apply(&scaled).await;
+    w.recorder.take();
+    let pool_id = state.status.user_pool_id.clone().unwrap();
+    let client_id = state.status.user_pool_client_id.clone().unwrap();
+    let tg_arn = state.status.target_group_arn.clone().unwrap();
+    let role = state.desired.task_role.name.clone();
+    let prefix = state.desired.user_pool_domain.prefix.clone();
+    let scaling = state.desired.scaling.clone().unwrap();
+    let resource_id = format!("service/shared/{}", state.desired.service.name);
+
+    // Target group: health check path and interval.
+    w.aws
+        .elbv2
+        .modify_target_group()
+        .target_group_arn(&tg_arn)
+        .health_check_path("/")
+        .health_check_interval_seconds(120)
+        .send()
+        .await
+        .unwrap();
+    // App client: a callback to somewhere else (UpdateUserPoolClient resets what
+    // it is not given; the operator restores every setting).
+    w.aws
+        .cognito
+        .update_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_id(&client_id)
+        .callback_urls("https://evil.example.com/oauth2/idpresponse")
+        .send()
+        .await
+        .unwrap();
+    // Domain: it carries no setting of its own; drift is its loss.
+    w.aws
+        .cognito
+        .delete_user_pool_domain()
+        .domain(&prefix)
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .unwrap();
+    // Task role: the inline policy widened to every Bedrock action on everything.
+    w.aws
+        .iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("bedrock-invoke")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"bedrock:*","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    // Auto scaling: other bounds.
+    w.aws
+        .autoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&resource_id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(0)
+        .max_capacity(10)
+        .send()
+        .await
+        .unwrap();
+
+    let restored = w.apply(&scaled).await;
+    let events = w.recorder.take();
+    let updated = |kind: &str| -> Vec<String> {
+        match &outcomes_of(&events, kind)[..] {
+            [Outcome::Updated(drift)] => drift.iter().map(|d| d.field.clone()).collect(),
+            other => panic!("{kind}: {other:?}"),
+        }
+    };
+    assert_eq!(updated("Target group"), ["healthCheck"]);
+    assert!(
+        updated("Cognito app client").contains(&"callbackUrls".to_string()),
+        "{events:?}"
+    );
+    assert_eq!(updated("IAM role"), ["inlinePolicies"]);
+    assert_eq!(updated("Auto scaling"), ["capacity"]);
+    assert_eq!(
+        outcomes_of(&events, "Cognito domain"),
+        vec![Outcome::Created]
+    );
+    assert!(restored.is_synced(), "{:?}", restored.waiting);
+    // The client keeps its id (and its secret): restored in place, not replaced.
+    assert_eq!(
+        restored.status.user_pool_client_id.as_deref(),
+        Some(client_id.as_str())
+    );
+
+    let tg = w
+        .aws
+        .elbv2
+        .describe_target_groups()
+        .target_group_arns(&tg_arn)
+        .send()
+        .await
+        .unwrap();
+    let tg = &tg.target_groups()[0];
+    assert_eq!(tg.health_check_path(), Some("/?health=check"));
+    assert_eq!(tg.health_check_interval_seconds(), Some(30));
+    let client = w
+        .aws
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_id(&client_id)
+        .send()
+        .await
+        .unwrap()
+        .user_pool_client
+        .unwrap();
+    assert_eq!(
+        client.callback_urls(),
+        ["https://chat.team-a.example.com/oauth2/idpresponse"]
+    );
+    assert_eq!(client.allowed_o_auth_flows()[0].as_str(), "code");
+    let domain = w
+        .aws
+        .cognito
+        .describe_user_pool_domain()
+        .domain(&prefix)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        domain.domain_description().and_then(|d| d.user_pool_id()),
+        Some(pool_id.as_str())
+    );
+    let policy = w
+        .aws
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("bedrock-invoke")
+        .send()
+        .await
+        .unwrap();
+    let document = percent_decode(policy.policy_document());
+    assert!(!document.contains("bedrock:*"), "{document}");
+    assert!(!document.contains("\"*\""), "{document}");
+    assert!(document.contains("bedrock:InvokeModelWithResponseStream"));
+    let targets = w
+        .aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(&resource_id)
+        .send()
+        .await
+        .unwrap();
+    let target = &targets.scalable_targets()[0];
+    assert_eq!(
+        (target.min_capacity(), target.max_capacity()),
+        (scaling.min_capacity, scaling.max_capacity)
+    );
+
+    // Restored means restored: the next pass writes nothing.
+    let before = w.engine.calls().len();
+    w.apply(&scaled).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn dropping_scaling_from_the_spec_removes_the_target_and_its_policy() {
+    use aws_sdk_applicationautoscaling::types::ServiceNamespace;
+
+    let w = world().await;
+    let mut scaled = w.chatbot.clone();
+    scaled.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+    let state = w.apply(&scaled).await;
+    w.recorder.take();
+    let resource_id = format!("service/shared/{}", state.desired.service.name);
+    let targets = async || {
+        w.aws
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&resource_id)
+            .send()
+            .await
+            .unwrap()
+            .scalable_targets()
+            .len()
+    };
+    let policies = async || {
+        w.aws
+            .autoscaling
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&resource_id)
+            .send()
+            .await
+            .unwrap()
+            .scaling_policies()
+            .len()
+    };
+    assert_eq!((targets().await, policies().await), (1, 1));
+
+    // The spec fixes the count again; the scaler must not keep moving it.
+    let unscaled = w.chatbot.clone();
+    let before = w.engine.calls().len();
+    let state = w.apply(&unscaled).await;
+    let writes = w.writes_since(before);
+    assert!(
+        writes.contains(&"DeregisterScalableTarget".to_string()),
+        "{writes:?}"
+    );
+    let events = w.recorder.take();
+    assert_eq!(outcomes_of(&events, "Auto scaling"), vec![Outcome::Deleted]);
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    assert_eq!((targets().await, policies().await), (0, 0));
+
+    // Gone means gone: nothing more to do, and nothing reported.
+    let before = w.engine.calls().len();
+    w.apply(&unscaled).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    assert!(outcomes_of(&w.recorder.take(), "Auto scaling").is_empty());
+
+    // A target an earlier spec left is removed on delete too.
+    w.apply(&scaled).await;
+    w.delete(&unscaled).await;
+    assert_eq!((targets().await, policies().await), (0, 0));
+    assert_nothing_left(&w, &state).await;
+}
+
+/// AWS refuses `authenticate-cognito` on an HTTP listener, the emulator does not:
+/// the operator must never write the rule there, even when the platform's refs
+/// point at the wrong listener.
+#[tokio::test]
+async fn the_rule_is_never_written_on_a_plain_http_listener() {
+    let mut w = world().await;
+    let http = w
+        .aws
+        .elbv2
+        .create_listener()
+        .load_balancer_arn(w.refs.get("load-balancer").unwrap())
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("404")
+                        .content_type("text/plain")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .listeners()[0]
+        .listener_arn()
+        .unwrap()
+        .to_string();
+    w.refs.insert("https-listener", http.clone());
+
+    let error = chatbot::apply(&w.engine, &w.chatbot, &w.platform, &w.refs)
+        .await
+        .unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("only on an HTTPS listener"),
+        "{error}"
+    );
+    let rules = w
+        .aws
+        .elbv2
+        .describe_rules()
+        .listener_arn(&http)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        rules.rules().iter().all(|r| r.is_default() == Some(true)),
+        "{:?}",
+        rules.rules()
+    );
+    assert!(
+        !w.writes_since(0).contains(&"CreateRule".to_string()),
+        "no rule may be written"
     );
 }

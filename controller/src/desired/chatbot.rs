@@ -51,12 +51,19 @@ pub struct ChatbotDesired {
     pub service: Service,
     /// CPU target tracking, when asked for.
     pub scaling: Option<Scaling>,
+    /// The same auto scaling's identity (policy name, key) when it is not asked
+    /// for, so that one an earlier spec set up is found and removed. Its settings
+    /// are never applied.
+    #[serde(skip)]
+    pub scaling_off: Scaling,
 }
 
 /// A resource of the chatbot another one points at, resolved by the engine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ChatbotRef {
+    /// Id of the user pool.
+    UserPoolId,
     /// ARN of the user pool.
     UserPoolArn,
     /// Id of the app client.
@@ -79,6 +86,14 @@ pub enum Input {
     Platform(PlatformRef),
     /// From another resource of this chatbot.
     Chatbot(ChatbotRef),
+    /// From another resource of this chatbot, after a fixed prefix (a URL ending
+    /// in an id).
+    Prefixed {
+        /// What comes before the id.
+        prefix: String,
+        /// The id.
+        reference: ChatbotRef,
+    },
 }
 
 impl fmt::Display for Input {
@@ -87,6 +102,7 @@ impl fmt::Display for Input {
             Self::Value(value) => f.write_str(value),
             Self::Platform(reference) => write!(f, "(platform {reference})"),
             Self::Chatbot(reference) => write!(f, "({reference:?})"),
+            Self::Prefixed { prefix, reference } => write!(f, "{prefix}({reference:?})"),
         }
     }
 }
@@ -197,8 +213,8 @@ pub struct HealthCheck {
 pub struct ListenerRule {
     /// Component key.
     pub key: String,
-    /// The platform's HTTPS listener.
-    pub listener: PlatformRef,
+    /// The platform's HTTPS listener: the only listener the rule can name.
+    pub listener: HttpsListener,
     /// Fixed priority, or `None` for the lowest free one.
     pub priority: Option<i32>,
     /// `host-header` values matched.
@@ -207,6 +223,33 @@ pub struct ListenerRule {
     pub authenticate: AuthenticateCognito,
     /// Then forward to the target group.
     pub forward_to: ChatbotRef,
+}
+
+/// The platform's HTTPS listener, as the one place a chatbot's rule can go. An ALB
+/// runs `authenticate-cognito` only on HTTPS listeners (AWS refuses the rule on an
+/// HTTP listener; the emulator does not), and a rule on the HTTP listener would at
+/// best fail and at worst serve the chatbot unauthenticated; so the type has no
+/// other value than this listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpsListener;
+
+impl HttpsListener {
+    /// The listener as a platform reference.
+    pub fn platform_ref(self) -> PlatformRef {
+        PlatformRef::HttpsListener
+    }
+}
+
+impl fmt::Display for HttpsListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.platform_ref().fmt(f)
+    }
+}
+
+impl Serialize for HttpsListener {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.platform_ref().serialize(serializer)
+    }
 }
 
 /// The `authenticate-cognito` action.
@@ -355,6 +398,13 @@ pub struct Scaling {
 /// Name of the app's container in the task definition.
 pub const CONTAINER_NAME: &str = "chatbot";
 
+/// What comes before the pool id in the `iss` of a user pool's tokens
+/// (`https://cognito-idp.<region>.amazonaws.com/<pool id>`): the chat app accepts
+/// only its own pool's tokens.
+pub fn token_issuer_prefix(region: &str) -> String {
+    format!("https://cognito-idp.{region}.amazonaws.com/")
+}
+
 /// Computes the chatbot's desired state on its platform.
 pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotDesired {
     let namespace = chatbot
@@ -418,6 +468,13 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             env_vars::ENV_COGNITO_CLIENT_ID,
             Input::Chatbot(ChatbotRef::UserPoolClientId),
         ),
+        (
+            env_vars::ENV_TOKEN_ISSUER,
+            Input::Prefixed {
+                prefix: token_issuer_prefix(&env.region),
+                reference: ChatbotRef::UserPoolId,
+            },
+        ),
     ]);
 
     let private_subnets = match &platform.network {
@@ -436,6 +493,17 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
     let vpc = match &platform.network {
         super::platform::Network::Managed(_) => PlatformRef::Vpc,
         super::platform::Network::Existing(existing) => PlatformRef::Id(existing.vpc_id.clone()),
+    };
+
+    let scaling_off = Scaling {
+        key: "scaling".into(),
+        policy_name: named(256, Charset::HyphensUnderscores, "-cpu"),
+        min_capacity: 0,
+        max_capacity: 0,
+        metric: "ECSServiceAverageCPUUtilization",
+        target_value: 0.0,
+        scale_in_cooldown_seconds: 0,
+        scale_out_cooldown_seconds: 0,
     };
 
     ChatbotDesired {
@@ -488,7 +556,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         },
         listener_rule: ListenerRule {
             key: "listener-rule".into(),
-            listener: PlatformRef::HttpsListener,
+            listener: HttpsListener,
             priority: spec.listener_rule_priority,
             host_header: spec.hostname.clone(),
             authenticate: AuthenticateCognito {
@@ -566,15 +634,14 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             enable_execute_command: false,
         },
         scaling: spec.scaling.as_ref().map(|scaling| Scaling {
-            key: "scaling".into(),
-            policy_name: named(256, Charset::HyphensUnderscores, "-cpu"),
             min_capacity: scaling.min_capacity,
             max_capacity: scaling.max_capacity,
-            metric: "ECSServiceAverageCPUUtilization",
             target_value: f64::from(scaling.target_cpu_utilization),
             scale_in_cooldown_seconds: scaling.scale_in_cooldown_seconds,
             scale_out_cooldown_seconds: scaling.scale_out_cooldown_seconds,
+            ..scaling_off.clone()
         }),
+        scaling_off,
         url,
         owner,
         environment: env,
@@ -651,7 +718,13 @@ mod tests {
     #[test]
     fn listener_rule_authenticates_on_the_https_listener_before_forwarding() {
         let rule = reference().listener_rule;
-        assert_eq!(rule.listener, PlatformRef::HttpsListener);
+        assert_eq!(rule.listener.platform_ref(), PlatformRef::HttpsListener);
+        // Shown and serialized as the platform reference it stands for.
+        assert_eq!(rule.listener.to_string(), "https-listener");
+        assert_eq!(
+            serde_json::to_value(rule.listener).unwrap(),
+            serde_json::to_value(PlatformRef::HttpsListener).unwrap()
+        );
         assert_eq!(rule.host_header, "chat.team-a.example.com");
         assert_eq!(rule.authenticate.on_unauthenticated_request, "authenticate");
         assert_eq!(rule.authenticate.scope, "openid email profile");
@@ -722,6 +795,10 @@ mod tests {
                             .into()
                     }
                     Input::Chatbot(ChatbotRef::UserPoolClientId) => "client-id".into(),
+                    Input::Prefixed {
+                        prefix,
+                        reference: ChatbotRef::UserPoolId,
+                    } => format!("{prefix}us-west-2_AbCdEf123"),
                     other => panic!("unexpected reference {other:?} in the environment"),
                 };
                 (name.clone(), resolved)
@@ -750,6 +827,11 @@ mod tests {
                 .auth
                 .cognito_domain_url
                 .ends_with(".auth.us-west-2.amazoncognito.com")
+        );
+        // The app accepts tokens of this chatbot's pool only.
+        assert_eq!(
+            config.auth.token_issuer,
+            "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_AbCdEf123"
         );
     }
 
@@ -792,8 +874,16 @@ mod tests {
         let platform = platform::desired(&reference_platform(), "1");
         let mut chatbot = reference_chatbot();
         chatbot.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
-        let scaling = desired(&chatbot, &platform).scaling.unwrap();
+        let scaled = desired(&chatbot, &platform);
+        let scaling = scaled.scaling.clone().unwrap();
         assert_eq!((scaling.min_capacity, scaling.max_capacity), (1, 4));
+        // Turned off, it keeps its identity: what an earlier spec made is found.
+        let off = reference().scaling_off;
+        assert_eq!(
+            (&off.key, &off.policy_name),
+            (&scaling.key, &scaling.policy_name)
+        );
+        assert_eq!(scaled.scaling_off, off);
         assert_eq!(scaling.metric, "ECSServiceAverageCPUUtilization");
         assert!((scaling.target_value - 60.0).abs() < f64::EPSILON);
     }

@@ -429,7 +429,9 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
         },
         listeners: vec![
             Listener {
-                key: "https-listener".into(),
+                // The key chatbots' rules find it by: only this listener can carry
+                // them (authenticate-cognito needs HTTPS).
+                key: PlatformRef::HttpsListener.to_string(),
                 port: 443,
                 protocol: "HTTPS",
                 ssl_policy: Some(spec.load_balancer.ssl_policy.clone()),
@@ -928,6 +930,43 @@ mod tests {
             http.default_action,
             DefaultAction::RedirectToHttps { .. }
         ));
+    }
+
+    /// The listener chatbots' rules go on is the HTTPS one, with the platform's
+    /// certificate: authenticate-cognito works nowhere else.
+    #[test]
+    fn the_listener_chatbot_rules_go_on_is_https_with_a_certificate() {
+        let desired = desired(&reference_platform(), "1");
+        let key = PlatformRef::HttpsListener.to_string();
+        let rule_listeners: Vec<&Listener> =
+            desired.listeners.iter().filter(|l| l.key == key).collect();
+        assert_eq!(rule_listeners.len(), 1);
+        let https = rule_listeners[0];
+        assert_eq!((https.protocol, https.port), ("HTTPS", 443));
+        assert_eq!(
+            https.certificate_arn.as_deref(),
+            Some(
+                reference_platform()
+                    .spec
+                    .load_balancer
+                    .certificate_arn
+                    .as_str()
+            )
+        );
+        assert!(
+            https
+                .certificate_arn
+                .as_deref()
+                .is_some_and(|c| !c.is_empty())
+        );
+        assert!(https.ssl_policy.is_some());
+        for other in desired.listeners.iter().filter(|l| l.key != key) {
+            assert_ne!(other.protocol, "HTTPS", "one HTTPS listener only");
+            assert!(matches!(
+                other.default_action,
+                DefaultAction::RedirectToHttps { .. }
+            ));
+        }
     }
 
     #[test]

@@ -13,12 +13,14 @@ use bedrock_chatbot_crds::{
 };
 
 use super::{Engine, conditions};
+use crate::desired::PlatformRef;
+use crate::desired::chatbot::Scaling;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
 use crate::resources::{
-    Converged, Event, Outcome, Refs, Resource, Scope, chatbot_ref, converge, remove,
+    Converged, Event, Outcome, Progress, Refs, Resource, Scope, chatbot_ref, converge, remove,
 };
 use crate::{Error, Result};
 
@@ -154,8 +156,19 @@ pub async fn apply(
         tags: &desired.tags,
     };
     let service = pass.step(&desired.service, scope, engine).await?;
-    if let Some(scaling) = &desired.scaling {
-        pass.step(scaling, scope, engine).await?;
+    match &desired.scaling {
+        Some(scaling) => {
+            pass.step(scaling, scope, engine).await?;
+        }
+        // Scaling dropped from the spec: a scalable target left in place would
+        // keep moving the desired count the spec now fixes.
+        None => {
+            let off = &desired.scaling_off;
+            if !remove_leftover(off, scope, &pass.refs, engine.progress()).await? {
+                pass.waiting
+                    .push(format!("{} {}: being removed", Scaling::KIND, off.name()));
+            }
+        }
     }
 
     let tasks = match &service {
@@ -227,12 +240,15 @@ pub async fn delete(
     }
 
     let mut deletion = Deletion::default();
-    if let Some(scaling) = &desired.scaling
-        && !remove(scaling, scope, &refs, progress).await?
-    {
+    // Auto scaling an earlier spec set up goes too, even if this one has none.
+    let scaling_gone = match &desired.scaling {
+        Some(scaling) => remove(scaling, scope, &refs, progress).await?,
+        None => remove_leftover(&desired.scaling_off, scope, &refs, progress).await?,
+    };
+    if !scaling_gone {
         deletion
             .waiting
-            .push(format!("auto scaling {}", scaling.policy_name));
+            .push(format!("auto scaling {}", desired.scaling_off.policy_name));
     }
     if !remove(&desired.service, scope, &refs, progress).await? {
         deletion
@@ -280,6 +296,20 @@ pub async fn delete(
     Ok(deletion)
 }
 
+/// Removes what the spec no longer asks for, if AWS still has it; reports only a
+/// removal (nothing when it was not there). Returns whether it is gone.
+async fn remove_leftover<R: Resource>(
+    resource: &R,
+    scope: Scope<'_>,
+    refs: &Refs,
+    progress: &dyn Progress,
+) -> Result<bool> {
+    match resource.observe(scope.with(refs)).await? {
+        None => Ok(true),
+        Some(_) => remove(resource, scope, refs, progress).await,
+    }
+}
+
 /// The platform's ids by component key, rebuilt from its status (what the
 /// in-cluster controller knows of a platform). Subnet ids in the status are in zone
 /// order, as the desired subnets are.
@@ -295,7 +325,10 @@ pub fn platform_refs(desired: &PlatformDesired, status: &ChatbotPlatformStatus) 
     put(TASKS_SG, &status.tasks_security_group_id);
     put(ENDPOINTS_SG, &status.endpoints_security_group_id);
     put(&desired.load_balancer.key, &status.load_balancer_arn);
-    put("https-listener", &status.https_listener_arn);
+    put(
+        &PlatformRef::HttpsListener.to_string(),
+        &status.https_listener_arn,
+    );
     put(&desired.cluster.key, &status.cluster_arn);
     put(&desired.execution_role.key, &status.execution_role_arn);
     if let Network::Managed(network) = &desired.network {

@@ -8,6 +8,7 @@ use bedrock_chatbot_crds::{
 
 use super::{Engine, conditions};
 use crate::Result;
+use crate::desired::PlatformRef;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
 use crate::resources::{
@@ -342,7 +343,7 @@ fn status(
         },
         load_balancer_arn: get(&desired.load_balancer.key),
         load_balancer_dns_name: get(LOAD_BALANCER_DNS_NAME),
-        https_listener_arn: get("https-listener"),
+        https_listener_arn: get(&PlatformRef::HttpsListener.to_string()),
         cluster_arn: get(&desired.cluster.key),
         execution_role_arn: get(&desired.execution_role.key),
         ecr_repository_uri: desired

@@ -6,6 +6,9 @@ use super::Refs;
 use crate::desired::chatbot::{ChatbotRef, Input};
 use crate::{Error, Result};
 
+/// Key under which the user pool's id is recorded (the pool's component key).
+pub const USER_POOL_ID: &str = "user-pool";
+
 /// Key under which the user pool's ARN is recorded (its id goes under the pool's
 /// component key; the listener rule needs the ARN).
 pub const USER_POOL_ARN: &str = "user-pool-arn";
@@ -13,6 +16,7 @@ pub const USER_POOL_ARN: &str = "user-pool-arn";
 /// The [`Refs`] key of `reference`.
 pub fn key(reference: &ChatbotRef) -> &'static str {
     match reference {
+        ChatbotRef::UserPoolId => USER_POOL_ID,
         ChatbotRef::UserPoolArn => USER_POOL_ARN,
         ChatbotRef::UserPoolClientId => "user-pool-client",
         ChatbotRef::TargetGroupArn => "target-group",
@@ -35,6 +39,9 @@ pub fn value(refs: &Refs, input: &Input) -> Result<String> {
         Input::Value(value) => Ok(value.clone()),
         Input::Platform(reference) => refs.resolve(reference),
         Input::Chatbot(reference) => resolve(refs, reference),
+        Input::Prefixed { prefix, reference } => {
+            Ok(format!("{prefix}{}", resolve(refs, reference)?))
+        }
     }
 }
 
@@ -48,6 +55,7 @@ mod tests {
         let mut refs = Refs::default();
         refs.insert("load-balancer", "arn:alb");
         refs.insert("user-pool-client", "client-1");
+        refs.insert("user-pool", "us-west-2_AbC");
         assert_eq!(value(&refs, &Input::Value("x".into())).unwrap(), "x");
         assert_eq!(
             value(&refs, &Input::Platform(PlatformRef::LoadBalancer)).unwrap(),
@@ -56,6 +64,14 @@ mod tests {
         assert_eq!(
             value(&refs, &Input::Chatbot(ChatbotRef::UserPoolClientId)).unwrap(),
             "client-1"
+        );
+        let issuer = Input::Prefixed {
+            prefix: "https://cognito-idp.us-west-2.amazonaws.com/".into(),
+            reference: ChatbotRef::UserPoolId,
+        };
+        assert_eq!(
+            value(&refs, &issuer).unwrap(),
+            "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_AbC"
         );
         assert!(matches!(
             value(&refs, &Input::Chatbot(ChatbotRef::TargetGroupArn)),

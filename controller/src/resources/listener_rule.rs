@@ -231,7 +231,7 @@ impl Resource for ListenerRule {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedListenerRule>> {
-        let listener = ctx.refs.resolve(&self.listener)?;
+        let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
         let rules = rules_of(ctx, &listener).await?;
         let arns: Vec<String> = rules
             .iter()
@@ -270,8 +270,9 @@ impl Resource for ListenerRule {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedListenerRule> {
-        let listener = ctx.refs.resolve(&self.listener)?;
+        let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
         let actions = self.sdk_actions(ctx)?;
+        require_https(ctx, &listener).await?;
         let tags = tags::for_resource(ctx.tags, &self.key, &self.host_header);
         let mut taken = taken_priorities(ctx, &listener).await?;
         let mut attempt = 0;
@@ -325,6 +326,8 @@ impl Resource for ListenerRule {
                 call = call.set_conditions(Some(self.conditions()));
             }
             if changed("actions") {
+                let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
+                require_https(ctx, &listener).await?;
                 call = call.set_actions(Some(self.sdk_actions(ctx)?));
             }
             call.send()
@@ -475,6 +478,48 @@ fn observed(rule: &Rule) -> ObservedListenerRule {
     }
 }
 
+/// Refuses to write `authenticate-cognito` unless `listener` is an HTTPS listener.
+///
+/// AWS enforces this too, but the emulator does not, and a listener ARN comes from
+/// the platform's status, which a person (or a bug) may have got wrong: a rule on
+/// the HTTP listener must never be written, whatever AWS would answer.
+async fn require_https(ctx: Ctx<'_>, listener: &str) -> Result<()> {
+    let found = ctx
+        .aws
+        .elbv2
+        .describe_listeners()
+        .listener_arns(listener)
+        .send()
+        .await
+        .map_err(|e| aws_error("elasticloadbalancing", "DescribeListeners", e))?;
+    let protocol = found
+        .listeners()
+        .iter()
+        .find(|l| l.listener_arn() == Some(listener))
+        .and_then(|l| l.protocol())
+        .map(|p| p.as_str());
+    https_only(listener, protocol)
+}
+
+/// The rule behind [`require_https`]: `authenticate-cognito` goes on HTTPS
+/// listeners only; anything else is a terminal error naming the listener.
+pub fn https_only(listener: &str, protocol: Option<&str>) -> Result<()> {
+    if protocol == Some("HTTPS") {
+        return Ok(());
+    }
+    Err(Error::Aws(AwsError {
+        service: "elasticloadbalancing",
+        operation: "CreateRule",
+        code: Some("AuthenticateCognitoNeedsHttps".into()),
+        message: format!(
+            "listener {listener} is {}, not HTTPS: authenticate-cognito works only on an HTTPS listener, so the chatbot's rule is not written there; point the platform's httpsListenerArn at its HTTPS:443 listener",
+            protocol.unwrap_or("not found")
+        ),
+        status: None,
+        class: ErrorClass::Terminal,
+    }))
+}
+
 fn budget_exhausted(listener: &str, rules: usize) -> Error {
     Error::Aws(AwsError {
         service: "elasticloadbalancing",
@@ -528,7 +573,7 @@ mod tests {
     fn the_rule_budget_is_refused_before_aws_refuses() {
         let rule = ListenerRule {
             key: "listener-rule".into(),
-            listener: crate::desired::PlatformRef::HttpsListener,
+            listener: crate::desired::chatbot::HttpsListener,
             priority: None,
             host_header: "chat.example.com".into(),
             authenticate: crate::desired::chatbot::AuthenticateCognito {
@@ -556,6 +601,22 @@ mod tests {
             ..rule
         };
         assert_eq!(fixed.choose_priority("l", &full).unwrap(), 7);
+    }
+
+    /// AWS's rule, which the emulator does not enforce: `authenticate-cognito` only
+    /// on an HTTPS listener.
+    #[test]
+    fn authenticate_cognito_is_written_on_https_listeners_only() {
+        assert!(https_only("arn:https", Some("HTTPS")).is_ok());
+        for protocol in [Some("HTTP"), Some("https"), Some("TCP"), None] {
+            let error = https_only("arn:http", protocol).unwrap_err();
+            assert!(!error.is_retryable(), "{error}");
+            let message = error.to_string();
+            assert!(
+                message.contains("arn:http") && message.contains("only on an HTTPS listener"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -9,13 +9,11 @@ use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, PreventUserExistenceErrorTypes, UserPoolClientType,
 };
 
+use super::chatbot_ref::USER_POOL_ID as USER_POOL;
 use super::{Ctx, Drift, Removal, Resource};
 use crate::aws::aws_error;
 use crate::desired::chatbot::UserPoolClient;
 use crate::{Error, Result};
-
-/// Component key of the pool the client lives in.
-const USER_POOL: &str = "user-pool";
 
 /// A client as found on AWS — deliberately without its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! ours when it belongs to our user pool; a prefix taken by another pool is never
 //! touched.
 
+use super::chatbot_ref::USER_POOL_ID as USER_POOL;
 use super::{Ctx, Drift, Readiness, Removal, Resource};
 use crate::aws::aws_error;
 use crate::desired::chatbot::UserPoolDomain;
@@ -18,9 +19,6 @@ pub struct ObservedUserPoolDomain {
     /// `CREATING`, `ACTIVE`, … (empty when AWS says nothing).
     pub status: String,
 }
-
-/// Component key of the user pool whose id the domain belongs to.
-const USER_POOL: &str = "user-pool";
 
 impl Resource for UserPoolDomain {
     const KIND: &'static str = "Cognito domain";
