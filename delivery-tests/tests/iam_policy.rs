@@ -92,7 +92,6 @@ fn role_scoped(action: &str) -> bool {
 /// The IAM action prefix of an SDK service.
 fn iam_prefix(service: &str) -> &'static str {
     match service {
-        "cloudwatchlogs" => "logs",
         "ec2" => "ec2",
         "elasticloadbalancingv2" | "elastic load balancing v2" | "elasticloadbalancing" => {
             "elasticloadbalancing"
