@@ -1102,3 +1102,341 @@ async fn an_existing_network_is_used_and_never_created_or_deleted() {
     );
     assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
 }
+
+/// One JSON-protocol call to the emulator, without the SDK (which omits some
+/// default values the test needs to send); panics unless it answers 200.
+fn moto_json(moto: &Moto, service: &str, target: &str, body: &str) {
+    use std::io::{Read, Write};
+    let endpoint = moto.endpoint();
+    let host = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    // The emulator takes the region from the credential scope; it checks no signature.
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: {target}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-west-2/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A Docker image manifest, enough for the emulator's PutImage.
+const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":32654,"digest":"sha256:e692418e4cbaf90ca69d05a66403747baa33ee08806650b51fab815ad7fc331f"}]}"#;
+
+/// The drifts the reference test does not make, one per resource: each found,
+/// reported by field and restored; then an ECR repository holding an image is
+/// reported, never emptied.
+#[tokio::test]
+async fn every_other_platform_resource_drift_is_restored_and_images_are_never_deleted() {
+    use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
+    use aws_sdk_ecs::types::{ClusterSetting, ClusterSettingName};
+
+    let (moto, engine, recorder) = engine();
+    let object = &reference(&moto);
+    let aws = support::aws(&engine);
+    let state = apply_until_ready(&engine, object).await;
+    recorder.take();
+    let status = &state.status;
+    let vpc = status.vpc_id.clone().unwrap();
+    let cluster = status.cluster_arn.clone().unwrap();
+    let private_a = status.private_subnet_ids[0].clone();
+    let endpoint = status.vpc_endpoint_ids[0].clone();
+    let stale_nat = status.nat_gateway_ids[0].clone();
+    let role = state.desired.execution_role.name.clone();
+    let igw = aws
+        .ec2
+        .describe_internet_gateways()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .internet_gateways()[0]
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+
+    // ECS cluster: Container Insights off.
+    aws.ecs
+        .update_cluster()
+        .cluster(&cluster)
+        .settings(
+            ClusterSetting::builder()
+                .name(ClusterSettingName::ContainerInsights)
+                .value("disabled")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // ECR repository: no scan on push, tags mutable.
+    // The Rust SDK leaves `scanOnPush: false` out of the request (a default), which
+    // AWS reads as false but moto as "no change": sent raw, as other tools do.
+    moto_json(
+        &moto,
+        "ecr",
+        "AmazonEC2ContainerRegistry_V20150921.PutImageScanningConfiguration",
+        r#"{"repositoryName":"bedrock-chatbot","imageScanningConfiguration":{"scanOnPush":false}}"#,
+    );
+    aws.ecr
+        .put_image_tag_mutability()
+        .repository_name("bedrock-chatbot")
+        .image_tag_mutability(ImageTagMutability::Mutable)
+        .send()
+        .await
+        .unwrap();
+    // VPC endpoint: out of one private subnet. (Private DNS cannot be drifted
+    // here: moto's ModifyVpcEndpoint ignores PrivateDnsEnabled.)
+    aws.ec2
+        .modify_vpc_endpoint()
+        .vpc_endpoint_id(&endpoint)
+        .remove_subnet_ids(&private_a)
+        .send()
+        .await
+        .unwrap();
+    // Subnet: a private subnet handing out public IPs.
+    aws.ec2
+        .modify_subnet_attribute()
+        .subnet_id(&private_a)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .unwrap();
+    // Internet gateway: detached. (AWS refuses this while public addresses are
+    // mapped in the VPC; moto does not check.)
+    aws.ec2
+        .detach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap();
+    // NAT gateway: it has no setting to drift (subnet and address are fixed for
+    // its life), so the meaningful drift is its loss. moto deletes at once.
+    let address = aws
+        .ec2
+        .describe_nat_gateways()
+        .nat_gateway_ids(&stale_nat)
+        .send()
+        .await
+        .unwrap()
+        .nat_gateways()[0]
+        .nat_gateway_addresses()[0]
+        .allocation_id()
+        .unwrap()
+        .to_string();
+    aws.ec2
+        .delete_nat_gateway()
+        .nat_gateway_id(&stale_nat)
+        .send()
+        .await
+        .unwrap();
+    // AWS releases the gateway's Elastic IP once the gateway reads `deleted`;
+    // moto marks it deleted but keeps the address associated: release it as AWS
+    // would.
+    let association = aws
+        .ec2
+        .describe_addresses()
+        .allocation_ids(&address)
+        .send()
+        .await
+        .unwrap()
+        .addresses()[0]
+        .association_id()
+        .map(str::to_string);
+    if let Some(association) = association {
+        aws.ec2
+            .disassociate_address()
+            .association_id(association)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Execution role: trusted by EC2 instead of ECS tasks.
+    aws.iam
+        .update_assume_role_policy()
+        .role_name(&role)
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+
+    platform::apply(&engine, object).await.unwrap();
+    let events = recorder.take();
+    let updated = |kind: &str| -> Vec<String> {
+        outcomes_of(&events, kind)
+            .into_iter()
+            .flat_map(|o| match o {
+                Outcome::Updated(drift) => drift.into_iter().map(|d| d.field).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    assert_eq!(updated("ECS cluster"), ["containerInsights"], "{events:?}");
+    let mut ecr = updated("ECR repository");
+    ecr.sort();
+    assert_eq!(ecr, ["imageTagMutability", "scanOnPush"]);
+    assert_eq!(updated("VPC endpoint"), ["subnets"]);
+    assert_eq!(updated("subnet"), ["mapPublicIpOnLaunch"]);
+    assert_eq!(updated("internet gateway"), ["attachment"]);
+    assert_eq!(updated("IAM role"), ["trustPolicy"]);
+    assert!(
+        outcomes_of(&events, "NAT gateway").contains(&Outcome::Created),
+        "{events:?}"
+    );
+    // The private table routed through the lost gateway now uses the new one.
+    assert_eq!(updated("route table"), ["routes"]);
+
+    let restored = apply_until_ready(&engine, object).await;
+    let fresh_nat = restored.status.nat_gateway_ids[0].clone();
+    assert_ne!(fresh_nat, stale_nat);
+    assert_eq!(restored.status.nat_gateway_ids.len(), 2);
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(tables.route_tables().iter().any(|t| {
+        t.routes()
+            .iter()
+            .any(|r| r.nat_gateway_id() == Some(fresh_nat.as_str()))
+    }));
+    let clusters = aws
+        .ecs
+        .describe_clusters()
+        .clusters(&cluster)
+        .include(aws_sdk_ecs::types::ClusterField::Settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        clusters.clusters()[0].settings()[0].value(),
+        Some("enabled")
+    );
+    let repo = aws
+        .ecr
+        .describe_repositories()
+        .repository_names("bedrock-chatbot")
+        .send()
+        .await
+        .unwrap();
+    let repo = &repo.repositories()[0];
+    assert!(repo.image_scanning_configuration().unwrap().scan_on_push());
+    assert_eq!(
+        repo.image_tag_mutability(),
+        Some(&ImageTagMutability::Immutable)
+    );
+    let endpoints = aws
+        .ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(&endpoint)
+        .send()
+        .await
+        .unwrap();
+    let subnets: BTreeSet<_> = endpoints.vpc_endpoints()[0]
+        .subnet_ids()
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(subnets, status.private_subnet_ids.iter().cloned().collect());
+    let subnet = aws
+        .ec2
+        .describe_subnets()
+        .subnet_ids(&private_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subnet.subnets()[0].map_public_ip_on_launch(), Some(false));
+    let gateway = aws
+        .ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(&igw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.internet_gateways()[0].attachments()[0].vpc_id(),
+        Some(vpc.as_str())
+    );
+    let trust = aws
+        .iam
+        .get_role()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let trust = percent_encoding::percent_decode_str(trust.assume_role_policy_document().unwrap())
+        .decode_utf8_lossy()
+        .into_owned();
+    assert!(trust.contains("ecs-tasks.amazonaws.com"), "{trust}");
+    assert!(!trust.contains("ec2.amazonaws.com"), "{trust}");
+
+    // Restored means restored: the next pass writes nothing.
+    let before = engine.calls().len();
+    platform::apply(&engine, object).await.unwrap();
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    recorder.take();
+
+    // A repository holding an image: the deletion says so and deletes no image.
+    aws.ecr
+        .put_image()
+        .repository_name("bedrock-chatbot")
+        .image_manifest(MANIFEST)
+        .image_tag("v1")
+        .send()
+        .await
+        .unwrap();
+    let before = engine.calls().len();
+    let deletion = platform::delete(&engine, object).await.unwrap();
+    assert!(!deletion.is_done());
+    let writes = writes_since(&engine, before);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.contains("BatchDeleteImage") || w.contains("DeleteRepository")),
+        "{writes:?}"
+    );
+    let events = recorder.take();
+    let reported = outcomes_of(&events, "ECR repository");
+    assert!(
+        matches!(&reported[..], [Outcome::Deleting(why)]
+            if why.contains("still holds images") && why.contains("never deletes")),
+        "{reported:?}"
+    );
+    let images = aws
+        .ecr
+        .list_images()
+        .repository_name("bedrock-chatbot")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(images.image_ids().len(), 1, "the image survives");
+    // Once a person removed the image, the deletion finishes.
+    aws.ecr
+        .batch_delete_image()
+        .repository_name("bedrock-chatbot")
+        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
+        .send()
+        .await
+        .unwrap();
+    delete_until_done(&engine, object).await;
+    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
+    assert!(
+        aws.ecr
+            .describe_repositories()
+            .repository_names("bedrock-chatbot")
+            .send()
+            .await
+            .is_err()
+    );
+}

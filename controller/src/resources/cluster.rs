@@ -136,12 +136,14 @@ impl Resource for EcsCluster {
     ) -> Result<()> {
         let ecs = &ctx.aws.ecs;
         if drift.iter().any(|d| d.field == "containerInsights") {
-            ecs.update_cluster_settings()
+            // UpdateCluster takes the settings as UpdateClusterSettings does (which
+            // moto does not implement).
+            ecs.update_cluster()
                 .cluster(&observed.arn)
                 .settings(self.insights_setting())
                 .send()
                 .await
-                .map_err(|e| aws_error("ecs", "UpdateClusterSettings", e))?;
+                .map_err(|e| aws_error("ecs", "UpdateCluster", e))?;
         }
         if drift.iter().any(|d| d.field == "capacityProviders") {
             ecs.put_cluster_capacity_providers()

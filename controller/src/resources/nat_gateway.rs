@@ -232,35 +232,20 @@ impl Resource for NatGateway {
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedNatGateway> {
         let subnet = ctx.refs.resolve(&self.subnet)?;
         let allocation = self.allocation_id(ctx)?;
-        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
-        let created = ctx
-            .aws
-            .ec2
-            .create_nat_gateway()
-            .subnet_id(&subnet)
-            .allocation_id(&allocation)
-            .client_token(ec2::client_token(
-                ctx.owner,
-                &self.key,
-                &[&subnet, &allocation],
-            ))
-            .tag_specifications(tags::ec2_spec(ResourceType::Natgateway, &tags))
-            .send()
+        let within = [subnet.as_str(), allocation.as_str()];
+        let created = self
+            .create_with(ctx, ec2::client_token(ctx.owner, &self.key, &within))
+            .await?;
+        // AWS remembers a client token for a while: after our gateway was deleted
+        // behind our back, the same token hands the deleted gateway back instead
+        // of making one. A token naming the stale gateway makes a new one.
+        // (moto ignores client tokens, so the emulator never answers this way.)
+        if !matches!(created.state.as_str(), "deleted" | "deleting") {
+            return Ok(created);
+        }
+        let within = [subnet.as_str(), allocation.as_str(), created.id.as_str()];
+        self.create_with(ctx, ec2::client_token(ctx.owner, &self.key, &within))
             .await
-            .map_err(|e| aws_error("ec2", "CreateNatGateway", e))?;
-        let gateway = created
-            .nat_gateway()
-            .ok_or_else(|| ec2::unexpected("CreateNatGateway", "the response holds no gateway"))?;
-        Ok(ObservedNatGateway {
-            id: gateway.nat_gateway_id().unwrap_or_default().to_string(),
-            state: gateway
-                .state()
-                .map(|s| s.as_str().to_ascii_lowercase())
-                .unwrap_or_else(|| "pending".into()),
-            subnet_id: subnet,
-            allocation_id: allocation,
-            failure: None,
-        })
     }
 
     async fn update(&self, _: &ObservedNatGateway, _: &[Drift], _: Ctx<'_>) -> Result<()> {
@@ -312,6 +297,36 @@ impl Resource for NatGateway {
 }
 
 impl NatGateway {
+    async fn create_with(&self, ctx: Ctx<'_>, token: String) -> Result<ObservedNatGateway> {
+        let subnet = ctx.refs.resolve(&self.subnet)?;
+        let allocation = self.allocation_id(ctx)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let created = ctx
+            .aws
+            .ec2
+            .create_nat_gateway()
+            .subnet_id(&subnet)
+            .allocation_id(&allocation)
+            .client_token(token)
+            .tag_specifications(tags::ec2_spec(ResourceType::Natgateway, &tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "CreateNatGateway", e))?;
+        let gateway = created
+            .nat_gateway()
+            .ok_or_else(|| ec2::unexpected("CreateNatGateway", "the response holds no gateway"))?;
+        Ok(ObservedNatGateway {
+            id: gateway.nat_gateway_id().unwrap_or_default().to_string(),
+            state: gateway
+                .state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .unwrap_or_else(|| "pending".into()),
+            subnet_id: subnet,
+            allocation_id: allocation,
+            failure: None,
+        })
+    }
+
     fn allocation_id(&self, ctx: Ctx<'_>) -> Result<String> {
         ctx.refs
             .get(&self.elastic_ip_key)
