@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName, Tag,
+    CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
 };
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
@@ -105,11 +105,7 @@ impl Resource for EcsCluster {
             .settings(self.insights_setting())
             .set_capacity_providers(Some(self.providers().into_iter().collect()))
             .set_default_capacity_provider_strategy(Some(self.strategy()))
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
+            .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
             .await
             .map_err(|e| aws_error("ecs", "CreateCluster", e))?;

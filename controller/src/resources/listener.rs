@@ -7,7 +7,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionConfig, RedirectActionStatusCodeEnum,
 };
 
-use super::load_balancer::{elbv2_tags, ensure_owned};
 use super::{Ctx, Drift, Removal, Resource, tags};
 use crate::aws::{AwsError, aws_error};
 use crate::desired::PlatformRef;
@@ -187,7 +186,7 @@ impl Resource for Listener {
             return Ok(None);
         };
         let arn = listener.listener_arn().unwrap_or_default().to_string();
-        ensure_owned(ctx, Self::KIND, &self.key, &arn).await?;
+        tags::elbv2_ensure_owned(ctx, Self::KIND, &self.key, &arn).await?;
         Ok(Some(ObservedListener {
             protocol: listener
                 .protocol()
@@ -249,7 +248,7 @@ impl Resource for Listener {
             .set_ssl_policy(self.ssl_policy.clone())
             .set_certificates(self.certificates())
             .default_actions(action.to_aws())
-            .set_tags(Some(elbv2_tags(&tags)))
+            .set_tags(Some(tags::elbv2_tags(&tags)))
             .send()
             .await
             .map_err(|e| aws_error("elbv2", "CreateListener", e))?;

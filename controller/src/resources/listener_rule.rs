@@ -14,7 +14,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RulePriorityPair,
 };
 
-use super::target_group::{elbv2_tags, elbv2_tags_of};
 use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
 use crate::aws::{AwsError, ErrorClass, aws_error};
 use crate::desired::chatbot::ListenerRule;
@@ -239,9 +238,12 @@ impl Resource for ListenerRule {
             .filter_map(|r| r.rule_arn().map(str::to_string))
             .collect();
         let owner = ctx.owner.to_string();
-        let ours = elbv2_tags_of(ctx, &arns).await?.into_iter().find(|(_, t)| {
-            t.get(TAG_OWNER) == Some(&owner) && t.get(TAG_COMPONENT) == Some(&self.key)
-        });
+        let ours = tags::elbv2_tags_of(ctx, &arns)
+            .await?
+            .into_iter()
+            .find(|(_, t)| {
+                t.get(TAG_OWNER) == Some(&owner) && t.get(TAG_COMPONENT) == Some(&self.key)
+            });
         let Some((arn, _)) = ours else {
             return Ok(None);
         };
@@ -287,7 +289,7 @@ impl Resource for ListenerRule {
                 .priority(priority)
                 .set_conditions(Some(self.conditions()))
                 .set_actions(Some(actions.clone()))
-                .set_tags(Some(elbv2_tags(&tags)))
+                .set_tags(Some(tags::elbv2_tags(&tags)))
                 .send()
                 .await;
             match created {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Tag,
+    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
 };
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
@@ -67,7 +67,7 @@ impl Resource for LoadBalancer {
             return Ok(None);
         };
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-        ensure_owned(ctx, Self::KIND, &self.name, &arn).await?;
+        tags::elbv2_ensure_owned(ctx, Self::KIND, &self.name, &arn).await?;
         let attributes = elbv2
             .describe_load_balancer_attributes()
             .load_balancer_arn(&arn)
@@ -142,7 +142,7 @@ impl Resource for LoadBalancer {
             .scheme(LoadBalancerSchemeEnum::from(self.scheme))
             .set_subnets(Some(subnets.iter().cloned().collect()))
             .set_security_groups(Some(groups.iter().cloned().collect()))
-            .set_tags(Some(elbv2_tags(&tags::for_resource(
+            .set_tags(Some(tags::elbv2_tags(&tags::for_resource(
                 ctx.tags, &self.key, &self.name,
             ))))
             .send()
@@ -250,34 +250,6 @@ impl LoadBalancer {
             .resolve(&PlatformRef::SecurityGroup(self.security_group.clone()))?;
         Ok((subnets, [group].into_iter().collect()))
     }
-}
-
-/// ELBv2 tags.
-pub fn elbv2_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-/// Refuses an ELBv2 resource (load balancer, listener) found by name or port that
-/// does not carry our owner tag.
-pub async fn ensure_owned(ctx: Ctx<'_>, kind: &'static str, name: &str, arn: &str) -> Result<()> {
-    let described = ctx
-        .aws
-        .elbv2
-        .describe_tags()
-        .resource_arns(arn)
-        .send()
-        .await
-        .map_err(|e| aws_error("elbv2", "DescribeTags", e))?;
-    let found: Vec<(&str, &str)> = described
-        .tag_descriptions()
-        .iter()
-        .filter(|d| d.resource_arn() == Some(arn))
-        .flat_map(|d| d.tags())
-        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
-        .collect();
-    tags::ensure_owned(kind, name, ctx.owner, found)
 }
 
 fn unexpected(operation: &'static str, message: &str) -> Error {

@@ -11,7 +11,7 @@
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
     LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service as SdkService,
-    ServiceField, Tag,
+    ServiceField,
 };
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, chatbot_ref, tags};
@@ -171,11 +171,7 @@ impl Resource for Service {
             .deployment_configuration(self.sdk_deployment())
             .propagate_tags(PropagateTags::from(self.propagate_tags))
             .enable_execute_command(self.enable_execute_command)
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
+            .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
             .await
             .map_err(|e| aws_error("ecs", "CreateService", e))?;

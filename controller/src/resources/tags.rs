@@ -3,6 +3,8 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
+use super::Ctx;
+use crate::aws::aws_error;
 use crate::desired::{Owner, TAG_COMPONENT, TAG_OWNER, Tags, resource_tags};
 use crate::{Error, Result};
 
@@ -24,6 +26,72 @@ pub fn ec2_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
+}
+
+/// ECS tags.
+pub fn ecs_tags(tags: &Tags) -> Vec<aws_sdk_ecs::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// ELBv2 tags.
+pub fn elbv2_tags(tags: &Tags) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
+        .collect()
+}
+
+/// Tags of ELBv2 resources by ARN (DescribeTags takes at most 20 ARNs a call).
+pub async fn elbv2_tags_of(ctx: Ctx<'_>, arns: &[String]) -> Result<Vec<(String, Tags)>> {
+    let mut found = Vec::new();
+    for chunk in arns.chunks(20) {
+        let out = ctx
+            .aws
+            .elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("elasticloadbalancing", "DescribeTags", e))?;
+        found.extend(out.tag_descriptions().iter().map(|d| {
+            (
+                d.resource_arn().unwrap_or_default().to_string(),
+                d.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect(),
+            )
+        }));
+    }
+    Ok(found)
+}
+
+/// [`ensure_owned`] for an ELBv2 resource (load balancer, listener, target group)
+/// found by name or port, by its ARN's tags.
+pub async fn elbv2_ensure_owned(
+    ctx: Ctx<'_>,
+    kind: &'static str,
+    name: &str,
+    arn: &str,
+) -> Result<()> {
+    let described = elbv2_tags_of(ctx, &[arn.to_string()]).await?;
+    let tags = described
+        .into_iter()
+        .find(|(a, _)| a == arn)
+        .map(|(_, t)| t)
+        .unwrap_or_default();
+    ensure_owned(
+        kind,
+        name,
+        ctx.owner,
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
 }
 
 /// EC2 filters that find exactly the resource with `component` of `owner`.

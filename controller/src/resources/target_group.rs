@@ -4,12 +4,11 @@
 //! and touched only when our tags own it.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Matcher, ProtocolEnum, Tag, TargetGroup as SdkTargetGroup, TargetGroupAttribute, TargetTypeEnum,
+    Matcher, ProtocolEnum, TargetGroup as SdkTargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 
 use super::{Ctx, Drift, Removal, Resource, tags};
 use crate::aws::{ErrorClass, aws_error};
-use crate::desired::Tags;
 use crate::desired::chatbot::{HealthCheck, TargetGroup};
 use crate::{Error, Result};
 
@@ -98,7 +97,7 @@ impl Resource for TargetGroup {
             return Ok(None);
         };
         let arn = group.target_group_arn().unwrap_or_default().to_string();
-        ensure_owned(ctx, Self::KIND, &self.name, &arn).await?;
+        tags::elbv2_ensure_owned(ctx, Self::KIND, &self.name, &arn).await?;
         let attributes = elbv2
             .describe_target_group_attributes()
             .target_group_arn(&arn)
@@ -178,7 +177,7 @@ impl Resource for TargetGroup {
             .healthy_threshold_count(h.healthy_threshold)
             .unhealthy_threshold_count(h.unhealthy_threshold)
             .matcher(Matcher::builder().http_code(h.matcher).build())
-            .set_tags(Some(elbv2_tags(&tags)))
+            .set_tags(Some(tags::elbv2_tags(&tags)))
             .send()
             .await
             .map_err(|e| aws_error("elasticloadbalancing", "CreateTargetGroup", e))?;
@@ -289,53 +288,6 @@ fn observed(group: &SdkTargetGroup, arn: String, delay: Option<i32>) -> Observed
         },
         deregistration_delay_seconds: delay,
     }
-}
-
-/// ELBv2 tags.
-pub(crate) fn elbv2_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
-/// Tags of ELBv2 resources by ARN (DescribeTags takes at most 20 ARNs a call).
-pub(crate) async fn elbv2_tags_of(ctx: Ctx<'_>, arns: &[String]) -> Result<Vec<(String, Tags)>> {
-    let mut found = Vec::new();
-    for chunk in arns.chunks(20) {
-        let out = ctx
-            .aws
-            .elbv2
-            .describe_tags()
-            .set_resource_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| aws_error("elasticloadbalancing", "DescribeTags", e))?;
-        found.extend(out.tag_descriptions().iter().map(|d| {
-            (
-                d.resource_arn().unwrap_or_default().to_string(),
-                d.tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                    .collect(),
-            )
-        }));
-    }
-    Ok(found)
-}
-
-async fn ensure_owned(ctx: Ctx<'_>, kind: &'static str, name: &str, arn: &str) -> Result<()> {
-    let described = elbv2_tags_of(ctx, &[arn.to_string()]).await?;
-    let tags = described
-        .iter()
-        .find(|(a, _)| a == arn)
-        .map(|(_, t)| t.clone())
-        .unwrap_or_default();
-    tags::ensure_owned(
-        kind,
-        name,
-        ctx.owner,
-        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    )
 }
 
 fn unexpected(operation: &'static str, message: &str) -> Error {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, CpuArchitecture, HealthCheck, KeyValuePair,
-    LogConfiguration, LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Tag,
+    LogConfiguration, LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform,
     TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 
@@ -350,11 +350,7 @@ impl TaskDefinition {
             .execution_role_arn(&settings.execution_role_arn)
             .task_role_arn(&settings.task_role_arn)
             .set_container_definitions(Some(containers))
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
+            .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
             .await
             .map_err(|e| aws_error("ecs", "RegisterTaskDefinition", e))?;
