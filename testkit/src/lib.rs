@@ -3,7 +3,11 @@
 //! [`Moto`] runs the local AWS emulator (moto in server mode, installed into the
 //! project's `.venv` by `scripts/setup-aws-emulator`) on a free 127.0.0.1 port for
 //! the lifetime of the value, so each test gets an empty AWS of its own.
+//! [`FaultProxy`] sits between a client and the emulator and injects the failures
+//! AWS produces under load: throttling, 5xx, dropped connections, latency.
 
+pub mod faults;
 pub mod moto;
 
+pub use faults::{Fault, FaultProxy, Faults};
 pub use moto::{Moto, MotoError};

@@ -37,14 +37,40 @@ pub struct Aws {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// Every call made through these clients.
     pub calls: CallLog,
+    /// The account, once known (credentials do not change accounts).
+    account: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 /// Loads the standard AWS configuration from the environment, as every AWS tool does.
+/// Unless `AWS_MAX_ATTEMPTS` says otherwise, each call is tried up to
+/// [`MAX_ATTEMPTS`] times: an operator converging hundreds of resources under
+/// throttling needs more patience than the SDK's default of 3.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let loader = if std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {
+        loader
+    } else {
+        loader.retry_config(retry_config())
+    };
+    loader.load().await
 }
+
+/// Attempts per AWS call (the first try included).
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The operator's retry policy: the SDK's standard mode (exponential backoff with
+/// jitter, throttling and transient errors only) with [`MAX_ATTEMPTS`] attempts.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_max_backoff(std::time::Duration::from_secs(20))
+}
+
+/// Retry tokens per service client. The SDK's default bucket (500) is sized for a
+/// process making a few calls; an operator converging hundreds of resources under
+/// sustained throttling would empty it and stop retrying altogether. Backoff and
+/// [`MAX_ATTEMPTS`] still bound every call.
+const RETRY_TOKENS: usize = 5000;
 
 macro_rules! client {
     ($krate:ident, $sdk:expr, $region:expr, $calls:expr) => {
@@ -52,6 +78,16 @@ macro_rules! client {
             $krate::config::Builder::from($sdk)
                 .region(Region::new($region.to_string()))
                 .interceptor($calls.interceptor())
+                .retry_partition(
+                    aws_smithy_runtime::client::retries::RetryPartition::custom(concat!(
+                        "bedrock-chatbot-operator/",
+                        stringify!($krate)
+                    ))
+                    .token_bucket(aws_smithy_runtime::client::retries::TokenBucket::new(
+                        RETRY_TOKENS,
+                    ))
+                    .build(),
+                )
                 .build(),
         )
     };
@@ -73,23 +109,28 @@ impl Aws {
             ecr: client!(aws_sdk_ecr, sdk, region, calls),
             autoscaling: client!(aws_sdk_applicationautoscaling, sdk, region, calls),
             calls,
+            account: std::sync::Arc::default(),
         }
     }
 
-    /// The account the credentials belong to.
+    /// The account the credentials belong to, asked once per set of clients.
     pub async fn account_id(&self) -> crate::Result<String> {
+        if let Some(account) = self.account.get() {
+            return Ok(account.clone());
+        }
         let identity = self
             .sts
             .get_caller_identity()
             .send()
             .await
             .map_err(|e| aws_error("sts", "GetCallerIdentity", e))?;
-        identity.account.ok_or_else(|| {
+        let account = identity.account.ok_or_else(|| {
             crate::Error::Aws(AwsError::unexpected(
                 "sts",
                 "GetCallerIdentity",
                 "no account in the response",
             ))
-        })
+        })?;
+        Ok(self.account.get_or_init(|| account).clone())
     }
 }

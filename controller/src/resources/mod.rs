@@ -335,11 +335,22 @@ pub async fn converge<R: Resource>(
             progress.report(event(None, Outcome::Blocked(why.clone())));
             Ok(Converged::Blocked(why))
         }
+        Err(error) if transient(&error) => {
+            progress.report(event(None, Outcome::Failed(error.to_string())));
+            Ok(Converged::Blocked(format!("retrying after: {error}")))
+        }
         Err(error) => {
             progress.report(event(None, Outcome::Failed(error.to_string())));
             Err(error)
         }
     }
+}
+
+/// Throttling, 5xx and dropped connections that outlived the SDK's own retries: the
+/// pass goes on with the resources that do not depend on this one, and the next
+/// pass tries again. Other errors end the pass.
+fn transient(error: &Error) -> bool {
+    error.class() == Some(crate::aws::ErrorClass::Retryable)
 }
 
 /// Deletes one resource if it exists. Returns whether it is gone.
@@ -361,7 +372,11 @@ pub async fn remove<R: Resource>(
         Ok(observed) => observed,
         Err(error) => {
             progress.report(event(None, Outcome::Failed(error.to_string())));
-            return Err(error);
+            return if transient(&error) {
+                Ok(false)
+            } else {
+                Err(error)
+            };
         }
     };
     let Some(observed) = observed else {
@@ -380,7 +395,11 @@ pub async fn remove<R: Resource>(
         }
         Err(error) => {
             progress.report(event(Some(id), Outcome::Failed(error.to_string())));
-            Err(error)
+            if transient(&error) {
+                Ok(false)
+            } else {
+                Err(error)
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod inventory;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 

@@ -1,0 +1,403 @@
+//! Every AWS resource that carries the operator's ownership tag, counted by kind and
+//! owner — how the tests prove "exactly one of each" and "nothing left".
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+use operator::aws::Aws;
+use operator::desired::TAG_OWNER;
+
+/// Count of owned resources: kind → owner tag → how many.
+pub type Inventory = BTreeMap<&'static str, BTreeMap<String, usize>>;
+
+fn add(inventory: &mut Inventory, kind: &'static str, owner: Option<String>) {
+    if let Some(owner) = owner {
+        *inventory.entry(kind).or_default().entry(owner).or_default() += 1;
+    }
+}
+
+fn ec2_owner(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
+    tags.iter()
+        .find(|t| t.key() == Some(TAG_OWNER))
+        .and_then(|t| t.value().map(str::to_string))
+}
+
+/// Everything owned, by kind and owner.
+pub async fn inventory(aws: &Aws) -> Inventory {
+    let mut found = Inventory::new();
+    let owned = || Filter::builder().name("tag-key").values(TAG_OWNER).build();
+    let ec2 = &aws.ec2;
+
+    for vpc in ec2
+        .describe_vpcs()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+    {
+        add(&mut found, "vpc", ec2_owner(vpc.tags()));
+    }
+    for subnet in ec2
+        .describe_subnets()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+    {
+        add(&mut found, "subnet", ec2_owner(subnet.tags()));
+    }
+    for igw in ec2
+        .describe_internet_gateways()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .internet_gateways()
+    {
+        add(&mut found, "internet gateway", ec2_owner(igw.tags()));
+    }
+    for nat in ec2
+        .describe_nat_gateways()
+        .send()
+        .await
+        .unwrap()
+        .nat_gateways()
+    {
+        let state = nat
+            .state()
+            .map(|s| s.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
+        if state != "deleted" {
+            add(&mut found, "NAT gateway", ec2_owner(nat.tags()));
+        }
+    }
+    for address in ec2
+        .describe_addresses()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .addresses()
+    {
+        add(&mut found, "Elastic IP", ec2_owner(address.tags()));
+    }
+    for table in ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .route_tables()
+    {
+        add(&mut found, "route table", ec2_owner(table.tags()));
+    }
+    for group in ec2
+        .describe_security_groups()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+    {
+        add(&mut found, "security group", ec2_owner(group.tags()));
+    }
+    for endpoint in ec2
+        .describe_vpc_endpoints()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoints()
+    {
+        let state = endpoint
+            .state()
+            .map(|s| s.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
+        if state != "deleted" {
+            add(&mut found, "VPC endpoint", ec2_owner(endpoint.tags()));
+        }
+    }
+
+    let elb = &aws.elbv2;
+    let elb_owner = |described: &aws_sdk_elasticloadbalancingv2::operation::describe_tags::DescribeTagsOutput| {
+        described
+            .tag_descriptions()
+            .iter()
+            .map(|d| {
+                d.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(TAG_OWNER))
+                    .and_then(|t| t.value().map(str::to_string))
+            })
+            .collect::<Vec<_>>()
+    };
+    for lb in elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()
+    {
+        let arn = lb.load_balancer_arn().unwrap();
+        let tags = elb.describe_tags().resource_arns(arn).send().await.unwrap();
+        let owner = elb_owner(&tags).pop().flatten();
+        add(&mut found, "load balancer", owner.clone());
+        for listener in elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .listeners()
+        {
+            add(&mut found, "listener", owner.clone());
+            let rules = elb
+                .describe_rules()
+                .listener_arn(listener.listener_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            for rule in rules
+                .rules()
+                .iter()
+                .filter(|r| !r.is_default().unwrap_or(false))
+            {
+                let tags = elb
+                    .describe_tags()
+                    .resource_arns(rule.rule_arn().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                add(
+                    &mut found,
+                    "listener rule",
+                    elb_owner(&tags).pop().flatten(),
+                );
+            }
+        }
+    }
+    for group in elb
+        .describe_target_groups()
+        .send()
+        .await
+        .unwrap()
+        .target_groups()
+    {
+        let tags = elb
+            .describe_tags()
+            .resource_arns(group.target_group_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        add(&mut found, "target group", elb_owner(&tags).pop().flatten());
+    }
+
+    let ecs = &aws.ecs;
+    let ecs_owner = |tags: &[aws_sdk_ecs::types::Tag]| {
+        tags.iter()
+            .find(|t| t.key() == Some(TAG_OWNER))
+            .and_then(|t| t.value().map(str::to_string))
+    };
+    let clusters = ecs
+        .list_clusters()
+        .send()
+        .await
+        .unwrap()
+        .cluster_arns()
+        .to_vec();
+    if !clusters.is_empty() {
+        let described = ecs
+            .describe_clusters()
+            .set_clusters(Some(clusters.clone()))
+            .include(aws_sdk_ecs::types::ClusterField::Tags)
+            .send()
+            .await
+            .unwrap();
+        for cluster in described
+            .clusters()
+            .iter()
+            .filter(|c| c.status() == Some("ACTIVE"))
+        {
+            add(&mut found, "ECS cluster", ecs_owner(cluster.tags()));
+        }
+    }
+    for cluster in &clusters {
+        let services = ecs
+            .list_services()
+            .cluster(cluster)
+            .send()
+            .await
+            .unwrap()
+            .service_arns()
+            .to_vec();
+        if services.is_empty() {
+            continue;
+        }
+        let described = ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services))
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .unwrap();
+        for service in described
+            .services()
+            .iter()
+            .filter(|s| s.status() == Some("ACTIVE"))
+        {
+            add(&mut found, "ECS service", ecs_owner(service.tags()));
+        }
+    }
+    let definitions = ecs
+        .list_task_definitions()
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    for arn in definitions.task_definition_arns() {
+        let described = ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+            .send()
+            .await
+            .unwrap();
+        add(&mut found, "task definition", ecs_owner(described.tags()));
+    }
+
+    let roles = aws
+        .iam
+        .list_roles()
+        .path_prefix("/bedrock-chatbot/")
+        .send()
+        .await
+        .unwrap();
+    for role in roles.roles() {
+        let tags = aws
+            .iam
+            .list_role_tags()
+            .role_name(role.role_name())
+            .send()
+            .await
+            .unwrap();
+        let owner = tags
+            .tags()
+            .iter()
+            .find(|t| t.key() == TAG_OWNER)
+            .map(|t| t.value().to_string());
+        add(&mut found, "IAM role", owner);
+    }
+
+    let pools = aws
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    for pool in pools.user_pools() {
+        let described = aws
+            .cognito
+            .describe_user_pool()
+            .user_pool_id(pool.id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let owner = described
+            .user_pool()
+            .and_then(|p| p.user_pool_tags())
+            .and_then(|tags| tags.get(TAG_OWNER).cloned());
+        add(&mut found, "user pool", owner);
+    }
+
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/bedrock-chatbot/")
+        .send()
+        .await
+        .unwrap();
+    for group in groups.log_groups() {
+        let arn = group.arn().unwrap().trim_end_matches(":*");
+        let tags = aws
+            .logs
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        add(
+            &mut found,
+            "log group",
+            tags.tags().and_then(|t| t.get(TAG_OWNER).cloned()),
+        );
+    }
+
+    for repository in aws
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .unwrap()
+        .repositories()
+    {
+        let tags = aws
+            .ecr
+            .list_tags_for_resource()
+            .resource_arn(repository.repository_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let owner = tags
+            .tags()
+            .iter()
+            .find(|t| t.key() == TAG_OWNER)
+            .map(|t| t.value().to_string());
+        add(&mut found, "ECR repository", owner);
+    }
+    found
+}
+
+/// The inventory a platform like `examples/platform.yaml` and `teams` default
+/// chatbots should leave: one of everything per owner, two per zone where zonal.
+pub fn expected(platform: &str, chatbots: &[String]) -> Inventory {
+    let mut expected = Inventory::new();
+    let owner = format!("ChatbotPlatform/{platform}");
+    for (kind, count) in [
+        ("vpc", 1),
+        ("subnet", 4),
+        ("internet gateway", 1),
+        ("NAT gateway", 2),
+        ("Elastic IP", 2),
+        ("route table", 3),
+        ("security group", 3),
+        ("VPC endpoint", 1),
+        ("load balancer", 1),
+        ("listener", 2),
+        ("ECS cluster", 1),
+        ("IAM role", 1),
+        ("ECR repository", 1),
+    ] {
+        expected
+            .entry(kind)
+            .or_default()
+            .insert(owner.clone(), count);
+    }
+    for chatbot in chatbots {
+        for kind in [
+            "user pool",
+            "target group",
+            "listener rule",
+            "log group",
+            "IAM role",
+            "task definition",
+            "ECS service",
+        ] {
+            expected.entry(kind).or_default().insert(chatbot.clone(), 1);
+        }
+    }
+    expected
+}

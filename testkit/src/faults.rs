@@ -1,0 +1,285 @@
+//! A fault-injecting HTTP proxy for the AWS emulator. Each request, with the
+//! configured probability, gets one of the configured faults *instead of* reaching
+//! the emulator — so a fault never has a side effect, as with AWS's own throttling
+//! and most 5xx — and otherwise is forwarded unchanged.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// One kind of failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// The service's own throttling error, in the request's protocol
+    /// (`ThrottlingException`, `Throttling`, `RequestLimitExceeded`).
+    Throttle,
+    /// HTTP 429 Too Many Requests.
+    TooManyRequests,
+    /// HTTP 500 Internal Server Error.
+    InternalError,
+    /// HTTP 503 Service Unavailable.
+    Unavailable,
+    /// The connection is closed without an answer.
+    Reset,
+    /// The request is answered, but only after a delay.
+    Latency(Duration),
+}
+
+/// What to inject, and how often.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// Probability (0 to 1) that a request gets a fault.
+    pub rate: f64,
+    /// Faults to choose from, uniformly.
+    pub kinds: Vec<Fault>,
+    /// Seed of the random choices, so a failing run can be repeated.
+    pub seed: u64,
+}
+
+impl Faults {
+    /// Every fault kind at `rate`, with 200 ms of latency for [`Fault::Latency`].
+    pub fn all(rate: f64, seed: u64) -> Self {
+        Self {
+            rate,
+            kinds: vec![
+                Fault::Throttle,
+                Fault::TooManyRequests,
+                Fault::InternalError,
+                Fault::Unavailable,
+                Fault::Reset,
+                Fault::Latency(Duration::from_millis(200)),
+            ],
+            seed,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    forwarded: AtomicU64,
+    injected: Mutex<Vec<Fault>>,
+}
+
+/// The proxy, listening on 127.0.0.1 until dropped.
+#[derive(Debug)]
+pub struct FaultProxy {
+    address: SocketAddr,
+    counters: Arc<Counters>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy in front of `upstream` (e.g. `http://127.0.0.1:5000`).
+    pub async fn start(upstream: &str, faults: Faults) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let address = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let (stop, mut stopped) = oneshot::channel();
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
+            faults,
+            counters: counters.clone(),
+        });
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = &mut stopped => break,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let shared = shared.clone();
+                        async move { shared.handle(request).await }
+                    });
+                    // A `Reset` fault ends the connection with an error: expected.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            address,
+            counters,
+            stop: Some(stop),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: point the AWS SDK here.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Requests that reached the emulator.
+    pub fn forwarded(&self) -> u64 {
+        self.counters.forwarded.load(Ordering::Relaxed)
+    }
+
+    /// Every fault injected so far, in order.
+    pub fn injected(&self) -> Vec<Fault> {
+        self.counters
+            .injected
+            .lock()
+            .map(|faults| faults.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+struct Shared {
+    upstream: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    rng: Mutex<fastrand::Rng>,
+    faults: Faults,
+    counters: Arc<Counters>,
+}
+
+/// The error a `Reset` fault ends the connection with.
+#[derive(Debug)]
+struct InjectedReset;
+
+impl std::fmt::Display for InjectedReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected connection reset")
+    }
+}
+
+impl std::error::Error for InjectedReset {}
+
+impl Shared {
+    fn pick(&self) -> Option<Fault> {
+        let mut rng = self.rng.lock().ok()?;
+        if self.faults.kinds.is_empty() || rng.f64() >= self.faults.rate {
+            return None;
+        }
+        Some(self.faults.kinds[rng.usize(..self.faults.kinds.len())])
+    }
+
+    async fn handle(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, InjectedReset> {
+        let (parts, body) = request.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let fault = self.pick();
+        if let Some(fault) = fault
+            && let Ok(mut injected) = self.counters.injected.lock()
+        {
+            injected.push(fault);
+        }
+        match fault {
+            Some(Fault::Reset) => return Err(InjectedReset),
+            Some(Fault::Throttle) => return Ok(throttle(&parts.headers, &body)),
+            Some(Fault::TooManyRequests) => return Ok(status(StatusCode::TOO_MANY_REQUESTS)),
+            Some(Fault::InternalError) => return Ok(status(StatusCode::INTERNAL_SERVER_ERROR)),
+            Some(Fault::Unavailable) => return Ok(status(StatusCode::SERVICE_UNAVAILABLE)),
+            Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
+            None => {}
+        }
+        self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let mut forward = Request::builder()
+            .method(parts.method.clone())
+            .uri(format!("{}{path}", self.upstream));
+        for (name, value) in &parts.headers {
+            if name != hyper::header::HOST {
+                forward = forward.header(name, value);
+            }
+        }
+        let Ok(forward) = forward.body(Full::new(body)) else {
+            return Ok(status(StatusCode::BAD_GATEWAY));
+        };
+        match self.client.request(forward).await {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                Ok(Response::from_parts(parts, Full::new(body)))
+            }
+            Err(_) => Ok(status(StatusCode::BAD_GATEWAY)),
+        }
+    }
+}
+
+fn status(code: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"injected fault")));
+    *response.status_mut() = code;
+    response
+}
+
+/// The service's throttling error in the request's wire protocol, as AWS sends it.
+fn throttle(headers: &hyper::HeaderMap, body: &[u8]) -> Response<Full<Bytes>> {
+    let json = headers.contains_key("x-amz-target")
+        || headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("amz-json"));
+    let body_text = String::from_utf8_lossy(body);
+    let (code, content_type, text): (StatusCode, &str, String) = if json {
+        (
+            StatusCode::BAD_REQUEST,
+            "application/x-amz-json-1.1",
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded (injected)"}"#.into(),
+        )
+    } else if body_text.contains("Version=2016-11-15") {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>RequestLimitExceeded</Code>\
+             <Message>Request limit exceeded (injected)</Message></Error></Errors><RequestID>injected</RequestID></Response>"
+                .into(),
+        )
+    } else {
+        (
+            StatusCode::BAD_REQUEST,
+            "text/xml",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded (injected)</Message>\
+             </Error><RequestId>injected</RequestId></ErrorResponse>"
+                .into(),
+        )
+    };
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = code;
+    if let Ok(value) = content_type.parse() {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    if json && let Ok(value) = "ThrottlingException".parse() {
+        response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    response
+}
