@@ -275,6 +275,31 @@ impl<O> Converged<O> {
     }
 }
 
+/// Times a whole resource step (observe, then create or update) is tried when it
+/// fails transiently. The SDK does not retry every failure — a connection dropped
+/// mid-request, for one — and repeating the step is safe where repeating a single
+/// create would not be: the step observes by ownership tags first, so a create that
+/// did reach AWS is found instead of made twice.
+const STEP_ATTEMPTS: u32 = 3;
+
+/// Evaluates `$step` (an awaited `Result`) up to [`STEP_ATTEMPTS`] times while it
+/// fails transiently. (A macro, not a closure: the futures must stay `Send` for the
+/// in-cluster controller.)
+macro_rules! retry_step {
+    ($step:expr) => {{
+        let mut attempt = 1;
+        loop {
+            match $step {
+                Err(error) if transient(&error) && attempt < STEP_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 /// Brings one resource to its desired state: create it if missing, change what
 /// drifted, leave it alone otherwise. Records its id in `refs` once it exists.
 pub async fn converge<R: Resource>(
@@ -290,27 +315,8 @@ pub async fn converge<R: Resource>(
         id,
         outcome,
     };
-    let result = {
-        let ctx = scope.with(refs);
-        async {
-            match resource.observe(ctx).await? {
-                None => {
-                    let observed = resource.create(ctx).await?;
-                    Ok((observed, Outcome::Created))
-                }
-                Some(observed) => {
-                    let drift = resource.drift(&observed, ctx)?;
-                    if drift.is_empty() {
-                        Ok((observed, Outcome::Unchanged))
-                    } else {
-                        resource.update(&observed, &drift, ctx).await?;
-                        Ok((observed, Outcome::Updated(drift)))
-                    }
-                }
-            }
-        }
-        .await
-    };
+    let ctx = scope.with(refs);
+    let result = retry_step!(step(resource, ctx).await);
     match result {
         Ok((observed, outcome)) => {
             let id = R::id(&observed);
@@ -353,6 +359,25 @@ fn transient(error: &Error) -> bool {
     error.class() == Some(crate::aws::ErrorClass::Retryable)
 }
 
+/// Observe, then create or update: one attempt at a resource.
+async fn step<R: Resource>(resource: &R, ctx: Ctx<'_>) -> Result<(R::Observed, Outcome)> {
+    match resource.observe(ctx).await? {
+        None => {
+            let observed = resource.create(ctx).await?;
+            Ok((observed, Outcome::Created))
+        }
+        Some(observed) => {
+            let drift = resource.drift(&observed, ctx)?;
+            if drift.is_empty() {
+                Ok((observed, Outcome::Unchanged))
+            } else {
+                resource.update(&observed, &drift, ctx).await?;
+                Ok((observed, Outcome::Updated(drift)))
+            }
+        }
+    }
+}
+
 /// Deletes one resource if it exists. Returns whether it is gone.
 pub async fn remove<R: Resource>(
     resource: &R,
@@ -368,7 +393,7 @@ pub async fn remove<R: Resource>(
         id,
         outcome,
     };
-    let observed = match resource.observe(ctx).await {
+    let observed = match retry_step!(resource.observe(ctx).await) {
         Ok(observed) => observed,
         Err(error) => {
             progress.report(event(None, Outcome::Failed(error.to_string())));
@@ -384,7 +409,7 @@ pub async fn remove<R: Resource>(
         return Ok(true);
     };
     let id = R::id(&observed);
-    match resource.delete(&observed, ctx).await {
+    match retry_step!(resource.delete(&observed, ctx).await) {
         Ok(Removal::Done) => {
             progress.report(event(Some(id), Outcome::Deleted));
             Ok(true)
