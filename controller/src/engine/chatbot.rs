@@ -12,16 +12,15 @@ use bedrock_chatbot_crds::{
     ChatbotPlatform, ChatbotPlatformStatus, ConditionStatus, DeletionPolicy,
 };
 
-use super::{Engine, conditions};
+pub use super::Deletion;
+use super::{Engine, Pass, conditions, report_retained};
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::Scaling;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
-use crate::resources::{
-    Converged, Event, Outcome, Progress, Refs, Resource, Scope, chatbot_ref, converge, remove,
-};
+use crate::resources::{Progress, Refs, Resource, Scope, chatbot_ref, remove};
 use crate::{Error, Result};
 
 /// Reason of `Ready=False` while AWS resources are still being created or changed.
@@ -56,31 +55,6 @@ impl ChatbotState {
     }
 }
 
-/// Collects what a pass waits for.
-struct Pass {
-    refs: Refs,
-    waiting: Vec<String>,
-}
-
-impl Pass {
-    async fn step<R: Resource>(
-        &mut self,
-        resource: &R,
-        scope: Scope<'_>,
-        engine: &Engine,
-    ) -> Result<Option<R::Observed>> {
-        let converged = converge(resource, scope, &mut self.refs, engine.progress()).await?;
-        if let Some(why) = converged.waiting_for() {
-            self.waiting
-                .push(format!("{} {}: {why}", R::KIND, resource.name()));
-        }
-        Ok(match converged {
-            Converged::Ready(o) | Converged::Waiting(o, _) => Some(o),
-            Converged::Blocked(_) => None,
-        })
-    }
-}
-
 /// The chatbot's desired state on `platform`, in the platform's account.
 async fn desired_state(
     engine: &Engine,
@@ -107,10 +81,7 @@ pub async fn apply(
         owner: &desired.owner,
         tags: &desired.tags,
     };
-    let mut pass = Pass {
-        refs: platform_refs.clone(),
-        waiting: Vec::new(),
-    };
+    let mut pass = Pass::from(platform_refs.clone());
 
     pass.step(&desired.log_group, scope, engine).await?;
     pass.step(&desired.task_role, scope, engine).await?;
@@ -185,20 +156,6 @@ pub async fn apply(
     })
 }
 
-/// Whether a deletion finished, and what it still waits for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Deletion {
-    /// Resources still being deleted (asynchronously by AWS), in words.
-    pub waiting: Vec<String>,
-}
-
-impl Deletion {
-    /// Whether nothing is left.
-    pub fn is_done(&self) -> bool {
-        self.waiting.is_empty()
-    }
-}
-
 /// Deletes the chatbot's resources in reverse dependency order, one pass; with
 /// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
 ///
@@ -213,14 +170,12 @@ pub async fn delete(
 ) -> Result<Deletion> {
     let (aws, desired) = desired_state(engine, chatbot, platform).await?;
     if desired.deletion_policy == DeletionPolicy::Retain {
-        engine.progress().report(Event {
-            owner: desired.owner.clone(),
-            kind: "BedrockChatbot",
-            name: chatbot.metadata.name.clone().unwrap_or_default(),
-            id: None,
-            outcome: Outcome::Retained,
-        });
-        return Ok(Deletion::default());
+        return Ok(report_retained(
+            engine,
+            &desired.owner,
+            "BedrockChatbot",
+            chatbot.metadata.name.as_deref(),
+        ));
     }
     let scope = Scope {
         aws: &aws,

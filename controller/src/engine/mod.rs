@@ -12,8 +12,12 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
 
+use crate::Result;
 use crate::aws::{Aws, CallLog};
-use crate::resources::Progress;
+use crate::desired::Owner;
+use crate::resources::{
+    Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, remove,
+};
 
 /// Shared by every pass: one AWS configuration, one call log, one progress sink.
 #[derive(Clone)]
@@ -64,4 +68,94 @@ impl Engine {
             .or_insert_with(|| Aws::new(&self.sdk, region, self.calls.clone()))
             .clone()
     }
+}
+
+/// One pass over an owner's resources: the ids found so far and what is not ready.
+#[derive(Default)]
+pub(crate) struct Pass {
+    pub(crate) refs: Refs,
+    pub(crate) waiting: Vec<String>,
+    /// Only look: find what exists and record its ids, create and change nothing.
+    pub(crate) observe_only: bool,
+}
+
+impl Pass {
+    /// A converging pass that starts from `refs` (e.g. the platform's ids).
+    pub(crate) fn from(refs: Refs) -> Self {
+        Self {
+            refs,
+            ..Self::default()
+        }
+    }
+
+    /// Converges (or, observing only, finds) one resource and notes what it waits for.
+    pub(crate) async fn step<R: Resource>(
+        &mut self,
+        resource: &R,
+        scope: Scope<'_>,
+        engine: &Engine,
+    ) -> Result<Option<R::Observed>> {
+        if self.observe_only {
+            let found = resource.observe(scope.with(&self.refs)).await?;
+            if let Some(observed) = &found {
+                self.refs.insert(resource.key(), R::id(observed));
+            }
+            return Ok(found);
+        }
+        let converged = converge(resource, scope, &mut self.refs, engine.progress()).await?;
+        if let Some(why) = converged.waiting_for() {
+            self.waiting
+                .push(format!("{} {}: {why}", R::KIND, resource.name()));
+        }
+        Ok(match converged {
+            Converged::Ready(o) | Converged::Waiting(o, _) => Some(o),
+            Converged::Blocked(_) => None,
+        })
+    }
+}
+
+/// Whether a deletion finished, and what it still waits for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deletion {
+    /// Resources still being deleted (asynchronously by AWS), in words.
+    pub waiting: Vec<String>,
+}
+
+impl Deletion {
+    /// Whether nothing is left.
+    pub fn is_done(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Deletes one resource, remembering it when AWS has not finished yet.
+    pub(crate) async fn remove<R: Resource>(
+        &mut self,
+        resource: &R,
+        scope: Scope<'_>,
+        refs: &Refs,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        if !remove(resource, scope, refs, progress).await? {
+            self.waiting
+                .push(format!("{} {}", R::KIND, resource.name()));
+        }
+        Ok(())
+    }
+}
+
+/// Reports that `owner`'s resources stay where they are (`deletionPolicy: Retain`).
+pub(crate) fn report_retained(
+    engine: &Engine,
+    owner: &Owner,
+    kind: &'static str,
+    name: Option<&str>,
+) -> Deletion {
+    engine.progress().report(Event {
+        owner: owner.clone(),
+        kind,
+        name: name.unwrap_or_default().to_string(),
+        id: None,
+        outcome: Outcome::Retained,
+    });
+    Deletion::default()
 }

@@ -6,14 +6,13 @@ use bedrock_chatbot_crds::{
     ConditionStatus, DeletionPolicy,
 };
 
-use super::{Engine, conditions};
+pub use super::Deletion;
+use super::{Engine, Pass, conditions, report_retained};
 use crate::Result;
 use crate::desired::PlatformRef;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
-use crate::resources::{
-    Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, remove,
-};
+use crate::resources::{Refs, Resource, Scope};
 
 /// Where a platform stands after a pass.
 #[derive(Clone, Debug)]
@@ -32,41 +31,6 @@ impl PlatformState {
     /// Whether everything exists and is usable.
     pub fn is_ready(&self) -> bool {
         self.waiting.is_empty()
-    }
-}
-
-/// Collects what a pass waits for.
-#[derive(Default)]
-struct Pass {
-    refs: Refs,
-    waiting: Vec<String>,
-    /// Only look: find what exists and record its ids, create and change nothing.
-    observe_only: bool,
-}
-
-impl Pass {
-    async fn step<R: Resource>(
-        &mut self,
-        resource: &R,
-        scope: Scope<'_>,
-        engine: &Engine,
-    ) -> Result<Option<R::Observed>> {
-        if self.observe_only {
-            let found = resource.observe(scope.with(&self.refs)).await?;
-            if let Some(observed) = &found {
-                self.refs.insert(resource.key(), R::id(observed));
-            }
-            return Ok(found);
-        }
-        let converged = converge(resource, scope, &mut self.refs, engine.progress()).await?;
-        if let Some(why) = converged.waiting_for() {
-            self.waiting
-                .push(format!("{} {}: {why}", R::KIND, resource.name()));
-        }
-        Ok(match converged {
-            Converged::Ready(o) | Converged::Waiting(o, _) => Some(o),
-            Converged::Blocked(_) => None,
-        })
     }
 }
 
@@ -159,35 +123,6 @@ async fn run(
 /// Key of the load balancer's DNS name in [`Refs`] (status shows it).
 const LOAD_BALANCER_DNS_NAME: &str = "load-balancer-dns-name";
 
-/// Whether a deletion finished, and what it still waits for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Deletion {
-    /// Resources still being deleted (asynchronously by AWS), in words.
-    pub waiting: Vec<String>,
-}
-
-impl Deletion {
-    /// Whether nothing is left.
-    pub fn is_done(&self) -> bool {
-        self.waiting.is_empty()
-    }
-
-    /// Deletes one resource, remembering it when AWS has not finished yet.
-    async fn remove<R: Resource>(
-        &mut self,
-        resource: &R,
-        scope: Scope<'_>,
-        refs: &Refs,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        if !remove(resource, scope, refs, progress).await? {
-            self.waiting
-                .push(format!("{} {}", R::KIND, resource.name()));
-        }
-        Ok(())
-    }
-}
-
 /// Deletes the platform's resources in reverse dependency order, one pass; with
 /// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
 pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Deletion> {
@@ -195,14 +130,12 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     let account = aws.account_id().await?;
     let desired = desired::desired(platform, &account);
     if desired.deletion_policy == DeletionPolicy::Retain {
-        engine.progress().report(Event {
-            owner: desired.owner.clone(),
-            kind: "ChatbotPlatform",
-            name: platform.metadata.name.clone().unwrap_or_default(),
-            id: None,
-            outcome: Outcome::Retained,
-        });
-        return Ok(Deletion::default());
+        return Ok(report_retained(
+            engine,
+            &desired.owner,
+            "ChatbotPlatform",
+            platform.metadata.name.as_deref(),
+        ));
     }
     let scope = Scope {
         aws: &aws,
