@@ -20,7 +20,7 @@ use crate::desired::chatbot::{self as desired, ChatbotDesired};
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
-use crate::resources::{Progress, Refs, Resource, Scope, chatbot_ref, remove};
+use crate::resources::{Progress, Refs, Resource, Scope, chatbot_ref, find, remove};
 use crate::{Error, Result};
 
 /// Reason of `Ready=False` while AWS resources are still being created or changed.
@@ -100,7 +100,7 @@ pub async fn apply(
             .drift(&observed, scope.with(&pass.refs))
             .is_ok_and(|d| !d.is_empty());
         if stale {
-            let fresh = task_definition.observe(scope.with(&pass.refs)).await?;
+            let fresh = find(task_definition, scope.with(&pass.refs)).await?;
             if let Some(fresh) = fresh {
                 pass.refs.insert(task_definition.key.clone(), fresh.arn);
             }
@@ -110,7 +110,7 @@ pub async fn apply(
     // [min, max]; only a count outside it is corrected.
     if let Some(scaling) = &desired.scaling {
         // A service that cannot be looked at yet is reported blocked by its step.
-        let current = match desired.service.observe(scope.with(&pass.refs)).await {
+        let current = match find(&desired.service, scope.with(&pass.refs)).await {
             Ok(current) => current,
             Err(Error::Unresolved(_)) => None,
             Err(error) => return Err(error),
@@ -186,11 +186,11 @@ pub async fn delete(
     let mut refs = platform_refs.clone();
     // What later removals find their resources by: the pool (domain, client) and
     // the service (its scalable target).
-    if let Some(pool) = desired.user_pool.observe(scope.with(&refs)).await? {
+    if let Some(pool) = find(&desired.user_pool, scope.with(&refs)).await? {
         refs.insert(desired.user_pool.key.clone(), pool.id);
         refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
     }
-    if let Some(service) = desired.service.observe(scope.with(&refs)).await? {
+    if let Some(service) = find(&desired.service, scope.with(&refs)).await? {
         refs.insert(desired.service.key.clone(), service.arn);
     }
 
@@ -259,7 +259,7 @@ async fn remove_leftover<R: Resource>(
     refs: &Refs,
     progress: &dyn Progress,
 ) -> Result<bool> {
-    match resource.observe(scope.with(refs)).await? {
+    match find(resource, scope.with(refs)).await? {
         None => Ok(true),
         Some(_) => remove(resource, scope, refs, progress).await,
     }

@@ -16,7 +16,7 @@ use crate::Result;
 use crate::aws::{Aws, CallLog};
 use crate::desired::Owner;
 use crate::resources::{
-    Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, remove,
+    Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, find, remove,
 };
 
 /// Shared by every pass: one AWS configuration, one call log, one progress sink.
@@ -96,7 +96,7 @@ impl Pass {
         engine: &Engine,
     ) -> Result<Option<R::Observed>> {
         if self.observe_only {
-            let found = resource.observe(scope.with(&self.refs)).await?;
+            let found = find(resource, scope.with(&self.refs)).await?;
             if let Some(observed) = &found {
                 self.refs.insert(resource.key(), R::id(observed));
             }

@@ -12,7 +12,7 @@ use crate::Result;
 use crate::desired::PlatformRef;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
-use crate::resources::{Refs, Resource, Scope};
+use crate::resources::{Refs, Scope, find};
 
 /// Where a platform stands after a pass.
 #[derive(Clone, Debug)]
@@ -150,7 +150,7 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     // group with ENIs of an endpoint or load balancer being deleted, a subnet with
     // a NAT gateway, an Elastic IP still associated).
     let mut refs = Refs::default();
-    if let Some(load_balancer) = desired.load_balancer.observe(scope.with(&refs)).await? {
+    if let Some(load_balancer) = find(&desired.load_balancer, scope.with(&refs)).await? {
         refs.insert(desired.load_balancer.key.clone(), load_balancer.arn);
     }
     if let Some(repository) = &desired.ecr_repository {

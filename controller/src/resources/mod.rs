@@ -359,6 +359,12 @@ fn transient(error: &Error) -> bool {
     error.class() == Some(crate::aws::ErrorClass::Retryable)
 }
 
+/// Finds a resource like [`Resource::observe`], retrying transient failures the way
+/// [`converge`] does — for the engine's look-ups outside a converge or remove step.
+pub async fn find<R: Resource>(resource: &R, ctx: Ctx<'_>) -> Result<Option<R::Observed>> {
+    retry_step!(resource.observe(ctx).await)
+}
+
 /// Observe, then create or update: one attempt at a resource.
 async fn step<R: Resource>(resource: &R, ctx: Ctx<'_>) -> Result<(R::Observed, Outcome)> {
     match resource.observe(ctx).await? {
