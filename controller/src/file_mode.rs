@@ -1,6 +1,7 @@
 //! `apply` and `delete` on manifests from files: the engine's passes, repeated until
 //! everything is ready (or gone), then the same status the in-cluster mode writes.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
@@ -168,16 +169,23 @@ async fn apply_pass(
 /// Deletes what `apply` made, chatbots before their platform, passing until AWS
 /// confirms every deletion or `timing` runs out. Returns what is still there.
 pub async fn delete(engine: &Engine, manifests: &Manifests, timing: Timing) -> Result<Vec<String>> {
+    let mut gone = BTreeSet::new();
     repeat(
         timing,
-        async || delete_pass(engine, manifests).await,
+        async || delete_pass(engine, manifests, &mut gone).await,
         |remaining: &Vec<String>| remaining.is_empty(),
     )
     .await
 }
 
 /// One pass: every chatbot of a platform, then the platform once they are gone.
-async fn delete_pass(engine: &Engine, manifests: &Manifests) -> Result<Vec<String>> {
+/// Chatbots confirmed gone (in `gone`) are not looked at again: once the platform's
+/// own deletion has begun, their cluster and listener may no longer exist.
+async fn delete_pass(
+    engine: &Engine,
+    manifests: &Manifests,
+    gone: &mut BTreeSet<String>,
+) -> Result<Vec<String>> {
     let mut remaining = Vec::new();
     for located in &manifests.platforms {
         let platform = &located.object;
@@ -186,7 +194,7 @@ async fn delete_pass(engine: &Engine, manifests: &Manifests) -> Result<Vec<Strin
             .chatbots
             .iter()
             .map(|c| &c.object)
-            .filter(|c| c.spec.platform_ref.name == name)
+            .filter(|c| c.spec.platform_ref.name == name && !gone.contains(&chatbot_label(c)))
             .collect();
         let mut chatbots_left = Vec::new();
         if !ours.is_empty() {
@@ -194,7 +202,11 @@ async fn delete_pass(engine: &Engine, manifests: &Manifests) -> Result<Vec<Strin
             for chatbot in ours {
                 let deletion = chatbot::delete(engine, chatbot, platform, &observed.refs).await?;
                 let label = chatbot_label(chatbot);
-                chatbots_left.extend(deletion.waiting.iter().map(|w| format!("{label}: {w}")));
+                if deletion.is_done() {
+                    gone.insert(label);
+                } else {
+                    chatbots_left.extend(deletion.waiting.iter().map(|w| format!("{label}: {w}")));
+                }
             }
         }
         if chatbots_left.is_empty() {

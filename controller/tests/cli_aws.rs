@@ -266,5 +266,25 @@ fn examples_apply_twice_then_delete_once() {
         progress.contains("BedrockChatbot/team-a/assistant Cognito user pool"),
         "{progress}"
     );
+    // Deleting again finds nothing left to delete, although the platform the
+    // chatbots lived in (their cluster, their listener) is gone.
+    let again = operator(
+        &moto,
+        &[
+            "delete",
+            "-f",
+            dir_arg.as_str(),
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "60",
+        ],
+    );
+    let progress = text(&again.stderr);
+    assert!(again.status.success(), "{progress}");
+    assert!(
+        !progress.contains("deleted"),
+        "nothing was left to delete: {progress}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -23,6 +23,15 @@ use crate::desired::platform::{
 use crate::resources::{Progress, Refs, Resource, Scope, chatbot_ref, find, remove};
 use crate::{Error, Result};
 
+/// A look-up before deleting: when what the resource lives in is gone (the
+/// platform's cluster, say, after the platform was deleted), so is the resource.
+fn gone_if_unresolved<T>(found: Result<Option<T>>) -> Result<Option<T>> {
+    match found {
+        Err(Error::Unresolved(_)) => Ok(None),
+        other => other,
+    }
+}
+
 /// Reason of `Ready=False` while AWS resources are still being created or changed.
 pub const REASON_CONVERGING: &str = "ResourcesConverging";
 /// Reason of `Ready=False` when every resource matches but tasks are not running.
@@ -186,11 +195,11 @@ pub async fn delete(
     let mut refs = platform_refs.clone();
     // What later removals find their resources by: the pool (domain, client) and
     // the service (its scalable target).
-    if let Some(pool) = find(&desired.user_pool, scope.with(&refs)).await? {
+    if let Some(pool) = gone_if_unresolved(find(&desired.user_pool, scope.with(&refs)).await)? {
         refs.insert(desired.user_pool.key.clone(), pool.id);
         refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
     }
-    if let Some(service) = find(&desired.service, scope.with(&refs)).await? {
+    if let Some(service) = gone_if_unresolved(find(&desired.service, scope.with(&refs)).await)? {
         refs.insert(desired.service.key.clone(), service.arn);
     }
 

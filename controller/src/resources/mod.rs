@@ -401,6 +401,9 @@ pub async fn remove<R: Resource>(
     };
     let observed = match retry_step!(resource.observe(ctx).await) {
         Ok(observed) => observed,
+        // What it lives in is gone (a service's cluster, a rule's listener), so it
+        // is gone too: deleting twice, or after the platform, finds nothing to do.
+        Err(Error::Unresolved(_)) => None,
         Err(error) => {
             progress.report(event(None, Outcome::Failed(error.to_string())));
             return if transient(&error) {
