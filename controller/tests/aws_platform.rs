@@ -781,15 +781,7 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
 
     platform::apply(&engine, object).await.unwrap();
     let events = recorder.take();
-    let updated = |kind: &str| -> Vec<String> {
-        outcomes_of(&events, kind)
-            .into_iter()
-            .flat_map(|o| match o {
-                Outcome::Updated(drift) => drift.into_iter().map(|d| d.field).collect(),
-                _ => Vec::new(),
-            })
-            .collect()
-    };
+    let updated = |kind: &str| support::updated_fields(&events, kind);
     assert_eq!(
         updated("security group rules"),
         vec!["ingress"],
@@ -1269,15 +1261,7 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
 
     platform::apply(&engine, object).await.unwrap();
     let events = recorder.take();
-    let updated = |kind: &str| -> Vec<String> {
-        outcomes_of(&events, kind)
-            .into_iter()
-            .flat_map(|o| match o {
-                Outcome::Updated(drift) => drift.into_iter().map(|d| d.field).collect(),
-                _ => Vec::new(),
-            })
-            .collect()
-    };
+    let updated = |kind: &str| support::updated_fields(&events, kind);
     assert_eq!(updated("ECS cluster"), ["containerInsights"], "{events:?}");
     let mut ecr = updated("ECR repository");
     ecr.sort();

@@ -39,6 +39,17 @@ pub fn outcomes_of(events: &[Event], kind: &str) -> Vec<Outcome> {
         .collect()
 }
 
+/// The settings reported as drifted (and corrected) for one kind of resource.
+pub fn updated_fields(events: &[Event], kind: &str) -> Vec<String> {
+    outcomes_of(events, kind)
+        .into_iter()
+        .flat_map(|o| match o {
+            Outcome::Updated(drift) => drift.into_iter().map(|d| d.field).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 /// A fresh emulator and an engine pointed at it.
 pub fn engine() -> (Moto, Engine, Arc<Recorder>) {
     let moto = Moto::start().unwrap();
