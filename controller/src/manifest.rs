@@ -257,6 +257,12 @@ fn admit_all(
             }
         }
     }
+    if problems.is_empty() && manifests.platforms.is_empty() && manifests.chatbots.is_empty() {
+        // As `kubectl apply`: an empty file is a mistake, not a request to do nothing.
+        problems.push(unlocated(
+            "no objects found: the files hold no ChatbotPlatform or BedrockChatbot".into(),
+        ));
+    }
     check_duplicates(&manifests, &mut problems);
     let platforms: Vec<&ChatbotPlatform> = manifests.platforms.iter().map(|p| &p.object).collect();
     let chatbots: Vec<&BedrockChatbot> = manifests.chatbots.iter().map(|c| &c.object).collect();

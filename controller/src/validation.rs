@@ -44,10 +44,40 @@ impl fmt::Display for FieldProblem {
 /// every chatbot takes one.
 pub const LISTENER_RULE_BUDGET: usize = 100;
 
+/// Longest `ChatbotPlatform` name whose derived AWS names and tags fit: the owner
+/// tag `ChatbotPlatform/<name>` and the `Name` tags such as
+/// `bcb-<name>-private-subnet-a` hold at most 256 characters.
+pub const PLATFORM_NAME_MAX: usize = 235;
+
+/// Longest `<namespace>` + `<name>` of a `BedrockChatbot`: its owner tag
+/// `BedrockChatbot/<namespace>/<name>` holds at most 256 characters.
+pub const CHATBOT_NAMESPACE_AND_NAME_MAX: usize = 240;
+
+/// Longest hostname an ALB host-header condition matches.
+pub const HOSTNAME_MAX: usize = 128;
+
+/// Longest image reference ECS takes in a container definition.
+pub const IMAGE_MAX: usize = 255;
+
+/// Most bytes (UTF-8) of a system prompt: it travels as an environment variable in
+/// the task definition, and ECS refuses task definitions over 64 KiB.
+pub const SYSTEM_PROMPT_MAX_BYTES: usize = 48 * 1024;
+
 /// Problems of one platform on its own.
 pub fn check_platform(platform: &ChatbotPlatform) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
     let spec = &platform.spec;
+    let name = platform.metadata.name.as_deref().unwrap_or_default();
+    if name.len() > PLATFORM_NAME_MAX {
+        problems.push(FieldProblem::new(
+            "metadata.name",
+            format!(
+                "is {} characters; a ChatbotPlatform name may have at most {PLATFORM_NAME_MAX}, because AWS tags derived from it (ChatbotPlatform/<name>, bcb-<name>-private-subnet-a) hold at most 256",
+                name.len()
+            ),
+        ));
+    }
+    problems.extend(check_tags("spec.tags", &spec.tags));
     if let Some(managed) = &spec.network.managed {
         let field = "spec.network.managed";
         let zones = &managed.availability_zones;
@@ -100,6 +130,83 @@ pub fn check_platform(platform: &ChatbotPlatform) -> Vec<FieldProblem> {
 /// Problems of one chatbot on its own.
 pub fn check_chatbot(chatbot: &BedrockChatbot) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
+    let spec = &chatbot.spec;
+    let namespace = chatbot.metadata.namespace.as_deref().unwrap_or("default");
+    let name = chatbot.metadata.name.as_deref().unwrap_or_default();
+    if namespace.len() + name.len() > CHATBOT_NAMESPACE_AND_NAME_MAX {
+        problems.push(FieldProblem::new(
+            "metadata.name",
+            format!(
+                "namespace and name have {} characters together; at most {CHATBOT_NAMESPACE_AND_NAME_MAX} fit the owner tag BedrockChatbot/<namespace>/<name>, which AWS limits to 256",
+                namespace.len() + name.len()
+            ),
+        ));
+    }
+    if spec.hostname.len() > HOSTNAME_MAX {
+        problems.push(FieldProblem::new(
+            "spec.hostname",
+            format!(
+                "is {} characters; the load balancer's host-header rule matches at most {HOSTNAME_MAX}",
+                spec.hostname.len()
+            ),
+        ));
+    }
+    if spec.image.len() > IMAGE_MAX {
+        problems.push(FieldProblem::new(
+            "spec.image",
+            format!(
+                "is {} characters; ECS takes image references of at most {IMAGE_MAX}",
+                spec.image.len()
+            ),
+        ));
+    } else if let Some(c) = spec
+        .image
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_:./#@".contains(*c)))
+    {
+        problems.push(FieldProblem::new(
+            "spec.image",
+            format!(
+                "contains {c:?}; ECS image references hold only ASCII letters, digits and - _ : . / # @"
+            ),
+        ));
+    }
+    if let Some(c) = spec
+        .task
+        .health_check_path
+        .chars()
+        .find(|c| !c.is_ascii_graphic())
+    {
+        problems.push(FieldProblem::new(
+            "spec.task.healthCheckPath",
+            format!(
+                "contains {c:?}; the load balancer's health check path must be printable ASCII (percent-encode the rest)"
+            ),
+        ));
+    }
+    if let Some(prompt) = &spec.model.system_prompt {
+        if prompt.len() > SYSTEM_PROMPT_MAX_BYTES {
+            problems.push(FieldProblem::new(
+                "spec.model.systemPrompt",
+                format!(
+                    "is {} bytes in UTF-8; at most {SYSTEM_PROMPT_MAX_BYTES} fit in the task definition (ECS limits it to 64 KiB)",
+                    prompt.len()
+                ),
+            ));
+        }
+        if let Some(c) = prompt
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            problems.push(FieldProblem::new(
+                "spec.model.systemPrompt",
+                format!(
+                    "contains the control character {c:?}; only tabs and line breaks are allowed (it is passed as an environment variable)"
+                ),
+            ));
+        }
+    }
+    problems.extend(check_tags("spec.tags", &spec.tags));
     if let Some(region) = first_duplicate(&chatbot.spec.model.inference_regions) {
         problems.push(FieldProblem::new(
             "spec.model.inferenceRegions",
@@ -226,6 +333,26 @@ fn object_key(chatbot: &BedrockChatbot) -> String {
     )
 }
 
+/// AWS accepts in tag keys and values only letters, digits, spaces and `_ . : / = + - @`.
+fn check_tags(field: &str, tags: &BTreeMap<String, String>) -> Vec<FieldProblem> {
+    let allowed = |c: char| {
+        c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c)
+    };
+    tags.iter()
+        .flat_map(|(key, value)| [(key, "key"), (value, "value")])
+        .filter_map(|(text, what)| {
+            text.chars().find(|c| !allowed(*c)).map(|c| {
+                FieldProblem::new(
+                    field,
+                    format!(
+                        "tag {what} {text:?} contains {c:?}; AWS tags hold only letters, digits, spaces and _ . : / = + - @"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 fn first_duplicate<T: Ord>(items: impl IntoIterator<Item = T>) -> Option<T> {
     let mut seen = BTreeSet::new();
     items.into_iter().find_map(|item| {
@@ -236,4 +363,161 @@ fn first_duplicate<T: Ord>(items: impl IntoIterator<Item = T>) -> Option<T> {
             None
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::fixtures::{reference_chatbot, reference_platform};
+    use crate::desired::{TAG_OWNER, chatbot, platform};
+
+    fn fields(problems: &[FieldProblem]) -> Vec<&str> {
+        problems.iter().map(|p| p.field.as_str()).collect()
+    }
+
+    #[test]
+    fn the_reference_objects_have_no_problems() {
+        assert_eq!(check_platform(&reference_platform()), []);
+        assert_eq!(check_chatbot(&reference_chatbot()), []);
+    }
+
+    #[test]
+    fn platform_name_limit_is_exactly_what_the_derived_tags_allow() {
+        let mut longest = reference_platform();
+        longest.metadata.name = Some("p".repeat(PLATFORM_NAME_MAX));
+        assert_eq!(check_platform(&longest), []);
+        let desired = platform::desired(&longest, "123456789012");
+        assert!(desired.tags[TAG_OWNER].len() <= 256);
+        let json = serde_json::to_value(&desired).unwrap_or_default();
+        let mut names = Vec::new();
+        collect_names(&json, &mut names);
+        let longest_name = names.iter().map(|n| n.len()).max().unwrap_or_default();
+        assert_eq!(longest_name, 256, "the limit is tight: {names:?}");
+
+        longest.metadata.name = Some("p".repeat(PLATFORM_NAME_MAX + 1));
+        let problems = check_platform(&longest);
+        assert_eq!(fields(&problems), ["metadata.name"]);
+        assert!(problems[0].message.contains("at most 235"), "{problems:?}");
+    }
+
+    fn collect_names(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    match (key.as_str(), child) {
+                        ("name", serde_json::Value::String(name)) => out.push(name.clone()),
+                        _ => collect_names(child, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect_names(i, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn chatbot_owner_tag_must_fit_aws_tag_values() {
+        let mut fits = reference_chatbot();
+        fits.metadata.namespace = Some("n".repeat(63));
+        fits.metadata.name = Some("c".repeat(CHATBOT_NAMESPACE_AND_NAME_MAX - 63));
+        assert_eq!(check_chatbot(&fits), []);
+        let desired = chatbot::desired(&fits, &platform::desired(&reference_platform(), "1"));
+        assert_eq!(desired.tags[TAG_OWNER].len(), 256);
+
+        let mut too_long = fits;
+        too_long.metadata.name = Some("c".repeat(CHATBOT_NAMESPACE_AND_NAME_MAX - 62));
+        let problems = check_chatbot(&too_long);
+        assert_eq!(fields(&problems), ["metadata.name"]);
+        assert!(problems[0].message.contains("owner tag"), "{problems:?}");
+    }
+
+    #[test]
+    fn hostname_longer_than_a_host_header_rule_is_refused() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.hostname = format!("{}.example.com", vec!["a".repeat(60); 2].join("."));
+        assert!(chatbot.spec.hostname.len() > HOSTNAME_MAX);
+        let problems = check_chatbot(&chatbot);
+        assert_eq!(fields(&problems), ["spec.hostname"]);
+        assert!(problems[0].message.contains("at most 128"));
+    }
+
+    #[test]
+    fn image_references_ecs_cannot_take_are_refused() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.image = "registry.example.com/team/chat@sha256:abc#1".into();
+        assert_eq!(check_chatbot(&chatbot), []);
+        chatbot.spec.image = format!("registry.example.com/{}", "x".repeat(240));
+        assert!(check_chatbot(&chatbot)[0].message.contains("at most 255"));
+        chatbot.spec.image = "registry.example.com/tëam/chat:1".into();
+        let problems = check_chatbot(&chatbot);
+        assert_eq!(fields(&problems), ["spec.image"]);
+        assert!(problems[0].message.contains("'ë'"), "{problems:?}");
+    }
+
+    #[test]
+    fn health_check_path_must_be_printable_ascii() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.task.health_check_path = "/health\u{7f}".into();
+        assert_eq!(
+            fields(&check_chatbot(&chatbot)),
+            ["spec.task.healthCheckPath"]
+        );
+        chatbot.spec.task.health_check_path = "/gesundheit?ü=1".into();
+        assert_eq!(
+            fields(&check_chatbot(&chatbot)),
+            ["spec.task.healthCheckPath"]
+        );
+    }
+
+    #[test]
+    fn system_prompt_fits_the_task_definition_and_has_no_control_characters() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.model.system_prompt = Some("Antworte kurz.\n\tSei höflich. 😀".into());
+        assert_eq!(check_chatbot(&chatbot), []);
+        // 20 000 characters pass the schema, but in four-byte characters they are
+        // 80 000 bytes.
+        chatbot.spec.model.system_prompt = Some("😀".repeat(20_000));
+        let problems = check_chatbot(&chatbot);
+        assert_eq!(fields(&problems), ["spec.model.systemPrompt"]);
+        assert!(problems[0].message.contains("80000 bytes"), "{problems:?}");
+        for control in ['\0', '\u{1b}', '\u{85}'] {
+            chatbot.spec.model.system_prompt = Some(format!("be nice{control}"));
+            let problems = check_chatbot(&chatbot);
+            assert_eq!(
+                fields(&problems),
+                ["spec.model.systemPrompt"],
+                "{control:?}"
+            );
+            assert!(problems[0].message.contains("control character"));
+        }
+    }
+
+    #[test]
+    fn tags_hold_only_what_aws_accepts() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.tags = [
+            (
+                "cost-center".to_string(),
+                "Équipe 42 / chat:bot=+@_.".to_string(),
+            ),
+            ("日本".to_string(), "値".to_string()),
+        ]
+        .into();
+        assert_eq!(check_chatbot(&chatbot), []);
+        for (key, value) in [
+            ("team", "a\nb"),
+            ("team", "🚀"),
+            ("te\u{0}am", "a"),
+            ("a;b", "c"),
+        ] {
+            chatbot.spec.tags = [(key.to_string(), value.to_string())].into();
+            let problems = check_chatbot(&chatbot);
+            assert_eq!(fields(&problems), ["spec.tags"], "{key:?}={value:?}");
+        }
+        let mut platform = reference_platform();
+        platform.spec.tags = [("owner".to_string(), "<script>".to_string())].into();
+        let problems = check_platform(&platform);
+        assert_eq!(fields(&problems), ["spec.tags"]);
+        assert!(problems[0].message.contains("'<'"), "{problems:?}");
+    }
 }
