@@ -83,7 +83,8 @@ impl Fault {
 pub struct Reply {
     /// The answer's text; `None` echoes the last user message.
     pub text: Option<String>,
-    /// Pause between text deltas, in milliseconds.
+    /// Pause between text deltas, in milliseconds. Converse, which does not stream,
+    /// answers after the pauses the stream would have had.
     pub pace_ms: u64,
     /// Pause before the first event, in milliseconds (a slow first token).
     pub first_token_ms: u64,

@@ -15,7 +15,8 @@ struct Cli {
     /// Port on 127.0.0.1; 0 picks a free one (printed on start).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Pause between streamed tokens, in milliseconds.
+    /// Pause between streamed tokens, in milliseconds (Converse answers after as long
+    /// as the stream would take).
     #[arg(long, default_value_t = 30)]
     pace_ms: u64,
     /// Pause before the first token, in milliseconds.

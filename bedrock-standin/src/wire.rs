@@ -63,6 +63,9 @@ async fn converse(
         // A mid-stream fault has no stream to happen in: Converse fails as a whole.
         return fault_response(&Fault::InternalServer, fault_message(fault));
     }
+    // Bedrock answers Converse when the whole answer is generated: as long as the
+    // same answer takes to stream, so both APIs see the same token pacing.
+    tokio::time::sleep(plan.generation_time()).await;
     let text: String = plan.tokens.concat();
     let body = json!({
         "output": { "message": { "role": "assistant", "content": [ { "text": text } ] } },
@@ -128,6 +131,13 @@ struct Plan {
 }
 
 impl Plan {
+    /// How long the whole answer takes: the first token's pause, then one pace
+    /// between each two tokens (what streaming it takes).
+    fn generation_time(&self) -> Duration {
+        let gaps = u32::try_from(self.tokens.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        self.first_token + self.pace.saturating_mul(gaps)
+    }
+
     fn usage(&self, output_tokens: usize) -> Value {
         json!({
             "inputTokens": self.input_tokens,
@@ -479,6 +489,24 @@ mod tests {
         let tokens = split_tokens(text);
         assert!(tokens.len() > 5);
         assert_eq!(tokens.concat(), text);
+    }
+
+    #[test]
+    fn a_whole_answer_takes_as_long_as_its_stream() {
+        let plan = |tokens: usize, pace_ms: u64, first_token_ms: u64| Plan {
+            tokens: vec!["a ".to_string(); tokens],
+            stop_reason: "end_turn",
+            input_tokens: 1,
+            pace: Duration::from_millis(pace_ms),
+            first_token: Duration::from_millis(first_token_ms),
+            fault: None,
+        };
+        assert_eq!(
+            plan(5, 20, 100).generation_time(),
+            Duration::from_millis(180)
+        );
+        assert_eq!(plan(1, 20, 0).generation_time(), Duration::ZERO);
+        assert_eq!(plan(0, 20, 7).generation_time(), Duration::from_millis(7));
     }
 
     #[test]
