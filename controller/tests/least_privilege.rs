@@ -1,0 +1,871 @@
+//! The least-privilege contract, end to end: the examples (the platform and three
+//! teams) are applied through the engine against the local AWS emulator, and AWS is
+//! then read back with the SDK — not the engine's own view — to check that exactly
+//! the intended paths are open and nothing more:
+//!
+//! - security groups: load balancer ← the internet on 443 and 80, tasks ← load
+//!   balancer on 8501, endpoints ← tasks on 443; egress only where a component must
+//!   call out (load balancer → tasks and Cognito, tasks → HTTPS);
+//! - the load balancer drops invalid header fields, its HTTPS listener uses a TLS 1.2+
+//!   policy, HTTP only redirects, and every team's rule signs users in with that
+//!   team's own user pool before forwarding to that team's own target group;
+//! - ECS services run in the private subnets without public IPs;
+//! - each task role is trusted by ECS tasks of this account only and may invoke
+//!   exactly its own model, nothing else; the shared execution role has only the
+//!   AWS managed execution policy;
+//! - each user pool requires TOTP MFA and a strong password, and its app client is
+//!   confidential with the code grant only; the secret never reaches the task.
+//!
+//! And on the command line: the Cognito client secret, read from the emulator, never
+//! appears in anything `apply`, `plan` or `delete` print. (The in-cluster side of that
+//! promise — status, events, metrics, logs — is
+//! `controller::tests::client_secret` in the library.)
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cognitoidentityprovider::types::UserPoolMfaType;
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum;
+use bedrock_chatbot_crds::{BedrockChatbotStatus, ChatbotPlatformStatus};
+use operator::aws::Aws;
+use operator::engine::Engine;
+use operator::file_mode::{self, ApplyReport, ReadyWhen, Timing};
+use operator::manifest;
+use serde_json::{Value, json};
+use testkit::Moto;
+
+const EXAMPLE_CERTIFICATE: &str =
+    "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef";
+const EXAMPLES: [&str; 3] = ["platform.yaml", "chatbot.yaml", "teams.yaml"];
+const TEAMS: [(&str, &str, &str); 3] = [
+    ("team-a", "assistant", "chat.team-a.example.com"),
+    ("team-b", "assistant", "chat.team-b.example.com"),
+    ("team-c", "research", "research.team-c.example.com"),
+];
+
+/// ELB security policies that negotiate TLS 1.2 or newer only (what the CRD admits).
+const TLS12_OR_NEWER: [&str; 12] = [
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS-1-2-2017-01",
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+    "ELBSecurityPolicy-FS-1-2-2019-08",
+    "ELBSecurityPolicy-FS-1-2-Res-2019-08",
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+];
+
+/// The examples, as text, with the emulator's certificate in place of the
+/// placeholder (the emulator, like AWS, refuses a listener with an unknown one).
+fn example_text(file: &str, certificate: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(file);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace(EXAMPLE_CERTIFICATE, certificate)
+}
+
+fn timing() -> Timing {
+    Timing {
+        timeout: Duration::from_secs(180),
+        interval: Duration::from_millis(200),
+        ready_when: ReadyWhen::Converged,
+    }
+}
+
+/// The status of each object in an apply report, by `Kind/namespace/name`.
+fn statuses(report: &ApplyReport) -> BTreeMap<String, Value> {
+    report
+        .items
+        .iter()
+        .map(|item| {
+            let key = match &item.metadata.namespace {
+                Some(ns) => format!("{}/{ns}/{}", item.kind, item.metadata.name),
+                None => format!("{}/{}", item.kind, item.metadata.name),
+            };
+            (key, item.status.clone())
+        })
+        .collect()
+}
+
+/// One security group rule, with every field that widens it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Rule {
+    egress: bool,
+    protocol: String,
+    from: i32,
+    to: i32,
+    peer: String,
+}
+
+fn rule(egress: bool, port: i32, peer: &str) -> Rule {
+    Rule {
+        egress,
+        protocol: "tcp".into(),
+        from: port,
+        to: port,
+        peer: peer.into(),
+    }
+}
+
+/// Every rule of `group` as AWS holds it: IPv4, IPv6, prefix-list and group peers.
+async fn rules_of(aws: &Aws, group: &str) -> BTreeSet<Rule> {
+    let found = aws
+        .ec2
+        .describe_security_group_rules()
+        .filters(Filter::builder().name("group-id").values(group).build())
+        .send()
+        .await
+        .unwrap();
+    found
+        .security_group_rules()
+        .iter()
+        .map(|r| {
+            let peers: Vec<String> = [
+                r.cidr_ipv4().map(|c| format!("cidr {c}")),
+                r.cidr_ipv6().map(|c| format!("cidr {c}")),
+                r.prefix_list_id().map(|p| format!("prefix-list {p}")),
+                r.referenced_group_info()
+                    .and_then(|g| g.group_id())
+                    .map(|g| format!("group {g}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            assert_eq!(peers.len(), 1, "one peer per rule: {r:?}");
+            Rule {
+                egress: r.is_egress().unwrap(),
+                protocol: r.ip_protocol().unwrap().to_string(),
+                from: r.from_port().unwrap(),
+                to: r.to_port().unwrap(),
+                peer: peers[0].clone(),
+            }
+        })
+        .collect()
+}
+
+/// A policy document as IAM returns it (URL-encoded JSON).
+fn policy_json(document: &str) -> Value {
+    serde_json::from_str(&percent_encoding::percent_decode_str(document).decode_utf8_lossy())
+        .unwrap()
+}
+
+/// A JSON string or list of strings as a list.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap().to_string())
+            .collect(),
+        other => panic!("expected a string or a list: {other}"),
+    }
+}
+
+/// The role's trust policy must let ECS tasks of `account` in us-west-2 assume it,
+/// and nobody else.
+async fn assert_trusted_by_ecs_tasks_only(aws: &Aws, role_name: &str, account: &str) {
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(role_name)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let trust = policy_json(role.assume_role_policy_document().unwrap());
+    let statements = trust["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{role_name}: {trust}");
+    let statement = &statements[0];
+    assert_eq!(statement["Effect"], "Allow", "{role_name}: {trust}");
+    assert_eq!(
+        statement["Principal"],
+        json!({ "Service": "ecs-tasks.amazonaws.com" }),
+        "{role_name}: only ECS tasks may assume it"
+    );
+    assert_eq!(strings(&statement["Action"]), ["sts:AssumeRole"]);
+    assert_eq!(
+        statement["Condition"],
+        json!({
+            "StringEquals": { "aws:SourceAccount": account },
+            "ArnLike": { "aws:SourceArn": format!("arn:aws:ecs:us-west-2:{account}:*") },
+        }),
+        "{role_name}: the confused-deputy guard"
+    );
+    assert_eq!(role.path(), "/bedrock-chatbot/");
+}
+
+/// The examples applied through the engine, then AWS read back: every path that is
+/// open is one the design asks for, and every permission is the narrowest that works.
+#[tokio::test]
+async fn the_examples_on_aws_grant_least_privilege() {
+    let moto = Moto::start().unwrap();
+    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+    let text = EXAMPLES
+        .map(|file| example_text(file, &certificate))
+        .join("\n---\n");
+    let manifests = manifest::load_str(Path::new("examples"), &text).unwrap();
+    let engine = Engine::new(
+        moto.sdk_config("us-west-2"),
+        Arc::new(support::Recorder::default()),
+    );
+    let report = file_mode::apply(&engine, &manifests, timing())
+        .await
+        .unwrap();
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    let statuses = statuses(&report);
+    let platform: ChatbotPlatformStatus =
+        serde_json::from_value(statuses["ChatbotPlatform/shared"].clone()).unwrap();
+    let chatbot = |namespace: &str, name: &str| -> BedrockChatbotStatus {
+        serde_json::from_value(statuses[&format!("BedrockChatbot/{namespace}/{name}")].clone())
+            .unwrap()
+    };
+    let aws = support::aws(&engine);
+    let account = platform.account_id.clone().unwrap();
+    assert!(
+        account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
+        "{account}"
+    );
+
+    // --- Security groups: exactly three paths in, and out only where needed.
+    let lb_sg = platform.load_balancer_security_group_id.clone().unwrap();
+    let tasks_sg = platform.tasks_security_group_id.clone().unwrap();
+    let endpoints_sg = platform.endpoints_security_group_id.clone().unwrap();
+    let group = |id: &str| format!("group {id}");
+    let internet = "cidr 0.0.0.0/0";
+    assert_eq!(
+        rules_of(&aws, &lb_sg).await,
+        BTreeSet::from([
+            rule(false, 443, internet),
+            rule(false, 80, internet),
+            // Forward to the tasks; reach Cognito's token and user-info endpoints,
+            // which authenticate-cognito calls from the load balancer's nodes.
+            rule(true, 8501, &group(&tasks_sg)),
+            rule(true, 443, internet),
+        ]),
+        "load balancer security group"
+    );
+    assert_eq!(
+        rules_of(&aws, &tasks_sg).await,
+        BTreeSet::from([
+            rule(false, 8501, &group(&lb_sg)),
+            // Bedrock (through the endpoint), ECR and logs, and the ALB's public keys
+            // (public-keys.auth.elb.<region>.amazonaws.com has no VPC endpoint).
+            rule(true, 443, internet),
+        ]),
+        "tasks security group"
+    );
+    assert_eq!(
+        rules_of(&aws, &endpoints_sg).await,
+        BTreeSet::from([rule(false, 443, &group(&tasks_sg))]),
+        "endpoints security group: HTTPS from the tasks, nothing out"
+    );
+    // The VPC holds no other group of ours that could open another path.
+    let ours = aws
+        .ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("vpc-id")
+                .values(platform.vpc_id.clone().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = ours
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bcb-shared-endpoints",
+            "bcb-shared-load-balancer",
+            "bcb-shared-tasks",
+            "default"
+        ]
+    );
+    // The bedrock-runtime endpoint is reachable through the endpoints group only.
+    let endpoints = aws
+        .ec2
+        .describe_vpc_endpoints()
+        .set_vpc_endpoint_ids(Some(platform.vpc_endpoint_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    for endpoint in endpoints.vpc_endpoints() {
+        let groups: Vec<_> = endpoint
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .collect();
+        assert_eq!(groups, [endpoints_sg.as_str()], "{endpoint:?}");
+    }
+
+    // --- Load balancer: IPv4 only (so no ::/0 rule is needed), its own group,
+    // invalid headers dropped, TLS 1.2+, HTTP only redirects.
+    let lb_arn = platform.load_balancer_arn.clone().unwrap();
+    let lbs = aws
+        .elbv2
+        .describe_load_balancers()
+        .load_balancer_arns(&lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let lb = &lbs.load_balancers()[0];
+    assert_eq!(lb.ip_address_type().map(|t| t.as_str()), Some("ipv4"));
+    assert_eq!(lb.security_groups(), std::slice::from_ref(&lb_sg));
+    let attributes = aws
+        .elbv2
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(&lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let drop_invalid = attributes
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("routing.http.drop_invalid_header_fields.enabled"))
+        .and_then(|a| a.value());
+    assert_eq!(drop_invalid, Some("true"));
+    let listeners = aws
+        .elbv2
+        .describe_listeners()
+        .load_balancer_arn(&lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let mut ports: Vec<_> = listeners
+        .listeners()
+        .iter()
+        .map(|l| {
+            (
+                l.port().unwrap(),
+                l.protocol().unwrap().as_str().to_string(),
+            )
+        })
+        .collect();
+    ports.sort();
+    assert_eq!(ports, [(80, "HTTP".into()), (443, "HTTPS".into())]);
+    for listener in listeners.listeners() {
+        let rules = aws
+            .elbv2
+            .describe_rules()
+            .listener_arn(listener.listener_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        if listener.port() == Some(443) {
+            let policy = listener.ssl_policy().unwrap();
+            assert!(
+                TLS12_OR_NEWER.contains(&policy),
+                "{policy} allows TLS < 1.2"
+            );
+            assert_eq!(
+                listener.default_actions()[0]
+                    .fixed_response_config()
+                    .and_then(|f| f.status_code()),
+                Some("404"),
+                "no rule, no content"
+            );
+        } else {
+            let action = &listener.default_actions()[0];
+            let redirect = action.redirect_config().unwrap();
+            assert_eq!(
+                (redirect.protocol(), redirect.port()),
+                (Some("HTTPS"), Some("443"))
+            );
+            assert!(
+                rules.rules().iter().all(|r| r.is_default() == Some(true)),
+                "nothing is served over plain HTTP: {:?}",
+                rules.rules()
+            );
+        }
+    }
+
+    // --- Each team: its rule signs in with its own pool, then forwards to its own
+    // target group; its service is private; its role invokes its own model only.
+    let https_rules = aws
+        .elbv2
+        .describe_rules()
+        .listener_arn(platform.https_listener_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let team_rules: Vec<_> = https_rules
+        .rules()
+        .iter()
+        .filter(|r| r.is_default() != Some(true))
+        .collect();
+    assert_eq!(team_rules.len(), TEAMS.len());
+    let private: BTreeSet<String> = platform.private_subnet_ids.iter().cloned().collect();
+    let public: BTreeSet<String> = platform.public_subnet_ids.iter().cloned().collect();
+    let mut task_roles = BTreeSet::new();
+    for (namespace, name, hostname) in TEAMS {
+        let status = chatbot(namespace, name);
+        let pool_id = status.user_pool_id.clone().unwrap();
+        let client_id = status.user_pool_client_id.clone().unwrap();
+        let pool_arn = format!("arn:aws:cognito-idp:us-west-2:{account}:userpool/{pool_id}");
+
+        let rule = team_rules
+            .iter()
+            .find(|r| Some(r.rule_arn().unwrap()) == status.listener_rule_arn.as_deref())
+            .unwrap();
+        let hosts: Vec<String> = rule
+            .conditions()
+            .iter()
+            .flat_map(|c| {
+                assert_eq!(c.field(), Some("host-header"), "{namespace}: {c:?}");
+                c.host_header_config()
+                    .map(|h| h.values().to_vec())
+                    .unwrap_or_else(|| c.values().to_vec())
+            })
+            .collect();
+        assert_eq!(hosts, [hostname]);
+        let mut actions = rule.actions().to_vec();
+        actions.sort_by_key(|a| a.order());
+        let kinds: Vec<_> = actions
+            .iter()
+            .map(|a| a.r#type().unwrap().clone())
+            .collect();
+        assert_eq!(
+            kinds,
+            [ActionTypeEnum::AuthenticateCognito, ActionTypeEnum::Forward],
+            "{namespace}: sign-in comes before anything is forwarded"
+        );
+        let sign_in = actions[0].authenticate_cognito_config().unwrap();
+        assert_eq!(sign_in.user_pool_arn(), Some(pool_arn.as_str()));
+        assert_eq!(sign_in.user_pool_client_id(), Some(client_id.as_str()));
+        assert_eq!(
+            sign_in
+                .on_unauthenticated_request()
+                .map(|o| o.as_str().to_string()),
+            Some("authenticate".into()),
+            "{namespace}: an unauthenticated request is never let through"
+        );
+        assert_eq!(
+            actions[1].target_group_arn(),
+            status.target_group_arn.as_deref()
+        );
+
+        // The service: private subnets, no public IP, the tasks group only.
+        let services = aws
+            .ecs
+            .describe_services()
+            .cluster(platform.cluster_arn.clone().unwrap())
+            .services(status.service_arn.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let network = services.services()[0]
+            .network_configuration()
+            .unwrap()
+            .awsvpc_configuration()
+            .unwrap();
+        assert_eq!(
+            network.assign_public_ip().map(|a| a.as_str()),
+            Some("DISABLED"),
+            "{namespace}"
+        );
+        let subnets: BTreeSet<String> = network.subnets().iter().cloned().collect();
+        assert_eq!(subnets, private, "{namespace}: private subnets only");
+        assert!(subnets.is_disjoint(&public));
+        assert_eq!(network.security_groups(), std::slice::from_ref(&tasks_sg));
+
+        // The task role: trusted by ECS tasks of this account, one inline policy,
+        // exactly the two invoke actions on exactly the configured model.
+        let role_arn = status.task_role_arn.clone().unwrap();
+        let role_name = role_arn.rsplit('/').next().unwrap().to_string();
+        assert!(task_roles.insert(role_arn.clone()), "one role per team");
+        assert_trusted_by_ecs_tasks_only(&aws, &role_name, &account).await;
+        let attached = aws
+            .iam
+            .list_attached_role_policies()
+            .role_name(&role_name)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            attached.attached_policies().is_empty(),
+            "{namespace}: {:?}",
+            attached.attached_policies()
+        );
+        let inline = aws
+            .iam
+            .list_role_policies()
+            .role_name(&role_name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(inline.policy_names(), ["bedrock-invoke"]);
+        let document = aws
+            .iam
+            .get_role_policy()
+            .role_name(&role_name)
+            .policy_name("bedrock-invoke")
+            .send()
+            .await
+            .unwrap();
+        let policy = policy_json(document.policy_document());
+        let statements = policy["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1, "{namespace}: {policy}");
+        let statement = &statements[0];
+        assert_eq!(statement["Effect"], "Allow");
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+        assert_eq!(
+            strings(&statement["Action"]),
+            [
+                "bedrock:InvokeModel",
+                "bedrock:InvokeModelWithResponseStream"
+            ],
+            "{namespace}"
+        );
+        let resources: BTreeSet<String> = strings(&statement["Resource"]).into_iter().collect();
+        let model = "anthropic.claude-sonnet-4-20250514-v1:0";
+        let foundation =
+            |region: &str| format!("arn:aws:bedrock:{region}::foundation-model/{model}");
+        let expected: BTreeSet<String> = if namespace == "team-c" {
+            // An in-region model id: that model in the platform's region, no profile.
+            [foundation("us-west-2")].into()
+        } else {
+            // The `us.` inference profile and the three regions it routes to.
+            [
+                format!("arn:aws:bedrock:us-west-2:{account}:inference-profile/us.{model}"),
+                foundation("us-east-1"),
+                foundation("us-east-2"),
+                foundation("us-west-2"),
+            ]
+            .into()
+        };
+        assert_eq!(resources, expected, "{namespace}");
+        assert!(
+            resources
+                .iter()
+                .all(|r| !r.contains('*') && !r.contains('?')),
+            "{resources:?}"
+        );
+
+        // The task definition runs with that role and holds no secret.
+        let definition = aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(status.task_definition_arn.clone().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .task_definition
+            .unwrap();
+        assert_eq!(definition.task_role_arn(), Some(role_arn.as_str()));
+        assert_eq!(
+            definition.execution_role_arn(),
+            platform.execution_role_arn.as_deref()
+        );
+        let container = &definition.container_definitions()[0];
+        assert!(container.secrets().is_empty());
+        assert_eq!(container.privileged(), None);
+        assert_eq!(container.readonly_root_filesystem(), Some(true));
+
+        // The user pool: MFA required, TOTP only, strong passwords, invited users.
+        let cognito = &aws.cognito;
+        let mfa = cognito
+            .get_user_pool_mfa_config()
+            .user_pool_id(&pool_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(mfa.mfa_configuration(), Some(&UserPoolMfaType::On));
+        assert!(mfa.software_token_mfa_configuration().unwrap().enabled());
+        assert!(mfa.sms_mfa_configuration().is_none(), "no SMS factor");
+        let pool = cognito
+            .describe_user_pool()
+            .user_pool_id(&pool_id)
+            .send()
+            .await
+            .unwrap()
+            .user_pool
+            .unwrap();
+        let password = pool.policies().unwrap().password_policy().unwrap();
+        assert!(password.minimum_length().unwrap() >= 12);
+        assert!(
+            password.require_uppercase()
+                && password.require_lowercase()
+                && password.require_numbers()
+                && password.require_symbols(),
+            "{namespace}: {password:?}"
+        );
+        assert!(
+            pool.admin_create_user_config()
+                .unwrap()
+                .allow_admin_create_user_only(),
+            "{namespace}: users are invited, not self-registered"
+        );
+
+        // The app client: confidential, the code grant only, this hostname only.
+        let client = cognito
+            .describe_user_pool_client()
+            .user_pool_id(&pool_id)
+            .client_id(&client_id)
+            .send()
+            .await
+            .unwrap()
+            .user_pool_client
+            .unwrap();
+        let secret = client.client_secret().unwrap();
+        assert!(secret.len() >= 16, "a confidential client");
+        assert_eq!(
+            client
+                .allowed_o_auth_flows()
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>(),
+            ["code"]
+        );
+        assert_eq!(client.allowed_o_auth_flows_user_pool_client(), Some(true));
+        let scopes: BTreeSet<&str> = client
+            .allowed_o_auth_scopes()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(scopes, BTreeSet::from(["openid", "email", "profile"]));
+        assert_eq!(
+            client.callback_urls(),
+            [format!("https://{hostname}/oauth2/idpresponse")]
+        );
+        assert_eq!(client.supported_identity_providers(), ["COGNITO"]);
+        assert!(
+            !client
+                .explicit_auth_flows()
+                .iter()
+                .any(|f| f.as_str().contains("PASSWORD")),
+            "no plain-password API sign-in: {:?}",
+            client.explicit_auth_flows()
+        );
+        // The load balancer holds the secret; the task never sees it.
+        assert!(
+            !format!("{definition:?}").contains(secret),
+            "{namespace}: the client secret is in the task definition"
+        );
+    }
+
+    // The shared execution role: ECS tasks only, the AWS managed execution policy
+    // only.
+    let execution_arn = platform.execution_role_arn.clone().unwrap();
+    let execution = execution_arn.rsplit('/').next().unwrap();
+    assert_trusted_by_ecs_tasks_only(&aws, execution, &account).await;
+    let attached = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(execution)
+        .send()
+        .await
+        .unwrap();
+    let attached: Vec<_> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert_eq!(
+        attached,
+        ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
+    );
+    let inline = aws
+        .iam
+        .list_role_policies()
+        .role_name(execution)
+        .send()
+        .await
+        .unwrap();
+    assert!(inline.policy_names().is_empty());
+}
+
+/// A tenant cannot widen its task role through its spec: IAM wildcards in the model
+/// id or the inference regions are refused before anything reaches AWS.
+#[test]
+fn a_tenant_cannot_put_an_iam_wildcard_into_its_task_role() {
+    let platform = example_text("platform.yaml", EXAMPLE_CERTIFICATE);
+    for (field, hostile) in [
+        ("id", "anthropic.*"),
+        ("id", "us.anthropic.claude-?"),
+        ("id", "*"),
+        ("id", "anthropic.claude/../../*"),
+        ("inferenceRegions", "[\"*\"]"),
+        ("inferenceRegions", "[\"us-*-1\"]"),
+    ] {
+        let value = if field == "id" {
+            format!("\"{hostile}\"")
+        } else {
+            hostile.to_string()
+        };
+        let chatbot = format!(
+            "apiVersion: bedrock-chatbot.dev/v1alpha1\nkind: BedrockChatbot\nmetadata:\n  name: assistant\n  namespace: team-a\nspec:\n  platformRef:\n    name: shared\n  hostname: chat.team-a.example.com\n  model:\n    {field}: {value}\n"
+        );
+        let loaded = manifest::load_str(
+            Path::new("hostile.yaml"),
+            &format!("{platform}\n---\n{chatbot}"),
+        );
+        let problems = loaded.expect_err(&format!("{field}: {hostile} must be refused"));
+        let text = problems.to_string();
+        assert!(
+            text.contains(&format!("spec.model.{field}")),
+            "{field}: {hostile}: {text}"
+        );
+    }
+}
+
+// --- The client secret on the command line ----------------------------------------
+
+fn operator(moto: &Moto, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-chatbot-operator"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        // The most a user could ask for: if any tracing were wired to the CLI, it
+        // would print everything.
+        .env("RUST_LOG", "trace");
+    for (key, value) in moto.env("us-west-2") {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bcb-least-privilege-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The forms a secret could leak in: as is, base64 (standard and URL-safe), and as
+/// the `client_id:secret` Basic credentials the load balancer sends to Cognito.
+fn leak_forms(client_id: &str, secret: &str) -> Vec<String> {
+    let mut forms = vec![secret.to_string()];
+    for plain in [secret.to_string(), format!("{client_id}:{secret}")] {
+        let standard = aws_smithy_types::base64::encode(plain.as_bytes());
+        let url_safe = standard
+            .replace('+', "-")
+            .replace('/', "_")
+            .trim_end_matches('=')
+            .to_string();
+        forms.push(standard.trim_end_matches('=').to_string());
+        forms.push(url_safe);
+    }
+    forms
+}
+
+/// Every team's `(client id, secret)`, read from the emulator.
+async fn client_secrets(aws: &Aws) -> Vec<(String, String)> {
+    let pools = aws
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    let mut secrets = Vec::new();
+    for pool in pools.user_pools() {
+        let pool_id = pool.id().unwrap();
+        let clients = aws
+            .cognito
+            .list_user_pool_clients()
+            .user_pool_id(pool_id)
+            .send()
+            .await
+            .unwrap();
+        for client in clients.user_pool_clients() {
+            let described = aws
+                .cognito
+                .describe_user_pool_client()
+                .user_pool_id(pool_id)
+                .client_id(client.client_id().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .user_pool_client
+                .unwrap();
+            secrets.push((
+                described.client_id().unwrap().to_string(),
+                described.client_secret().unwrap().to_string(),
+            ));
+        }
+    }
+    secrets
+}
+
+/// The Cognito client secrets never appear in what `apply` (verbose, `-o yaml`,
+/// `-o json`), `plan` and `delete` print.
+#[tokio::test]
+async fn the_client_secret_never_appears_on_the_command_line() {
+    let moto = Moto::start().unwrap();
+    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+    let dir = scratch();
+    for file in EXAMPLES {
+        std::fs::write(dir.join(file), example_text(file, &certificate)).unwrap();
+    }
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-f", dir_arg.as_str()]);
+        if args[0] != "plan" {
+            all.extend(["--poll-interval", "1", "--timeout", "120"]);
+        }
+        if args[0] == "apply" {
+            all.extend(["--ready-when", "converged"]);
+        }
+        let output = operator(&moto, &all);
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{args:?}: {shown}");
+        (args.join(" "), shown)
+    };
+
+    let mut shown = vec![run(&["apply", "-v"])];
+    let aws = Engine::new(
+        moto.sdk_config("us-west-2"),
+        Arc::new(support::Recorder::default()),
+    )
+    .aws("us-west-2");
+    let secrets = client_secrets(&aws).await;
+    assert_eq!(secrets.len(), TEAMS.len(), "one client per team");
+    shown.push(run(&["apply", "-v", "-o", "yaml"]));
+    shown.push(run(&["apply", "-o", "json"]));
+    shown.push(run(&["plan"]));
+    shown.push(run(&["plan", "-o", "json"]));
+    shown.push(run(&["delete", "-v"]));
+
+    for (command, output) in &shown {
+        for (client_id, secret) in &secrets {
+            // The scan looks where a secret would sit: next to its client id.
+            if command.contains("-o") && command.starts_with("apply") {
+                assert!(output.contains(client_id.as_str()), "{command}: {output}");
+            }
+            for form in leak_forms(client_id, secret) {
+                assert!(
+                    !output.contains(&form),
+                    "`{command}` shows the client secret of {client_id} (as {form})"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
