@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::crd;
-use crate::validation::FieldProblem;
+use crate::validation::{FieldProblem, excerpt};
 
 /// The kinds this operator serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +44,8 @@ impl Kind {
                 return Err(FieldProblem::new(
                     "kind",
                     format!(
-                        "unsupported kind {other:?}: expected ChatbotPlatform or BedrockChatbot"
+                        "unsupported kind {}: expected ChatbotPlatform or BedrockChatbot",
+                        excerpt(other)
                     ),
                 ));
             }
@@ -52,7 +53,10 @@ impl Kind {
         if api_version != expected {
             return Err(FieldProblem::new(
                 "apiVersion",
-                format!("{kind} has apiVersion {api_version:?}; this operator serves {expected:?}"),
+                format!(
+                    "{kind} has apiVersion {}; this operator serves {expected:?}",
+                    excerpt(api_version)
+                ),
             ));
         }
         Ok(found)
@@ -212,7 +216,10 @@ fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<
         None => problems.push(FieldProblem::new("metadata.name", "is required")),
         Some(name) if !is_dns_subdomain(name) => problems.push(FieldProblem::new(
             "metadata.name",
-            format!("{name:?} must be a lowercase DNS subdomain (a-z, 0-9, '-', '.'; at most 253 characters)"),
+            format!(
+                "{} must be a lowercase DNS subdomain (a-z, 0-9, '-', '.'; at most 253 characters)",
+                excerpt(name)
+            ),
         )),
         Some(_) => {}
     }
@@ -224,7 +231,10 @@ fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<
         )),
         (true, Some(ns)) if !is_dns_label(ns) => problems.push(FieldProblem::new(
             "metadata.namespace",
-            format!("{ns:?} must be a lowercase DNS label (a-z, 0-9, '-'; at most 63 characters)"),
+            format!(
+                "{} must be a lowercase DNS label (a-z, 0-9, '-'; at most 63 characters)",
+                excerpt(ns)
+            ),
         )),
         _ => {}
     }
@@ -332,7 +342,22 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
     use jsonschema::error::ValidationErrorKind as K;
     match error.kind() {
         K::AdditionalProperties { unexpected } => {
-            format!("unknown field(s) {}", unexpected.join(", "))
+            const LISTED: usize = 10;
+            let mut names: Vec<String> = unexpected
+                .iter()
+                .take(LISTED)
+                .map(|n| {
+                    if n.chars().count() > 64 {
+                        excerpt(n)
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect();
+            if unexpected.len() > LISTED {
+                names.push(format!("and {} more", unexpected.len() - LISTED));
+            }
+            format!("unknown field(s) {}", names.join(", "))
         }
         K::Required { property } => {
             format!(
@@ -340,13 +365,26 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
                 property.as_str().unwrap_or_default()
             )
         }
-        _ => error.to_string(),
+        _ => {
+            // The message quotes the offending value; a huge one is shown cut short.
+            let value = error.instance().to_string();
+            if value.chars().count() > 80 {
+                let shown = match error.instance().as_ref() {
+                    Value::String(text) => excerpt(text),
+                    _ => excerpt(&value),
+                };
+                error.masked_with(shown).to_string()
+            } else {
+                error.to_string()
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn dotted_paths_read_like_kubectl_explain() {
@@ -356,6 +394,51 @@ mod tests {
             "spec.network.managed.publicSubnetCidrs[1]"
         );
         assert_eq!(dotted(""), "");
+    }
+
+    #[test]
+    fn huge_values_are_cut_short_in_messages() {
+        let admission = Admission::default();
+        let unknown: serde_json::Map<String, Value> = (0..1000)
+            .map(|i| (format!("field{i}"), json!(i)))
+            .chain([("x".repeat(1000), json!(1))])
+            .collect();
+        let mut manifest = serde_json::json!({
+            "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+            "kind": "BedrockChatbot",
+            "metadata": { "name": "n".repeat(100_000), "namespace": "t" },
+            "spec": {
+                "platformRef": { "name": "p" },
+                "hostname": "chat.example.com",
+                "model": { "systemPrompt": "p".repeat(1_000_000) }
+            }
+        });
+        manifest["spec"]["task"] = Value::Object(unknown);
+        let rejection = admission.admit(&manifest, None).unwrap_err();
+        let fields: Vec<&str> = rejection
+            .problems
+            .iter()
+            .map(|p| p.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            ["metadata.name", "spec.model.systemPrompt", "spec.task"],
+            "{rejection:?}"
+        );
+        for problem in &rejection.problems {
+            assert!(problem.message.len() < 400, "{}", problem.message);
+        }
+        assert!(
+            rejection.problems[0]
+                .message
+                .contains("(100000 characters)")
+        );
+        assert!(
+            rejection.problems[1]
+                .message
+                .ends_with("… (1000000 characters) is longer than 20000 characters")
+        );
+        assert!(rejection.problems[2].message.contains("and 991 more"));
     }
 
     #[test]

@@ -40,6 +40,19 @@ impl fmt::Display for FieldProblem {
     }
 }
 
+/// `text` quoted for a message, cut to its first 64 characters when longer, so that a
+/// hostile megabyte-long value cannot flood the terminal or the object's status.
+pub fn excerpt(text: &str) -> String {
+    const SHOWN: usize = 64;
+    let count = text.chars().count();
+    if count <= SHOWN {
+        format!("{text:?}")
+    } else {
+        let head: String = text.chars().take(SHOWN).collect();
+        format!("{head:?}… ({count} characters)")
+    }
+}
+
 /// Rules per listener an ALB allows by default (the default action not counted);
 /// every chatbot takes one.
 pub const LISTENER_RULE_BUDGET: usize = 100;
