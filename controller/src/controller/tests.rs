@@ -513,3 +513,5 @@ async fn lifecycle_against_the_emulator() {
         }
     }
 }
+
+mod client_secret;
