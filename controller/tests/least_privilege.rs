@@ -474,7 +474,12 @@ async fn the_examples_on_aws_grant_least_privilege() {
             .send()
             .await
             .unwrap();
-        let network = services.services()[0]
+        let service = &services.services()[0];
+        assert!(
+            !service.enable_execute_command(),
+            "{namespace}: no ECS Exec shell into the tasks"
+        );
+        let network = service
             .network_configuration()
             .unwrap()
             .awsvpc_configuration()
