@@ -5,9 +5,12 @@
 //! the lifetime of the value, so each test gets an empty AWS of its own.
 //! [`FaultProxy`] sits between a client and the emulator and injects the failures
 //! AWS produces under load: throttling, 5xx, dropped connections, latency.
+//! [`CrashProxy`] plays the operator's process being killed at a chosen call.
 
+pub mod crash;
 pub mod faults;
 pub mod moto;
 
+pub use crash::CrashProxy;
 pub use faults::{Fault, FaultProxy, Faults};
 pub use moto::{Moto, MotoError};

@@ -87,12 +87,24 @@ impl Moto {
     /// emulator checks that a listener's certificate exists, as AWS does, so a
     /// platform needs a real (emulated) one.
     pub fn certificate(&self, domain: &str, region: &str) -> Result<String, MotoError> {
+        self.certificate_in(domain, region, None)
+    }
+
+    /// [`Moto::certificate`] in another emulated account than the default one (as
+    /// moto's `x-moto-account-id` header selects it).
+    pub fn certificate_in(
+        &self,
+        domain: &str,
+        region: &str,
+        account: Option<&str>,
+    ) -> Result<String, MotoError> {
         let body = format!(r#"{{"DomainName":"{domain}","ValidationMethod":"DNS"}}"#);
         let reply = self.post_json(
             region,
             "acm",
             "CertificateManager.RequestCertificate",
             &body,
+            account,
         )?;
         let marker = "\"CertificateArn\": \"";
         let marker_compact = "\"CertificateArn\":\"";
@@ -115,11 +127,15 @@ impl Moto {
         service: &str,
         target: &str,
         body: &str,
+        account: Option<&str>,
     ) -> Result<String, MotoError> {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
             .map_err(|e| MotoError(format!("cannot reach moto: {e}")))?;
+        let account = account
+            .map(|a| format!("x-moto-account-id: {a}\r\n"))
+            .unwrap_or_default();
         let request = format!(
-            "POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
+            "POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n{account}\
              X-Amz-Target: {target}\r\n\
              Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
              Content-Length: {}\r\n\r\n{body}",
