@@ -24,7 +24,10 @@ pub enum Fault {
     /// The service's own throttling error, in the request's protocol
     /// (`ThrottlingException`, `Throttling`, `RequestLimitExceeded`).
     Throttle,
-    /// HTTP 429 Too Many Requests.
+    /// `TooManyRequestsException`, the code Cognito (and Lambda, API Gateway) throttle
+    /// with, in the request's protocol, on an HTTP 400: only the code says "retry".
+    TooManyRequestsException,
+    /// HTTP 429 Too Many Requests, with no AWS error code.
     TooManyRequests,
     /// HTTP 500 Internal Server Error.
     InternalError,
@@ -54,6 +57,7 @@ impl Faults {
             rate,
             kinds: vec![
                 Fault::Throttle,
+                Fault::TooManyRequestsException,
                 Fault::TooManyRequests,
                 Fault::InternalError,
                 Fault::Unavailable,
@@ -130,6 +134,15 @@ impl FaultProxy {
         self.counters.forwarded.load(Ordering::Relaxed)
     }
 
+    /// How many of each fault were injected so far.
+    pub fn counts(&self) -> std::collections::BTreeMap<Fault, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for fault in self.injected() {
+            *counts.entry(fault).or_default() += 1;
+        }
+        counts
+    }
+
     /// Every fault injected so far, in order.
     pub fn injected(&self) -> Vec<Fault> {
         self.counters
@@ -195,7 +208,14 @@ impl Shared {
         }
         match fault {
             Some(Fault::Reset) => return Err(InjectedReset),
-            Some(Fault::Throttle) => return Ok(throttle(&parts.headers, &body)),
+            Some(Fault::Throttle) => return Ok(throttle(Protocol::of(&parts.headers, &body))),
+            Some(Fault::TooManyRequestsException) => {
+                return Ok(service_error(
+                    Protocol::of(&parts.headers, &body),
+                    StatusCode::BAD_REQUEST,
+                    "TooManyRequestsException",
+                ));
+            }
             Some(Fault::TooManyRequests) => return Ok(status(StatusCode::TOO_MANY_REQUESTS)),
             Some(Fault::InternalError) => return Ok(status(StatusCode::INTERNAL_SERVER_ERROR)),
             Some(Fault::Unavailable) => return Ok(status(StatusCode::SERVICE_UNAVAILABLE)),
@@ -240,46 +260,89 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     response
 }
 
-/// The service's throttling error in the request's wire protocol, as AWS sends it.
-fn throttle(headers: &hyper::HeaderMap, body: &[u8]) -> Response<Full<Bytes>> {
-    let json = headers.contains_key("x-amz-target")
-        || headers
-            .get(hyper::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("amz-json"));
-    let body_text = String::from_utf8_lossy(body);
-    let (code, content_type, text): (StatusCode, &str, String) = if json {
-        (
-            StatusCode::BAD_REQUEST,
-            "application/x-amz-json-1.1",
-            r#"{"__type":"ThrottlingException","message":"Rate exceeded (injected)"}"#.into(),
-        )
-    } else if body_text.contains("Version=2016-11-15") {
-        (
+/// The wire protocol of a request, which decides the shape of its errors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// AWS JSON 1.0/1.1: ECS, ECR, Cognito, CloudWatch Logs, Application Auto Scaling.
+    Json,
+    /// EC2's own query dialect.
+    Ec2,
+    /// The other query services: ELBv2, IAM, STS.
+    Query,
+}
+
+impl Protocol {
+    fn of(headers: &hyper::HeaderMap, body: &[u8]) -> Self {
+        let json = headers.contains_key("x-amz-target")
+            || headers
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("amz-json"));
+        if json {
+            Self::Json
+        } else if String::from_utf8_lossy(body).contains("Version=2016-11-15") {
+            Self::Ec2
+        } else {
+            Self::Query
+        }
+    }
+}
+
+/// The service's own throttling error, as AWS sends it: `ThrottlingException` from
+/// the JSON services, `RequestLimitExceeded` (HTTP 503) from EC2, `Throttling` from
+/// the other query services.
+fn throttle(protocol: Protocol) -> Response<Full<Bytes>> {
+    match protocol {
+        Protocol::Json => service_error(protocol, StatusCode::BAD_REQUEST, "ThrottlingException"),
+        Protocol::Ec2 => service_error(
+            protocol,
             StatusCode::SERVICE_UNAVAILABLE,
+            "RequestLimitExceeded",
+        ),
+        Protocol::Query => service_error(protocol, StatusCode::BAD_REQUEST, "Throttling"),
+    }
+}
+
+/// An error with AWS error code `code`, shaped as `protocol` shapes its errors.
+fn service_error(protocol: Protocol, status: StatusCode, code: &str) -> Response<Full<Bytes>> {
+    match protocol {
+        Protocol::Json => {
+            let mut response = error_response(
+                status,
+                "application/x-amz-json-1.1",
+                format!(r#"{{"__type":"{code}","message":"Rate exceeded (injected)"}}"#),
+            );
+            if let Ok(value) = code.parse() {
+                response.headers_mut().insert("x-amzn-errortype", value);
+            }
+            response
+        }
+        Protocol::Ec2 => error_response(
+            status,
             "text/xml",
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>RequestLimitExceeded</Code>\
-             <Message>Request limit exceeded (injected)</Message></Error></Errors><RequestID>injected</RequestID></Response>"
-                .into(),
-        )
-    } else {
-        (
-            StatusCode::BAD_REQUEST,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>\
+                 <Message>Rate exceeded (injected)</Message></Error></Errors><RequestID>injected</RequestID></Response>"
+            ),
+        ),
+        Protocol::Query => error_response(
+            status,
             "text/xml",
-            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded (injected)</Message>\
-             </Error><RequestId>injected</RequestId></ErrorResponse>"
-                .into(),
-        )
-    };
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded (injected)</Message>\
+                 </Error><RequestId>injected</RequestId></ErrorResponse>"
+            ),
+        ),
+    }
+}
+
+fn error_response(status: StatusCode, content_type: &str, text: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(text)));
-    *response.status_mut() = code;
+    *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
         response
             .headers_mut()
             .insert(hyper::header::CONTENT_TYPE, value);
-    }
-    if json && let Ok(value) = "ThrottlingException".parse() {
-        response.headers_mut().insert("x-amzn-errortype", value);
     }
     response
 }
