@@ -11,6 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::IntoResponse;
+use axum::serve::{Listener, ListenerExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -163,6 +164,19 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
         })
 }
 
+/// `listener` with Nagle's algorithm off on every connection it accepts: an answer
+/// streams as many small writes, and with Nagle each one after the first waits for
+/// the peer's (delayed) acknowledgement — tens to hundreds of milliseconds per token.
+pub fn without_delay(
+    listener: TcpListener,
+) -> impl Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    })
+}
+
 /// Serves `state` on `listener` until `signal` resolves; then drains: no new
 /// questions, `/readyz` 503, running answers get `grace` to finish before they are
 /// ended with an error event.
@@ -190,9 +204,10 @@ pub async fn serve(
     });
     // Graceful shutdown starts at the signal: no new connections, while running
     // answers go on until they finish or the grace period ends them.
-    let serving = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        let _ = drained.await;
-    });
+    let serving =
+        axum::serve(without_delay(listener), app(state)).with_graceful_shutdown(async move {
+            let _ = drained.await;
+        });
     tokio::select! {
         served = serving => served.map_err(|source| Error::Listen { addr, source }),
         () = async {
@@ -201,5 +216,20 @@ pub async fn serve(
             // that never reads.
             tokio::time::sleep(Duration::from_secs(5)).await;
         } => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_small_writes_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = without_delay(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap());
     }
 }
