@@ -16,6 +16,9 @@
 //! - each user pool requires TOTP MFA and a strong password, and its app client is
 //!   confidential with the code grant only; the secret never reaches the task.
 //!
+//! A tenant's spec cannot put an IAM wildcard into its task role or a host-header
+//! wildcard into its listener rule.
+//!
 //! And on the command line: the Cognito client secret, read from the emulator, never
 //! appears in anything `apply`, `plan` or `delete` print. (The in-cluster side of that
 //! promise — status, events, metrics, logs — is
@@ -731,6 +734,31 @@ fn a_tenant_cannot_put_an_iam_wildcard_into_its_task_role() {
             text.contains(&format!("spec.model.{field}")),
             "{field}: {hostile}: {text}"
         );
+    }
+}
+
+/// A tenant cannot capture other teams' traffic with a wildcard host-header rule: the
+/// ALB matches `*` and `?` in host conditions, so a hostname holding them is refused.
+#[test]
+fn a_tenant_cannot_claim_other_hostnames_with_a_wildcard() {
+    let platform = example_text("platform.yaml", EXAMPLE_CERTIFICATE);
+    for hostile in [
+        "*.example.com",
+        "*",
+        "chat.*.example.com",
+        "chat-?.team-a.example.com",
+    ] {
+        let chatbot = format!(
+            "apiVersion: bedrock-chatbot.dev/v1alpha1\nkind: BedrockChatbot\nmetadata:\n  name: assistant\n  namespace: team-a\nspec:\n  platformRef:\n    name: shared\n  hostname: \"{hostile}\"\n"
+        );
+        let loaded = manifest::load_str(
+            Path::new("hostile.yaml"),
+            &format!("{platform}\n---\n{chatbot}"),
+        );
+        let text = loaded
+            .expect_err(&format!("hostname {hostile} must be refused"))
+            .to_string();
+        assert!(text.contains("spec.hostname"), "{hostile}: {text}");
     }
 }
 
