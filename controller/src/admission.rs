@@ -238,9 +238,14 @@ fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<
         )),
         _ => {}
     }
+    // The object is named in every problem: an overlong name is shown cut short.
+    let cut = |text: &str| match text.char_indices().nth(64) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    };
     let object = name.map(|name| match (kind.namespaced(), namespace) {
-        (true, ns) => format!("{}/{name}", ns.unwrap_or("default")),
-        (false, _) => name.to_string(),
+        (true, ns) => format!("{}/{}", cut(ns.unwrap_or("default")), cut(name)),
+        (false, _) => cut(name),
     });
     (object, problems)
 }
@@ -433,6 +438,7 @@ mod tests {
                 .message
                 .contains("(100000 characters)")
         );
+        assert_eq!(rejection.object, Some(format!("t/{}…", "n".repeat(64))));
         assert!(
             rejection.problems[1]
                 .message

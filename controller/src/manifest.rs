@@ -183,7 +183,10 @@ fn parse(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<(Source, V
             path: path.to_path_buf(),
             document: index + 1,
         };
-        match Value::deserialize(document) {
+        // Through YAML's own value first: it refuses a key given twice in one mapping
+        // (as the API server's strict decoding does) where JSON's would keep the last.
+        let value = serde_norway::Value::deserialize(document).and_then(serde_norway::from_value);
+        match value {
             Ok(Value::Null) => {}
             Ok(value) => documents.push((source, value)),
             Err(error) => {

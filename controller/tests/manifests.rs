@@ -693,6 +693,19 @@ fn invalid_yaml_names_the_file_and_document() {
 }
 
 #[test]
+fn a_key_given_twice_is_refused_not_silently_overridden() {
+    let text = "apiVersion: bedrock-chatbot.dev/v1alpha1\nkind: ChatbotPlatform\nmetadata:\n  name: a\n  name: b\n";
+    let err = manifest::load_str(Path::new("twice.yaml"), text).unwrap_err();
+    let rendered = err.to_string();
+    assert!(
+        rendered.contains(
+            "twice.yaml (document 1): not valid YAML: metadata: duplicate entry with key \"name\""
+        ),
+        "{rendered}"
+    );
+}
+
+#[test]
 fn too_many_chatbots_for_one_listener_are_refused() {
     let mut documents = vec![platform()];
     for i in 0..=operator::validation::LISTENER_RULE_BUDGET {
