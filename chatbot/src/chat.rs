@@ -27,7 +27,7 @@ use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bedrock::{Answer, AnswerEvent, BedrockError};
 use crate::conversation::{self, ChatRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::limits::StreamSlot;
 
 /// Keep-alive comments on an idle stream, well under the ALB's 60 s idle timeout.
@@ -38,6 +38,11 @@ pub const MODEL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Longest answer, start to end.
 pub const ANSWER_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// Events of an answer held for a browser that reads slower than the model writes.
+/// With the socket's own buffers this bounds what one answer can hold in memory;
+/// when it is full for `CHATBOT_CLIENT_STALL_SECONDS`, the answer is ended.
+pub const STREAM_BUFFER_EVENTS: usize = 64;
 
 /// The chat routes (authenticated).
 pub fn router() -> Router<AppState> {
@@ -141,8 +146,7 @@ async fn stop(
 
 fn rejected(rejection: JsonRejection) -> Error {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Error::MessageTooLong {
-            chars: 0,
+        Error::BodyTooLarge {
             limit: crate::app::MAX_BODY_BYTES,
         }
     } else {
@@ -193,7 +197,8 @@ async fn chat(
         usage: None,
         guard: StreamGuard::new(state.clone(), slot, registration, started),
     };
-    let events = answer_events(streaming);
+    let stall = Duration::from_secs(state.config.server.client_stall_seconds);
+    let events = relay(streaming, stall);
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
     let mut response = no_store(sse.into_response());
     // Proxies that buffer (nginx and the like) must pass tokens through as they come.
@@ -278,23 +283,67 @@ enum Interrupted {
     Failed(BedrockError),
 }
 
-fn answer_events(
+/// An event for the browser, and whether it ends the answer.
+type Relayed = (Event, bool);
+
+/// Streams the answer to the browser through a bounded buffer, from a task of its
+/// own that owns the Bedrock stream and the user's stream slot. So a browser that
+/// stops reading cannot hold either for longer than `stall`: the task ends the
+/// answer, closes the Bedrock stream and frees the slot, and the browser, if it
+/// reads again, gets what was buffered and then an error event. A browser that goes
+/// away ends the task at once.
+fn relay(
     streaming: Streaming,
+    stall: Duration,
 ) -> impl Stream<Item = std::result::Result<Event, Infallible>> {
-    futures_util::stream::unfold(streaming, |mut s| async move {
-        let event = match s.phase {
-            Phase::Done => return None,
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Relayed>(STREAM_BUFFER_EVENTS);
+    tokio::spawn(produce(streaming, sender, stall));
+    futures_util::stream::unfold((receiver, false), |(mut receiver, ended)| async move {
+        if ended {
+            return None;
+        }
+        match receiver.recv().await {
+            Some((event, last)) => Some((Ok(event), (receiver, last))),
+            // The answer was ended without its last event: the browser stalled.
+            None => Some((
+                Ok(json_event("error", &json!(Error::ClientStalled.body()))),
+                (receiver, true),
+            )),
+        }
+    })
+}
+
+/// Reads the answer from Bedrock into `sender` until it ends, the browser goes away,
+/// or the browser leaves the buffer full for `stall`.
+async fn produce(mut s: Streaming, sender: tokio::sync::mpsc::Sender<Relayed>, stall: Duration) {
+    loop {
+        let relayed = match s.phase {
+            Phase::Done => return,
             Phase::Start { dropped } => {
                 s.phase = Phase::Streaming;
-                json_event(
-                    "start",
-                    &json!({ "model": s.guard.state.bedrock.model_id(), "dropped": dropped }),
-                )
+                let start =
+                    json!({ "model": s.guard.state.bedrock.model_id(), "dropped": dropped });
+                (json_event("start", &start), false)
             }
-            Phase::Streaming => next_event(&mut s).await,
+            Phase::Streaming => tokio::select! {
+                event = next_event(&mut s) => (event, matches!(s.phase, Phase::Done)),
+                () = sender.closed() => return,
+            },
         };
-        Some((Ok(event), s))
-    })
+        match tokio::time::timeout(stall, sender.send(relayed)).await {
+            Ok(Ok(())) => {}
+            // The browser went away.
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::warn!(
+                    stall_seconds = stall.as_secs(),
+                    "the browser stopped reading the answer: ending it"
+                );
+                s.guard.state.metrics.error(ErrorKind::ClientStalled);
+                return;
+            }
+        }
+    }
 }
 
 async fn next_event(s: &mut Streaming) -> Event {

@@ -98,9 +98,12 @@ pub const ENV_HISTORY_BUDGET_CHARS: &str = "CHATBOT_HISTORY_BUDGET_CHARS";
 /// Seconds running answers may take to finish after SIGTERM (optional; default 25,
 /// under ECS's 30-second stop timeout).
 pub const ENV_SHUTDOWN_GRACE_SECONDS: &str = "CHATBOT_SHUTDOWN_GRACE_SECONDS";
+/// Seconds an answer waits for a browser that stopped reading before it is ended,
+/// its Bedrock stream closed and its stream slot freed (optional; default 30).
+pub const ENV_CLIENT_STALL_SECONDS: &str = "CHATBOT_CLIENT_STALL_SECONDS";
 
 /// Variables the operator does not set; each has a default.
-pub const OPTIONAL: [&str; 7] = [
+pub const OPTIONAL: [&str; 8] = [
     ENV_LISTEN_ADDR,
     ENV_ALB_KEYS_URL,
     ENV_RATE_PER_MINUTE,
@@ -108,6 +111,7 @@ pub const OPTIONAL: [&str; 7] = [
     ENV_MAX_MESSAGE_CHARS,
     ENV_HISTORY_BUDGET_CHARS,
     ENV_SHUTDOWN_GRACE_SECONDS,
+    ENV_CLIENT_STALL_SECONDS,
 ];
 
 /// How the server runs: where it listens, where keys come from, its limits.
@@ -121,6 +125,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Seconds running answers get to finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// Seconds an answer waits for a browser that does not read before ending.
+    pub client_stall_seconds: u64,
 }
 
 /// Per-user and per-message limits.
@@ -263,6 +269,9 @@ impl ServerConfig {
             shutdown_grace_seconds: vars
                 .optional_parsed(ENV_SHUTDOWN_GRACE_SECONDS, |_: &u64| Ok(()))?
                 .unwrap_or(25),
+            client_stall_seconds: vars
+                .optional_parsed(ENV_CLIENT_STALL_SECONDS, positive)?
+                .unwrap_or(30),
         })
     }
 }
@@ -391,6 +400,7 @@ mod tests {
         );
         assert_eq!(config.server.limits, Limits::default());
         assert_eq!(config.server.shutdown_grace_seconds, 25);
+        assert_eq!(config.server.client_stall_seconds, 30);
     }
 
     #[test]

@@ -20,8 +20,10 @@ pub enum Role {
     Assistant,
 }
 
-/// One message of the conversation.
+/// One message of the conversation: a role and plain text, nothing else (no
+/// system prompt, no content blocks, no tool use ride along).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Turn {
     /// Who said it.
     pub role: Role,

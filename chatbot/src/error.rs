@@ -33,6 +33,14 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// The whole request is over the body limit (a history too long to send).
+    #[error(
+        "the request is larger than the {limit}-byte limit; start a new chat or shorten your message"
+    )]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The user asked more often than the per-minute limit allows.
     #[error("you are asking faster than this chatbot allows; retry in {retry_after} s")]
     RateLimited {
@@ -51,6 +59,9 @@ pub enum Error {
     /// The server is draining before it stops.
     #[error("the server is restarting; ask again in a moment")]
     ShuttingDown,
+    /// The browser stopped reading the answer for too long, so it was ended.
+    #[error("the answer was ended because your connection stopped receiving it; ask again")]
+    ClientStalled,
     /// Bedrock refused or failed the question.
     #[error(transparent)]
     Bedrock(#[from] BedrockError),
@@ -95,6 +106,8 @@ pub enum ErrorKind {
     NotFound,
     /// Draining.
     ShuttingDown,
+    /// The browser stopped reading an answer.
+    ClientStalled,
     /// Bedrock throttled.
     Throttled,
     /// Model access not enabled, or IAM denies it.
@@ -117,7 +130,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for metrics that show zeros too.
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         Self::Unauthenticated,
         Self::KeyServer,
         Self::InvalidRequest,
@@ -126,6 +139,7 @@ impl ErrorKind {
         Self::TooManyStreams,
         Self::NotFound,
         Self::ShuttingDown,
+        Self::ClientStalled,
         Self::Throttled,
         Self::ModelAccess,
         Self::InputTooLong,
@@ -148,6 +162,7 @@ impl ErrorKind {
             Self::TooManyStreams => "too_many_streams",
             Self::NotFound => "not_found",
             Self::ShuttingDown => "shutting_down",
+            Self::ClientStalled => "client_stalled",
             Self::Throttled => "throttled",
             Self::ModelAccess => "model_access",
             Self::InputTooLong => "input_too_long",
@@ -168,11 +183,12 @@ impl Error {
             Self::Unauthenticated(_) => ErrorKind::Unauthenticated,
             Self::KeyServer(_) => ErrorKind::KeyServer,
             Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
-            Self::MessageTooLong { .. } => ErrorKind::MessageTooLong,
+            Self::MessageTooLong { .. } | Self::BodyTooLarge { .. } => ErrorKind::MessageTooLong,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::TooManyStreams { .. } => ErrorKind::TooManyStreams,
             Self::NotFound => ErrorKind::NotFound,
             Self::ShuttingDown => ErrorKind::ShuttingDown,
+            Self::ClientStalled => ErrorKind::ClientStalled,
             Self::Bedrock(e) => e.kind(),
             Self::Config(_) | Self::Listen { .. } | Self::DevIdentityNotLoopback { .. } => {
                 ErrorKind::Startup
@@ -193,6 +209,7 @@ impl Error {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::ClientStalled => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::ModelAccess => StatusCode::FORBIDDEN,
             ErrorKind::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::ModelFailed | ErrorKind::BedrockUnreachable => StatusCode::BAD_GATEWAY,
