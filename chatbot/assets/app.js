@@ -158,7 +158,9 @@ function fillMessage(article, message) {
     error.textContent = message.error;
     meta.append(error);
   }
+  article.classList.toggle("incomplete", Boolean(message.incomplete));
   if (message.role === "assistant" && !message.pending) {
+    if (message.incomplete) meta.prepend(chip("Incomplete answer"));
     if (message.stopReason === "stopped") meta.append(chip("Stopped"));
     if (message.stopReason === "max_tokens") meta.append(chip("Cut short: the answer reached its length limit"));
     if (message.usage) meta.append(chip(`${message.usage.inputTokens} in · ${message.usage.outputTokens} out tokens`));
@@ -279,8 +281,9 @@ async function ask(text) {
     });
     if (!response.ok) {
       await refused(response, answer);
-    } else {
-      await readEvents(response, answer, node);
+    } else if (!(await readEvents(response, answer, node)) && answer.stopReason !== "stopped") {
+      // The stream closed without a last word from the server.
+      answer.error = answer.error || "The connection was lost before the answer was complete. Try again.";
     }
   } catch (error) {
     if (error.name === "AbortError") {
@@ -290,6 +293,8 @@ async function ask(text) {
     }
   } finally {
     answer.pending = false;
+    // Text that ended in an error is kept, and marked as not the whole answer.
+    if (answer.text && answer.error) answer.incomplete = true;
     state.streaming = null;
     conversation.updated = Date.now();
     if (!answer.text && !answer.error && answer.stopReason !== "stopped") answer.error = "No answer came back. Try again.";
@@ -360,7 +365,10 @@ function countdown(seconds, message) {
   updateComposer();
 }
 
+// Reads the answer's events into `answer`; true when the server ended the stream
+// itself (a "done" or an "error" event), false when the connection just closed.
 async function readEvents(response, answer, node) {
+  let ended = false;
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -390,14 +398,17 @@ async function readEvents(response, answer, node) {
         answer.text += payload.text;
         if (!frame) frame = requestAnimationFrame(paint);
       } else if (event === "done") {
+        ended = true;
         answer.stopReason = payload.stopReason;
         answer.usage = payload.usage || null;
       } else if (event === "error") {
+        ended = true;
         explain(payload, answer);
       }
     }
   }
   if (frame) cancelAnimationFrame(frame);
+  return ended;
 }
 
 async function stopAnswer() {

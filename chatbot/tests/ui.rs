@@ -453,3 +453,54 @@ async fn throttling_model_access_and_long_input_are_explained() {
     browser.close().await;
     let _ = server.stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cut_off_by_a_model_fault_is_kept_and_marked_incomplete() {
+    let world = World::dev("dev@example.com").await;
+    world.standin.state().push_reply(
+        Reply::text("one two three four five").failing(Fault::ModelStreamError { after_tokens: 2 }),
+    );
+    let (browser, server) = open(&world).await;
+
+    browser.ask("Count to five").await;
+    browser.answer_done().await;
+    let shown = "const a = [...document.querySelectorAll('.message.assistant')].pop(); \
+                 return { incomplete: a.classList.contains('incomplete'), \
+                 text: a.querySelector('.body').textContent, \
+                 chips: [...a.querySelectorAll('.meta .chip')].map(c => c.textContent), \
+                 error: a.querySelector('.meta .error')?.textContent || '' }";
+    let answer = browser.js(shown).await;
+    assert_eq!(answer["incomplete"], true, "{answer}");
+    assert_eq!(
+        answer["text"].as_str().unwrap().trim(),
+        "one two",
+        "{answer}"
+    );
+    assert!(
+        answer["chips"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Incomplete answer")),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("the model failed while answering"),
+        "{answer}"
+    );
+
+    // Kept as it was, mark and error included, across a reload.
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for(
+            "the conversation to come back",
+            "return document.body.dataset.ready === 'true' && !!document.querySelector('.message.assistant')",
+        )
+        .await;
+    assert_eq!(browser.js(shown).await, answer);
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
