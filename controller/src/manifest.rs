@@ -209,7 +209,9 @@ fn admit_all(
     documents: Vec<(Source, Value)>,
     mut problems: Vec<Problem>,
 ) -> Result<Manifests, Problems> {
-    let admission = Admission::default();
+    // The schemas and CEL rules are compiled once per process, not once per load.
+    static ADMISSION: std::sync::LazyLock<Admission> = std::sync::LazyLock::new(Admission::default);
+    let admission = &*ADMISSION;
     let mut manifests = Manifests::default();
     for (source, value) in documents {
         match admission.admit(&value, None) {
