@@ -127,6 +127,8 @@ async fn apply_pass(
     chatbots: &mut [BedrockChatbot],
     ready_when: ReadyWhen,
 ) -> Result<ApplyReport> {
+    // Listings every team needs (the listener's rules, …) are read once per pass.
+    let _shared = engine.share_reads();
     let mut not_ready = Vec::new();
     let mut items = Vec::new();
     for platform in platforms.iter_mut() {

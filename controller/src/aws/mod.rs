@@ -4,12 +4,14 @@
 
 mod calls;
 mod error;
+mod pass_reads;
 
 use aws_config::SdkConfig;
 use aws_types::region::Region;
 
 pub use calls::{Call, CallLog};
 pub use error::{AwsError, ErrorClass, aws_error};
+pub use pass_reads::{PassReads, PassScope};
 
 /// One client per AWS service the controller uses, all for one region and all
 /// sharing one [`CallLog`].
@@ -37,6 +39,8 @@ pub struct Aws {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// Every call made through these clients.
     pub calls: CallLog,
+    /// Listings shared by the owners of one pass (see [`PassReads`]).
+    pub reads: PassReads,
     /// The account, once known (credentials do not change accounts).
     account: std::sync::Arc<std::sync::OnceLock<String>>,
 }
@@ -109,8 +113,14 @@ impl Aws {
             ecr: client!(aws_sdk_ecr, sdk, region, calls),
             autoscaling: client!(aws_sdk_applicationautoscaling, sdk, region, calls),
             calls,
+            reads: PassReads::default(),
             account: std::sync::Arc::default(),
         }
+    }
+
+    /// These clients, sharing listings through `reads` (the engine's, for all regions).
+    pub fn sharing(self, reads: PassReads) -> Self {
+        Self { reads, ..self }
     }
 
     /// The account the credentials belong to, asked once per set of clients.

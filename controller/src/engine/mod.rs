@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::SdkConfig;
 
 use crate::Result;
-use crate::aws::{Aws, CallLog};
+use crate::aws::{Aws, CallLog, PassReads, PassScope};
 use crate::desired::Owner;
 use crate::resources::{
     Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, find, remove,
@@ -24,6 +24,7 @@ use crate::resources::{
 pub struct Engine {
     sdk: SdkConfig,
     calls: CallLog,
+    reads: PassReads,
     clients: Arc<Mutex<BTreeMap<String, Aws>>>,
     progress: Arc<dyn Progress>,
 }
@@ -42,6 +43,7 @@ impl Engine {
         Self {
             sdk,
             calls: CallLog::default(),
+            reads: PassReads::default(),
             clients: Arc::default(),
             progress,
         }
@@ -57,6 +59,12 @@ impl Engine {
         self.progress.as_ref()
     }
 
+    /// Shares listings between the owners of one pass until the scope is dropped
+    /// (see [`PassReads`]): one pass of the file mode over a platform and its teams.
+    pub fn share_reads(&self) -> PassScope {
+        self.reads.scope()
+    }
+
     /// The clients for `region`, built once.
     pub fn aws(&self, region: &str) -> Aws {
         let mut clients = self
@@ -65,7 +73,9 @@ impl Engine {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         clients
             .entry(region.to_string())
-            .or_insert_with(|| Aws::new(&self.sdk, region, self.calls.clone()))
+            .or_insert_with(|| {
+                Aws::new(&self.sdk, region, self.calls.clone()).sharing(self.reads.clone())
+            })
             .clone()
     }
 }

@@ -231,23 +231,16 @@ impl Resource for ListenerRule {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedListenerRule>> {
         let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
-        let rules = rules_of(ctx, &listener).await?;
-        let arns: Vec<String> = rules
-            .iter()
-            .filter(|r| r.is_default() != Some(true))
-            .filter_map(|r| r.rule_arn().map(str::to_string))
-            .collect();
+        let listed = listed_rules(ctx, &listener).await?;
         let owner = ctx.owner.to_string();
-        let ours = tags::elbv2_tags_of(ctx, &arns)
-            .await?
-            .into_iter()
-            .find(|(_, t)| {
-                t.get(TAG_OWNER) == Some(&owner) && t.get(TAG_COMPONENT) == Some(&self.key)
-            });
+        let ours = listed.tags.iter().find(|(_, t)| {
+            t.get(TAG_OWNER) == Some(&owner) && t.get(TAG_COMPONENT) == Some(&self.key)
+        });
         let Some((arn, _)) = ours else {
             return Ok(None);
         };
-        Ok(rules
+        Ok(listed
+            .rules
             .iter()
             .find(|r| r.rule_arn() == Some(arn.as_str()))
             .map(observed))
@@ -273,6 +266,7 @@ impl Resource for ListenerRule {
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedListenerRule> {
         let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
+        self.forget_listed(ctx);
         let actions = self.sdk_actions(ctx)?;
         require_https(ctx, &listener).await?;
         let tags = tags::for_resource(ctx.tags, &self.key, &self.host_header);
@@ -321,6 +315,7 @@ impl Resource for ListenerRule {
         drift: &[Drift],
         ctx: Ctx<'_>,
     ) -> Result<()> {
+        self.forget_listed(ctx);
         let changed = |field: &str| drift.iter().any(|d| d.field == field);
         if changed("conditions") || changed("actions") {
             let mut call = ctx.aws.elbv2.modify_rule().rule_arn(&observed.arn);
@@ -354,6 +349,7 @@ impl Resource for ListenerRule {
     }
 
     async fn delete(&self, observed: &ObservedListenerRule, ctx: Ctx<'_>) -> Result<Removal> {
+        self.forget_listed(ctx);
         ctx.aws
             .elbv2
             .delete_rule()
@@ -370,6 +366,14 @@ impl Resource for ListenerRule {
 }
 
 impl ListenerRule {
+    /// Forgets the listing of this rule's listener shared in the pass: the rule is
+    /// about to change, and the next look-up must see it as it will be.
+    fn forget_listed(&self, ctx: Ctx<'_>) {
+        if let Ok(listener) = ctx.refs.resolve(&self.listener.platform_ref()) {
+            ctx.aws.reads.forget(&listed_key(&listener));
+        }
+    }
+
     fn conditions(&self) -> Vec<RuleCondition> {
         vec![
             RuleCondition::builder()
@@ -421,6 +425,36 @@ impl ListenerRule {
         }
         lowest_free_priority(taken).ok_or_else(|| budget_exhausted(listener, taken.len()))
     }
+}
+
+/// A listener's rules and the tags of those that are not its default rule, as
+/// DescribeRules and DescribeTags (20 ARNs a call) answer.
+#[derive(Clone, Debug, Default)]
+struct ListedRules {
+    rules: Vec<Rule>,
+    tags: Vec<(String, crate::desired::Tags)>,
+}
+
+fn listed_key(listener: &str) -> String {
+    format!("elbv2:rules:{listener}")
+}
+
+/// The listener's rules with their tags, listed once per pass for every team
+/// whose rule is on it ([`crate::aws::PassReads`]).
+async fn listed_rules(ctx: Ctx<'_>, listener: &str) -> Result<ListedRules> {
+    ctx.aws
+        .reads
+        .get_or_load(&listed_key(listener), async {
+            let rules = rules_of(ctx, listener).await?;
+            let arns: Vec<String> = rules
+                .iter()
+                .filter(|r| r.is_default() != Some(true))
+                .filter_map(|r| r.rule_arn().map(str::to_string))
+                .collect();
+            let tags = tags::elbv2_tags_of(ctx, &arns).await?;
+            Ok(ListedRules { rules, tags })
+        })
+        .await
 }
 
 async fn rules_of(ctx: Ctx<'_>, listener: &str) -> Result<Vec<Rule>> {

@@ -55,27 +55,12 @@ impl Resource for UserPool {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedUserPool>> {
         let cognito = &ctx.aws.cognito;
-        let mut candidates = Vec::new();
-        let mut token = None;
-        loop {
-            let page = cognito
-                .list_user_pools()
-                .max_results(60)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| aws_error("cognito-idp", "ListUserPools", e))?;
-            candidates.extend(
-                page.user_pools()
-                    .iter()
-                    .filter(|p| p.name() == Some(self.name.as_str()))
-                    .filter_map(|p| p.id().map(str::to_string)),
-            );
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        let candidates: Vec<String> = listed_pools(ctx)
+            .await?
+            .into_iter()
+            .filter(|(name, _)| *name == self.name)
+            .map(|(_, id)| id)
+            .collect();
         let owner = ctx.owner.to_string();
         for id in candidates {
             let described = match cognito.describe_user_pool().user_pool_id(&id).send().await {
@@ -170,6 +155,7 @@ impl Resource for UserPool {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedUserPool> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
         let created = ctx
             .aws
@@ -248,6 +234,7 @@ impl Resource for UserPool {
     }
 
     async fn delete(&self, observed: &ObservedUserPool, ctx: Ctx<'_>) -> Result<Removal> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         ctx.aws
             .cognito
             .delete_user_pool()
@@ -389,4 +376,41 @@ fn unexpected(operation: &'static str, message: &str) -> Error {
         operation,
         message,
     ))
+}
+
+fn listed_key(ctx: Ctx<'_>) -> String {
+    format!("cognito-idp:{}:user-pools", ctx.aws.region)
+}
+
+/// Every user pool of the region as (name, id), listed once per pass for every
+/// team ([`crate::aws::PassReads`]); pool names are not unique, so look-ups go on
+/// by the candidates' tags.
+async fn listed_pools(ctx: Ctx<'_>) -> Result<Vec<(String, String)>> {
+    ctx.aws
+        .reads
+        .get_or_load(&listed_key(ctx), async {
+            let mut pools = Vec::new();
+            let mut token = None;
+            loop {
+                let page = ctx
+                    .aws
+                    .cognito
+                    .list_user_pools()
+                    .max_results(60)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("cognito-idp", "ListUserPools", e))?;
+                pools.extend(
+                    page.user_pools()
+                        .iter()
+                        .filter_map(|p| Some((p.name()?.to_string(), p.id()?.to_string()))),
+                );
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok(pools);
+                }
+            }
+        })
+        .await
 }
