@@ -70,6 +70,11 @@ fn leak_forms(client_id: &str, secret: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_client_secret_never_appears_in_status_events_metrics_or_logs() {
+    // tracing-core caches whether each log statement is wanted. While only one
+    // dispatcher exists it asks just the default of the thread that first reaches the
+    // statement — another test's thread, with no subscriber, would answer "never" for
+    // good. A second live dispatcher makes it ask every dispatcher, this one included.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     // A current-thread runtime: every task of this test logs into the capture.
     let logs = Logs::default();
     let writer = {
