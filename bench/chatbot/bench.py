@@ -56,6 +56,16 @@ SOAK = {"concurrency": 200, "ramp": 2.0, "warmup": 0.0, "duration": 60.0}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 APP_CORE, DRIVER_CORE = "1", "0"
+# Benchmark processes get a much larger CPU share than anything else on the machine
+# (as root), so other work on the cores disturbs the figures less; all alike.
+NICE = ["nice", "-n", "-15"] if os.geteuid() == 0 else []
+# A level sustains its streams only if they also got their tokens: at least this
+# share of streams x (1000 / pace) tokens per second.
+MIN_DELIVERED = 0.8
+
+
+def pinned(core, argv):
+    return NICE + ["taskset", "-c", core] + argv
 
 
 def log(*parts):
@@ -81,6 +91,19 @@ def rss_kib(pid):
         except OSError:
             pass
     return total
+
+
+def anon_kib(pid):
+    """Anonymous memory (heap, stacks) of pid: what the process itself allocated,
+    without the file pages (binary, shared libraries) that RSS also counts."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Anonymous:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def children(pid):
@@ -126,6 +149,8 @@ class Sampler:
             sample = {"t": time.time()}
             for name, pid in self.pids.items():
                 sample[name] = {"rss": rss_kib(pid), "cpu": cpu_seconds(pid)}
+                if name == "app":
+                    sample[name]["anon"] = anon_kib(pid)
             self.samples.append(sample)
             if self._stop.wait(self.interval):
                 return
@@ -155,7 +180,7 @@ class Process:
         full_env.update(env or {})
         self.started = time.monotonic()
         self.popen = subprocess.Popen(
-            ["taskset", "-c", core] + argv,
+            pinned(core, argv),
             env=full_env,
             cwd=cwd,
             stdout=subprocess.PIPE if name == "standin" else self.log,
@@ -247,17 +272,18 @@ class Ours(App):
         return f"http://127.0.0.1:{self.port}/?health=check"
 
     def driver(self, command, *args):
-        return [
-            "taskset", "-c", DRIVER_CORE, str(RELEASE / "bench-chatbot"),
+        return pinned(DRIVER_CORE, [
+            str(RELEASE / "bench-chatbot"),
             "--target", "chatbot", "--addr", f"127.0.0.1:{self.port}", "--tokens", str(TOKENS),
             command, *args,
-        ]
+        ])
 
 
 class Streamlit(App):
-    def __init__(self, key, label, standin_url, streaming):
+    def __init__(self, key, label, standin_url, streaming, extra=()):
         super().__init__(key, label, standin_url)
         self.streaming = streaming
+        self.extra = list(extra)
 
     def spawn(self):
         env = dict(AWS_ENV)
@@ -267,17 +293,17 @@ class Streamlit(App):
         argv = [
             PYTHON, "-m", "streamlit", "run", "app.py",
             f"--server.port={self.port}", "--server.address=127.0.0.1", "--server.headless=true",
-        ]
+        ] + self.extra
         return Process(self.key, argv, env, cwd=HERE / "reference")
 
     def health_url(self):
         return f"http://127.0.0.1:{self.port}/_stcore/health"
 
     def driver(self, command, *args):
-        return [
-            "taskset", "-c", DRIVER_CORE, PYTHON, str(HERE / "reference" / "driver.py"),
+        return pinned(DRIVER_CORE, [
+            PYTHON, str(HERE / "reference" / "driver.py"),
             command, "--port", str(self.port), "--tokens", str(TOKENS), *args,
-        ]
+        ])
 
 
 def run_driver(argv, timeout=600):
@@ -317,18 +343,24 @@ def step(app, standin, concurrency, settings=STEP, interval=0.5):
         {"t": round(s["t"] - start, 2), "rss_kib": s["app"]["rss"]} for s in sampler.samples
     ]
     itl = result["itl_ms"]["p99"]
-    result["passed"] = result["errors"] == 0 and itl is not None and itl <= ITL_LIMIT_MS
+    result["delivered"] = round(result["tokens"] / (concurrency * 1000 / PACE_MS * settings["duration"]), 3)
+    result["anon_max_kib"] = max((s["app"]["anon"] for s in sampler.window(start, end) if s["app"].get("anon")), default=None)
+    result["passed"] = (
+        result["errors"] == 0 and itl is not None and itl <= ITL_LIMIT_MS and result["delivered"] >= MIN_DELIVERED
+    )
     return result
 
 
 def capacity(app, standin, budget_s, must_reach=50):
-    """Steps up the load until p99 inter-token delay passes the limit (or errors).
-    Keeps going to `must_reach` regardless (the RSS with 50 conversations)."""
+    """Steps up the load until two levels in a row fail (p99 inter-token delay over
+    the limit, tokens not delivered, or errors): one failure alone can be a hiccup of
+    a busy machine. Keeps going to `must_reach` regardless (RSS with 50 conversations).
+    The figure is the highest level that passed."""
     steps = []
     began = time.monotonic()
     for level in LEVELS:
-        failed_before = any(not s["passed"] for s in steps)
-        if failed_before and level > must_reach:
+        broken = len(steps) >= 2 and not steps[-1]["passed"] and not steps[-2]["passed"]
+        if broken and level > must_reach:
             break
         if time.monotonic() - began > budget_s and level > must_reach:
             log(f"{app.key}: time budget for steps spent; stopping before {level}")
@@ -340,15 +372,11 @@ def capacity(app, standin, budget_s, must_reach=50):
             f"ttft p50 {fmt(result['ttft_ms']['p50'])} ms, errors {result['errors']}, "
             f"rss {result['rss_max_kib']} KiB, cpu {result['cpu_percent']}"
         )
-    sustained = 0
-    for s in steps:
-        if not s["passed"]:
-            break
-        sustained = s["concurrency"]
+    sustained = max((s["concurrency"] for s in steps if s["passed"]), default=0)
     return {
         "steps": steps,
         "max_sustained": sustained,
-        "capped": bool(steps) and all(s["passed"] for s in steps) and steps[-1]["concurrency"] == LEVELS[-1],
+        "capped": bool(steps) and steps[-1]["passed"] and steps[-1]["concurrency"] == LEVELS[-1],
     }
 
 
@@ -487,7 +515,11 @@ def main():
     ours = Ours("ours", "our chatbot (Rust, axum)", standin_url)
     converse = Streamlit("reference", "reference (Streamlit, Converse)", standin_url, streaming=False)
     streaming = Streamlit("reference_streaming", "reference, streaming variant", standin_url, streaming=True)
-    apps = [ours, converse, streaming]
+    tuned = Streamlit(
+        "reference_tuned", "reference, streaming, source watcher off", standin_url,
+        streaming=True, extra=["--server.fileWatcherType=none"],
+    )
+    apps = [ours, converse, streaming, tuned]
 
     try:
         # Cold start: process start until the health check answers, three times each.
@@ -501,10 +533,10 @@ def main():
             log(f"{app.key} cold start: {times}")
 
         # Latency without load: calling the stand-in directly is the baseline.
-        direct = [
-            "taskset", "-c", DRIVER_CORE, str(RELEASE / "bench-chatbot"),
+        direct = pinned(DRIVER_CORE, [
+            str(RELEASE / "bench-chatbot"),
             "--target", "standin", "--addr", standin_addr, "--tokens", str(TOKENS),
-        ]
+        ])
         results["ttft"] = {"direct": run_driver(direct + ["sequential", "--count", "200", "--first-token-only"])}
 
         for app in apps:
@@ -514,15 +546,18 @@ def main():
                 raise RuntimeError(f"{app.key} could not answer: {warm['error_samples']}")
             time.sleep(2)
             results.setdefault("idle_rss_kib", {})[app.key] = rss_kib(app.process.pid)
+            results.setdefault("idle_anon_kib", {})[app.key] = anon_kib(app.process.pid)
             if app is ours:
                 seq = run_driver(app.driver("sequential", "--count", "200", "--first-token-only"))
             else:
-                seq = run_driver(app.driver("sequential", "--count", "6" if app is converse else "10"))
+                seq = run_driver(app.driver("sequential", "--count", "6" if app is converse else "10" if app is streaming else "3"))
             results["ttft"][app.key] = seq
             log(f"{app.key}: idle rss {results['idle_rss_kib'][app.key]} KiB, ttft p50 {fmt(seq['ttft_ms']['p50'])} p99 {fmt(seq['ttft_ms']['p99'])} ms")
             if app is converse:
                 # The faithful app cannot stream: one run with 50 conversations, for memory.
                 results["reference_converse_50"] = step(app, standin, 50)
+            elif app is tuned:
+                results["capacity"][app.key] = capacity(app, standin, budget_s=60, must_reach=0)
             else:
                 results.setdefault("capacity", {})[app.key] = capacity(app, standin, budget_s=150 if app is ours else 80)
             app.stop()
@@ -587,14 +622,19 @@ def write_report(r):
     }
     cap_ours = r["capacity"]["ours"]
     cap_ref = r["capacity"]["reference_streaming"]
-    at50 = lambda cap: next((s["rss_max_kib"] for s in cap["steps"] if s["concurrency"] == 50), None)
+    cap_tuned = r["capacity"]["reference_tuned"]
+    at50 = lambda cap, key="rss_max_kib": next((s[key] for s in cap["steps"] if s["concurrency"] == 50), None)
     figures = {
         "idle_rss_mib": {"ours": mib(r["idle_rss_kib"]["ours"]), "reference": mib(r["idle_rss_kib"]["reference"]),
                          "reference_streaming": mib(r["idle_rss_kib"]["reference_streaming"])},
         "rss_50_mib": {"ours": mib(at50(cap_ours)), "reference": mib(r["reference_converse_50"]["rss_max_kib"]),
                        "reference_streaming": mib(at50(cap_ref))},
+        "idle_anon_mib": {k: mib(v) for k, v in r["idle_anon_kib"].items()},
+        "anon_50_mib": {"ours": mib(at50(cap_ours, "anon_max_kib")),
+                        "reference": mib(r["reference_converse_50"]["anon_max_kib"])},
         "streams_per_core": {"ours": cap_ours["max_sustained"], "ours_capped": cap_ours["capped"],
-                             "reference_streaming": cap_ref["max_sustained"]},
+                             "reference_streaming": cap_ref["max_sustained"],
+                             "reference_tuned": cap_tuned["max_sustained"]},
         "added_ttft_ms": added,
         "cold_start_ms": {k: v["median"] for k, v in r["cold_start_ms"].items()},
         "binary_mib": r["binary_bytes"] / 2**20,
@@ -610,7 +650,8 @@ def write_report(r):
         OUT / "chatbot-itl.svg", "p99 inter-token delay vs concurrent streams (one core each)",
         "concurrent streams", "p99 inter-token delay (ms)",
         [("our chatbot", "#1f77b4", [(s["concurrency"], s["itl_ms"]["p99"]) for s in cap_ours["steps"]]),
-         ("reference (streaming variant)", "#ff7f0e", [(s["concurrency"], s["itl_ms"]["p99"]) for s in cap_ref["steps"]])],
+         ("reference (streaming variant)", "#ff7f0e", [(s["concurrency"], s["itl_ms"]["p99"]) for s in cap_ref["steps"]]),
+         ("reference, source watcher off", "#2ca02c", [(s["concurrency"], s["itl_ms"]["p99"]) for s in cap_tuned["steps"]])],
         log_x=True, hline=(ITL_LIMIT_MS, "100 ms limit"),
     )
     svg_plot(
@@ -662,8 +703,13 @@ def write_report(r):
         f"| RSS with 50 active conversations | {fmt(f['rss_50_mib']['ours'])} MiB | ≥ 10× less | "
         f"{fmt(f['rss_50_mib']['reference'])} MiB (streaming variant {fmt(f['rss_50_mib']['reference_streaming'])} MiB) | "
         f"{fmt(mem_ratio_50)}× less, {verdict(mem_ratio_50 and mem_ratio_50 >= 10)} |",
-        f"| Concurrent streams on one core, p99 inter-token delay ≤ {ITL_LIMIT_MS:.0f} ms | {ours_streams} | ≥ 20× more | "
-        f"{ref_streams} (streaming variant) | {fmt(stream_ratio)}×{' or more' if f['streams_per_core']['ours_capped'] else ''}, "
+        f"| Anonymous memory (heap and stacks; RSS without file pages), idle / 50 conversations | "
+        f"{fmt(f['idle_anon_mib']['ours'])} / {fmt(f['anon_50_mib']['ours'])} MiB | – | "
+        f"{fmt(f['idle_anon_mib']['reference'])} / {fmt(f['anon_50_mib']['reference'])} MiB | "
+        f"{fmt(ratio(f['idle_anon_mib']['ours'], f['idle_anon_mib']['reference']))}× / "
+        f"{fmt(ratio(f['anon_50_mib']['ours'], f['anon_50_mib']['reference']))}× less |",
+        f"| Concurrent streams on one core, p99 inter-token delay ≤ {ITL_LIMIT_MS:.0f} ms and ≥ {MIN_DELIVERED:.0%} of the tokens delivered | {ours_streams} | ≥ 20× more | "
+        f"{ref_streams} (streaming variant; {f['streams_per_core']['reference_tuned']} with its source watcher off) | {fmt(stream_ratio)}×{' or more' if f['streams_per_core']['ours_capped'] else ''}, "
         f"{verdict(stream_ratio is not None and stream_ratio >= 20)} |",
         f"| Added time to first token, p50 / p99 (over the stand-in directly: {fmt(direct['p50'], 2)} / {fmt(direct['p99'], 2)} ms) | "
         f"{fmt(added['ours']['p50'], 2)} / {fmt(added['ours']['p99'], 2)} ms | p99 < 5 ms | "
@@ -682,23 +728,27 @@ def write_report(r):
         "",
         f"### Soak: {SOAK['concurrency']} concurrent streams for {SOAK['duration']:.0f} s against our chatbot",
         "",
-        "| Errors | Answers | p99 inter-token delay | RSS start → end (max) |",
-        "|---|---|---|---|",
-        f"| {soak['errors']} | {soak['answers']} | {fmt(soak['itl_ms']['p99'])} ms | "
+        "| Errors | Answers | Tokens delivered | p99 inter-token delay | p99 time to first token | RSS start → end (max) |",
+        "|---|---|---|---|---|---|",
+        f"| {soak['errors']} | {soak['answers']} | {soak['delivered']:.0%} | {fmt(soak['itl_ms']['p99'])} ms | "
+        f"{fmt(soak['ttft_ms']['p99'])} ms | "
         f"{fmt(mib(soak['rss_start_kib']))} → {fmt(mib(soak['rss_end_kib']))} MiB (max {fmt(mib(soak['rss_max_kib']))}) |",
+        "",
+        "Each virtual user starts a new conversation after 5 answers (a conversation's history goes with "
+        "every question, so endless conversations would grow every request).",
         "",
         "![soak RSS](chatbot-soak.svg)",
         "",
         "### Load levels",
         "",
-        "| App | Streams | p99 inter-token | p50 TTFT | p99 TTFT | Errors | RSS | CPU app / stand-in / driver |",
-        "|---|---|---|---|---|---|---|---|",
+        "| App | Streams | p99 inter-token | Tokens delivered | p50 TTFT | p99 TTFT | Errors | RSS | CPU app / stand-in / driver |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, cap in (("ours", cap_ours), ("reference (streaming)", cap_ref)):
+    for label, cap in (("ours", cap_ours), ("reference (streaming)", cap_ref), ("reference (streaming, watcher off)", cap_tuned)):
         for s in cap["steps"]:
             c = s["cpu_percent"]
             lines.append(
-                f"| {label} | {s['concurrency']} | {fmt(s['itl_ms']['p99'])} ms | {fmt(s['ttft_ms']['p50'])} ms | "
+                f"| {label} | {s['concurrency']} | {fmt(s['itl_ms']['p99'])} ms | {s['delivered']:.0%} | {fmt(s['ttft_ms']['p50'])} ms | "
                 f"{fmt(s['ttft_ms']['p99'])} ms | {s['errors']} | {fmt(mib(s['rss_max_kib']))} MiB | "
                 f"{fmt(c['app'], 0)}% / {fmt(c['standin'], 0)}% / {fmt(c['driver'], 0)}% |"
             )
@@ -713,13 +763,24 @@ def write_report(r):
         f"{fmt(ctl['cpu_percent']['driver'], 0)}%): what core 0 itself adds at our top level.",
         f"- The reference as written (Converse) with 50 conversations: time to its only update (the whole answer) "
         f"p50 {fmt(ref50['ttft_ms']['p50'])} ms, p99 {fmt(ref50['ttft_ms']['p99'])} ms, {ref50['errors']} errors.",
+        "- Load levels: 1, 10, 25, 50, 100, 200, … streams; stepping stops after two failing levels in a row "
+        "(one failure alone can be a hiccup of a busy machine) and the figure is the highest level that passed: "
+        f"p99 inter-token delay ≤ {ITL_LIMIT_MS:.0f} ms, no errors, and at least {MIN_DELIVERED:.0%} of "
+        "streams × 50 tokens/s delivered inside the window.",
         "- Our chatbot was started with the per-user limits lifted (`CHATBOT_MAX_STREAMS_PER_USER`, "
         "`CHATBOT_RATE_LIMIT_PER_MINUTE`): every benchmark question comes from one development identity, where "
         "production traffic comes from many users, each with the default limits.",
         "- Time to first token for our chatbot and for the stand-in directly: 200 questions one at a time, "
         "each on a new connection, dropped after the first token; the reference: 6 (Converse) and 10 (streaming) "
         "whole answers one at a time, a new session every 5 questions. Percentiles are nearest-rank.",
-        "- Idle RSS is taken 2 s after one warm-up question (so boto3 and the SDK are loaded in both).",
+        "- Idle RSS is taken 2 s after one warm-up question (so boto3 and the SDK are loaded in both). RSS also "
+        "counts file pages (the binary, shared libraries) that the kernel maps around each page fault; anonymous "
+        "memory is what each process allocated itself.",
+        "- Every benchmark process (apps, stand-in, drivers) runs at nice -15 when the part runs as root, so other "
+        "work on the machine takes less of their cores; all alike.",
+        "- The reference's memory figures are the faithful app's (Converse); the streaming variant "
+        "is larger. \"Source watcher off\" is the streaming "
+        "variant with `--server.fileWatcherType=none`, a tuning the reference does not use.",
         "- RSS is the resident set of the app process (and its children), sampled every 0.5 s (soak: 1 s).",
         f"- The Python footprint is the installed size of streamlit, boto3 and their dependencies (RECORD "
         f"files); the reference image adds the Python 3.11 interpreter and Debian base on top.",

@@ -21,6 +21,8 @@ pub struct Settings {
     pub duration: Duration,
     /// Tokens every complete answer has (fewer is an error).
     pub tokens: usize,
+    /// Answers in one conversation; then the user starts a new one (0: never).
+    pub turns_per_conversation: usize,
 }
 
 /// What a run measured (the Python driver prints the same fields).
@@ -140,6 +142,11 @@ async fn virtual_user(
     let mut saw_text = false;
     while Instant::now() < closes {
         question += 1;
+        if settings.turns_per_conversation > 0
+            && history.len() >= 2 * settings.turns_per_conversation
+        {
+            history.clear();
+        }
         let conn = match connection.as_mut() {
             Some(conn) => conn,
             None => match timeout_at(closes.into(), target.connect()).await {

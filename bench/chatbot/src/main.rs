@@ -41,6 +41,9 @@ enum Command {
         /// Seconds the window lasts.
         #[arg(long, default_value_t = 8.0)]
         duration: f64,
+        /// Answers per conversation before a user starts a new one (0: never).
+        #[arg(long, default_value_t = 5)]
+        turns_per_conversation: usize,
     },
     /// One question at a time, each on a new connection.
     Sequential {
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
                 ramp,
                 warmup,
                 duration,
+                turns_per_conversation,
             } => {
                 let settings = Settings {
                     concurrency,
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
                     warmup: seconds(warmup),
                     duration: seconds(duration),
                     tokens: cli.tokens,
+                    turns_per_conversation,
                 };
                 load::run(&target, &settings).await
             }

@@ -117,6 +117,7 @@ async fn virtual_users_keep_their_conversation_and_count_only_the_window() {
         warmup: Duration::ZERO,
         duration: Duration::from_secs(2),
         tokens: 5,
+        turns_per_conversation: 0,
     };
     let summary = load::run(&chatbot, &settings).await;
     assert_eq!(summary.errors, 0, "{:?}", summary.error_samples);
@@ -131,4 +132,28 @@ async fn virtual_users_keep_their_conversation_and_count_only_the_window() {
         .max()
         .unwrap();
     assert!(longest >= 3, "{longest}");
+}
+
+#[tokio::test]
+async fn a_user_starts_a_new_conversation_after_so_many_answers() {
+    let standin = StandIn::start(0, Reply::text(ANSWER)).await.unwrap();
+    let chatbot = chatbot(&standin).await;
+    let settings = Settings {
+        concurrency: 2,
+        ramp: Duration::ZERO,
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(1),
+        tokens: 5,
+        turns_per_conversation: 2,
+    };
+    let summary = load::run(&chatbot, &settings).await;
+    assert_eq!(summary.errors, 0, "{:?}", summary.error_samples);
+    let requests = standin.state().requests();
+    let lengths: Vec<usize> = requests.iter().map(|r| r.messages().len()).collect();
+    // Questions 1 and 2 of each conversation, then a fresh one.
+    assert!(lengths.iter().all(|&n| n == 1 || n == 3), "{lengths:?}");
+    assert!(
+        lengths.iter().filter(|&&n| n == 1).count() >= 4,
+        "{lengths:?}"
+    );
 }
