@@ -771,8 +771,8 @@ fn operator(moto: &Moto, args: &[&str]) -> Output {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
-        // The most a user could ask for: if any tracing were wired to the CLI, it
-        // would print everything.
+        // The most a user could ask for: every crate's trace logs, the AWS SDK's
+        // included, on standard error with the progress.
         .env("RUST_LOG", "trace");
     for (key, value) in moto.env("us-west-2") {
         command.env(key, value);
@@ -881,6 +881,10 @@ async fn the_client_secret_never_appears_on_the_command_line() {
     let secrets = client_secrets(&aws).await;
     assert_eq!(secrets.len(), TEAMS.len(), "one client per team");
     shown.push(run(&["apply", "-v", "-o", "yaml"]));
+    // The scanned output holds the SDK's trace of the calls whose responses carry the
+    // secret: creating the clients, then reading them back.
+    assert!(shown[0].1.contains("CreateUserPoolClient"));
+    assert!(shown[1].1.contains("DescribeUserPoolClient"));
     shown.push(run(&["apply", "-o", "json"]));
     shown.push(run(&["plan"]));
     shown.push(run(&["plan", "-o", "json"]));
