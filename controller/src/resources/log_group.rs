@@ -2,6 +2,8 @@
 //! its tasks ship their logs, kept for the retention the spec asks for. Log group
 //! names are unique per account and region: found by name, touched only when ours.
 
+use aws_sdk_cloudwatchlogs::types::LogGroup as LogGroupSdk;
+
 use super::{Ctx, Drift, Removal, Resource, tags};
 use crate::aws::aws_error;
 use crate::desired::chatbot::LogGroup;
@@ -33,14 +35,8 @@ impl Resource for LogGroup {
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedLogGroup>> {
         let logs = &ctx.aws.logs;
         // The prefix may match longer names too: keep the exact one.
-        let found = logs
-            .describe_log_groups()
-            .log_group_name_prefix(&self.name)
-            .send()
-            .await
-            .map_err(|e| aws_error("logs", "DescribeLogGroups", e))?;
+        let found = listed_groups(ctx, self.listing_prefix(ctx)).await?;
         let Some(group) = found
-            .log_groups()
             .iter()
             .find(|g| g.log_group_name() == Some(self.name.as_str()))
         else {
@@ -85,6 +81,7 @@ impl Resource for LogGroup {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedLogGroup> {
+        ctx.aws.reads.forget(&listed_key(self.listing_prefix(ctx)));
         let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
         ctx.aws
             .logs
@@ -111,10 +108,12 @@ impl Resource for LogGroup {
         _drift: &[Drift],
         ctx: Ctx<'_>,
     ) -> Result<()> {
+        ctx.aws.reads.forget(&listed_key(self.listing_prefix(ctx)));
         self.put_retention(ctx).await
     }
 
     async fn delete(&self, observed: &ObservedLogGroup, ctx: Ctx<'_>) -> Result<Removal> {
+        ctx.aws.reads.forget(&listed_key(self.listing_prefix(ctx)));
         ctx.aws
             .logs
             .delete_log_group()
@@ -131,6 +130,19 @@ impl Resource for LogGroup {
 }
 
 impl LogGroup {
+    /// What to list the group by: while a pass shares reads, the first segment of
+    /// its name (`/bedrock-chatbot/`), shared by every team's group; else its name.
+    fn listing_prefix(&self, ctx: Ctx<'_>) -> &str {
+        let shared = ctx.aws.reads.is_shared().then(|| {
+            self.name
+                .char_indices()
+                .filter(|(_, c)| *c == '/')
+                .nth(1)
+                .map(|(i, _)| &self.name[..=i])
+        });
+        shared.flatten().unwrap_or(&self.name)
+    }
+
     async fn put_retention(&self, ctx: Ctx<'_>) -> Result<()> {
         ctx.aws
             .logs
@@ -142,4 +154,36 @@ impl LogGroup {
             .map_err(|e| aws_error("logs", "PutRetentionPolicy", e))?;
         Ok(())
     }
+}
+
+fn listed_key(prefix: &str) -> String {
+    format!("logs:groups:{prefix}")
+}
+
+/// The log groups whose names start with `prefix`, listed once per pass for
+/// every team ([`crate::aws::PassReads`]).
+async fn listed_groups(ctx: Ctx<'_>, prefix: &str) -> Result<Vec<LogGroupSdk>> {
+    ctx.aws
+        .reads
+        .get_or_load(&listed_key(prefix), async {
+            let mut groups = Vec::new();
+            let mut token = None;
+            loop {
+                let page = ctx
+                    .aws
+                    .logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(prefix)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("logs", "DescribeLogGroups", e))?;
+                groups.extend(page.log_groups().iter().cloned());
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok(groups);
+                }
+            }
+        })
+        .await
 }

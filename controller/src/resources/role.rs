@@ -52,17 +52,12 @@ impl Resource for Role {
                 };
             }
         };
-        let role_tags = iam
-            .list_role_tags()
-            .role_name(&self.name)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam", "ListRoleTags", e))?;
+        // GetRole returns every tag (a role holds at most 50): no ListRoleTags.
         tags::ensure_owned(
             Self::KIND,
             &self.name,
             ctx.owner,
-            role_tags.tags().iter().map(|t| (t.key(), t.value())),
+            role.tags().iter().map(|t| (t.key(), t.value())),
         )?;
         let attached = iam
             .list_attached_role_policies()

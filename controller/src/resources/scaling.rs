@@ -6,8 +6,8 @@
 //! which is ours; it needs no tags of its own to be found again.
 
 use aws_sdk_applicationautoscaling::types::{
-    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
-    TargetTrackingScalingPolicyConfiguration,
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ScalableTarget,
+    ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
 };
 
 use super::{Ctx, Drift, Removal, Resource, tags};
@@ -50,15 +50,8 @@ impl Resource for Scaling {
             return Ok(None);
         };
         let autoscaling = &ctx.aws.autoscaling;
-        let targets = autoscaling
-            .describe_scalable_targets()
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_ids(&resource_id)
-            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-            .send()
-            .await
-            .map_err(|e| aws_error("application-autoscaling", "DescribeScalableTargets", e))?;
-        let Some(target) = targets.scalable_targets().first() else {
+        let targets = listed_targets(ctx, &resource_id).await?;
+        let Some(target) = targets.iter().find(|t| t.resource_id() == resource_id) else {
             return Ok(None);
         };
         let policies = autoscaling
@@ -108,6 +101,7 @@ impl Resource for Scaling {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedScaling> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         let resource_id = resource_id(ctx)?;
         self.register(ctx, &resource_id, true).await?;
         self.put_policy(ctx, &resource_id).await?;
@@ -125,6 +119,7 @@ impl Resource for Scaling {
         drift: &[Drift],
         ctx: Ctx<'_>,
     ) -> Result<()> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         for change in drift {
             if change.field == "capacity" {
                 // RegisterScalableTarget on an existing target updates it.
@@ -137,6 +132,7 @@ impl Resource for Scaling {
     }
 
     async fn delete(&self, observed: &ObservedScaling, ctx: Ctx<'_>) -> Result<Removal> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         let autoscaling = &ctx.aws.autoscaling;
         if observed.policy.is_some() {
             let deleted = autoscaling
@@ -169,6 +165,47 @@ impl Resource for Scaling {
     fn id(observed: &ObservedScaling) -> String {
         observed.resource_id.clone()
     }
+}
+
+fn listed_key(ctx: Ctx<'_>) -> String {
+    format!(
+        "application-autoscaling:{}:ecs-desired-count",
+        ctx.aws.region
+    )
+}
+
+/// The scalable targets on an ECS service's desired count that include the one
+/// of `resource_id`: while a pass shares reads ([`crate::aws::PassReads`]), every
+/// one in the region, listed once for every team; else only that one.
+async fn listed_targets(ctx: Ctx<'_>, resource_id: &str) -> Result<Vec<ScalableTarget>> {
+    let only = (!ctx.aws.reads.is_shared()).then(|| vec![resource_id.to_string()]);
+    ctx.aws
+        .reads
+        .get_or_load(&listed_key(ctx), async {
+            let mut targets = Vec::new();
+            let mut token = None;
+            loop {
+                let page = ctx
+                    .aws
+                    .autoscaling
+                    .describe_scalable_targets()
+                    .service_namespace(ServiceNamespace::Ecs)
+                    .set_resource_ids(only.clone())
+                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_error("application-autoscaling", "DescribeScalableTargets", e)
+                    })?;
+                targets.extend(page.scalable_targets().iter().cloned());
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok(targets);
+                }
+            }
+        })
+        .await
 }
 
 impl Scaling {
