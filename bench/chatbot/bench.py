@@ -147,7 +147,7 @@ class Sampler:
     def _run(self):
         while True:
             sample = {"t": time.time()}
-            for name, pid in self.pids.items():
+            for name, pid in list(self.pids.items()):
                 sample[name] = {"rss": rss_kib(pid), "cpu": cpu_seconds(pid)}
                 if name == "app":
                     sample[name]["anon"] = anon_kib(pid)
@@ -468,10 +468,12 @@ def svg_plot(path, title, xlabel, ylabel, series, log_x=False, hline=None, y_min
         pts = [p for p in pts if p[1] is not None]
         if not pts:
             continue
-        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+        line = " ".join(f"{sx(p[0]):.1f},{sy(p[1]):.1f}" for p in pts)
         out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for x, y in pts:
-            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>')
+        for x, y, *passed in pts:
+            # A hollow marker: the level failed (on delivery, errors or delay).
+            fill = colour if not passed or passed[0] else "white"
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{fill}" stroke="{colour}"/>')
         out.append(
             f'<rect x="{left + 10}" y="{top + 6 + 18 * n}" width="12" height="12" fill="{colour}"/>'
             f'<text x="{left + 28}" y="{top + 16 + 18 * n}">{label}</text>'
@@ -585,6 +587,8 @@ def main():
         soak["rss_start_kib"] = inside[0]["rss_kib"] if inside else None
         soak["rss_end_kib"] = inside[-1]["rss_kib"] if inside else None
         soak["rss_max_kib"] = max((s["rss_kib"] for s in inside), default=None)
+        last = [s for s in inside if s["t"] >= (end - start) - 20]
+        soak["rss_last_20s_change_kib"] = last[-1]["rss_kib"] - last[0]["rss_kib"] if len(last) > 1 else None
         log(f"soak: errors {soak['errors']}, rss {soak['rss_start_kib']} → {soak['rss_end_kib']} (max {soak['rss_max_kib']}) KiB")
         ours.stop()
     finally:
@@ -640,18 +644,18 @@ def write_report(r):
         "binary_mib": r["binary_bytes"] / 2**20,
         "python_footprint_mib": r["python_footprint_bytes"] / 2**20,
         "release_build_s": r["build"].get("chatbot_build_s"),
-        "soak": {k: r["soak"][k] for k in ("errors", "answers", "rss_start_kib", "rss_end_kib", "rss_max_kib")},
+        "soak": {k: r["soak"].get(k) for k in ("errors", "answers", "rss_start_kib", "rss_end_kib", "rss_max_kib", "rss_last_20s_change_kib")},
     }
     figures["soak"]["itl_p99_ms"] = r["soak"]["itl_ms"]["p99"]
     r["figures"] = figures
     (OUT / "chatbot.json").write_text(json.dumps(r, indent=1) + "\n")
 
     svg_plot(
-        OUT / "chatbot-itl.svg", "p99 inter-token delay vs concurrent streams (one core each)",
+        OUT / "chatbot-itl.svg", "p99 inter-token delay vs concurrent streams (hollow: level failed)",
         "concurrent streams", "p99 inter-token delay (ms)",
-        [("our chatbot", "#1f77b4", [(s["concurrency"], s["itl_ms"]["p99"]) for s in cap_ours["steps"]]),
-         ("reference (streaming variant)", "#ff7f0e", [(s["concurrency"], s["itl_ms"]["p99"]) for s in cap_ref["steps"]]),
-         ("reference, source watcher off", "#2ca02c", [(s["concurrency"], s["itl_ms"]["p99"]) for s in cap_tuned["steps"]])],
+        [("our chatbot", "#1f77b4", [(s["concurrency"], s["itl_ms"]["p99"], s["passed"]) for s in cap_ours["steps"]]),
+         ("reference (streaming variant)", "#ff7f0e", [(s["concurrency"], s["itl_ms"]["p99"], s["passed"]) for s in cap_ref["steps"]]),
+         ("reference, source watcher off", "#2ca02c", [(s["concurrency"], s["itl_ms"]["p99"], s["passed"]) for s in cap_tuned["steps"]])],
         log_x=True, hline=(ITL_LIMIT_MS, "100 ms limit"),
     )
     svg_plot(
@@ -709,10 +713,15 @@ def write_report(r):
         f"{fmt(ratio(f['idle_anon_mib']['ours'], f['idle_anon_mib']['reference']))}× / "
         f"{fmt(ratio(f['anon_50_mib']['ours'], f['anon_50_mib']['reference']))}× less |",
         f"| Concurrent streams on one core, p99 inter-token delay ≤ {ITL_LIMIT_MS:.0f} ms and ≥ {MIN_DELIVERED:.0%} of the tokens delivered | {ours_streams} | ≥ 20× more | "
-        f"{ref_streams} (streaming variant; {f['streams_per_core']['reference_tuned']} with its source watcher off) | {fmt(stream_ratio)}×{' or more' if f['streams_per_core']['ours_capped'] else ''}, "
-        f"{verdict(stream_ratio is not None and stream_ratio >= 20)} |",
+        f"{ref_streams} (streaming variant; {f['streams_per_core']['reference_tuned']} with its source watcher off) | "
+        + (
+            f"{fmt(stream_ratio)}×{' or more' if f['streams_per_core']['ours_capped'] else ''}, {verdict(stream_ratio >= 20)} |"
+            if stream_ratio is not None
+            else ("no ratio: the reference sustained no level, met |" if f["streams_per_core"]["ours"] else "**missed** |")
+        ),
         f"| Added time to first token, p50 / p99 (over the stand-in directly: {fmt(direct['p50'], 2)} / {fmt(direct['p99'], 2)} ms) | "
-        f"{fmt(added['ours']['p50'], 2)} / {fmt(added['ours']['p99'], 2)} ms | p99 < 5 ms | "
+        f"{fmt(added['ours']['p50'], 2)} / {fmt(added['ours']['p99'], 2)} ms (absolute {fmt(ttft['ours']['ttft_ms']['p50'], 2)} / "
+        f"{fmt(ttft['ours']['ttft_ms']['p99'], 2)} ms) | p99 < 5 ms | "
         f"{fmt(added['reference_streaming']['p50'])} / {fmt(added['reference_streaming']['p99'])} ms streaming variant; "
         f"{fmt(added['reference']['p50'])} / {fmt(added['reference']['p99'])} ms as written (Converse: the whole answer) | "
         f"{verdict(added['ours']['p99'] is not None and added['ours']['p99'] < 5)} |",
@@ -728,11 +737,12 @@ def write_report(r):
         "",
         f"### Soak: {SOAK['concurrency']} concurrent streams for {SOAK['duration']:.0f} s against our chatbot",
         "",
-        "| Errors | Answers | Tokens delivered | p99 inter-token delay | p99 time to first token | RSS start → end (max) |",
-        "|---|---|---|---|---|---|",
+        "| Errors | Answers | Tokens delivered | p99 inter-token delay | p99 time to first token | RSS start → end (max) | RSS change, last 20 s |",
+        "|---|---|---|---|---|---|---|",
         f"| {soak['errors']} | {soak['answers']} | {soak['delivered']:.0%} | {fmt(soak['itl_ms']['p99'])} ms | "
         f"{fmt(soak['ttft_ms']['p99'])} ms | "
-        f"{fmt(mib(soak['rss_start_kib']))} → {fmt(mib(soak['rss_end_kib']))} MiB (max {fmt(mib(soak['rss_max_kib']))}) |",
+        f"{fmt(mib(soak['rss_start_kib']))} → {fmt(mib(soak['rss_end_kib']))} MiB (max {fmt(mib(soak['rss_max_kib']))}) | "
+        f"{fmt(mib(soak.get('rss_last_20s_change_kib')), 2)} MiB |",
         "",
         "Each virtual user starts a new conversation after 5 answers (a conversation's history goes with "
         "every question, so endless conversations would grow every request).",
@@ -772,7 +782,9 @@ def write_report(r):
         "production traffic comes from many users, each with the default limits.",
         "- Time to first token for our chatbot and for the stand-in directly: 200 questions one at a time, "
         "each on a new connection, dropped after the first token; the reference: 6 (Converse) and 10 (streaming) "
-        "whole answers one at a time, a new session every 5 questions. Percentiles are nearest-rank.",
+        "whole answers one at a time, a new session every 5 questions. Percentiles are nearest-rank; the added "
+        "time is the app's percentile minus the direct calls' same percentile, and a p99 of 200 samples is their "
+        "third-largest, so on a busy machine it carries that machine's scheduling hiccups (the direct calls' own).",
         "- Idle RSS is taken 2 s after one warm-up question (so boto3 and the SDK are loaded in both). RSS also "
         "counts file pages (the binary, shared libraries) that the kernel maps around each page fault; anonymous "
         "memory is what each process allocated itself.",
