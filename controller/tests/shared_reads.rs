@@ -1,8 +1,9 @@
 //! The file mode shares listings between the teams of one pass (`PassReads`): the
-//! HTTPS listener's rules, the region's user pools, the chatbots' log groups and
-//! ECS scalable targets are listed once per pass, not once per team, and what the operator changes within a pass is never read
-//! stale — teams created in the same pass get distinct rule priorities, and a rule
-//! deleted behind the operator's back is put back by the next pass.
+//! HTTPS listener's rules, the region's user pools, the chatbots' log groups,
+//! target groups and ECS scalable targets are listed once per pass, not once per
+//! team, and what the operator changes within a pass is never read stale — teams
+//! created in the same pass get distinct rule priorities, and a rule deleted behind
+//! the operator's back is put back by the next pass.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -76,6 +77,7 @@ async fn a_pass_lists_the_listener_rules_and_user_pools_once_for_all_teams() {
     assert_eq!(count(&resync, "ListUserPools"), 1, "{resync:?}");
     assert_eq!(count(&resync, "DescribeLogGroups"), 1, "{resync:?}");
     assert_eq!(count(&resync, "DescribeScalableTargets"), 1, "{resync:?}");
+    assert_eq!(count(&resync, "DescribeTargetGroups"), 1, "{resync:?}");
     assert_eq!(count(&resync, "ListRoleTags"), 0, "GetRole has the tags");
 
     // A rule deleted behind the operator's back is put back, and only that one.

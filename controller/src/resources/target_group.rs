@@ -78,6 +78,9 @@ impl Resource for TargetGroup {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedTargetGroup>> {
         let elbv2 = &ctx.aws.elbv2;
+        if ctx.aws.reads.is_shared() {
+            return self.observe_listed(ctx).await;
+        }
         let found = match elbv2
             .describe_target_groups()
             .names(&self.name)
@@ -98,18 +101,7 @@ impl Resource for TargetGroup {
         };
         let arn = group.target_group_arn().unwrap_or_default().to_string();
         tags::elbv2_ensure_owned(ctx, Self::KIND, &self.name, &arn).await?;
-        let attributes = elbv2
-            .describe_target_group_attributes()
-            .target_group_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("elasticloadbalancing", "DescribeTargetGroupAttributes", e))?;
-        let delay = attributes
-            .attributes()
-            .iter()
-            .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
-            .and_then(|a| a.value())
-            .and_then(|v| v.parse().ok());
+        let delay = deregistration_delay(ctx, &arn).await?;
         Ok(Some(observed(group, arn, delay)))
     }
 
@@ -157,6 +149,7 @@ impl Resource for TargetGroup {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedTargetGroup> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         let vpc = ctx.refs.resolve(&self.vpc)?;
         let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
         let h = &self.health_check;
@@ -200,6 +193,7 @@ impl Resource for TargetGroup {
         drift: &[Drift],
         ctx: Ctx<'_>,
     ) -> Result<()> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         for change in drift {
             if change.field == "healthCheck" {
                 let h = &self.health_check;
@@ -225,6 +219,7 @@ impl Resource for TargetGroup {
     }
 
     async fn delete(&self, observed: &ObservedTargetGroup, ctx: Ctx<'_>) -> Result<Removal> {
+        ctx.aws.reads.forget(&listed_key(ctx));
         // AWS refuses (ResourceInUse, a conflict) while a listener rule still
         // forwards here; the engine deletes the rule first.
         ctx.aws
@@ -296,4 +291,101 @@ fn unexpected(operation: &'static str, message: &str) -> Error {
         operation,
         message,
     ))
+}
+
+async fn deregistration_delay(ctx: Ctx<'_>, arn: &str) -> Result<Option<i32>> {
+    let attributes = ctx
+        .aws
+        .elbv2
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("elasticloadbalancing", "DescribeTargetGroupAttributes", e))?;
+    Ok(attributes
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
+        .and_then(|a| a.value())
+        .and_then(|v| v.parse().ok()))
+}
+
+/// Every target group of the region, with the tags of those named like ours
+/// (the operator's `bcb-` prefix), as one pass lists them for every team.
+#[derive(Clone, Debug, Default)]
+struct ListedGroups {
+    groups: Vec<SdkTargetGroup>,
+    tags: Vec<(String, crate::desired::Tags)>,
+}
+
+fn listed_key(ctx: Ctx<'_>) -> String {
+    format!("elbv2:{}:target-groups", ctx.aws.region)
+}
+
+/// Names of the operator's target groups begin with this (see `desired::naming`).
+const OUR_PREFIX: &str = "bcb-";
+
+/// The region's target groups, listed (400 a page) and their tags described (20
+/// a call) once per pass for every team ([`crate::aws::PassReads`]).
+async fn listed_groups(ctx: Ctx<'_>) -> Result<ListedGroups> {
+    ctx.aws
+        .reads
+        .get_or_load(&listed_key(ctx), async {
+            let mut groups = Vec::new();
+            let mut marker = None;
+            loop {
+                let page = ctx
+                    .aws
+                    .elbv2
+                    .describe_target_groups()
+                    .set_marker(marker)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("elasticloadbalancing", "DescribeTargetGroups", e))?;
+                groups.extend(page.target_groups().iter().cloned());
+                marker = page.next_marker().map(str::to_string);
+                if marker.is_none() {
+                    break;
+                }
+            }
+            let ours: Vec<String> = groups
+                .iter()
+                .filter(|g| {
+                    g.target_group_name()
+                        .is_some_and(|n| n.starts_with(OUR_PREFIX))
+                })
+                .filter_map(|g| g.target_group_arn().map(str::to_string))
+                .collect();
+            let tags = tags::elbv2_tags_of(ctx, &ours).await?;
+            Ok(ListedGroups { groups, tags })
+        })
+        .await
+}
+
+impl TargetGroup {
+    /// [`Resource::observe`] from the pass's shared listing.
+    async fn observe_listed(&self, ctx: Ctx<'_>) -> Result<Option<ObservedTargetGroup>> {
+        let listed = listed_groups(ctx).await?;
+        let Some(group) = listed
+            .groups
+            .iter()
+            .find(|g| g.target_group_name() == Some(self.name.as_str()))
+        else {
+            return Ok(None);
+        };
+        let arn = group.target_group_arn().unwrap_or_default().to_string();
+        let found = listed.tags.iter().find(|(a, _)| *a == arn).map(|(_, t)| t);
+        match found {
+            Some(found) => tags::ensure_owned(
+                Self::KIND,
+                &self.name,
+                ctx.owner,
+                found.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?,
+            // Not named like ours, so its tags were not described: ask now.
+            None => tags::elbv2_ensure_owned(ctx, Self::KIND, &self.name, &arn).await?,
+        }
+        let delay = deregistration_delay(ctx, &arn).await?;
+        Ok(Some(observed(group, arn, delay)))
+    }
 }
