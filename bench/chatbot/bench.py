@@ -764,10 +764,20 @@ def write_report(r):
             )
     ctl = r["control_direct_top"]
     ref50 = r["reference_converse_50"]
+    first_fail = next((s for s in cap_ours["steps"] if s["concurrency"] > cap_ours["max_sustained"] and not s["passed"]), None)
     lines += [
         "",
         "### Notes",
         "",
+    ]
+    if first_fail and first_fail["cpu_percent"]["app"] is not None:
+        lines.append(
+            f"- At {first_fail['concurrency']} streams, the first level above the figure, our chatbot used "
+            f"{first_fail['cpu_percent']['app']:.0f}% of its core"
+            + (": it was not CPU-bound; the likeliest limit is the rest of the machine's load on its core (load average below)."
+               if first_fail["cpu_percent"]["app"] < 90 else ".")
+        )
+    lines += [
         f"- Control: the stand-in driven directly at {ctl['concurrency']} streams had p99 inter-token delay "
         f"{fmt(ctl['itl_ms']['p99'])} ms (stand-in CPU {fmt(ctl['cpu_percent']['standin'], 0)}%, driver "
         f"{fmt(ctl['cpu_percent']['driver'], 0)}%): what core 0 itself adds at our top level.",
@@ -784,7 +794,7 @@ def write_report(r):
         "each on a new connection, dropped after the first token; the reference: 6 (Converse) and 10 (streaming) "
         "whole answers one at a time, a new session every 5 questions. Percentiles are nearest-rank; the added "
         "time is the app's percentile minus the direct calls' same percentile, and a p99 of 200 samples is their "
-        "third-largest, so on a busy machine it carries that machine's scheduling hiccups (the direct calls' own).",
+        "second-largest, so on a busy machine it carries that machine's scheduling hiccups (the direct calls' own).",
         "- Idle RSS is taken 2 s after one warm-up question (so boto3 and the SDK are loaded in both). RSS also "
         "counts file pages (the binary, shared libraries) that the kernel maps around each page fault; anonymous "
         "memory is what each process allocated itself.",
