@@ -1,7 +1,9 @@
 //! A fault-injecting HTTP proxy for the AWS emulator. Each request, with the
-//! configured probability, gets one of the configured faults *instead of* reaching
-//! the emulator — so a fault never has a side effect, as with AWS's own throttling
-//! and most 5xx — and otherwise is forwarded unchanged.
+//! configured probability, gets one of the configured faults, and otherwise is
+//! forwarded unchanged. Most faults come *instead of* the emulator's answer, so they
+//! have no side effect, as with AWS's own throttling and most 5xx; a
+//! [`Fault::LostResponse`] lets the request take effect and drops its answer — the
+//! case that tests whether a retried create makes a twin.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +35,12 @@ pub enum Fault {
     InternalError,
     /// HTTP 503 Service Unavailable.
     Unavailable,
-    /// The connection is closed without an answer.
+    /// The connection is closed without an answer; the request never reached the
+    /// emulator.
     Reset,
+    /// The request reaches the emulator (and takes effect), but the connection is
+    /// closed before its answer: the caller cannot know whether it happened.
+    LostResponse,
     /// The request is answered, but only after a delay.
     Latency(Duration),
 }
@@ -62,6 +68,7 @@ impl Faults {
                 Fault::InternalError,
                 Fault::Unavailable,
                 Fault::Reset,
+                Fault::LostResponse,
                 Fault::Latency(Duration::from_millis(200)),
             ],
             seed,
@@ -220,7 +227,7 @@ impl Shared {
             Some(Fault::InternalError) => return Ok(status(StatusCode::INTERNAL_SERVER_ERROR)),
             Some(Fault::Unavailable) => return Ok(status(StatusCode::SERVICE_UNAVAILABLE)),
             Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
-            None => {}
+            Some(Fault::LostResponse) | None => {}
         }
         self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
         let path = parts
@@ -239,7 +246,11 @@ impl Shared {
         let Ok(forward) = forward.body(Full::new(body)) else {
             return Ok(status(StatusCode::BAD_GATEWAY));
         };
-        match self.client.request(forward).await {
+        let answer = self.client.request(forward).await;
+        if fault == Some(Fault::LostResponse) {
+            return Err(InjectedReset);
+        }
+        match answer {
             Ok(response) => {
                 let (parts, body) = response.into_parts();
                 let body = body

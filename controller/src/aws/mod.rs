@@ -5,6 +5,7 @@
 mod calls;
 mod error;
 mod pass_reads;
+mod retry;
 
 use aws_config::SdkConfig;
 use aws_types::region::Region;
@@ -82,6 +83,7 @@ macro_rules! client {
             $krate::config::Builder::from($sdk)
                 .region(Region::new($region.to_string()))
                 .interceptor($calls.interceptor())
+                .interceptor(retry::NoBlindRetry)
                 .retry_partition(
                     aws_smithy_runtime::client::retries::RetryPartition::custom(concat!(
                         "bedrock-chatbot-operator/",

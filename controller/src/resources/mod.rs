@@ -276,10 +276,10 @@ impl<O> Converged<O> {
 }
 
 /// Times a whole resource step (observe, then create or update) is tried when it
-/// fails transiently. The SDK does not retry every failure — a connection dropped
-/// mid-request, for one — and repeating the step is safe where repeating a single
-/// create would not be: the step observes by ownership tags first, so a create that
-/// did reach AWS is found instead of made twice.
+/// fails transiently. The SDK does not retry every failure — a write whose
+/// connection dropped, for one (see `aws::retry`) — and repeating the step is safe
+/// where repeating a single create would not be: the step observes by ownership tags
+/// first, so a create that did reach AWS is found instead of made twice.
 const STEP_ATTEMPTS: u32 = 3;
 
 /// Evaluates `$step` (an awaited `Result`) up to [`STEP_ATTEMPTS`] times while it
@@ -426,6 +426,19 @@ pub async fn remove<R: Resource>(
         Ok(Removal::Waiting(why)) => {
             progress.report(event(Some(id), Outcome::Deleting(why)));
             Ok(false)
+        }
+        // A delete repeated after its answer was lost finds the thing (or a part of
+        // it) already gone: look again instead of failing the pass.
+        Err(error) if error.class() == Some(crate::aws::ErrorClass::NotFound) => {
+            // (Boxed: every pass's future holds this one, and debug builds run
+            // the in-cluster controller's futures on small stacks.)
+            if let Ok(None) = Box::pin(find(resource, ctx)).await {
+                progress.report(event(Some(id), Outcome::Deleted));
+                Ok(true)
+            } else {
+                progress.report(event(Some(id), Outcome::Failed(error.to_string())));
+                Ok(false)
+            }
         }
         Err(error) => {
             progress.report(event(Some(id), Outcome::Failed(error.to_string())));
