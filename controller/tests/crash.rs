@@ -4,6 +4,12 @@
 //! a run that never crashed: one of each resource, nothing untagged or orphaned,
 //! and after `delete` nothing at all.
 //!
+//! Where the emulator differs from AWS: moto ignores client tokens, so the proxies
+//! here remember them per account as AWS does ([`ClientTokens`]); moto finishes
+//! NAT gateway, endpoint and load balancer deletions at once, so a crash while
+//! AWS is still deleting is not shown here; and moto leaves a deleted NAT
+//! gateway's Elastic IP associated, which one test undoes as AWS would.
+//!
 //! The kill: a [`CrashProxy`] between the engine and the emulator holds every
 //! request that arrives once the engine's call log shows k writes, so AWS sees
 //! exactly the first k writes (and the reads before them); the run, waiting at an
@@ -29,7 +35,7 @@ use operator::engine::Engine;
 use operator::file_mode::{self, ReadyWhen, Timing};
 use operator::manifest::{self, Manifests};
 use support::inventory::{Inventory, expected, inventory};
-use testkit::{CrashProxy, Moto};
+use testkit::{ClientTokens, CrashProxy, Moto};
 
 const REGION: &str = "us-west-2";
 
@@ -79,6 +85,8 @@ struct World {
 struct Account {
     id: String,
     manifests: Manifests,
+    /// The client tokens AWS would remember in this account (moto does not).
+    tokens: ClientTokens,
 }
 
 impl World {
@@ -98,6 +106,7 @@ impl World {
         Account {
             id,
             manifests: manifests(&certificate),
+            tokens: ClientTokens::default(),
         }
     }
 
@@ -116,6 +125,7 @@ impl World {
         let proxy = CrashProxy::start(
             &self.moto(&account.id).endpoint(),
             Some(&account.id),
+            Some(account.tokens.clone()),
             Arc::new(crashed),
         )
         .await
@@ -175,14 +185,52 @@ impl World {
         writes(engine.calls())
     }
 
-    /// `delete` to the end with a fresh engine. Returns its writes.
-    async fn delete(&self, account: &Account) -> usize {
+    /// `delete` to the end with a fresh engine. Returns its writes, in order.
+    async fn delete(&self, account: &Account) -> Vec<String> {
         let (engine, _proxy) = self.engine(account, None).await;
         let remaining = file_mode::delete(&engine, &account.manifests, timing())
             .await
             .unwrap_or_else(|e| panic!("delete in {}: {e}", account.id));
         assert!(remaining.is_empty(), "{}: {remaining:?}", account.id);
-        writes(engine.calls())
+        engine
+            .calls()
+            .calls()
+            .into_iter()
+            .filter(|c| c.is_write())
+            .map(|c| c.operation)
+            .collect()
+    }
+
+    /// What AWS does once a NAT gateway is deleted and moto does not: its
+    /// Elastic IP is disassociated (moto keeps it associated, so no new gateway
+    /// could use it).
+    async fn disassociate_deleted_gateways_addresses(&self, account: &Account) {
+        let (engine, _proxy) = self.engine(account, None).await;
+        let ec2 = &engine.aws(REGION).ec2;
+        let gateways = ec2.describe_nat_gateways().send().await.unwrap();
+        for gateway in gateways.nat_gateways() {
+            let deleted = gateway
+                .state()
+                .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"));
+            for address in gateway.nat_gateway_addresses() {
+                let Some(allocation) = address.allocation_id().filter(|_| deleted) else {
+                    continue;
+                };
+                let found = ec2
+                    .describe_addresses()
+                    .allocation_ids(allocation)
+                    .send()
+                    .await
+                    .unwrap();
+                for association in found.addresses().iter().filter_map(|a| a.association_id()) {
+                    ec2.disassociate_address()
+                        .association_id(association)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
     }
 
     /// What `account` holds: by owner tag, and everything whatever its tags.
@@ -480,7 +528,7 @@ async fn apply_and_delete_killed_after_any_write_are_finished_by_a_fresh_run() {
     let apply_writes = world.apply(&clean).await;
     let reference = world.state(&clean).await;
     assert_eq!(reference.0, expected("shared", &[TEAM.to_string()]));
-    let delete_writes = world.delete(&clean).await;
+    let delete_writes = world.delete(&clean).await.len();
     let (inventory, census) = world.state(&clean).await;
     assert!(
         inventory.is_empty() && census.is_empty(),
@@ -544,4 +592,50 @@ async fn apply_and_delete_killed_after_any_write_are_finished_by_a_fresh_run() {
         "{apply_writes} apply and {delete_writes} delete crash points in {:?}",
         started.elapsed()
     );
+}
+
+/// A `delete` stopped right after it deleted a NAT gateway or the Bedrock endpoint,
+/// then `apply` again (a GitOps sync, a changed mind): AWS still remembers the
+/// client tokens of their first creation, in the same subnet, address and VPC —
+/// the proxies replay them as AWS does — and must not be handed the deleted ones
+/// back for new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_after_a_stopped_delete_is_not_handed_back_what_it_deleted() {
+    let world = world().await;
+    let clean = world.account(700_000);
+    world.apply(&clean).await;
+    let reference = world.state(&clean).await;
+    let deletes = world.delete(&clean).await;
+    let points: Vec<usize> = deletes
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| *op == "DeleteNatGateway" || *op == "DeleteVpcEndpoints")
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(points.len(), 3, "{deletes:?}");
+    let runs = points.iter().map(|&k| {
+        let (world, reference) = (&world, &reference);
+        async move {
+            let account = world.account(700_000 + k);
+            world.apply(&account).await;
+            world.crash(&account, k, Op::Delete).await;
+            world
+                .disassociate_deleted_gateways_addresses(&account)
+                .await;
+            world.apply(&account).await;
+            let state = world.state(&account).await;
+            assert_eq!(&state, reference, "apply after delete stopped at write {k}");
+            assert_eq!(world.apply(&account).await, 0, "drift after write {k}");
+            world.delete(&account).await;
+            let (inventory, census) = world.state(&account).await;
+            assert!(
+                inventory.is_empty() && census.is_empty(),
+                "{inventory:?} {census:?}"
+            );
+        }
+    });
+    futures_util::stream::iter(runs)
+        .buffer_unordered(PARALLEL)
+        .collect::<Vec<()>>()
+        .await;
 }

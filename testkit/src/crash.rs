@@ -6,9 +6,13 @@
 //!
 //! Optionally every forwarded request is marked with moto's `x-moto-account-id`
 //! header, so runs side by side on one emulator each get an account of their own.
+//! And optionally the proxy remembers EC2 client tokens as AWS does and moto does
+//! not: a create whose `ClientToken` was seen before gets the first answer again,
+//! even when what it created is gone by now.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -22,6 +26,19 @@ use tokio::sync::watch;
 
 /// Whether the process counts as dead, asked for each request as it arrives.
 pub type Crashed = dyn Fn() -> bool + Send + Sync;
+
+/// EC2 client tokens seen, with their first answers: one memory per emulated
+/// account, shared by every proxy in front of it (AWS remembers a token across
+/// processes).
+#[derive(Clone, Default)]
+pub struct ClientTokens(Arc<Mutex<HashMap<String, Answer>>>);
+
+impl std::fmt::Debug for ClientTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seen = self.0.lock().map(|t| t.len()).unwrap_or_default();
+        f.debug_struct("ClientTokens").field("seen", &seen).finish()
+    }
+}
 
 /// The proxy, listening on 127.0.0.1 until dropped.
 pub struct CrashProxy {
@@ -42,10 +59,12 @@ impl std::fmt::Debug for CrashProxy {
 impl CrashProxy {
     /// Starts a proxy in front of `upstream` (e.g. `http://127.0.0.1:5000`) that
     /// holds every request arriving once `crashed()` is true, and forwards the
-    /// others — as `account` on moto, when given.
+    /// others — as `account` on moto, when given. With `tokens`, a request with a
+    /// client token seen before is answered as it was the first time.
     pub async fn start(
         upstream: &str,
         account: Option<&str>,
+        tokens: Option<ClientTokens>,
         crashed: Arc<Crashed>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
@@ -58,6 +77,7 @@ impl CrashProxy {
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             crashed,
             held: held_tx,
+            tokens,
         });
         let mut stopped_accept = stopped.clone();
         tokio::spawn(async move {
@@ -122,6 +142,30 @@ struct Shared {
     client: Client<HttpConnector, Full<Bytes>>,
     crashed: Arc<Crashed>,
     held: watch::Sender<bool>,
+    /// First answers by client token, when remembering them.
+    tokens: Option<ClientTokens>,
+}
+
+/// The `ClientToken` of a query-protocol request body (EC2).
+fn client_token(body: &[u8]) -> Option<String> {
+    std::str::from_utf8(body)
+        .ok()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ClientToken="))
+        .map(str::to_string)
+}
+
+/// A response as remembered: status, headers, body.
+#[derive(Clone, Debug)]
+struct Answer(StatusCode, hyper::HeaderMap, Bytes);
+
+impl Answer {
+    fn response(self) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(self.2));
+        *response.status_mut() = self.0;
+        *response.headers_mut() = self.1;
+        response
+    }
 }
 
 impl Shared {
@@ -138,6 +182,12 @@ impl Shared {
         if (self.crashed)() {
             self.held.send_replace(true);
             return std::future::pending().await;
+        }
+        let token = self.tokens.as_ref().and_then(|_| client_token(&body));
+        if let (Some(tokens), Some(token)) = (&self.tokens, &token)
+            && let Some(first) = tokens.0.lock().ok().and_then(|t| t.get(token).cloned())
+        {
+            return Ok(first.response());
         }
         let path = parts
             .uri
@@ -166,7 +216,14 @@ impl Shared {
                     .await
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
-                Ok(Response::from_parts(parts, Full::new(body)))
+                let answer = Answer(parts.status, parts.headers, body);
+                if let (Some(tokens), Some(token)) = (&self.tokens, token)
+                    && answer.0.is_success()
+                    && let Ok(mut tokens) = tokens.0.lock()
+                {
+                    tokens.insert(token, answer.clone());
+                }
+                Ok(answer.response())
             }
             Err(_) => Ok(status(StatusCode::BAD_GATEWAY)),
         }

@@ -11,6 +11,6 @@ pub mod crash;
 pub mod faults;
 pub mod moto;
 
-pub use crash::CrashProxy;
+pub use crash::{ClientTokens, CrashProxy};
 pub use faults::{Fault, FaultProxy, Faults};
 pub use moto::{Moto, MotoError};

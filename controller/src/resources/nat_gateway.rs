@@ -152,6 +152,9 @@ pub struct ObservedNatGateway {
 /// DescribeNatGateways for about an hour and are nobody's gateway any more.
 const LIVE_STATES: [&str; 4] = ["pending", "available", "deleting", "failed"];
 
+/// Earlier lives of one gateway whose client tokens AWS may still remember.
+const STALE_LIVES: usize = 5;
+
 impl Resource for NatGateway {
     const KIND: &'static str = "NAT gateway";
     type Observed = ObservedNatGateway;
@@ -232,20 +235,45 @@ impl Resource for NatGateway {
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedNatGateway> {
         let subnet = ctx.refs.resolve(&self.subnet)?;
         let allocation = self.allocation_id(ctx)?;
-        let within = [subnet.as_str(), allocation.as_str()];
-        let created = self
-            .create_with(ctx, ec2::client_token(ctx.owner, &self.key, &within))
-            .await?;
-        // AWS remembers a client token for a while: after our gateway was deleted
-        // behind our back, the same token hands the deleted gateway back instead
-        // of making one. A token naming the stale gateway makes a new one.
-        // (moto ignores client tokens, so the emulator never answers this way.)
-        if !matches!(created.state.as_str(), "deleted" | "deleting") {
-            return Ok(created);
+        // AWS remembers a client token for a while and answers a create with a
+        // token it has seen as it did the first time: after our gateway was
+        // deleted (behind our back, or by a `delete` that was stopped half-way),
+        // the same token hands back the deleted gateway instead of making one —
+        // and the answer may still say `pending`. So the gateway's state is
+        // looked up, and a token naming the stale gateway makes a new one.
+        // (moto ignores client tokens; the crash tests replay them as AWS does.)
+        let mut within = vec![subnet, allocation];
+        for _ in 0..STALE_LIVES {
+            let names: Vec<&str> = within.iter().map(String::as_str).collect();
+            let created = self
+                .create_with(ctx, ec2::client_token(ctx.owner, &self.key, &names))
+                .await?;
+            let now = ctx
+                .aws
+                .ec2
+                .describe_nat_gateways()
+                .nat_gateway_ids(&created.id)
+                .send()
+                .await;
+            // Not found (yet: eventual consistency) or not answered: as created.
+            let state = now
+                .ok()
+                .as_ref()
+                .and_then(|now| now.nat_gateways().first())
+                .and_then(|g| g.state())
+                .map(|s| s.as_str().to_ascii_lowercase());
+            match state {
+                Some(state) if matches!(state.as_str(), "deleted" | "deleting") => {
+                    within.push(created.id);
+                }
+                None => return Ok(created),
+                Some(state) => return Ok(ObservedNatGateway { state, ..created }),
+            }
         }
-        let within = [subnet.as_str(), allocation.as_str(), created.id.as_str()];
-        self.create_with(ctx, ec2::client_token(ctx.owner, &self.key, &within))
-            .await
+        Err(ec2::unexpected(
+            "CreateNatGateway",
+            "every client token handed back a deleted gateway",
+        ))
     }
 
     async fn update(&self, _: &ObservedNatGateway, _: &[Drift], _: Ctx<'_>) -> Result<()> {

@@ -45,6 +45,9 @@ struct Resolved {
 /// States in which an endpoint is gone or never will be usable: not ours to find.
 const GONE: [&str; 4] = ["deleted", "rejected", "failed", "expired"];
 
+/// Earlier lives of one endpoint whose client tokens AWS may still remember.
+const STALE_LIVES: usize = 5;
+
 impl Resource for VpcEndpoint {
     const KIND: &'static str = "VPC endpoint";
     type Observed = ObservedVpcEndpoint;
@@ -141,46 +144,44 @@ impl Resource for VpcEndpoint {
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedVpcEndpoint> {
         let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
-        let want = self.resolve(ctx)?;
-        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
-        let call = ctx
-            .aws
-            .ec2
-            .create_vpc_endpoint()
-            .vpc_id(&vpc)
-            .service_name(&self.service_name)
-            .vpc_endpoint_type(self.endpoint_type())
-            .client_token(ec2::client_token(ctx.owner, &self.key, &[&vpc]))
-            .tag_specifications(tags::ec2_spec(ResourceType::VpcEndpoint, &tags));
-        let call = match &self.kind {
-            EndpointKind::Interface { .. } => call
-                .private_dns_enabled(want.private_dns)
-                .set_subnet_ids(Some(want.subnets.iter().cloned().collect()))
-                .set_security_group_ids(Some(want.security_groups.iter().cloned().collect())),
-            EndpointKind::Gateway { .. } => {
-                call.set_route_table_ids(Some(want.route_tables.iter().cloned().collect()))
+        // AWS remembers a client token for a while and answers a create with a
+        // token it has seen as it did the first time: after our endpoint was
+        // deleted (behind our back, or by a `delete` stopped half-way, which
+        // leaves the VPC and so the token as they were), the same token hands
+        // back the deleted endpoint. So its state is looked up, and a token
+        // naming the stale endpoint makes a new one. (moto ignores client
+        // tokens; the crash tests replay them as AWS does.)
+        let mut within = vec![vpc.clone()];
+        for _ in 0..STALE_LIVES {
+            let names: Vec<&str> = within.iter().map(String::as_str).collect();
+            let token = ec2::client_token(ctx.owner, &self.key, &names);
+            let created = self.create_with(ctx, &vpc, token).await?;
+            let now = ctx
+                .aws
+                .ec2
+                .describe_vpc_endpoints()
+                .vpc_endpoint_ids(&created.id)
+                .send()
+                .await;
+            // Not found (yet: eventual consistency) or not answered: as created.
+            let state = now
+                .ok()
+                .as_ref()
+                .and_then(|now| now.vpc_endpoints().first())
+                .and_then(|e| e.state())
+                .map(|s| s.as_str().to_ascii_lowercase());
+            match state {
+                Some(state) if state == "deleting" || GONE.contains(&state.as_str()) => {
+                    within.push(created.id);
+                }
+                None => return Ok(created),
+                Some(state) => return Ok(ObservedVpcEndpoint { state, ..created }),
             }
-        };
-        let created = call
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateVpcEndpoint", e))?;
-        let endpoint = created.vpc_endpoint().ok_or_else(|| {
-            ec2::unexpected("CreateVpcEndpoint", "the response holds no endpoint")
-        })?;
-        Ok(ObservedVpcEndpoint {
-            id: endpoint.vpc_endpoint_id().unwrap_or_default().to_string(),
-            service_name: self.service_name.clone(),
-            endpoint_type: self.endpoint_type().as_str().to_string(),
-            state: endpoint
-                .state()
-                .map(|s| s.as_str().to_ascii_lowercase())
-                .unwrap_or_else(|| "pending".into()),
-            private_dns: want.private_dns,
-            subnets: want.subnets,
-            security_groups: want.security_groups,
-            route_tables: want.route_tables,
-        })
+        }
+        Err(ec2::unexpected(
+            "CreateVpcEndpoint",
+            "every client token handed back a deleted endpoint",
+        ))
     }
 
     async fn update(
@@ -285,6 +286,55 @@ impl Resource for VpcEndpoint {
 }
 
 impl VpcEndpoint {
+    /// One `CreateVpcEndpoint` with `token`.
+    async fn create_with(
+        &self,
+        ctx: Ctx<'_>,
+        vpc: &str,
+        token: String,
+    ) -> Result<ObservedVpcEndpoint> {
+        let want = self.resolve(ctx)?;
+        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let call = ctx
+            .aws
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_id(vpc)
+            .service_name(&self.service_name)
+            .vpc_endpoint_type(self.endpoint_type())
+            .client_token(token)
+            .tag_specifications(tags::ec2_spec(ResourceType::VpcEndpoint, &tags));
+        let call = match &self.kind {
+            EndpointKind::Interface { .. } => call
+                .private_dns_enabled(want.private_dns)
+                .set_subnet_ids(Some(want.subnets.iter().cloned().collect()))
+                .set_security_group_ids(Some(want.security_groups.iter().cloned().collect())),
+            EndpointKind::Gateway { .. } => {
+                call.set_route_table_ids(Some(want.route_tables.iter().cloned().collect()))
+            }
+        };
+        let created = call
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "CreateVpcEndpoint", e))?;
+        let endpoint = created.vpc_endpoint().ok_or_else(|| {
+            ec2::unexpected("CreateVpcEndpoint", "the response holds no endpoint")
+        })?;
+        Ok(ObservedVpcEndpoint {
+            id: endpoint.vpc_endpoint_id().unwrap_or_default().to_string(),
+            service_name: self.service_name.clone(),
+            endpoint_type: self.endpoint_type().as_str().to_string(),
+            state: endpoint
+                .state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .unwrap_or_else(|| "pending".into()),
+            private_dns: want.private_dns,
+            subnets: want.subnets,
+            security_groups: want.security_groups,
+            route_tables: want.route_tables,
+        })
+    }
+
     fn endpoint_type(&self) -> VpcEndpointType {
         match self.kind {
             EndpointKind::Interface { .. } => VpcEndpointType::Interface,
