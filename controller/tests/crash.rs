@@ -2,7 +2,9 @@
 //! write, for every k of a full platform + team run, and rerun by a fresh engine
 //! (new clients, nothing in memory). The rerun must reach exactly the end state of
 //! a run that never crashed: one of each resource, nothing untagged or orphaned,
-//! and after `delete` nothing at all.
+//! and after `delete` nothing at all. The in-cluster controller ([`in_cluster`]) is
+//! killed mid-reconcile the same way, at writes spread over a whole lifecycle
+//! (creation, then deletion through the finalizer), and restarted.
 //!
 //! Where the emulator differs from AWS: moto ignores client tokens, so the proxies
 //! here remember them per account as AWS does ([`ClientTokens`]); moto finishes
@@ -638,4 +640,443 @@ async fn apply_after_a_stopped_delete_is_not_handed_back_what_it_deleted() {
         .buffer_unordered(PARALLEL)
         .collect::<Vec<()>>()
         .await;
+}
+
+/// The in-cluster controller killed mid-reconcile: a platform and a chatbot are
+/// reconciled (each reconcile with a fresh controller state, as after a restart)
+/// through creation and then deletion with the finalizer, and the reconcile during
+/// which the k-th AWS write of the whole lifecycle happens is killed — its status
+/// never reaches the API server. The controller carries on to the end, which must
+/// be the same as without the crash.
+mod in_cluster {
+    use std::sync::Mutex;
+
+    use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
+    use http::{Request, Response};
+    use kube::client::Body;
+    use kube::runtime::reflector;
+    use kube::runtime::watcher;
+    use operator::Error;
+    use operator::controller::{Context, FINALIZER, Settings, chatbot, platform};
+    use operator::metrics::Metrics;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// What the API server holds: both objects as JSON (`null` once deleted).
+    struct Cluster {
+        platform: Value,
+        chatbot: Value,
+    }
+
+    impl Cluster {
+        fn object(&mut self, path: &str) -> &mut Value {
+            if path.contains("/bedrockchatbots/") {
+                &mut self.chatbot
+            } else {
+                &mut self.platform
+            }
+        }
+    }
+
+    /// Answers the controller's requests as the API server would: finalizer
+    /// patches, status by server-side apply, events. An object whose finalizer is
+    /// removed while it is being deleted is gone.
+    async fn serve(
+        mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+        cluster: Arc<Mutex<Cluster>>,
+    ) {
+        while let Some((request, send)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect_bytes().await.unwrap();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let path = parts.uri.path().to_string();
+            let answer = match parts.method.as_str() {
+                // Events, new or a repeat of one (a series patch).
+                "POST" | "PATCH" if path.contains("/events") => body,
+                "PATCH" => {
+                    let mut cluster = cluster.lock().unwrap();
+                    let object = cluster.object(&path);
+                    if path.ends_with("/status") {
+                        object["status"] = body["status"].clone();
+                    } else {
+                        let ops = body.as_array().unwrap();
+                        let adds = ops.iter().any(|op| op["op"] == "add");
+                        object["metadata"]["finalizers"] =
+                            if adds { json!([FINALIZER]) } else { json!([]) };
+                    }
+                    let answer = object.clone();
+                    let removed = object["metadata"]["finalizers"] == json!([]);
+                    if removed && !object["metadata"]["deletionTimestamp"].is_null() {
+                        *object = Value::Null;
+                    }
+                    answer
+                }
+                method => panic!("unexpected request {method} {path}"),
+            };
+            let response = Response::builder()
+                .status(200)
+                .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                .unwrap();
+            send.send_response(response);
+        }
+    }
+
+    /// The operator: one controller state (context, caches, API client) for as
+    /// long as its process lives. The process is killed during the reconcile in
+    /// which the lifecycle's k-th AWS write is done, and started afresh.
+    struct Operator {
+        /// Call logs of every process so far.
+        logs: Arc<Mutex<Vec<CallLog>>>,
+        /// The way to AWS until the kill.
+        proxy: CrashProxy,
+        /// The way to the same account after it.
+        straight: CrashProxy,
+        killed: bool,
+        process: Option<Process>,
+    }
+
+    /// One life of the operator.
+    struct Process {
+        ctx: Arc<Context>,
+        platforms: reflector::store::Writer<ChatbotPlatform>,
+        chatbots: reflector::store::Writer<BedrockChatbot>,
+        cached: (Option<ChatbotPlatform>, Option<BedrockChatbot>),
+        serving: tokio::task::JoinHandle<()>,
+    }
+
+    impl Operator {
+        fn writes(&self) -> usize {
+            self.logs.lock().unwrap().iter().map(writes).sum()
+        }
+
+        /// Ends the process: the mock API server stops once its client is gone.
+        async fn stop(&mut self) {
+            if let Some(process) = self.process.take() {
+                drop(process.ctx);
+                process.serving.await.unwrap();
+            }
+        }
+    }
+
+    impl World {
+        /// The operator for `account`, to be killed once it made `k` writes.
+        async fn operator(&self, account: &Account, k: Option<usize>) -> Operator {
+            let logs: Arc<Mutex<Vec<CallLog>>> = Arc::default();
+            let crashed = {
+                let logs = logs.clone();
+                move || {
+                    k.is_some_and(|k| logs.lock().unwrap().iter().map(writes).sum::<usize>() >= k)
+                }
+            };
+            let upstream = self.moto(&account.id).endpoint();
+            let proxy = CrashProxy::start(
+                &upstream,
+                Some(&account.id),
+                Some(account.tokens.clone()),
+                Arc::new(crashed),
+            )
+            .await
+            .unwrap();
+            let straight = CrashProxy::start(
+                &upstream,
+                Some(&account.id),
+                Some(account.tokens.clone()),
+                Arc::new(|| false),
+            )
+            .await
+            .unwrap();
+            Operator {
+                logs,
+                proxy,
+                straight,
+                killed: false,
+                process: None,
+            }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Platform,
+        Chatbot,
+    }
+
+    /// One reconcile of `kind`, by the running process or a new one. `None` when
+    /// the process was killed during it.
+    async fn reconcile(
+        world: &World,
+        account: &Account,
+        cluster: &Arc<Mutex<Cluster>>,
+        kind: Kind,
+        operator: &mut Operator,
+    ) -> Option<Result<(), Error>> {
+        if operator.process.is_none() {
+            let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+            let serving = tokio::spawn(serve(handle, cluster.clone()));
+            let (platforms, platform_writer) = reflector::store();
+            let (chatbots, chatbot_writer) = reflector::store();
+            let endpoint = if operator.killed {
+                operator.straight.endpoint()
+            } else {
+                operator.proxy.endpoint()
+            };
+            let sdk = world
+                .moto(&account.id)
+                .sdk_config(REGION)
+                .into_builder()
+                .endpoint_url(&endpoint)
+                .build();
+            let ctx = Arc::new(Context::new(
+                kube::Client::new(service, "default"),
+                sdk,
+                platforms,
+                vec![chatbots],
+                Arc::new(Metrics::default()),
+                Settings::default(),
+            ));
+            operator
+                .logs
+                .lock()
+                .unwrap()
+                .push(ctx.engine.calls().clone());
+            operator.process = Some(Process {
+                ctx,
+                platforms: platform_writer,
+                chatbots: chatbot_writer,
+                cached: (None, None),
+                serving,
+            });
+        }
+        let process = operator.process.as_mut().unwrap();
+
+        // The caches, as the watches would have filled them by now.
+        let (platform_json, chatbot_json) = {
+            let cluster = cluster.lock().unwrap();
+            (cluster.platform.clone(), cluster.chatbot.clone())
+        };
+        let platform: Option<ChatbotPlatform> = serde_json::from_value(platform_json).ok();
+        let chatbot: Option<BedrockChatbot> = serde_json::from_value(chatbot_json).ok();
+        match (&platform, process.cached.0.take()) {
+            (Some(p), _) => process
+                .platforms
+                .apply_watcher_event(&watcher::Event::Apply(p.clone())),
+            (None, Some(old)) => process
+                .platforms
+                .apply_watcher_event(&watcher::Event::Delete(old)),
+            (None, None) => {}
+        }
+        match (&chatbot, process.cached.1.take()) {
+            (Some(c), _) => process
+                .chatbots
+                .apply_watcher_event(&watcher::Event::Apply(c.clone())),
+            (None, Some(old)) => process
+                .chatbots
+                .apply_watcher_event(&watcher::Event::Delete(old)),
+            (None, None) => {}
+        }
+        process.cached = (platform.clone(), chatbot.clone());
+
+        let ctx = process.ctx.clone();
+        let run = async {
+            match kind {
+                // Boxed: a reconcile's future is too big for a test thread's stack.
+                Kind::Platform => Box::pin(platform::reconcile(Arc::new(platform.unwrap()), ctx))
+                    .await
+                    .map(drop),
+                Kind::Chatbot => Box::pin(chatbot::reconcile(Arc::new(chatbot.unwrap()), ctx))
+                    .await
+                    .map(drop),
+            }
+        };
+        let result = if operator.killed {
+            Some(run.await)
+        } else {
+            tokio::select! {
+                // Dropping the reconcile where it waits on AWS, and the whole
+                // controller state with it, is the kill.
+                () = operator.proxy.held() => None,
+                result = run => Some(result),
+            }
+        };
+        if result.is_none() {
+            operator.killed = true;
+            operator.stop().await;
+        }
+        result
+    }
+
+    fn condition(object: &Value, type_: &str) -> String {
+        object["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == type_))
+            .map(|c| c["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    }
+
+    /// What a lifecycle ended with.
+    struct Lifecycle {
+        /// AWS writes in all.
+        writes: usize,
+        /// AWS writes until both objects were converged.
+        creation_writes: usize,
+        /// Whether a reconcile was killed.
+        killed: bool,
+        /// What AWS held once both objects were converged.
+        converged: (Inventory, Census),
+    }
+
+    /// Creation to Ready/Synced, then deletion with the finalizer, killing the
+    /// reconcile during which the k-th write happens. Checks on the way that the
+    /// converged state needs no further write and that deletion leaves nothing.
+    async fn lifecycle(world: &World, account: &Account, k: Option<usize>) -> Lifecycle {
+        let mut platform = account.manifests.platforms[0].object.clone();
+        platform.metadata.generation = Some(1);
+        let mut chatbot = account.manifests.chatbots[0].object.clone();
+        chatbot.metadata.generation = Some(1);
+        let cluster = Arc::new(Mutex::new(Cluster {
+            platform: serde_json::to_value(&platform).unwrap(),
+            chatbot: serde_json::to_value(&chatbot).unwrap(),
+        }));
+        let mut operator = world.operator(account, k).await;
+        let at = |what: &str| format!("{what}, killed at write {k:?} in {}", account.id);
+
+        let mut pass = 0;
+        loop {
+            pass += 1;
+            assert!(pass < 20, "{}", at("never converged"));
+            let platform = cluster.lock().unwrap().platform.clone();
+            if condition(&platform, "Ready") != "True" {
+                if let Some(result) =
+                    reconcile(world, account, &cluster, Kind::Platform, &mut operator).await
+                {
+                    result.unwrap_or_else(|e| panic!("{}: {e}", at("platform reconcile")));
+                }
+                continue;
+            }
+            let chatbot = cluster.lock().unwrap().chatbot.clone();
+            if condition(&chatbot, "Synced") == "True" {
+                break;
+            }
+            if let Some(result) =
+                reconcile(world, account, &cluster, Kind::Chatbot, &mut operator).await
+            {
+                result.unwrap_or_else(|e| panic!("{}: {e}", at("chatbot reconcile")));
+            }
+        }
+        let converged = world.state(account).await;
+        let creation_writes = operator.writes();
+        // Nothing half-done: one more reconcile of each writes nothing.
+        let before = operator.writes();
+        for kind in [Kind::Platform, Kind::Chatbot] {
+            // Killed here when the last write of creation ended its reconcile: the
+            // next AWS call, made here, is the first one the dead process missed.
+            let result = match reconcile(world, account, &cluster, kind, &mut operator).await {
+                Some(result) => result,
+                None => reconcile(world, account, &cluster, kind, &mut operator)
+                    .await
+                    .unwrap(),
+            };
+            result.unwrap_or_else(|e| panic!("{}: {e}", at("reconcile after convergence")));
+        }
+        assert_eq!(
+            operator.writes(),
+            before,
+            "{}",
+            at("drift after convergence")
+        );
+
+        let deleting = json!("2026-01-01T00:00:00Z");
+        cluster.lock().unwrap().chatbot["metadata"]["deletionTimestamp"] = deleting.clone();
+        for (kind, what) in [(Kind::Chatbot, "chatbot"), (Kind::Platform, "platform")] {
+            if let Kind::Platform = kind {
+                cluster.lock().unwrap().platform["metadata"]["deletionTimestamp"] =
+                    deleting.clone();
+            }
+            let mut pass = 0;
+            loop {
+                pass += 1;
+                assert!(pass < 30, "{}", at(&format!("{what} never deleted")));
+                let gone = {
+                    let cluster = cluster.lock().unwrap();
+                    match kind {
+                        Kind::Platform => cluster.platform.is_null(),
+                        Kind::Chatbot => cluster.chatbot.is_null(),
+                    }
+                };
+                if gone {
+                    break;
+                }
+                match reconcile(world, account, &cluster, kind, &mut operator).await {
+                    None | Some(Ok(())) | Some(Err(Error::DeletionPending(_))) => {}
+                    Some(Err(e)) => panic!("{}: {e}", at(&format!("{what} cleanup"))),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let (inventory, census) = world.state(account).await;
+        assert!(
+            inventory.is_empty(),
+            "{}: {inventory:?}",
+            at("left after deletion")
+        );
+        assert!(
+            census.is_empty(),
+            "{}: {census:?}",
+            at("left after deletion")
+        );
+        operator.stop().await;
+        Lifecycle {
+            writes: operator.writes(),
+            creation_writes,
+            killed: operator.killed,
+            converged,
+        }
+    }
+
+    /// In-cluster crash points: spread over the whole lifecycle (every
+    /// [`STRIDE`]-th write, the last of creation, the first and the last of
+    /// deletion) rather than every write — each costs a full lifecycle, and the
+    /// file-mode test above covers every write of the same engine passes.
+    const STRIDE: usize = 7;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_controller_killed_mid_reconcile_converges_and_deletes_exactly_after_a_restart() {
+        let world = world().await;
+        let started = Instant::now();
+        let clean = world.account(500_000);
+        let reference = Box::pin(lifecycle(&world, &clean, None)).await;
+        assert_eq!(
+            reference.converged.0,
+            expected("shared", &[TEAM.to_string()])
+        );
+        let total = reference.writes;
+        let created = reference.creation_writes;
+        let mut points: Vec<usize> = (1..=total).step_by(STRIDE).collect();
+        points.extend([created, created + 1, total]);
+        points.sort_unstable();
+        points.dedup();
+        let killed = AtomicUsize::new(0);
+        let runs = points.iter().map(|&k| {
+            let (world, reference, killed) = (&world, &reference, &killed);
+            async move {
+                let account = world.account(500_000 + k);
+                let run = Box::pin(lifecycle(world, &account, Some(k))).await;
+                assert_eq!(run.converged, reference.converged, "killed at write {k}");
+                if run.killed {
+                    killed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        futures_util::stream::iter(runs)
+            .buffer_unordered(PARALLEL)
+            .collect::<Vec<()>>()
+            .await;
+        assert!(killed.into_inner() >= points.len() - 1);
+        eprintln!(
+            "in-cluster: {total} writes, {} crash points {points:?}, {:?}",
+            points.len(),
+            started.elapsed()
+        );
+    }
 }
