@@ -78,6 +78,9 @@ async fn a_pass_lists_the_listener_rules_and_user_pools_once_for_all_teams() {
     assert_eq!(count(&resync, "DescribeLogGroups"), 1, "{resync:?}");
     assert_eq!(count(&resync, "DescribeScalableTargets"), 1, "{resync:?}");
     assert_eq!(count(&resync, "DescribeTargetGroups"), 1, "{resync:?}");
+    // The load balancer and its two listeners, then every rule and every target
+    // group 20 at a time: no DescribeTags per team.
+    assert_eq!(count(&resync, "DescribeTags"), 3 + 1 + 1, "{resync:?}");
     assert_eq!(count(&resync, "ListRoleTags"), 0, "GetRole has the tags");
 
     // A rule deleted behind the operator's back is put back, and only that one.

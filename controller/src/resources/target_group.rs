@@ -78,8 +78,10 @@ impl Resource for TargetGroup {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedTargetGroup>> {
         let elbv2 = &ctx.aws.elbv2;
-        if ctx.aws.reads.is_shared() {
-            return self.observe_listed(ctx).await;
+        if ctx.aws.reads.is_shared()
+            && let Ok(vpc) = ctx.refs.resolve(&self.vpc)
+        {
+            return self.observe_listed(ctx, &vpc).await;
         }
         let found = match elbv2
             .describe_target_groups()
@@ -149,7 +151,7 @@ impl Resource for TargetGroup {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedTargetGroup> {
-        ctx.aws.reads.forget(&listed_key(ctx));
+        self.forget_listed(ctx);
         let vpc = ctx.refs.resolve(&self.vpc)?;
         let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
         let h = &self.health_check;
@@ -193,7 +195,7 @@ impl Resource for TargetGroup {
         drift: &[Drift],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        ctx.aws.reads.forget(&listed_key(ctx));
+        self.forget_listed(ctx);
         for change in drift {
             if change.field == "healthCheck" {
                 let h = &self.health_check;
@@ -219,7 +221,7 @@ impl Resource for TargetGroup {
     }
 
     async fn delete(&self, observed: &ObservedTargetGroup, ctx: Ctx<'_>) -> Result<Removal> {
-        ctx.aws.reads.forget(&listed_key(ctx));
+        self.forget_listed(ctx);
         // AWS refuses (ResourceInUse, a conflict) while a listener rule still
         // forwards here; the engine deletes the rule first.
         ctx.aws
@@ -310,27 +312,24 @@ async fn deregistration_delay(ctx: Ctx<'_>, arn: &str) -> Result<Option<i32>> {
         .and_then(|v| v.parse().ok()))
 }
 
-/// Every target group of the region, with the tags of those named like ours
-/// (the operator's `bcb-` prefix), as one pass lists them for every team.
+/// Every target group of the region, with the tags of those in one VPC (the
+/// platform's, where every team's group is), as one pass lists them for every team.
 #[derive(Clone, Debug, Default)]
 struct ListedGroups {
     groups: Vec<SdkTargetGroup>,
     tags: Vec<(String, crate::desired::Tags)>,
 }
 
-fn listed_key(ctx: Ctx<'_>) -> String {
-    format!("elbv2:{}:target-groups", ctx.aws.region)
+fn listed_key(vpc: &str) -> String {
+    format!("elbv2:target-groups:{vpc}")
 }
 
-/// Names of the operator's target groups begin with this (see `desired::naming`).
-const OUR_PREFIX: &str = "bcb-";
-
-/// The region's target groups, listed (400 a page) and their tags described (20
-/// a call) once per pass for every team ([`crate::aws::PassReads`]).
-async fn listed_groups(ctx: Ctx<'_>) -> Result<ListedGroups> {
+/// The region's target groups (400 a page) and the tags of those in `vpc` (20 a
+/// call), read once per pass for every team ([`crate::aws::PassReads`]).
+async fn listed_groups(ctx: Ctx<'_>, vpc: &str) -> Result<ListedGroups> {
     ctx.aws
         .reads
-        .get_or_load(&listed_key(ctx), async {
+        .get_or_load(&listed_key(vpc), async {
             let mut groups = Vec::new();
             let mut marker = None;
             loop {
@@ -350,10 +349,7 @@ async fn listed_groups(ctx: Ctx<'_>) -> Result<ListedGroups> {
             }
             let ours: Vec<String> = groups
                 .iter()
-                .filter(|g| {
-                    g.target_group_name()
-                        .is_some_and(|n| n.starts_with(OUR_PREFIX))
-                })
+                .filter(|g| g.vpc_id() == Some(vpc))
                 .filter_map(|g| g.target_group_arn().map(str::to_string))
                 .collect();
             let tags = tags::elbv2_tags_of(ctx, &ours).await?;
@@ -363,9 +359,16 @@ async fn listed_groups(ctx: Ctx<'_>) -> Result<ListedGroups> {
 }
 
 impl TargetGroup {
-    /// [`Resource::observe`] from the pass's shared listing.
-    async fn observe_listed(&self, ctx: Ctx<'_>) -> Result<Option<ObservedTargetGroup>> {
-        let listed = listed_groups(ctx).await?;
+    /// Forgets the pass's shared listing: this group is about to change.
+    fn forget_listed(&self, ctx: Ctx<'_>) {
+        if let Ok(vpc) = ctx.refs.resolve(&self.vpc) {
+            ctx.aws.reads.forget(&listed_key(&vpc));
+        }
+    }
+
+    /// [`Resource::observe`] from the pass's shared listing of `vpc`'s groups.
+    async fn observe_listed(&self, ctx: Ctx<'_>, vpc: &str) -> Result<Option<ObservedTargetGroup>> {
+        let listed = listed_groups(ctx, vpc).await?;
         let Some(group) = listed
             .groups
             .iter()
@@ -382,7 +385,7 @@ impl TargetGroup {
                 ctx.owner,
                 found.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             )?,
-            // Not named like ours, so its tags were not described: ask now.
+            // In another VPC, so its tags were not described: ask now.
             None => tags::elbv2_ensure_owned(ctx, Self::KIND, &self.name, &arn).await?,
         }
         let delay = deregistration_delay(ctx, &arn).await?;
