@@ -184,6 +184,30 @@ fn markdown(profile: &str, scales: &[scale::Figures], cluster: &cluster::Figures
     }
     let _ = writeln!(
         md,
+        "Reads are shared between teams within one file-mode pass (`PassReads`): the HTTPS \
+         listener's rules and their tags, the region's user pools, target groups (tags 20 a \
+         call), the chatbots' log groups and ECS scalable targets are listed once per pass. \
+         What is left per team has no batch read in AWS: Cognito (DescribeUserPool, \
+         GetUserPoolMfaConfig, DescribeUserPoolDomain, ListUserPoolClients, \
+         DescribeUserPoolClient), IAM (GetRole, ListAttachedRolePolicies, ListRolePolicies, \
+         GetRolePolicy), and one call each for the target group's attributes, the log \
+         group's tags, the task definition (ListTaskDefinitions, DescribeTaskDefinition) and \
+         the service. The target of 6 reads per team is therefore out of reach without \
+         skipping drift checks; IAM's GetAccountAuthorizationDetails and batching \
+         DescribeServices (10 a call) are the next candidates. The in-cluster controller \
+         reconciles one object at a time and does not share reads (a resync there costs the \
+         per-team figure without the amortisation).\n"
+    );
+    if profile == "dev" {
+        let _ = writeln!(
+            md,
+            "These figures come from the unoptimised `dev` build (the one the tests warm up): \
+             times, throughput and RSS are pessimistic next to an optimised build \
+             (`BENCH_PROFILE=bench-fast`).\n"
+        );
+    }
+    let _ = writeln!(
+        md,
         "![time to converge](operator-converge-time.svg)\n![calls per team](operator-calls-per-team.svg)\n![peak RSS](operator-peak-rss.svg)\n"
     );
 
