@@ -165,17 +165,9 @@ fn main() -> ExitCode {
         _ => telemetry::init(LogFormat::Text, "warn"),
     }
     let result = match cli.command {
-        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::Output)
-            .and_then(|runtime| runtime.block_on(run_controller(args))),
+        Command::Run(args) => runtime().and_then(|runtime| runtime.block_on(run_controller(args))),
         Command::Apply { .. } | Command::Delete { .. } => {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(Error::Output)
-                .and_then(|runtime| runtime.block_on(run_aws(cli.command)))
+            runtime().and_then(|runtime| runtime.block_on(run_aws(cli.command)))
         }
         command => run(command),
     };
@@ -186,6 +178,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Stack of each tokio worker thread. A reconcile drives the AWS SDK's futures, which
+/// are large; Rust's 2 MiB default left too little headroom in unoptimised builds
+/// (a test overflowed it), so the binary does not rely on it in any build.
+const WORKER_STACK: usize = 8 * 1024 * 1024;
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(WORKER_STACK)
+        .build()
+        .map_err(Error::Output)
 }
 
 fn run(command: Command) -> Result<(), Error> {
