@@ -16,6 +16,7 @@ use std::time::Instant;
 use operator::aws::Aws;
 use operator::engine::Engine;
 use serde_json::{Value, json};
+use support::set;
 use testkit::Moto;
 
 const REGION: &str = "us-west-2";
@@ -61,22 +62,6 @@ fn chatbot(namespace: &str, hostname: &str) -> Value {
         "metadata": { "name": "assistant", "namespace": namespace },
         "spec": { "platformRef": { "name": "shared" }, "hostname": hostname }
     })
-}
-
-/// Sets `value` at the JSON pointer `path`, creating objects on the way.
-fn set(doc: &mut Value, path: &str, value: Value) {
-    let mut node = doc;
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    for part in &parts[..parts.len() - 1] {
-        node = node
-            .as_object_mut()
-            .unwrap()
-            .entry(part.to_string())
-            .or_insert_with(|| json!({}));
-    }
-    node.as_object_mut()
-        .unwrap()
-        .insert(parts[parts.len() - 1].to_string(), value);
 }
 
 /// The catalogue. `certificate` is a real (emulated) certificate in the platform's

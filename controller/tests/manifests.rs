@@ -4,10 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use operator::manifest::{self, Problems};
 use serde_json::{Value, json};
+use support::set;
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -93,22 +96,6 @@ fn load(documents: &[Value]) -> Result<manifest::Manifests, Problems> {
         .map(|d| serde_norway::to_string(d).unwrap())
         .collect();
     manifest::load_str(Path::new("case.yaml"), &yaml.join("---\n"))
-}
-
-/// Sets `value` at the JSON pointer `path`, creating objects on the way.
-fn set(doc: &mut Value, path: &str, value: Value) {
-    let mut node = doc;
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    for part in &parts[..parts.len() - 1] {
-        node = node
-            .as_object_mut()
-            .unwrap()
-            .entry(part.to_string())
-            .or_insert_with(|| json!({}));
-    }
-    node.as_object_mut()
-        .unwrap()
-        .insert(parts[parts.len() - 1].to_string(), value);
 }
 
 fn remove(doc: &mut Value, path: &str) {

@@ -69,3 +69,19 @@ pub fn examples(files: &[&str]) -> Manifests {
 pub fn aws(engine: &Engine) -> operator::aws::Aws {
     engine.aws("us-west-2")
 }
+
+/// Sets `value` at the JSON pointer `path`, creating objects on the way.
+pub fn set(doc: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+    let mut node = doc;
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    for part in &parts[..parts.len() - 1] {
+        node = node
+            .as_object_mut()
+            .unwrap()
+            .entry(part.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+    }
+    node.as_object_mut()
+        .unwrap()
+        .insert(parts[parts.len() - 1].to_string(), value);
+}
