@@ -171,7 +171,10 @@ pub struct ManagedNetwork {
 
     /// NAT gateways for the private subnets' way out: `PerZone` (highly available,
     /// the reference), `Single` (cheaper, one zone's outage cuts egress), or `None`
-    /// (no egress; ECR, CloudWatch Logs and S3 are reached through VPC endpoints).
+    /// (no egress; ECR, CloudWatch Logs and S3 are reached through VPC endpoints —
+    /// but the chatbot cannot fetch the load balancer's token-signing keys, whose
+    /// server has no VPC endpoint, and refuses every request unless you give the
+    /// private subnets a way out of your own).
     #[serde(default)]
     pub nat_gateways: NatGatewayMode,
 }
