@@ -11,18 +11,16 @@
 //! even when what it created is gone by now.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use crate::proxy::{self, Upstream, read_body};
 
 /// Whether the process counts as dead, asked for each request as it arrives.
 pub type Crashed = dyn Fn() -> bool + Send + Sync;
@@ -67,43 +65,24 @@ impl CrashProxy {
         tokens: Option<ClientTokens>,
         crashed: Arc<Crashed>,
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let address = listener.local_addr()?;
         let (held_tx, held) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
-            upstream: upstream.trim_end_matches('/').to_string(),
+            upstream: Upstream::new(upstream),
             account: account.map(str::to_string),
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             crashed,
             held: held_tx,
             tokens,
         });
-        let mut stopped_accept = stopped.clone();
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    _ = stopped_accept.changed() => break,
-                };
-                let Ok((stream, _)) = accepted else { continue };
+        // Held requests never finish: their connections end with the proxy.
+        let address = proxy::serve(
+            move |request| {
                 let shared = shared.clone();
-                let mut stopped = stopped.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { shared.handle(request).await }
-                    });
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    // Held requests never finish: the connection ends with the proxy.
-                    tokio::select! {
-                        _ = connection => {}
-                        _ = stopped.changed() => {}
-                    }
-                });
-            }
-        });
+                async move { shared.handle(request).await }
+            },
+            stopped,
+        )
+        .await?;
         Ok(Self {
             address,
             held,
@@ -137,9 +116,8 @@ impl Drop for CrashProxy {
 }
 
 struct Shared {
-    upstream: String,
+    upstream: Upstream,
     account: Option<String>,
-    client: Client<HttpConnector, Full<Bytes>>,
     crashed: Arc<Crashed>,
     held: watch::Sender<bool>,
     /// First answers by client token, when remembering them.
@@ -173,12 +151,7 @@ impl Shared {
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-        let (parts, body) = request.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let (parts, body) = read_body(request).await;
         if (self.crashed)() {
             self.held.send_replace(true);
             return std::future::pending().await;
@@ -189,49 +162,21 @@ impl Shared {
         {
             return Ok(first.response());
         }
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let mut forward = Request::builder()
-            .method(parts.method.clone())
-            .uri(format!("{}{path}", self.upstream));
-        for (name, value) in &parts.headers {
-            if name != hyper::header::HOST {
-                forward = forward.header(name, value);
-            }
-        }
-        if let Some(account) = &self.account {
-            forward = forward.header("x-moto-account-id", account);
-        }
-        let Ok(forward) = forward.body(Full::new(body)) else {
-            return Ok(status(StatusCode::BAD_GATEWAY));
+        let account: Vec<(&str, &str)> = self
+            .account
+            .iter()
+            .map(|account| ("x-moto-account-id", account.as_str()))
+            .collect();
+        let Some((parts, body)) = self.upstream.forward(&parts, body, &account).await else {
+            return Ok(proxy::status(StatusCode::BAD_GATEWAY, "proxy error"));
         };
-        match self.client.request(forward).await {
-            Ok(response) => {
-                let (parts, body) = response.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let answer = Answer(parts.status, parts.headers, body);
-                if let (Some(tokens), Some(token)) = (&self.tokens, token)
-                    && answer.0.is_success()
-                    && let Ok(mut tokens) = tokens.0.lock()
-                {
-                    tokens.insert(token, answer.clone());
-                }
-                Ok(answer.response())
-            }
-            Err(_) => Ok(status(StatusCode::BAD_GATEWAY)),
+        let answer = Answer(parts.status, parts.headers, body);
+        if let (Some(tokens), Some(token)) = (&self.tokens, token)
+            && answer.0.is_success()
+            && let Ok(mut tokens) = tokens.0.lock()
+        {
+            tokens.insert(token, answer.clone());
         }
+        Ok(answer.response())
     }
-}
-
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(b"proxy error")));
-    *response.status_mut() = code;
-    response
 }

@@ -5,20 +5,18 @@
 //! [`Fault::LostResponse`] lets the request take effect and drops its answer — the
 //! case that tests whether a retried create makes a twin.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
+
+use crate::proxy::{self, Upstream, read_body};
 
 /// One kind of failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,47 +85,33 @@ struct Counters {
 pub struct FaultProxy {
     address: SocketAddr,
     counters: Arc<Counters>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl FaultProxy {
     /// Starts a proxy in front of `upstream` (e.g. `http://127.0.0.1:5000`).
     pub async fn start(upstream: &str, faults: Faults) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let address = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
-        let (stop, mut stopped) = oneshot::channel();
+        let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
-            upstream: upstream.trim_end_matches('/').to_string(),
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            upstream: Upstream::new(upstream),
             rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
             faults,
             counters: counters.clone(),
         });
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    _ = &mut stopped => break,
-                };
-                let Ok((stream, _)) = accepted else { continue };
+        // A `Reset` fault is a handler error: it ends its connection.
+        let address = proxy::serve(
+            move |request| {
                 let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { shared.handle(request).await }
-                    });
-                    // A `Reset` fault ends the connection with an error: expected.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+                async move { shared.handle(request).await }
+            },
+            stopped,
+        )
+        .await?;
         Ok(Self {
             address,
             counters,
-            stop: Some(stop),
+            stop,
         })
     }
 
@@ -162,15 +146,12 @@ impl FaultProxy {
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.send_replace(true);
     }
 }
 
 struct Shared {
-    upstream: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    upstream: Upstream,
     rng: Mutex<fastrand::Rng>,
     faults: Faults,
     counters: Arc<Counters>,
@@ -201,12 +182,7 @@ impl Shared {
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, InjectedReset> {
-        let (parts, body) = request.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let (parts, body) = read_body(request).await;
         let fault = self.pick();
         if let Some(fault) = fault
             && let Ok(mut injected) = self.counters.injected.lock()
@@ -230,45 +206,19 @@ impl Shared {
             Some(Fault::LostResponse) | None => {}
         }
         self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let mut forward = Request::builder()
-            .method(parts.method.clone())
-            .uri(format!("{}{path}", self.upstream));
-        for (name, value) in &parts.headers {
-            if name != hyper::header::HOST {
-                forward = forward.header(name, value);
-            }
-        }
-        let Ok(forward) = forward.body(Full::new(body)) else {
-            return Ok(status(StatusCode::BAD_GATEWAY));
-        };
-        let answer = self.client.request(forward).await;
+        let answer = self.upstream.forward(&parts, body, &[]).await;
         if fault == Some(Fault::LostResponse) {
             return Err(InjectedReset);
         }
         match answer {
-            Ok(response) => {
-                let (parts, body) = response.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                Ok(Response::from_parts(parts, Full::new(body)))
-            }
-            Err(_) => Ok(status(StatusCode::BAD_GATEWAY)),
+            Some((parts, body)) => Ok(Response::from_parts(parts, Full::new(body))),
+            None => Ok(status(StatusCode::BAD_GATEWAY)),
         }
     }
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(b"injected fault")));
-    *response.status_mut() = code;
-    response
+    proxy::status(code, "injected fault")
 }
 
 /// The wire protocol of a request, which decides the shape of its errors.

@@ -10,6 +10,7 @@
 pub mod crash;
 pub mod faults;
 pub mod moto;
+mod proxy;
 
 pub use crash::{ClientTokens, CrashProxy};
 pub use faults::{Fault, FaultProxy, Faults};
