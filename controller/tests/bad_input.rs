@@ -16,7 +16,7 @@ use std::time::Instant;
 use operator::aws::Aws;
 use operator::engine::Engine;
 use serde_json::{Value, json};
-use support::set;
+use support::{chatbot_manifest as chatbot, platform_manifest as platform, set};
 use testkit::Moto;
 
 const REGION: &str = "us-west-2";
@@ -33,35 +33,12 @@ struct Case {
 }
 
 fn yaml(documents: &[Value]) -> Vec<u8> {
-    documents
-        .iter()
-        .map(|d| serde_norway::to_string(d).unwrap())
-        .collect::<Vec<_>>()
-        .join("---\n")
-        .into_bytes()
+    support::yaml_documents(documents).into_bytes()
 }
 
 /// `<file> (document <n>, <object>): <field>: `, as the CLI prints a problem.
 fn place(file: &str, document: usize, object: &str, field: &str) -> String {
     format!("{file} (document {document}, {object}): {field}: ")
-}
-
-fn platform(certificate: &str) -> Value {
-    json!({
-        "apiVersion": "bedrock-chatbot.dev/v1alpha1",
-        "kind": "ChatbotPlatform",
-        "metadata": { "name": "shared" },
-        "spec": { "region": REGION, "loadBalancer": { "certificateArn": certificate } }
-    })
-}
-
-fn chatbot(namespace: &str, hostname: &str) -> Value {
-    json!({
-        "apiVersion": "bedrock-chatbot.dev/v1alpha1",
-        "kind": "BedrockChatbot",
-        "metadata": { "name": "assistant", "namespace": namespace },
-        "spec": { "platformRef": { "name": "shared" }, "hostname": hostname }
-    })
 }
 
 /// The catalogue. `certificate` is a real (emulated) certificate in the platform's

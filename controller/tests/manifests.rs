@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use operator::manifest::{self, Problems};
 use serde_json::{Value, json};
-use support::set;
+use support::{chatbot_manifest as chatbot, set};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -68,34 +68,13 @@ fn a_chatbot_without_its_platform_is_refused_naming_file_and_object() {
 }
 
 fn platform() -> Value {
-    json!({
-        "apiVersion": "bedrock-chatbot.dev/v1alpha1",
-        "kind": "ChatbotPlatform",
-        "metadata": { "name": "shared" },
-        "spec": {
-            "region": "us-west-2",
-            "loadBalancer": {
-                "certificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef"
-            }
-        }
-    })
-}
-
-fn chatbot(namespace: &str, hostname: &str) -> Value {
-    json!({
-        "apiVersion": "bedrock-chatbot.dev/v1alpha1",
-        "kind": "BedrockChatbot",
-        "metadata": { "name": "assistant", "namespace": namespace },
-        "spec": { "platformRef": { "name": "shared" }, "hostname": hostname }
-    })
+    support::platform_manifest(
+        "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef",
+    )
 }
 
 fn load(documents: &[Value]) -> Result<manifest::Manifests, Problems> {
-    let yaml: Vec<String> = documents
-        .iter()
-        .map(|d| serde_norway::to_string(d).unwrap())
-        .collect();
-    manifest::load_str(Path::new("case.yaml"), &yaml.join("---\n"))
+    manifest::load_str(Path::new("case.yaml"), &support::yaml_documents(documents))
 }
 
 fn remove(doc: &mut Value, path: &str) {

@@ -85,3 +85,33 @@ pub fn set(doc: &mut serde_json::Value, path: &str, value: serde_json::Value) {
         .unwrap()
         .insert(parts[parts.len() - 1].to_string(), value);
 }
+
+/// The smallest `ChatbotPlatform` named `shared` in us-west-2, with `certificate` on
+/// its HTTPS listener: the base the manifest catalogues change one field of.
+pub fn platform_manifest(certificate: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+        "kind": "ChatbotPlatform",
+        "metadata": { "name": "shared" },
+        "spec": { "region": "us-west-2", "loadBalancer": { "certificateArn": certificate } }
+    })
+}
+
+/// The smallest `BedrockChatbot` `assistant` in `namespace` on the platform `shared`.
+pub fn chatbot_manifest(namespace: &str, hostname: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+        "kind": "BedrockChatbot",
+        "metadata": { "name": "assistant", "namespace": namespace },
+        "spec": { "platformRef": { "name": "shared" }, "hostname": hostname }
+    })
+}
+
+/// `documents` as one multi-document YAML file.
+pub fn yaml_documents(documents: &[serde_json::Value]) -> String {
+    documents
+        .iter()
+        .map(|d| serde_norway::to_string(d).unwrap())
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
