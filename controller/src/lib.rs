@@ -60,6 +60,22 @@ pub enum Error {
         /// What is desired.
         want: String,
     },
+    /// The load balancer's certificate cannot serve the HTTPS listener. Checked
+    /// before the platform's first write, so a mistyped ARN creates nothing.
+    #[error(
+        "ChatbotPlatform {platform}: spec.loadBalancer.certificateArn: {arn} {problem}; nothing was created or changed"
+    )]
+    Certificate {
+        /// The platform's name.
+        platform: String,
+        /// The certificate ARN from the spec.
+        arn: String,
+        /// What is wrong with it.
+        problem: String,
+        /// Whether it can come right without a change to the spec (a certificate
+        /// still being validated).
+        heals: bool,
+    },
     /// A resource this one needs does not exist yet.
     #[error("waiting for {0}")]
     Unresolved(String),
@@ -101,6 +117,7 @@ impl Error {
             | Self::NotOwned { .. }
             | Self::Immutable { .. } => false,
             Self::Aws(error) => error.class != aws::ErrorClass::Terminal,
+            Self::Certificate { heals, .. } => *heals,
             Self::Unresolved(_) | Self::NotReady(_) => true,
             Self::Kube(_) | Self::DeletionPending(_) => true,
             Self::Finalizer(_) | Self::LeaseLost(_) | Self::Serve { .. } => false,
@@ -129,6 +146,7 @@ impl Error {
             },
             Self::NotOwned { .. } => "not_owned",
             Self::Immutable { .. } => "immutable",
+            Self::Certificate { .. } => "certificate",
             Self::Unresolved(_) => "waiting",
             Self::NotReady(_) => "not_ready",
             Self::Kube(_) => "kube",

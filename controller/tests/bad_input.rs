@@ -897,3 +897,87 @@ fn bad_input_is_refused_through_apply_with_a_clear_message_and_no_aws_write() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Certificates the schema cannot judge — one ACM does not have, one of another
+/// account, one still pending validation — are refused by asking ACM before the
+/// platform's first write: a mistyped ARN creates nothing.
+#[test]
+fn a_certificate_the_listener_cannot_use_is_refused_before_any_write() {
+    let moto = Moto::start().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = Engine::new(
+        moto.sdk_config(REGION),
+        Arc::new(support::Recorder::default()),
+    );
+    let aws = engine.aws(REGION);
+    let before = runtime.block_on(snapshot(&aws));
+    let issued = moto.certificate("*.example.com", REGION).unwrap();
+    let missing = format!(
+        "arn:aws:acm:{REGION}:{}:certificate/00000000-0000-4000-8000-000000000000",
+        testkit::moto::ACCOUNT_ID
+    );
+    let foreign_account = moto
+        .certificate_in("*.example.com", REGION, Some("111122223333"))
+        .unwrap();
+    // moto issues certificates after MOTO_ACM_VALIDATION_WAIT seconds.
+    let pending_moto = Moto::start_with_env(&[("MOTO_ACM_VALIDATION_WAIT", "3600")]).unwrap();
+    let pending = pending_moto.certificate("*.example.com", REGION).unwrap();
+
+    let root = std::env::temp_dir().join(format!("bcb-certificate-{}", std::process::id()));
+    let cases = [
+        (
+            &moto,
+            &missing,
+            "does not exist in us-west-2 (account 123456789012)",
+        ),
+        (
+            &moto,
+            &foreign_account,
+            "belongs to account 111122223333, but the load balancer is in account 123456789012",
+        ),
+        (&pending_moto, &pending, "is still pending validation"),
+    ];
+    for (index, (emulator, arn, message)) in cases.into_iter().enumerate() {
+        let dir = root.join(index.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("case.yaml"), yaml(&[platform(arn)])).unwrap();
+        let output = operator(emulator, &dir, &[PathBuf::from("case.yaml")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{arn}: {stderr}");
+        let expected =
+            format!("ChatbotPlatform shared: spec.loadBalancer.certificateArn: {arn} {message}");
+        assert!(stderr.contains(&expected), "{expected:?} not in:\n{stderr}");
+    }
+    assert_eq!(
+        runtime.block_on(snapshot(&aws)),
+        before,
+        "AWS was written to"
+    );
+    let pending_aws = Engine::new(
+        pending_moto.sdk_config(REGION),
+        Arc::new(support::Recorder::default()),
+    )
+    .aws(REGION);
+    assert!(
+        runtime
+            .block_on(support::inventory::inventory(&aws))
+            .is_empty()
+            && runtime
+                .block_on(support::inventory::inventory(&pending_aws))
+                .is_empty(),
+        "resources carry the operator's tags"
+    );
+
+    // The same manifest with an issued certificate is applied.
+    let dir = root.join("issued");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("case.yaml"), yaml(&[platform(&issued)])).unwrap();
+    let output = operator(&moto, &dir, &[PathBuf::from("case.yaml")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("certificateArn"), "{stderr}");
+    assert_ne!(runtime.block_on(snapshot(&aws)), before);
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -245,7 +245,9 @@ pub struct ExistingNetwork {
 pub struct LoadBalancerSpec {
     /// ACM certificate for the HTTPS:443 listener, covering every chatbot hostname
     /// (a wildcard certificate is typical). Required: the ALB authenticates users
-    /// with Cognito only on HTTPS listeners.
+    /// with Cognito only on HTTPS listeners. It must be in the platform's region and
+    /// account and issued: the operator asks ACM before creating anything, and
+    /// waits while it is still pending validation.
     #[schemars(length(min = 20, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^arn:aws(-cn|-us-gov|-iso|-iso-b)?:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$')").message("certificateArn must be an ACM certificate ARN, e.g. arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef"))]
     pub certificate_arn: String,

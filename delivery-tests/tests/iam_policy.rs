@@ -103,6 +103,7 @@ fn iam_prefix(service: &str) -> &'static str {
         "cloudwatchlogs" | "cloudwatch logs" | "logs" => "logs",
         "sts" => "sts",
         "ecr" => "ecr",
+        "acm" => "acm",
         "applicationautoscaling" | "application auto scaling" | "application-autoscaling" => {
             "application-autoscaling"
         }
@@ -171,6 +172,7 @@ const CLIENTS: &[(&str, &str)] = &[
     ("sts", "aws-sdk-sts"),
     ("ecr", "aws-sdk-ecr"),
     ("autoscaling", "aws-sdk-applicationautoscaling"),
+    ("acm", "aws-sdk-acm"),
 ];
 
 /// Source directory of each AWS SDK crate the workspace uses.

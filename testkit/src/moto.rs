@@ -33,6 +33,12 @@ pub const ACCOUNT_ID: &str = "123456789012";
 impl Moto {
     /// Starts a fresh emulator on a free port and waits until it answers.
     pub fn start() -> Result<Self, MotoError> {
+        Self::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with moto settings (`MOTO_*` environment variables) set to
+    /// other values than the defaults this harness gives them.
+    pub fn start_with_env(settings: &[(&str, &str)]) -> Result<Self, MotoError> {
         let server = moto_server()?;
         let port = free_port()?;
         let child = Command::new(&server)
@@ -40,6 +46,10 @@ impl Moto {
             // AWS managed policies (AmazonECSTaskExecutionRolePolicy) exist only
             // when moto loads them.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            // Requested certificates are issued at once, as after DNS validation
+            // (moto keeps them PENDING_VALIDATION for 60 s by default).
+            .env("MOTO_ACM_VALIDATION_WAIT", "0")
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

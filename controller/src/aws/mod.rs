@@ -38,6 +38,8 @@ pub struct Aws {
     pub ecr: aws_sdk_ecr::Client,
     /// Application Auto Scaling.
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    /// ACM: the listener's certificate is checked before anything is created.
+    pub acm: aws_sdk_acm::Client,
     /// Every call made through these clients.
     pub calls: CallLog,
     /// Listings shared by the owners of one pass (see [`PassReads`]).
@@ -114,6 +116,7 @@ impl Aws {
             sts: client!(aws_sdk_sts, sdk, region, calls),
             ecr: client!(aws_sdk_ecr, sdk, region, calls),
             autoscaling: client!(aws_sdk_applicationautoscaling, sdk, region, calls),
+            acm: client!(aws_sdk_acm, sdk, region, calls),
             calls,
             reads: PassReads::default(),
             account: std::sync::Arc::default(),

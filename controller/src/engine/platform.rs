@@ -8,7 +8,10 @@ use bedrock_chatbot_crds::{
 
 pub use super::Deletion;
 use super::{Engine, Pass, conditions, report_retained};
+use aws_sdk_acm::types::CertificateStatus;
+
 use crate::Result;
+use crate::aws::{ErrorClass, aws_error};
 use crate::desired::PlatformRef;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
@@ -58,6 +61,9 @@ async fn run(
         owner: &desired.owner,
         tags: &desired.tags,
     };
+    if !observe_only {
+        check_certificate(&aws, platform, &account).await?;
+    }
     let mut pass = Pass {
         observe_only,
         ..Pass::default()
@@ -118,6 +124,74 @@ async fn run(
         waiting: pass.waiting,
         status,
     })
+}
+
+/// Refuses a certificate the HTTPS listener cannot use, before the platform's first
+/// write: a mistyped ARN would otherwise fail only at CreateListener, after the VPC,
+/// NAT gateways and load balancer had been created for nothing. The schema already
+/// holds the ARN to the platform's region; this asks ACM that it exists in the
+/// caller's account (a listener cannot use another account's certificate) and is
+/// issued.
+async fn check_certificate(
+    aws: &crate::aws::Aws,
+    platform: &ChatbotPlatform,
+    account: &str,
+) -> Result<()> {
+    let arn = &platform.spec.load_balancer.certificate_arn;
+    let refuse = |problem: String, heals: bool| {
+        Err(crate::Error::Certificate {
+            platform: platform.metadata.name.clone().unwrap_or_default(),
+            arn: arn.clone(),
+            problem,
+            heals,
+        })
+    };
+    // arn:partition:acm:region:account:certificate/id
+    if let Some(owner) = arn.split(':').nth(4)
+        && owner != account
+    {
+        return refuse(
+            format!(
+                "belongs to account {owner}, but the load balancer is in account {account} and can only use its own certificates"
+            ),
+            false,
+        );
+    }
+    let described = match aws
+        .acm
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+    {
+        Ok(described) => described,
+        Err(error) => {
+            let error = aws_error("acm", "DescribeCertificate", error);
+            return match error.class() {
+                Some(ErrorClass::NotFound) => refuse(
+                    format!("does not exist in {} (account {account})", aws.region),
+                    false,
+                ),
+                _ => Err(error),
+            };
+        }
+    };
+    let status = described.certificate().and_then(|c| c.status()).cloned();
+    match status {
+        Some(CertificateStatus::Issued) => Ok(()),
+        Some(CertificateStatus::PendingValidation) => refuse(
+            "is still pending validation; the platform is applied once ACM has issued it".into(),
+            true,
+        ),
+        Some(other) => refuse(
+            format!(
+                "is {}, and a load balancer can only serve an issued certificate",
+                other.as_str()
+            ),
+            false,
+        ),
+        None => refuse("has no status in ACM's answer".into(), true),
+    }
 }
 
 /// Key of the load balancer's DNS name in [`Refs`] (status shows it).
