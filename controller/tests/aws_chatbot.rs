@@ -738,7 +738,11 @@ async fn a_model_setting_change_rolls_a_new_revision_and_replaces_nothing_else()
     let before = w.engine.calls().len();
     let second = w.apply(&changed).await;
     let writes = w.writes_since(before);
-    assert_eq!(writes, ["RegisterTaskDefinition", "UpdateService"]);
+    // The service rolls to the new revision, then records it (its tag).
+    assert_eq!(
+        writes,
+        ["RegisterTaskDefinition", "UpdateService", "TagResource"]
+    );
     let events = w.recorder.take();
     assert!(matches!(
         &outcomes_of(&events, "Task definition")[..],
@@ -746,7 +750,9 @@ async fn a_model_setting_change_rolls_a_new_revision_and_replaces_nothing_else()
     ));
     assert!(matches!(
         &outcomes_of(&events, "ECS service")[..],
-        [Outcome::Updated(d)] if d.len() == 1 && d[0].field == "taskDefinition"
+        [Outcome::Updated(d)] if d.len() == 2
+            && d[0].field == "taskDefinition"
+            && d[1].field == "taskDefinitionRecord"
     ));
     let old = first.status.task_definition_arn.clone().unwrap();
     let new = second.status.task_definition_arn.clone().unwrap();

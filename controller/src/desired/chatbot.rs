@@ -371,6 +371,11 @@ pub struct Service {
     pub propagate_tags: &'static str,
     /// ECS Exec into tasks: off (no shell in the image, no extra permissions).
     pub enable_execute_command: bool,
+    /// The service's [`TAG_TASK_DEFINITION`](crate::desired::TAG_TASK_DEFINITION)
+    /// value to hold, once the engine knows the revision it points the service at
+    /// matches the spec (`None`: not known, the tag is left as it is).
+    #[serde(skip)]
+    pub task_definition_record: Option<String>,
 }
 
 /// Target-tracking auto scaling of the service.
@@ -632,6 +637,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             circuit_breaker_rollback: true,
             propagate_tags: "SERVICE",
             enable_execute_command: false,
+            task_definition_record: None,
         },
         scaling: spec.scaling.as_ref().map(|scaling| Scaling {
             min_capacity: scaling.min_capacity,

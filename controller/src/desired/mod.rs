@@ -32,6 +32,11 @@ pub const TAG_OWNER: &str = "bedrock-chatbot.dev/owner";
 pub const TAG_COMPONENT: &str = "bedrock-chatbot.dev/component";
 /// Tag naming the platform a resource belongs to (cost allocation across teams).
 pub const TAG_PLATFORM: &str = "bedrock-chatbot.dev/platform";
+/// Tag on a chatbot's ECS service recording the task definition revision it was
+/// pointed at: a digest of the desired task definition settings and that revision's
+/// ARN, written only once the revision exists and the service uses it. A later pass
+/// that finds the same digest skips reading the (immutable) revision.
+pub const TAG_TASK_DEFINITION: &str = "bedrock-chatbot.dev/task-definition";
 
 /// Account id shown when the account is not known (offline `plan`).
 pub const UNKNOWN_ACCOUNT: &str = "<account-id>";

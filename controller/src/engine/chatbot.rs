@@ -15,12 +15,16 @@ use bedrock_chatbot_crds::{
 pub use super::Deletion;
 use super::{Engine, Pass, conditions, report_retained};
 use crate::desired::PlatformRef;
-use crate::desired::chatbot::Scaling;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
+use crate::desired::chatbot::{Scaling, TaskDefinition};
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
-use crate::resources::{Progress, Refs, Resource, Scope, chatbot_ref, find, remove};
+use crate::resources::service::ObservedService;
+use crate::resources::task_definition::ObservedTaskDefinition;
+use crate::resources::{
+    Event, Outcome, Progress, Refs, Resource, Scope, chatbot_ref, find, remove,
+};
 use crate::{Error, Result};
 
 /// A look-up before deleting: when what the resource lives in is gone (the
@@ -101,25 +105,38 @@ pub async fn apply(
     pass.step(&desired.user_pool_client, scope, engine).await?;
     pass.step(&desired.target_group, scope, engine).await?;
     let rule = pass.step(&desired.listener_rule, scope, engine).await?;
+    // The service as it is now: the revision it runs and the record it keeps of it,
+    // and (with auto scaling) the count the scaler set. In file mode it comes from
+    // the pass's shared listing of the cluster's services.
+    let current = find(&desired.service, scope.with(&pass.refs)).await;
     let task_definition = &desired.task_definition;
-    if let Some(observed) = pass.step(task_definition, scope, engine).await? {
-        // A drift registered a new revision: the service must roll to that one,
-        // not to the revision observed before it.
-        let stale = task_definition
-            .drift(&observed, scope.with(&pass.refs))
-            .is_ok_and(|d| !d.is_empty());
-        if stale {
-            let fresh = find(task_definition, scope.with(&pass.refs)).await?;
-            if let Some(fresh) = fresh {
-                pass.refs.insert(task_definition.key.clone(), fresh.arn);
-            }
+    let converged_revision = match recorded_revision(task_definition, &current, scope, &pass.refs) {
+        // Revisions never change: the one the service runs, recorded as holding
+        // today's settings, still does. Nothing of the family is read.
+        Some(arn) => {
+            pass.refs.insert(task_definition.key.clone(), arn.clone());
+            engine.progress().report(Event {
+                owner: desired.owner.clone(),
+                kind: TaskDefinition::KIND,
+                name: task_definition.family.clone(),
+                id: Some(arn.clone()),
+                outcome: Outcome::Unchanged,
+            });
+            Some(arn)
         }
-    }
+        None => converge_task_definition(task_definition, scope, &mut pass, engine).await?,
+    };
+    // The service records the revision only once it points at it (see
+    // `Service::update`), and only one known to match the spec.
+    let record = converged_revision
+        .as_deref()
+        .and_then(|arn| task_definition.record(arn, scope.with(&pass.refs)).ok());
+    desired.service.task_definition_record = record;
     // With auto scaling on, the desired count is the scaler's to set within
     // [min, max]; only a count outside it is corrected.
     if let Some(scaling) = &desired.scaling {
         // A service that cannot be looked at yet is reported blocked by its step.
-        let current = match find(&desired.service, scope.with(&pass.refs)).await {
+        let current = match current {
             Ok(current) => current,
             Err(Error::Unresolved(_)) => None,
             Err(error) => return Err(error),
@@ -258,6 +275,62 @@ pub async fn delete(
         format!("log group {}", desired.log_group.name),
     );
     Ok(deletion)
+}
+
+/// The revision `current` (the service as found) runs, when its
+/// [`TAG_TASK_DEFINITION`](crate::desired::TAG_TASK_DEFINITION) tag is the record
+/// of that very revision with today's desired settings.
+///
+/// Safe to trust without reading the revision: the tag is on a service we own (the
+/// service's look-up checked its owner tag), the engine writes it only for a
+/// revision it registered or found ours and matching, and only after the service
+/// points at it; revision ARNs are never reused and a revision's settings never
+/// change. A service pointed elsewhere, or a spec that changed, no longer matches.
+fn recorded_revision(
+    task_definition: &TaskDefinition,
+    current: &Result<Option<ObservedService>>,
+    scope: Scope<'_>,
+    refs: &Refs,
+) -> Option<String> {
+    let Ok(Some(service)) = current else {
+        return None;
+    };
+    let recorded = service.task_definition_record.as_deref()?;
+    let want = task_definition
+        .record(&service.task_definition, scope.with(refs))
+        .ok()?;
+    (recorded == want).then(|| service.task_definition.clone())
+}
+
+/// Converges the task definition by reading its family: returns the ARN of the
+/// revision the service is to run when it is known to match the spec, and puts
+/// that revision into `pass.refs`.
+async fn converge_task_definition(
+    task_definition: &TaskDefinition,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<Option<String>> {
+    let Some(observed) = pass.step(task_definition, scope, engine).await? else {
+        return Ok(None);
+    };
+    let matches = |found: &ObservedTaskDefinition, refs: &Refs| match task_definition
+        .drift(found, scope.with(refs))
+    {
+        Ok(drift) => drift.is_empty(),
+        Err(_) => false,
+    };
+    if matches(&observed, &pass.refs) {
+        return Ok(Some(observed.arn));
+    }
+    // A drift registered a new revision: the service must roll to that one, not to
+    // the revision observed before it.
+    let Some(fresh) = find(task_definition, scope.with(&pass.refs)).await? else {
+        return Ok(None);
+    };
+    pass.refs
+        .insert(task_definition.key.clone(), fresh.arn.clone());
+    Ok(matches(&fresh, &pass.refs).then_some(fresh.arn))
 }
 
 /// Removes what the spec no longer asks for, if AWS still has it; reports only a

@@ -7,6 +7,14 @@
 //! tags own them. Deleting one is asynchronous: it is scaled to zero, deleted, and
 //! DRAINING until its tasks stopped; the engine waits for it before removing what
 //! those tasks still use.
+//!
+//! Within a file-mode pass ([`crate::aws::PassReads`]) the services of a cluster
+//! are listed and described ten a call once for every team; a service missing
+//! from that listing (ListServices leaves out DRAINING ones) is asked for by name.
+//! The service also carries the record of the task definition revision it runs
+//! ([`TAG_TASK_DEFINITION`]), which lets the engine skip reading that revision.
+
+use std::sync::Arc;
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
@@ -16,8 +24,8 @@ use aws_sdk_ecs::types::{
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, chatbot_ref, tags};
 use crate::aws::aws_error;
-use crate::desired::PlatformRef;
 use crate::desired::chatbot::{ChatbotRef, Service};
+use crate::desired::{PlatformRef, TAG_TASK_DEFINITION};
 use crate::{Error, Result};
 
 /// A service as found on AWS.
@@ -46,7 +54,12 @@ pub struct ObservedService {
     pub propagate_tags: String,
     /// ECS Exec on.
     pub enable_execute_command: bool,
+    /// Its [`TAG_TASK_DEFINITION`] tag, if any.
+    pub task_definition_record: Option<String>,
 }
+
+/// The drift of the service's [`TAG_TASK_DEFINITION`] tag.
+const RECORD_FIELD: &str = "taskDefinitionRecord";
 
 /// Subnets, security groups and public IP of the tasks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,22 +86,20 @@ impl Resource for Service {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedService>> {
         let cluster = ctx.refs.resolve(&self.cluster)?;
-        let found = ctx
-            .aws
-            .ecs
-            .describe_services()
-            .cluster(&cluster)
-            .services(&self.name)
-            .include(ServiceField::Tags)
-            .send()
-            .await
-            .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
-        // A deleted service stays INACTIVE for a while; its name is free again.
-        let Some(service) = found
-            .services()
-            .iter()
-            .find(|s| s.status() != Some("INACTIVE"))
-        else {
+        let listed = if ctx.aws.reads.is_shared() {
+            listed_services(ctx, &cluster)
+                .await?
+                .iter()
+                .find(|s| s.service_name() == Some(self.name.as_str()) && live(s))
+                .cloned()
+        } else {
+            None
+        };
+        let found = match listed {
+            Some(service) => Some(service),
+            None => self.describe(ctx, &cluster).await?,
+        };
+        let Some(service) = found else {
             return Ok(None);
         };
         tags::ensure_owned(
@@ -100,7 +111,7 @@ impl Resource for Service {
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value()?))),
         )?;
-        Ok(Some(observed(service)))
+        Ok(Some(observed(&service)))
     }
 
     fn drift(&self, observed: &ObservedService, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
@@ -117,6 +128,14 @@ impl Resource for Service {
         let deployment = observed
             .deployment
             .and_then(|have| Drift::compare("deploymentConfiguration", have, self.deployment()));
+        // Only a record the engine vouches for is written; without one the tag stays.
+        let record = self.task_definition_record.as_deref().and_then(|want| {
+            Drift::compare(
+                RECORD_FIELD,
+                observed.task_definition_record.as_deref(),
+                Some(want),
+            )
+        });
         Ok([
             Drift::compare("desiredCount", observed.desired_count, self.desired_count),
             Drift::compare(
@@ -142,6 +161,7 @@ impl Resource for Service {
                 observed.enable_execute_command,
                 self.enable_execute_command,
             ),
+            record,
         ]
         .into_iter()
         .flatten()
@@ -152,7 +172,10 @@ impl Resource for Service {
         let cluster = ctx.refs.resolve(&self.cluster)?;
         let task_definition = chatbot_ref::resolve(ctx.refs, &ChatbotRef::TaskDefinitionArn)?;
         let network = self.network(ctx)?;
-        let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        let mut tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+        if let Some(record) = &self.task_definition_record {
+            tags.insert(TAG_TASK_DEFINITION.into(), record.clone());
+        }
         let created = ctx
             .aws
             .ecs
@@ -173,8 +196,9 @@ impl Resource for Service {
             .enable_execute_command(self.enable_execute_command)
             .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
-            .await
-            .map_err(|e| aws_error("ecs", "CreateService", e))?;
+            .await;
+        ctx.aws.reads.forget(&listed_key(&cluster));
+        let created = created.map_err(|e| aws_error("ecs", "CreateService", e))?;
         let service = created
             .service()
             .ok_or_else(|| unexpected("CreateService", "no service in the response"))?;
@@ -188,34 +212,30 @@ impl Resource for Service {
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let cluster = ctx.refs.resolve(&self.cluster)?;
-        let mut call = ctx
-            .aws
-            .ecs
-            .update_service()
-            .cluster(&cluster)
-            .service(&observed.arn);
-        for change in drift {
-            call = match change.field.as_str() {
-                "desiredCount" => call.desired_count(self.desired_count),
-                "taskDefinition" => call.task_definition(chatbot_ref::resolve(
-                    ctx.refs,
-                    &ChatbotRef::TaskDefinitionArn,
-                )?),
-                "networkConfiguration" => {
-                    call.network_configuration(sdk_network(&self.network(ctx)?)?)
-                }
-                "loadBalancers" => call.set_load_balancers(Some(self.sdk_load_balancers(ctx)?)),
-                "healthCheckGracePeriodSeconds" => {
-                    call.health_check_grace_period_seconds(self.health_check_grace_period_seconds)
-                }
-                "deploymentConfiguration" => call.deployment_configuration(self.sdk_deployment()),
-                "propagateTags" => call.propagate_tags(PropagateTags::from(self.propagate_tags)),
-                _ => call.enable_execute_command(self.enable_execute_command),
-            };
+        let (record, drift): (Vec<&Drift>, Vec<&Drift>) =
+            drift.iter().partition(|d| d.field == RECORD_FIELD);
+        if !drift.is_empty() {
+            self.update_service(observed, &drift, &cluster, ctx).await?;
         }
-        call.send()
-            .await
-            .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        // Only once the service points at the revision (the update above): a crash
+        // in between leaves the old record, and the next pass reads the revision.
+        if let (false, Some(value)) = (record.is_empty(), &self.task_definition_record) {
+            let tagged = ctx
+                .aws
+                .ecs
+                .tag_resource()
+                .resource_arn(&observed.arn)
+                .tags(
+                    aws_sdk_ecs::types::Tag::builder()
+                        .key(TAG_TASK_DEFINITION)
+                        .value(value)
+                        .build(),
+                )
+                .send()
+                .await;
+            ctx.aws.reads.forget(&listed_key(&cluster));
+            tagged.map_err(|e| aws_error("ecs", "TagResource", e))?;
+        }
         Ok(())
     }
 
@@ -228,6 +248,8 @@ impl Resource for Service {
             )));
         }
         let cluster = ctx.refs.resolve(&self.cluster)?;
+        // What this changes is read afresh, even should a call below fail.
+        ctx.aws.reads.forget(&listed_key(&cluster));
         // AWS refuses to delete a service scaled above zero (unless forced, which
         // would skip draining the tasks' connections).
         if observed.desired_count > 0 {
@@ -248,8 +270,9 @@ impl Resource for Service {
             .cluster(&cluster)
             .service(&observed.arn)
             .send()
-            .await
-            .map_err(|e| aws_error("ecs", "DeleteService", e))?;
+            .await;
+        ctx.aws.reads.forget(&listed_key(&cluster));
+        let deleted = deleted.map_err(|e| aws_error("ecs", "DeleteService", e))?;
         match deleted.service().and_then(|s| s.status()) {
             Some("INACTIVE") => Ok(Removal::Done),
             other => Ok(Removal::Waiting(format!(
@@ -274,7 +297,115 @@ impl Resource for Service {
     }
 }
 
+/// Whether a service found by name holds it: a deleted service stays INACTIVE for
+/// a while, and its name is free again.
+fn live(service: &SdkService) -> bool {
+    service.status() != Some("INACTIVE")
+}
+
+fn listed_key(cluster: &str) -> String {
+    format!("ecs:services:{cluster}")
+}
+
+/// Every service of `cluster`, with its tags: listed 100 a page and described 10 a
+/// call, once per pass for every team ([`crate::aws::PassReads`]).
+async fn listed_services(ctx: Ctx<'_>, cluster: &str) -> Result<Arc<Vec<SdkService>>> {
+    ctx.aws
+        .reads
+        .get_or_load(&listed_key(cluster), async {
+            let mut arns = Vec::new();
+            let mut token = None;
+            loop {
+                let page = ctx
+                    .aws
+                    .ecs
+                    .list_services()
+                    .cluster(cluster)
+                    .max_results(100)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ecs", "ListServices", e))?;
+                arns.extend(page.service_arns().iter().cloned());
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+            let mut services = Vec::with_capacity(arns.len());
+            for chunk in arns.chunks(10) {
+                let found = ctx
+                    .aws
+                    .ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(chunk.to_vec()))
+                    .include(ServiceField::Tags)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
+                services.extend(found.services().iter().cloned());
+            }
+            Ok(Arc::new(services))
+        })
+        .await
+}
+
 impl Service {
+    /// The live service of this name, asked for by name.
+    async fn describe(&self, ctx: Ctx<'_>, cluster: &str) -> Result<Option<SdkService>> {
+        let found = ctx
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(&self.name)
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
+        Ok(found.services().iter().find(|s| live(s)).cloned())
+    }
+
+    /// UpdateService with the settings that drifted.
+    async fn update_service(
+        &self,
+        observed: &ObservedService,
+        drift: &[&Drift],
+        cluster: &str,
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        let mut call = ctx
+            .aws
+            .ecs
+            .update_service()
+            .cluster(cluster)
+            .service(&observed.arn);
+        for change in drift {
+            call = match change.field.as_str() {
+                "desiredCount" => call.desired_count(self.desired_count),
+                "taskDefinition" => call.task_definition(chatbot_ref::resolve(
+                    ctx.refs,
+                    &ChatbotRef::TaskDefinitionArn,
+                )?),
+                "networkConfiguration" => {
+                    call.network_configuration(sdk_network(&self.network(ctx)?)?)
+                }
+                "loadBalancers" => call.set_load_balancers(Some(self.sdk_load_balancers(ctx)?)),
+                "healthCheckGracePeriodSeconds" => {
+                    call.health_check_grace_period_seconds(self.health_check_grace_period_seconds)
+                }
+                "deploymentConfiguration" => call.deployment_configuration(self.sdk_deployment()),
+                "propagateTags" => call.propagate_tags(PropagateTags::from(self.propagate_tags)),
+                _ => call.enable_execute_command(self.enable_execute_command),
+            };
+        }
+        let sent = call.send().await;
+        ctx.aws.reads.forget(&listed_key(cluster));
+        sent.map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        Ok(())
+    }
+
     fn network(&self, ctx: Ctx<'_>) -> Result<NetworkSettings> {
         let mut subnets = ctx.refs.resolve_all(&self.subnets)?;
         subnets.sort();
@@ -400,6 +531,12 @@ fn observed(service: &SdkService) -> ObservedService {
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "NONE".into()),
         enable_execute_command: service.enable_execute_command(),
+        task_definition_record: service
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(TAG_TASK_DEFINITION))
+            .and_then(|t| t.value())
+            .map(str::to_string),
     }
 }
 

@@ -5,6 +5,12 @@
 //! temperature) registers a NEW revision of the family, and the service then rolls
 //! to it. The latest ACTIVE revision of the family is the one compared; on delete,
 //! every ACTIVE revision we own is deregistered.
+//!
+//! Because a revision never changes, the engine may skip reading it: the service
+//! carries a [`TAG_TASK_DEFINITION`](crate::desired::TAG_TASK_DEFINITION) tag with
+//! the [`record`](TaskDefinition::record) of the revision it was pointed at, and a
+//! service that still points there with the record of today's desired settings
+//! runs a revision that matches them.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +19,8 @@ use aws_sdk_ecs::types::{
     LogConfiguration, LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform,
     TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
 use crate::aws::aws_error;
@@ -38,7 +46,7 @@ pub struct ObservedTaskDefinition {
 }
 
 /// Task-level settings in a comparable shape.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TaskSettings {
     /// `awsvpc`.
     pub network_mode: String,
@@ -59,7 +67,7 @@ pub struct TaskSettings {
 }
 
 /// One container's settings in a comparable shape.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ContainerSettings {
     /// Name.
     pub name: String,
@@ -264,6 +272,13 @@ impl Resource for TaskDefinition {
 }
 
 impl TaskDefinition {
+    /// The record of revision `arn` holding today's desired settings: the value of
+    /// the service's [`TAG_TASK_DEFINITION`](crate::desired::TAG_TASK_DEFINITION)
+    /// tag once the service points at that revision.
+    pub fn record(&self, arn: &str, ctx: Ctx<'_>) -> Result<String> {
+        record(&self.settings(ctx)?, arn)
+    }
+
     /// The desired settings with every reference resolved.
     fn settings(&self, ctx: Ctx<'_>) -> Result<TaskSettings> {
         let c = &self.container;
@@ -393,6 +408,20 @@ impl TaskDefinition {
             }
         }
     }
+}
+
+/// Hex SHA-256 of `settings` (as JSON: fields in declaration order, maps sorted by
+/// key) and the revision ARN they were registered as.
+fn record(settings: &TaskSettings, arn: &str) -> Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(settings).map_err(Error::Render)?);
+    hasher.update(b"\n");
+    hasher.update(arn.as_bytes());
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
 }
 
 /// The container as ECS takes it, environment in the documented order.
@@ -560,6 +589,53 @@ mod tests {
             ]),
             logging: Some(("awslogs".into(), BTreeMap::new())),
             health_check: None,
+        }
+    }
+
+    fn settings() -> TaskSettings {
+        TaskSettings {
+            network_mode: "awsvpc".into(),
+            requires_compatibilities: vec!["FARGATE".into()],
+            cpu: "512".into(),
+            memory: "1024".into(),
+            runtime_platform: ("LINUX".into(), "X86_64".into()),
+            execution_role_arn: "arn:aws:iam::1:role/exec".into(),
+            task_role_arn: "arn:aws:iam::1:role/task".into(),
+            containers: vec![container()],
+        }
+    }
+
+    const REVISION: &str = "arn:aws:ecs:us-west-2:1:task-definition/team-a-assistant:1";
+
+    #[test]
+    fn the_record_is_a_stable_sha256() {
+        let first = record(&settings(), REVISION).unwrap();
+        assert_eq!(first.len(), 64);
+        assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(record(&settings(), REVISION).unwrap(), first);
+    }
+
+    #[test]
+    fn the_record_changes_with_the_revision_and_with_every_setting() {
+        let base = record(&settings(), REVISION).unwrap();
+        let other_revision = REVISION.replace(":1", ":2");
+        assert_ne!(record(&settings(), &other_revision).unwrap(), base);
+        let changes: [fn(&mut TaskSettings); 6] = [
+            |s| s.cpu = "1024".into(),
+            |s| s.task_role_arn = "arn:aws:iam::1:role/other".into(),
+            |s| s.containers[0].image = "img:2".into(),
+            |s| {
+                s.containers[0]
+                    .environment
+                    .insert("SYSTEM_PROMPT".into(), "be brief".into());
+            },
+            |s| s.containers[0].stop_timeout = None,
+            |s| s.containers.push(container()),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut changed = settings();
+            change(&mut changed);
+            assert_ne!(record(&changed, REVISION).unwrap(), base, "change {i}");
         }
     }
 
