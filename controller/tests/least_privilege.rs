@@ -906,3 +906,109 @@ async fn the_client_secret_never_appears_on_the_command_line() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The permissions boundary of a role, read back from AWS.
+async fn boundary_of(aws: &Aws, role_arn: &str) -> Option<String> {
+    let name = role_arn.rsplit('/').next().unwrap();
+    let role = aws.iam.get_role().role_name(name).send().await.unwrap();
+    role.role()
+        .unwrap()
+        .permissions_boundary()
+        .and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_string)
+}
+
+/// With `spec.iam.rolePermissionsBoundaryArn`, the execution role and every task
+/// role are created with that boundary, get it back when someone removes or swaps
+/// it, and lose it when the spec does.
+#[tokio::test]
+async fn every_role_carries_the_platform_permissions_boundary() {
+    let (moto, engine, recorder) = support::engine();
+    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+    let aws = support::aws(&engine);
+    let mut boundaries = Vec::new();
+    for name in ["bedrock-chatbot-boundary", "something-else"] {
+        let policy = aws
+            .iam
+            .create_policy()
+            .policy_name(name)
+            .policy_document(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": ["bedrock:InvokeModel"], "Resource": "*"}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        boundaries.push(policy.policy().unwrap().arn().unwrap().to_string());
+    }
+    let apply = |boundary: Option<&str>| {
+        let mut platform = support::platform_manifest(&certificate);
+        if let Some(boundary) = boundary {
+            support::set(
+                &mut platform,
+                "/spec/iam/rolePermissionsBoundaryArn",
+                json!(boundary),
+            );
+        }
+        let text = support::yaml_documents(&[
+            platform,
+            support::chatbot_manifest("team-a", "chat.team-a.example.com"),
+        ]);
+        let manifests = manifest::load_str(Path::new("case.yaml"), &text).unwrap();
+        let engine = &engine;
+        async move {
+            let report = file_mode::apply(engine, &manifests, timing())
+                .await
+                .unwrap();
+            assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+            let statuses = statuses(&report);
+            let platform: ChatbotPlatformStatus =
+                serde_json::from_value(statuses["ChatbotPlatform/shared"].clone()).unwrap();
+            let chatbot: BedrockChatbotStatus =
+                serde_json::from_value(statuses["BedrockChatbot/team-a/assistant"].clone())
+                    .unwrap();
+            [
+                platform.execution_role_arn.unwrap(),
+                chatbot.task_role_arn.unwrap(),
+            ]
+        }
+    };
+
+    let roles = apply(Some(&boundaries[0])).await;
+    for role in &roles {
+        assert_eq!(boundary_of(&aws, role).await, Some(boundaries[0].clone()));
+    }
+
+    // Behind the operator's back: one role loses its boundary, the other gets
+    // a wider one. The next pass puts the platform's back on both.
+    let name = |arn: &str| arn.rsplit('/').next().unwrap().to_string();
+    aws.iam
+        .put_role_permissions_boundary()
+        .role_name(name(&roles[0]))
+        .permissions_boundary(&boundaries[1])
+        .send()
+        .await
+        .unwrap();
+    aws.iam
+        .delete_role_permissions_boundary()
+        .role_name(name(&roles[1]))
+        .send()
+        .await
+        .unwrap();
+    recorder.take();
+    assert_eq!(apply(Some(&boundaries[0])).await, roles);
+    for role in &roles {
+        assert_eq!(boundary_of(&aws, role).await, Some(boundaries[0].clone()));
+    }
+    assert_eq!(
+        support::updated_fields(&recorder.take(), "IAM role"),
+        ["permissionsBoundary", "permissionsBoundary"]
+    );
+
+    // The spec drops the boundary: so do the roles.
+    apply(None).await;
+    for role in &roles {
+        assert_eq!(boundary_of(&aws, role).await, None);
+    }
+}

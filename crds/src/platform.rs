@@ -83,6 +83,10 @@ pub struct ChatbotPlatformSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr_repository: Option<EcrRepositorySpec>,
 
+    /// IAM settings of the roles the operator creates for this platform.
+    #[serde(default, skip_serializing_if = "IamSpec::is_empty")]
+    pub iam: IamSpec,
+
     /// Extra AWS tags for every resource of the platform (cost allocation, ownership).
     #[serde(default, skip_serializing_if = "ExtraTags::is_empty")]
     #[schemars(extend("maxProperties" = 40))]
@@ -316,6 +320,34 @@ impl Default for EcsSpec {
         Self {
             container_insights: true,
         }
+    }
+}
+
+/// IAM settings of the roles the operator creates: the platform's task execution
+/// role and every chatbot's task role.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamSpec {
+    /// Managed policy set as the permissions boundary of every role the operator
+    /// creates, e.g. `arn:aws:iam::123456789012:policy/bedrock-chatbot-boundary`.
+    /// With the controller's IAM policy requiring it (the `iam:PermissionsBoundary`
+    /// condition, see docs/install.md), even a compromised controller cannot create
+    /// or widen a role beyond it. `docs/role-permissions-boundary.json` allows what
+    /// the roles need. Removing it from the spec removes it from the roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 26, max = 2048),
+        regex(
+            pattern = r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]+$"
+        )
+    )]
+    pub role_permissions_boundary_arn: Option<String>,
+}
+
+impl IamSpec {
+    /// Whether nothing is set (kept out of serialized specs).
+    pub fn is_empty(&self) -> bool {
+        self.role_permissions_boundary_arn.is_none()
     }
 }
 

@@ -82,6 +82,7 @@ fn role_scoped(action: &str) -> bool {
             || action.ends_with("RolePolicy")
             || action.ends_with("RolePolicies")
             || action.ends_with("RoleTags")
+            || action.ends_with("RolePermissionsBoundary")
             || action == "iam:UpdateAssumeRolePolicy"
             || action == "iam:CreateRole")
         && !matches!(
@@ -118,18 +119,19 @@ impl Progress for Quiet {
     fn report(&self, _event: Event) {}
 }
 
-/// Every action the controller calls for the whole examples: apply, apply again,
-/// delete.
-async fn called_actions() -> BTreeSet<String> {
-    let moto = Moto::start().unwrap();
-    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+/// The examples (the platform and three teams) with the emulator's `certificate`,
+/// and `extra` applied to the platform's spec text.
+fn examples(certificate: &str, platform_extra: &str) -> manifest::Manifests {
     let mut text = String::new();
     for file in ["platform.yaml", "chatbot.yaml", "teams.yaml"] {
         let source = std::fs::read_to_string(repo().join("examples").join(file)).unwrap();
         text.push_str(&source.replace(
             "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef",
-            &certificate,
+            certificate,
         ));
+        if file == "platform.yaml" {
+            text.push_str(platform_extra);
+        }
         text.push_str("\n---\n");
     }
     let manifests = manifest::load_str(Path::new("examples"), &text).unwrap();
@@ -137,13 +139,23 @@ async fn called_actions() -> BTreeSet<String> {
         (manifests.platforms.len(), manifests.chatbots.len()),
         (1, 3)
     );
+    manifests
+}
 
+const TIMING: Timing = Timing {
+    timeout: Duration::from_secs(300),
+    interval: Duration::from_millis(200),
+    ready_when: ReadyWhen::Converged,
+};
+
+/// Every action the controller calls for the whole examples: apply, apply again,
+/// delete.
+async fn called_actions() -> BTreeSet<String> {
+    let moto = Moto::start().unwrap();
+    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+    let manifests = examples(&certificate, "");
     let engine = Engine::new(moto.sdk_config("us-west-2"), Arc::new(Quiet));
-    let timing = Timing {
-        timeout: Duration::from_secs(300),
-        interval: Duration::from_millis(200),
-        ready_when: ReadyWhen::Converged,
-    };
+    let timing = TIMING;
     let first = file_mode::apply(&engine, &manifests, timing).await.unwrap();
     assert!(first.not_ready.is_empty(), "{:?}", first.not_ready);
     let second = file_mode::apply(&engine, &manifests, timing).await.unwrap();
@@ -449,4 +461,179 @@ fn the_chart_readme_shows_the_same_policy() {
         shown, policy,
         "charts/bedrock-chatbot-operator/README.md shows an outdated policy: copy docs/iam-policy.json"
     );
+}
+
+/// Whether an IAM `pattern` (`*` any run, `?` one character) matches `value`.
+fn glob(pattern: &str, value: &str) -> bool {
+    match pattern.chars().next() {
+        None => value.is_empty(),
+        Some('*') => (0..=value.len())
+            .filter(|at| value.is_char_boundary(*at))
+            .any(|at| glob(&pattern[1..], &value[at..])),
+        Some(c) => value.chars().next().is_some_and(|v| {
+            (c == '?' || c == v) && glob(&pattern[c.len_utf8()..], &value[v.len_utf8()..])
+        }),
+    }
+}
+
+/// `value` as a list of strings (IAM takes one string or a list).
+fn list(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect(),
+        other => panic!("not a string or list: {other}"),
+    }
+}
+
+/// Whether an Allow statement of `policy` allows `action` on `resource`.
+fn allows(policy: &Value, action: &str, resource: &str) -> bool {
+    policy["Statement"].as_array().unwrap().iter().any(|s| {
+        s["Effect"] == "Allow"
+            && list(&s["Action"]).iter().any(|a| glob(a, action))
+            && list(&s["Resource"]).iter().any(|r| glob(r, resource))
+    })
+}
+
+#[test]
+fn glob_matches_as_iam_does() {
+    assert!(glob(
+        "arn:aws:bedrock:*::foundation-model/*",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude"
+    ));
+    assert!(!glob(
+        "arn:aws:bedrock:*::foundation-model/*",
+        "arn:aws:bedrock:us-east-1:123:inference-profile/x"
+    ));
+    assert!(glob("*", "anything"));
+    assert!(glob(
+        "ecr:Get?uthorizationToken",
+        "ecr:GetAuthorizationToken"
+    ));
+    assert!(!glob("ecr:Get", "ecr:GetAuthorizationToken"));
+}
+
+/// docs/role-permissions-boundary.json, used as `spec.iam.rolePermissionsBoundaryArn`
+/// of the examples: every role the operator creates carries it, and everything each
+/// role's policies grant (the task roles' Bedrock invoke, the AWS managed execution
+/// policy) lies inside it — the boundary takes nothing away the chatbots need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_boundary_bounds_every_role_without_taking_what_it_needs() {
+    let boundary: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/role-permissions-boundary.json")).unwrap(),
+    )
+    .unwrap();
+    let moto = Moto::start().unwrap();
+    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+    let engine = Engine::new(moto.sdk_config("us-west-2"), Arc::new(Quiet));
+    let iam = engine.aws("us-west-2").iam;
+    let boundary_arn = iam
+        .create_policy()
+        .policy_name("bedrock-chatbot-boundary")
+        .policy_document(boundary.to_string())
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let manifests = examples(
+        &certificate,
+        &format!("\n  iam:\n    rolePermissionsBoundaryArn: {boundary_arn}\n"),
+    );
+    let report = file_mode::apply(&engine, &manifests, TIMING).await.unwrap();
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+
+    let roles = iam
+        .list_roles()
+        .path_prefix("/bedrock-chatbot/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        roles.roles().len(),
+        4,
+        "the execution role and three task roles"
+    );
+    let mut grants = 0;
+    for role in roles.roles() {
+        let name = role.role_name();
+        let got = iam.get_role().role_name(name).send().await.unwrap();
+        assert_eq!(
+            got.role()
+                .unwrap()
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn()),
+            Some(boundary_arn.as_str()),
+            "{name}"
+        );
+        let mut documents = Vec::new();
+        let inline = iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap();
+        for policy in inline.policy_names() {
+            let document = iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .unwrap();
+            documents.push(document.policy_document().to_string());
+        }
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap();
+        for policy in attached.attached_policies() {
+            let arn = policy.policy_arn().unwrap();
+            let version = iam.get_policy().policy_arn(arn).send().await.unwrap();
+            let version_id = version.policy().unwrap().default_version_id().unwrap();
+            let document = iam
+                .get_policy_version()
+                .policy_arn(arn)
+                .version_id(version_id)
+                .send()
+                .await
+                .unwrap();
+            documents.push(
+                document
+                    .policy_version()
+                    .unwrap()
+                    .document()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        for document in documents {
+            let decoded = percent_encoding::percent_decode_str(&document)
+                .decode_utf8()
+                .unwrap()
+                .into_owned();
+            let policy: Value = serde_json::from_str(&decoded).unwrap();
+            for statement in policy["Statement"].as_array().unwrap() {
+                assert_eq!(statement["Effect"], "Allow", "{name}: {statement}");
+                for action in list(&statement["Action"]) {
+                    for resource in list(&statement["Resource"]) {
+                        assert!(
+                            allows(&boundary, &action, &resource),
+                            "{name} is granted {action} on {resource}, which the boundary takes away"
+                        );
+                        grants += 1;
+                    }
+                }
+            }
+        }
+    }
+    // Three task roles × (2 actions × their model ARNs) + the execution policy.
+    assert!(grants >= 3 * 2 + 6, "{grants} grants checked");
 }

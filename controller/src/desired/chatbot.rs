@@ -591,6 +591,8 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
                 "bedrock-invoke".into(),
                 iam::bedrock_invoke_policy(&model.id, &model.inference_regions, &env),
             )],
+            // The platform's boundary, as its execution role has it.
+            permissions_boundary: platform.execution_role.permissions_boundary.clone(),
         },
         task_definition: TaskDefinition {
             key: "task-definition".into(),

@@ -316,6 +316,9 @@ pub struct Role {
     pub managed_policy_arns: Vec<String>,
     /// Inline policies by name.
     pub inline_policies: Vec<(String, PolicyDocument)>,
+    /// Managed policy that bounds what the role can ever be granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 /// An ECR repository.
@@ -473,6 +476,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             trust_policy: iam::ecs_tasks_trust_policy(&env),
             managed_policy_arns: vec![iam::execution_role_managed_policy(&env)],
             inline_policies: Vec::new(),
+            permissions_boundary: spec.iam.role_permissions_boundary_arn.clone(),
         },
         ecr_repository: spec.ecr_repository.as_ref().map(|repo| EcrRepository {
             key: "ecr-repository".into(),

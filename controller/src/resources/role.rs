@@ -24,6 +24,8 @@ pub struct ObservedRole {
     pub managed_policy_arns: BTreeSet<String>,
     /// Inline policies by name, parsed.
     pub inline_policies: Vec<(String, serde_json::Value)>,
+    /// ARN of the permissions boundary, if any.
+    pub permissions_boundary: Option<String>,
 }
 
 impl Resource for Role {
@@ -92,6 +94,10 @@ impl Resource for Role {
                 .filter_map(|p| p.policy_arn().map(str::to_string))
                 .collect(),
             inline_policies,
+            permissions_boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_string),
         }))
     }
 
@@ -101,7 +107,14 @@ impl Resource for Role {
         let want_inline = self.inline_json()?;
         let mut have_inline = observed.inline_policies.clone();
         have_inline.sort_by(|a, b| a.0.cmp(&b.0));
+        // The boundary first: a controller whose own policy requires the boundary
+        // may change the role's policies only once the role has it.
         Ok([
+            Drift::compare(
+                "permissionsBoundary",
+                &observed.permissions_boundary,
+                &self.permissions_boundary,
+            ),
             Drift::compare("trustPolicy", &observed.trust_policy, &want_trust),
             Drift::compare("description", &observed.description, &self.description),
             Drift::compare(
@@ -127,6 +140,7 @@ impl Resource for Role {
             .path(self.path)
             .description(&self.description)
             .assume_role_policy_document(trust)
+            .set_permissions_boundary(self.permissions_boundary.clone())
             .set_tags(Some(
                 tags.iter()
                     .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -146,6 +160,7 @@ impl Resource for Role {
             description: self.description.clone(),
             managed_policy_arns: BTreeSet::new(),
             inline_policies: Vec::new(),
+            permissions_boundary: self.permissions_boundary.clone(),
         };
         let drift = self.drift(&fresh, ctx)?;
         self.update(&fresh, &drift, ctx).await?;
@@ -170,6 +185,23 @@ impl Resource for Role {
                         .await
                         .map_err(|e| aws_error("iam", "UpdateAssumeRolePolicy", e))?;
                 }
+                "permissionsBoundary" => match &self.permissions_boundary {
+                    Some(boundary) => {
+                        iam.put_role_permissions_boundary()
+                            .role_name(&self.name)
+                            .permissions_boundary(boundary)
+                            .send()
+                            .await
+                            .map_err(|e| aws_error("iam", "PutRolePermissionsBoundary", e))?;
+                    }
+                    None => {
+                        iam.delete_role_permissions_boundary()
+                            .role_name(&self.name)
+                            .send()
+                            .await
+                            .map_err(|e| aws_error("iam", "DeleteRolePermissionsBoundary", e))?;
+                    }
+                },
                 "description" => {
                     iam.update_role()
                         .role_name(&self.name)
