@@ -267,6 +267,13 @@ fn cases() -> Vec<Case> {
             "in the platform's region",
         ),
         platform_with(
+            "permissions boundary that is a role, not a managed policy",
+            "/spec/iam/rolePermissionsBoundaryArn",
+            json!("arn:aws:iam::123456789012:role/admin"),
+            "spec.iam.rolePermissionsBoundaryArn",
+            "does not match",
+        ),
+        platform_with(
             "TLS policy allowing TLS 1.0",
             "/spec/loadBalancer/sslPolicy",
             json!("ELBSecurityPolicy-2016-08"),
