@@ -186,15 +186,16 @@ fn markdown(profile: &str, scales: &[scale::Figures], cluster: &cluster::Figures
         md,
         "Reads are shared between teams within one file-mode pass (`PassReads`): the HTTPS \
          listener's rules and their tags, the region's user pools, target groups (tags 20 a \
-         call), the chatbots' log groups and ECS scalable targets are listed once per pass. \
-         What is left per team has no batch read in AWS: Cognito (DescribeUserPool, \
-         GetUserPoolMfaConfig, DescribeUserPoolDomain, ListUserPoolClients, \
-         DescribeUserPoolClient), IAM (GetRole, ListAttachedRolePolicies, ListRolePolicies, \
-         GetRolePolicy), and one call each for the target group's attributes, the log \
-         group's tags, the task definition (ListTaskDefinitions, DescribeTaskDefinition) and \
-         the service. The target of 6 reads per team is therefore out of reach without \
-         skipping drift checks; IAM's GetAccountAuthorizationDetails and batching \
-         DescribeServices (10 a call) are the next candidates. The in-cluster controller \
+         call), the chatbots' log groups, ECS scalable targets and ECS services (10 a call) \
+         are listed once per pass. A task definition revision is not read when the service \
+         runs the revision its `bedrock-chatbot.dev/task-definition` tag records for the \
+         current spec (revisions are immutable). What is left per team has no batch read in \
+         AWS: Cognito (DescribeUserPool, GetUserPoolMfaConfig, DescribeUserPoolDomain, \
+         ListUserPoolClients, DescribeUserPoolClient), IAM (GetRole, \
+         ListAttachedRolePolicies, ListRolePolicies, GetRolePolicy), and one call each for \
+         the target group's attributes and the log group's tags. The target of 6 reads per \
+         team is therefore out of reach without skipping drift checks; IAM's \
+         GetAccountAuthorizationDetails is the next candidate. The in-cluster controller \
          reconciles one object at a time and does not share reads (a resync there costs the \
          per-team figure without the amortisation).\n"
     );
