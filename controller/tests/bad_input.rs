@@ -638,6 +638,19 @@ fn operator(moto: &Moto, dir: &Path, files: &[PathBuf]) -> std::process::Output 
     command.output().unwrap()
 }
 
+/// A runtime and SDK clients of the emulator's region, to read AWS back with.
+fn reader(moto: &Moto) -> (tokio::runtime::Runtime, Aws) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = Engine::new(
+        moto.sdk_config(REGION),
+        Arc::new(support::Recorder::default()),
+    );
+    (runtime, engine.aws(REGION))
+}
+
 /// Everything in the emulator's region that `apply` could have written, counted
 /// whether tagged or not (an untagged write would escape an inventory by tag).
 async fn snapshot(aws: &Aws) -> Vec<(&'static str, usize)> {
@@ -777,15 +790,7 @@ fn bad_input_is_refused_through_apply_with_a_clear_message_and_no_aws_write() {
     let moto = Moto::start().unwrap();
     let certificate = moto.certificate("*.example.com", REGION).unwrap();
     let foreign = moto.certificate("*.example.com", "eu-west-1").unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let engine = Engine::new(
-        moto.sdk_config(REGION),
-        Arc::new(support::Recorder::default()),
-    );
-    let aws = engine.aws(REGION);
+    let (runtime, aws) = reader(&moto);
     let before = runtime.block_on(snapshot(&aws));
 
     let cases = cases(&certificate, &foreign);
@@ -904,15 +909,7 @@ fn bad_input_is_refused_through_apply_with_a_clear_message_and_no_aws_write() {
 #[test]
 fn a_certificate_the_listener_cannot_use_is_refused_before_any_write() {
     let moto = Moto::start().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let engine = Engine::new(
-        moto.sdk_config(REGION),
-        Arc::new(support::Recorder::default()),
-    );
-    let aws = engine.aws(REGION);
+    let (runtime, aws) = reader(&moto);
     let before = runtime.block_on(snapshot(&aws));
     let issued = moto.certificate("*.example.com", REGION).unwrap();
     let missing = format!(
@@ -956,11 +953,7 @@ fn a_certificate_the_listener_cannot_use_is_refused_before_any_write() {
         before,
         "AWS was written to"
     );
-    let pending_aws = Engine::new(
-        pending_moto.sdk_config(REGION),
-        Arc::new(support::Recorder::default()),
-    )
-    .aws(REGION);
+    let (_, pending_aws) = reader(&pending_moto);
     assert!(
         runtime
             .block_on(support::inventory::inventory(&aws))
