@@ -12,7 +12,9 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, LoadBalancerAttribute,
 };
-use bedrock_chatbot_crds::{ChatbotPlatform, NatGatewayMode};
+use bedrock_chatbot_crds::{
+    ChatbotPlatform, ChatbotPlatformStatus, Condition, ConditionStatus, NatGatewayMode,
+};
 use operator::aws::Aws;
 use operator::engine::Engine;
 use operator::engine::platform::{self, PlatformState};
@@ -880,6 +882,15 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     );
 }
 
+/// The platform's `Degraded` condition.
+fn degraded(status: &ChatbotPlatformStatus) -> &Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+}
+
 fn with_nat(moto: &Moto, mode: NatGatewayMode) -> ChatbotPlatform {
     let mut object = reference(moto);
     object.spec.network.managed.as_mut().unwrap().nat_gateways = mode;
@@ -893,6 +904,19 @@ async fn without_nat_the_image_and_log_endpoints_replace_it() {
     let aws = support::aws(&engine);
 
     let state = apply_until_ready(&engine, &object).await;
+    // Ready, but the chatbots cannot verify sign-ins without a way out: said so.
+    let degraded = degraded(&state.status);
+    assert_eq!(
+        (degraded.status, degraded.reason.as_str()),
+        (ConditionStatus::True, "NoEgress")
+    );
+    assert!(
+        degraded
+            .message
+            .contains("public-keys.auth.elb.us-west-2.amazonaws.com"),
+        "{}",
+        degraded.message
+    );
     let found = owned_ec2(&aws).await;
     assert_eq!(count(&found, "nat gateway"), 0);
     assert_eq!(count(&found, "elastic ip"), 0);
@@ -952,6 +976,11 @@ async fn a_single_nat_gateway_serves_both_zones() {
     let aws = support::aws(&engine);
 
     let state = apply_until_ready(&engine, &object).await;
+    let healthy = degraded(&state.status);
+    assert_eq!(
+        (healthy.status, healthy.reason.as_str()),
+        (ConditionStatus::False, "Healthy")
+    );
     let found = owned_ec2(&aws).await;
     assert_eq!(count(&found, "nat gateway"), 1);
     assert_eq!(count(&found, "elastic ip"), 1);

@@ -3,7 +3,7 @@
 
 use bedrock_chatbot_crds::{
     CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, ChatbotPlatformStatus,
-    ConditionStatus, DeletionPolicy,
+    ConditionStatus, DeletionPolicy, NatGatewayMode,
 };
 
 pub use super::Deletion;
@@ -390,14 +390,35 @@ fn status(
         generation,
         &now,
     );
+    let (degraded, reason, message) = match no_egress(platform) {
+        Some(message) => (ConditionStatus::True, "NoEgress", message),
+        None => (ConditionStatus::False, "Healthy", String::new()),
+    };
     conditions::set(
         &mut status.conditions,
         CONDITION_DEGRADED,
-        ConditionStatus::False,
-        "Healthy",
-        "",
+        degraded,
+        reason,
+        message,
         generation,
         &now,
     );
     status
+}
+
+/// Why the platform's chatbots will refuse every request, if they will: without NAT
+/// gateways a managed network's tasks cannot reach the load balancer's public-key
+/// server (no VPC endpoint exists for it), so no sign-in can be verified. The
+/// platform itself is fine, hence Degraded rather than not Ready.
+fn no_egress(platform: &ChatbotPlatform) -> Option<String> {
+    let managed = platform.spec.network.managed.as_ref()?;
+    (managed.nat_gateways == NatGatewayMode::None).then(|| {
+        format!(
+            "natGateways is None: chatbot tasks cannot reach public-keys.auth.elb.{}.amazonaws.com \
+             (no VPC endpoint exists for it) to verify the load balancer's sign-in tokens, so \
+             they refuse every request unless the private subnets have a way out you added \
+             (a transit gateway route, say); otherwise use Single or PerZone",
+            platform.spec.region
+        )
+    })
 }
