@@ -396,6 +396,39 @@ async fn dry_run_reports_the_plan_and_writes_nothing() {
 
 /// Create, converge and delete a platform and a chatbot through the reconcilers,
 /// with the real engine against the emulator.
+/// A platform whose certificate ACM does not have fails before any AWS write, says
+/// why in `Synced`, and is not retryable (requeued at the resync period, not in a
+/// hot loop).
+#[tokio::test]
+async fn a_certificate_acm_does_not_have_fails_the_platform_before_any_write() {
+    let moto = testkit::Moto::start().unwrap();
+    let mut platform = finalized(reference_platform());
+    let arn = "arn:aws:acm:us-west-2:123456789012:certificate/00000000-0000-4000-8000-000000000000";
+    platform.spec.load_balancer.certificate_arn = arn.into();
+    let step = step_platform(platform, &[], moto.sdk_config("us-west-2")).await;
+    let error = step.result.as_ref().unwrap_err();
+    assert!(matches!(error, Error::Certificate { .. }), "{error}");
+    assert!(!error.is_retryable());
+    assert_eq!(step.writes(), 0, "{:?}", step.calls);
+    assert!(
+        step.calls
+            .iter()
+            .any(|c| c.operation == "DescribeCertificate"),
+        "{:?}",
+        step.calls
+    );
+    let synced = condition(step.last_status(), "Synced");
+    assert_eq!(synced["status"], "False");
+    assert_eq!(synced["reason"], "ReconcileFailed");
+    let message = synced["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "spec.loadBalancer.certificateArn: {arn} does not exist in us-west-2"
+        )) && message.contains("retrying: false"),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_against_the_emulator() {
     let moto = testkit::Moto::start().unwrap();
