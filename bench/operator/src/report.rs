@@ -194,8 +194,10 @@ fn markdown(profile: &str, scales: &[scale::Figures], cluster: &cluster::Figures
          ListUserPoolClients, DescribeUserPoolClient), IAM (GetRole, \
          ListAttachedRolePolicies, ListRolePolicies, GetRolePolicy), and one call each for \
          the target group's attributes and the log group's tags. The target of 6 reads per \
-         team is therefore out of reach without skipping drift checks; IAM's \
-         GetAccountAuthorizationDetails is the next candidate. The in-cluster controller \
+         team is therefore out of reach without skipping drift checks. IAM's \
+         GetAccountAuthorizationDetails would list every role with its policies at once, \
+         but it cannot be scoped: the controller would read every IAM policy of the \
+         account, a grant we chose not to ask for. The in-cluster controller \
          reconciles one object at a time and does not share reads (a resync there costs the \
          per-team figure without the amortisation).\n"
     );
