@@ -77,8 +77,9 @@ pub struct BedrockChatbotSpec {
     pub platform_ref: PlatformRef,
 
     /// Public DNS name users open, e.g. `chat.team-a.example.com`; point it at the
-    /// platform's load balancer. The platform's certificate must cover it. Immutable
-    /// (the sign-in callback URL is bound to it).
+    /// platform's load balancer. The platform's certificate must cover it (a wildcard
+    /// covers one label: `*.team-a.example.com` covers it, `*.example.com` does not).
+    /// Immutable (the sign-in callback URL is bound to it).
     #[schemars(length(min = 1, max = 253))]
     #[x_kube(
         validation = Rule::new("self.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\\\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$')").message("hostname must be a fully qualified lowercase DNS name such as chat.team-a.example.com"),
