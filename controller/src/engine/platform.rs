@@ -1,6 +1,7 @@
 //! One pass over a platform: converge its resources in dependency order, or delete
 //! them in reverse order.
 
+use aws_sdk_acm::types::CertificateStatus;
 use bedrock_chatbot_crds::{
     CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, ChatbotPlatformStatus,
     ConditionStatus, DeletionPolicy, NatGatewayMode,
@@ -8,8 +9,6 @@ use bedrock_chatbot_crds::{
 
 pub use super::Deletion;
 use super::{Engine, Pass, conditions, report_retained};
-use aws_sdk_acm::types::CertificateStatus;
-
 use crate::Result;
 use crate::aws::{ErrorClass, aws_error};
 use crate::desired::PlatformRef;
