@@ -196,9 +196,11 @@ impl Resource for Service {
             .enable_execute_command(self.enable_execute_command)
             .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
-            .await;
-        ctx.aws.reads.forget(&listed_key(&cluster));
-        let created = created.map_err(|e| aws_error("ecs", "CreateService", e))?;
+            .await
+            .map_err(|e| aws_error("ecs", "CreateService", e))?;
+        // The pass's listing is kept: a service missing from it is asked for by name
+        // (see `observe`), so it cannot hide this one. Forgetting it here would list
+        // the whole cluster again for every team a first apply creates.
         let service = created
             .service()
             .ok_or_else(|| unexpected("CreateService", "no service in the response"))?;
