@@ -90,6 +90,19 @@ fn timing() -> Timing {
 }
 
 /// The status of each object in an apply report, by `Kind/namespace/name`.
+/// Applies `manifests` until converged and returns the platform `shared`'s status and
+/// every object's status by `Kind/namespace/name`.
+async fn apply_converged(
+    engine: &Engine,
+    manifests: &manifest::Manifests,
+) -> (ChatbotPlatformStatus, BTreeMap<String, Value>) {
+    let report = file_mode::apply(engine, manifests, timing()).await.unwrap();
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    let statuses = statuses(&report);
+    let platform = serde_json::from_value(statuses["ChatbotPlatform/shared"].clone()).unwrap();
+    (platform, statuses)
+}
+
 fn statuses(report: &ApplyReport) -> BTreeMap<String, Value> {
     report
         .items
@@ -226,13 +239,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
         moto.sdk_config("us-west-2"),
         Arc::new(support::Recorder::default()),
     );
-    let report = file_mode::apply(&engine, &manifests, timing())
-        .await
-        .unwrap();
-    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
-    let statuses = statuses(&report);
-    let platform: ChatbotPlatformStatus =
-        serde_json::from_value(statuses["ChatbotPlatform/shared"].clone()).unwrap();
+    let (platform, statuses) = apply_converged(&engine, &manifests).await;
     let chatbot = |namespace: &str, name: &str| -> BedrockChatbotStatus {
         serde_json::from_value(statuses[&format!("BedrockChatbot/{namespace}/{name}")].clone())
             .unwrap()
@@ -958,13 +965,7 @@ async fn every_role_carries_the_platform_permissions_boundary() {
         let manifests = manifest::load_str(Path::new("case.yaml"), &text).unwrap();
         let engine = &engine;
         async move {
-            let report = file_mode::apply(engine, &manifests, timing())
-                .await
-                .unwrap();
-            assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
-            let statuses = statuses(&report);
-            let platform: ChatbotPlatformStatus =
-                serde_json::from_value(statuses["ChatbotPlatform/shared"].clone()).unwrap();
+            let (platform, statuses) = apply_converged(engine, &manifests).await;
             let chatbot: BedrockChatbotStatus =
                 serde_json::from_value(statuses["BedrockChatbot/team-a/assistant"].clone())
                     .unwrap();
