@@ -1453,3 +1453,137 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
             .is_err()
     );
 }
+
+/// An attach or detach whose answer was lost is repeated by the engine and finds
+/// the work done: AWS says `Resource.AlreadyAssociated` / `Gateway.NotAttached`,
+/// which for our own VPC means done, not a failure (the fault-injection run found
+/// a delete stopped by it).
+#[tokio::test]
+async fn a_repeated_gateway_attach_or_detach_is_done_not_failed() {
+    use operator::resources::internet_gateway::ObservedInternetGateway;
+    use operator::resources::{Refs, Removal, Resource, Scope};
+
+    let (moto, engine, _recorder) = engine();
+    let aws = support::aws(&engine);
+    let desired = operator::desired::platform::desired(&reference(&moto), "123456789012");
+    let operator::desired::platform::Network::Managed(network) = &desired.network else {
+        panic!("the example platform builds its network")
+    };
+    let gateway = &network.internet_gateway;
+    let vpc = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let id = aws
+        .ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+    let mut refs = Refs::default();
+    refs.insert("vpc", vpc.clone());
+    let scope = Scope {
+        aws: &aws,
+        owner: &desired.owner,
+        tags: &desired.tags,
+    };
+    let attach_by_hand = || {
+        aws.ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&id)
+            .vpc_id(&vpc)
+            .send()
+    };
+
+    // Seen detached, but attached by the time the engine attaches it.
+    attach_by_hand().await.unwrap();
+    let detached = ObservedInternetGateway {
+        id: id.clone(),
+        attached_vpcs: Vec::new(),
+    };
+    gateway
+        .update(&detached, &[], scope.with(&refs))
+        .await
+        .unwrap();
+
+    // Seen attached, but detached by the time the engine detaches it.
+    aws.ec2
+        .detach_internet_gateway()
+        .internet_gateway_id(&id)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap();
+    let attached = ObservedInternetGateway {
+        id: id.clone(),
+        attached_vpcs: vec![vpc.clone()],
+    };
+    let removal = gateway.delete(&attached, scope.with(&refs)).await.unwrap();
+    assert!(matches!(removal, Removal::Done), "{removal:?}");
+    let left = aws
+        .ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(&id)
+        .send()
+        .await;
+    assert!(
+        left.map(|l| l.internet_gateways().is_empty())
+            .unwrap_or(true),
+        "the gateway is deleted"
+    );
+
+    // Attached to another VPC is still an error, not adopted.
+    let other = aws
+        .ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+    let elsewhere = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.8.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    aws.ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(&other)
+        .vpc_id(&elsewhere)
+        .send()
+        .await
+        .unwrap();
+    let seen_detached = ObservedInternetGateway {
+        id: other,
+        attached_vpcs: Vec::new(),
+    };
+    assert!(
+        gateway
+            .update(&seen_detached, &[], scope.with(&refs))
+            .await
+            .is_err()
+    );
+}

@@ -4,10 +4,10 @@
 use aws_sdk_ec2::types::ResourceType;
 
 use super::{Ctx, Drift, Removal, Resource, ec2, tags};
-use crate::Result;
 use crate::aws::aws_error;
 use crate::desired::PlatformRef;
 use crate::desired::platform::InternetGateway;
+use crate::{Error, Result};
 
 /// An internet gateway as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,26 +131,65 @@ impl Resource for InternetGateway {
     }
 }
 
+/// Attaches `gateway` to `vpc`. A retry after an answer that was lost (or a 5xx
+/// sent after the attachment was made) finds it attached already: when to this
+/// VPC, that is done.
 async fn attach(ctx: Ctx<'_>, gateway: &str, vpc: &str) -> Result<()> {
-    ctx.aws
+    let result = ctx
+        .aws
         .ec2
         .attach_internet_gateway()
         .internet_gateway_id(gateway)
         .vpc_id(vpc)
         .send()
         .await
-        .map_err(|e| aws_error("ec2", "AttachInternetGateway", e))?;
-    Ok(())
+        .map(drop)
+        .map_err(|e| aws_error("ec2", "AttachInternetGateway", e));
+    match result {
+        Err(Error::Aws(error)) if error.is("Resource.AlreadyAssociated") => {
+            if attached_vpcs(ctx, gateway).await?.iter().any(|v| v == vpc) {
+                Ok(())
+            } else {
+                Err(Error::Aws(error))
+            }
+        }
+        other => other,
+    }
 }
 
+/// Detaches `gateway` from `vpc`; already detached (the answer to an earlier
+/// attempt was lost) is done.
 async fn detach(ctx: Ctx<'_>, gateway: &str, vpc: &str) -> Result<()> {
-    ctx.aws
+    let result = ctx
+        .aws
         .ec2
         .detach_internet_gateway()
         .internet_gateway_id(gateway)
         .vpc_id(vpc)
         .send()
         .await
-        .map_err(|e| aws_error("ec2", "DetachInternetGateway", e))?;
-    Ok(())
+        .map(drop)
+        .map_err(|e| aws_error("ec2", "DetachInternetGateway", e));
+    match result {
+        Err(Error::Aws(error)) if error.is("Gateway.NotAttached") => Ok(()),
+        other => other,
+    }
+}
+
+/// The VPCs `gateway` is attached to now.
+async fn attached_vpcs(ctx: Ctx<'_>, gateway: &str) -> Result<Vec<String>> {
+    let found = ctx
+        .aws
+        .ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(gateway)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2", "DescribeInternetGateways", e))?;
+    Ok(found
+        .internet_gateways()
+        .iter()
+        .flat_map(|g| g.attachments())
+        .filter_map(|a| a.vpc_id().map(str::to_string))
+        .collect())
 }
