@@ -882,6 +882,19 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     );
 }
 
+/// A VPC made by hand (not the operator's).
+async fn new_vpc(aws: &Aws, cidr: &str) -> String {
+    let created = aws.ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
+    created.vpc().unwrap().vpc_id().unwrap().to_string()
+}
+
+/// An internet gateway made by hand, attached nowhere.
+async fn new_gateway(aws: &Aws) -> String {
+    let created = aws.ec2.create_internet_gateway().send().await.unwrap();
+    let gateway = created.internet_gateway().unwrap();
+    gateway.internet_gateway_id().unwrap().to_string()
+}
+
 /// The platform's `Degraded` condition.
 fn degraded(status: &ChatbotPlatformStatus) -> &Condition {
     status
@@ -1012,18 +1025,7 @@ async fn a_single_nat_gateway_serves_both_zones() {
 async fn an_existing_network_is_used_and_never_created_or_deleted() {
     let (moto, engine, _recorder) = engine();
     let aws = support::aws(&engine);
-    let vpc = aws
-        .ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_string();
+    let vpc = new_vpc(&aws, "10.9.0.0/16").await;
     let mut subnet_ids = Vec::new();
     for (cidr, zone) in [
         ("10.9.1.0/24", "us-west-2a"),
@@ -1470,29 +1472,8 @@ async fn a_repeated_gateway_attach_or_detach_is_done_not_failed() {
         panic!("the example platform builds its network")
     };
     let gateway = &network.internet_gateway;
-    let vpc = aws
-        .ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_string();
-    let id = aws
-        .ec2
-        .create_internet_gateway()
-        .send()
-        .await
-        .unwrap()
-        .internet_gateway()
-        .unwrap()
-        .internet_gateway_id()
-        .unwrap()
-        .to_string();
+    let vpc = new_vpc(&aws, "10.9.0.0/16").await;
+    let id = new_gateway(&aws).await;
     let mut refs = Refs::default();
     refs.insert("vpc", vpc.clone());
     let scope = Scope {
@@ -1546,29 +1527,8 @@ async fn a_repeated_gateway_attach_or_detach_is_done_not_failed() {
     );
 
     // Attached to another VPC is still an error, not adopted.
-    let other = aws
-        .ec2
-        .create_internet_gateway()
-        .send()
-        .await
-        .unwrap()
-        .internet_gateway()
-        .unwrap()
-        .internet_gateway_id()
-        .unwrap()
-        .to_string();
-    let elsewhere = aws
-        .ec2
-        .create_vpc()
-        .cidr_block("10.8.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_string();
+    let other = new_gateway(&aws).await;
+    let elsewhere = new_vpc(&aws, "10.8.0.0/16").await;
     aws.ec2
         .attach_internet_gateway()
         .internet_gateway_id(&other)

@@ -45,11 +45,7 @@ impl Resource for InternetGateway {
             .find(|g| ec2::is_owned(g.tags(), ctx.owner, &self.key))
             .map(|g| ObservedInternetGateway {
                 id: g.internet_gateway_id().unwrap_or_default().to_string(),
-                attached_vpcs: g
-                    .attachments()
-                    .iter()
-                    .filter_map(|a| a.vpc_id().map(str::to_string))
-                    .collect(),
+                attached_vpcs: vpcs_of(g),
             }))
     }
 
@@ -186,10 +182,14 @@ async fn attached_vpcs(ctx: Ctx<'_>, gateway: &str) -> Result<Vec<String>> {
         .send()
         .await
         .map_err(|e| aws_error("ec2", "DescribeInternetGateways", e))?;
-    Ok(found
-        .internet_gateways()
+    Ok(found.internet_gateways().iter().flat_map(vpcs_of).collect())
+}
+
+/// The VPCs a gateway as described is attached to.
+fn vpcs_of(gateway: &aws_sdk_ec2::types::InternetGateway) -> Vec<String> {
+    gateway
+        .attachments()
         .iter()
-        .flat_map(|g| g.attachments())
         .filter_map(|a| a.vpc_id().map(str::to_string))
-        .collect())
+        .collect()
 }
