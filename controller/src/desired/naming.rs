@@ -9,8 +9,16 @@ use sha2::{Digest, Sha256};
 
 /// Eight hex characters of the SHA-256 of `input`: stable across runs and machines.
 pub fn short_hash(input: &str) -> String {
-    let digest = Sha256::digest(input.as_bytes());
-    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(input.as_bytes(), 4)
+}
+
+/// The first `bytes` bytes (at most 32) of the SHA-256 of `input`, in lowercase hex.
+pub fn sha256_hex(input: &[u8], bytes: usize) -> String {
+    Sha256::digest(input)
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The characters a kind of AWS name allows besides ASCII letters and digits.

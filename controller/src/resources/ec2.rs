@@ -47,7 +47,6 @@ pub fn unexpected(operation: &'static str, message: &str) -> Error {
 /// for a while, and a platform deleted and created again must not be handed the
 /// gateway of its previous life.
 pub fn client_token(owner: &Owner, component: &str, within: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{owner}/{component}/{}", within.join("/")).as_bytes());
-    digest.iter().take(24).map(|b| format!("{b:02x}")).collect()
+    let key = format!("{owner}/{component}/{}", within.join("/"));
+    crate::desired::naming::sha256_hex(key.as_bytes(), 24)
 }

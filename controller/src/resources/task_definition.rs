@@ -20,11 +20,11 @@ use aws_sdk_ecs::types::{
     TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
 use crate::aws::aws_error;
 use crate::desired::chatbot::TaskDefinition;
+use crate::desired::naming::sha256_hex;
 use crate::{Error, Result};
 
 /// Container health check timing, from the reference's `HEALTHCHECK` (interval 30 s,
@@ -413,15 +413,10 @@ impl TaskDefinition {
 /// Hex SHA-256 of `settings` (as JSON: fields in declaration order, maps sorted by
 /// key) and the revision ARN they were registered as.
 fn record(settings: &TaskSettings, arn: &str) -> Result<String> {
-    let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(settings).map_err(Error::Render)?);
-    hasher.update(b"\n");
-    hasher.update(arn.as_bytes());
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
+    let mut input = serde_json::to_vec(settings).map_err(Error::Render)?;
+    input.push(b'\n');
+    input.extend_from_slice(arn.as_bytes());
+    Ok(sha256_hex(&input, 32))
 }
 
 /// The container as ECS takes it, environment in the documented order.
