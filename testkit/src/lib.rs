@@ -6,12 +6,16 @@
 //! [`FaultProxy`] sits between a client and the emulator and injects the failures
 //! AWS produces under load: throttling, 5xx, dropped connections, latency.
 //! [`CrashProxy`] plays the operator's process being killed at a chosen call.
+//! [`KubeControlPlane`] runs a real etcd and kube-apiserver on loopback (built by
+//! `scripts/setup-kube`), with kubectl, helm and a kstatus checker beside them.
 
 pub mod crash;
 pub mod faults;
+pub mod kube;
 pub mod moto;
 mod proxy;
 
 pub use crash::{ClientTokens, CrashProxy};
 pub use faults::{Fault, FaultProxy, Faults};
+pub use kube::{KubeControlPlane, KubeError};
 pub use moto::{Moto, MotoError};
