@@ -22,6 +22,8 @@ pub fn init(format: LogFormat, default_filter: &str) {
         LogFormat::Json => json(filter, std::io::stderr).init(),
         LogFormat::Text => tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            // Colour only for a person at a terminal, not in a file or a log pipeline.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(filter)
             .init(),
     }

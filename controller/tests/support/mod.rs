@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cluster;
 pub mod inventory;
 
 use std::path::Path;
