@@ -106,7 +106,10 @@ impl KubeControlPlane {
             format!("--token-auth-file={}", path("tokens.csv")),
             "--authorization-mode=RBAC".to_string(),
             format!("--service-account-issuer=https://127.0.0.1:{port}"),
-            format!("--service-account-key-file={}", path("service-accounts.pub")),
+            format!(
+                "--service-account-key-file={}",
+                path("service-accounts.pub")
+            ),
             format!(
                 "--service-account-signing-key-file={}",
                 path("service-accounts.key")
@@ -143,8 +146,11 @@ impl KubeControlPlane {
             token,
             ca: pki.ca_pem,
         };
-        std::fs::write(plane.kubeconfig(), plane.kubeconfig_for("admin", &plane.token))
-            .map_err(|e| error(format!("kubeconfig: {e}")))?;
+        std::fs::write(
+            plane.kubeconfig(),
+            plane.kubeconfig_for("admin", &plane.token),
+        )
+        .map_err(|e| error(format!("kubeconfig: {e}")))?;
         plane.wait_ready(Duration::from_secs(90))?;
         Ok(plane)
     }
@@ -154,7 +160,10 @@ impl KubeControlPlane {
     /// names of cluster-scoped objects.
     pub fn shared() -> Result<&'static Self, KubeError> {
         static SHARED: OnceLock<Result<KubeControlPlane, KubeError>> = OnceLock::new();
-        SHARED.get_or_init(Self::start).as_ref().map_err(Clone::clone)
+        SHARED
+            .get_or_init(Self::start)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -240,14 +249,8 @@ impl KubeControlPlane {
 
     /// A token of ServiceAccount `namespace/name` from the TokenRequest API.
     pub fn service_account_token(&self, namespace: &str, name: &str) -> Result<String, KubeError> {
-        let token = self.kubectl_ok(&[
-            "create",
-            "token",
-            name,
-            "-n",
-            namespace,
-            "--duration=2h",
-        ])?;
+        let token =
+            self.kubectl_ok(&["create", "token", name, "-n", namespace, "--duration=2h"])?;
         Ok(token.trim().to_string())
     }
 
@@ -507,8 +510,7 @@ impl Pki {
         let fail = |e: rcgen::Error| error(format!("cannot make the control plane's PKI: {e}"));
         let ca_key = KeyPair::generate().map_err(fail)?;
         let mut ca = CertificateParams::default();
-        ca.distinguished_name
-            .push(DnType::CommonName, "envtest-ca");
+        ca.distinguished_name.push(DnType::CommonName, "envtest-ca");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -562,15 +564,17 @@ impl Pki {
             ("apiserver.crt", self.server_cert.clone()),
             ("apiserver.key", self.server_key.clone()),
             ("service-accounts.key", self.service_account_key.clone()),
-            ("service-accounts.pub", self.service_account_public_key.clone()),
+            (
+                "service-accounts.pub",
+                self.service_account_public_key.clone(),
+            ),
             (
                 "tokens.csv",
                 format!("{},admin,admin-uid,\"system:masters\"\n", self.admin_token),
             ),
         ];
         for (name, content) in files {
-            std::fs::write(dir.join(name), content)
-                .map_err(|e| error(format!("{name}: {e}")))?;
+            std::fs::write(dir.join(name), content).map_err(|e| error(format!("{name}: {e}")))?;
         }
         Ok(())
     }

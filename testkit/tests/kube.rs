@@ -72,7 +72,11 @@ fn serves_with_rbac_service_account_tokens_and_an_audit_log_and_stops_when_dropp
         "{}",
         String::from_utf8_lossy(&allowed.stderr)
     );
-    assert!(!as_reader(&["get", "secrets", "-n", &namespace]).status.success());
+    assert!(
+        !as_reader(&["get", "secrets", "-n", &namespace])
+            .status
+            .success()
+    );
 
     // Every request of the ServiceAccount is in the audit log with its answer.
     let user = format!("system:serviceaccount:{namespace}:reader");
@@ -92,7 +96,11 @@ fn serves_with_rbac_service_account_tokens_and_an_audit_log_and_stops_when_dropp
             )
         })
         .collect();
-    for expected in [("list", "configmaps", 403), ("list", "configmaps", 200), ("list", "secrets", 403)] {
+    for expected in [
+        ("list", "configmaps", 403),
+        ("list", "configmaps", 200),
+        ("list", "secrets", 403),
+    ] {
         assert!(
             answers
                 .iter()
