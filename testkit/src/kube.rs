@@ -65,6 +65,14 @@ impl KubeControlPlane {
     /// waits until the API server is ready, RBAC bootstrap roles included.
     pub fn start() -> Result<Self, KubeError> {
         let bin = assets()?;
+        Self::start_with(bin.join("kube-apiserver"))
+    }
+
+    /// [`KubeControlPlane::start`] with another kube-apiserver binary than the
+    /// current release's: [`oldest_apiserver`], for what must hold on every
+    /// release the operator claims to support.
+    pub fn start_with(apiserver_binary: PathBuf) -> Result<Self, KubeError> {
+        let bin = assets()?;
         let dir = std::env::temp_dir().join(format!(
             "bcb-kube-{}-{}",
             std::process::id(),
@@ -124,7 +132,13 @@ impl KubeControlPlane {
             "--profiling=false".to_string(),
             "--v=0".to_string(),
         ];
-        let script = supervisor_script(&dir, &bin, &etcd, &apiserver);
+        let script = supervisor_script(
+            &dir,
+            &bin.join("etcd"),
+            &etcd,
+            &apiserver_binary,
+            &apiserver,
+        );
         std::fs::write(dir.join("supervise.sh"), script)
             .map_err(|e| error(format!("supervisor script: {e}")))?;
         let mut child = Command::new("sh")
@@ -169,6 +183,11 @@ impl KubeControlPlane {
     /// `https://127.0.0.1:<port>`.
     pub fn server(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The API server's release (`gitVersion` of `/version`, e.g. `v1.37.2`).
+    pub fn server_version(&self) -> Result<String, KubeError> {
+        git_version(&self.kubectl_ok(&["get", "--raw", "/version"])?)
     }
 
     /// The administrator's kubeconfig (user `admin`, group `system:masters`).
@@ -373,15 +392,38 @@ pub fn assets() -> Result<PathBuf, KubeError> {
         })
 }
 
+/// The kube-apiserver of the oldest Kubernetes release the operator claims to
+/// support: `KUBE_OLDEST_APISERVER` when set, else
+/// `.cache/kube/oldest/bin/kube-apiserver` beside [`assets`].
+pub fn oldest_apiserver() -> Result<PathBuf, KubeError> {
+    if let Some(path) = std::env::var_os("KUBE_OLDEST_APISERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    let path = assets()?.join("../../oldest/bin/kube-apiserver");
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(error(format!(
+            "no {}: run ./scripts/setup-kube (scripts/test does it for you)",
+            path.display()
+        )))
+    }
+}
+
 /// The Kubernetes release the binaries are (`v1.37.2`), from `kubectl version`.
 pub fn release() -> Result<String, KubeError> {
     let bin = assets()?;
-    let output = succeeded(
+    git_version(&succeeded(
         Command::new(bin.join("kubectl")).args(["version", "--client", "-o", "json"]),
         "kubectl",
         &["version"],
-    )?;
-    let marker = "\"gitVersion\": \"";
+    )?)
+}
+
+/// The first `gitVersion` in a version document.
+fn git_version(output: &str) -> Result<String, KubeError> {
+    let output = output.replace("\": \"", "\":\"");
+    let marker = "\"gitVersion\":\"";
     let start = output
         .find(marker)
         .map(|i| i + marker.len())
@@ -456,9 +498,15 @@ fn quote(word: &str) -> String {
 /// The supervisor: starts etcd and kube-apiserver (the API server retries etcd
 /// until it answers), records their pids, then waits for its stdin to close and
 /// kills both and removes the directory.
-fn supervisor_script(dir: &Path, bin: &Path, etcd: &[String], apiserver: &[String]) -> String {
-    let command = |program: &str, args: &[String]| {
-        let mut words = vec![quote(&bin.join(program).display().to_string())];
+fn supervisor_script(
+    dir: &Path,
+    etcd_binary: &Path,
+    etcd: &[String],
+    apiserver_binary: &Path,
+    apiserver: &[String],
+) -> String {
+    let command = |program: &Path, args: &[String]| {
+        let mut words = vec![quote(&program.display().to_string())];
         words.extend(args.iter().map(|a| quote(a)));
         words.join(" ")
     };
@@ -473,8 +521,8 @@ fn supervisor_script(dir: &Path, bin: &Path, etcd: &[String], apiserver: &[Strin
          kill -KILL $(cat kube-apiserver.pid) $(cat etcd.pid) 2>/dev/null\n\
          wait\n\
          cd / && rm -rf {dir}\n",
-        etcd = command("etcd", etcd),
-        apiserver = command("kube-apiserver", apiserver),
+        etcd = command(etcd_binary, etcd),
+        apiserver = command(apiserver_binary, apiserver),
     )
 }
 

@@ -125,3 +125,17 @@ fn serves_with_rbac_service_account_tokens_and_an_audit_log_and_stops_when_dropp
     );
     assert!(!dir.exists(), "its directory must be removed");
 }
+
+#[test]
+fn the_oldest_supported_release_runs_beside_the_current_one() {
+    let oldest = testkit::kube::oldest_apiserver().unwrap();
+    let plane = KubeControlPlane::start_with(oldest).unwrap();
+    let old = plane.server_version().unwrap();
+    let current = testkit::kube::release().unwrap();
+    let minor = |v: &str| v.split('.').nth(1).unwrap().parse::<u32>().unwrap();
+    assert!(
+        minor(&old) < minor(&current),
+        "oldest {old}, current {current}"
+    );
+    assert!(plane.namespace("old").is_ok());
+}
