@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -41,6 +41,11 @@ pub enum Fault {
     LostResponse,
     /// The request is answered, but only after a delay.
     Latency(Duration),
+    /// A client error that no retry fixes (`ValidationException` and the like),
+    /// whose message differs from request to request, as AWS's often do (they name
+    /// request ids and resources): the case of a persistent error that must not
+    /// make the operator spin.
+    Refused,
 }
 
 /// What to inject, and how often.
@@ -74,10 +79,32 @@ impl Faults {
     }
 }
 
+/// One request the proxy answered.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// The AWS operation (`CreateVpc`, `DescribeServices`, …), from the request.
+    pub operation: String,
+    /// The fault it got instead of (or besides) the emulator's answer.
+    pub fault: Option<Fault>,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Exchange {
+    /// Whether the operation may change something: anything but `Describe*`,
+    /// `List*` and `Get*`.
+    pub fn is_write(&self) -> bool {
+        !["Describe", "List", "Get"]
+            .iter()
+            .any(|read| self.operation.starts_with(read))
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     forwarded: AtomicU64,
     injected: Mutex<Vec<Fault>>,
+    journal: Mutex<Vec<Exchange>>,
 }
 
 /// The proxy, listening on 127.0.0.1 until dropped.
@@ -85,6 +112,7 @@ struct Counters {
 pub struct FaultProxy {
     address: SocketAddr,
     counters: Arc<Counters>,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
 }
 
@@ -96,13 +124,14 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream: Upstream::new(upstream),
             rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
-            faults,
+            faults: Mutex::new(faults),
             counters: counters.clone(),
         });
         // A `Reset` fault is a handler error: it ends its connection.
+        let handler = shared.clone();
         let address = proxy::serve(
             move |request| {
-                let shared = shared.clone();
+                let shared = handler.clone();
                 async move { shared.handle(request).await }
             },
             stopped,
@@ -111,6 +140,7 @@ impl FaultProxy {
         Ok(Self {
             address,
             counters,
+            shared,
             stop,
         })
     }
@@ -134,6 +164,25 @@ impl FaultProxy {
         counts
     }
 
+    /// From now on, inject `faults` instead of what was configured before.
+    pub fn set_faults(&self, faults: Faults) {
+        if let Ok(mut rng) = self.shared.rng.lock() {
+            *rng = fastrand::Rng::with_seed(faults.seed);
+        }
+        if let Ok(mut current) = self.shared.faults.lock() {
+            *current = faults;
+        }
+    }
+
+    /// Every request answered so far, in order of arrival.
+    pub fn journal(&self) -> Vec<Exchange> {
+        self.counters
+            .journal
+            .lock()
+            .map(|journal| journal.clone())
+            .unwrap_or_default()
+    }
+
     /// Every fault injected so far, in order.
     pub fn injected(&self) -> Vec<Fault> {
         self.counters
@@ -150,11 +199,21 @@ impl Drop for FaultProxy {
     }
 }
 
+/// What the connections share; its `Debug` shows the configuration, not the
+/// upstream client.
 struct Shared {
     upstream: Upstream,
     rng: Mutex<fastrand::Rng>,
-    faults: Faults,
+    faults: Mutex<Faults>,
     counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The error a `Reset` fault ends the connection with.
@@ -171,11 +230,12 @@ impl std::error::Error for InjectedReset {}
 
 impl Shared {
     fn pick(&self) -> Option<Fault> {
+        let faults = self.faults.lock().ok()?;
         let mut rng = self.rng.lock().ok()?;
-        if self.faults.kinds.is_empty() || rng.f64() >= self.faults.rate {
+        if faults.kinds.is_empty() || rng.f64() >= faults.rate {
             return None;
         }
-        Some(self.faults.kinds[rng.usize(..self.faults.kinds.len())])
+        Some(faults.kinds[rng.usize(..faults.kinds.len())])
     }
 
     async fn handle(
@@ -189,6 +249,16 @@ impl Shared {
         {
             injected.push(fault);
         }
+        let sequence = if let Ok(mut journal) = self.counters.journal.lock() {
+            journal.push(Exchange {
+                operation: operation(&parts.headers, &body),
+                fault,
+                at: Instant::now(),
+            });
+            journal.len()
+        } else {
+            0
+        };
         match fault {
             Some(Fault::Reset) => return Err(InjectedReset),
             Some(Fault::Throttle) => return Ok(throttle(Protocol::of(&parts.headers, &body))),
@@ -197,6 +267,20 @@ impl Shared {
                     Protocol::of(&parts.headers, &body),
                     StatusCode::BAD_REQUEST,
                     "TooManyRequestsException",
+                ));
+            }
+            Some(Fault::Refused) => {
+                let protocol = Protocol::of(&parts.headers, &body);
+                let code = match protocol {
+                    Protocol::Json => "InvalidParameterException",
+                    Protocol::Ec2 => "InvalidParameterValue",
+                    Protocol::Query => "ValidationError",
+                };
+                return Ok(service_error_saying(
+                    protocol,
+                    StatusCode::BAD_REQUEST,
+                    code,
+                    &format!("request {sequence} refused (injected)"),
                 ));
             }
             Some(Fault::TooManyRequests) => return Ok(status(StatusCode::TOO_MANY_REQUESTS)),
@@ -264,14 +348,39 @@ fn throttle(protocol: Protocol) -> Response<Full<Bytes>> {
     }
 }
 
-/// An error with AWS error code `code`, shaped as `protocol` shapes its errors.
+/// The AWS operation a request asks for: the end of its `X-Amz-Target` (JSON
+/// services) or its `Action` parameter (query services).
+fn operation(headers: &hyper::HeaderMap, body: &[u8]) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or(target).to_string();
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// A throttling error with AWS error code `code`, shaped as `protocol` shapes its
+/// errors.
 fn service_error(protocol: Protocol, status: StatusCode, code: &str) -> Response<Full<Bytes>> {
+    service_error_saying(protocol, status, code, "Rate exceeded (injected)")
+}
+
+/// An error with AWS error code `code` and `message`, shaped as `protocol` shapes
+/// its errors.
+fn service_error_saying(
+    protocol: Protocol,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response<Full<Bytes>> {
     match protocol {
         Protocol::Json => {
             let mut response = error_response(
                 status,
                 "application/x-amz-json-1.1",
-                format!(r#"{{"__type":"{code}","message":"Rate exceeded (injected)"}}"#),
+                format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
             );
             if let Ok(value) = code.parse() {
                 response.headers_mut().insert("x-amzn-errortype", value);
@@ -283,14 +392,14 @@ fn service_error(protocol: Protocol, status: StatusCode, code: &str) -> Response
             "text/xml",
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>\
-                 <Message>Rate exceeded (injected)</Message></Error></Errors><RequestID>injected</RequestID></Response>"
+                 <Message>{message}</Message></Error></Errors><RequestID>injected</RequestID></Response>"
             ),
         ),
         Protocol::Query => error_response(
             status,
             "text/xml",
             format!(
-                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded (injected)</Message>\
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>\
                  </Error><RequestId>injected</RequestId></ErrorResponse>"
             ),
         ),

@@ -16,6 +16,6 @@ pub mod moto;
 mod proxy;
 
 pub use crash::{ClientTokens, CrashProxy};
-pub use faults::{Fault, FaultProxy, Faults};
+pub use faults::{Exchange, Fault, FaultProxy, Faults};
 pub use kube::{KubeControlPlane, KubeError};
 pub use moto::{Moto, MotoError};
