@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use operator::aws::{Aws, CallLog};
 use serde_json::Value;
-use testkit::{KubeControlPlane, Moto};
+use testkit::{FaultProxy, Faults, KubeControlPlane, Moto};
 
 /// The examples' placeholder certificate, replaced by one the emulator issued.
 pub const PLACEHOLDER_CERTIFICATE: &str =
@@ -175,7 +175,38 @@ impl Cluster {
             identity: "operator-0".into(),
             args: args.iter().map(ToString::to_string).collect(),
             log: log_path("operator-0"),
+            env: Vec::new(),
         })
+    }
+
+    /// Settings for an operator process as the administrator, reaching AWS at
+    /// `aws_endpoint`.
+    pub fn settings(&self, identity: &str, aws_endpoint: &str, args: &[&str]) -> OperatorSettings {
+        OperatorSettings {
+            kubeconfig: self.plane.kubeconfig(),
+            aws_endpoint: aws_endpoint.to_string(),
+            identity: identity.to_string(),
+            args: args.iter().map(ToString::to_string).collect(),
+            log: log_path(identity),
+            env: Vec::new(),
+        }
+    }
+
+    /// A fault proxy in front of the emulator (injecting nothing until told to),
+    /// served by the returned runtime, which must live as long as the proxy.
+    pub fn fault_proxy(&self) -> (tokio::runtime::Runtime, FaultProxy) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let proxy = runtime
+            .block_on(FaultProxy::start(
+                &self.moto.endpoint(),
+                Faults::all(0.0, 1),
+            ))
+            .unwrap();
+        (runtime, proxy)
     }
 }
 
@@ -199,6 +230,8 @@ pub struct OperatorSettings {
     pub args: Vec<String>,
     /// Where its log goes.
     pub log: PathBuf,
+    /// More environment (e.g. `AWS_MAX_ATTEMPTS`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running `bedrock-chatbot-operator run`, killed when dropped.
@@ -237,6 +270,7 @@ impl Operator {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(settings.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
