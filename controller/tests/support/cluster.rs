@@ -382,3 +382,21 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .unwrap()
         .block_on(future)
 }
+
+impl Cluster {
+    /// Both sides, without the CRDs: for a test that installs them the way a
+    /// cluster gets them (the Helm chart).
+    pub fn start_without_crds() -> Self {
+        let plane = KubeControlPlane::start().unwrap();
+        let moto = Moto::start().unwrap();
+        let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+        let dir = plane.dir().join("manifests");
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            plane,
+            moto,
+            certificate,
+            dir,
+        }
+    }
+}

@@ -3,8 +3,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod api_server;
 pub mod cluster;
+pub mod invalid_manifests;
 pub mod inventory;
+pub mod rbac;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

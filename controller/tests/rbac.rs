@@ -1,0 +1,291 @@
+//! The Helm chart's RBAC, for real: `helm install` of the chart into a real
+//! kube-apiserver, `bedrock-chatbot-operator run` authenticated as the chart's
+//! ServiceAccount (a TokenRequest token) with the Deployment's own arguments —
+//! leader election on, its Lease in the release namespace — through a whole
+//! lifecycle driven with kubectl. Then the API server's audit log says what the
+//! controller did: not one request may be refused (a permission the chart lacks),
+//! and every verb the chart grants must have been needed by some request (a grant
+//! the controller never uses is one too many).
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::cluster::{Cluster, Operator, OperatorSettings, condition, log_path};
+use support::rbac::{Grant, Release, grants, helm_install, requests_of, used};
+
+const RELEASE: &str = "bco";
+const RELEASE_NAMESPACE: &str = "chatbot-operator";
+
+/// Grants the lifecycle cannot make the controller use, each with why it stays.
+/// (group, resource, verb, why.)
+const ALLOWED_UNUSED: &[(&str, &str, &str, &str)] = &[];
+
+/// The examples' chatbots: (namespace, name).
+const CHATBOTS: [(&str, &str); 3] = [
+    ("team-a", "assistant"),
+    ("team-b", "assistant"),
+    ("team-c", "research"),
+];
+
+fn kubectl_wait(cluster: &Cluster, operator: &Operator, args: &[&str]) {
+    let mut full = vec!["wait", "--timeout=300s"];
+    full.extend_from_slice(args);
+    let output = cluster.kubectl_output(&full);
+    assert!(
+        output.status.success(),
+        "kubectl {}: {}\n{}",
+        full.join(" "),
+        String::from_utf8_lossy(&output.stderr),
+        operator.log_tail()
+    );
+}
+
+/// Installs the chart (`controller.namespaces` = `watched`, empty: all), runs the
+/// controller as its ServiceAccount through a whole lifecycle of the examples,
+/// and compares what it did with what the chart grants.
+fn lifecycle_uses_exactly_what_the_chart_grants(watched: &[&str]) {
+    let started = Instant::now();
+    let cluster = Cluster::start_without_crds();
+    cluster.namespaces(&["team-a", "team-b", "team-c"]);
+    let values: Vec<String> = watched
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| format!("controller.namespaces[{i}]={ns}"))
+        .collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let release = helm_install(&cluster, RELEASE, RELEASE_NAMESPACE, &values);
+    assert!(
+        release.args.contains(&"--leader-election".to_string())
+            && release
+                .args
+                .contains(&format!("--lease-namespace={RELEASE_NAMESPACE}")),
+        "the chart elects a leader through a Lease in its namespace: {:?}",
+        release.args
+    );
+    if !watched.is_empty() {
+        let flag = format!("--namespaces={}", watched.join(","));
+        assert!(release.args.contains(&flag), "{:?}", release.args);
+    }
+    let user = format!(
+        "system:serviceaccount:{}:{}",
+        release.namespace, release.service_account
+    );
+    let mut operator = Operator::start(OperatorSettings {
+        kubeconfig: cluster
+            .plane
+            .service_account_kubeconfig(&release.namespace, &release.service_account)
+            .unwrap(),
+        aws_endpoint: cluster.moto.endpoint(),
+        identity: release.pod_name.clone(),
+        args: release.args.clone(),
+        log: log_path(&format!("rbac-{}", watched.join("-"))),
+        env: Vec::new(),
+    });
+    let reconciled: Vec<(&str, &str)> = CHATBOTS
+        .into_iter()
+        .filter(|(ns, _)| watched.is_empty() || watched.contains(ns))
+        .collect();
+
+    // Everything converges: the platform Ready, the watched chatbots Synced.
+    let examples = cluster.examples(&["platform.yaml", "chatbot.yaml", "teams.yaml"]);
+    cluster.kubectl(&["apply", "-f", &examples]);
+    kubectl_wait(
+        &cluster,
+        &operator,
+        &["--for=condition=Ready", "chatbotplatform/shared"],
+    );
+    for (namespace, name) in &reconciled {
+        kubectl_wait(
+            &cluster,
+            &operator,
+            &[
+                "--for=condition=Synced",
+                &format!("bcb/{name}"),
+                "-n",
+                namespace,
+            ],
+        );
+    }
+
+    // A spec edit.
+    cluster.kubectl(&[
+        "patch",
+        "bcb/assistant",
+        "-n",
+        "team-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"model":{"temperature":0.2}}}"#,
+    ]);
+    kubectl_wait(
+        &cluster,
+        &operator,
+        &[
+            "--for=jsonpath={.status.observedGeneration}=2",
+            "bcb/assistant",
+            "-n",
+            "team-a",
+        ],
+    );
+    kubectl_wait(
+        &cluster,
+        &operator,
+        &["--for=condition=Synced", "bcb/assistant", "-n", "team-a"],
+    );
+
+    // A spec that cannot work (team-a's hostname, taken): InvalidSpec in status
+    // and a Warning Event.
+    let mut copy = support::chatbot_manifest("team-a", "chat.team-a.example.com");
+    support::set(&mut copy, "/metadata/name", Value::from("copy"));
+    cluster.apply(&support::yaml_documents(&[copy]));
+    let invalid = cluster
+        .wait_for(
+            "bcb/copy",
+            Some("team-a"),
+            Duration::from_secs(300),
+            || operator.log_tail(),
+            |c| {
+                c.and_then(|c| condition(c, "Synced"))
+                    .is_some_and(|s| s["reason"] == "InvalidSpec")
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        condition(&invalid, "Synced").unwrap()["status"],
+        "False",
+        "{invalid}"
+    );
+    let events: Value = serde_json::from_str(&cluster.kubectl(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        "team-a",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert!(
+        events["items"].as_array().unwrap().iter().any(|e| {
+            e["regarding"]["name"] == "copy"
+                && e["reason"] == "InvalidSpec"
+                && e["type"] == "Warning"
+        }),
+        "no Warning InvalidSpec event about team-a/copy: {events}"
+    );
+
+    // Everything deleted, and gone (finalizers removed once AWS confirms).
+    cluster.kubectl(&["delete", "-f", &examples, "--wait=false"]);
+    cluster.kubectl(&["delete", "bcb/copy", "-n", "team-a", "--wait=false"]);
+    for (namespace, name) in CHATBOTS.into_iter().chain([("team-a", "copy")]) {
+        kubectl_wait(
+            &cluster,
+            &operator,
+            &["--for=delete", &format!("bcb/{name}"), "-n", namespace],
+        );
+    }
+    kubectl_wait(
+        &cluster,
+        &operator,
+        &["--for=delete", "chatbotplatform/shared"],
+    );
+    // Stopped as Kubernetes stops a pod: it hands the Lease back.
+    let exit = operator.terminate(Duration::from_secs(60));
+    assert!(exit.success(), "{exit}\n{}", operator.log_tail());
+    eprintln!("lifecycle done in {:?}", started.elapsed());
+
+    check_audit(&cluster, &release, &user, watched);
+}
+
+/// (a) no request of `user` was refused; (b) every grant of the release was
+/// needed by one of them, or is in [`ALLOWED_UNUSED`].
+fn check_audit(cluster: &Cluster, release: &Release, user: &str, watched: &[&str]) {
+    let requests = requests_of(&cluster.plane.audit_log(), user);
+    assert!(
+        requests.iter().any(|r| r.resource == "chatbotplatforms"),
+        "the audit log has no request of {user}: {requests:?}"
+    );
+    eprintln!("{user} used:");
+    for line in used(&requests) {
+        eprintln!("  {line}");
+    }
+
+    let refused: Vec<String> = requests
+        .iter()
+        .filter(|r| r.code == 403)
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the chart lacks permissions the controller uses; refused:\n{}",
+        refused.join("\n")
+    );
+
+    let granted = grants(
+        cluster,
+        &release.name,
+        &release.namespace,
+        &release.service_account,
+    );
+    eprintln!("release {} grants:", release.name);
+    for grant in &granted {
+        eprintln!("  {grant}");
+    }
+    // What a release can name when it is installed: the namespaces it is told to
+    // watch, its own (the Lease) and `default` (Events about cluster-scoped
+    // platforms, where kube-runtime's Recorder puts them). A request in one of
+    // those needs no cluster-wide grant.
+    let known: BTreeSet<String> = watched
+        .iter()
+        .copied()
+        .chain([release.namespace.as_str(), "default"])
+        .map(ToString::to_string)
+        .collect();
+    let allowed = |g: &Grant| {
+        ALLOWED_UNUSED.iter().any(|(group, resource, verb, _)| {
+            g.group == *group && g.resource == *resource && g.verb == *verb
+        })
+    };
+    let unused: Vec<String> = granted
+        .iter()
+        .filter(|g| !requests.iter().any(|r| g.needed_by(r, &known)))
+        .filter(|g| !allowed(g))
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "the chart grants what the controller never needed:\n{}",
+        unused.join("\n")
+    );
+    // An allow-list entry must still be granted and still be unused.
+    for (group, resource, verb, why) in ALLOWED_UNUSED {
+        let entry = granted
+            .iter()
+            .filter(|g| g.group == *group && g.resource == *resource && g.verb == *verb)
+            .collect::<Vec<_>>();
+        assert!(
+            !entry.is_empty(),
+            "allowed unused {verb} {group}/{resource} ({why}) is not granted any more: drop it from the list"
+        );
+        assert!(
+            entry
+                .iter()
+                .all(|g| !requests.iter().any(|r| g.needed_by(r, &known))),
+            "allowed unused {verb} {group}/{resource} ({why}) is used now: drop it from the list"
+        );
+    }
+}
+
+#[test]
+fn the_chart_grants_exactly_what_the_controller_uses_in_a_whole_lifecycle() {
+    lifecycle_uses_exactly_what_the_chart_grants(&[]);
+}
+
+#[test]
+fn limited_to_namespaces_the_chart_grants_exactly_what_the_controller_uses() {
+    lifecycle_uses_exactly_what_the_chart_grants(&["team-a", "team-b"]);
+}
