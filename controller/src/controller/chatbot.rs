@@ -16,8 +16,8 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::{
     Context, FINALIZER, PROVISIONING, REASON_DELETING, REASON_INVALID_SPEC,
-    REASON_WAITING_FOR_PLATFORM, WAIT_FOR_PLATFORM, apply_status, error_action, event, is_paused,
-    not_ready, observed, problems_message, report_failure, transition,
+    REASON_WAITING_FOR_PLATFORM, WAIT_FOR_PLATFORM, apply_status, error_action, event, failed,
+    is_paused, not_ready, observed, problems_message, transition,
 };
 use crate::desired::Owner;
 use crate::desired::platform as platform_desired;
@@ -202,6 +202,17 @@ fn held(chatbot: &BedrockChatbot, reason: &str, message: &str) -> BedrockChatbot
     }
 }
 
+/// The previous status, every field kept, with the conditions of a failed pass.
+fn failed_status(chatbot: &BedrockChatbot, error: &Error) -> BedrockChatbotStatus {
+    let previous = chatbot.status.clone().unwrap_or_default();
+    let generation = chatbot.metadata.generation;
+    BedrockChatbotStatus {
+        observed_generation: generation,
+        conditions: failed(previous.conditions.clone(), generation, error),
+        ..previous
+    }
+}
+
 async fn apply(chatbot: &BedrockChatbot, ctx: &Context) -> Result<(Action, &'static str)> {
     let problems = problems(chatbot, ctx);
     if !problems.is_empty() {
@@ -226,19 +237,12 @@ async fn apply(chatbot: &BedrockChatbot, ctx: &Context) -> Result<(Action, &'sta
     let state = match state {
         Ok(state) => state,
         Err(error) => {
-            let conditions = chatbot
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
-            report_failure(
-                &api(ctx, chatbot),
-                &chatbot.name_any(),
-                conditions,
-                chatbot.metadata.generation,
-                &error,
-            )
-            .await;
+            // Best effort: the error is what counts, and it is returned either way.
+            if let Err(status_error) =
+                publish_status(chatbot, &failed_status(chatbot, &error), ctx).await
+            {
+                tracing::warn!(error = %status_error, "cannot report the failure in status");
+            }
             return Err(error);
         }
     };

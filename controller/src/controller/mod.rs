@@ -366,6 +366,10 @@ pub fn transition(before: &[Condition], after: &[Condition]) -> Option<KubeEvent
             .map(|c| (c.status, c.reason.clone(), c.message.clone()))
     };
     let (status, reason, message) = ready(after)?;
+    if reason == REASON_RECONCILE_FAILED {
+        // Every failed reconcile already has its Warning event.
+        return None;
+    }
     let previous = ready(before);
     if previous
         .as_ref()
@@ -441,31 +445,46 @@ where
     }
 }
 
-/// Sets `Synced=False ReconcileFailed` with the error's text, keeping the other
-/// conditions. Best effort: the error is what counts.
-async fn report_failure<K>(
-    api: &Api<K>,
-    name: &str,
-    conditions: Vec<Condition>,
+/// `conditions` after a failed pass: `Synced=False ReconcileFailed` with the
+/// error's text, and `Ready` told the truth. A transient failure (throttling, 5xx,
+/// the network) of a pass over a spec that was Ready leaves `Ready` as the last
+/// complete pass found it: the resources are still there, and dependants (a
+/// platform's chatbots) need not stop. Any other failure means the spec as written
+/// is not known to be realised: `Ready=False ReconcileFailed`.
+pub fn failed(
+    mut conditions: Vec<Condition>,
     generation: Option<i64>,
     error: &Error,
-) where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    let mut conditions = conditions;
+) -> Vec<Condition> {
+    let now = conditions::now();
+    let message = format!("{error} (retrying: {})", error.is_retryable());
+    let still_ready = error.is_retryable()
+        && conditions.iter().any(|c| {
+            c.type_ == CONDITION_READY
+                && c.status == ConditionStatus::True
+                && c.observed_generation == generation
+        });
+    if !still_ready {
+        conditions::set(
+            &mut conditions,
+            CONDITION_READY,
+            ConditionStatus::False,
+            REASON_RECONCILE_FAILED,
+            message.clone(),
+            generation,
+            &now,
+        );
+    }
     conditions::set(
         &mut conditions,
         CONDITION_SYNCED,
         ConditionStatus::False,
         REASON_RECONCILE_FAILED,
-        format!("{error} (retrying: {})", error.is_retryable()),
+        message,
         generation,
-        &conditions::now(),
+        &now,
     );
-    let status = serde_json::json!({ "conditions": conditions });
-    if let Err(error) = apply_status(api, name, &status).await {
-        tracing::warn!(%error, "cannot report the failure in status");
-    }
+    conditions
 }
 
 /// The requeue after a failed reconcile of `key`: a steady pace while a deletion

@@ -13,8 +13,8 @@ use kube::{Api, Resource, ResourceExt};
 use super::chatbot::from_finalizer;
 use super::{
     Context, FINALIZER, PROVISIONING, REASON_DELETING, REASON_DELETION_BLOCKED,
-    REASON_INVALID_SPEC, apply_status, error_action, event, is_paused, not_ready, observed,
-    problems_message, report_failure, transition,
+    REASON_INVALID_SPEC, apply_status, error_action, event, failed, is_paused, not_ready, observed,
+    problems_message, transition,
 };
 use crate::desired::Owner;
 use crate::engine::platform as engine;
@@ -143,6 +143,17 @@ fn held(platform: &ChatbotPlatform, reason: &str, message: &str) -> ChatbotPlatf
     }
 }
 
+/// The previous status, every field kept, with the conditions of a failed pass.
+fn failed_status(platform: &ChatbotPlatform, error: &Error) -> ChatbotPlatformStatus {
+    let previous = platform.status.clone().unwrap_or_default();
+    let generation = platform.metadata.generation;
+    ChatbotPlatformStatus {
+        observed_generation: generation,
+        conditions: failed(previous.conditions.clone(), generation, error),
+        ..previous
+    }
+}
+
 async fn apply(platform: &ChatbotPlatform, ctx: &Context) -> Result<(Action, &'static str)> {
     let problems = problems(platform, ctx);
     if !problems.is_empty() {
@@ -156,19 +167,12 @@ async fn apply(platform: &ChatbotPlatform, ctx: &Context) -> Result<(Action, &'s
     let state = match state {
         Ok(state) => state,
         Err(error) => {
-            let conditions = platform
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
-            report_failure(
-                &api(ctx),
-                &platform.name_any(),
-                conditions,
-                platform.metadata.generation,
-                &error,
-            )
-            .await;
+            // Best effort: the error is what counts, and it is returned either way.
+            if let Err(status_error) =
+                publish_status(platform, &failed_status(platform, &error), ctx).await
+            {
+                tracing::warn!(error = %status_error, "cannot report the failure in status");
+            }
             return Err(error);
         }
     };

@@ -548,3 +548,66 @@ async fn lifecycle_against_the_emulator() {
 }
 
 mod client_secret;
+
+#[test]
+fn a_transient_failure_keeps_a_ready_of_this_generation_and_any_other_failure_clears_it() {
+    use bedrock_chatbot_crds::{CONDITION_READY, CONDITION_SYNCED, ConditionStatus};
+
+    use crate::aws::{AwsError, ErrorClass};
+    use crate::engine::conditions;
+
+    let error = |class| {
+        Error::Aws(AwsError {
+            service: "ec2",
+            operation: "DescribeVpcs",
+            code: Some("Code".into()),
+            message: "it failed".into(),
+            status: Some(400),
+            class,
+        })
+    };
+    let mut ready = Vec::new();
+    for type_ in [CONDITION_READY, CONDITION_SYNCED] {
+        conditions::set(
+            &mut ready,
+            type_,
+            ConditionStatus::True,
+            "Ready",
+            "",
+            Some(3),
+            "t0",
+        );
+    }
+    let status = |conditions: &[bedrock_chatbot_crds::Condition], type_: &str| {
+        let c = conditions.iter().find(|c| c.type_ == type_).unwrap();
+        (c.status, c.reason.clone())
+    };
+
+    let throttled = super::failed(ready.clone(), Some(3), &error(ErrorClass::Retryable));
+    assert_eq!(
+        status(&throttled, CONDITION_READY),
+        (ConditionStatus::True, "Ready".into())
+    );
+    assert_eq!(
+        status(&throttled, CONDITION_SYNCED),
+        (ConditionStatus::False, "ReconcileFailed".into())
+    );
+    let message = &throttled
+        .iter()
+        .find(|c| c.type_ == CONDITION_SYNCED)
+        .unwrap()
+        .message;
+    assert!(message.contains("it failed (retrying: true)"), "{message}");
+
+    // A new generation that fails is not Ready, even transiently: it was never seen to be.
+    let changed = super::failed(ready.clone(), Some(4), &error(ErrorClass::Retryable));
+    assert_eq!(
+        status(&changed, CONDITION_READY),
+        (ConditionStatus::False, "ReconcileFailed".into())
+    );
+    let refused = super::failed(ready, Some(3), &error(ErrorClass::Terminal));
+    assert_eq!(
+        status(&refused, CONDITION_READY),
+        (ConditionStatus::False, "ReconcileFailed".into())
+    );
+}
