@@ -10,6 +10,7 @@
 //! what happened to each AWS resource becomes a Kubernetes Event.
 
 pub mod chatbot;
+pub mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod platform;
@@ -29,7 +30,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event as KubeEvent, EventType, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -131,7 +132,7 @@ pub struct Context {
     /// Engine progress, by owner.
     pub progress: Arc<ProgressEvents>,
     /// Publishes Kubernetes Events.
-    pub recorder: Recorder,
+    pub recorder: events::Publisher,
     /// Schema and CEL checks, as the API server runs them.
     pub admission: Admission,
     /// Every watched platform.
@@ -171,7 +172,7 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::Publisher::new(client.clone(), reporter),
             engine: Engine::new(sdk, progress.clone()),
             client,
             progress,
