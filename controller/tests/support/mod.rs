@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod cluster;
+pub mod invalid_manifests;
 pub mod inventory;
 pub mod rbac;
 
