@@ -15,17 +15,21 @@ use support::cluster::{Cluster, condition_is};
 const CONVERGE: Duration = Duration::from_secs(300);
 
 /// The Events about `name` in `namespace`, as events.k8s.io/v1 objects.
-fn events(cluster: &Cluster, namespace: &str, name: &str) -> Vec<Value> {
-    let list: Value = serde_json::from_str(&cluster.kubectl(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        namespace,
-        "--field-selector",
-        &format!("regarding.name={name}"),
-        "-o",
-        "json",
-    ]))
+fn events(plane: &testkit::KubeControlPlane, namespace: &str, name: &str) -> Vec<Value> {
+    let list: Value = serde_json::from_str(
+        &plane
+            .kubectl_ok(&[
+                "get",
+                "events.events.k8s.io",
+                "-n",
+                namespace,
+                "--field-selector",
+                &format!("regarding.name={name}"),
+                "-o",
+                "json",
+            ])
+            .unwrap(),
+    )
     .unwrap();
     list["items"].as_array().unwrap().clone()
 }
@@ -43,7 +47,7 @@ fn each_aws_resource_created_is_an_event_of_its_own() {
         |p| condition_is(p, "Ready", "True"),
     );
     // Events about a cluster-scoped platform land in `default`.
-    let created: Vec<Value> = events(&cluster, "default", "shared")
+    let created: Vec<Value> = events(&cluster.plane, "default", "shared")
         .into_iter()
         .filter(|e| e["reason"] == "Created")
         .collect();
@@ -64,4 +68,77 @@ fn each_aws_resource_created_is_an_event_of_its_own() {
     for event in &created {
         assert!(event["series"].is_null(), "{event}");
     }
+}
+
+#[test]
+fn the_same_outcome_repeated_is_one_event_with_a_count() {
+    use kube::runtime::events::{Event, EventType, Reporter};
+    use operator::controller::events::Publisher;
+
+    let plane = testkit::KubeControlPlane::shared().unwrap();
+    let namespace = plane.namespace("events").unwrap();
+    plane
+        .kubectl_ok(&["create", "configmap", "subject", "-n", &namespace])
+        .unwrap();
+    let subject: Value = serde_json::from_str(
+        &plane
+            .kubectl_ok(&[
+                "get",
+                "configmap",
+                "subject",
+                "-n",
+                &namespace,
+                "-o",
+                "json",
+            ])
+            .unwrap(),
+    )
+    .unwrap();
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        name: Some("subject".into()),
+        namespace: Some(namespace.clone()),
+        uid: subject["metadata"]["uid"].as_str().map(str::to_string),
+        ..Default::default()
+    };
+    let note = |text: &str| Event {
+        type_: EventType::Warning,
+        reason: "ReconcileFailed".into(),
+        note: Some(text.into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    support::cluster::block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(plane.kubeconfig()).unwrap(),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap();
+        let publisher = Publisher::new(
+            kube::Client::try_from(config).unwrap(),
+            Reporter {
+                controller: "test".into(),
+                instance: None,
+            },
+        );
+        for text in ["throttled", "throttled", "throttled", "access denied"] {
+            publisher.publish(&note(text), &reference).await.unwrap();
+        }
+    });
+    let mut seen: Vec<(String, i64)> = events(plane, &namespace, "subject")
+        .iter()
+        .map(|e| {
+            (
+                e["note"].as_str().unwrap().to_string(),
+                e["series"]["count"].as_i64().unwrap_or(1),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("access denied".into(), 1), ("throttled".into(), 3)]
+    );
 }
