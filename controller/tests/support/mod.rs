@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod api_server;
 pub mod cluster;
 pub mod invalid_manifests;
 pub mod inventory;

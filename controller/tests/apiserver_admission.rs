@@ -1,0 +1,394 @@
+//! The file mode admits manifests as the API server would: against a real
+//! kube-apiserver with the committed CRDs, every case of the invalid-manifest
+//! catalogue gets the same verdict from both and is refused by exactly the layer it
+//! is marked with, and the defaults the API server writes equal the file mode's.
+//!
+//! kubectl is run as people run it. `kubectl create` validates fields strictly by
+//! default (`--validate=strict`, the API server's `fieldValidation=Strict`): an
+//! unknown field is refused, where the API server alone would prune it silently.
+//! The file mode refuses it too, so a misspelt field is never dropped unnoticed.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use operator::admission::{Admission, Admitted};
+use operator::manifest;
+use operator::validation;
+use serde_json::{Value, json};
+use support::api_server;
+use support::invalid_manifests::{self, Case, Layer};
+use testkit::KubeControlPlane;
+
+const CRDS: [&str; 2] = [
+    "chatbotplatforms.bedrock-chatbot.dev",
+    "bedrockchatbots.bedrock-chatbot.dev",
+];
+
+#[test]
+fn both_crds_are_established() {
+    let plane = api_server::with_crds();
+    for name in CRDS {
+        let crd: Value = serde_json::from_str(
+            &plane
+                .kubectl_ok(&["get", "crd", name, "-o", "json"])
+                .unwrap(),
+        )
+        .unwrap();
+        for type_ in ["NamesAccepted", "Established"] {
+            let condition = crd["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == type_);
+            assert_eq!(
+                condition.map(|c| &c["status"]),
+                Some(&json!("True")),
+                "{name}: {type_}: {condition:?}"
+            );
+        }
+    }
+}
+
+/// The layer of the file mode that refused `case`, or `None` when it admitted it.
+fn refused_by_file_mode(admission: &Admission, case: &Case) -> Option<Layer> {
+    let mut admitted = Vec::new();
+    for document in &case.documents {
+        match admission.admit(document, None) {
+            Ok(object) => admitted.push(object),
+            Err(_) => return Some(Layer::ApiServer),
+        }
+    }
+    let problems_of_one_object = admitted.iter().any(|object| {
+        let problems = match object {
+            Admitted::Platform(platform) => validation::check_platform(platform),
+            Admitted::Chatbot(chatbot) => validation::check_chatbot(chatbot),
+        };
+        !problems.is_empty()
+    });
+    if problems_of_one_object {
+        Some(Layer::Operator)
+    } else if invalid_manifests::load(&case.documents).is_err() {
+        Some(Layer::AcrossObjects)
+    } else {
+        None
+    }
+}
+
+/// `kubectl create --dry-run=server` of the documents as one file: `Err(stderr)`
+/// when any object was refused.
+fn api_server_verdict(plane: &KubeControlPlane, documents: &[Value]) -> Result<(), String> {
+    let output = plane
+        .kubectl_stdin(
+            &[
+                "create",
+                "--dry-run=server",
+                "--validate=strict",
+                "-o",
+                "name",
+                "-f",
+                "-",
+            ],
+            &support::yaml_documents(documents),
+        )
+        .unwrap();
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// What the API server's refusal must contain to name the field the file mode
+/// names: the field itself (`spec.x: Invalid value…`, `unknown field "spec.x"`),
+/// or — where the file mode names the object that lacks or has a field — that
+/// field's own path. An unknown apiVersion or kind is told by kubectl, which maps
+/// it to a resource before anything is sent.
+fn field_as_the_api_server_names_it(case: &Case) -> Vec<String> {
+    let changed = case.documents.last().unwrap();
+    match case.field {
+        "" => Vec::new(),
+        "kind" => vec![format!("kind {}", changed["kind"])],
+        "apiVersion" => vec![format!("version {}", changed["apiVersion"])],
+        // An object in a namespace that cannot exist is refused before it is
+        // validated: the namespace is looked up first.
+        "metadata.namespace" => vec![format!("namespaces {}", changed["metadata"]["namespace"])],
+        field => {
+            let child = case
+                .message
+                .strip_prefix("missing required field ")
+                .or_else(|| case.message.strip_prefix("unknown field(s) "));
+            let path = match child {
+                Some(child) => format!("{field}.{child}"),
+                None => field.to_string(),
+            };
+            vec![format!("{path}: "), format!("\"{path}\"")]
+        }
+    }
+}
+
+/// Why `case` is not handled alike by the API server and the file mode, if it is not.
+fn disagreement(plane: &KubeControlPlane, admission: &Admission, case: &Case) -> Option<String> {
+    let file_mode = refused_by_file_mode(admission, case);
+    if file_mode != Some(case.layer) {
+        return Some(format!(
+            "marked as refused by {:?}, the file mode's {}",
+            case.layer,
+            file_mode.map_or("every layer admitted it".into(), |l| format!(
+                "{l:?} layer refused it"
+            ))
+        ));
+    }
+    let api_server = api_server_verdict(plane, &case.documents);
+    match (case.layer, api_server) {
+        (Layer::ApiServer, Ok(())) => Some("the API server accepted it".into()),
+        (Layer::ApiServer, Err(refusal)) => {
+            let names = field_as_the_api_server_names_it(case);
+            if names.is_empty() || names.iter().any(|name| refusal.contains(name.as_str())) {
+                None
+            } else {
+                Some(format!(
+                    "the API server refused it without naming {:?}: {}",
+                    case.field,
+                    refusal.trim()
+                ))
+            }
+        }
+        (_, Ok(())) => None,
+        (_, Err(refusal)) => Some(format!(
+            "the API server refused it, which only the file mode should: {}",
+            refusal.trim()
+        )),
+    }
+}
+
+#[test]
+fn the_api_server_and_the_file_mode_agree_on_every_catalogue_case() {
+    let plane = api_server::with_crds();
+    api_server::ensure_namespaces(plane, &["team-a", "team-b"]);
+    let admission = Admission::default();
+    let cases = invalid_manifests::cases();
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let started = Instant::now();
+    // A case is one kubectl process; a few at a time keep the API server busy.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while let Some(case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Some(why) = disagreement(plane, &admission, case) {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{}: {why}", case.what));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases ({:?}):\n{}",
+        failures.len(),
+        cases.len(),
+        started.elapsed(),
+        failures.join("\n")
+    );
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// `examples/*.yaml` (not the Argo CD and Flux directories, which hold other kinds).
+fn example_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(examples())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The documents of a YAML file as JSON.
+fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|document| serde::Deserialize::deserialize(document).unwrap())
+        .filter(|document: &Value| !document.is_null())
+        .collect()
+}
+
+/// Creates `documents` for real and reads each back, in order.
+fn create_and_read_back(plane: &KubeControlPlane, documents: &[Value]) -> Vec<Value> {
+    let output = plane
+        .kubectl_stdin(&["create", "-f", "-"], &support::yaml_documents(documents))
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "kubectl create: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    documents
+        .iter()
+        .map(|document| {
+            let kind = document["kind"].as_str().unwrap();
+            let name = document["metadata"]["name"].as_str().unwrap();
+            let mut args = vec!["get", kind, name, "-o", "json"];
+            if let Some(namespace) = document["metadata"]["namespace"].as_str() {
+                args.extend(["-n", namespace]);
+            }
+            serde_json::from_str(&plane.kubectl_ok(&args).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// Where two specs differ, one line per place. Numbers compare by value: JSON does
+/// not tell 1.0 from 1, and the API server writes `topP: 1.0` back as `1`.
+fn differences(path: &str, file_mode: &Value, api_server: &Value, found: &mut Vec<String>) {
+    match (file_mode, api_server) {
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                let here = format!("{path}.{key}");
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => differences(&here, x, y, found),
+                    (x, y) => found.push(format!(
+                        "{here}: file mode {}, API server {}",
+                        x.map_or("absent".into(), Value::to_string),
+                        y.map_or("absent".into(), Value::to_string)
+                    )),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{i}]"), x, y, found);
+            }
+        }
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
+        (a, b) if a == b => {}
+        (a, b) => found.push(format!("{path}: file mode {a}, API server {b}")),
+    }
+}
+
+/// The spec of each object as the file mode admits it, serialized as the
+/// controller would write it.
+fn file_mode_specs(manifests: &manifest::Manifests) -> Vec<(String, Value)> {
+    let platforms = manifests.platforms.iter().map(|p| {
+        (
+            format!(
+                "ChatbotPlatform {}",
+                p.object.metadata.name.as_deref().unwrap()
+            ),
+            serde_json::to_value(&p.object.spec).unwrap(),
+        )
+    });
+    let chatbots = manifests.chatbots.iter().map(|c| {
+        let meta = &c.object.metadata;
+        (
+            format!(
+                "BedrockChatbot {}/{}",
+                meta.namespace.as_deref().unwrap(),
+                meta.name.as_deref().unwrap()
+            ),
+            serde_json::to_value(&c.object.spec).unwrap(),
+        )
+    });
+    platforms.chain(chatbots).collect()
+}
+
+/// Creates `documents` on the API server under other names (the catalogue's
+/// dry runs use `shared` and `team-a`, which must stay free), reads them back and
+/// compares each spec with the file mode's.
+fn assert_same_defaults(
+    what: &str,
+    plane: &KubeControlPlane,
+    file_mode: &manifest::Manifests,
+    documents: &[Value],
+) {
+    let mut renamed = documents.to_vec();
+    let mut namespaces = std::collections::BTreeMap::new();
+    for document in &mut renamed {
+        let metadata = document["metadata"].as_object_mut().unwrap();
+        match metadata.get("namespace").and_then(Value::as_str) {
+            Some(namespace) => {
+                let fresh = namespaces
+                    .entry(namespace.to_string())
+                    .or_insert_with(|| plane.namespace("defaults").unwrap())
+                    .clone();
+                metadata.insert("namespace".into(), json!(fresh));
+            }
+            None => {
+                static PLATFORMS: AtomicUsize = AtomicUsize::new(0);
+                let name = metadata["name"].as_str().unwrap();
+                let unique = format!("{name}-{}", PLATFORMS.fetch_add(1, Ordering::Relaxed));
+                metadata.insert("name".into(), json!(unique));
+            }
+        }
+    }
+    let read_back = create_and_read_back(plane, &renamed);
+    let expected = file_mode_specs(file_mode);
+    assert_eq!(expected.len(), read_back.len(), "{what}");
+    let mut found = Vec::new();
+    for ((object, file_mode_spec), api_object) in expected.iter().zip(&read_back) {
+        let mut here = Vec::new();
+        differences("spec", file_mode_spec, &api_object["spec"], &mut here);
+        found.extend(here.into_iter().map(|d| format!("{object}: {d}")));
+    }
+    assert!(
+        found.is_empty(),
+        "{what}: the file mode's defaults differ from the API server's:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn minimal_objects_get_the_same_defaults() {
+    let plane = api_server::with_crds();
+    let documents = [
+        invalid_manifests::platform(),
+        support::chatbot_manifest("team-a", "chat.team-a.example.com"),
+    ];
+    let file_mode = invalid_manifests::load(&documents).unwrap();
+    assert_same_defaults(
+        "minimal platform and chatbot",
+        plane,
+        &file_mode,
+        &documents,
+    );
+}
+
+#[test]
+fn the_examples_are_accepted_and_get_the_same_defaults() {
+    let plane = api_server::with_crds();
+    let files = example_files();
+    let documents: Vec<Value> = files.iter().flat_map(|f| documents(f)).collect();
+    let namespaces: Vec<&str> = documents
+        .iter()
+        .filter_map(|d| d["metadata"]["namespace"].as_str())
+        .collect();
+    api_server::ensure_namespaces(plane, &namespaces);
+    // The files as they are, as `kubectl apply -f examples/` reads them.
+    let mut args = vec!["create", "--dry-run=server", "--validate=strict"];
+    let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    for path in &paths {
+        args.extend(["-f", path.as_str()]);
+    }
+    plane.kubectl_ok(&args).unwrap_or_else(|e| panic!("{e}"));
+
+    let file_mode = manifest::load(&files).unwrap();
+    // The file mode lists platforms first; so must the documents created.
+    let (platforms, chatbots): (Vec<Value>, Vec<Value>) = documents
+        .into_iter()
+        .partition(|d| d["kind"] == "ChatbotPlatform");
+    let in_file_mode_order: Vec<Value> = platforms.into_iter().chain(chatbots).collect();
+    assert_same_defaults("examples", plane, &file_mode, &in_file_mode_order);
+}
+

@@ -1,0 +1,34 @@
+//! A real kube-apiserver with the operator's CRDs, shared by the tests of one
+//! binary, for what depends on the API server's own semantics: admission by the
+//! CRDs' schema and CEL rules, defaulting, pruning.
+
+use std::sync::OnceLock;
+
+use testkit::KubeControlPlane;
+
+/// The binary's shared control plane ([`KubeControlPlane::shared`]) with both CRDs
+/// of the committed chart file installed and established. CRDs are
+/// cluster-scoped: they are installed once, by whichever test asks first.
+pub fn with_crds() -> &'static KubeControlPlane {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let plane = KubeControlPlane::shared().unwrap_or_else(|e| panic!("{e}"));
+    INSTALLED.get_or_init(|| super::cluster::install_crds(plane));
+    plane
+}
+
+/// Makes sure the namespaces exist; tests may ask for the same ones at once
+/// (server-side apply creates what is missing and leaves the rest).
+pub fn ensure_namespaces(plane: &KubeControlPlane, names: &[&str]) {
+    let manifests: String = names
+        .iter()
+        .map(|name| format!("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"))
+        .collect();
+    let output = plane
+        .kubectl_stdin(&["apply", "--server-side", "-f", "-"], &manifests)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success(),
+        "kubectl apply of namespaces {names:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
