@@ -213,9 +213,11 @@ impl Cluster {
 /// Where an operator's log goes: outside the control plane's directory, so it
 /// outlives a failed test for reading.
 pub fn log_path(identity: &str) -> PathBuf {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join("bcb-operator-logs");
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{}-{identity}.log", std::process::id()))
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!("{}-{n}-{identity}.log", std::process::id()))
 }
 
 /// How to start one operator process.
