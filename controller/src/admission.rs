@@ -171,6 +171,14 @@ impl Admission {
         if let Some(fields) = manifest.as_object_mut() {
             // Status belongs to the controller; the API server ignores it on create.
             fields.remove("status");
+            if !kind.namespaced()
+                && let Some(metadata) = fields.get_mut("metadata").and_then(Value::as_object_mut)
+            {
+                // The API server drops the namespace of a cluster-scoped object
+                // silently; tools that put every object of a directory in one
+                // namespace (a kustomization's `namespace:`) set it on ours too.
+                metadata.remove("namespace");
+            }
         }
         let defaulted = cel::apply_defaults(&schema.schema, &manifest);
         rejection
@@ -207,7 +215,7 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, FieldProblem> {
 }
 
 /// Checks `metadata` the way the API server does for the parts it owns: a name
-/// that is a DNS subdomain, a namespace only on namespaced kinds.
+/// that is a DNS subdomain, a namespace that is a DNS label.
 fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<FieldProblem>) {
     let mut problems = Vec::new();
     let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
@@ -224,19 +232,16 @@ fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<
         Some(_) => {}
     }
     let namespace = field("namespace");
-    match (kind.namespaced(), namespace) {
-        (false, Some(_)) => problems.push(FieldProblem::new(
-            "metadata.namespace",
-            format!("{} is cluster-scoped and takes no namespace", kind.as_str()),
-        )),
-        (true, Some(ns)) if !is_dns_label(ns) => problems.push(FieldProblem::new(
+    if let (true, Some(ns)) = (kind.namespaced(), namespace)
+        && !is_dns_label(ns)
+    {
+        problems.push(FieldProblem::new(
             "metadata.namespace",
             format!(
                 "{} must be a lowercase DNS label (a-z, 0-9, '-'; at most 63 characters)",
                 excerpt(ns)
             ),
-        )),
-        _ => {}
+        ));
     }
     // The object is named in every problem: an overlong name is shown cut short.
     let cut = |text: &str| match text.char_indices().nth(64) {

@@ -12,6 +12,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +23,7 @@ use operator::manifest;
 use operator::validation;
 use serde_json::{Value, json};
 use support::api_server;
-use support::invalid_manifests::{self, Case, Layer};
+use support::invalid_manifests::{self, Admissible, Case, Layer};
 use testkit::KubeControlPlane;
 
 const CRDS: [&str; 2] = [
@@ -278,14 +279,24 @@ fn differences(path: &str, file_mode: &Value, api_server: &Value, found: &mut Ve
     }
 }
 
-/// The spec of each object as the file mode admits it, serialized as the
+/// `Kind name`, or `Kind namespace/name` for an object with a namespace.
+fn label(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(namespace) => format!("{kind} {namespace}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// Each object as the file mode admits it, with its spec serialized as the
 /// controller would write it.
 fn file_mode_specs(manifests: &manifest::Manifests) -> Vec<(String, Value)> {
     let platforms = manifests.platforms.iter().map(|p| {
+        let meta = &p.object.metadata;
         (
-            format!(
-                "ChatbotPlatform {}",
-                p.object.metadata.name.as_deref().unwrap()
+            label(
+                "ChatbotPlatform",
+                meta.namespace.as_deref(),
+                meta.name.as_deref().unwrap(),
             ),
             serde_json::to_value(&p.object.spec).unwrap(),
         )
@@ -293,10 +304,10 @@ fn file_mode_specs(manifests: &manifest::Manifests) -> Vec<(String, Value)> {
     let chatbots = manifests.chatbots.iter().map(|c| {
         let meta = &c.object.metadata;
         (
-            format!(
-                "BedrockChatbot {}/{}",
-                meta.namespace.as_deref().unwrap(),
-                meta.name.as_deref().unwrap()
+            label(
+                "BedrockChatbot",
+                meta.namespace.as_deref(),
+                meta.name.as_deref().unwrap(),
             ),
             serde_json::to_value(&c.object.spec).unwrap(),
         )
@@ -314,7 +325,7 @@ fn assert_same_defaults(
     documents: &[Value],
 ) {
     let mut renamed = documents.to_vec();
-    let mut namespaces = std::collections::BTreeMap::new();
+    let mut namespaces = BTreeMap::new();
     for document in &mut renamed {
         let metadata = document["metadata"].as_object_mut().unwrap();
         match metadata.get("namespace").and_then(Value::as_str) {
@@ -390,5 +401,85 @@ fn the_examples_are_accepted_and_get_the_same_defaults() {
         .partition(|d| d["kind"] == "ChatbotPlatform");
     let in_file_mode_order: Vec<Value> = platforms.into_iter().chain(chatbots).collect();
     assert_same_defaults("examples", plane, &file_mode, &in_file_mode_order);
+}
+
+/// `kubectl create --dry-run=server -o json` of the documents as one file: the
+/// objects as the API server would store them, by [`label`], or its refusal.
+fn api_server_would_store(
+    plane: &KubeControlPlane,
+    documents: &[Value],
+) -> Result<BTreeMap<String, Value>, String> {
+    let output = plane
+        .kubectl_stdin(
+            &[
+                "create",
+                "--dry-run=server",
+                "--validate=strict",
+                "-o",
+                "json",
+                "-f",
+                "-",
+            ],
+            &support::yaml_documents(documents),
+        )
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<Value>()
+        .map(|object| {
+            let object = object.unwrap();
+            let meta = &object["metadata"];
+            let key = label(
+                object["kind"].as_str().unwrap(),
+                meta["namespace"].as_str(),
+                meta["name"].as_str().unwrap(),
+            );
+            (key, object["spec"].clone())
+        })
+        .collect())
+}
+
+/// Why the API server and the file mode do not store `case` alike, if they do not.
+fn stored_differently(plane: &KubeControlPlane, case: &Admissible) -> Option<String> {
+    let file_mode = match invalid_manifests::load(&case.documents) {
+        Ok(manifests) => file_mode_specs(&manifests),
+        Err(problems) => return Some(format!("the file mode refused it: {problems}")),
+    };
+    let mut api_server = match api_server_would_store(plane, &case.documents) {
+        Ok(objects) => objects,
+        Err(refusal) => return Some(format!("the API server refused it: {}", refusal.trim())),
+    };
+    let mut found = Vec::new();
+    for (object, spec) in &file_mode {
+        match api_server.remove(object) {
+            Some(stored) => {
+                let mut here = Vec::new();
+                differences("spec", spec, &stored, &mut here);
+                found.extend(here.into_iter().map(|d| format!("{object}: {d}")));
+            }
+            None => found.push(format!("{object}: the API server stores no such object")),
+        }
+    }
+    found.extend(
+        api_server
+            .keys()
+            .map(|object| format!("{object}: the file mode admits no such object")),
+    );
+    (!found.is_empty()).then(|| found.join("; "))
+}
+
+#[test]
+fn the_api_server_and_the_file_mode_store_every_edge_case_alike() {
+    let plane = api_server::with_crds();
+    api_server::ensure_namespaces(plane, &["team-a", "team-b"]);
+    let failures: Vec<String> = invalid_manifests::admissible_cases()
+        .iter()
+        .filter_map(|case| {
+            stored_differently(plane, case).map(|why| format!("{}: {why}", case.what))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

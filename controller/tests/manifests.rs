@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use operator::manifest;
 use serde_json::json;
-use support::invalid_manifests::{cases, load, platform};
+use support::invalid_manifests::{admissible_cases, cases, load, platform};
 use support::{chatbot_manifest as chatbot, set};
 
 fn examples() -> PathBuf {
@@ -94,6 +94,29 @@ fn invalid_manifests_are_refused_with_the_expected_message() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_edge_cases_of_the_catalogue_are_admitted() {
+    let refused: Vec<String> = admissible_cases()
+        .iter()
+        .filter_map(|case| {
+            load(&case.documents)
+                .err()
+                .map(|problems| format!("{}: {problems}", case.what))
+        })
+        .collect();
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+}
+
+#[test]
+fn a_platform_with_a_namespace_is_admitted_without_it() {
+    // As the API server does for a cluster-scoped object.
+    let mut p = platform();
+    set(&mut p, "/metadata/namespace", json!("team-a"));
+    let manifests = load(&[p]).unwrap();
+    assert_eq!(manifests.platforms[0].object.metadata.namespace, None);
+    assert!(manifests.platform("shared").is_some());
 }
 
 #[test]

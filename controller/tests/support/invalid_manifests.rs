@@ -328,14 +328,6 @@ pub fn cases() -> Vec<Case> {
         ),
         platform_with(
             Layer::ApiServer,
-            "platform with a namespace",
-            "/metadata/namespace",
-            json!("team-a"),
-            "metadata.namespace",
-            "cluster-scoped",
-        ),
-        platform_with(
-            Layer::ApiServer,
             "uppercase name",
             "/metadata/name",
             json!("Shared"),
@@ -656,4 +648,31 @@ pub fn cases() -> Vec<Case> {
         message: "must be a YAML mapping",
     });
     cases
+}
+
+/// A manifest at the edge of what is allowed: the API server and the file mode
+/// both admit it, and store the same spec.
+#[derive(Debug)]
+pub struct Admissible {
+    /// What is unusual about it, in words.
+    pub what: &'static str,
+    /// The documents of one file, in order.
+    pub documents: Vec<Value>,
+}
+
+/// Every admissible edge case; each chatbot is in namespace `team-a`.
+pub fn admissible_cases() -> Vec<Admissible> {
+    let platform_with = |what, path: &str, value: Value| {
+        let mut p = platform();
+        set(&mut p, path, value);
+        Admissible {
+            what,
+            documents: vec![p],
+        }
+    };
+    vec![platform_with(
+        "platform with a namespace, which the API server drops",
+        "/metadata/namespace",
+        json!("team-a"),
+    )]
 }
