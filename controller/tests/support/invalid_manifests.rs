@@ -575,6 +575,32 @@ pub fn cases() -> Vec<Case> {
             "lowercase DNS label",
         ),
     ];
+    cases.extend([
+        chatbot_with(
+            Layer::ApiServer,
+            "tag value of 257 two-byte characters",
+            "/spec/tags",
+            json!({ "team": "é".repeat(257) }),
+            "spec.tags",
+            "values at most 256 characters",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "system prompt of 20001 two-byte characters",
+            "/spec/model/systemPrompt",
+            json!("é".repeat(20_001)),
+            "spec.model.systemPrompt",
+            "is longer than 20000 characters",
+        ),
+        chatbot_with(
+            Layer::Operator,
+            "system prompt of 20000 three-byte characters, more than a task definition holds",
+            "/spec/model/systemPrompt",
+            json!("€".repeat(20_000)),
+            "spec.model.systemPrompt",
+            "is 60000 bytes in UTF-8",
+        ),
+    ]);
     let mut missing_certificate = platform();
     remove(
         &mut missing_certificate,
@@ -670,9 +696,37 @@ pub fn admissible_cases() -> Vec<Admissible> {
             documents: vec![p],
         }
     };
-    vec![platform_with(
-        "platform with a namespace, which the API server drops",
-        "/metadata/namespace",
-        json!("team-a"),
-    )]
+    let chatbot_with = |what, path: &str, value: Value| {
+        let mut c = chatbot("team-a", "chat.team-a.example.com");
+        set(&mut c, path, value);
+        Admissible {
+            what,
+            documents: vec![platform(), c],
+        }
+    };
+    // Kubernetes counts a string's length in characters (code points), as AWS
+    // counts tags; two-byte characters tell that apart from counting bytes.
+    let e = |n: usize| "é".repeat(n);
+    vec![
+        platform_with(
+            "platform with a namespace, which the API server drops",
+            "/metadata/namespace",
+            json!("team-a"),
+        ),
+        chatbot_with(
+            "tag value of 256 two-byte characters",
+            "/spec/tags",
+            json!({ "team": e(256) }),
+        ),
+        platform_with(
+            "tag key of 128 two-byte characters",
+            "/spec/tags",
+            json!({ e(128): "x" }),
+        ),
+        chatbot_with(
+            "system prompt of 20000 two-byte characters",
+            "/spec/model/systemPrompt",
+            json!(e(20_000)),
+        ),
+    ]
 }
