@@ -71,6 +71,9 @@ async fn reconcile_inner(
     if is_paused(&*chatbot) {
         return Ok((Action::await_change(), "paused"));
     }
+    if !ctx.caches_synced().await {
+        return Ok(super::caches_not_synced());
+    }
     if ctx.settings.dry_run {
         return dry_run(&chatbot, ctx).await;
     }

@@ -71,6 +71,9 @@ const WAIT_FOR_PLATFORM: Duration = Duration::from_secs(60);
 const PROVISIONING: Duration = Duration::from_secs(15);
 /// Pause between passes while AWS is still deleting.
 const DELETING: Duration = Duration::from_secs(10);
+/// How long a reconcile waits for the caches to fill before it gives up its turn
+/// and comes back.
+const CACHE_SYNC: Duration = Duration::from_secs(5);
 
 /// What `run` is told on the command line.
 #[derive(Clone, Debug)]
@@ -202,6 +205,23 @@ impl Context {
             key(a).cmp(&key(b))
         });
         all
+    }
+
+    /// Whether every cache (platforms, and chatbots in every watched namespace) has
+    /// finished its first list, waiting up to [`CACHE_SYNC`] for it. Decisions that
+    /// need to know every platform or every chatbot — above all, whether a deletion
+    /// may go ahead — are taken only on complete caches: an empty cache would say
+    /// "no platform" or "no chatbots" when it only means "not listed yet" (the
+    /// watch may be slow, or refused until RBAC allows it).
+    pub async fn caches_synced(&self) -> bool {
+        let all = async {
+            self.platforms.wait_until_ready().await.is_ok()
+                && futures_util::future::join_all(self.chatbots.iter().map(Store::wait_until_ready))
+                    .await
+                    .iter()
+                    .all(Result::is_ok)
+        };
+        tokio::time::timeout(CACHE_SYNC, all).await.unwrap_or(false)
     }
 
     /// Every watched platform, by name.
@@ -488,6 +508,13 @@ pub fn failed(
     conditions
 }
 
+/// The answer of a reconcile whose caches are not complete yet: nothing was
+/// decided, look again shortly.
+pub fn caches_not_synced() -> (Action, &'static str) {
+    tracing::info!("caches not synced yet; nothing decided");
+    (Action::requeue(Duration::from_secs(2)), "waiting")
+}
+
 /// The requeue after a failed reconcile of `key`: a steady pace while a deletion
 /// waits, exponential backoff for transient errors, the resync period for errors
 /// that only a spec change can fix.
@@ -663,15 +690,13 @@ pub async fn run(
         let ctx = ctx.clone();
         let health = health.clone();
         tokio::spawn(async move {
-            let synced = ctx.platforms.wait_until_ready().await.is_ok()
-                && futures_util::future::join_all(ctx.chatbots.iter().map(Store::wait_until_ready))
-                    .await
-                    .iter()
-                    .all(Result::is_ok);
-            if synced {
-                tracing::info!("caches synced; serving");
-                health.set_phase(Phase::Serving);
+            while !ctx.caches_synced().await {
+                tracing::info!("waiting for the caches to fill");
+                // (at once when the controllers stopped before they filled)
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
+            tracing::info!("caches synced; serving");
+            health.set_phase(Phase::Serving);
         });
     }
 

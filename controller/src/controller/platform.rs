@@ -58,6 +58,9 @@ async fn reconcile_inner(
     if is_paused(&*platform) {
         return Ok((Action::await_change(), "paused"));
     }
+    if !ctx.caches_synced().await {
+        return Ok(super::caches_not_synced());
+    }
     if ctx.settings.dry_run {
         return dry_run(&platform, ctx).await;
     }

@@ -91,14 +91,19 @@ async fn step(
     settings: Settings,
 ) -> Step {
     let (client, server) = ApiServer::new();
+    // Caches after their first full list, as a watcher fills them.
     let (platform_store, mut platform_writer) = reflector::store();
+    platform_writer.apply_watcher_event(&watcher::Event::Init);
     for p in platforms {
-        platform_writer.apply_watcher_event(&watcher::Event::Apply(p.clone()));
+        platform_writer.apply_watcher_event(&watcher::Event::InitApply(p.clone()));
     }
+    platform_writer.apply_watcher_event(&watcher::Event::InitDone);
     let (chatbot_store, mut chatbot_writer) = reflector::store();
+    chatbot_writer.apply_watcher_event(&watcher::Event::Init);
     for c in chatbots {
-        chatbot_writer.apply_watcher_event(&watcher::Event::Apply(c.clone()));
+        chatbot_writer.apply_watcher_event(&watcher::Event::InitApply(c.clone()));
     }
+    chatbot_writer.apply_watcher_event(&watcher::Event::InitDone);
     let metrics = Arc::new(Metrics::default());
     let ctx = Arc::new(Context::new(
         client,
@@ -610,4 +615,34 @@ fn a_transient_failure_keeps_a_ready_of_this_generation_and_any_other_failure_cl
         status(&refused, CONDITION_READY),
         (ConditionStatus::False, "ReconcileFailed".into())
     );
+}
+
+#[tokio::test]
+async fn nothing_is_decided_before_the_caches_have_synced() {
+    let (client, server) = ApiServer::new();
+    // Stores whose watchers have not finished a first list (the writers live on).
+    let (platforms, _platform_writer) = reflector::store::<ChatbotPlatform>();
+    let (chatbots, _chatbot_writer) = reflector::store::<BedrockChatbot>();
+    let ctx = Arc::new(Context::new(
+        client,
+        unreachable_aws(),
+        platforms,
+        vec![chatbots],
+        Arc::new(Metrics::default()),
+        Settings::default(),
+    ));
+    let chatbot = deleting(finalized(reference_chatbot()));
+    let log = ctx.engine.calls().clone();
+    let serving = server.serve(serde_json::to_value(&chatbot).unwrap(), log.clone());
+    let action = chatbot::reconcile(Arc::new(chatbot), ctx.clone())
+        .await
+        .unwrap();
+    drop(ctx);
+    let served = tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("every client dropped")
+        .unwrap();
+    assert!(served.is_empty(), "no Kubernetes request: {}", served.len());
+    assert!(log.is_empty(), "no AWS call: {:?}", log.calls());
+    assert!(requeue_seconds(&action) <= 5.0, "{action:?}");
 }
