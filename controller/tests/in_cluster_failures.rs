@@ -106,3 +106,120 @@ fn a_failed_pass_keeps_every_status_field_and_ready_tells_the_truth() {
         .unwrap();
     assert_eq!(fields(&healed), before);
 }
+
+/// `bedrock_chatbot_operator_reconciles_total` of `kind`, all results together.
+fn reconciles(operator: &Operator, kind: &str) -> u64 {
+    let (_, metrics) = operator.http_get("/metrics").unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("bedrock_chatbot_operator_reconciles_total{"))
+        .filter(|l| l.contains(&format!("kind=\"{kind}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_persistent_error_whose_message_changes_does_not_make_the_controller_spin() {
+    let cluster = Cluster::start();
+    let (_runtime, proxy) = cluster.fault_proxy();
+    let mut settings = cluster.settings("operator-0", &proxy.endpoint(), &["--no-leader-election"]);
+    settings.env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
+    let operator = Operator::start(settings);
+    cluster.kubectl(&["apply", "-f", &cluster.examples(&["platform.yaml"])]);
+    cluster.wait_for(
+        "chatbotplatform/shared",
+        None,
+        CONVERGE,
+        || operator.log_tail(),
+        |p| condition_is(p, "Ready", "True"),
+    );
+
+    // Every AWS answer is now an error that names its request, and a spec edit
+    // makes the controller look: each failure writes a new message into status,
+    // and each status write is a watch event.
+    proxy.set_faults(refuse_everything());
+    cluster.kubectl(&[
+        "patch",
+        "chatbotplatform/shared",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"loadBalancer":{"idleTimeoutSeconds":90}}}"#,
+    ]);
+    let started = std::time::Instant::now();
+    let reconciles_before = reconciles(&operator, "ChatbotPlatform");
+    let requests_before = proxy.journal().len();
+    std::thread::sleep(Duration::from_secs(60));
+    let reconciled = reconciles(&operator, "ChatbotPlatform") - reconciles_before;
+    let requests = proxy.journal().len() - requests_before;
+    let elapsed = started.elapsed();
+    let status = cluster.get("chatbotplatform/shared", None).unwrap();
+    let synced = condition(&status, "Synced").unwrap();
+    assert_eq!(synced["reason"], "ReconcileFailed", "{status}");
+    // An error no retry fixes waits for a change (or the resync); the backoff of
+    // errors that do heal starts at 5 s. Either way a handful per minute, not a
+    // loop driven by the controller's own status writes.
+    assert!(
+        reconciled <= 6,
+        "{reconciled} reconciles and {requests} AWS requests in {elapsed:?}\n{}",
+        operator.log_tail()
+    );
+    assert!(requests <= 30, "{requests} AWS requests in {elapsed:?}");
+}
+
+#[test]
+fn a_platform_throttled_for_a_while_does_not_send_its_chatbots_waiting() {
+    let cluster = Cluster::start();
+    cluster.namespaces(&["team-a"]);
+    let (_runtime, proxy) = cluster.fault_proxy();
+    let mut settings = cluster.settings(
+        "operator-0",
+        &proxy.endpoint(),
+        &["--no-leader-election", "--resync-seconds=10"],
+    );
+    settings.env.push(("AWS_MAX_ATTEMPTS".into(), "2".into()));
+    let operator = Operator::start(settings);
+    cluster.kubectl(&[
+        "apply",
+        "-f",
+        &cluster.examples(&["platform.yaml", "chatbot.yaml"]),
+    ]);
+    cluster.wait_for(
+        "bcb/assistant",
+        Some("team-a"),
+        CONVERGE,
+        || operator.log_tail(),
+        |c| condition_is(c, "Synced", "True"),
+    );
+
+    proxy.set_faults(Faults {
+        rate: 1.0,
+        kinds: vec![Fault::Throttle],
+        seed: 1,
+    });
+    // Resyncs every 10 s: three rounds of throttled passes on both objects.
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let mut platform_failed = false;
+    while std::time::Instant::now() < until {
+        let platform = cluster.get("chatbotplatform/shared", None).unwrap();
+        platform_failed |=
+            condition(&platform, "Synced").is_some_and(|c| c["reason"] == "ReconcileFailed");
+        let ready = condition(&platform, "Ready").unwrap();
+        assert_eq!(ready["status"], "True", "{platform}");
+        let chatbot = cluster.get("bcb/assistant", Some("team-a")).unwrap();
+        let ready = condition(&chatbot, "Ready").unwrap();
+        assert_ne!(ready["reason"], "WaitingForPlatform", "{chatbot}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        platform_failed,
+        "the platform's passes were never throttled"
+    );
+    proxy.set_faults(heal());
+    cluster.wait_for(
+        "chatbotplatform/shared",
+        None,
+        CONVERGE,
+        || operator.log_tail(),
+        |p| condition_is(p, "Synced", "True"),
+    );
+}
