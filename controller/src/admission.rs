@@ -5,7 +5,9 @@
 
 use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform, GROUP, VERSION};
 use jsonschema::{Draft, Validator};
-use kube::core::cel::{self, CompiledSchema};
+use kube::core::cel::cel::extractors::This;
+use kube::core::cel::cel::{Context, ExecutionError, FunctionContext};
+use kube::core::cel::{self, CompiledSchema, KubeCelExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -98,6 +100,7 @@ impl KindSchema {
             "CEL rules of the CRD do not compile: {:?}",
             rules.compilation_errors()
         );
+        assert_rules_see_plain_json(&schema, "");
         Self {
             schema,
             structural,
@@ -187,14 +190,20 @@ impl Admission {
                 FieldProblem::new(dotted(error.instance_path().as_str()), describe(&error))
             }));
         if rejection.problems.is_empty() {
-            let old = old.map(without_nulls);
-            if let Err(errors) = cel::validate_compiled(&schema.rules, &manifest, old.as_ref()) {
-                rejection.problems.extend(
-                    errors
-                        .iter()
-                        .map(|e| FieldProblem::new(e.field_path.clone(), e.message.clone())),
+            let old = old.map(|old| cel::apply_defaults(&schema.schema, &without_nulls(old)));
+            KUBERNETES_CEL.with(|context| {
+                check_rules(
+                    &Node {
+                        rules: &schema.rules,
+                        schema: &schema.schema,
+                    },
+                    &defaulted,
+                    old.as_ref(),
+                    "",
+                    context,
+                    &mut rejection.problems,
                 );
-            }
+            });
         }
         if !rejection.problems.is_empty() {
             return Err(rejection);
@@ -391,6 +400,273 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
     }
 }
 
+// The CRDs' CEL rules (`x-kubernetes-validations`), evaluated as the API server
+// evaluates them. kube-cel compiles them and brings Kubernetes' function libraries,
+// but its own evaluator runs them with the cel crate's `size()`, which counts a
+// string's bytes where Kubernetes counts characters; its context cannot be given
+// other functions. So the walk over the compiled rules is ours, in a context where
+// the functions that differ are Kubernetes' own.
+
+thread_local! {
+    /// Kubernetes' CEL functions: the cel crate's and kube-cel's, with those that
+    /// differ from the API server's replaced. (A context is not `Sync`, so one per
+    /// thread, built once.)
+    static KUBERNETES_CEL: Context<'static> = {
+        let mut context = Context::default().with_all();
+        context.add_function("size", size_in_characters);
+        context
+    };
+}
+
+/// CEL's `size()` as Kubernetes defines it: a string's length in characters
+/// (Unicode code points), as `maxLength` counts them too.
+fn size_in_characters(
+    ftx: &FunctionContext,
+    This(this): This<cel::cel::Value>,
+) -> Result<i64, ExecutionError> {
+    use cel::cel::Value as Cel;
+    let size = match this {
+        Cel::String(text) => text.chars().count(),
+        Cel::Bytes(bytes) => bytes.len(),
+        Cel::List(items) => items.len(),
+        Cel::Map(map) => map.map.len(),
+        other => return Err(ftx.error(format!("cannot determine the size of {other:?}"))),
+    };
+    Ok(i64::try_from(size).unwrap_or(i64::MAX))
+}
+
+/// A place in a schema: its compiled rules and the schema itself (for the types
+/// of the values the rules see).
+struct Node<'a> {
+    rules: &'a CompiledSchema,
+    schema: &'a Value,
+}
+
+impl<'a> Node<'a> {
+    fn property(&self, key: &str) -> Option<Node<'a>> {
+        Some(Node {
+            rules: self.rules.properties.get(key)?,
+            schema: self.schema.get("properties")?.get(key)?,
+        })
+    }
+
+    fn items(&self) -> Option<Node<'a>> {
+        Some(Node {
+            rules: self.rules.items.as_deref()?,
+            schema: self.schema.get("items")?,
+        })
+    }
+
+    fn map_values(&self) -> Option<Node<'a>> {
+        Some(Node {
+            rules: self.rules.additional_properties.as_deref()?,
+            schema: self.schema.get("additionalProperties")?,
+        })
+    }
+}
+
+/// Evaluates every rule at `node` and below against `value` (defaulted, without
+/// nulls); transition rules only with an `old` value, as on update.
+fn check_rules(
+    node: &Node<'_>,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    context: &Context<'_>,
+    problems: &mut Vec<FieldProblem>,
+) {
+    let mut scope = context.new_inner_scope();
+    scope.add_variable_from_value("self", as_cel(value, node.schema));
+    if let Some(old) = old {
+        scope.add_variable_from_value("oldSelf", as_cel(old, node.schema));
+    }
+    // Rules that do not compile were refused when the schema was loaded.
+    for compiled in node.rules.validations.iter().flatten() {
+        if compiled.is_transition_rule && old.is_none() {
+            continue;
+        }
+        let rule = &compiled.rule;
+        let field = format!("{path}{}", rule.field_path.as_deref().unwrap_or_default());
+        match compiled.program.execute(&scope) {
+            Ok(cel::cel::Value::Bool(true)) => {}
+            Ok(cel::cel::Value::Bool(false)) => {
+                let message = compiled
+                    .message_program
+                    .as_ref()
+                    .and_then(|program| match program.execute(&scope) {
+                        Ok(cel::cel::Value::String(text)) => Some(text.to_string()),
+                        _ => None,
+                    })
+                    .or_else(|| rule.message.clone())
+                    .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
+                problems.push(FieldProblem::new(field, message));
+            }
+            Ok(other) => problems.push(FieldProblem::new(
+                field,
+                format!("rule {} gave {other:?}, not a bool", rule.rule),
+            )),
+            Err(error) => problems.push(FieldProblem::new(
+                field,
+                format!("rule {} cannot be evaluated: {error}", rule.rule),
+            )),
+        }
+    }
+    let child_path = |segment: &str| match path {
+        "" => segment.to_string(),
+        _ => format!("{path}.{segment}"),
+    };
+    match value {
+        Value::Object(fields) => {
+            for (key, child) in fields {
+                let old_child = old.and_then(|o| o.get(key));
+                if let Some(property) = node.property(key) {
+                    check_rules(
+                        &property,
+                        child,
+                        old_child,
+                        &child_path(key),
+                        context,
+                        problems,
+                    );
+                } else if let Some(map_value) = node.map_values() {
+                    check_rules(
+                        &map_value,
+                        child,
+                        old_child,
+                        &child_path(key),
+                        context,
+                        problems,
+                    );
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = node.items() {
+                for (i, child) in items.iter().enumerate() {
+                    let old_child = old.and_then(|o| o.get(i));
+                    check_rules(
+                        &item,
+                        child,
+                        old_child,
+                        &format!("{path}[{i}]"),
+                        context,
+                        problems,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `value` as the API server hands it to CEL: numbers of `type: number` as
+/// doubles, other whole numbers as integers, objects as maps keyed by field name.
+fn as_cel(value: &Value, schema: &Value) -> cel::cel::Value {
+    use cel::cel::Value as Cel;
+    use cel::cel::objects::{Key, Map};
+    use std::sync::Arc;
+    match value {
+        Value::Null => Cel::Null,
+        Value::Bool(b) => Cel::Bool(*b),
+        Value::Number(n) if schema.get("type").and_then(Value::as_str) == Some("number") => {
+            Cel::Float(n.as_f64().unwrap_or(f64::NAN))
+        }
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Cel::Int(i),
+            (None, Some(u)) => Cel::UInt(u),
+            (None, None) => Cel::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(text) => Cel::String(Arc::new(text.clone())),
+        Value::Array(items) => {
+            let item = schema.get("items").unwrap_or(&Value::Null);
+            Cel::List(Arc::new(items.iter().map(|v| as_cel(v, item)).collect()))
+        }
+        Value::Object(fields) => {
+            let map = fields
+                .iter()
+                .map(|(key, v)| {
+                    let child = schema
+                        .get("properties")
+                        .and_then(|p| p.get(key))
+                        .or_else(|| schema.get("additionalProperties"))
+                        .unwrap_or(&Value::Null);
+                    (Key::String(Arc::new(key.clone())), as_cel(v, child))
+                })
+                .collect();
+            Cel::Map(Map { map: Arc::new(map) })
+        }
+    }
+}
+
+/// Checks that the rules see values exactly as [`as_cel`] makes them: no field
+/// name that Kubernetes escapes for CEL (not an identifier, or a reserved word),
+/// no format or extension that changes a value's CEL type (`date-time`,
+/// `duration`, `byte`, int-or-string, embedded resources) and no `allOf`,
+/// `anyOf` or `oneOf`. A schema that needs them needs them here first.
+fn assert_rules_see_plain_json(schema: &Value, path: &str) {
+    const RESERVED: [&str; 21] = [
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ];
+    let Some(node) = schema.as_object() else {
+        return;
+    };
+    for key in [
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-embedded-resource",
+    ] {
+        assert!(!node.contains_key(key), "{path}: {key} is not supported");
+    }
+    if let Some(format) = node.get("format").and_then(Value::as_str) {
+        assert!(
+            !["date-time", "duration", "byte"].contains(&format),
+            "{path}: format {format} is not supported"
+        );
+    }
+    if let Some(properties) = node.get("properties").and_then(Value::as_object) {
+        for (name, child) in properties {
+            let identifier = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.contains("__");
+            assert!(
+                identifier && !RESERVED.contains(&name.as_str()),
+                "{path}.{name}: Kubernetes escapes this field name for CEL"
+            );
+            assert_rules_see_plain_json(child, &format!("{path}.{name}"));
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(child) = node.get(key) {
+            assert_rules_see_plain_json(child, &format!("{path}.{key}"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +726,30 @@ mod tests {
                 .ends_with("… (1000000 characters) is longer than 20000 characters")
         );
         assert!(rejection.problems[2].message.contains("and 991 more"));
+    }
+
+    #[test]
+    fn cel_size_counts_characters_as_kubernetes_does() {
+        let admission = Admission::default();
+        let chatbot = |value: String| {
+            json!({
+                "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+                "kind": "BedrockChatbot",
+                "metadata": { "name": "a", "namespace": "t" },
+                "spec": {
+                    "platformRef": { "name": "p" },
+                    "hostname": "chat.example.com",
+                    "tags": { "team": value }
+                }
+            })
+        };
+        // 256 characters of two bytes each: 512 bytes, within the 256 a tag holds.
+        assert!(admission.admit(&chatbot("é".repeat(256)), None).is_ok());
+        let rejection = admission
+            .admit(&chatbot("é".repeat(257)), None)
+            .unwrap_err();
+        assert_eq!(rejection.problems.len(), 1, "{rejection:?}");
+        assert_eq!(rejection.problems[0].field, "spec.tags");
     }
 
     #[test]
