@@ -19,6 +19,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,8 +32,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -558,6 +559,69 @@ impl Refresh for ScrapeState {
     }
 }
 
+/// A cache of `api`'s objects and the stream of their changes that call for a
+/// reconcile (see [`reconcile_worthy`]).
+fn watched<K>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let changes = kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+        .applied_objects()
+        .predicate_filter(reconcile_worthy::<K>, PredicateConfig::default());
+    (store, changes)
+}
+
+/// What of an object, when it changes, calls for a reconcile: its spec
+/// (`generation`), annotations (pause), finalizers and deletion. Not its status,
+/// which the controller itself writes after every pass: reacting to those writes
+/// made a persistent error whose message changes a loop without backoff.
+fn reconcile_worthy<K: Resource>(object: &K) -> Option<u64> {
+    let meta = object.meta();
+    let mut hasher = DefaultHasher::new();
+    (
+        meta.generation,
+        &meta.annotations,
+        &meta.finalizers,
+        meta.deletion_timestamp.is_some(),
+    )
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// What of a platform its chatbots depend on: the platform's spec and deletion,
+/// whether it is Ready, and the ids in its status (not the conditions' messages and
+/// times, which change with every failed pass).
+fn what_chatbots_use(platform: &ChatbotPlatform) -> Option<u64> {
+    let mut status = serde_json::to_value(&platform.status).unwrap_or_default();
+    if let Some(status) = status.as_object_mut() {
+        status.remove("conditions");
+    }
+    let ready = platform.status.as_ref().and_then(|s| {
+        conditions::status_of(&s.conditions, CONDITION_READY).map(|c| format!("{c:?}"))
+    });
+    let mut hasher = DefaultHasher::new();
+    (
+        platform.metadata.generation,
+        platform.metadata.deletion_timestamp.is_some(),
+        ready,
+        status.to_string(),
+    )
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// Leader election settings.
 #[derive(Clone, Debug)]
 pub struct Election {
@@ -640,7 +704,8 @@ pub async fn run(
 
     let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
     let platforms_api: Api<ChatbotPlatform> = Api::all(client.clone());
-    let platform_controller = Controller::new(platforms_api.clone(), watcher::Config::default())
+    let (platform_store, platform_changes) = watched(platforms_api.clone());
+    let platform_controller = Controller::for_stream(platform_changes, platform_store)
         .with_config(config.clone())
         .graceful_shutdown_on(halt());
     let namespaces: Vec<Option<String>> = if settings.namespaces.is_empty() {
@@ -655,16 +720,18 @@ pub async fn run(
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let controller = Controller::new(api, watcher::Config::default())
+        let (store, changes) = watched(api);
+        let controller = Controller::for_stream(changes, store.clone())
             .with_config(config.clone())
             .graceful_shutdown_on(halt());
-        let store = controller.store();
         chatbot_stores.push(store.clone());
-        // A platform change (ready now, deleted, changed) requeues its chatbots.
-        let controller = controller.watches(
-            platforms_api.clone(),
-            watcher::Config::default(),
-            move |platform: ChatbotPlatform| {
+        // A platform change its chatbots depend on (spec, readiness, the ids in its
+        // status, deletion) requeues them; its other status writes do not.
+        let platform_changes = watcher(platforms_api.clone(), watcher::Config::default())
+            .applied_objects()
+            .predicate_filter(what_chatbots_use, PredicateConfig::default());
+        let controller =
+            controller.watches_stream(platform_changes, move |platform: ChatbotPlatform| {
                 let name = platform.name_any();
                 store
                     .state()
@@ -672,8 +739,7 @@ pub async fn run(
                     .filter(|c| c.spec.platform_ref.name == name)
                     .map(|c| ObjectRef::from_obj(&*c))
                     .collect::<Vec<_>>()
-            },
-        );
+            });
         chatbot_controllers.push(controller);
     }
     let ctx = Arc::new(Context::new(
