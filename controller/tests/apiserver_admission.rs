@@ -137,12 +137,13 @@ fn field_as_the_api_server_names_it(case: &Case) -> Vec<String> {
 fn disagreement(plane: &KubeControlPlane, admission: &Admission, case: &Case) -> Option<String> {
     let file_mode = refused_by_file_mode(admission, case);
     if file_mode != Some(case.layer) {
+        let found = match file_mode {
+            Some(layer) => format!("refused it in its {layer:?} layer"),
+            None => "admitted it".into(),
+        };
         return Some(format!(
-            "marked as refused by {:?}, the file mode's {}",
-            case.layer,
-            file_mode.map_or("every layer admitted it".into(), |l| format!(
-                "{l:?} layer refused it"
-            ))
+            "marked as refused by {:?}, but the file mode {found}",
+            case.layer
         ));
     }
     let api_server = api_server_verdict(plane, &case.documents);

@@ -185,6 +185,22 @@ pub fn cases() -> Vec<Case> {
         ),
         platform_with(
             Layer::ApiServer,
+            "VPC CIDR with a leading zero",
+            "/spec/network",
+            managed(json!({ "vpcCidr": "10.00.0.0/16" })),
+            "spec.network.managed.vpcCidr",
+            "must be an IPv4 CIDR",
+        ),
+        platform_with(
+            Layer::ApiServer,
+            "ingress range with a leading zero",
+            "/spec/loadBalancer/ingressCidrs",
+            json!(["010.0.0.0/8"]),
+            "spec.loadBalancer.ingressCidrs",
+            "must be IPv4 CIDRs",
+        ),
+        platform_with(
+            Layer::ApiServer,
             "zone in another region",
             "/spec/network",
             managed(json!({ "availabilityZones": ["us-east-1a", "us-east-1b"] })),
@@ -712,6 +728,11 @@ pub fn admissible_cases() -> Vec<Admissible> {
             "platform with a namespace, which the API server drops",
             "/metadata/namespace",
             json!("team-a"),
+        ),
+        platform_with(
+            "ingress range with host bits set",
+            "/spec/loadBalancer/ingressCidrs",
+            json!(["203.0.113.7/24"]),
         ),
         chatbot_with(
             "tag value of 256 two-byte characters",
