@@ -142,3 +142,119 @@ fn the_same_outcome_repeated_is_one_event_with_a_count() {
         vec![("access denied".into(), 1), ("throttled".into(), 3)]
     );
 }
+
+/// What the kstatus library (Flux, Argo CD, cli-utils) computes for the object.
+fn kstatus(cluster: &Cluster, object: &str, namespace: Option<&str>) -> (String, String) {
+    let json = cluster.get(object, namespace).unwrap().to_string();
+    let output = testkit::kube::run_with_stdin(&mut cluster.plane.kstatus(), &json).unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verdict: Value = serde_json::from_slice(&output.stdout).unwrap();
+    (
+        verdict["status"].as_str().unwrap().to_string(),
+        verdict["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn kstatus_and_kubectl_wait_read_progress_readiness_and_failure_right() {
+    let cluster = Cluster::start();
+    cluster.namespaces(&["team-a", "team-b"]);
+    let examples = cluster.examples(&["platform.yaml", "chatbot.yaml"]);
+    cluster.kubectl(&["apply", "-f", &examples]);
+
+    // Before any controller wrote a status, nothing is Current.
+    for (object, namespace) in [
+        ("chatbotplatform/shared", None),
+        ("bcb/assistant", Some("team-a")),
+    ] {
+        let (status, message) = kstatus(&cluster, object, namespace);
+        assert_eq!(status, "InProgress", "{object}: {message}");
+    }
+
+    let operator = cluster.operator(&["--no-leader-election"]);
+    cluster.wait_for(
+        "chatbotplatform/shared",
+        None,
+        CONVERGE,
+        || operator.log_tail(),
+        |p| condition_is(p, "Ready", "True"),
+    );
+    assert_eq!(
+        kstatus(&cluster, "chatbotplatform/shared", None).0,
+        "Current"
+    );
+    cluster.wait_for(
+        "bcb/assistant",
+        Some("team-a"),
+        CONVERGE,
+        || operator.log_tail(),
+        |c| condition_is(c, "Synced", "True"),
+    );
+    // Converged on AWS, but its tasks do not run (never, on the emulator).
+    assert_eq!(
+        kstatus(&cluster, "bcb/assistant", Some("team-a")).0,
+        "InProgress"
+    );
+
+    // A spec that cannot work as written (a hostname another team has) is Failed,
+    // not forever InProgress.
+    let mut clash = support::chatbot_manifest("team-b", "chat.team-a.example.com");
+    support::set(&mut clash, "/metadata/name", Value::from("clash"));
+    cluster.apply(&support::yaml_documents(&[clash]));
+    cluster.wait_for(
+        "bcb/clash",
+        Some("team-b"),
+        CONVERGE,
+        || operator.log_tail(),
+        |c| {
+            c.and_then(|c| support::cluster::condition(c, "Ready"))
+                .is_some_and(|r| r["reason"] == "InvalidSpec")
+        },
+    );
+    let (status, message) = kstatus(&cluster, "bcb/clash", Some("team-b"));
+    assert_eq!(status, "Failed", "{message}");
+    assert!(message.contains("hostname"), "{message}");
+
+    // A Ready of an older generation is not Ready: with the controller stopped, a
+    // spec edit leaves Ready=True from generation 1, which neither kstatus nor
+    // `kubectl wait` may take for the new spec.
+    drop(operator);
+    cluster.kubectl(&[
+        "patch",
+        "chatbotplatform/shared",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"loadBalancer":{"idleTimeoutSeconds":90}}}"#,
+    ]);
+    assert_eq!(
+        kstatus(&cluster, "chatbotplatform/shared", None).0,
+        "InProgress"
+    );
+    let wait = cluster.kubectl_output(&[
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=5s",
+        "chatbotplatform/shared",
+    ]);
+    assert!(
+        !wait.status.success(),
+        "kubectl wait returned on a stale Ready: {}",
+        String::from_utf8_lossy(&wait.stdout)
+    );
+    let operator = cluster.operator(&["--no-leader-election"]);
+    let wait = cluster.kubectl_output(&[
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=300s",
+        "chatbotplatform/shared",
+    ]);
+    assert!(wait.status.success(), "{}", operator.log_tail());
+    assert_eq!(
+        kstatus(&cluster, "chatbotplatform/shared", None).0,
+        "Current"
+    );
+}
