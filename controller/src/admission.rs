@@ -3,6 +3,9 @@
 //! mode (`plan`, `apply`) has no API server, so it runs the same checks here, from
 //! the same generated CRDs.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform, GROUP, VERSION};
 use jsonschema::{Draft, Validator};
 use kube::core::cel::cel::extractors::This;
@@ -414,6 +417,7 @@ thread_local! {
     static KUBERNETES_CEL: Context<'static> = {
         let mut context = Context::default().with_all();
         context.add_function("size", size_in_characters);
+        context.add_function("isCIDR", |text: Arc<String>| is_cidr(&text));
         context
     };
 }
@@ -433,6 +437,28 @@ fn size_in_characters(
         other => return Err(ftx.error(format!("cannot determine the size of {other:?}"))),
     };
     Ok(i64::try_from(size).unwrap_or(i64::MAX))
+}
+
+/// CEL's `isCIDR()` as Kubernetes defines it: an address and a prefix length as
+/// Go's `netip.ParsePrefix` reads them — no leading zero in an IPv4 octet or in
+/// the length, no zone — and no IPv4-mapped IPv6 address. kube-cel's accepts
+/// `010.0.0.0/8`. (Its `cidr()` does too: [`assert_rules_see_plain_json`]
+/// checks that every rule calling it asks `isCIDR()` first.)
+fn is_cidr(text: &str) -> bool {
+    let Some((address, length)) = text.split_once('/') else {
+        return false;
+    };
+    let canonical_length = matches!(length.as_bytes(), [b'0'] | [b'1'..=b'9', ..])
+        && length.bytes().all(|b| b.is_ascii_digit());
+    let Some(length) = length.parse::<u8>().ok().filter(|_| canonical_length) else {
+        return false;
+    };
+    // The standard library refuses leading zeros in IPv4 octets and zones, as Go does.
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => length <= 32,
+        Ok(IpAddr::V6(v6)) => length <= 128 && v6.to_ipv4_mapped().is_none(),
+        Err(_) => false,
+    }
 }
 
 /// A place in a schema: its compiled rules and the schema itself (for the types
@@ -564,7 +590,6 @@ fn check_rules(
 fn as_cel(value: &Value, schema: &Value) -> cel::cel::Value {
     use cel::cel::Value as Cel;
     use cel::cel::objects::{Key, Map};
-    use std::sync::Arc;
     match value {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),
@@ -643,6 +668,18 @@ fn assert_rules_see_plain_json(schema: &Value, path: &str) {
         assert!(
             !["date-time", "duration", "byte"].contains(&format),
             "{path}: format {format} is not supported"
+        );
+    }
+    for rule in node
+        .get("x-kubernetes-validations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| rule.get("rule").and_then(Value::as_str))
+    {
+        assert!(
+            !rule.contains("cidr(") || rule.contains("isCIDR("),
+            "{path}: rule {rule} calls cidr() without asking isCIDR() first"
         );
     }
     if let Some(properties) = node.get("properties").and_then(Value::as_object) {
@@ -726,6 +763,32 @@ mod tests {
                 .ends_with("… (1000000 characters) is longer than 20000 characters")
         );
         assert!(rejection.problems[2].message.contains("and 991 more"));
+    }
+
+    #[test]
+    fn cidrs_are_read_as_go_reads_them() {
+        for valid in [
+            "10.0.0.0/16",
+            "0.0.0.0/0",
+            "203.0.113.7/24",
+            "2001:db8::/32",
+        ] {
+            assert!(is_cidr(valid), "{valid}");
+        }
+        for invalid in [
+            "010.0.0.0/8",
+            "10.00.0.0/16",
+            "10.0.0.0/016",
+            "10.0.0.0/+16",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0.0",
+            "::ffff:10.0.0.0/112",
+            "fe80::1%eth0/64",
+            " 10.0.0.0/16",
+        ] {
+            assert!(!is_cidr(invalid), "{invalid}");
+        }
     }
 
     #[test]
