@@ -376,6 +376,14 @@ pub fn cases() -> Vec<Case> {
         ),
         chatbot_with(
             Layer::ApiServer,
+            "maxTokens not a whole number",
+            "/spec/model/maxTokens",
+            json!(1000.5),
+            "spec.model.maxTokens",
+            "is not of type \"integer\"",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
             "topP below 0",
             "/spec/model/topP",
             json!(-0.1),
@@ -733,6 +741,16 @@ pub fn admissible_cases() -> Vec<Admissible> {
             "ingress range with host bits set",
             "/spec/loadBalancer/ingressCidrs",
             json!(["203.0.113.7/24"]),
+        ),
+        chatbot_with(
+            "whole numbers written with a decimal point",
+            "/spec/task",
+            json!({ "cpu": 1024.0, "memory": 2048.0, "desiredCount": 2.0 }),
+        ),
+        chatbot_with(
+            "a number written as a whole number",
+            "/spec/model/temperature",
+            json!(1),
         ),
         chatbot_with(
             "tag value of 256 two-byte characters",
