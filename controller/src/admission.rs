@@ -186,6 +186,7 @@ impl Admission {
                 metadata.remove("namespace");
             }
         }
+        whole_numbers_as_integers(&mut manifest, &schema.schema);
         let defaulted = cel::apply_defaults(&schema.schema, &manifest);
         rejection
             .problems
@@ -292,6 +293,44 @@ fn without_nulls(value: &Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
         other => other.clone(),
+    }
+}
+
+/// Whole numbers written with a decimal point (`cpu: 1024.0`, `1e3`) in fields of
+/// `type: integer` made integers: the API server accepts them there and stores
+/// them as integers. Other numbers stay as they are, for the schema to refuse.
+fn whole_numbers_as_integers(value: &mut Value, schema: &Value) {
+    // Beyond ±2^63 a float has no i64 to become; the API server refuses it too.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    match value {
+        Value::Number(n) if schema.get("type").and_then(Value::as_str) == Some("integer") => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < LIMIT)
+            {
+                // In range and whole: the conversion is exact.
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                items
+                    .iter_mut()
+                    .for_each(|v| whole_numbers_as_integers(v, item));
+            }
+        }
+        Value::Object(fields) => {
+            for (key, child) in fields.iter_mut() {
+                let child_schema = schema
+                    .get("properties")
+                    .and_then(|p| p.get(key))
+                    .or_else(|| schema.get("additionalProperties"));
+                if let Some(child_schema) = child_schema {
+                    whole_numbers_as_integers(child, child_schema);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -763,6 +802,23 @@ mod tests {
                 .ends_with("… (1000000 characters) is longer than 20000 characters")
         );
         assert!(rejection.problems[2].message.contains("and 991 more"));
+    }
+
+    #[test]
+    fn whole_numbers_with_a_decimal_point_become_integers_where_integers_are_asked() {
+        let schema = json!({ "properties": {
+            "count": { "type": "integer" },
+            "ratio": { "type": "number" },
+            "counts": { "type": "array", "items": { "type": "integer" } }
+        }});
+        let mut value = json!({ "count": 2.0, "ratio": 1.0, "counts": [1e3, 2.5, 1e30] });
+        whole_numbers_as_integers(&mut value, &schema);
+        assert_eq!(
+            value,
+            json!({ "count": 2, "ratio": 1.0, "counts": [1000, 2.5, 1e30] })
+        );
+        assert!(value["count"].is_i64());
+        assert!(value["ratio"].is_f64());
     }
 
     #[test]
