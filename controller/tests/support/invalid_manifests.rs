@@ -526,6 +526,25 @@ pub fn cases() -> Vec<Case> {
             "spec.image",
             "does not match",
         ),
+        // Kubernetes reads a schema's patterns as Go does: `\s` is ASCII
+        // whitespace only, so the schema lets a Unicode space through to the
+        // operator, which allows only ASCII in these fields.
+        chatbot_with(
+            Layer::Operator,
+            "image with a Unicode em space",
+            "/spec/image",
+            json!("registry.example.com/chat\u{2003}bot:1"),
+            "spec.image",
+            "ECS image references hold only ASCII",
+        ),
+        chatbot_with(
+            Layer::Operator,
+            "health check path with a no-break space",
+            "/spec/task/healthCheckPath",
+            json!("/health\u{a0}check"),
+            "spec.task.healthCheckPath",
+            "must be printable ASCII",
+        ),
         chatbot_with(
             Layer::ApiServer,
             "container health check without CMD",
