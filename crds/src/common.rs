@@ -55,6 +55,12 @@ pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_SYNCED: &str = "Synced";
 /// Condition type: something works only partly (e.g. resources exist, tasks unhealthy).
 pub const CONDITION_DEGRADED: &str = "Degraded";
+/// Condition type (kstatus convention, "abnormal-true"): the controller is still
+/// working towards the current spec.
+pub const CONDITION_RECONCILING: &str = "Reconciling";
+/// Condition type (kstatus convention, "abnormal-true"): the controller cannot make
+/// progress until something changes (an invalid spec, an error no retry fixes).
+pub const CONDITION_STALLED: &str = "Stalled";
 
 /// Extra AWS tags applied to every resource made for the object, on top of the
 /// operator's own ownership tags.

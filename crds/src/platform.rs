@@ -385,13 +385,19 @@ fn default_true() -> bool {
 }
 
 /// What exists on AWS for the platform, as last observed.
+///
+/// Defaults to `observedGeneration: 0` before the controller first writes it, so
+/// that tools reading kstatus conventions (Flux, Argo CD, cli-utils) see "not yet
+/// observed" instead of an object without status, which they take for current.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("default" = {}))]
 pub struct ChatbotPlatformStatus {
-    /// The `metadata.generation` the status describes.
+    /// The `metadata.generation` the status describes (0: none yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 0))]
     pub observed_generation: Option<i64>,
-    /// `Ready`, `Synced` and `Degraded`, one of each at most.
+    /// `Ready`, `Synced`, `Degraded`, and kstatus's `Reconciling` and `Stalled`, one of each at most.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

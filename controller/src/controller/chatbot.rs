@@ -17,7 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use super::{
     Context, FINALIZER, PROVISIONING, REASON_DELETING, REASON_INVALID_SPEC,
     REASON_WAITING_FOR_PLATFORM, WAIT_FOR_PLATFORM, apply_status, error_action, event, failed,
-    is_paused, not_ready, observed, problems_message, transition,
+    is_paused, not_ready, observed, problems_message, transition, with_progress,
 };
 use crate::desired::Owner;
 use crate::desired::platform as platform_desired;
@@ -180,9 +180,12 @@ pub fn problems(chatbot: &BedrockChatbot, ctx: &Context) -> Vec<FieldProblem> {
 async fn publish_status(
     chatbot: &BedrockChatbot,
     status: &BedrockChatbotStatus,
+    stalled: bool,
     ctx: &Context,
 ) -> Result<()> {
-    apply_status(&api(ctx, chatbot), &chatbot.name_any(), status).await?;
+    let mut status = status.clone();
+    with_progress(&mut status.conditions, chatbot.metadata.generation, stalled);
+    apply_status(&api(ctx, chatbot), &chatbot.name_any(), &status).await?;
     let before = chatbot
         .status
         .as_ref()
@@ -220,7 +223,7 @@ async fn apply(chatbot: &BedrockChatbot, ctx: &Context) -> Result<(Action, &'sta
     let problems = problems(chatbot, ctx);
     if !problems.is_empty() {
         let status = held(chatbot, REASON_INVALID_SPEC, &problems_message(&problems));
-        publish_status(chatbot, &status, ctx).await?;
+        publish_status(chatbot, &status, true, ctx).await?;
         // Nothing heals by itself: a spec change triggers a reconcile at once, the
         // resync catches a conflict resolved by another object changing.
         return Ok((Action::requeue(ctx.resync()), "invalid_spec"));
@@ -229,7 +232,7 @@ async fn apply(chatbot: &BedrockChatbot, ctx: &Context) -> Result<(Action, &'sta
         Ok(platform) => platform,
         Err(why) => {
             let status = held(chatbot, REASON_WAITING_FOR_PLATFORM, &why);
-            publish_status(chatbot, &status, ctx).await?;
+            publish_status(chatbot, &status, false, ctx).await?;
             return Ok((Action::requeue(WAIT_FOR_PLATFORM), "waiting"));
         }
     };
@@ -241,15 +244,20 @@ async fn apply(chatbot: &BedrockChatbot, ctx: &Context) -> Result<(Action, &'sta
         Ok(state) => state,
         Err(error) => {
             // Best effort: the error is what counts, and it is returned either way.
-            if let Err(status_error) =
-                publish_status(chatbot, &failed_status(chatbot, &error), ctx).await
+            if let Err(status_error) = publish_status(
+                chatbot,
+                &failed_status(chatbot, &error),
+                !error.is_retryable(),
+                ctx,
+            )
+            .await
             {
                 tracing::warn!(error = %status_error, "cannot report the failure in status");
             }
             return Err(error);
         }
     };
-    publish_status(chatbot, &state.status, ctx).await?;
+    publish_status(chatbot, &state.status, false, ctx).await?;
     Ok(if state.is_ready() {
         (Action::requeue(ctx.resync()), "ok")
     } else {
@@ -295,7 +303,7 @@ async fn cleanup(chatbot: &BedrockChatbot, ctx: &Context) -> Result<Action> {
     }
     let why = format!("waiting for AWS to delete {}", deletion.waiting.join(", "));
     let status = held(chatbot, REASON_DELETING, &why);
-    publish_status(chatbot, &status, ctx).await?;
+    publish_status(chatbot, &status, false, ctx).await?;
     Err(Error::DeletionPending(why))
 }
 

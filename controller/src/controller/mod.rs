@@ -25,7 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use bedrock_chatbot_crds::{
-    BedrockChatbot, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, Condition, ConditionStatus,
+    BedrockChatbot, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, CONDITION_SYNCED,
+    ChatbotPlatform, Condition, ConditionStatus,
 };
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -377,6 +378,43 @@ pub fn not_ready(
         );
     }
     conditions
+}
+
+/// Sets kstatus's `Reconciling` and `Stalled` from `Ready` (Flux, Argo CD and
+/// cli-utils read these two): Stalled when the controller cannot make progress
+/// until something changes (`stalled`: an invalid spec, an AWS error no retry
+/// fixes), else Reconciling while not Ready; both False when Ready.
+pub fn with_progress(conditions: &mut Vec<Condition>, generation: Option<i64>, stalled: bool) {
+    let now = conditions::now();
+    let (ready, reason, message) = conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_READY)
+        .map(|c| {
+            (
+                c.status == ConditionStatus::True,
+                c.reason.clone(),
+                c.message.clone(),
+            )
+        })
+        .unwrap_or((false, "Pending".to_string(), String::new()));
+    let (stalled_status, reconciling_status) = match (ready, stalled) {
+        (_, true) => (ConditionStatus::True, ConditionStatus::False),
+        (true, false) => (ConditionStatus::False, ConditionStatus::False),
+        (false, false) => (ConditionStatus::False, ConditionStatus::True),
+    };
+    for (type_, status) in [
+        (CONDITION_STALLED, stalled_status),
+        (CONDITION_RECONCILING, reconciling_status),
+    ] {
+        let message = if status == ConditionStatus::True {
+            message.clone()
+        } else {
+            String::new()
+        };
+        conditions::set(
+            conditions, type_, status, &reason, message, generation, &now,
+        );
+    }
 }
 
 /// The event for a change of the `Ready` condition between `before` and `after`,

@@ -14,7 +14,7 @@ use super::chatbot::from_finalizer;
 use super::{
     Context, FINALIZER, PROVISIONING, REASON_DELETING, REASON_DELETION_BLOCKED,
     REASON_INVALID_SPEC, apply_status, error_action, event, failed, is_paused, not_ready, observed,
-    problems_message, transition,
+    problems_message, transition, with_progress,
 };
 use crate::desired::Owner;
 use crate::engine::platform as engine;
@@ -122,9 +122,16 @@ pub fn problems(platform: &ChatbotPlatform, ctx: &Context) -> Vec<FieldProblem> 
 async fn publish_status(
     platform: &ChatbotPlatform,
     status: &ChatbotPlatformStatus,
+    stalled: bool,
     ctx: &Context,
 ) -> Result<()> {
-    apply_status(&api(ctx), &platform.name_any(), status).await?;
+    let mut status = status.clone();
+    with_progress(
+        &mut status.conditions,
+        platform.metadata.generation,
+        stalled,
+    );
+    apply_status(&api(ctx), &platform.name_any(), &status).await?;
     let before = platform
         .status
         .as_ref()
@@ -161,7 +168,7 @@ async fn apply(platform: &ChatbotPlatform, ctx: &Context) -> Result<(Action, &'s
     let problems = problems(platform, ctx);
     if !problems.is_empty() {
         let status = held(platform, REASON_INVALID_SPEC, &problems_message(&problems));
-        publish_status(platform, &status, ctx).await?;
+        publish_status(platform, &status, true, ctx).await?;
         return Ok((Action::requeue(ctx.resync()), "invalid_spec"));
     }
     let state = engine::apply(&ctx.engine, platform).await;
@@ -171,15 +178,20 @@ async fn apply(platform: &ChatbotPlatform, ctx: &Context) -> Result<(Action, &'s
         Ok(state) => state,
         Err(error) => {
             // Best effort: the error is what counts, and it is returned either way.
-            if let Err(status_error) =
-                publish_status(platform, &failed_status(platform, &error), ctx).await
+            if let Err(status_error) = publish_status(
+                platform,
+                &failed_status(platform, &error),
+                !error.is_retryable(),
+                ctx,
+            )
+            .await
             {
                 tracing::warn!(error = %status_error, "cannot report the failure in status");
             }
             return Err(error);
         }
     };
-    publish_status(platform, &state.status, ctx).await?;
+    publish_status(platform, &state.status, false, ctx).await?;
     Ok(if state.is_ready() {
         (Action::requeue(ctx.resync()), "ok")
     } else {
@@ -205,7 +217,7 @@ async fn cleanup(platform: &ChatbotPlatform, ctx: &Context) -> Result<Action> {
             users.join(", ")
         );
         let status = held(platform, REASON_DELETION_BLOCKED, &why);
-        publish_status(platform, &status, ctx).await?;
+        publish_status(platform, &status, false, ctx).await?;
         ctx.publish(
             &platform.object_ref(&()),
             event(
@@ -227,7 +239,7 @@ async fn cleanup(platform: &ChatbotPlatform, ctx: &Context) -> Result<Action> {
     }
     let why = format!("waiting for AWS to delete {}", deletion.waiting.join(", "));
     let status = held(platform, REASON_DELETING, &why);
-    publish_status(platform, &status, ctx).await?;
+    publish_status(platform, &status, false, ctx).await?;
     Err(Error::DeletionPending(why))
 }
 
