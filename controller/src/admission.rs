@@ -191,7 +191,10 @@ impl Admission {
         rejection
             .problems
             .extend(schema.structural.iter_errors(&defaulted).map(|error| {
-                FieldProblem::new(dotted(error.instance_path().as_str()), describe(&error))
+                FieldProblem::new(
+                    dotted(error.instance_path().as_str()),
+                    describe(&error, &schema.schema),
+                )
             }));
         if rejection.problems.is_empty() {
             let old = old.map(|old| cel::apply_defaults(&schema.schema, &without_nulls(old)));
@@ -363,6 +366,9 @@ fn tighten(node: &mut Value) {
     }
     // OpenAPI's `nullable` is unknown to JSON Schema; nulls are gone by now anyway.
     object.remove("nullable");
+    if let Some(Value::String(pattern)) = object.get_mut("pattern") {
+        *pattern = as_go_reads_it(pattern);
+    }
     for (key, child) in object.iter_mut() {
         match key.as_str() {
             "properties" => {
@@ -379,6 +385,53 @@ fn tighten(node: &mut Value) {
             _ => {}
         }
     }
+}
+
+/// A schema pattern rewritten so that the JSON schema validator, which reads
+/// ECMA-262 regular expressions, matches what the API server's Go regular
+/// expressions (RE2) match: `\d`, `\s`, `\w` and their negations are ASCII
+/// classes (ECMA's `\s` takes in Unicode spaces), and `.` is any character but a
+/// line feed (ECMA's also stops at `\r`, U+2028 and U+2029).
+fn as_go_reads_it(pattern: &str) -> String {
+    let ascii = |class: char| match class.to_ascii_lowercase() {
+        'd' => "0-9",
+        's' => "\\t\\n\\f\\r ",
+        _ => "0-9A-Za-z_",
+    };
+    let mut out = String::with_capacity(pattern.len());
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(class @ ('d' | 's' | 'w')) if in_class => out.push_str(ascii(class)),
+                Some(class @ ('d' | 's' | 'w')) => out.push_str(&format!("[{}]", ascii(class))),
+                Some(class @ ('D' | 'S' | 'W')) => {
+                    assert!(
+                        !in_class,
+                        "pattern {pattern}: \\{class} inside [...] has no ASCII form here"
+                    );
+                    out.push_str(&format!("[^{}]", ascii(class)));
+                }
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '.' if !in_class => out.push_str("[^\\n]"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// `/spec/model/temperature` → `spec.model.temperature`; list indexes as `[0]`.
@@ -398,8 +451,9 @@ fn dotted(pointer: &str) -> String {
     out
 }
 
-/// A schema error in words a user of `kubectl` would recognise.
-fn describe(error: &jsonschema::ValidationError<'_>) -> String {
+/// A schema error in words a user of `kubectl` would recognise; `schema` is the
+/// CRD's, for the patterns as written there.
+fn describe(error: &jsonschema::ValidationError<'_>, schema: &Value) -> String {
     use jsonschema::error::ValidationErrorKind as K;
     match error.kind() {
         K::AdditionalProperties { unexpected } => {
@@ -429,7 +483,7 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
         _ => {
             // The message quotes the offending value; a huge one is shown cut short.
             let value = error.instance().to_string();
-            if value.chars().count() > 80 {
+            let message = if value.chars().count() > 80 {
                 let shown = match error.instance().as_ref() {
                     Value::String(text) => excerpt(text),
                     _ => excerpt(&value),
@@ -437,6 +491,18 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
                 error.masked_with(shown).to_string()
             } else {
                 error.to_string()
+            };
+            // The pattern as the CRD has it, not as rewritten for the validator.
+            match (
+                error.kind(),
+                schema
+                    .pointer(error.schema_path().as_str())
+                    .and_then(Value::as_str),
+            ) {
+                (K::Pattern { pattern }, Some(written)) => {
+                    message.replace(&format!("\"{pattern}\""), &format!("\"{written}\""))
+                }
+                _ => message,
             }
         }
     }
@@ -819,6 +885,38 @@ mod tests {
         );
         assert!(value["count"].is_i64());
         assert!(value["ratio"].is_f64());
+    }
+
+    #[test]
+    fn patterns_are_read_as_go_reads_them() {
+        assert_eq!(as_go_reads_it(r"^[^\s]+$"), r"^[^\t\n\f\r ]+$");
+        assert_eq!(
+            as_go_reads_it(r"^\d\S\w$"),
+            r"^[0-9][^\t\n\f\r ][0-9A-Za-z_]$"
+        );
+        assert_eq!(as_go_reads_it(r"^a.b[.]\.$"), r"^a[^\n]b[.]\.$");
+        assert_eq!(as_go_reads_it(r"^[a-z]{2}\\s$"), r"^[a-z]{2}\\s$");
+    }
+
+    #[test]
+    fn pattern_errors_quote_the_pattern_of_the_crd() {
+        let admission = Admission::default();
+        let manifest = json!({
+            "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+            "kind": "BedrockChatbot",
+            "metadata": { "name": "a", "namespace": "t" },
+            "spec": {
+                "platformRef": { "name": "p" },
+                "hostname": "chat.example.com",
+                "image": "my image"
+            }
+        });
+        let rejection = admission.admit(&manifest, None).unwrap_err();
+        assert_eq!(rejection.problems.len(), 1, "{rejection:?}");
+        assert_eq!(
+            rejection.problems[0].message,
+            r#""my image" does not match "^[^\s]+$""#
+        );
     }
 
     #[test]
