@@ -609,6 +609,64 @@ pub fn cases() -> Vec<Case> {
             "kind",
             "unsupported kind \"Chatbot\"",
         ),
+        // Metadata, which the API server decodes strictly and checks as it does
+        // every object's.
+        chatbot_with(
+            Layer::ApiServer,
+            "misspelt metadata field",
+            "/metadata/lables",
+            json!({ "team": "a" }),
+            "metadata",
+            "unknown field(s) lables",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "label value longer than 63 characters",
+            "/metadata/labels",
+            json!({ "team": "x".repeat(64) }),
+            "metadata.labels",
+            "at most 63 characters",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "label key with a space",
+            "/metadata/labels",
+            json!({ "team name": "a" }),
+            "metadata.labels",
+            "must be a qualified name",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "annotation key with an exclamation mark",
+            "/metadata/annotations",
+            json!({ "bad key!": "x" }),
+            "metadata.annotations",
+            "must be a qualified name",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "annotations over 256 KiB",
+            "/metadata/annotations",
+            json!({ "note": "x".repeat(256 * 1024 - 3) }),
+            "metadata.annotations",
+            "at most 262144 bytes",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "finalizer that is not a qualified name",
+            "/metadata/finalizers",
+            json!(["not valid!"]),
+            "metadata.finalizers",
+            "must be a qualified name",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "owner reference without its kind",
+            "/metadata/ownerReferences",
+            json!([{ "apiVersion": "v1", "name": "owner", "uid": "0e1d5d9a-5d7c-4b8e-9f3a-2c1b0a987654" }]),
+            "metadata.ownerReferences[0]",
+            "missing required field kind",
+        ),
         chatbot_with(
             Layer::ApiServer,
             "namespace with an underscore",
@@ -760,6 +818,32 @@ pub fn admissible_cases() -> Vec<Admissible> {
             "ingress range with host bits set",
             "/spec/loadBalancer/ingressCidrs",
             json!(["203.0.113.7/24"]),
+        ),
+        chatbot_with(
+            "labels, annotations, finalizers and an owner as Kubernetes allows them",
+            "/metadata",
+            json!({
+                "name": "assistant",
+                "namespace": "team-a",
+                "labels": { "example.com/team": "a", "empty": "", "long": "x".repeat(63) },
+                // Annotation keys are checked lowercased.
+                "annotations": { "Example.COM/Note": "anything at all ✓", "note": "" },
+                // One without a domain draws only a warning.
+                "finalizers": ["example.com/cleanup", "cleanup"],
+                "ownerReferences": [{
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "owner",
+                    "uid": "0e1d5d9a-5d7c-4b8e-9f3a-2c1b0a987654"
+                }],
+                // As `kubectl create --dry-run=client -o yaml` writes it.
+                "creationTimestamp": null
+            }),
+        ),
+        chatbot_with(
+            "chatbot name of 100 characters in one label",
+            "/metadata/name",
+            json!("a".repeat(100)),
         ),
         chatbot_with(
             "whole numbers written with a decimal point",
