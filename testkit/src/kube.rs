@@ -528,7 +528,8 @@ fn supervisor_script(
 
 /// Audit what tests do, not the API server's own traffic: every request of
 /// another user than the API server's loopback client, at the Metadata level
-/// (user, verb, resource, namespace, answer; no bodies).
+/// (user, verb, resource, namespace, answer; no bodies), and Leases with their
+/// bodies (who held a Lease when, for the leader election tests).
 const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
@@ -537,6 +538,8 @@ rules:
   users: [\"system:apiserver\"]
 - level: None
   nonResourceURLs: [\"/readyz*\", \"/livez*\", \"/healthz*\"]
+- level: RequestResponse
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
 - level: Metadata
 ";
 
