@@ -165,7 +165,8 @@ impl Admission {
             }
         };
         rejection.kind = Some(kind);
-        let (object, problems) = check_metadata(kind, fields.get("metadata"));
+        let mut manifest = without_nulls(manifest);
+        let (object, problems) = check_metadata(kind, manifest.get("metadata"));
         rejection.object = object;
         rejection.problems.extend(problems);
 
@@ -173,7 +174,6 @@ impl Admission {
             Kind::ChatbotPlatform => &self.platform,
             Kind::BedrockChatbot => &self.chatbot,
         };
-        let mut manifest = without_nulls(manifest);
         if let Some(fields) = manifest.as_object_mut() {
             // Status belongs to the controller; the API server ignores it on create.
             fields.remove("status");
@@ -230,10 +230,17 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, FieldProblem> {
     serde_json::from_value(value).map_err(|e| FieldProblem::new("", e.to_string()))
 }
 
-/// Checks `metadata` the way the API server does for the parts it owns: a name
-/// that is a DNS subdomain, a namespace that is a DNS label.
+/// Checks `metadata` (without nulls) the way the API server does every object's:
+/// only the fields of Kubernetes' `ObjectMeta` (it decodes strictly), a name that
+/// is a DNS subdomain, a namespace that is a DNS label, and well-formed labels,
+/// annotations, finalizers and owner references.
 fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<FieldProblem>) {
     let mut problems = Vec::new();
+    match metadata {
+        Some(Value::Object(fields)) => check_object_meta(fields, &mut problems),
+        Some(_) => problems.push(FieldProblem::new("metadata", "must be a mapping")),
+        None => {}
+    }
     let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
     let name = field("name");
     match name {
@@ -271,17 +278,193 @@ fn check_metadata(kind: Kind, metadata: Option<&Value>) -> (Option<String>, Vec<
     (object, problems)
 }
 
-fn is_dns_label(s: &str) -> bool {
+/// The fields of Kubernetes' `ObjectMeta`, all the API server decodes in
+/// `metadata`; the file mode reads only some of them.
+const OBJECT_META_FIELDS: [&str; 15] = [
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Most bytes of all annotations of an object, keys and values together.
+const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+
+const QUALIFIED_NAME: &str = "must be a qualified name: an optional DNS subdomain prefix and '/', then at most 63 characters of a-z, A-Z, 0-9, '-', '_', '.', beginning and ending with a letter or digit";
+
+/// The parts of `metadata` the API server checks for every kind, as it does.
+fn check_object_meta(metadata: &Map<String, Value>, problems: &mut Vec<FieldProblem>) {
+    let unknown: Vec<&str> = metadata
+        .keys()
+        .map(String::as_str)
+        .filter(|key| !OBJECT_META_FIELDS.contains(key))
+        .collect();
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.iter().map(|name| excerpt_if_long(name)).collect();
+        problems.push(FieldProblem::new(
+            "metadata",
+            format!("unknown field(s) {}", names.join(", ")),
+        ));
+    }
+    let mut problem =
+        |field: &str, message: String| problems.push(FieldProblem::new(field, message));
+    match metadata.get("labels") {
+        None => {}
+        Some(Value::Object(labels)) => {
+            for (key, value) in labels {
+                if !is_qualified_name(key) {
+                    problem(
+                        "metadata.labels",
+                        format!("label key {} {QUALIFIED_NAME}", excerpt(key)),
+                    );
+                }
+                match value.as_str() {
+                    Some(value) if is_label_value(value) => {}
+                    Some(value) => problem(
+                        "metadata.labels",
+                        format!(
+                            "label value {} must be empty or at most 63 characters of a-z, A-Z, 0-9, '-', '_', '.', beginning and ending with a letter or digit",
+                            excerpt(value)
+                        ),
+                    ),
+                    None => problem(
+                        "metadata.labels",
+                        format!("label {} must be a string", excerpt(key)),
+                    ),
+                }
+            }
+        }
+        Some(_) => problem("metadata.labels", "must be a mapping of strings".into()),
+    }
+    match metadata.get("annotations") {
+        None => {}
+        Some(Value::Object(annotations)) => {
+            let mut bytes = 0;
+            for (key, value) in annotations {
+                // The API server checks annotation keys lowercased.
+                if !is_qualified_name(&key.to_lowercase()) {
+                    problem(
+                        "metadata.annotations",
+                        format!("annotation key {} {QUALIFIED_NAME}", excerpt(key)),
+                    );
+                }
+                match value.as_str() {
+                    Some(value) => bytes += key.len() + value.len(),
+                    None => problem(
+                        "metadata.annotations",
+                        format!("annotation {} must be a string", excerpt(key)),
+                    ),
+                }
+            }
+            if bytes > ANNOTATIONS_MAX_BYTES {
+                problem(
+                    "metadata.annotations",
+                    format!(
+                        "annotations hold {bytes} bytes; the API server allows at most {ANNOTATIONS_MAX_BYTES} bytes"
+                    ),
+                );
+            }
+        }
+        Some(_) => problem(
+            "metadata.annotations",
+            "must be a mapping of strings".into(),
+        ),
+    }
+    match metadata.get("finalizers") {
+        None => {}
+        Some(Value::Array(finalizers)) => {
+            for finalizer in finalizers {
+                match finalizer.as_str() {
+                    Some(name) if is_qualified_name(name) => {}
+                    Some(name) => problem(
+                        "metadata.finalizers",
+                        format!("{} {QUALIFIED_NAME}", excerpt(name)),
+                    ),
+                    None => problem("metadata.finalizers", "must be a list of strings".into()),
+                }
+            }
+        }
+        Some(_) => problem("metadata.finalizers", "must be a list of strings".into()),
+    }
+    match metadata.get("ownerReferences") {
+        None => {}
+        Some(Value::Array(owners)) => {
+            for (i, owner) in owners.iter().enumerate() {
+                let field = format!("metadata.ownerReferences[{i}]");
+                for required in ["apiVersion", "kind", "name", "uid"] {
+                    if owner
+                        .get(required)
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
+                        problem(&field, format!("missing required field {required}"));
+                    }
+                }
+            }
+        }
+        Some(_) => problem("metadata.ownerReferences", "must be a list".into()),
+    }
+}
+
+fn excerpt_if_long(text: &str) -> String {
+    if text.chars().count() > 64 {
+        excerpt(text)
+    } else {
+        text.to_string()
+    }
+}
+
+/// An RFC 1123 label's characters: a-z, 0-9 and inner '-', at least one.
+fn is_rfc1123_label(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
+/// A DNS label as Kubernetes names namespaces: at most 63 characters.
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && is_rfc1123_label(s)
+}
+
+/// A DNS subdomain as Kubernetes names objects: at most 253 characters; its labels
+/// are not limited to 63.
 fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
+    s.len() <= 253 && s.split('.').all(is_rfc1123_label)
+}
+
+/// A label value: empty, or at most 63 characters of letters, digits, '-', '_'
+/// and '.', beginning and ending with a letter or digit.
+fn is_label_value(s: &str) -> bool {
+    let alphanumeric = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    s.is_empty()
+        || (s.len() <= 63
+            && alphanumeric(s.chars().next())
+            && alphanumeric(s.chars().last())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+}
+
+/// Kubernetes' qualified name (label and annotation keys, finalizers): an
+/// optional DNS subdomain and '/', then a non-empty name as a label value.
+fn is_qualified_name(s: &str) -> bool {
+    let (prefix, name) = match s.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, s),
+    };
+    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
 }
 
 /// The manifest without `null` values: the API server drops them for fields that
@@ -461,13 +644,7 @@ fn describe(error: &jsonschema::ValidationError<'_>, schema: &Value) -> String {
             let mut names: Vec<String> = unexpected
                 .iter()
                 .take(LISTED)
-                .map(|n| {
-                    if n.chars().count() > 64 {
-                        excerpt(n)
-                    } else {
-                        n.clone()
-                    }
-                })
+                .map(|n| excerpt_if_long(n))
                 .collect();
             if unexpected.len() > LISTED {
                 names.push(format!("and {} more", unexpected.len() - LISTED));
@@ -917,6 +1094,34 @@ mod tests {
             rejection.problems[0].message,
             r#""my image" does not match "^[^\s]+$""#
         );
+    }
+
+    #[test]
+    fn names_and_keys_are_read_as_kubernetes_reads_them() {
+        assert!(is_dns_subdomain(&"a".repeat(100)));
+        assert!(is_dns_subdomain("chat.example.com"));
+        assert!(!is_dns_subdomain("chat..example.com"));
+        assert!(!is_dns_subdomain(&"a".repeat(254)));
+        assert!(!is_dns_label(&"a".repeat(64)));
+        for valid in ["team", "example.com/team", "a_b.c-d", "A"] {
+            assert!(is_qualified_name(valid), "{valid}");
+        }
+        for invalid in [
+            "",
+            "/team",
+            "Example.com/team",
+            "a/b/c",
+            "team name",
+            "-a",
+            &"k".repeat(64),
+        ] {
+            assert!(!is_qualified_name(invalid), "{invalid}");
+        }
+        assert!(is_label_value(""));
+        assert!(is_label_value(&"x".repeat(63)));
+        assert!(!is_label_value(&"x".repeat(64)));
+        assert!(!is_label_value("a-"));
+        assert!(!is_label_value("é"));
     }
 
     #[test]
