@@ -253,7 +253,9 @@ fn create_and_read_back(plane: &KubeControlPlane, documents: &[Value]) -> Vec<Va
 }
 
 /// Where two specs differ, one line per place. Numbers compare by value: JSON does
-/// not tell 1.0 from 1, and the API server writes `topP: 1.0` back as `1`.
+/// not tell 1.0 from 1, and the API server writes `topP: 1.0` back as `1`. A field
+/// the API server keeps as `null` (it keeps an explicit null on a nullable field)
+/// is the same as one the file mode leaves out: the controller reads both as unset.
 fn differences(path: &str, file_mode: &Value, api_server: &Value, found: &mut Vec<String>) {
     match (file_mode, api_server) {
         (Value::Object(a), Value::Object(b)) => {
@@ -261,6 +263,7 @@ fn differences(path: &str, file_mode: &Value, api_server: &Value, found: &mut Ve
                 let here = format!("{path}.{key}");
                 match (a.get(key), b.get(key)) {
                     (Some(x), Some(y)) => differences(&here, x, y, found),
+                    (None, Some(Value::Null)) => {}
                     (x, y) => found.push(format!(
                         "{here}: file mode {}, API server {}",
                         x.map_or("absent".into(), Value::to_string),

@@ -846,6 +846,20 @@ pub fn admissible_cases() -> Vec<Admissible> {
             json!("a".repeat(100)),
         ),
         chatbot_with(
+            "nulls, for optional fields and for defaulted ones",
+            "/spec",
+            json!({
+                "platformRef": { "name": "shared" },
+                "hostname": "chat.team-a.example.com",
+                "model": null,
+                "cognito": { "domainPrefix": null, "passwordPolicy": null },
+                "task": { "containerHealthCheck": null, "cpu": null },
+                "scaling": null,
+                "listenerRulePriority": null,
+                "tags": { "team": null, "cost-center": "42" }
+            }),
+        ),
+        chatbot_with(
             "whole numbers written with a decimal point",
             "/spec/task",
             json!({ "cpu": 1024.0, "memory": 2048.0, "desiredCount": 2.0 }),
