@@ -963,6 +963,14 @@ fn assert_rules_see_plain_json(schema: &Value, path: &str) {
             !rule.contains("cidr(") || rule.contains("isCIDR("),
             "{path}: rule {rule} calls cidr() without asking isCIDR() first"
         );
+        // matches() runs Rust's regex, whose Perl classes are Unicode where the
+        // API server's (RE2) are ASCII: the rules spell their classes out.
+        assert!(
+            !["\\d", "\\D", "\\s", "\\S", "\\w", "\\W"]
+                .iter()
+                .any(|class| rule.contains(class)),
+            "{path}: rule {rule} uses a Perl character class"
+        );
     }
     if let Some(properties) = node.get("properties").and_then(Value::as_object) {
         for (name, child) in properties {
@@ -1122,6 +1130,20 @@ mod tests {
         assert!(!is_label_value(&"x".repeat(64)));
         assert!(!is_label_value("a-"));
         assert!(!is_label_value("é"));
+    }
+
+    #[test]
+    #[should_panic(expected = "uses a Perl character class")]
+    fn a_rule_matching_a_perl_class_is_refused_when_the_schema_is_loaded() {
+        let rule = json!({ "rule": r"self.matches('^\\S+$')" });
+        assert_rules_see_plain_json(&json!({ "x-kubernetes-validations": [rule] }), "spec");
+    }
+
+    #[test]
+    #[should_panic(expected = "without asking isCIDR() first")]
+    fn a_rule_calling_cidr_unguarded_is_refused_when_the_schema_is_loaded() {
+        let rule = json!({ "rule": "cidr(self).prefixLength() >= 16" });
+        assert_rules_see_plain_json(&json!({ "x-kubernetes-validations": [rule] }), "spec");
     }
 
     #[test]

@@ -376,6 +376,14 @@ pub fn cases() -> Vec<Case> {
         ),
         chatbot_with(
             Layer::ApiServer,
+            "task CPU beyond 32 bits",
+            "/spec/task/cpu",
+            json!(4_294_967_808_i64),
+            "spec.task",
+            "Fargate combination",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
             "maxTokens not a whole number",
             "/spec/model/maxTokens",
             json!(1000.5),
@@ -787,6 +795,15 @@ pub struct Admissible {
     pub documents: Vec<Value>,
 }
 
+/// 40 tags (the most a map holds), keys of 128 characters and values of 256, of
+/// two bytes each where the key's form allows.
+fn largest_tags() -> Value {
+    (0..40)
+        .map(|i| (format!("{i:02}{}", "é".repeat(126)), json!("é".repeat(256))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// Every admissible edge case; each chatbot is in namespace `team-a`.
 pub fn admissible_cases() -> Vec<Admissible> {
     let platform_with = |what, path: &str, value: Value| {
@@ -857,6 +874,44 @@ pub fn admissible_cases() -> Vec<Admissible> {
                 "scaling": null,
                 "listenerRulePriority": null,
                 "tags": { "team": null, "cost-center": "42" }
+            }),
+        ),
+        // Every rule runs on the largest values the schema allows, within the
+        // API server's CEL cost budget per call and per object.
+        chatbot_with(
+            "chatbot with every list, map and string at its largest",
+            "/spec",
+            json!({
+                "platformRef": { "name": "shared" },
+                "hostname": format!("{}.example.com", ["c".repeat(63), "d".repeat(51)].join(".")),
+                "model": {
+                    "systemPrompt": e(20_000),
+                    "inferenceRegions": (1..=20).map(|i| format!("us-east-{i}")).collect::<Vec<_>>()
+                },
+                "task": {
+                    "containerHealthCheck": std::iter::once("CMD".to_string())
+                        .chain((1..16).map(|i| format!("{i}{}", "x".repeat(1020))))
+                        .collect::<Vec<_>>()
+                },
+                "tags": largest_tags()
+            }),
+        ),
+        platform_with(
+            "platform with every list, map and string at its largest",
+            "/spec",
+            json!({
+                "region": "us-west-2",
+                "network": { "managed": {
+                    "vpcCidr": "10.0.0.0/16",
+                    "availabilityZones": "abcdef".chars().map(|z| format!("us-west-2{z}")).collect::<Vec<_>>(),
+                    "publicSubnetCidrs": (0..6).map(|i| format!("10.0.{i}.0/24")).collect::<Vec<_>>(),
+                    "privateSubnetCidrs": (0..6).map(|i| format!("10.0.{}.0/24", 10 + i)).collect::<Vec<_>>()
+                } },
+                "loadBalancer": {
+                    "certificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef",
+                    "ingressCidrs": (0..50).map(|i| format!("203.0.{i}.0/24")).collect::<Vec<_>>()
+                },
+                "tags": largest_tags()
             }),
         ),
         chatbot_with(
