@@ -1,47 +1,117 @@
 //! Leader election with a `coordination.k8s.io/v1` Lease, so that of several
-//! replicas exactly one reconciles: acquire (or take over an expired lease), renew
-//! well within the lease duration, stop when the lease is lost, release it on
-//! shutdown so a standby takes over at once instead of after the lease expires.
+//! replicas exactly one reconciles — with client-go's semantics, which
+//! kube-lease-manager (the maintained Rust implementation) does not have: it
+//! judges expiry by the holder's `renewTime`, so a holder whose clock is behind
+//! loses a live Lease.
 //!
-//! Every write is a create or a replace carrying the resourceVersion that was read,
-//! so two replicas racing for the same lease cannot both win: the API server
-//! answers the loser with 409 Conflict.
+//! - **Expiry by local observation.** A replica notes, by its own monotonic clock,
+//!   when it last saw the Lease record change. Another holder's Lease counts as
+//!   expired only once it has stayed unchanged for the whole lease duration since
+//!   then: no clock but this process's own is ever compared.
+//! - **Bounded renewal.** The leader retries every [`Timing::retry`]; each attempt
+//!   may take only until the renew deadline ([`Timing::renew_deadline`], shorter
+//!   than the lease) after the start of the last successful renewal. Past it,
+//!   leadership is lost, whatever the API server does.
+//! - **Fenced writes.** Each successful renewal opens the AWS [`Fence`] until its
+//!   renew deadline, so a leader cut off from the API server stops writing to AWS
+//!   before any standby can take the Lease over.
+//! - **Ordered release.** On shutdown the renewals stop first, then the fence
+//!   closes, then the Lease is released (holder cleared), so a standby takes over at
+//!   once and no late renewal can take it back.
+//!
+//! Every write is a create or a replace carrying the resourceVersion that was read:
+//! two replicas racing for the Lease cannot both win; the loser gets 409 Conflict.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, Client};
+use tokio::time::Instant;
 
+use crate::aws::Fence;
 use crate::{Error, Result};
 
-/// The outcome of one attempt to hold the lease.
+/// The leader election's timing, client-go's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// How long a Lease lasts without renewal (what standbys wait for).
+    pub lease: Duration,
+    /// How long the leader keeps trying to renew before it gives up leadership;
+    /// shorter than `lease`, so it stops before anyone else may start.
+    pub renew_deadline: Duration,
+    /// Pause between attempts (to renew, or to acquire).
+    pub retry: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The outcome of one attempt to hold the Lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Attempt {
-    /// This replica took the lease (created it, or took over an expired one).
+    /// This replica took the Lease (created it, or took over an expired one).
     Acquired,
-    /// This replica held the lease and renewed it.
+    /// This replica held the Lease and renewed it.
     Renewed,
-    /// Another replica holds a live lease (its identity), or won a race for it.
+    /// Another replica holds a live Lease (its identity), or won a race for it.
     HeldBy(String),
 }
 
 impl Attempt {
-    /// Whether this replica holds the lease now.
+    /// Whether this replica holds the Lease now.
     pub fn is_held(&self) -> bool {
         matches!(self, Self::Acquired | Self::Renewed)
     }
 }
 
+/// What of a Lease record decides whether it changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Record {
+    holder: Option<String>,
+    renewed: Option<String>,
+    acquired: Option<String>,
+    duration: Option<i32>,
+    transitions: Option<i32>,
+}
+
+impl Record {
+    fn of(spec: &LeaseSpec) -> Self {
+        let time = |t: &Option<MicroTime>| t.as_ref().map(|t| t.0.to_string());
+        Self {
+            holder: spec.holder_identity.clone().filter(|h| !h.is_empty()),
+            renewed: time(&spec.renew_time),
+            acquired: time(&spec.acquire_time),
+            duration: spec.lease_duration_seconds,
+            transitions: spec.lease_transitions,
+        }
+    }
+}
+
+/// The Lease record this replica last saw, and when (by its own clock).
+#[derive(Debug)]
+struct Observed {
+    record: Record,
+    at: Instant,
+}
+
 /// One named Lease and this replica's identity in it.
-#[derive(Clone)]
 pub struct LeaseLock {
     api: Api<Lease>,
     name: String,
     identity: String,
-    duration: Duration,
+    timing: Timing,
+    observed: Mutex<Option<Observed>>,
 }
 
 impl std::fmt::Debug for LeaseLock {
@@ -49,29 +119,30 @@ impl std::fmt::Debug for LeaseLock {
         f.debug_struct("LeaseLock")
             .field("name", &self.name)
             .field("identity", &self.identity)
-            .field("duration", &self.duration)
+            .field("timing", &self.timing)
             .finish_non_exhaustive()
     }
 }
 
 impl LeaseLock {
-    /// The lease `namespace/name`, held as `identity` for `duration` per renewal.
+    /// The Lease `namespace/name`, held as `identity`.
     pub fn new(
         client: Client,
         namespace: &str,
         name: &str,
         identity: &str,
-        duration: Duration,
+        timing: Timing,
     ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
             identity: identity.to_string(),
-            duration,
+            timing,
+            observed: Mutex::default(),
         }
     }
 
-    /// `namespace/name` of the lease, for messages.
+    /// `namespace/name` of the Lease, for messages.
     pub fn describe(&self) -> String {
         format!(
             "{}/{}",
@@ -85,45 +156,80 @@ impl LeaseLock {
         &self.identity
     }
 
-    fn spec(&self, now: Timestamp, transitions: i32, acquired: Option<MicroTime>) -> LeaseSpec {
+    fn spec(&self, transitions: i32, acquired: Option<MicroTime>) -> LeaseSpec {
+        let now = MicroTime(Timestamp::now());
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(i32::try_from(self.duration.as_secs()).unwrap_or(15)),
-            acquire_time: acquired.or(Some(MicroTime(now))),
-            renew_time: Some(MicroTime(now)),
+            lease_duration_seconds: Some(
+                i32::try_from(self.timing.lease.as_secs()).unwrap_or(i32::MAX),
+            ),
+            acquire_time: acquired.or_else(|| Some(now.clone())),
+            renew_time: Some(now),
             lease_transitions: Some(transitions),
             ..LeaseSpec::default()
         }
     }
 
-    /// Acquires, renews or observes the lease, once.
-    pub async fn try_acquire(&self) -> Result<Attempt> {
-        let now = Timestamp::now();
+    /// Notes `spec` as seen now, unless it is what was seen before (then the time
+    /// it was first seen stays); returns when it was first seen.
+    fn observe(&self, spec: &LeaseSpec) -> Instant {
+        let record = Record::of(spec);
+        let mut observed = self
+            .observed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*observed {
+            Some(seen) if seen.record == record => seen.at,
+            _ => {
+                let at = Instant::now();
+                *observed = Some(Observed { record, at });
+                at
+            }
+        }
+    }
+
+    /// Acquires, renews or observes the Lease, once. Not bounded in time: callers
+    /// bound it (see [`LeaseLock::hold`]).
+    pub async fn try_acquire_or_renew(&self) -> Result<Attempt> {
         let Some(mut lease) = self.api.get_opt(&self.name).await.map_err(Error::Kube)? else {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.name.clone()),
                     ..ObjectMeta::default()
                 },
-                spec: Some(self.spec(now, 0, None)),
+                spec: Some(self.spec(0, None)),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(Attempt::Acquired),
+                Ok(created) => {
+                    self.observe(&created.spec.unwrap_or_default());
+                    Ok(Attempt::Acquired)
+                }
                 Err(error) if is_conflict(&error) => Ok(Attempt::HeldBy(String::new())),
                 Err(error) => Err(Error::Kube(error)),
             };
         };
         let spec = lease.spec.clone().unwrap_or_default();
-        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+        let seen = self.observe(&spec);
+        let record = Record::of(&spec);
         let transitions = spec.lease_transitions.unwrap_or(0);
-        let attempt = match holder {
-            Some(holder) if holder == self.identity => {
-                lease.spec = Some(self.spec(now, transitions, spec.acquire_time.clone()));
+        let attempt = match &record.holder {
+            Some(holder) if *holder == self.identity => {
+                lease.spec = Some(self.spec(transitions, spec.acquire_time.clone()));
                 Attempt::Renewed
             }
-            Some(holder) if !expired(&spec, now) => return Ok(Attempt::HeldBy(holder)),
-            _ => {
-                lease.spec = Some(self.spec(now, transitions + 1, None));
+            Some(holder) => {
+                let duration = Duration::from_secs(
+                    u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0),
+                );
+                if seen.elapsed() < duration {
+                    return Ok(Attempt::HeldBy(holder.clone()));
+                }
+                lease.spec = Some(self.spec(transitions + 1, None));
+                Attempt::Acquired
+            }
+            // Released: free to take at once.
+            None => {
+                lease.spec = Some(self.spec(transitions + 1, None));
                 Attempt::Acquired
             }
         };
@@ -132,14 +238,85 @@ impl LeaseLock {
             .replace(&self.name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => Ok(attempt),
+            Ok(written) => {
+                self.observe(&written.spec.unwrap_or_default());
+                Ok(attempt)
+            }
             Err(error) if is_conflict(&error) => Ok(Attempt::HeldBy(String::new())),
             Err(error) => Err(Error::Kube(error)),
         }
     }
 
-    /// Gives the lease up if this replica holds it, so a standby need not wait for
-    /// it to expire.
+    /// Waits until this replica holds the Lease, trying every [`Timing::retry`],
+    /// and opens `fence` until the renew deadline.
+    pub async fn acquire(&self, fence: &Fence) {
+        loop {
+            let started = Instant::now();
+            let attempt =
+                tokio::time::timeout(self.timing.renew_deadline, self.try_acquire_or_renew()).await;
+            match attempt {
+                Ok(Ok(attempt)) if attempt.is_held() => {
+                    fence.hold_until((started + self.timing.renew_deadline).into_std());
+                    return;
+                }
+                Ok(Ok(Attempt::HeldBy(holder))) => {
+                    tracing::debug!(lease = %self.describe(), %holder, "lease held by another replica");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(lease = %self.describe(), %error, "cannot read the lease");
+                }
+                Err(_) => {
+                    tracing::warn!(lease = %self.describe(), "the API server did not answer in time");
+                }
+            }
+            tokio::time::sleep(self.timing.retry).await;
+        }
+    }
+
+    /// Renews the Lease every [`Timing::retry`] for as long as this replica holds
+    /// it, opening `fence` after each renewal until the next renew deadline; returns
+    /// why it was lost (and the fence is closed by then): another replica holds it,
+    /// or no renewal succeeded within the renew deadline.
+    pub async fn hold(&self, fence: &Fence) -> String {
+        let mut renewed = Instant::now();
+        let why = loop {
+            tokio::time::sleep(self.timing.retry).await;
+            let deadline = renewed + self.timing.renew_deadline;
+            let started = Instant::now();
+            match tokio::time::timeout_at(deadline, self.try_acquire_or_renew()).await {
+                Ok(Ok(attempt)) if attempt.is_held() => {
+                    renewed = started;
+                    fence.hold_until((started + self.timing.renew_deadline).into_std());
+                }
+                Ok(Ok(Attempt::HeldBy(holder))) if holder.is_empty() => {
+                    break "another replica updated the lease first".to_string();
+                }
+                Ok(Ok(Attempt::HeldBy(holder))) => break format!("{holder} holds it now"),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) if Instant::now() >= deadline => {
+                    break format!(
+                        "could not renew it within {:?}: {error}",
+                        self.timing.renew_deadline
+                    );
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(lease = %self.describe(), %error, "lease renewal failed; retrying");
+                }
+                Err(_) => {
+                    break format!(
+                        "the API server did not confirm a renewal within {:?}",
+                        self.timing.renew_deadline
+                    );
+                }
+            }
+        };
+        fence.close();
+        why
+    }
+
+    /// Gives the Lease up if this replica holds it, so a standby need not wait for
+    /// it to expire. Call it only after [`LeaseLock::hold`] has stopped.
     pub async fn release(&self) -> Result<()> {
         let Some(mut lease) = self.api.get_opt(&self.name).await.map_err(Error::Kube)? else {
             return Ok(());
@@ -158,60 +335,6 @@ impl LeaseLock {
             .map_err(Error::Kube)?;
         Ok(())
     }
-
-    /// Waits until this replica holds the lease, trying every `retry`.
-    pub async fn acquire(&self, retry: Duration) {
-        loop {
-            match self.try_acquire().await {
-                Ok(attempt) if attempt.is_held() => return,
-                Ok(Attempt::HeldBy(holder)) => {
-                    tracing::debug!(lease = %self.describe(), %holder, "lease held by another replica");
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(lease = %self.describe(), %error, "cannot read the lease")
-                }
-            }
-            tokio::time::sleep(retry).await;
-        }
-    }
-
-    /// Renews the lease every `renew` for as long as this replica holds it; returns
-    /// why it was lost: another replica holds it, or it could not be renewed for a
-    /// whole lease duration (after which another replica may take it over).
-    pub async fn hold(&self, renew: Duration) -> String {
-        let mut last_renewed = tokio::time::Instant::now();
-        loop {
-            tokio::time::sleep(renew).await;
-            match self.try_acquire().await {
-                Ok(attempt) if attempt.is_held() => last_renewed = tokio::time::Instant::now(),
-                Ok(Attempt::HeldBy(holder)) if holder.is_empty() => {
-                    return "another replica updated the lease first".to_string();
-                }
-                Ok(Attempt::HeldBy(holder)) => return format!("{holder} holds it now"),
-                Ok(_) => {}
-                Err(error) => {
-                    // The deadline is shorter than the lease, so this replica stops
-                    // before anyone else may start.
-                    let deadline = self.duration.mul_f64(0.8);
-                    if last_renewed.elapsed() >= deadline {
-                        return format!("could not renew it for {deadline:?}: {error}");
-                    }
-                    tracing::warn!(lease = %self.describe(), %error, "lease renewal failed; retrying");
-                }
-            }
-        }
-    }
-}
-
-fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
-    let Some(MicroTime(renewed)) = &spec.renew_time else {
-        return true;
-    };
-    let duration = SignedDuration::from_secs(i64::from(spec.lease_duration_seconds.unwrap_or(0)));
-    renewed
-        .checked_add(duration)
-        .map_or(true, |until| until < now)
 }
 
 fn is_conflict(error: &kube::Error) -> bool {
@@ -221,8 +344,12 @@ fn is_conflict(error: &kube::Error) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use k8s_openapi::jiff::SignedDuration;
+
     use super::*;
     use crate::controller::fixtures::{ApiServer, respond};
+
+    const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases";
 
     fn lease(holder: &str, renewed: Timestamp, version: &str) -> Lease {
         Lease {
@@ -242,18 +369,24 @@ mod tests {
         }
     }
 
-    const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases";
-
-    #[tokio::test]
-    async fn acquires_renews_and_stops_when_another_replica_holds_the_lease() {
-        let (client, mut server) = ApiServer::new();
-        let lock = LeaseLock::new(
+    fn lock(client: Client, retry: Duration) -> LeaseLock {
+        LeaseLock::new(
             client,
             "ops",
             "bedrock-chatbot-operator",
             "pod-a",
-            Duration::from_secs(15),
-        );
+            Timing {
+                retry,
+                ..Timing::default()
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn acquires_renews_opens_the_fence_and_stops_when_another_replica_holds_the_lease() {
+        let (client, mut server) = ApiServer::new();
+        let lock = lock(client, Duration::from_millis(10));
+        let fence = Fence::closed();
         let verifier = tokio::spawn(async move {
             // Acquire: no lease yet, so it is created with pod-a as the holder.
             let (request, body) = server.next().await;
@@ -272,7 +405,7 @@ mod tests {
             let created = request.body.clone();
             respond(body, 201, created);
 
-            // Renew: pod-a holds it; the replace keeps the resourceVersion it read.
+            // Renew: the replace keeps the resourceVersion it read.
             let (request, body) = server.next().await;
             assert_eq!(request.method, "GET");
             respond(
@@ -298,40 +431,36 @@ mod tests {
             );
             server
         });
-        assert_eq!(lock.try_acquire().await.unwrap(), Attempt::Acquired);
-        let lost =
-            tokio::time::timeout(Duration::from_secs(5), lock.hold(Duration::from_millis(10)))
-                .await
-                .expect("hold returns once the lease is lost");
+        lock.acquire(&fence).await;
+        assert!(fence.allows_writes());
+        let lost = tokio::time::timeout(Duration::from_secs(5), lock.hold(&fence))
+            .await
+            .expect("hold returns once the lease is lost");
         assert_eq!(lost, "pod-b holds it now");
+        assert!(!fence.allows_writes(), "the fence closes with the lease");
         let mut server = verifier.await.unwrap();
         server.assert_idle().await;
     }
 
     #[tokio::test]
-    async fn a_live_lease_of_another_replica_is_left_alone_and_an_expired_one_taken_over() {
+    async fn expiry_is_judged_by_when_this_replica_saw_the_lease_change_not_by_its_times() {
         let (client, mut server) = ApiServer::new();
-        let lock = LeaseLock::new(
-            client,
-            "ops",
-            "bedrock-chatbot-operator",
-            "pod-a",
-            Duration::from_secs(15),
-        );
+        let lock = lock(client, Duration::from_secs(2));
+        // The other holder's clock is an hour behind: every renewTime it writes
+        // looks long expired, yet it renews. (A 2 s lease keeps the test short.)
+        let behind = |seconds| Timestamp::now() - SignedDuration::from_hours(1) + seconds;
+        let short = |mut lease: Lease| {
+            lease.spec.as_mut().unwrap().lease_duration_seconds = Some(2);
+            lease
+        };
+        let first = short(lease("pod-b", behind(SignedDuration::ZERO), "4"));
+        let renewed = short(lease("pod-b", behind(SignedDuration::from_secs(1)), "5"));
         let verifier = tokio::spawn(async move {
-            let (_, body) = server.next().await;
-            respond(
-                body,
-                200,
-                serde_json::to_value(lease("pod-b", Timestamp::now(), "4")).unwrap(),
-            );
-            let (_, body) = server.next().await;
-            let stale = Timestamp::now() - SignedDuration::from_secs(60);
-            respond(
-                body,
-                200,
-                serde_json::to_value(lease("pod-b", stale, "5")).unwrap(),
-            );
+            for answer in [&first, &renewed, &renewed, &renewed] {
+                let (request, body) = server.next().await;
+                assert_eq!(request.method, "GET");
+                respond(body, 200, serde_json::to_value(answer).unwrap());
+            }
             let (request, body) = server.next().await;
             assert_eq!(request.method, "PUT");
             assert_eq!(request.body["spec"]["holderIdentity"], "pod-a");
@@ -339,7 +468,60 @@ mod tests {
             assert_eq!(request.body["metadata"]["resourceVersion"], "5");
             let taken = request.body.clone();
             respond(body, 200, taken);
-            // Release on shutdown: the holder is cleared.
+        });
+        // First sight: live, however old its times look.
+        assert_eq!(
+            lock.try_acquire_or_renew().await.unwrap(),
+            Attempt::HeldBy("pod-b".into())
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // It changed (renewed): live for another lease duration from now.
+        assert_eq!(
+            lock.try_acquire_or_renew().await.unwrap(),
+            Attempt::HeldBy("pod-b".into())
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            lock.try_acquire_or_renew().await.unwrap(),
+            Attempt::HeldBy("pod-b".into()),
+            "unchanged for 1.5 s of a 2 s lease: still live"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            lock.try_acquire_or_renew().await.unwrap(),
+            Attempt::Acquired
+        );
+        verifier.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_the_api_server_never_answers_ends_leadership_at_the_renew_deadline() {
+        let (client, mut server) = ApiServer::new();
+        let lock = lock(client, Duration::from_secs(2));
+        let fence = Fence::closed();
+        fence.hold_until(std::time::Instant::now() + Duration::from_secs(60));
+        let verifier = tokio::spawn(async move {
+            // The first renewal's GET is never answered.
+            let (_request, body) = server.next().await;
+            std::future::pending::<()>().await;
+            drop(body);
+        });
+        let lost = tokio::time::timeout(Duration::from_secs(60), lock.hold(&fence))
+            .await
+            .expect("hold gives up by itself");
+        assert!(
+            lost.contains("did not confirm a renewal within 10s"),
+            "{lost}"
+        );
+        assert!(!fence.allows_writes());
+        verifier.abort();
+    }
+
+    #[tokio::test]
+    async fn release_clears_the_holder_it_has() {
+        let (client, mut server) = ApiServer::new();
+        let lock = lock(client, Duration::from_secs(2));
+        let verifier = tokio::spawn(async move {
             let (_, body) = server.next().await;
             respond(
                 body,
@@ -356,11 +538,6 @@ mod tests {
             let released = request.body.clone();
             respond(body, 200, released);
         });
-        assert_eq!(
-            lock.try_acquire().await.unwrap(),
-            Attempt::HeldBy("pod-b".into())
-        );
-        assert_eq!(lock.try_acquire().await.unwrap(), Attempt::Acquired);
         lock.release().await.unwrap();
         verifier.await.unwrap();
     }

@@ -122,6 +122,11 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "BCB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
+    /// Seconds a stopping controller (SIGTERM) waits for the reconciles in flight
+    /// before it releases the Lease and exits; the pod's
+    /// terminationGracePeriodSeconds must be longer.
+    #[arg(long, env = "BCB_SHUTDOWN_GRACE_SECONDS", default_value_t = 90)]
+    shutdown_grace_seconds: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -330,6 +335,7 @@ async fn run_controller(args: RunArgs) -> Result<(), Error> {
         concurrency: args.concurrency,
         resync: Duration::from_secs(args.resync_seconds),
         dry_run: args.dry_run,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_seconds),
     };
     let election =
         (args.leader_election && !args.no_leader_election).then(|| controller::Election {

@@ -25,10 +25,16 @@ impl Call {
     /// Whether the call may change something on AWS: anything but `Describe*`,
     /// `List*` and `Get*`.
     pub fn is_write(&self) -> bool {
-        !["Describe", "List", "Get"]
-            .iter()
-            .any(|read| self.operation.starts_with(read))
+        is_write_operation(&self.operation)
     }
+}
+
+/// Whether the AWS operation `name` may change something: anything but
+/// `Describe*`, `List*` and `Get*`.
+pub(crate) fn is_write_operation(name: &str) -> bool {
+    !["Describe", "List", "Get"]
+        .iter()
+        .any(|read| name.starts_with(read))
 }
 
 /// A shared, append-only record of calls.

@@ -4,6 +4,7 @@
 
 mod calls;
 mod error;
+mod fence;
 mod pass_reads;
 mod retry;
 
@@ -12,6 +13,7 @@ use aws_types::region::Region;
 
 pub use calls::{Call, CallLog};
 pub use error::{AwsError, ErrorClass, aws_error};
+pub use fence::Fence;
 pub use pass_reads::{PassReads, PassScope};
 
 /// One client per AWS service the controller uses, all for one region and all
@@ -80,10 +82,11 @@ pub fn retry_config() -> aws_config::retry::RetryConfig {
 const RETRY_TOKENS: usize = 5000;
 
 macro_rules! client {
-    ($krate:ident, $sdk:expr, $region:expr, $calls:expr) => {
+    ($krate:ident, $sdk:expr, $region:expr, $calls:expr, $fence:expr) => {
         $krate::Client::from_conf(
             $krate::config::Builder::from($sdk)
                 .region(Region::new($region.to_string()))
+                .interceptor($fence.interceptor())
                 .interceptor($calls.interceptor())
                 .interceptor(retry::NoBlindRetry)
                 .retry_partition(
@@ -105,18 +108,24 @@ impl Aws {
     /// Clients for `region`, whatever region `sdk` names: a platform says where it
     /// lives, the configuration says who we are.
     pub fn new(sdk: &SdkConfig, region: &str, calls: CallLog) -> Self {
+        Self::fenced(sdk, region, calls, &Fence::open())
+    }
+
+    /// [`Aws::new`] whose writes leave only while `fence` allows them (the leader
+    /// Lease is held).
+    pub fn fenced(sdk: &SdkConfig, region: &str, calls: CallLog, fence: &Fence) -> Self {
         Self {
             region: region.to_string(),
-            ec2: client!(aws_sdk_ec2, sdk, region, calls),
-            elbv2: client!(aws_sdk_elasticloadbalancingv2, sdk, region, calls),
-            ecs: client!(aws_sdk_ecs, sdk, region, calls),
-            iam: client!(aws_sdk_iam, sdk, region, calls),
-            cognito: client!(aws_sdk_cognitoidentityprovider, sdk, region, calls),
-            logs: client!(aws_sdk_cloudwatchlogs, sdk, region, calls),
-            sts: client!(aws_sdk_sts, sdk, region, calls),
-            ecr: client!(aws_sdk_ecr, sdk, region, calls),
-            autoscaling: client!(aws_sdk_applicationautoscaling, sdk, region, calls),
-            acm: client!(aws_sdk_acm, sdk, region, calls),
+            ec2: client!(aws_sdk_ec2, sdk, region, calls, fence),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2, sdk, region, calls, fence),
+            ecs: client!(aws_sdk_ecs, sdk, region, calls, fence),
+            iam: client!(aws_sdk_iam, sdk, region, calls, fence),
+            cognito: client!(aws_sdk_cognitoidentityprovider, sdk, region, calls, fence),
+            logs: client!(aws_sdk_cloudwatchlogs, sdk, region, calls, fence),
+            sts: client!(aws_sdk_sts, sdk, region, calls, fence),
+            ecr: client!(aws_sdk_ecr, sdk, region, calls, fence),
+            autoscaling: client!(aws_sdk_applicationautoscaling, sdk, region, calls, fence),
+            acm: client!(aws_sdk_acm, sdk, region, calls, fence),
             calls,
             reads: PassReads::default(),
             account: std::sync::Arc::default(),

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::Call;
+use super::calls::is_write_operation;
 
 /// Keeps the SDK from repeating a *write* whose outcome is unknown: the connection
 /// broke, timed out or the answer could not be read, so the request may well have
@@ -33,14 +33,9 @@ impl Intercept for NoBlindRetry {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let write = cfg.load::<Metadata>().is_some_and(|m| {
-            Call {
-                service: String::new(),
-                operation: m.name().to_string(),
-                status: None,
-            }
-            .is_write()
-        });
+        let write = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| is_write_operation(m.name()));
         if !write {
             return Ok(());
         }

@@ -40,9 +40,10 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::admission::Admission;
+use crate::aws::Fence;
 use crate::desired::Owner;
 use crate::engine::{Engine, conditions};
-use crate::leader::LeaseLock;
+use crate::leader::{LeaseLock, Timing};
 use crate::metrics::{Health, Metrics, Phase, Refresh};
 use crate::resources::{Event as Progressed, Outcome, Progress};
 use crate::validation::FieldProblem;
@@ -88,6 +89,8 @@ pub struct Settings {
     pub resync: Duration,
     /// Compute and report, change nothing on AWS and add no finalizers.
     pub dry_run: bool,
+    /// How long a stopping controller waits for the reconciles in flight.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             concurrency: 4,
             resync: Duration::from_secs(600),
             dry_run: false,
+            shutdown_grace: Duration::from_secs(90),
         }
     }
 }
@@ -188,6 +192,12 @@ impl Context {
             settings,
             failures: Mutex::default(),
         }
+    }
+
+    /// This context, its AWS writes behind `fence` (the leader Lease).
+    pub fn fenced(mut self, fence: Fence) -> Self {
+        self.engine = self.engine.fenced(fence);
+        self
     }
 
     /// Every watched chatbot, oldest first (so the first to claim a hostname keeps it).
@@ -693,20 +703,27 @@ pub async fn run(
         }
     };
 
+    // With leader election, no AWS write leaves before the Lease is held, nor after
+    // it can no longer be renewed.
+    let fence = if election.is_some() {
+        Fence::closed()
+    } else {
+        Fence::open()
+    };
     let lock = election.map(|e| {
-        LeaseLock::new(
+        Arc::new(LeaseLock::new(
             client.clone(),
             &e.namespace,
             &e.name,
             &e.identity,
-            Duration::from_secs(15),
-        )
+            Timing::default(),
+        ))
     });
     if let Some(lock) = &lock {
         health.set_phase(Phase::Standby);
         tracing::info!(lease = %lock.describe(), identity = lock.identity(), "waiting for the leader lease");
         tokio::select! {
-            () = lock.acquire(Duration::from_secs(5)) => {}
+            () = lock.acquire(&fence) => {}
             () = stopped() => return Ok(()),
         }
         tracing::info!(lease = %lock.describe(), "leader lease acquired");
@@ -714,12 +731,14 @@ pub async fn run(
     health.set_phase(Phase::Starting);
 
     let (lost_tx, lost_rx) = tokio::sync::watch::channel(None::<String>);
-    if let Some(lock) = lock.clone() {
+    let renewing = lock.clone().map(|lock| {
+        let fence = fence.clone();
         tokio::spawn(async move {
-            let why = lock.hold(Duration::from_secs(5)).await;
+            let why = lock.hold(&fence).await;
+            tracing::warn!(lease = %lock.describe(), %why, "leader lease lost; stopping");
             let _ = lost_tx.send(Some(why));
-        });
-    }
+        })
+    });
     let lost = {
         let lost_rx = lost_rx.clone();
         move || {
@@ -780,14 +799,18 @@ pub async fn run(
             });
         chatbot_controllers.push(controller);
     }
-    let ctx = Arc::new(Context::new(
-        client,
-        sdk,
-        platform_controller.store(),
-        chatbot_stores,
-        health.metrics.clone(),
-        settings,
-    ));
+    let shutdown_grace = settings.shutdown_grace;
+    let ctx = Arc::new(
+        Context::new(
+            client,
+            sdk,
+            platform_controller.store(),
+            chatbot_stores,
+            health.metrics.clone(),
+            settings,
+        )
+        .fenced(fence.clone()),
+    );
     health.set_refresh(Box::new(ScrapeState(ctx.clone())));
 
     {
@@ -819,9 +842,29 @@ pub async fn run(
                 }
             })
     }));
-    futures_util::future::join(platforms, chatbots).await;
+    // On SIGTERM (or a lost Lease) the controllers start no new reconcile and wait
+    // for those in flight — for at most the shutdown grace, which the chart's
+    // terminationGracePeriodSeconds covers.
+    let controllers = futures_util::future::join(platforms, chatbots);
+    let overdue = async {
+        halt().await;
+        tokio::time::sleep(shutdown_grace).await;
+    };
+    tokio::select! {
+        _ = controllers => {}
+        () = overdue => {
+            tracing::warn!(grace = ?shutdown_grace, "reconciles still running after the shutdown grace; stopping them");
+        }
+    }
     health.set_phase(Phase::Stopping);
 
+    // Renewals stop before anything else, so none can follow the release; then no
+    // AWS write may leave, then the Lease goes to a standby at once.
+    if let Some(renewing) = renewing {
+        renewing.abort();
+        let _ = renewing.await;
+    }
+    fence.close();
     let lost = lost_rx.borrow().clone();
     if let Some(lock) = &lock {
         if let Some(why) = lost {

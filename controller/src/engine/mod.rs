@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::SdkConfig;
 
 use crate::Result;
-use crate::aws::{Aws, CallLog, PassReads, PassScope};
+use crate::aws::{Aws, CallLog, Fence, PassReads, PassScope};
 use crate::desired::Owner;
 use crate::resources::{
     Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, find, remove,
@@ -27,6 +27,7 @@ pub struct Engine {
     reads: PassReads,
     clients: Arc<Mutex<BTreeMap<String, Aws>>>,
     progress: Arc<dyn Progress>,
+    fence: Fence,
 }
 
 impl std::fmt::Debug for Engine {
@@ -46,7 +47,14 @@ impl Engine {
             reads: PassReads::default(),
             clients: Arc::default(),
             progress,
+            fence: Fence::open(),
         }
+    }
+
+    /// This engine, its AWS writes behind `fence` (the in-cluster controller's
+    /// leader Lease).
+    pub fn fenced(self, fence: Fence) -> Self {
+        Self { fence, ..self }
     }
 
     /// Every AWS call made so far.
@@ -74,7 +82,8 @@ impl Engine {
         clients
             .entry(region.to_string())
             .or_insert_with(|| {
-                Aws::new(&self.sdk, region, self.calls.clone()).sharing(self.reads.clone())
+                Aws::fenced(&self.sdk, region, self.calls.clone(), &self.fence)
+                    .sharing(self.reads.clone())
             })
             .clone()
     }
