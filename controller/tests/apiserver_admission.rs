@@ -487,3 +487,84 @@ fn the_api_server_and_the_file_mode_store_every_edge_case_alike() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// An update of `object` to `changed`: the API server's verdict (`kubectl replace
+/// --dry-run=server`) and the file mode's (`Admission::admit` with the old
+/// object), each `Err` naming what refused it.
+fn update_verdicts(
+    plane: &KubeControlPlane,
+    admission: &Admission,
+    object: &Value,
+    changed: &Value,
+) -> (Result<(), String>, Result<(), String>) {
+    let output = plane
+        .kubectl_stdin(
+            &["replace", "--dry-run=server", "-o", "name", "-f", "-"],
+            &support::yaml_documents(std::slice::from_ref(changed)),
+        )
+        .unwrap();
+    let api_server = if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let file_mode = admission
+        .admit(changed, Some(object))
+        .map(drop)
+        .map_err(|rejection| format!("{:?}", rejection.problems));
+    (api_server, file_mode)
+}
+
+#[test]
+fn immutable_fields_are_refused_alike_on_update() {
+    let plane = api_server::with_crds();
+    let admission = Admission::default();
+    let namespace = plane.namespace("update").unwrap();
+    let mut platform = invalid_manifests::platform();
+    support::set(&mut platform, "/metadata/name", json!("update-immutable"));
+    let chatbot = support::chatbot_manifest(&namespace, "chat.team-a.example.com");
+    create_and_read_back(plane, &[platform.clone(), chatbot.clone()]);
+
+    let change = |object: &Value, path: &str, value: Value| {
+        let mut changed = object.clone();
+        support::set(&mut changed, path, value);
+        changed
+    };
+    let refused = [
+        (&platform, "/spec/region", json!("us-east-1"), "spec.region"),
+        (
+            &chatbot,
+            "/spec/hostname",
+            json!("chat.team-b.example.com"),
+            "spec.hostname",
+        ),
+        (
+            &chatbot,
+            "/spec/platformRef/name",
+            json!("elsewhere"),
+            "spec.platformRef",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (object, path, value, field) in refused {
+        let changed = change(object, path, value);
+        match update_verdicts(plane, &admission, object, &changed) {
+            (Err(api_server), Err(file_mode))
+                if api_server.contains(&format!("{field}: "))
+                    && file_mode.contains(&format!("field: \"{field}\"")) => {}
+            verdicts => failures.push(format!("{path}: {verdicts:?}")),
+        }
+    }
+    // A field that may change, in the same objects.
+    for (object, path, value) in [
+        (&chatbot, "/spec/model/temperature", json!(0.2)),
+        (&platform, "/spec/ecs/containerInsights", json!(false)),
+    ] {
+        let changed = change(object, path, value);
+        let verdicts = update_verdicts(plane, &admission, object, &changed);
+        if verdicts != (Ok(()), Ok(())) {
+            failures.push(format!("{path}: {verdicts:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
