@@ -97,6 +97,26 @@ fn both_kinds_follow_kstatus() {
             )
         );
 
+        // An AWS error no retry fixes (kstatus Stalled, as the controller sets it):
+        // Degraded, with the error.
+        let stalled = object(
+            kind,
+            3,
+            json!({"observedGeneration": 3, "conditions": [
+                condition("Ready", "False", "ReconcileFailed", "iam PassRole failed (AccessDenied)"),
+                condition("Synced", "False", "ReconcileFailed", "iam PassRole failed (AccessDenied) (retrying: false)"),
+                condition("Stalled", "True", "ReconcileFailed", "iam PassRole failed (AccessDenied)"),
+                condition("Reconciling", "False", "ReconcileFailed", ""),
+            ]}),
+        );
+        assert_eq!(
+            health(&stalled),
+            (
+                "Degraded".into(),
+                "iam PassRole failed (AccessDenied)".into()
+            )
+        );
+
         // An invalid spec that a newer generation may have fixed: Progressing.
         assert_eq!(
             health(&object(kind, 5, invalid["status"].clone())).0,
