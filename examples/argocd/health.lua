@@ -1,6 +1,7 @@
 -- Argo CD health of a ChatbotPlatform or BedrockChatbot, by kstatus conventions:
--- the controller has not seen the latest spec yet -> Progressing; Synced=False with
--- reason InvalidSpec (the spec must be fixed, retrying cannot help) -> Degraded;
+-- the controller has not seen the latest spec yet -> Progressing; Stalled=True (an
+-- invalid spec, or an AWS error no retry fixes: a person must act) or, from older
+-- controllers, Synced=False with reason InvalidSpec -> Degraded;
 -- Ready=True -> Healthy; anything else (AWS resources being created, tasks starting,
 -- a retry after throttling) -> Progressing, with the controller's own message.
 local hs = {}
@@ -28,6 +29,13 @@ local observed = obj.status.observedGeneration
 if generation ~= nil and (observed == nil or observed < generation) then
   hs.status = "Progressing"
   hs.message = "Waiting for the controller to observe generation " .. tostring(generation)
+  return hs
+end
+
+local stalled = condition("Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = stalled.message or stalled.reason or "Stalled"
   return hs
 end
 
