@@ -567,4 +567,3 @@ fn immutable_fields_are_refused_alike_on_update() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
-
