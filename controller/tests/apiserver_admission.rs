@@ -33,7 +33,18 @@ const CRDS: [&str; 2] = [
 
 #[test]
 fn both_crds_are_established() {
-    let plane = api_server::with_crds();
+    crds_are_established(api_server::with_crds());
+}
+
+#[test]
+fn both_crds_are_established_on_the_oldest_release_claimed() {
+    let plane = api_server::oldest_with_crds();
+    let version = plane.server_version().unwrap();
+    assert!(version.starts_with("v1.36."), "{version}");
+    crds_are_established(plane);
+}
+
+fn crds_are_established(plane: &KubeControlPlane) {
     for name in CRDS {
         let crd: Value = serde_json::from_str(
             &plane
@@ -128,9 +139,31 @@ fn field_as_the_api_server_names_it(case: &Case) -> Vec<String> {
                 Some(child) => format!("{field}.{child}"),
                 None => field.to_string(),
             };
-            vec![format!("{path}: "), format!("\"{path}\"")]
+            // Before 1.37 the API server left the index out of some list paths
+            // (`metadata.ownerReferences.kind`).
+            let unindexed = without_indices(&path);
+            vec![
+                format!("{path}: "),
+                format!("\"{path}\""),
+                format!("{unindexed}: "),
+            ]
         }
     }
+}
+
+/// `path` without its list indices (`a[0].b` → `a.b`).
+fn without_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            c if !in_index => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Why `case` is not handled alike by the API server and the file mode, if it is not.
@@ -171,7 +204,15 @@ fn disagreement(plane: &KubeControlPlane, admission: &Admission, case: &Case) ->
 
 #[test]
 fn the_api_server_and_the_file_mode_agree_on_every_catalogue_case() {
-    let plane = api_server::with_crds();
+    catalogue_agrees(api_server::with_crds());
+}
+
+#[test]
+fn the_oldest_release_claimed_and_the_file_mode_agree_on_every_catalogue_case() {
+    catalogue_agrees(api_server::oldest_with_crds());
+}
+
+fn catalogue_agrees(plane: &KubeControlPlane) {
     api_server::ensure_namespaces(plane, &["team-a", "team-b"]);
     let admission = Admission::default();
     let cases = invalid_manifests::cases();
@@ -382,7 +423,15 @@ fn minimal_objects_get_the_same_defaults() {
 
 #[test]
 fn the_examples_are_accepted_and_get_the_same_defaults() {
-    let plane = api_server::with_crds();
+    examples_get_the_same_defaults(api_server::with_crds());
+}
+
+#[test]
+fn the_oldest_release_claimed_accepts_the_examples_with_the_same_defaults() {
+    examples_get_the_same_defaults(api_server::oldest_with_crds());
+}
+
+fn examples_get_the_same_defaults(plane: &KubeControlPlane) {
     let files = example_files();
     let documents: Vec<Value> = files.iter().flat_map(|f| documents(f)).collect();
     let namespaces: Vec<&str> = documents

@@ -16,6 +16,20 @@ pub fn with_crds() -> &'static KubeControlPlane {
     plane
 }
 
+/// A control plane of the oldest Kubernetes release the chart claims
+/// ([`testkit::kube::oldest_apiserver`]), shared by the tests of one binary, with
+/// both CRDs installed and established: what the CRDs need of the API server (CEL
+/// libraries, validation rules) must hold there too.
+pub fn oldest_with_crds() -> &'static KubeControlPlane {
+    static OLDEST: OnceLock<KubeControlPlane> = OnceLock::new();
+    OLDEST.get_or_init(|| {
+        let apiserver = testkit::kube::oldest_apiserver().unwrap_or_else(|e| panic!("{e}"));
+        let plane = KubeControlPlane::start_with(apiserver).unwrap_or_else(|e| panic!("{e}"));
+        super::cluster::install_crds(&plane);
+        plane
+    })
+}
+
 /// Makes sure the namespaces exist; tests may ask for the same ones at once
 /// (server-side apply creates what is missing and leaves the rest).
 pub fn ensure_namespaces(plane: &KubeControlPlane, names: &[&str]) {
