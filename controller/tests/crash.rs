@@ -814,8 +814,14 @@ mod in_cluster {
         if operator.process.is_none() {
             let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
             let serving = tokio::spawn(serve(handle, cluster.clone()));
-            let (platforms, platform_writer) = reflector::store();
-            let (chatbots, chatbot_writer) = reflector::store();
+            let (platforms, mut platform_writer) = reflector::store();
+            let (chatbots, mut chatbot_writer) = reflector::store();
+            // A restarted process lists before it reconciles: its caches are synced
+            // (empty here; the objects arrive below as the watches would bring them).
+            platform_writer.apply_watcher_event(&watcher::Event::Init);
+            platform_writer.apply_watcher_event(&watcher::Event::InitDone);
+            chatbot_writer.apply_watcher_event(&watcher::Event::Init);
+            chatbot_writer.apply_watcher_event(&watcher::Event::InitDone);
             let endpoint = if operator.killed {
                 operator.straight.endpoint()
             } else {

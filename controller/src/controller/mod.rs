@@ -744,7 +744,10 @@ pub async fn run(
         move || {
             let mut lost = lost_rx.clone();
             async move {
-                let _ = lost.wait_for(Option::is_some).await;
+                // No sender (no leader election): the Lease can never be lost.
+                if lost.wait_for(Option::is_some).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             }
         }
     };
