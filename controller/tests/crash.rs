@@ -657,7 +657,7 @@ mod in_cluster {
     use kube::runtime::reflector;
     use kube::runtime::watcher;
     use operator::Error;
-    use operator::controller::{Context, FINALIZER, Settings, chatbot, platform};
+    use operator::controller::{Context, FINALIZER, Settings, reconciler};
     use operator::metrics::Metrics;
     use serde_json::{Value, json};
 
@@ -887,10 +887,10 @@ mod in_cluster {
         let run = async {
             match kind {
                 // Boxed: a reconcile's future is too big for a test thread's stack.
-                Kind::Platform => Box::pin(platform::reconcile(Arc::new(platform.unwrap()), ctx))
+                Kind::Platform => Box::pin(reconciler::reconcile(Arc::new(platform.unwrap()), ctx))
                     .await
                     .map(drop),
-                Kind::Chatbot => Box::pin(chatbot::reconcile(Arc::new(chatbot.unwrap()), ctx))
+                Kind::Chatbot => Box::pin(reconciler::reconcile(Arc::new(chatbot.unwrap()), ctx))
                     .await
                     .map(drop),
             }

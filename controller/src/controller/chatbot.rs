@@ -1,107 +1,139 @@
-//! Reconciles a `BedrockChatbot`: waits for its platform to be Ready, then one
-//! engine pass on the platform's ids (rebuilt from the platform's status); on
-//! deletion, the engine's ordered delete until AWS confirms.
+//! Reconciles a `BedrockChatbot` (see [`super::reconciler`] for what both kinds
+//! share): waits for its platform to be Ready, then one engine pass on the
+//! platform's ids (rebuilt from the platform's status); on deletion, the engine's
+//! ordered delete until AWS confirms.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bedrock_chatbot_crds::{
-    BedrockChatbot, BedrockChatbotStatus, CONDITION_READY, ChatbotPlatform, ConditionStatus,
+    BedrockChatbot, BedrockChatbotStatus, CONDITION_READY, ChatbotPlatform, Condition,
+    ConditionStatus,
 };
-use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event as Finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
-use super::{
-    Context, FINALIZER, PROVISIONING, REASON_DELETING, REASON_INVALID_SPEC,
-    REASON_WAITING_FOR_PLATFORM, WAIT_FOR_PLATFORM, apply_status, error_action, event, failed,
-    is_paused, not_ready, observed, problems_message, transition, with_progress,
-};
+use super::reconciler::{Converged, Deleted, Kind};
+use super::{Context, REASON_WAITING_FOR_PLATFORM, WAIT_FOR_PLATFORM, problems_message};
+use crate::Result;
 use crate::desired::Owner;
 use crate::desired::platform as platform_desired;
 use crate::engine::chatbot as engine;
 use crate::manifest::{Located, Manifests, Source};
 use crate::validation::{self, FieldProblem, Subject};
-use crate::{Error, Result};
 
 /// The kind, for metrics and logs.
 pub const KIND: &str = "BedrockChatbot";
 
-/// Reconciles one chatbot (the controller's entry point).
-pub async fn reconcile(chatbot: Arc<BedrockChatbot>, ctx: Arc<Context>) -> Result<Action> {
-    observed(
-        KIND,
-        &*chatbot,
-        &ctx,
-        reconcile_inner(chatbot.clone(), &ctx),
-    )
-    .await
-}
+impl Kind for BedrockChatbot {
+    type Status = BedrockChatbotStatus;
+    const KIND: &'static str = KIND;
 
-/// Logs and backs off after a failed reconcile.
-pub fn error_policy(chatbot: Arc<BedrockChatbot>, error: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!(
-        "{KIND}/{}/{}",
-        chatbot.namespace().unwrap_or_default(),
-        chatbot.name_any()
-    );
-    error_action(&key, error, &ctx)
-}
+    fn status(&self) -> Option<&BedrockChatbotStatus> {
+        self.status.as_ref()
+    }
 
-fn api(ctx: &Context, chatbot: &BedrockChatbot) -> Api<BedrockChatbot> {
-    Api::namespaced(
-        ctx.client.clone(),
-        &chatbot.namespace().unwrap_or_else(|| "default".into()),
-    )
-}
+    fn conditions(status: &mut BedrockChatbotStatus) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
 
-fn owner(chatbot: &BedrockChatbot) -> Owner {
-    Owner::BedrockChatbot {
-        namespace: chatbot.namespace().unwrap_or_else(|| "default".into()),
-        name: chatbot.name_any(),
+    fn observe(status: &mut BedrockChatbotStatus, generation: Option<i64>) {
+        status.observed_generation = generation;
     }
-}
 
-async fn reconcile_inner(
-    chatbot: Arc<BedrockChatbot>,
-    ctx: &Context,
-) -> Result<(Action, &'static str)> {
-    if is_paused(&*chatbot) {
-        return Ok((Action::await_change(), "paused"));
+    fn api(&self, ctx: &Context) -> Api<Self> {
+        Api::namespaced(
+            ctx.client.clone(),
+            &self.namespace().unwrap_or_else(|| "default".into()),
+        )
     }
-    if !ctx.caches_synced().await {
-        return Ok(super::caches_not_synced());
+
+    fn owner(&self) -> Owner {
+        Owner::BedrockChatbot {
+            namespace: self.namespace().unwrap_or_else(|| "default".into()),
+            name: self.name_any(),
+        }
     }
-    if ctx.settings.dry_run {
-        return dry_run(&chatbot, ctx).await;
+
+    fn problems(&self, ctx: &Context) -> Vec<FieldProblem> {
+        problems(self, ctx)
     }
-    let api = api(ctx, &chatbot);
-    let mut result = "ok";
-    let action = finalizer::finalizer(&api, FINALIZER, chatbot, |event| async {
-        match event {
-            Finalizer::Apply(chatbot) => {
-                let (action, r) = apply(&chatbot, ctx).await?;
-                result = r;
-                Ok(action)
+
+    async fn converge(&self, ctx: &Context) -> Result<Converged<BedrockChatbotStatus>> {
+        let platform = match ready_platform(self, ctx) {
+            Ok(platform) => platform,
+            Err(why) => {
+                return Ok(Converged::Held {
+                    reason: REASON_WAITING_FOR_PLATFORM,
+                    message: why,
+                    requeue: WAIT_FOR_PLATFORM,
+                });
             }
-            Finalizer::Cleanup(chatbot) => cleanup(&chatbot, ctx).await,
-        }
-    })
-    .await
-    .map_err(from_finalizer)?;
-    Ok((action, result))
-}
+        };
+        let refs = platform_refs(&platform);
+        let state = engine::apply(&ctx.engine, self, &platform, &refs).await?;
+        Ok(Converged::Pass {
+            ready: state.is_ready(),
+            status: state.status,
+        })
+    }
 
-/// The reconcile's own error out of the finalizer's wrapping.
-pub(super) fn from_finalizer(error: finalizer::Error<Error>) -> Error {
-    match error {
-        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
-        finalizer::Error::AddFinalizer(error) | finalizer::Error::RemoveFinalizer(error) => {
-            Error::Kube(error)
+    async fn delete(&self, ctx: &Context) -> Result<Deleted> {
+        let name = &self.spec.platform_ref.name;
+        let Some(platform) = ctx.platforms.get(&ObjectRef::new(name)) else {
+            // A platform is held while chatbots use it (and nothing is decided on
+            // a cache that has not synced), so without one this chatbot never got
+            // AWS resources: nothing to delete.
+            return Ok(Deleted::Released(format!(
+                "ChatbotPlatform {name} does not exist; nothing on AWS to delete"
+            )));
+        };
+        let refs = platform_refs(&platform);
+        let deletion = engine::delete(&ctx.engine, self, &platform, &refs).await?;
+        Ok(if deletion.is_done() {
+            Deleted::Done
+        } else {
+            Deleted::Pending(format!(
+                "waiting for AWS to delete {}",
+                deletion.waiting.join(", ")
+            ))
+        })
+    }
+
+    fn plan(&self, ctx: &Context) -> String {
+        let problems = problems(self, ctx);
+        if !problems.is_empty() {
+            return problems_message(&problems);
         }
-        other => Error::Finalizer(Box::new(other)),
+        let platform = match ready_platform(self, ctx) {
+            Ok(platform) => platform,
+            Err(why) => return why,
+        };
+        let account = platform
+            .status
+            .as_ref()
+            .and_then(|s| s.account_id.clone())
+            .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
+        let source = || Source {
+            path: PathBuf::from("cluster"),
+            document: 1,
+        };
+        let manifests = Manifests {
+            platforms: vec![Located {
+                source: source(),
+                object: (*platform).clone(),
+            }],
+            chatbots: vec![Located {
+                source: source(),
+                object: self.clone(),
+            }],
+        };
+        let plan = crate::plan::plan(&manifests, &account).to_text();
+        // The plan's chatbot part: the platform's own rows come first.
+        let mine = plan
+            .split_once("BedrockChatbot/")
+            .map_or(plan.as_str(), |(_, rest)| rest);
+        format!("dry run, nothing changed on AWS; desired: BedrockChatbot/{mine}")
     }
 }
 
@@ -176,95 +208,6 @@ pub fn problems(chatbot: &BedrockChatbot, ctx: &Context) -> Vec<FieldProblem> {
     problems
 }
 
-/// Applies `status` and publishes the transition of `Ready` it makes.
-async fn publish_status(
-    chatbot: &BedrockChatbot,
-    status: &BedrockChatbotStatus,
-    stalled: bool,
-    ctx: &Context,
-) -> Result<()> {
-    let mut status = status.clone();
-    with_progress(&mut status.conditions, chatbot.metadata.generation, stalled);
-    apply_status(&api(ctx, chatbot), &chatbot.name_any(), &status).await?;
-    let before = chatbot
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    if let Some(event) = transition(&before, &status.conditions) {
-        ctx.publish(&chatbot.object_ref(&()), event).await;
-    }
-    Ok(())
-}
-
-/// The previous status with `Ready`/`Synced` False for `reason`.
-fn held(chatbot: &BedrockChatbot, reason: &str, message: &str) -> BedrockChatbotStatus {
-    let previous = chatbot.status.clone().unwrap_or_default();
-    let generation = chatbot.metadata.generation;
-    BedrockChatbotStatus {
-        observed_generation: generation,
-        conditions: not_ready(previous.conditions.clone(), reason, message, generation),
-        ..previous
-    }
-}
-
-/// The previous status, every field kept, with the conditions of a failed pass.
-fn failed_status(chatbot: &BedrockChatbot, error: &Error) -> BedrockChatbotStatus {
-    let previous = chatbot.status.clone().unwrap_or_default();
-    let generation = chatbot.metadata.generation;
-    BedrockChatbotStatus {
-        observed_generation: generation,
-        conditions: failed(previous.conditions.clone(), generation, error),
-        ..previous
-    }
-}
-
-async fn apply(chatbot: &BedrockChatbot, ctx: &Context) -> Result<(Action, &'static str)> {
-    let problems = problems(chatbot, ctx);
-    if !problems.is_empty() {
-        let status = held(chatbot, REASON_INVALID_SPEC, &problems_message(&problems));
-        publish_status(chatbot, &status, true, ctx).await?;
-        // Nothing heals by itself: a spec change triggers a reconcile at once, the
-        // resync catches a conflict resolved by another object changing.
-        return Ok((Action::requeue(ctx.resync()), "invalid_spec"));
-    }
-    let platform = match ready_platform(chatbot, ctx) {
-        Ok(platform) => platform,
-        Err(why) => {
-            let status = held(chatbot, REASON_WAITING_FOR_PLATFORM, &why);
-            publish_status(chatbot, &status, false, ctx).await?;
-            return Ok((Action::requeue(WAIT_FOR_PLATFORM), "waiting"));
-        }
-    };
-    let refs = platform_refs(&platform);
-    let state = engine::apply(&ctx.engine, chatbot, &platform, &refs).await;
-    ctx.publish_progress(&chatbot.object_ref(&()), &owner(chatbot))
-        .await;
-    let state = match state {
-        Ok(state) => state,
-        Err(error) => {
-            // Best effort: the error is what counts, and it is returned either way.
-            if let Err(status_error) = publish_status(
-                chatbot,
-                &failed_status(chatbot, &error),
-                !error.is_retryable(),
-                ctx,
-            )
-            .await
-            {
-                tracing::warn!(error = %status_error, "cannot report the failure in status");
-            }
-            return Err(error);
-        }
-    };
-    publish_status(chatbot, &state.status, false, ctx).await?;
-    Ok(if state.is_ready() {
-        (Action::requeue(ctx.resync()), "ok")
-    } else {
-        (Action::requeue(PROVISIONING), "provisioning")
-    })
-}
-
 /// The platform's ids, rebuilt from its status.
 fn platform_refs(platform: &ChatbotPlatform) -> crate::resources::Refs {
     let status = platform.status.clone().unwrap_or_default();
@@ -274,80 +217,4 @@ fn platform_refs(platform: &ChatbotPlatform) -> crate::resources::Refs {
         .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
     let desired = platform_desired::desired(platform, &account);
     engine::platform_refs(&desired, &status)
-}
-
-async fn cleanup(chatbot: &BedrockChatbot, ctx: &Context) -> Result<Action> {
-    let reference = chatbot.object_ref(&());
-    let name = &chatbot.spec.platform_ref.name;
-    let Some(platform) = ctx.platforms.get(&ObjectRef::new(name)) else {
-        // A platform is held while chatbots use it, so without one this chatbot
-        // never got AWS resources: nothing to delete.
-        ctx.publish(
-            &reference,
-            event(
-                EventType::Normal,
-                "Released",
-                "Delete",
-                format!("ChatbotPlatform {name} does not exist; nothing on AWS to delete"),
-            ),
-        )
-        .await;
-        return Ok(Action::await_change());
-    };
-    let refs = platform_refs(&platform);
-    let deletion = engine::delete(&ctx.engine, chatbot, &platform, &refs).await;
-    ctx.publish_progress(&reference, &owner(chatbot)).await;
-    let deletion = deletion?;
-    if deletion.is_done() {
-        return Ok(Action::await_change());
-    }
-    let why = format!("waiting for AWS to delete {}", deletion.waiting.join(", "));
-    let status = held(chatbot, REASON_DELETING, &why);
-    publish_status(chatbot, &status, false, ctx).await?;
-    Err(Error::DeletionPending(why))
-}
-
-/// `--dry-run`: what a pass would converge, as an Event and a log line; nothing
-/// is written to AWS and no finalizer is added.
-async fn dry_run(chatbot: &BedrockChatbot, ctx: &Context) -> Result<(Action, &'static str)> {
-    let reference = chatbot.object_ref(&());
-    let problems = problems(chatbot, ctx);
-    let note = if !problems.is_empty() {
-        problems_message(&problems)
-    } else {
-        match ready_platform(chatbot, ctx) {
-            Err(why) => why,
-            Ok(platform) => {
-                let account = platform
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.account_id.clone())
-                    .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
-                let source = || Source {
-                    path: PathBuf::from("cluster"),
-                    document: 1,
-                };
-                let manifests = Manifests {
-                    platforms: vec![Located {
-                        source: source(),
-                        object: (*platform).clone(),
-                    }],
-                    chatbots: vec![Located {
-                        source: source(),
-                        object: chatbot.clone(),
-                    }],
-                };
-                let plan = crate::plan::plan(&manifests, &account).to_text();
-                tracing::info!(%plan, "dry run");
-                // The plan's chatbot part: the platform's own rows come first.
-                let mine = plan
-                    .split_once("BedrockChatbot/")
-                    .map_or(plan.as_str(), |(_, rest)| rest);
-                format!("dry run, nothing changed on AWS; desired: BedrockChatbot/{mine}")
-            }
-        }
-    };
-    ctx.publish(&reference, event(EventType::Normal, "DryRun", "Plan", note))
-        .await;
-    Ok((Action::requeue(ctx.resync()), "dry_run"))
 }

@@ -14,6 +14,7 @@ pub mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod platform;
+pub mod reconciler;
 #[cfg(test)]
 mod tests;
 
@@ -477,7 +478,7 @@ async fn observed<K, F>(
 ) -> Result<Action>
 where
     K: Resource<DynamicType = ()>,
-    F: Future<Output = Result<(Action, &'static str)>>,
+    F: Future<Output = Result<(Action, reconciler::Outcome)>>,
 {
     let namespace = object.meta().namespace.clone().unwrap_or_default();
     let name = object.meta().name.clone().unwrap_or_default();
@@ -487,10 +488,11 @@ where
     let _entered = span.enter();
     let key = format!("{kind}/{namespace}/{name}");
     match result {
-        Ok((action, result)) => {
+        Ok((action, outcome)) => {
             ctx.succeeded(&key);
-            ctx.metrics.reconciled(kind, result, started.elapsed());
-            tracing::info!(result, requeue = ?action, "reconciled");
+            ctx.metrics
+                .reconciled(kind, outcome.label(), started.elapsed());
+            tracing::info!(result = outcome.label(), requeue = ?action, "reconciled");
             Ok(action)
         }
         Err(error) => {
@@ -559,9 +561,12 @@ pub fn failed(
 
 /// The answer of a reconcile whose caches are not complete yet: nothing was
 /// decided, look again shortly.
-pub fn caches_not_synced() -> (Action, &'static str) {
+pub fn caches_not_synced() -> (Action, reconciler::Outcome) {
     tracing::info!("caches not synced yet; nothing decided");
-    (Action::requeue(Duration::from_secs(2)), "waiting")
+    (
+        Action::requeue(Duration::from_secs(2)),
+        reconciler::Outcome::Waiting,
+    )
 }
 
 /// The requeue after a failed reconcile of `key`: a steady pace while a deletion
@@ -831,19 +836,27 @@ pub async fn run(
     }
 
     let platforms = platform_controller
-        .run(platform::reconcile, platform::error_policy, ctx.clone())
+        .run(
+            reconciler::reconcile::<ChatbotPlatform>,
+            reconciler::error_policy::<ChatbotPlatform>,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "platform controller");
             }
         });
     let chatbots = futures_util::future::join_all(chatbot_controllers.into_iter().map(|c| {
-        c.run(chatbot::reconcile, chatbot::error_policy, ctx.clone())
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "chatbot controller");
-                }
-            })
+        c.run(
+            reconciler::reconcile::<BedrockChatbot>,
+            reconciler::error_policy::<BedrockChatbot>,
+            ctx.clone(),
+        )
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "chatbot controller");
+            }
+        })
     }));
     // On SIGTERM (or a lost Lease) the controllers start no new reconcile and wait
     // for those in flight — for at most the shutdown grace, which the chart's

@@ -1,84 +1,104 @@
-//! Reconciles a `ChatbotPlatform`: one engine pass per reconcile; on deletion, held
-//! while chatbots still use it, then the engine's ordered delete until AWS confirms.
+//! Reconciles a `ChatbotPlatform` (see [`super::reconciler`] for what both kinds
+//! share): one engine pass per reconcile; on deletion, held while chatbots still
+//! use it, then the engine's ordered delete until AWS confirms.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bedrock_chatbot_crds::{ChatbotPlatform, ChatbotPlatformStatus};
-use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, Event as Finalizer};
+use bedrock_chatbot_crds::{ChatbotPlatform, ChatbotPlatformStatus, Condition};
 use kube::{Api, Resource, ResourceExt};
 
-use super::chatbot::from_finalizer;
-use super::{
-    Context, FINALIZER, PROVISIONING, REASON_DELETING, REASON_DELETION_BLOCKED,
-    REASON_INVALID_SPEC, apply_status, error_action, event, failed, is_paused, not_ready, observed,
-    problems_message, transition, with_progress,
-};
+use super::reconciler::{Converged, Deleted, Kind};
+use super::{Context, problems_message};
+use crate::Result;
 use crate::desired::Owner;
 use crate::engine::platform as engine;
 use crate::manifest::{Located, Manifests, Source};
 use crate::validation::{self, FieldProblem, Subject};
-use crate::{Error, Result};
 
 /// The kind, for metrics and logs.
 pub const KIND: &str = "ChatbotPlatform";
 
-/// Reconciles one platform (the controller's entry point).
-pub async fn reconcile(platform: Arc<ChatbotPlatform>, ctx: Arc<Context>) -> Result<Action> {
-    observed(
-        KIND,
-        &*platform,
-        &ctx,
-        reconcile_inner(platform.clone(), &ctx),
-    )
-    .await
-}
+impl Kind for ChatbotPlatform {
+    type Status = ChatbotPlatformStatus;
+    const KIND: &'static str = KIND;
 
-/// Logs and backs off after a failed reconcile.
-pub fn error_policy(platform: Arc<ChatbotPlatform>, error: &Error, ctx: Arc<Context>) -> Action {
-    error_action(&format!("{KIND}//{}", platform.name_any()), error, &ctx)
-}
+    fn status(&self) -> Option<&ChatbotPlatformStatus> {
+        self.status.as_ref()
+    }
 
-fn api(ctx: &Context) -> Api<ChatbotPlatform> {
-    Api::all(ctx.client.clone())
-}
+    fn conditions(status: &mut ChatbotPlatformStatus) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
 
-fn owner(platform: &ChatbotPlatform) -> Owner {
-    Owner::ChatbotPlatform {
-        name: platform.name_any(),
+    fn observe(status: &mut ChatbotPlatformStatus, generation: Option<i64>) {
+        status.observed_generation = generation;
     }
-}
 
-async fn reconcile_inner(
-    platform: Arc<ChatbotPlatform>,
-    ctx: &Context,
-) -> Result<(Action, &'static str)> {
-    if is_paused(&*platform) {
-        return Ok((Action::await_change(), "paused"));
+    fn api(&self, ctx: &Context) -> Api<Self> {
+        Api::all(ctx.client.clone())
     }
-    if !ctx.caches_synced().await {
-        return Ok(super::caches_not_synced());
-    }
-    if ctx.settings.dry_run {
-        return dry_run(&platform, ctx).await;
-    }
-    let api = api(ctx);
-    let mut result = "ok";
-    let action = finalizer::finalizer(&api, FINALIZER, platform, |event| async {
-        match event {
-            Finalizer::Apply(platform) => {
-                let (action, r) = apply(&platform, ctx).await?;
-                result = r;
-                Ok(action)
-            }
-            Finalizer::Cleanup(platform) => cleanup(&platform, ctx).await,
+
+    fn owner(&self) -> Owner {
+        Owner::ChatbotPlatform {
+            name: self.name_any(),
         }
-    })
-    .await
-    .map_err(from_finalizer)?;
-    Ok((action, result))
+    }
+
+    fn problems(&self, ctx: &Context) -> Vec<FieldProblem> {
+        problems(self, ctx)
+    }
+
+    async fn converge(&self, ctx: &Context) -> Result<Converged<ChatbotPlatformStatus>> {
+        let state = engine::apply(&ctx.engine, self).await?;
+        Ok(Converged::Pass {
+            ready: state.is_ready(),
+            status: state.status,
+        })
+    }
+
+    async fn delete(&self, ctx: &Context) -> Result<Deleted> {
+        let users = users(self, ctx);
+        if !users.is_empty() {
+            return Ok(Deleted::Blocked(format!(
+                "still used by BedrockChatbot {}; delete them (or point them at another platform) first",
+                users.join(", ")
+            )));
+        }
+        let deletion = engine::delete(&ctx.engine, self).await?;
+        Ok(if deletion.is_done() {
+            Deleted::Done
+        } else {
+            Deleted::Pending(format!(
+                "waiting for AWS to delete {}",
+                deletion.waiting.join(", ")
+            ))
+        })
+    }
+
+    fn plan(&self, ctx: &Context) -> String {
+        let problems = problems(self, ctx);
+        if !problems.is_empty() {
+            return problems_message(&problems);
+        }
+        let account = self
+            .status
+            .as_ref()
+            .and_then(|s| s.account_id.clone())
+            .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
+        let manifests = Manifests {
+            platforms: vec![Located {
+                source: Source {
+                    path: PathBuf::from("cluster"),
+                    document: 1,
+                },
+                object: self.clone(),
+            }],
+            chatbots: Vec::new(),
+        };
+        let plan = crate::plan::plan(&manifests, &account).to_text();
+        format!("dry run, nothing changed on AWS; desired: {plan}")
+    }
 }
 
 /// Problems of the platform: schema and CEL as the API server checks them, its own
@@ -119,86 +139,6 @@ pub fn problems(platform: &ChatbotPlatform, ctx: &Context) -> Vec<FieldProblem> 
     problems
 }
 
-async fn publish_status(
-    platform: &ChatbotPlatform,
-    status: &ChatbotPlatformStatus,
-    stalled: bool,
-    ctx: &Context,
-) -> Result<()> {
-    let mut status = status.clone();
-    with_progress(
-        &mut status.conditions,
-        platform.metadata.generation,
-        stalled,
-    );
-    apply_status(&api(ctx), &platform.name_any(), &status).await?;
-    let before = platform
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    if let Some(event) = transition(&before, &status.conditions) {
-        ctx.publish(&platform.object_ref(&()), event).await;
-    }
-    Ok(())
-}
-
-fn held(platform: &ChatbotPlatform, reason: &str, message: &str) -> ChatbotPlatformStatus {
-    let previous = platform.status.clone().unwrap_or_default();
-    let generation = platform.metadata.generation;
-    ChatbotPlatformStatus {
-        observed_generation: generation,
-        conditions: not_ready(previous.conditions.clone(), reason, message, generation),
-        ..previous
-    }
-}
-
-/// The previous status, every field kept, with the conditions of a failed pass.
-fn failed_status(platform: &ChatbotPlatform, error: &Error) -> ChatbotPlatformStatus {
-    let previous = platform.status.clone().unwrap_or_default();
-    let generation = platform.metadata.generation;
-    ChatbotPlatformStatus {
-        observed_generation: generation,
-        conditions: failed(previous.conditions.clone(), generation, error),
-        ..previous
-    }
-}
-
-async fn apply(platform: &ChatbotPlatform, ctx: &Context) -> Result<(Action, &'static str)> {
-    let problems = problems(platform, ctx);
-    if !problems.is_empty() {
-        let status = held(platform, REASON_INVALID_SPEC, &problems_message(&problems));
-        publish_status(platform, &status, true, ctx).await?;
-        return Ok((Action::requeue(ctx.resync()), "invalid_spec"));
-    }
-    let state = engine::apply(&ctx.engine, platform).await;
-    ctx.publish_progress(&platform.object_ref(&()), &owner(platform))
-        .await;
-    let state = match state {
-        Ok(state) => state,
-        Err(error) => {
-            // Best effort: the error is what counts, and it is returned either way.
-            if let Err(status_error) = publish_status(
-                platform,
-                &failed_status(platform, &error),
-                !error.is_retryable(),
-                ctx,
-            )
-            .await
-            {
-                tracing::warn!(error = %status_error, "cannot report the failure in status");
-            }
-            return Err(error);
-        }
-    };
-    publish_status(platform, &state.status, false, ctx).await?;
-    Ok(if state.is_ready() {
-        (Action::requeue(ctx.resync()), "ok")
-    } else {
-        (Action::requeue(PROVISIONING), "provisioning")
-    })
-}
-
 /// The chatbots (`namespace/name`) that use the platform.
 fn users(platform: &ChatbotPlatform, ctx: &Context) -> Vec<String> {
     let name = platform.name_any();
@@ -207,71 +147,4 @@ fn users(platform: &ChatbotPlatform, ctx: &Context) -> Vec<String> {
         .filter(|c| c.spec.platform_ref.name == name)
         .map(|c| format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any()))
         .collect()
-}
-
-async fn cleanup(platform: &ChatbotPlatform, ctx: &Context) -> Result<Action> {
-    let users = users(platform, ctx);
-    if !users.is_empty() {
-        let why = format!(
-            "still used by BedrockChatbot {}; delete them (or point them at another platform) first",
-            users.join(", ")
-        );
-        let status = held(platform, REASON_DELETION_BLOCKED, &why);
-        publish_status(platform, &status, false, ctx).await?;
-        ctx.publish(
-            &platform.object_ref(&()),
-            event(
-                EventType::Warning,
-                REASON_DELETION_BLOCKED,
-                "Delete",
-                why.clone(),
-            ),
-        )
-        .await;
-        return Err(Error::DeletionPending(why));
-    }
-    let deletion = engine::delete(&ctx.engine, platform).await;
-    ctx.publish_progress(&platform.object_ref(&()), &owner(platform))
-        .await;
-    let deletion = deletion?;
-    if deletion.is_done() {
-        return Ok(Action::await_change());
-    }
-    let why = format!("waiting for AWS to delete {}", deletion.waiting.join(", "));
-    let status = held(platform, REASON_DELETING, &why);
-    publish_status(platform, &status, false, ctx).await?;
-    Err(Error::DeletionPending(why))
-}
-
-/// `--dry-run`: the platform's desired AWS resources, as an Event and a log line.
-async fn dry_run(platform: &ChatbotPlatform, ctx: &Context) -> Result<(Action, &'static str)> {
-    let problems = problems(platform, ctx);
-    let note = if problems.is_empty() {
-        let account = platform
-            .status
-            .as_ref()
-            .and_then(|s| s.account_id.clone())
-            .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
-        let manifests = Manifests {
-            platforms: vec![Located {
-                source: Source {
-                    path: PathBuf::from("cluster"),
-                    document: 1,
-                },
-                object: platform.clone(),
-            }],
-            chatbots: Vec::new(),
-        };
-        let plan = crate::plan::plan(&manifests, &account).to_text();
-        tracing::info!(%plan, "dry run");
-        format!("dry run, nothing changed on AWS; desired: {plan}")
-    } else {
-        problems_message(&problems)
-    };
-    ctx.publish(
-        &platform.object_ref(&()),
-        event(EventType::Normal, "DryRun", "Plan", note),
-    )
-    .await;
-    Ok((Action::requeue(ctx.resync()), "dry_run"))
 }

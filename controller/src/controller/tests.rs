@@ -14,7 +14,7 @@ use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use super::fixtures::{ApiServer, Served};
-use super::{Context, FINALIZER, PAUSED_ANNOTATION, Settings, chatbot, platform};
+use super::{Context, FINALIZER, PAUSED_ANNOTATION, Settings, chatbot, reconciler};
 use crate::Error;
 use crate::aws::Call;
 use crate::desired::fixtures::{reference_chatbot, reference_platform};
@@ -120,8 +120,8 @@ async fn step(
     let log = ctx.engine.calls().clone();
     let serving = server.serve(json, log.clone());
     let result = match object {
-        Object::Platform(p) => platform::reconcile(Arc::new(p), ctx.clone()).await,
-        Object::Chatbot(c) => chatbot::reconcile(Arc::new(c), ctx.clone()).await,
+        Object::Platform(p) => reconciler::reconcile(Arc::new(p), ctx.clone()).await,
+        Object::Chatbot(c) => reconciler::reconcile(Arc::new(c), ctx.clone()).await,
     };
     drop(ctx);
     let served = tokio::time::timeout(Duration::from_secs(10), serving)
@@ -634,7 +634,7 @@ async fn nothing_is_decided_before_the_caches_have_synced() {
     let chatbot = deleting(finalized(reference_chatbot()));
     let log = ctx.engine.calls().clone();
     let serving = server.serve(serde_json::to_value(&chatbot).unwrap(), log.clone());
-    let action = chatbot::reconcile(Arc::new(chatbot), ctx.clone())
+    let action = reconciler::reconcile(Arc::new(chatbot), ctx.clone())
         .await
         .unwrap();
     drop(ctx);
