@@ -2,21 +2,23 @@
 //! kube-apiserver, `bedrock-chatbot-operator run` authenticated as the chart's
 //! ServiceAccount (a TokenRequest token) with the Deployment's own arguments —
 //! leader election on, its Lease in the release namespace — through a whole
-//! lifecycle driven with kubectl. Then the API server's audit log says what the
-//! controller did: not one request may be refused (a permission the chart lacks),
-//! and every verb the chart grants must have been needed by some request (a grant
-//! the controller never uses is one too many).
+//! lifecycle driven with kubectl: the examples, a spec edit, an invalid spec, an
+//! AWS outage that makes Events repeat, deletion, SIGTERM. Then the API server's
+//! audit log says what the controller did: not one request may be refused (a
+//! permission the chart lacks), and every verb the chart grants must have been
+//! needed by some request (a grant the controller never uses is one too many).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::cluster::{Cluster, Operator, OperatorSettings, condition, log_path};
 use support::rbac::{Grant, Release, grants, helm_install, requests_of, used};
+use testkit::{Fault, Faults};
 
 const RELEASE: &str = "bco";
 const RELEASE_NAMESPACE: &str = "chatbot-operator";
@@ -43,6 +45,52 @@ fn kubectl_wait(cluster: &Cluster, operator: &Operator, args: &[&str]) {
         String::from_utf8_lossy(&output.stderr),
         operator.log_tail()
     );
+}
+
+/// Waits until an Event about `object` (`kind/name`) has repeated: its
+/// `series.count` is 2 or more.
+fn wait_for_repeated_event(
+    cluster: &Cluster,
+    operator: &Operator,
+    object: &str,
+    namespace: Option<&str>,
+) {
+    let (_, name) = object.split_once('/').unwrap();
+    let events_namespace = namespace.unwrap_or("default");
+    let started = Instant::now();
+    loop {
+        let events: Value = serde_json::from_str(&cluster.kubectl(&[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            events_namespace,
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        let about: Vec<&Value> = events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["regarding"]["name"] == name)
+            .collect();
+        if about
+            .iter()
+            .any(|e| e["series"]["count"].as_i64() >= Some(2))
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no Event about {object} repeated within 5 minutes: {:#?}\n{}",
+            about
+                .iter()
+                .map(|e| format!("{} {}", e["reason"], e["note"]))
+                .collect::<Vec<_>>(),
+            operator.log_tail()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Installs the chart (`controller.namespaces` = `watched`, empty: all), runs the
@@ -75,16 +123,19 @@ fn lifecycle_uses_exactly_what_the_chart_grants(watched: &[&str]) {
         "system:serviceaccount:{}:{}",
         release.namespace, release.service_account
     );
+    // AWS through a fault proxy, for an outage later on.
+    let (_proxy_runtime, proxy) = cluster.fault_proxy();
     let mut operator = Operator::start(OperatorSettings {
         kubeconfig: cluster
             .plane
             .service_account_kubeconfig(&release.namespace, &release.service_account)
             .unwrap(),
-        aws_endpoint: cluster.moto.endpoint(),
+        aws_endpoint: proxy.endpoint(),
         identity: release.pod_name.clone(),
         args: release.args.clone(),
         log: log_path(&format!("rbac-{}", watched.join("-"))),
-        env: Vec::new(),
+        // The outage fails each pass at once, not after eight backed-off tries.
+        env: vec![("AWS_MAX_ATTEMPTS".into(), "1".into())],
     });
     let reconciled: Vec<(&str, &str)> = CHATBOTS
         .into_iter()
@@ -178,6 +229,40 @@ fn lifecycle_uses_exactly_what_the_chart_grants(watched: &[&str]) {
         "no Warning InvalidSpec event about team-a/copy: {events}"
     );
 
+    // An AWS outage: every pass fails alike (503s), so each object's Warning —
+    // ReconcileFailed, or Failed for a resource while the pass goes on — repeats
+    // and becomes a series: a patch of the Event, not a new one. A touch of each
+    // object starts a pass at once.
+    proxy.set_faults(Faults {
+        rate: 1.0,
+        kinds: vec![Fault::Unavailable],
+        seed: 1,
+    });
+    let mut objects = vec![("chatbotplatform/shared".to_string(), None)];
+    objects.extend(
+        reconciled
+            .iter()
+            .map(|(ns, name)| (format!("bcb/{name}"), Some(*ns))),
+    );
+    for (object, namespace) in &objects {
+        let mut args = vec!["annotate", "--overwrite", object, "rbac-test/outage=1"];
+        if let Some(ns) = namespace {
+            args.extend(["-n", ns]);
+        }
+        cluster.kubectl(&args);
+    }
+    for (object, namespace) in &objects {
+        wait_for_repeated_event(&cluster, &operator, object, *namespace);
+    }
+    proxy.set_faults(Faults::all(0.0, 1));
+    for (object, namespace) in &objects {
+        let mut args = vec!["--for=condition=Synced", object.as_str()];
+        if let Some(ns) = namespace {
+            args.extend(["-n", ns]);
+        }
+        kubectl_wait(&cluster, &operator, &args);
+    }
+
     // Everything deleted, and gone (finalizers removed once AWS confirms).
     cluster.kubectl(&["delete", "-f", &examples, "--wait=false"]);
     cluster.kubectl(&["delete", "bcb/copy", "-n", "team-a", "--wait=false"]);
@@ -214,15 +299,29 @@ fn check_audit(cluster: &Cluster, release: &Release, user: &str, watched: &[&str
         eprintln!("  {line}");
     }
 
-    let refused: Vec<String> = requests
-        .iter()
-        .filter(|r| r.code == 403)
-        .map(ToString::to_string)
-        .collect();
+    // Each refused permission once, with how often and its first request.
+    let mut refused: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for request in requests.iter().filter(|r| r.code == 403) {
+        let permission = format!(
+            "{} {}/{} in {}",
+            request.verb,
+            request.group,
+            request.resource,
+            request.namespace.as_deref().unwrap_or("the cluster")
+        );
+        refused
+            .entry(permission)
+            .or_insert_with(|| (0, request.to_string()))
+            .0 += 1;
+    }
     assert!(
         refused.is_empty(),
         "the chart lacks permissions the controller uses; refused:\n{}",
-        refused.join("\n")
+        refused
+            .iter()
+            .map(|(permission, (count, first))| format!("{permission}: {count}x, first {first}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     let granted = grants(

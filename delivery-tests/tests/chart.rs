@@ -244,8 +244,9 @@ fn the_chart_ships_the_generated_crds() {
 fn default_values_render_a_hardened_single_replica_controller() {
     let rendered = render(json!({}));
     let kinds: BTreeMap<&str, usize> = [
-        ("ClusterRole", 2),
-        ("ClusterRoleBinding", 2),
+        // Platforms, chatbots, Events.
+        ("ClusterRole", 3),
+        ("ClusterRoleBinding", 3),
         ("Deployment", 1),
         ("PodDisruptionBudget", 1),
         ("Role", 1),
@@ -376,24 +377,19 @@ fn rbac_grants_exactly_what_the_controller_uses() {
         expected.extend(grant(
             "bedrock-chatbot.dev",
             kind,
-            &["get", "list", "watch", "patch", "update"],
+            &["list", "watch", "patch"],
         ));
         expected.extend(grant(
             "bedrock-chatbot.dev",
             &format!("{kind}/status"),
-            &["get", "patch", "update"],
-        ));
-        expected.extend(grant(
-            "bedrock-chatbot.dev",
-            &format!("{kind}/finalizers"),
-            &["update"],
+            &["patch"],
         ));
     }
     expected.extend(grant("events.k8s.io", "events", &["create", "patch"]));
     assert_eq!(grants(&rules(&rendered, "ClusterRole")), expected);
 
     let mut lease = BTreeSet::from_iter(grant("coordination.k8s.io", "leases", &["create"]));
-    for verb in ["get", "update", "patch"] {
+    for verb in ["get", "update"] {
         lease.insert((
             "coordination.k8s.io".into(),
             "leases".into(),
@@ -470,11 +466,17 @@ fn watched_namespaces_limit_chatbot_access_to_them() {
         })
         .collect();
     let chatbots = format!("{FULLNAME}-chatbots");
+    let events = format!("{FULLNAME}-events");
+    // Events only where they land: the watched namespaces and `default`
+    // (platforms are cluster-scoped).
     assert_eq!(
         bindings,
         [
             ("team-a".to_string(), chatbots.clone()),
-            ("team-b".to_string(), chatbots.clone())
+            ("team-b".to_string(), chatbots.clone()),
+            ("team-a".to_string(), events.clone()),
+            ("team-b".to_string(), events.clone()),
+            ("default".to_string(), events.clone())
         ]
     );
     let cluster_bindings: Vec<&str> = rendered
