@@ -616,3 +616,104 @@ fn immutable_fields_are_refused_alike_on_update() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A chatbot in YAML with one line changed to `line` (the line of `marker`).
+fn chatbot_yaml_with(marker: &str, line: &str) -> (String, usize) {
+    let base = "\
+apiVersion: bedrock-chatbot.dev/v1alpha1
+kind: BedrockChatbot
+metadata:
+  name: assistant
+  namespace: team-a
+  labels:
+    team: a
+spec:
+  platformRef:
+    name: shared
+  hostname: chat.team-a.example.com
+  model:
+    maxTokens: 2000
+    systemPrompt: You answer team A.
+  cognito:
+    selfSignUp: false
+  task:
+    cpu: 512
+";
+    let number = base
+        .lines()
+        .position(|l| l.trim_start().starts_with(marker))
+        .unwrap_or_else(|| panic!("no line {marker}"));
+    let text = base
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == number { line } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    (text + "\n", number + 1)
+}
+
+/// kubectl (and Helm, Argo CD, Flux: sigs.k8s.io/yaml) reads YAML 1.1, where a
+/// plain `yes`, `no`, `on`, `off`, `y` or `n` is a boolean, `01000` an octal
+/// number and `2_000` a number with a separator; YAML 1.2, which the file mode
+/// reads, takes them all as strings. One file must not mean two things: where the
+/// readings differ, the file mode refuses the file and says where and how to
+/// write it — and the same file quoted means the same thing to both.
+#[test]
+fn plain_scalars_kubectl_reads_otherwise_are_refused_where_they_are() {
+    let plane = api_server::with_crds();
+    let kubectl_reads = |text: &str| -> Value {
+        let output = plane
+            .kubectl_stdin(
+                &["create", "--dry-run=client", "-o", "json", "-f", "-"],
+                text,
+            )
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let yaml_1_2_reads = |text: &str| -> Value { serde_norway::from_str(text).unwrap() };
+    let cases = [
+        ("selfSignUp:", "    selfSignUp: yes", "yes"),
+        ("selfSignUp:", "    selfSignUp: off", "off"),
+        ("cpu:", "    cpu: 01000", "01000"),
+        ("maxTokens:", "    maxTokens: 2_000", "2_000"),
+        ("systemPrompt:", "    systemPrompt: no", "no"),
+        ("team:", "    y: a", "y"),
+    ];
+    let mut failures = Vec::new();
+    for (marker, line, scalar) in cases {
+        let (text, number) = chatbot_yaml_with(marker, line);
+        // The case is real: kubectl reads the file otherwise than YAML 1.2.
+        let kubectl = kubectl_reads(&text);
+        assert_ne!(kubectl, yaml_1_2_reads(&text), "{line}: both read it alike");
+        match manifest::load_str(Path::new("case.yaml"), &text) {
+            Err(problems)
+                if problems.0.iter().any(|p| {
+                    let message = p.to_string();
+                    message.contains(&format!("line {number}"))
+                        && message.contains(&format!("`{scalar}`"))
+                        && message.contains("YAML 1.1")
+                }) => {}
+            verdict => failures.push(format!("{line}: {verdict:?}")),
+        }
+        // Quoted, it is one string to every reader.
+        let quoted = line.replace(&format!(" {scalar}"), &format!(" \"{scalar}\""));
+        let quoted = if scalar == "y" {
+            line.replace("y:", "\"y\":")
+        } else {
+            quoted
+        };
+        let (text, _) = chatbot_yaml_with(marker, &quoted);
+        assert_eq!(kubectl_reads(&text), yaml_1_2_reads(&text), "{quoted}");
+        if let Err(problems) = manifest::load_str(Path::new("case.yaml"), &text)
+            && problems.to_string().contains("YAML 1.1")
+        {
+            failures.push(format!("{quoted}: {problems}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
