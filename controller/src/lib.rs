@@ -17,6 +17,7 @@ pub mod progress;
 pub mod resources;
 pub mod telemetry;
 pub mod validation;
+pub mod yaml11;
 
 /// Everything that can go wrong in the operator.
 #[derive(Debug, thiserror::Error)]

@@ -177,6 +177,18 @@ fn unlocated(message: String) -> Problem {
 
 /// The documents of one file; empty documents (`---` alone, comments) are skipped.
 fn parse(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<(Source, Value)> {
+    // kubectl would read these otherwise (YAML 1.1): the file is refused, and read
+    // on so that every other problem is reported with them.
+    for ambiguity in crate::yaml11::ambiguities(text) {
+        problems.push(Problem {
+            source: Some(Source {
+                path: path.to_path_buf(),
+                document: ambiguity.document,
+            }),
+            object: None,
+            problem: FieldProblem::new("", ambiguity.message()),
+        });
+    }
     let mut documents = Vec::new();
     for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let source = Source {
