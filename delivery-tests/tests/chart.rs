@@ -547,6 +547,27 @@ fn disruption_budget_by_min_available_or_off() {
     assert!(rendered.of_kind("PodDisruptionBudget").is_empty());
 }
 
+/// `maxUnavailable: 0` blocks every voluntary eviction (a drain waits for the
+/// operator's say): it must reach the budget as 0, not be taken for "unset".
+#[test]
+fn disruption_budget_keeps_max_unavailable_zero() {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    for (value, expected) in [
+        (json!(0), IntOrString::Int(0)),
+        (json!("0%"), IntOrString::String("0%".into())),
+        (json!(2), IntOrString::Int(2)),
+        (Value::Null, IntOrString::Int(1)),
+    ] {
+        let rendered = render(json!({"podDisruptionBudget": {"maxUnavailable": value}}));
+        let pdb: PodDisruptionBudget = rendered.one("PodDisruptionBudget");
+        assert_eq!(
+            pdb.spec.unwrap().max_unavailable,
+            Some(expected),
+            "maxUnavailable: {value}"
+        );
+    }
+}
+
 #[test]
 fn everything_else_that_can_be_set_renders_valid_objects() {
     let rendered = render(json!({
