@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use delivery_tests::helm;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -650,5 +651,40 @@ fn invalid_values_are_refused_with_a_reason() {
     ] {
         let error = refused(values.clone());
         assert!(error.contains(reason), "{values}: {error}");
+    }
+}
+
+/// `helm template` of the chart with the real helm binary (scripts/setup-kube)
+/// for a cluster of `version`: its stderr when refused.
+fn helm_template_for(version: &str) -> Result<(), String> {
+    let helm = testkit::kube::assets().unwrap().join("helm");
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/bedrock-chatbot-operator");
+    let output = std::process::Command::new(helm)
+        .args(["template", "bco"])
+        .arg(chart)
+        .args(["--kube-version", version])
+        .output()
+        .unwrap();
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// The chart claims only what is tested: kube-apiserver v1.36.3 (the oldest,
+/// `apiserver_admission.rs`) and v1.37.2. The CRDs' CEL rules use libraries an
+/// older API server may not have, so Helm refuses an older cluster up front.
+#[test]
+fn the_chart_claims_only_the_kubernetes_releases_tested() {
+    for tested in ["1.36.0", "1.36.3", "1.37.2"] {
+        assert_eq!(helm_template_for(tested), Ok(()), "{tested}");
+    }
+    for older in ["1.35.9", "1.31.0", "1.28.0"] {
+        let refused = helm_template_for(older).expect_err(older);
+        assert!(
+            refused.contains("kubeVersion") && refused.contains(">=1.36.0-0"),
+            "{older}: {refused}"
+        );
     }
 }
