@@ -17,6 +17,7 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -141,8 +142,13 @@ impl KubeControlPlane {
         );
         std::fs::write(dir.join("supervise.sh"), script)
             .map_err(|e| error(format!("supervisor script: {e}")))?;
+        // Its own process group: a Ctrl-C in the terminal (SIGINT to the
+        // foreground group) would kill the shell and orphan etcd and the API
+        // server, which a non-interactive shell starts with SIGINT ignored. It
+        // stops them when this process's end closes its stdin.
         let mut child = Command::new("sh")
             .arg(dir.join("supervise.sh"))
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
