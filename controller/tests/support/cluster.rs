@@ -4,8 +4,7 @@
 //! sharing one API server would reconcile each other's objects) and the local AWS
 //! emulator. Objects are written and read with the real `kubectl`.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -336,18 +335,7 @@ impl Operator {
     /// GET `path` of its metrics server: (status code, body), or `None` when it
     /// does not answer.
     pub fn http_get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.metrics_port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).ok()?;
-        let code = reply.split_whitespace().nth(1)?.parse().ok()?;
-        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-        Some((code, body))
+        testkit::http::get(self.metrics_port, path, Duration::from_secs(5))
     }
 }
 

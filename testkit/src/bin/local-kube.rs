@@ -24,8 +24,7 @@
 //! dies in any way.
 
 use std::fmt::Display;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
@@ -587,16 +586,7 @@ impl Operator {
 
     /// The status code of GET `path` on its metrics server, if it answers.
     fn get(&self, path: &str) -> Option<u16> {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.metrics_port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).ok()?;
-        reply.split_whitespace().nth(1)?.parse().ok()
+        testkit::http::get(self.metrics_port, path, Duration::from_secs(2)).map(|(code, _)| code)
     }
 
     fn metrics_url(&self) -> String {
