@@ -688,3 +688,51 @@ fn the_chart_claims_only_the_kubernetes_releases_tested() {
         );
     }
 }
+
+/// The controller's shutdown grace (`--shutdown-grace-seconds`) and the pod's
+/// `terminationGracePeriodSeconds`: the kubelet must not SIGKILL the controller
+/// while it still waits for a pass in flight (15 s more for the Lease's release
+/// and the process's exit).
+fn grace_and_termination(rendered: &Rendered) -> (u64, i64) {
+    let grace = rendered
+        .container()
+        .args
+        .unwrap()
+        .iter()
+        .find_map(|a| {
+            a.strip_prefix("--shutdown-grace-seconds=")
+                .map(str::to_owned)
+        })
+        .expect("no --shutdown-grace-seconds")
+        .parse()
+        .unwrap();
+    let termination = rendered
+        .deployment()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .termination_grace_period_seconds
+        .unwrap();
+    (grace, termination)
+}
+
+#[test]
+fn the_pod_outlives_the_controllers_shutdown_grace() {
+    let (grace, termination) = grace_and_termination(&render(json!({})));
+    assert_eq!(grace, 90);
+    assert!(termination >= 105, "{termination}");
+
+    let rendered = render(json!({"controller": {"shutdownGraceSeconds": 300}}));
+    assert_eq!(grace_and_termination(&rendered), (300, 315));
+
+    let rendered = render(json!({"terminationGracePeriodSeconds": 600}));
+    assert_eq!(grace_and_termination(&rendered), (90, 600));
+
+    let message = refused(json!({"terminationGracePeriodSeconds": 60}));
+    assert!(
+        message.contains("terminationGracePeriodSeconds") && message.contains("105"),
+        "{message}"
+    );
+}
