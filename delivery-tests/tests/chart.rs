@@ -324,6 +324,7 @@ fn default_values_render_a_hardened_single_replica_controller() {
             "run",
             "--concurrency=4",
             "--resync-seconds=600",
+            "--shutdown-grace-seconds=90",
             "--metrics-addr=0.0.0.0:8080",
             "--leader-election",
             "--lease-namespace=$(POD_NAMESPACE)",
