@@ -258,3 +258,64 @@ fn kstatus_and_kubectl_wait_read_progress_readiness_and_failure_right() {
         "Current"
     );
 }
+
+/// The `--metrics-addr` argument the chart renders for `metrics.port=port`.
+fn chart_metrics_addr(cluster: &Cluster, port: u16) -> String {
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../charts/bedrock-chatbot-operator")
+        .display()
+        .to_string();
+    let output = cluster
+        .plane
+        .helm()
+        .args(["template", "probe", &chart, "--set"])
+        .arg(format!("metrics.port={port}"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered = String::from_utf8(output.stdout).unwrap();
+    let args: Vec<&str> = rendered
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|a| a.starts_with("--metrics-addr="))
+        .collect();
+    assert_eq!(args.len(), 1, "{rendered}");
+    args[0].to_string()
+}
+
+/// The kubelet probes /healthz and /readyz, and Prometheus scrapes /metrics, on the
+/// pod's IP, which is an IPv6 address in an IPv6 or dual-stack cluster (EKS
+/// `ipFamily: ipv6`): with the chart's arguments the controller answers on both
+/// families (here on their loopback addresses).
+#[test]
+fn with_the_charts_arguments_probes_reach_the_controller_over_ipv4_and_ipv6() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let cluster = Cluster::start();
+    let addr = chart_metrics_addr(&cluster, support::cluster::free_port());
+    let mut operator = cluster.operator(&["--no-leader-election", &addr]);
+    let started = std::time::Instant::now();
+    while operator
+        .http_get_at(IpAddr::V4(Ipv4Addr::LOCALHOST), "/readyz")
+        .is_none_or(|(code, _)| code != 200)
+    {
+        assert!(operator.exited().is_none(), "{}", operator.log_tail());
+        assert!(
+            started.elapsed() < CONVERGE,
+            "never ready on 127.0.0.1 with {addr}:\n{}",
+            operator.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let answer = operator.http_get_at(IpAddr::V6(Ipv6Addr::LOCALHOST), path);
+        assert_eq!(
+            answer.as_ref().map(|(code, _)| *code),
+            Some(200),
+            "{path} over IPv6 with the chart's {addr}: {answer:?}"
+        );
+    }
+}

@@ -219,6 +219,15 @@ pub fn log_path(identity: &str) -> PathBuf {
     dir.join(format!("{}-{n}-{identity}.log", std::process::id()))
 }
 
+/// A TCP port free on loopback just now.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// How to start one operator process.
 pub struct OperatorSettings {
     /// Whom it authenticates as.
@@ -227,7 +236,8 @@ pub struct OperatorSettings {
     pub aws_endpoint: String,
     /// `POD_NAME`: its Lease identity and Events' reporting instance.
     pub identity: String,
-    /// Arguments after `run` (`--metrics-addr` and `--log-format` are added).
+    /// Arguments after `run` (`--log-format` is added, and `--metrics-addr` on a
+    /// free loopback port unless they hold one).
     pub args: Vec<String>,
     /// Where its log goes.
     pub log: PathBuf,
@@ -245,16 +255,20 @@ pub struct Operator {
 impl Operator {
     /// Starts it with only the standard Kubernetes and AWS environment.
     pub fn start(settings: OperatorSettings) -> Self {
-        let metrics_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let mut args = settings.args.clone();
+        let given = args.iter().find_map(|a| a.strip_prefix("--metrics-addr="));
+        let metrics_port = match given {
+            Some(addr) => addr.rsplit_once(':').unwrap().1.parse().unwrap(),
+            None => {
+                let port = free_port();
+                args.push(format!("--metrics-addr=127.0.0.1:{port}"));
+                port
+            }
+        };
         let log = std::fs::File::create(&settings.log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bedrock-chatbot-operator"))
             .arg("run")
-            .args(&settings.args)
-            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+            .args(&args)
             .arg("--log-format=text")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -336,6 +350,12 @@ impl Operator {
     /// does not answer.
     pub fn http_get(&self, path: &str) -> Option<(u16, String)> {
         testkit::http::get(self.metrics_port, path, Duration::from_secs(5))
+    }
+
+    /// GET `path` on its metrics server at `ip` (IPv6 loopback, say).
+    pub fn http_get_at(&self, ip: std::net::IpAddr, path: &str) -> Option<(u16, String)> {
+        let addr = std::net::SocketAddr::new(ip, self.metrics_port);
+        testkit::http::get_from(addr, path, Duration::from_secs(5))
     }
 }
 
