@@ -96,9 +96,10 @@ struct RunArgs {
     /// Seconds between drift resyncs of a ready object (jittered by ±10%).
     #[arg(long, env = "BCB_RESYNC_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..))]
     resync_seconds: u64,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "BCB_METRICS_ADDR", default_value = "0.0.0.0:8080")]
-    metrics_addr: std::net::SocketAddr,
+    /// Address of /metrics, /healthz and /readyz: `:PORT` for every address of
+    /// the pod (IPv6 and IPv4), or `HOST:PORT`.
+    #[arg(long, env = "BCB_METRICS_ADDR", default_value = ":8080")]
+    metrics_addr: metrics::ListenAddr,
     /// Hold a coordination.k8s.io Lease so only one replica reconciles.
     #[arg(long, env = "BCB_LEADER_ELECTION", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", overrides_with = "no_leader_election")]
     leader_election: bool,

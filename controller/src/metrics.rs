@@ -309,18 +309,87 @@ async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, &'static str)
     }
 }
 
+/// Where the metrics and health server listens: `HOST:PORT`, or `:PORT` for
+/// every address of the pod, IPv6 and IPv4 (the kubelet probes, and Prometheus
+/// scrapes, the pod's IP, which is an IPv6 address in an IPv6 or dual-stack
+/// cluster).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// Every address of both families on this port.
+    AnyAddress(u16),
+    /// This address only.
+    Exactly(SocketAddr),
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        if let Some(port) = text.strip_prefix(':') {
+            return port.parse().map(Self::AnyAddress).map_err(|_| {
+                format!("`{text}`: the port after `:` must be a number from 0 to 65535")
+            });
+        }
+        text.parse().map(Self::Exactly).map_err(|_| {
+            format!(
+                "`{text}` is neither `:PORT` (every address, IPv6 and IPv4) nor `HOST:PORT` \
+                 (`127.0.0.1:8080`, `[::1]:8080`)"
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AnyAddress(port) => write!(f, ":{port}"),
+            Self::Exactly(addr) => addr.fmt(f),
+        }
+    }
+}
+
+/// A listener on `addr`. `:PORT` is one IPv6 socket that accepts IPv4 too
+/// (`IPV6_V6ONLY` off, whatever `net.ipv6.bindv6only` says); on a node without
+/// IPv6 (no such address family, or IPv6 disabled) it is `0.0.0.0:PORT`.
+fn listen(addr: ListenAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    match addr {
+        ListenAddr::Exactly(at) => bind(at),
+        ListenAddr::AnyAddress(port) => match bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
+        {
+            Err(error) if error.kind() != std::io::ErrorKind::AddrInUse => {
+                tracing::warn!(%error, port, "no IPv6 here: serving on IPv4 only");
+                bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+            }
+            listening => listening,
+        },
+    }
+}
+
+/// A listening socket on `at`; an IPv6 one also accepts IPv4-mapped peers.
+fn bind(at: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(at), Type::STREAM, Some(Protocol::TCP))?;
+    if at.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&at.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
+}
+
 /// Binds `addr` and serves [`app`] until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
+    addr: ListenAddr,
     health: Arc<Health>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Serve {
-            addr: addr.to_string(),
-            source,
-        })?;
+    let listener = listen(addr).map_err(|source| Error::Serve {
+        addr: addr.to_string(),
+        source,
+    })?;
     Ok(tokio::spawn(async move {
         let served = axum::serve(listener, app(health))
             .with_graceful_shutdown(shutdown)
@@ -384,5 +453,72 @@ mod tests {
         );
         assert!(text.contains(r#"objects{kind="BedrockChatbot",condition="Ready",status="False",reason="WaitingForPlatform"} 2"#), "{text}");
         assert!(text.contains(r#"reason="NotReconciled"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn a_listen_address_is_a_port_for_every_address_or_one_socket_address() {
+        assert_eq!(":8080".parse(), Ok(ListenAddr::AnyAddress(8080)));
+        assert_eq!(
+            "127.0.0.1:9090".parse(),
+            Ok(ListenAddr::Exactly(SocketAddr::from((
+                [127, 0, 0, 1],
+                9090
+            ))))
+        );
+        assert_eq!(
+            "[::1]:9090".parse::<ListenAddr>().map(|a| a.to_string()),
+            Ok("[::1]:9090".to_string())
+        );
+        assert_eq!(ListenAddr::AnyAddress(8080).to_string(), ":8080");
+        for (bad, says) in [
+            ("8080", "neither `:PORT`"),
+            ("localhost:8080", "neither `:PORT`"),
+            (":http", "must be a number"),
+            (":70000", "must be a number"),
+            (":", "must be a number"),
+        ] {
+            let error = bad.parse::<ListenAddr>().unwrap_err();
+            assert!(
+                error.contains(says) && error.contains(bad),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    /// One socket for `:PORT` takes connections of both families (on loopback).
+    #[tokio::test]
+    async fn any_address_accepts_ipv6_and_ipv4() {
+        let listener = listen(ListenAddr::AnyAddress(0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepting = tokio::spawn(async move {
+            for _ in 0..2 {
+                listener.accept().await.unwrap();
+            }
+        });
+        for ip in [
+            std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ] {
+            tokio::net::TcpStream::connect((ip, port))
+                .await
+                .unwrap_or_else(|e| panic!("{ip} port {port}: {e}"));
+        }
+        accepting.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn exactly_one_address_is_only_that_one() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(
+            tokio::net::TcpStream::connect((std::net::Ipv6Addr::LOCALHOST, port))
+                .await
+                .is_err()
+        );
+        assert!(
+            tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port))
+                .await
+                .is_ok()
+        );
     }
 }

@@ -325,7 +325,7 @@ fn default_values_render_a_hardened_single_replica_controller() {
             "--concurrency=4",
             "--resync-seconds=600",
             "--shutdown-grace-seconds=90",
-            "--metrics-addr=0.0.0.0:8080",
+            "--metrics-addr=:8080",
             "--leader-election",
             "--lease-namespace=$(POD_NAMESPACE)",
             "--lease-name=bedrock-chatbot-operator",
@@ -598,7 +598,7 @@ fn everything_else_that_can_be_set_renders_valid_objects() {
     for flag in [
         "--concurrency=8",
         "--resync-seconds=300",
-        "--metrics-addr=0.0.0.0:9090",
+        "--metrics-addr=:9090",
         "--lease-name=bco-lease",
         "--dry-run",
         "--log-format=text",
