@@ -46,3 +46,22 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+One release per cluster: two controllers would both reconcile every (cluster-scoped)
+ChatbotPlatform and every chatbot, fighting over the same AWS resources. Refuses to
+render when a controller Deployment of another release exists. `lookup` sees the
+cluster only under `helm install/upgrade` (and --dry-run=server); `helm template`,
+and so Argo CD, cannot check it.
+*/}}
+{{- define "bco.refuseSecondRelease" -}}
+{{- range (lookup "apps/v1" "Deployment" "" "").items }}
+{{- $labels := .metadata.labels | default dict }}
+{{- if and (eq (get $labels "app.kubernetes.io/part-of") "bedrock-chatbot-operator") (eq (get $labels "app.kubernetes.io/component") "controller") }}
+{{- $release := get $labels "app.kubernetes.io/instance" }}
+{{- if not (and (eq $release $.Release.Name) (eq .metadata.namespace $.Release.Namespace)) }}
+{{- fail (printf "the operator is already installed as release %s in namespace %s (Deployment %s): one release per cluster, or two controllers would reconcile the same ChatbotPlatforms and chatbots. Upgrade that release (helm upgrade %s --namespace %s), or uninstall it first" $release .metadata.namespace .metadata.name $release .metadata.namespace) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
