@@ -17,6 +17,7 @@ use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
 
 use crate::proxy::{self, Upstream, read_body};
+use crate::scenarios::{Answer, Armed, Rule};
 
 /// One kind of failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,6 +47,8 @@ pub enum Fault {
     /// request ids and resources): the case of a persistent error that must not
     /// make the operator spin.
     Refused,
+    /// A [`Rule`] of a scenario answered (the rule's name).
+    Replayed(&'static str),
 }
 
 /// What to inject, and how often.
@@ -125,6 +128,7 @@ impl FaultProxy {
             upstream: Upstream::new(upstream),
             rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
             faults: Mutex::new(faults),
+            rules: Mutex::new(Vec::new()),
             counters: counters.clone(),
         });
         // A `Reset` fault is a handler error: it ends its connection.
@@ -174,6 +178,25 @@ impl FaultProxy {
         }
     }
 
+    /// From now on, also replay `rules` (a scenario of [`crate::scenarios`]), before
+    /// any random fault; added to the rules given before.
+    pub fn replay(&self, rules: Vec<Rule>) {
+        if let Ok(mut armed) = self.shared.rules.lock() {
+            armed.extend(rules.into_iter().map(Armed::new));
+        }
+    }
+
+    /// How many requests each rule answered so far, by name.
+    pub fn replayed(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for fault in self.injected() {
+            if let Fault::Replayed(name) = fault {
+                *counts.entry(name).or_default() += 1;
+            }
+        }
+        counts
+    }
+
     /// Every request answered so far, in order of arrival.
     pub fn journal(&self) -> Vec<Exchange> {
         self.counters
@@ -205,6 +228,7 @@ struct Shared {
     upstream: Upstream,
     rng: Mutex<fastrand::Rng>,
     faults: Mutex<Faults>,
+    rules: Mutex<Vec<Armed>>,
     counters: Arc<Counters>,
 }
 
@@ -238,12 +262,37 @@ impl Shared {
         Some(faults.kinds[rng.usize(..faults.kinds.len())])
     }
 
+    /// The first rule that answers `operation` now.
+    fn rule_for(&self, operation: &str) -> Option<(&'static str, Answer)> {
+        let now = Instant::now();
+        let mut rules = self.rules.lock().ok()?;
+        rules
+            .iter_mut()
+            .find_map(|rule| rule.answer(operation, now))
+    }
+
+    /// `operation` was carried out (or accepted for later): rules' windows may
+    /// open or close.
+    fn accepted(&self, operation: &str) {
+        let now = Instant::now();
+        if let Ok(mut rules) = self.rules.lock() {
+            for rule in rules.iter_mut() {
+                rule.forwarded(operation, now);
+            }
+        }
+    }
+
     async fn handle(
-        &self,
+        self: Arc<Self>,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, InjectedReset> {
         let (parts, body) = read_body(request).await;
-        let fault = self.pick();
+        let operation = operation(&parts.headers, &body);
+        let rule = self.rule_for(&operation);
+        let fault = match rule {
+            Some((name, _)) => Some(Fault::Replayed(name)),
+            None => self.pick(),
+        };
         if let Some(fault) = fault
             && let Ok(mut injected) = self.counters.injected.lock()
         {
@@ -251,7 +300,7 @@ impl Shared {
         }
         let sequence = if let Ok(mut journal) = self.counters.journal.lock() {
             journal.push(Exchange {
-                operation: operation(&parts.headers, &body),
+                operation: operation.clone(),
                 fault,
                 at: Instant::now(),
             });
@@ -259,6 +308,33 @@ impl Shared {
         } else {
             0
         };
+        let protocol = Protocol::of(&parts.headers, &body);
+        let mut rewrite = None;
+        match rule {
+            Some((
+                _,
+                Answer::Error {
+                    status,
+                    code,
+                    message,
+                },
+            )) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return Ok(service_error_saying(protocol, status, code, message));
+            }
+            Some((_, Answer::Deferred(delay))) => {
+                self.accepted(&operation);
+                let shared = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    shared.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                    let _ = shared.upstream.forward(&parts, body, &[]).await;
+                });
+                return Ok(empty_success(protocol, &operation));
+            }
+            Some((_, Answer::Rewrite { from, to })) => rewrite = Some((from, to)),
+            None => {}
+        }
         match fault {
             Some(Fault::Reset) => return Err(InjectedReset),
             Some(Fault::Throttle) => return Ok(throttle(Protocol::of(&parts.headers, &body))),
@@ -287,7 +363,7 @@ impl Shared {
             Some(Fault::InternalError) => return Ok(status(StatusCode::INTERNAL_SERVER_ERROR)),
             Some(Fault::Unavailable) => return Ok(status(StatusCode::SERVICE_UNAVAILABLE)),
             Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
-            Some(Fault::LostResponse) | None => {}
+            Some(Fault::LostResponse | Fault::Replayed(_)) | None => {}
         }
         self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
         let answer = self.upstream.forward(&parts, body, &[]).await;
@@ -295,10 +371,48 @@ impl Shared {
             return Err(InjectedReset);
         }
         match answer {
-            Some((parts, body)) => Ok(Response::from_parts(parts, Full::new(body))),
+            Some((parts, body)) => {
+                if parts.status.is_success() {
+                    self.accepted(&operation);
+                }
+                let body = match rewrite {
+                    Some((from, to)) => Bytes::from(
+                        String::from_utf8_lossy(&body)
+                            .replace(from, to)
+                            .into_bytes(),
+                    ),
+                    None => body,
+                };
+                let mut response = Response::from_parts(parts, Full::new(body));
+                // The length changed with the text.
+                response.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+                Ok(response)
+            }
             None => Ok(status(StatusCode::BAD_GATEWAY)),
         }
     }
+}
+
+/// The empty success of `operation`, as AWS shapes it in `protocol`.
+fn empty_success(protocol: Protocol, operation: &str) -> Response<Full<Bytes>> {
+    let (content_type, text) = match protocol {
+        Protocol::Json => ("application/x-amz-json-1.1", "{}".to_string()),
+        Protocol::Ec2 => (
+            "text/xml",
+            format!(
+                "<{operation}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+                 <requestId>deferred</requestId></{operation}Response>"
+            ),
+        ),
+        Protocol::Query => (
+            "text/xml",
+            format!(
+                "<{operation}Response><{operation}Result/><ResponseMetadata>\
+                 <RequestId>deferred</RequestId></ResponseMetadata></{operation}Response>"
+            ),
+        ),
+    };
+    error_response(StatusCode::OK, content_type, text)
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {

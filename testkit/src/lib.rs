@@ -11,6 +11,7 @@
 
 pub mod crash;
 pub mod faults;
+pub mod scenarios;
 pub mod http;
 pub mod kube;
 pub mod moto;
