@@ -1,0 +1,175 @@
+//! Real AWS behaviour the emulator lacks, replayed by testkit's scenarios in front
+//! of it (`testkit::scenarios`): each test converges through one — or fails with the
+//! message a person needs.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use operator::engine::Engine;
+use operator::file_mode::{self, ReadyWhen, Timing};
+use operator::manifest::{self, Manifests};
+use support::inventory::inventory;
+use testkit::scenarios::{self, Rule};
+use testkit::{FaultProxy, Faults, Moto};
+
+/// The emulator, a proxy replaying `rules` in front of it, and an engine that
+/// reaches AWS through the proxy.
+struct Replay {
+    moto: Moto,
+    proxy: FaultProxy,
+    engine: Engine,
+}
+
+impl Replay {
+    async fn start(rules: Vec<Rule>) -> Self {
+        let moto = Moto::start().unwrap();
+        let proxy = FaultProxy::start(
+            &moto.endpoint(),
+            Faults {
+                rate: 0.0,
+                kinds: Vec::new(),
+                seed: 0,
+            },
+        )
+        .await
+        .unwrap();
+        proxy.replay(rules);
+        // The SDK's standard retries, in milliseconds: a burst of a few seconds
+        // outlives them, as AWS's do in production.
+        let retries = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(20))
+            .with_max_backoff(Duration::from_millis(200));
+        let config = moto
+            .sdk_config("us-west-2")
+            .into_builder()
+            .endpoint_url(proxy.endpoint())
+            .retry_config(retries)
+            .build();
+        let engine = Engine::new(config, Arc::new(support::Recorder::default()));
+        Self {
+            moto,
+            proxy,
+            engine,
+        }
+    }
+
+    /// The platform `shared` and team-a's chatbot, on the emulator's certificate.
+    fn manifests(&self) -> Manifests {
+        let certificate = self.moto.certificate("*.example.com", "us-west-2").unwrap();
+        let text = support::yaml_documents(&[
+            support::platform_manifest(&certificate),
+            support::chatbot_manifest("team-a", "chat.team-a.example.com"),
+        ]);
+        manifest::load_str(Path::new("replay.yaml"), &text).unwrap()
+    }
+
+    /// How many requests for `operation` reached the proxy.
+    fn requests(&self, operation: &str) -> usize {
+        self.proxy
+            .journal()
+            .iter()
+            .filter(|e| e.operation == operation)
+            .count()
+    }
+
+    /// How many requests the rule `name` answered.
+    fn replayed(&self, name: &str) -> u64 {
+        self.proxy.replayed().get(name).copied().unwrap_or(0)
+    }
+
+    /// What is left in the account, read past the proxy.
+    async fn left(&self) -> support::inventory::Inventory {
+        let clean = Engine::new(
+            self.moto.sdk_config("us-west-2"),
+            Arc::new(support::Recorder::default()),
+        );
+        inventory(&clean.aws("us-west-2")).await
+    }
+}
+
+fn timing() -> Timing {
+    Timing {
+        timeout: Duration::from_secs(180),
+        interval: Duration::from_millis(250),
+        ready_when: ReadyWhen::Converged,
+    }
+}
+
+/// A listener rule that AWS throttles for a while: the service waits for it, since
+/// ECS refuses a service whose target group no load balancer forwards to — a
+/// terminal error that would stop the pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_waits_until_its_listener_rule_exists() {
+    let mut rules = scenarios::throttling_burst("CreateRule", Duration::from_secs(4));
+    rules.extend(scenarios::target_group_needs_a_listener_rule());
+    let replay = Replay::start(rules).await;
+    let manifests = replay.manifests();
+
+    let report = file_mode::apply(&replay.engine, &manifests, timing()).await;
+    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    assert!(
+        replay.replayed("throttling burst") > 3,
+        "the burst must have outlived the SDK's retries: {:?}",
+        replay.proxy.replayed()
+    );
+    assert_eq!(
+        replay.replayed("target group has no load balancer yet"),
+        0,
+        "CreateService was sent before the listener rule existed"
+    );
+    assert_eq!(replay.requests("CreateService"), 1);
+}
+
+/// A new Cognito domain is CREATING for a while, and sign-in through it fails
+/// until it is ACTIVE: `apply` waits for ACTIVE rather than reporting the chatbot
+/// converged on the answer of `CreateUserPoolDomain`, which says nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_waits_until_a_new_cognito_domain_is_active() {
+    let replay = Replay::start(scenarios::cognito_domain_states(Duration::from_secs(3))).await;
+    let report = file_mode::apply(&replay.engine, &replay.manifests(), timing()).await;
+    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    assert!(
+        replay.replayed("domain CREATING") > 0,
+        "the domain's state was never read after its creation: {:?}",
+        replay.proxy.replayed()
+    );
+}
+
+/// `DeleteUserPoolDomain` returns while the domain is still DELETING: `delete`
+/// waits for it to be gone before it deletes the user pool (which AWS refuses while
+/// a domain is configured), and does not delete the domain twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_chatbot_waits_until_its_cognito_domain_is_gone() {
+    let replay = Replay::start(scenarios::cognito_domain_states(Duration::from_secs(3))).await;
+    let manifests = replay.manifests();
+    let report = file_mode::apply(&replay.engine, &manifests, timing()).await;
+    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+
+    let remaining = file_mode::delete(&replay.engine, &manifests, timing()).await;
+    let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));
+    assert!(remaining.is_empty(), "{remaining:?}");
+    assert!(
+        replay.replayed("domain DELETING") > 0,
+        "{:?}",
+        replay.proxy.replayed()
+    );
+    assert_eq!(
+        replay.replayed("user pool still has a domain"),
+        0,
+        "DeleteUserPool was sent while the domain was still being deleted"
+    );
+    assert_eq!(replay.requests("DeleteUserPoolDomain"), 1);
+    // The deferred deletion has reached the emulator by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let left = replay.left().await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
