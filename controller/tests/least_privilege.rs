@@ -191,9 +191,24 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
+/// Which role a trust policy belongs to: the guard AWS documents differs.
+#[derive(Clone, Copy, Debug)]
+enum Trusted {
+    /// A chatbot's task role: `aws:SourceAccount` and `aws:SourceArn`.
+    TaskRole,
+    /// The platform's task execution role: `aws:SourceAccount` only (AWS documents
+    /// no `aws:SourceArn` for it).
+    ExecutionRole,
+}
+
 /// The role's trust policy must let ECS tasks of `account` in us-west-2 assume it,
 /// and nobody else.
-async fn assert_trusted_by_ecs_tasks_only(aws: &Aws, role_name: &str, account: &str) {
+async fn assert_trusted_by_ecs_tasks_only(
+    aws: &Aws,
+    role_name: &str,
+    account: &str,
+    trusted: Trusted,
+) {
     let role = aws
         .iam
         .get_role()
@@ -214,12 +229,17 @@ async fn assert_trusted_by_ecs_tasks_only(aws: &Aws, role_name: &str, account: &
         "{role_name}: only ECS tasks may assume it"
     );
     assert_eq!(strings(&statement["Action"]), ["sts:AssumeRole"]);
-    assert_eq!(
-        statement["Condition"],
-        json!({
+    let condition = match trusted {
+        Trusted::TaskRole => json!({
             "StringEquals": { "aws:SourceAccount": account },
             "ArnLike": { "aws:SourceArn": format!("arn:aws:ecs:us-west-2:{account}:*") },
         }),
+        Trusted::ExecutionRole => json!({
+            "StringEquals": { "aws:SourceAccount": account },
+        }),
+    };
+    assert_eq!(
+        statement["Condition"], condition,
         "{role_name}: the confused-deputy guard"
     );
     assert_eq!(role.path(), "/bedrock-chatbot/");
@@ -509,7 +529,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
         let role_arn = status.task_role_arn.clone().unwrap();
         let role_name = role_arn.rsplit('/').next().unwrap().to_string();
         assert!(task_roles.insert(role_arn.clone()), "one role per team");
-        assert_trusted_by_ecs_tasks_only(&aws, &role_name, &account).await;
+        assert_trusted_by_ecs_tasks_only(&aws, &role_name, &account, Trusted::TaskRole).await;
         let attached = aws
             .iam
             .list_attached_role_policies()
@@ -683,7 +703,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
     // only.
     let execution_arn = platform.execution_role_arn.clone().unwrap();
     let execution = execution_arn.rsplit('/').next().unwrap();
-    assert_trusted_by_ecs_tasks_only(&aws, execution, &account).await;
+    assert_trusted_by_ecs_tasks_only(&aws, execution, &account, Trusted::ExecutionRole).await;
     let attached = aws
         .iam
         .list_attached_role_policies()

@@ -783,6 +783,28 @@ mod tests {
         assert!(!policy.to_string().contains("\"*\""));
     }
 
+    /// The confused-deputy guard AWS documents for task roles: only ECS, for this
+    /// account, in this region.
+    #[test]
+    fn task_role_trust_is_guarded_by_account_and_source_arn() {
+        let trust = serde_json::to_value(&reference().task_role.trust_policy).unwrap();
+        assert_eq!(
+            trust,
+            serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "ecs-tasks.amazonaws.com" },
+                    "Action": ["sts:AssumeRole"],
+                    "Condition": {
+                        "ArnLike": { "aws:SourceArn": "arn:aws:ecs:us-west-2:123456789012:*" },
+                        "StringEquals": { "aws:SourceAccount": "123456789012" }
+                    }
+                }]
+            })
+        );
+    }
+
     /// The environment the operator writes is exactly what the chat app accepts.
     #[test]
     fn container_environment_satisfies_the_chatbot_config_contract() {

@@ -1031,6 +1031,27 @@ mod tests {
         assert_eq!(desired.execution_role.path, ROLE_PATH);
     }
 
+    /// Fargate assumes the execution role to pull the image and write logs before
+    /// the task exists; AWS documents the `aws:SourceArn` guard for task roles only,
+    /// and a condition on a key the caller does not send fails every task launch.
+    #[test]
+    fn execution_role_trust_is_guarded_by_the_account_only() {
+        let desired = desired(&reference_platform(), "123456789012");
+        let trust = serde_json::to_value(&desired.execution_role.trust_policy).unwrap();
+        assert_eq!(
+            trust,
+            serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "ecs-tasks.amazonaws.com" },
+                    "Action": ["sts:AssumeRole"],
+                    "Condition": { "StringEquals": { "aws:SourceAccount": "123456789012" } }
+                }]
+            })
+        );
+    }
+
     #[test]
     fn ownership_tags_are_set() {
         let desired = desired(&reference_platform(), "1");
