@@ -13,6 +13,7 @@ use std::time::Duration;
 use operator::engine::Engine;
 use operator::file_mode::{self, ReadyWhen, Timing};
 use operator::manifest::{self, Manifests};
+use operator::resources::Outcome;
 use support::inventory::inventory;
 use testkit::scenarios::{self, Rule};
 use testkit::{FaultProxy, Faults, Moto};
@@ -23,6 +24,7 @@ struct Replay {
     moto: Moto,
     proxy: FaultProxy,
     engine: Engine,
+    recorder: Arc<support::Recorder>,
 }
 
 impl Replay {
@@ -51,11 +53,13 @@ impl Replay {
             .endpoint_url(proxy.endpoint())
             .retry_config(retries)
             .build();
-        let engine = Engine::new(config, Arc::new(support::Recorder::default()));
+        let recorder = Arc::new(support::Recorder::default());
+        let engine = Engine::new(config, recorder.clone());
         Self {
             moto,
             proxy,
             engine,
+            recorder,
         }
     }
 
@@ -172,4 +176,67 @@ async fn deleting_a_chatbot_waits_until_its_cognito_domain_is_gone() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let left = replay.left().await;
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `apply` converges through `rules`, and its progress says it waited for AWS to
+/// propagate a change (rather than failing the pass) while the rule named `name`
+/// answered.
+async fn converges_through_propagation(rules: Vec<Rule>, name: &str) -> Replay {
+    let replay = Replay::start(rules).await;
+    let report = file_mode::apply(&replay.engine, &replay.manifests(), timing()).await;
+    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    assert!(
+        replay.replayed(name) > 0,
+        "{name} never answered: {:?}",
+        replay.proxy.replayed()
+    );
+    let waited: Vec<String> = replay
+        .recorder
+        .take()
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            Outcome::Waiting(why) if why.contains("waiting for AWS to propagate") => {
+                Some(format!("{} {}: {why}", e.kind, e.name))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !waited.is_empty(),
+        "no progress line said what it waited for"
+    );
+    replay
+}
+
+/// For seconds after `CreateRole`, ECS does not know the new task role yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_task_role_is_waited_for_until_ecs_sees_it() {
+    converges_through_propagation(
+        scenarios::iam_propagation(Duration::from_secs(3)),
+        "role not yet visible to RegisterTaskDefinition",
+    )
+    .await;
+}
+
+/// EC2 does not know a VPC or subnet it has just created, for a moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_vpc_and_subnets_are_waited_for_until_ec2_sees_them() {
+    converges_through_propagation(
+        scenarios::ec2_eventual_consistency(Duration::from_secs(2)),
+        "new VPC not yet visible",
+    )
+    .await;
+}
+
+/// A brand-new account has no ECS service-linked role: the operator creates it
+/// (once) and waits for it to propagate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_account_gets_the_ecs_service_linked_role_and_waits_for_it() {
+    let replay = converges_through_propagation(
+        scenarios::new_account_without_ecs_role(Duration::from_secs(3)),
+        "no ECS service-linked role yet",
+    )
+    .await;
+    assert_eq!(replay.requests("CreateServiceLinkedRole"), 1);
 }
