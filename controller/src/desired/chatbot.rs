@@ -585,7 +585,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             name: task_role_name,
             path: ROLE_PATH,
             description: format!("Chatbot {namespace}/{name}: invoke {} only", model.id),
-            trust_policy: iam::ecs_tasks_trust_policy(&env),
+            trust_policy: iam::task_role_trust_policy(&env),
             managed_policy_arns: Vec::new(),
             inline_policies: vec![(
                 "bedrock-invoke".into(),

@@ -62,9 +62,30 @@ pub fn execution_role_managed_policy(env: &Environment) -> String {
     )
 }
 
-/// Trust policy letting ECS tasks of this account and region assume a role, with the
-/// confused-deputy guard AWS recommends (`aws:SourceAccount` + `aws:SourceArn`).
-pub fn ecs_tasks_trust_policy(env: &Environment) -> PolicyDocument {
+/// Trust policy of a chatbot's task role: ECS tasks of this account and region may
+/// assume it, with the confused-deputy guard AWS documents for task roles
+/// (`aws:SourceAccount` + `aws:SourceArn`,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html>).
+pub fn task_role_trust_policy(env: &Environment) -> PolicyDocument {
+    ecs_tasks_trust_policy(serde_json::json!({
+        "ArnLike": { "aws:SourceArn": format!("arn:{}:ecs:{}:{}:*", env.partition, env.region, env.account_id) },
+        "StringEquals": { "aws:SourceAccount": env.account_id },
+    }))
+}
+
+/// Trust policy of the platform's task execution role, guarded by the account
+/// only. AWS documents no `aws:SourceArn` condition for the execution role
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html>,
+/// unlike the task role's page): Fargate assumes it to pull the image and write
+/// logs, and a condition on a key it does not send would fail every task launch.
+pub fn execution_role_trust_policy(env: &Environment) -> PolicyDocument {
+    ecs_tasks_trust_policy(serde_json::json!({
+        "StringEquals": { "aws:SourceAccount": env.account_id },
+    }))
+}
+
+/// `ecs-tasks.amazonaws.com` may assume the role under `condition`.
+fn ecs_tasks_trust_policy(condition: serde_json::Value) -> PolicyDocument {
     PolicyDocument {
         version: "2012-10-17",
         statement: vec![Statement {
@@ -75,10 +96,7 @@ pub fn ecs_tasks_trust_policy(env: &Environment) -> PolicyDocument {
             }),
             action: vec!["sts:AssumeRole".into()],
             resource: Vec::new(),
-            condition: Some(serde_json::json!({
-                "ArnLike": { "aws:SourceArn": format!("arn:{}:ecs:{}:{}:*", env.partition, env.region, env.account_id) },
-                "StringEquals": { "aws:SourceAccount": env.account_id },
-            })),
+            condition: Some(condition),
         }],
     }
 }
@@ -257,7 +275,7 @@ mod tests {
 
     #[test]
     fn trust_policy_is_scoped_to_ecs_tasks_of_this_account() {
-        let json = serde_json::to_value(ecs_tasks_trust_policy(&env())).unwrap();
+        let json = serde_json::to_value(task_role_trust_policy(&env())).unwrap();
         let statement = &json["Statement"][0];
         assert_eq!(statement["Principal"]["Service"], "ecs-tasks.amazonaws.com");
         assert_eq!(statement["Action"], serde_json::json!(["sts:AssumeRole"]));

@@ -473,7 +473,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             ),
             path: ROLE_PATH,
             description: format!("ECS task execution role of chatbot platform {name}"),
-            trust_policy: iam::ecs_tasks_trust_policy(&env),
+            trust_policy: iam::execution_role_trust_policy(&env),
             managed_policy_arns: vec![iam::execution_role_managed_policy(&env)],
             inline_policies: Vec::new(),
             permissions_boundary: spec.iam.role_permissions_boundary_arn.clone(),
