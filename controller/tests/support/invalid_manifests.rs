@@ -199,6 +199,20 @@ pub fn cases() -> Vec<Case> {
             "spec.loadBalancer.ingressCidrs",
             "must be IPv4 CIDRs",
         ),
+        // Each range is two inbound rules (443 and 80) on the load balancer's
+        // security group, which holds 60 inbound IPv4 rules by default.
+        platform_with(
+            Layer::ApiServer,
+            "more ingress ranges than the security group's rule quota holds",
+            "/spec/loadBalancer/ingressCidrs",
+            json!(
+                (0..31)
+                    .map(|i| format!("203.0.{i}.0/24"))
+                    .collect::<Vec<_>>()
+            ),
+            "spec.loadBalancer.ingressCidrs",
+            "60 inbound rules",
+        ),
         platform_with(
             Layer::ApiServer,
             "zone in another region",
@@ -909,7 +923,7 @@ pub fn admissible_cases() -> Vec<Admissible> {
                 } },
                 "loadBalancer": {
                     "certificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef",
-                    "ingressCidrs": (0..50).map(|i| format!("203.0.{i}.0/24")).collect::<Vec<_>>()
+                    "ingressCidrs": (0..30).map(|i| format!("203.0.{i}.0/24")).collect::<Vec<_>>()
                 },
                 "tags": largest_tags()
             }),
