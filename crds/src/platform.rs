@@ -265,9 +265,21 @@ pub struct LoadBalancerSpec {
 
     /// Source ranges allowed to reach the load balancer on 443 and 80. Default: the
     /// whole internet; narrow it to your company's egress ranges for internal bots.
+    /// At most 30: each range is two inbound rules (443 and 80) of the load
+    /// balancer's security group, and AWS allows 60 inbound IPv4 rules per security
+    /// group by default.
+    // The quota ("Inbound or outbound rules per security group", 60, adjustable) is
+    // counted separately for IPv4 and IPv6 rules
+    // (https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups);
+    // the ranges are IPv4 only and the group has no other inbound rule, so 30 × 2
+    // fill exactly the IPv4 count. A raised quota is not assumed. maxItems (50) only
+    // bounds the CEL cost estimate; the size rule is the cap, and says why.
     #[serde(default = "default_ingress_cidrs")]
     #[schemars(length(min = 1, max = 50), inner(length(min = 9, max = 18)))]
-    #[x_kube(validation = Rule::new("self.all(c, isCIDR(c) && cidr(c).ip().family() == 4)").message("ingressCidrs entries must be IPv4 CIDRs, e.g. 0.0.0.0/0 or 203.0.113.0/24"))]
+    #[x_kube(
+        validation = Rule::new("size(self) <= 30").message("ingressCidrs holds at most 30 ranges: each becomes two inbound rules (443 and 80) of the load balancer's security group, and AWS allows 60 inbound rules per security group by default (Amazon VPC quota, counted per IP version)"),
+        validation = Rule::new("self.all(c, isCIDR(c) && cidr(c).ip().family() == 4)").message("ingressCidrs entries must be IPv4 CIDRs, e.g. 0.0.0.0/0 or 203.0.113.0/24")
+    )]
     pub ingress_cidrs: Vec<String>,
 
     /// Seconds an idle connection stays open. Streaming answers send keep-alives
