@@ -1196,6 +1196,57 @@ mod tests {
         assert_eq!(rejection.problems[0].field, "spec.tags");
     }
 
+    /// Tag keys and values hold what IAM, ECS, Elastic Load Balancing and CloudWatch
+    /// Logs accept — letters, digits, spaces and `_ . : / = + - @` — and the CRD says
+    /// so, for the API server and the file mode alike.
+    #[test]
+    fn tags_hold_only_what_aws_accepts() {
+        let admission = Admission::default();
+        let chatbot = |tags: Value| {
+            json!({
+                "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+                "kind": "BedrockChatbot",
+                "metadata": { "name": "a", "namespace": "t" },
+                "spec": {
+                    "platformRef": { "name": "p" },
+                    "hostname": "chat.example.com",
+                    "tags": tags
+                }
+            })
+        };
+        let allowed = json!({
+            "cost-center": "Équipe 42 / chat:bot=+@_.",
+            "日本": "値",
+            "space": "a\u{3000}b\u{a0}c d"
+        });
+        assert!(
+            admission.admit(&chatbot(allowed), None).is_ok(),
+            "letters, digits and spaces of any script"
+        );
+        for (key, value) in [
+            ("team", "a\nb"),
+            ("team", "a\tb"),
+            ("team", "🚀"),
+            ("te\u{0}am", "a"),
+            ("a;b", "c"),
+            ("owner", "<script>"),
+            // A vowel sign is a mark, not a letter.
+            ("language", "हिंदी"),
+        ] {
+            let rejection = admission
+                .admit(&chatbot(json!({ key: value })), None)
+                .expect_err(&format!("{key:?}={value:?}"));
+            assert_eq!(rejection.problems.len(), 1, "{rejection:?}");
+            assert_eq!(rejection.problems[0].field, "spec.tags");
+            assert!(
+                rejection.problems[0]
+                    .message
+                    .contains("only letters, digits, spaces and _ . : / = + - @"),
+                "{rejection:?}"
+            );
+        }
+    }
+
     #[test]
     fn strict_schema_refuses_unknown_fields_but_keeps_metadata_open() {
         let admission = Admission::default();

@@ -356,6 +356,32 @@ pub fn cases() -> Vec<Case> {
             "spec.tags",
             "must not start with 'aws:' or 'bedrock-chatbot.dev/'",
         ),
+        // IAM, ECS, Elastic Load Balancing and CloudWatch Logs take in tag keys and
+        // values only letters, digits, spaces and _ . : / = + - @.
+        platform_with(
+            Layer::ApiServer,
+            "tag value with markup",
+            "/spec/tags",
+            json!({ "owner": "<script>" }),
+            "spec.tags",
+            "only letters, digits, spaces and _ . : / = + - @",
+        ),
+        platform_with(
+            Layer::ApiServer,
+            "tag key with a semicolon",
+            "/spec/tags",
+            json!({ "team;drop": "a" }),
+            "spec.tags",
+            "only letters, digits, spaces and _ . : / = + - @",
+        ),
+        platform_with(
+            Layer::ApiServer,
+            "tag value with a line break",
+            "/spec/tags",
+            json!({ "team": "a\nb" }),
+            "spec.tags",
+            "only letters, digits, spaces and _ . : / = + - @",
+        ),
         platform_with(
             Layer::ApiServer,
             "uppercase name",
@@ -614,6 +640,24 @@ pub fn cases() -> Vec<Case> {
             json!({ "team": "x".repeat(300) }),
             "spec.tags",
             "values at most 256 characters",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "tag value with an emoji",
+            "/spec/tags",
+            json!({ "team": "🚀" }),
+            "spec.tags",
+            "only letters, digits, spaces and _ . : / = + - @",
+        ),
+        // A vowel sign is a mark (\p{M}), not a letter: AWS's tag pattern
+        // (\p{L}\p{Z}\p{N}…) refuses "हिंदी", which Rust's is_alphanumeric takes.
+        chatbot_with(
+            Layer::ApiServer,
+            "tag value with a combining mark",
+            "/spec/tags",
+            json!({ "language": "हिंदी" }),
+            "spec.tags",
+            "only letters, digits, spaces and _ . : / = + - @",
         ),
         chatbot_with(
             Layer::ApiServer,
@@ -937,6 +981,16 @@ pub fn admissible_cases() -> Vec<Admissible> {
             "a number written as a whole number",
             "/spec/model/temperature",
             json!(1),
+        ),
+        chatbot_with(
+            "tags of letters, digits, spaces and the punctuation AWS allows, in several scripts",
+            "/spec/tags",
+            json!({
+                "cost-center": "Équipe 42 / chat:bot=+@_.",
+                "日本": "値",
+                "ملاحظة": "٣\u{3000}أيام",
+                "Ω": "\u{a0}"
+            }),
         ),
         chatbot_with(
             "tag value of 256 two-byte characters",
