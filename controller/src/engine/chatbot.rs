@@ -16,7 +16,7 @@ pub use super::Deletion;
 use super::{Engine, Pass, conditions, report_retained};
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
-use crate::desired::chatbot::{Scaling, TaskDefinition};
+use crate::desired::chatbot::{Scaling, Service, TaskDefinition};
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
@@ -105,6 +105,11 @@ pub async fn apply(
     pass.step(&desired.user_pool_client, scope, engine).await?;
     pass.step(&desired.target_group, scope, engine).await?;
     let rule = pass.step(&desired.listener_rule, scope, engine).await?;
+    // ECS refuses a service whose target group no load balancer forwards to yet
+    // ("The target group … does not have an associated load balancer"), and that
+    // error is terminal: while the listener rule is not there (its step failed
+    // for a moment, say), the service waits for it.
+    let rule_missing = rule.is_none() && !pass.observe_only;
     // The service as it is now: the revision it runs and the record it keeps of it,
     // and (with auto scaling) the count the scaler set. In file mode it comes from
     // the pass's shared listing of the cluster's services.
@@ -152,7 +157,24 @@ pub async fn apply(
         owner: &desired.owner,
         tags: &desired.tags,
     };
-    let service = pass.step(&desired.service, scope, engine).await?;
+    let service = if rule_missing {
+        let why = format!(
+            "waiting for listener rule {}",
+            desired.listener_rule.host_header
+        );
+        engine.progress().report(Event {
+            owner: desired.owner.clone(),
+            kind: Service::KIND,
+            name: desired.service.name.clone(),
+            id: None,
+            outcome: Outcome::Blocked(why.clone()),
+        });
+        pass.waiting
+            .push(format!("{} {}: {why}", Service::KIND, desired.service.name));
+        None
+    } else {
+        pass.step(&desired.service, scope, engine).await?
+    };
     match &desired.scaling {
         Some(scaling) => {
             pass.step(scaling, scope, engine).await?;
@@ -258,12 +280,15 @@ pub async fn delete(
         remove(&desired.user_pool_client, scope, &refs, progress).await?,
         format!("app client {}", desired.user_pool_client.name),
     );
+    let domain_gone = remove(&desired.user_pool_domain, scope, &refs, progress).await?;
     gone(
-        remove(&desired.user_pool_domain, scope, &refs, progress).await?,
+        domain_gone,
         format!("domain {}", desired.user_pool_domain.prefix),
     );
+    // AWS refuses to delete a pool that still has a domain, and a domain stays
+    // DELETING for a while after DeleteUserPoolDomain returns.
     gone(
-        remove(&desired.user_pool, scope, &refs, progress).await?,
+        domain_gone && remove(&desired.user_pool, scope, &refs, progress).await?,
         format!("user pool {}", desired.user_pool.name),
     );
     gone(

@@ -9,6 +9,11 @@ use crate::aws::aws_error;
 use crate::desired::chatbot::UserPoolDomain;
 use crate::{Error, Result};
 
+/// The state of a domain AWS is still creating.
+const CREATING: &str = "CREATING";
+/// The state of a domain AWS is still deleting.
+const DELETING: &str = "DELETING";
+
 /// A domain as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedUserPoolDomain {
@@ -89,12 +94,17 @@ impl Resource for UserPoolDomain {
             .send()
             .await
             .map_err(|e| aws_error("cognito-idp", "CreateUserPoolDomain", e))?;
-        Ok(ObservedUserPoolDomain {
-            prefix: self.prefix.clone(),
-            user_pool_id: pool,
-            // CreateUserPoolDomain says nothing of the state; the next pass sees it.
-            status: String::new(),
-        })
+        // CreateUserPoolDomain says nothing of the state, and sign-in fails until
+        // the domain is ACTIVE: read it. A domain not visible yet is CREATING (the
+        // first DomainStatusType); the next pass reads it again.
+        Ok(self
+            .observe(ctx)
+            .await?
+            .unwrap_or_else(|| ObservedUserPoolDomain {
+                prefix: self.prefix.clone(),
+                user_pool_id: pool,
+                status: CREATING.to_string(),
+            }))
     }
 
     async fn update(
@@ -107,6 +117,10 @@ impl Resource for UserPoolDomain {
     }
 
     async fn delete(&self, observed: &ObservedUserPoolDomain, ctx: Ctx<'_>) -> Result<Removal> {
+        // Deleted already, and AWS is not done yet: deleting again does not help.
+        if observed.status == DELETING {
+            return Ok(Removal::Waiting(format!("domain {DELETING}")));
+        }
         ctx.aws
             .cognito
             .delete_user_pool_domain()
@@ -115,7 +129,19 @@ impl Resource for UserPoolDomain {
             .send()
             .await
             .map_err(|e| aws_error("cognito-idp", "DeleteUserPoolDomain", e))?;
-        Ok(Removal::Done)
+        // DeleteUserPoolDomain returns while the domain is still DELETING, and the
+        // pool cannot go before it: done only once it is no longer found.
+        match self.observe(ctx).await? {
+            None => Ok(Removal::Done),
+            Some(found) => Ok(Removal::Waiting(format!(
+                "domain {}",
+                if found.status.is_empty() {
+                    DELETING
+                } else {
+                    &found.status
+                }
+            ))),
+        }
     }
 
     fn id(observed: &ObservedUserPoolDomain) -> String {
