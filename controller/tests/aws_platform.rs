@@ -1021,11 +1021,18 @@ async fn a_single_nat_gateway_serves_both_zones() {
     assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
 }
 
-#[tokio::test]
-async fn an_existing_network_is_used_and_never_created_or_deleted() {
-    let (moto, engine, _recorder) = engine();
-    let aws = support::aws(&engine);
-    let vpc = new_vpc(&aws, "10.9.0.0/16").await;
+/// A VPC and two public and two private subnets made by hand in it.
+async fn new_network(aws: &Aws, dns_hostnames: bool) -> (String, Vec<String>) {
+    let vpc = new_vpc(aws, "10.9.0.0/16").await;
+    if dns_hostnames {
+        aws.ec2
+            .modify_vpc_attribute()
+            .vpc_id(&vpc)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .unwrap();
+    }
     let mut subnet_ids = Vec::new();
     for (cidr, zone) in [
         ("10.9.1.0/24", "us-west-2a"),
@@ -1044,7 +1051,11 @@ async fn an_existing_network_is_used_and_never_created_or_deleted() {
             .unwrap();
         subnet_ids.push(subnet.subnet().unwrap().subnet_id().unwrap().to_string());
     }
-    let mut object = reference(&moto);
+    (vpc, subnet_ids)
+}
+
+fn on_existing_network(moto: &Moto, vpc: &str, subnet_ids: &[String]) -> ChatbotPlatform {
+    let mut object = reference(moto);
     object.spec.network = serde_json::from_value(serde_json::json!({
         "existing": {
             "vpcId": vpc,
@@ -1053,6 +1064,72 @@ async fn an_existing_network_is_used_and_never_created_or_deleted() {
         }
     }))
     .unwrap();
+    object
+}
+
+/// A private Bedrock endpoint needs DNS support and DNS hostnames on in the VPC, and
+/// AWS refuses a second endpoint with private DNS for the same service in a VPC: an
+/// existing network that cannot take the platform is refused before any write,
+/// naming the setting or the endpoint in the way.
+#[tokio::test]
+async fn an_existing_network_that_cannot_take_the_endpoint_is_refused_before_any_write() {
+    let (moto, engine, _recorder) = engine();
+    let aws = support::aws(&engine);
+    // A new VPC has DNS hostnames off, as on AWS.
+    let (vpc, subnet_ids) = new_network(&aws, false).await;
+    let object = on_existing_network(&moto, &vpc, &subnet_ids);
+    let before = engine.calls().len();
+    let error = platform::apply(&engine, &object).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&vpc) && message.contains("enableDnsHostnames"),
+        "{message}"
+    );
+    assert!(!error.is_retryable(), "{message}");
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+
+    aws.ec2
+        .modify_vpc_attribute()
+        .vpc_id(&vpc)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .unwrap();
+    let theirs = aws
+        .ec2
+        .create_vpc_endpoint()
+        .vpc_id(&vpc)
+        .service_name("com.amazonaws.us-west-2.bedrock-runtime")
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .private_dns_enabled(true)
+        .set_subnet_ids(Some(subnet_ids[2..].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let theirs = theirs
+        .vpc_endpoint()
+        .unwrap()
+        .vpc_endpoint_id()
+        .unwrap()
+        .to_string();
+    let before = engine.calls().len();
+    let message = platform::apply(&engine, &object)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&theirs) && message.contains("private DNS"),
+        "{message}"
+    );
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_existing_network_is_used_and_never_created_or_deleted() {
+    let (moto, engine, _recorder) = engine();
+    let aws = support::aws(&engine);
+    let (vpc, subnet_ids) = new_network(&aws, true).await;
+    let object = on_existing_network(&moto, &vpc, &subnet_ids);
 
     let before = engine.calls().len();
     let state = apply_until_ready(&engine, &object).await;
