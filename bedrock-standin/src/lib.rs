@@ -8,6 +8,10 @@
 //! demand ([`Fault`]); every request is recorded ([`RecordedRequest`]) so tests can check
 //! the inference parameters a caller sent.
 //!
+//! Like Bedrock, it refuses a request that sets both `temperature` and `topP` for a
+//! Claude model that takes only one of them (Opus 4.1, Sonnet 4.5, Haiku 4.5 and
+//! later: [`refuses_temperature_with_top_p`]) with Bedrock's `ValidationException`.
+//!
 //! Without a script it echoes the last user message in a reply that says plainly it
 //! comes from the stand-in. Directives in that message trigger faults by hand (useful
 //! from a browser): `[standin:throttle]`, `[standin:access-denied]`, `[standin:500]`,
@@ -31,7 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use wire::{MAX_BODY_BYTES, router};
+pub use wire::{MAX_BODY_BYTES, TEMPERATURE_WITH_TOP_P, refuses_temperature_with_top_p, router};
 
 /// What can go wrong in the stand-in's own life (binding, serving).
 #[derive(Debug, thiserror::Error)]

@@ -165,7 +165,7 @@ async fn accept(
     })?;
     state.record(RecordedRequest {
         operation,
-        model_id,
+        model_id: model_id.clone(),
         body: parsed.clone(),
         authorization: headers
             .get(header::AUTHORIZATION)
@@ -175,6 +175,13 @@ async fn accept(
     let request = ConverseRequest::validate(&parsed).map_err(|message| {
         error_response(StatusCode::BAD_REQUEST, "ValidationException", &message)
     })?;
+    if refuses_temperature_with_top_p(&model_id) && sets_temperature_and_top_p(&parsed) {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            TEMPERATURE_WITH_TOP_P,
+        ));
+    }
 
     let mut reply = state.next_reply();
     if reply.text.is_none() {
@@ -287,6 +294,42 @@ impl ConverseRequest {
             max_tokens,
         })
     }
+}
+
+/// What Bedrock answers when a model that takes only one of the two gets both.
+pub const TEMPERATURE_WITH_TOP_P: &str = "The model returned the following errors: `temperature` and `top_p` cannot both be specified for this model. Please use only one.";
+
+/// Whether Bedrock refuses `temperature` and `topP` in one request for this model:
+/// Anthropic's Claude models from Opus 4.1 on (Opus 4.1, Sonnet 4.5, Haiku 4.5 and
+/// every later one), whatever the inference-profile prefix or ARN around the id.
+/// Older ids put the version before the family (`claude-3-5-sonnet-…`) and take both,
+/// as do Sonnet 4 and Opus 4.
+pub fn refuses_temperature_with_top_p(model_id: &str) -> bool {
+    let Some((_, rest)) = model_id.split_once("anthropic.claude-") else {
+        return false;
+    };
+    let mut parts = rest.split(['-', ':', '/']);
+    if !matches!(parts.next(), Some("opus" | "sonnet" | "haiku")) {
+        return false;
+    }
+    let Some(major) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    // A minor version is one or two digits; what follows a major version alone is the
+    // eight-digit date (`sonnet-4-20250514`) or nothing.
+    let minor = parts
+        .next()
+        .filter(|p| p.len() <= 2)
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or(0);
+    (major, minor) >= (4, 1)
+}
+
+fn sets_temperature_and_top_p(body: &Value) -> bool {
+    body.get("inferenceConfig").is_some_and(|config| {
+        config.get("temperature").is_some_and(|v| !v.is_null())
+            && config.get("topP").is_some_and(|v| !v.is_null())
+    })
 }
 
 /// Faults asked for by hand in the question (only when no reply is scripted).
@@ -541,6 +584,36 @@ mod tests {
                 .unwrap_err()
                 .contains("temperature")
         );
+    }
+
+    #[test]
+    fn claude_models_from_opus_4_1_on_refuse_temperature_with_top_p() {
+        for refusing in [
+            "anthropic.claude-opus-4-1-20250805-v1:0",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "eu.anthropic.claude-opus-4-5-20251101-v1:0",
+            "anthropic.claude-sonnet-4-6",
+            "global.anthropic.claude-opus-4-6-v1",
+            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ] {
+            assert!(refuses_temperature_with_top_p(refusing), "{refusing}");
+        }
+        for accepting in [
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude-opus-4-20250514-v1:0",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "amazon.nova-pro-v1:0",
+            "meta.llama3-70b-instruct-v1:0",
+        ] {
+            assert!(!refuses_temperature_with_top_p(accepting), "{accepting}");
+        }
+        let both = json!({"inferenceConfig": {"temperature": 0.9, "topP": 0.8}});
+        let one = json!({"inferenceConfig": {"temperature": 0.9, "maxTokens": 10}});
+        assert!(sets_temperature_and_top_p(&both));
+        assert!(!sets_temperature_and_top_p(&one));
+        assert!(!sets_temperature_and_top_p(&json!({})));
     }
 
     #[test]

@@ -382,3 +382,40 @@ async fn directives_let_a_person_ask_for_a_fault() {
     assert!(answer.contains("local Bedrock stand-in"), "{answer}");
     assert!(answer.contains("> hello"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_claude_model_that_takes_one_sampling_setting_refuses_temperature_with_top_p() {
+    let standin = StandIn::start(0, Reply::text("ok")).await.unwrap();
+    let client = client(&standin, 1).await;
+    let send = |model: &'static str, top_p: Option<f32>| {
+        client
+            .converse_stream()
+            .model_id(model)
+            .messages(user("hi"))
+            .inference_config(
+                InferenceConfiguration::builder()
+                    .temperature(0.9)
+                    .set_top_p(top_p)
+                    .build(),
+            )
+            .send()
+    };
+
+    let err = send("us.anthropic.claude-sonnet-4-5-20250929-v1:0", Some(0.8))
+        .await
+        .map_err(SdkError::into_service_error)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConverseStreamError::ValidationException(v)
+            if v.message() == Some(bedrock_standin::TEMPERATURE_WITH_TOP_P)),
+        "{err:?}"
+    );
+    assert_eq!(standin.state().streams_started(), 0);
+
+    // Temperature alone is what such a model takes; Sonnet 4 takes both.
+    send("us.anthropic.claude-sonnet-4-5-20250929-v1:0", None)
+        .await
+        .unwrap();
+    send(MODEL, Some(0.8)).await.unwrap();
+    assert_eq!(standin.state().streams_started(), 2);
+}

@@ -61,7 +61,9 @@ async fn sends_the_configured_model_parameters_and_the_whole_history() {
     assert_eq!(sent.model_id, MODEL);
     assert!((sent.inference("temperature").unwrap() - 0.9).abs() < 1e-6);
     assert_eq!(sent.inference("maxTokens"), Some(2000.0));
-    assert!((sent.inference("topP").unwrap() - 1.0).abs() < 1e-6);
+    // 1.0, the neutral value, is not sent: newer Claude models refuse `topP` next to
+    // `temperature`.
+    assert_eq!(sent.inference("topP"), None);
     assert_eq!(
         sent.system_text().as_deref(),
         Some("You are the team's assistant.")
@@ -95,6 +97,79 @@ async fn trims_the_oldest_turns_to_the_history_budget() {
     assert_eq!(sent.len(), 3);
     assert_eq!(sent[0].0, "user");
     assert_eq!(sent[2].1, "newest");
+}
+
+/// A model that takes `temperature` or `topP`, never both (Bedrock refuses the pair
+/// for Opus 4.1, Sonnet 4.5, Haiku 4.5 and later).
+const SONNET_4_5: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+async fn ask_once(world: &World) -> (StatusCode, Vec<SseEvent>, serde_json::Value) {
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(question("p", "hi"))))
+        .await
+        .unwrap();
+    let status = response.status();
+    if status == StatusCode::OK {
+        (status, SseReader::new(response).all().await, json!(null))
+    } else {
+        (status, Vec::new(), body_json(response).await)
+    }
+}
+
+#[tokio::test]
+async fn the_default_settings_work_for_models_that_refuse_temperature_with_top_p() {
+    for model in [SONNET_4_5, MODEL] {
+        let world = World::new(&[("CHATBOT_MODEL_ID", model)]).await;
+
+        let (status, events, error) = ask_once(&world).await;
+
+        assert_eq!(status, StatusCode::OK, "{model}: {error}");
+        assert_eq!(events.last().unwrap().event, "done", "{model}");
+        assert_eq!(text_of(&events), "Hello from the stand-in.");
+        let sent = &world.standin.state().requests()[0];
+        assert!((sent.inference("temperature").unwrap() - 0.9).abs() < 1e-6);
+        assert_eq!(
+            sent.inference("topP"),
+            None,
+            "{model}: topP 1.0 is not sent"
+        );
+        assert_eq!(sent.inference("maxTokens"), Some(2000.0));
+    }
+}
+
+#[tokio::test]
+async fn a_top_p_other_than_one_is_sent_with_the_temperature() {
+    let world = World::new(&[("CHATBOT_TOP_P", "0.8")]).await;
+
+    let (status, _, error) = ask_once(&world).await;
+
+    assert_eq!(status, StatusCode::OK, "{error}");
+    let sent = &world.standin.state().requests()[0];
+    assert!((sent.inference("topP").unwrap() - 0.8).abs() < 1e-6);
+    assert!((sent.inference("temperature").unwrap() - 0.9).abs() < 1e-6);
+}
+
+#[tokio::test]
+async fn both_set_for_a_model_that_refuses_them_shows_bedrocks_words() {
+    let world = World::new(&[("CHATBOT_MODEL_ID", SONNET_4_5), ("CHATBOT_TOP_P", "0.8")]).await;
+
+    let (status, _, body) = ask_once(&world).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["kind"], "bedrock_rejected");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("model settings") && message.contains("platform team"),
+        "the user is told it is the chatbot's settings, not their question: {message}"
+    );
+    assert_eq!(world.standin.state().streams_started(), 0);
 }
 
 async fn refused(world: &World, fault: Fault) -> (StatusCode, serde_json::Value, Option<String>) {

@@ -455,6 +455,42 @@ async fn throttling_model_access_and_long_input_are_explained() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_settings_the_model_refuses_are_shown_in_bedrocks_words() {
+    // Sonnet 4.5 takes `temperature` or `topP`, not both; this team set both.
+    let world = World::dev_with(
+        "dev@example.com",
+        &[
+            (
+                "CHATBOT_MODEL_ID",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            ),
+            ("CHATBOT_TOP_P", "0.8"),
+        ],
+    )
+    .await;
+    let (browser, server) = open(&world).await;
+
+    browser.ask("hello").await;
+    browser.answer_done().await;
+    let bedrocks_words =
+        "`temperature` and `top_p` cannot both be specified for this model. Please use only one.";
+    let notice = browser
+        .js("const n = document.getElementById('notice'); return n.hidden ? '' : n.textContent")
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains(bedrocks_words),
+        "{notice}"
+    );
+    let error = browser
+        .js("return [...document.querySelectorAll('.message.assistant')].pop().querySelector('.meta .error')?.textContent || ''")
+        .await;
+    assert!(error.as_str().unwrap().contains(bedrocks_words), "{error}");
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_cut_off_by_a_model_fault_is_kept_and_marked_incomplete() {
     let world = World::dev("dev@example.com").await;
     world.standin.state().push_reply(

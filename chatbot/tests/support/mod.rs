@@ -272,11 +272,16 @@ impl World {
 
     /// The same world, everyone signed in as `name` (the development identity).
     pub async fn dev(name: &str) -> Self {
+        Self::dev_with(name, &[]).await
+    }
+
+    /// [`World::dev`] with these variables set.
+    pub async fn dev_with(name: &str, overrides: &[(&str, &str)]) -> Self {
         let standin = StandIn::start(0, Reply::text("Hello from the stand-in."))
             .await
             .unwrap();
         let keys = KeyServer::start().await;
-        let config = env(&keys.url, &[]);
+        let config = env(&keys.url, overrides);
         let bedrock = bedrock_for(&standin, &config).await;
         let auth = Authenticator::Dev(Identity {
             subject: format!("dev:{name}"),
