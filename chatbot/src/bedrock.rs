@@ -50,6 +50,16 @@ pub enum BedrockError {
         /// Bedrock's words.
         message: String,
     },
+    /// `ValidationException` about the inference settings (`temperature` and `topP`
+    /// together for a model that takes one, a `maxTokens` over the model's): the
+    /// chatbot's configuration, which only its platform team can change.
+    #[error(
+        "this chatbot's model settings are refused by its model: {message} Ask your platform team to change the chatbot's model settings."
+    )]
+    SettingsRefused {
+        /// Bedrock's words.
+        message: String,
+    },
     /// Another `ValidationException` or `ResourceNotFoundException`.
     #[error("Bedrock refused the question: {message}")]
     Rejected {
@@ -87,7 +97,7 @@ impl BedrockError {
             Self::Throttled { .. } => ErrorKind::Throttled,
             Self::AccessDenied { .. } => ErrorKind::ModelAccess,
             Self::InputTooLong { .. } => ErrorKind::InputTooLong,
-            Self::Rejected { .. } => ErrorKind::BedrockRejected,
+            Self::SettingsRefused { .. } | Self::Rejected { .. } => ErrorKind::BedrockRejected,
             Self::Unavailable { .. } => ErrorKind::ModelUnavailable,
             Self::Timeout => ErrorKind::ModelTimeout,
             Self::ModelFailed { .. } => ErrorKind::ModelFailed,
@@ -109,6 +119,9 @@ impl BedrockError {
             "ValidationException" | "validationException" if is_about_length(&message) => {
                 Self::InputTooLong { message }
             }
+            "ValidationException" | "validationException" if is_about_settings(&message) => {
+                Self::SettingsRefused { message }
+            }
             "ValidationException" | "validationException" | "ResourceNotFoundException" => {
                 Self::Rejected { message }
             }
@@ -124,6 +137,14 @@ impl BedrockError {
 fn is_about_length(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("too long") || m.contains("too many input tokens") || m.contains("context length")
+}
+
+/// Whether Bedrock's refusal names an inference setting the chatbot sends.
+fn is_about_settings(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["temperature", "top_p", "topp", "max_tokens", "maxtokens"]
+        .iter()
+        .any(|setting| m.contains(setting))
 }
 
 impl From<SdkError<ConverseStreamError>> for BedrockError {
@@ -283,7 +304,7 @@ impl Bedrock {
         let inference = InferenceConfiguration::builder()
             .temperature(self.model.temperature)
             .max_tokens(self.model.max_tokens)
-            .top_p(self.model.top_p)
+            .set_top_p(self.model.top_p_to_send())
             .build();
         let output = self
             .client
@@ -298,10 +319,27 @@ impl Bedrock {
             )
             .inference_config(inference)
             .send()
-            .await?;
+            .await
+            .map_err(|e| self.reported(e.into()))?;
         Ok(Answer {
             receiver: output.stream,
         })
+    }
+
+    /// Logs, for the team that runs the chatbot, the refusals only its configuration
+    /// can end; the user is told to ask them.
+    fn reported(&self, error: BedrockError) -> BedrockError {
+        if let BedrockError::SettingsRefused { message } = &error {
+            tracing::warn!(
+                model = %self.model.model_id,
+                temperature = self.model.temperature,
+                top_p = ?self.model.top_p_to_send(),
+                max_tokens = self.model.max_tokens,
+                bedrock_message = %message,
+                "Bedrock refuses this chatbot's model settings: change spec.model of its BedrockChatbot (for a model that takes temperature or topP, not both, leave topP at 1.0)"
+            );
+        }
+        error
     }
 }
 
@@ -321,6 +359,16 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InputTooLong);
         let e = BedrockError::from_service(Some("ValidationException"), Some("bad role"));
         assert_eq!(e.kind(), ErrorKind::BedrockRejected);
+        assert!(matches!(e, BedrockError::Rejected { .. }));
+        let e = BedrockError::from_service(
+            Some("ValidationException"),
+            Some(
+                "The model returned the following errors: `temperature` and `top_p` cannot both be specified for this model. Please use only one.",
+            ),
+        );
+        assert_eq!(e.kind(), ErrorKind::BedrockRejected);
+        assert!(matches!(e, BedrockError::SettingsRefused { .. }), "{e:?}");
+        assert!(e.to_string().contains("cannot both be specified"), "{e}");
         let e = BedrockError::from_service(Some("AccessDeniedException"), None);
         assert_eq!(e.kind(), ErrorKind::ModelAccess);
         assert!(e.to_string().contains("model access is not enabled"));

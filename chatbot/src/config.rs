@@ -12,8 +12,13 @@ pub const ENV_MODEL_ID: &str = "CHATBOT_MODEL_ID";
 pub const ENV_TEMPERATURE: &str = "CHATBOT_TEMPERATURE";
 /// Most tokens one answer may have.
 pub const ENV_MAX_TOKENS: &str = "CHATBOT_MAX_TOKENS";
-/// Nucleus sampling, 0 to 1.
+/// Nucleus sampling, 0 to 1. Sent to Bedrock only when it is not 1.0 (the neutral
+/// value, the CRD's default): Claude Opus 4.1, Sonnet 4.5, Haiku 4.5 and later refuse
+/// `topP` and `temperature` in one request, and the temperature is always sent.
 pub const ENV_TOP_P: &str = "CHATBOT_TOP_P";
+
+/// The `topP` that changes nothing (every token is a candidate), so is not sent.
+pub const NEUTRAL_TOP_P: f32 = 1.0;
 /// Optional system prompt.
 pub const ENV_SYSTEM_PROMPT: &str = "CHATBOT_SYSTEM_PROMPT";
 /// ARN of the load balancer whose `x-amzn-oidc-data` tokens are trusted (the token's
@@ -63,6 +68,16 @@ pub struct ModelConfig {
     pub top_p: f32,
     /// Instructions before every conversation.
     pub system_prompt: Option<String>,
+}
+
+impl ModelConfig {
+    /// The `topP` to send: none at the neutral 1.0, so that models which take only
+    /// one of `temperature` and `topP` work with the default settings. A team that
+    /// sets both for such a model gets Bedrock's refusal, in its words.
+    pub fn top_p_to_send(&self) -> Option<f32> {
+        // Parsed from the text the operator writes ("1", "1.0"): exactly 1.0 or not.
+        (self.top_p.to_bits() != NEUTRAL_TOP_P.to_bits()).then_some(self.top_p)
+    }
 }
 
 /// Where sign-in comes from and where sign-out goes.
@@ -419,6 +434,21 @@ mod tests {
         vars.insert(ENV_MAX_STREAMS_PER_USER, "0".into());
         let err = read(&vars).unwrap_err();
         assert_eq!(err.name, ENV_MAX_STREAMS_PER_USER);
+    }
+
+    #[test]
+    fn top_p_is_sent_only_when_it_is_not_the_neutral_one() {
+        for (value, sent) in [
+            ("1.0", None),
+            ("1", None),
+            ("0.8", Some(0.8)),
+            ("0", Some(0.0)),
+        ] {
+            let mut vars = complete();
+            vars.insert(ENV_TOP_P, value.into());
+            let model = read(&vars).unwrap().model;
+            assert_eq!(model.top_p_to_send(), sent, "{value}");
+        }
     }
 
     #[test]
