@@ -77,6 +77,19 @@ pub enum Error {
         /// still being validated).
         heals: bool,
     },
+    /// A platform's existing network cannot take it (DNS attributes off, a private
+    /// endpoint of someone else in the way); found before any write.
+    #[error(
+        "ChatbotPlatform {platform}: spec.network.existing.vpcId: {vpc} {problem}; nothing was created or changed"
+    )]
+    ExistingNetwork {
+        /// The platform's name.
+        platform: String,
+        /// The VPC from the spec.
+        vpc: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A resource this one needs does not exist yet.
     #[error("waiting for {0}")]
     Unresolved(String),
@@ -119,6 +132,8 @@ impl Error {
             | Self::Immutable { .. } => false,
             Self::Aws(error) => error.class != aws::ErrorClass::Terminal,
             Self::Certificate { heals, .. } => *heals,
+            // Fixed outside the spec (in the VPC); the next resync sees it.
+            Self::ExistingNetwork { .. } => false,
             Self::Unresolved(_) | Self::NotReady(_) => true,
             Self::Kube(_) | Self::DeletionPending(_) => true,
             Self::Finalizer(_) | Self::LeaseLost(_) | Self::Serve { .. } => false,
@@ -143,11 +158,13 @@ impl Error {
                 aws::ErrorClass::Retryable => "aws_retryable",
                 aws::ErrorClass::Conflict => "aws_conflict",
                 aws::ErrorClass::NotFound => "aws_not_found",
+                aws::ErrorClass::Propagating => "aws_propagating",
                 aws::ErrorClass::Terminal => "aws_terminal",
             },
             Self::NotOwned { .. } => "not_owned",
             Self::Immutable { .. } => "immutable",
             Self::Certificate { .. } => "certificate",
+            Self::ExistingNetwork { .. } => "existing_network",
             Self::Unresolved(_) => "waiting",
             Self::NotReady(_) => "not_ready",
             Self::Kube(_) => "kube",

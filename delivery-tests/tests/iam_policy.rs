@@ -46,7 +46,7 @@ const IMPLIED: &[(&str, &str)] = &[
     ),
     (
         "iam:CreateServiceLinkedRole",
-        "the first ALB, ECS service and ECS scaling target of an account create their service-linked roles",
+        "the first ALB, ECS service and ECS scaling target of an account create their service-linked roles (and the controller creates ECS's when ECS says it is missing)",
     ),
     (
         "ec2:CreateTags",
@@ -310,6 +310,11 @@ fn policy(called: &BTreeSet<String>) -> Value {
     for (prefix, actions) in &by_prefix {
         let (scoped, anywhere): (Vec<&str>, Vec<&str>) =
             actions.iter().partition(|a| role_scoped(a));
+        // Granted below, for the three services' roles only.
+        let anywhere: Vec<&str> = anywhere
+            .into_iter()
+            .filter(|a| *a != "iam:CreateServiceLinkedRole")
+            .collect();
         let scoped: Vec<&str> = scoped
             .into_iter()
             .filter(|a| *a != "iam:AttachRolePolicy")

@@ -17,6 +17,10 @@ pub enum ErrorClass {
     Conflict,
     /// The resource is gone.
     NotFound,
+    /// AWS has not propagated a change it accepted (a new role, VPC or subnet, a
+    /// new account's service-linked role): the same request succeeds after seconds
+    /// to minutes. Retried for a bounded time, then a person must look.
+    Propagating,
     /// Permissions or a request AWS will never accept: a person must act.
     Terminal,
 }
@@ -124,6 +128,52 @@ pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
     }
 }
 
+/// The EC2 calls that take a resource just created as an argument: a `.NotFound`
+/// for it is eventual consistency, not absence ([Eventual consistency in the
+/// Amazon EC2 API](https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html)).
+/// (A `Delete*`'s `.NotFound` is a resource already gone.)
+const EC2_USES: &[&str] = &[
+    "Create",
+    "Attach",
+    "Associate",
+    "Modify",
+    "Authorize",
+    "Replace",
+];
+
+/// Whether an error is AWS still propagating a change, by service, operation,
+/// code and message (AWS gives these errors no code of their own):
+/// - ECS on a new account before (or just after) its service-linked role exists:
+///   `InvalidParameterException: Unable to assume the service linked role`
+///   ([Using service-linked roles for Amazon ECS](https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html));
+/// - ECS right after `CreateRole`: `ClientException: Role is not valid`,
+///   `InvalidParameterException: Unable to assume role`, or AccessDenied on
+///   `iam:PassRole` ([IAM eventual consistency](https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency));
+/// - EC2's `Invalid…ID.NotFound` on a call that uses a resource just created.
+pub fn propagating(service: &str, operation: &str, code: Option<&str>, message: &str) -> bool {
+    let Some(code) = code else { return false };
+    match (service, code) {
+        ("ecs", "InvalidParameterException") => {
+            message.contains("Unable to assume the service linked role")
+                || message.contains("Unable to assume role")
+        }
+        ("ecs", "ClientException") => message.contains("Role is not valid"),
+        ("ecs", "AccessDeniedException") => message.contains("iam:PassRole"),
+        ("ec2", code) => {
+            code.starts_with("Invalid")
+                && code.ends_with(".NotFound")
+                && EC2_USES.iter().any(|verb| operation.starts_with(verb))
+        }
+        _ => false,
+    }
+}
+
+/// Whether the error says this account has no ECS service-linked role (yet).
+pub fn no_ecs_service_linked_role(error: &crate::Error) -> bool {
+    matches!(error, crate::Error::Aws(e)
+        if e.service == "ecs" && e.message.contains("Unable to assume the service linked role"))
+}
+
 /// Turns an SDK error into the operator's error, classified.
 pub fn aws_error<E>(
     service: &'static str,
@@ -147,10 +197,15 @@ where
             ),
         ),
     };
+    let class = if propagating(service, operation, code.as_deref(), &message) {
+        ErrorClass::Propagating
+    } else {
+        classify(code.as_deref(), status)
+    };
     crate::Error::Aws(AwsError {
         service,
         operation,
-        class: classify(code.as_deref(), status),
+        class,
         code,
         message,
         status,
@@ -206,5 +261,73 @@ mod tests {
             classify(Some("InvalidParameterValue"), Some(400)),
             ErrorClass::Terminal
         );
+    }
+
+    #[test]
+    fn propagation_is_told_apart_from_absence_and_refusal() {
+        let slr = "Unable to assume the service linked role. Please verify that the ECS service linked role exists.";
+        assert!(propagating(
+            "ecs",
+            "CreateCluster",
+            Some("InvalidParameterException"),
+            slr
+        ));
+        assert!(propagating(
+            "ecs",
+            "RegisterTaskDefinition",
+            Some("ClientException"),
+            "Role is not valid"
+        ));
+        assert!(propagating(
+            "ecs",
+            "CreateService",
+            Some("AccessDeniedException"),
+            "User: x is not authorized to perform: iam:PassRole on resource: y"
+        ));
+        assert!(propagating(
+            "ec2",
+            "CreateSubnet",
+            Some("InvalidVpcID.NotFound"),
+            "The vpc ID 'vpc-1' does not exist"
+        ));
+        assert!(propagating(
+            "ec2",
+            "AssociateRouteTable",
+            Some("InvalidSubnetID.NotFound"),
+            "x"
+        ));
+        // Gone, not propagating: a delete, or a look-up.
+        assert!(!propagating(
+            "ec2",
+            "DeleteSubnet",
+            Some("InvalidSubnetID.NotFound"),
+            "x"
+        ));
+        assert!(!propagating(
+            "ec2",
+            "DescribeVpcs",
+            Some("InvalidVpcID.NotFound"),
+            "x"
+        ));
+        // Refusals stay refusals.
+        assert!(!propagating(
+            "ecs",
+            "CreateService",
+            Some("InvalidParameterException"),
+            "The target group does not have an associated load balancer."
+        ));
+        assert!(!propagating(
+            "ecs",
+            "CreateService",
+            Some("AccessDeniedException"),
+            "not authorized to perform: ecs:CreateService"
+        ));
+        assert!(!propagating(
+            "iam",
+            "CreateRole",
+            Some("InvalidParameterException"),
+            slr
+        ));
+        assert!(!propagating("ecs", "CreateCluster", None, slr));
     }
 }

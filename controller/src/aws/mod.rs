@@ -12,7 +12,7 @@ use aws_config::SdkConfig;
 use aws_types::region::Region;
 
 pub use calls::{Call, CallLog};
-pub use error::{AwsError, ErrorClass, aws_error};
+pub use error::{AwsError, ErrorClass, aws_error, no_ecs_service_linked_role};
 pub use fence::Fence;
 pub use pass_reads::{PassReads, PassScope};
 
@@ -48,6 +48,8 @@ pub struct Aws {
     pub reads: PassReads,
     /// The account, once known (credentials do not change accounts).
     account: std::sync::Arc<std::sync::OnceLock<String>>,
+    /// Set once ECS's service-linked role is known to exist.
+    ecs_service_linked_role: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// Loads the standard AWS configuration from the environment, as every AWS tool does.
@@ -129,6 +131,7 @@ impl Aws {
             calls,
             reads: PassReads::default(),
             account: std::sync::Arc::default(),
+            ecs_service_linked_role: std::sync::Arc::default(),
         }
     }
 
@@ -156,5 +159,32 @@ impl Aws {
             ))
         })?;
         Ok(self.account.get_or_init(|| account).clone())
+    }
+
+    /// Creates ECS's service-linked role, once per set of clients, after ECS said
+    /// it cannot assume it: a brand-new account has none until something creates
+    /// it ([Using service-linked roles for Amazon
+    /// ECS](https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html)).
+    /// One that exists already ("has been taken") is what was wanted.
+    pub async fn ensure_ecs_service_linked_role(&self) -> crate::Result<()> {
+        self.ecs_service_linked_role
+            .get_or_try_init(|| async {
+                let created = self
+                    .iam
+                    .create_service_linked_role()
+                    .aws_service_name("ecs.amazonaws.com")
+                    .send()
+                    .await;
+                match created.map_err(|e| aws_error("iam", "CreateServiceLinkedRole", e)) {
+                    Err(crate::Error::Aws(error))
+                        if error.is("InvalidInput") && error.message.contains("has been taken") =>
+                    {
+                        Ok(())
+                    }
+                    other => other.map(|_| ()),
+                }
+            })
+            .await
+            .copied()
     }
 }

@@ -62,6 +62,9 @@ async fn run(
     };
     if !observe_only {
         check_certificate(&aws, platform, &account).await?;
+        if let Network::Existing(existing) = &desired.network {
+            check_existing_network(&aws, platform, &desired, &existing.vpc_id).await?;
+        }
     }
     let mut pass = Pass {
         observe_only,
@@ -191,6 +194,114 @@ async fn check_certificate(
         ),
         None => refuse("has no status in ACM's answer".into(), true),
     }
+}
+
+/// Refuses, before any write, an existing VPC that cannot take the platform's
+/// private endpoints: an interface endpoint with private DNS needs the VPC's
+/// `enableDnsSupport` and `enableDnsHostnames` on, and AWS allows one endpoint with
+/// private DNS per service and VPC, so one that is not ours is in the way
+/// ([Access an AWS service using an interface VPC
+/// endpoint](https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html)).
+async fn check_existing_network(
+    aws: &crate::aws::Aws,
+    platform: &ChatbotPlatform,
+    desired: &PlatformDesired,
+    vpc: &str,
+) -> Result<()> {
+    use aws_sdk_ec2::types::{Filter, VpcAttributeName};
+    let refuse = |problem: String| {
+        Err(crate::Error::ExistingNetwork {
+            platform: platform.metadata.name.clone().unwrap_or_default(),
+            vpc: vpc.to_string(),
+            problem,
+        })
+    };
+    let private_dns: Vec<&str> = desired
+        .vpc_endpoints
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                desired::EndpointKind::Interface {
+                    private_dns: true,
+                    ..
+                }
+            )
+        })
+        .map(|e| e.service_name.as_str())
+        .collect();
+    if private_dns.is_empty() {
+        return Ok(());
+    }
+    for (attribute, name) in [
+        (VpcAttributeName::EnableDnsSupport, "enableDnsSupport"),
+        (VpcAttributeName::EnableDnsHostnames, "enableDnsHostnames"),
+    ] {
+        let described = aws
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc)
+            .attribute(attribute.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2", "DescribeVpcAttribute", e));
+        let described = match described {
+            Err(error) if error.class() == Some(ErrorClass::NotFound) => {
+                return refuse(format!("does not exist in {}", aws.region));
+            }
+            other => other?,
+        };
+        let on = match attribute {
+            VpcAttributeName::EnableDnsSupport => described.enable_dns_support(),
+            _ => described.enable_dns_hostnames(),
+        }
+        .and_then(|v| v.value())
+        .unwrap_or(false);
+        if !on {
+            return refuse(format!(
+                "has {name} off, and the private Bedrock endpoint's DNS name only resolves inside a VPC with DNS support and DNS hostnames on: `aws ec2 modify-vpc-attribute --vpc-id {vpc} --{} '{{\"Value\":true}}'`",
+                if name == "enableDnsSupport" {
+                    "enable-dns-support"
+                } else {
+                    "enable-dns-hostnames"
+                }
+            ));
+        }
+    }
+    let owner = desired.owner.to_string();
+    let found = aws
+        .ec2
+        .describe_vpc_endpoints()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .filters(
+            Filter::builder()
+                .name("service-name")
+                .set_values(Some(private_dns.iter().map(ToString::to_string).collect()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2", "DescribeVpcEndpoints", e))?;
+    // AWS writes endpoint states in lower case ("available", "deleting"), not
+    // as the SDK's enum spells them.
+    let gone = ["deleting", "deleted", "rejected", "failed", "expired"];
+    for endpoint in found.vpc_endpoints() {
+        let ours = endpoint
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some(crate::desired::TAG_OWNER) && t.value() == Some(&owner));
+        let live = endpoint
+            .state()
+            .is_none_or(|state| !gone.contains(&state.as_str().to_ascii_lowercase().as_str()));
+        if !ours && live && endpoint.private_dns_enabled() == Some(true) {
+            return refuse(format!(
+                "already has endpoint {} for {} with private DNS, and AWS allows one per service and VPC: delete it, or turn off its private DNS",
+                endpoint.vpc_endpoint_id().unwrap_or("?"),
+                endpoint.service_name().unwrap_or("?"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Key of the load balancer's DNS name in [`Refs`] (status shows it).

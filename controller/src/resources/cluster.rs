@@ -108,7 +108,14 @@ impl Resource for EcsCluster {
             .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
             .await
-            .map_err(|e| aws_error("ecs", "CreateCluster", e))?;
+            .map_err(|e| aws_error("ecs", "CreateCluster", e));
+        if let Err(error) = &created
+            && crate::aws::no_ecs_service_linked_role(error)
+        {
+            // Create it; the error (propagating) has the step try again.
+            ctx.aws.ensure_ecs_service_linked_role().await?;
+        }
+        let created = created?;
         let cluster = created.cluster().ok_or_else(|| {
             Error::Aws(AwsError::unexpected(
                 "ecs",

@@ -316,7 +316,20 @@ pub async fn converge<R: Resource>(
         outcome,
     };
     let ctx = scope.with(refs);
-    let result = retry_step!(step(resource, ctx).await);
+    let started = std::time::Instant::now();
+    let mut pause = PROPAGATION_FIRST_PAUSE;
+    let result = loop {
+        let result = retry_step!(step(resource, ctx).await);
+        match result {
+            Err(error) if propagating(&error) && started.elapsed() < PROPAGATION_BUDGET => {
+                let why = format!("waiting for AWS to propagate: {error}");
+                progress.report(event(None, Outcome::Waiting(why)));
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(PROPAGATION_MAX_PAUSE);
+            }
+            other => break other,
+        }
+    };
     match result {
         Ok((observed, outcome)) => {
             let id = R::id(&observed);
@@ -350,6 +363,18 @@ pub async fn converge<R: Resource>(
             Err(error)
         }
     }
+}
+
+/// How long one step waits for AWS to propagate a change (see
+/// [`ErrorClass::Propagating`](crate::aws::ErrorClass::Propagating)) before its
+/// error ends the pass: IAM and EC2 take seconds, a new account's service-linked
+/// role can take a minute or two.
+pub const PROPAGATION_BUDGET: std::time::Duration = std::time::Duration::from_secs(180);
+const PROPAGATION_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+const PROPAGATION_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn propagating(error: &Error) -> bool {
+    error.class() == Some(crate::aws::ErrorClass::Propagating)
 }
 
 /// Throttling, 5xx and dropped connections that outlived the SDK's own retries: the

@@ -197,7 +197,14 @@ impl Resource for Service {
             .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
             .await
-            .map_err(|e| aws_error("ecs", "CreateService", e))?;
+            .map_err(|e| aws_error("ecs", "CreateService", e));
+        if let Err(error) = &created
+            && crate::aws::no_ecs_service_linked_role(error)
+        {
+            // Create it; the error (propagating) has the step try again.
+            ctx.aws.ensure_ecs_service_linked_role().await?;
+        }
+        let created = created?;
         // The pass's listing is kept: a service missing from it is asked for by name
         // (see `observe`), so it cannot hide this one. Forgetting it here would list
         // the whole cluster again for every team a first apply creates.
