@@ -240,3 +240,59 @@ async fn a_new_account_gets_the_ecs_service_linked_role_and_waits_for_it() {
     .await;
     assert_eq!(replay.requests("CreateServiceLinkedRole"), 1);
 }
+
+/// NAT gateways and the Bedrock endpoint stay `deleting` for a while, and the
+/// subnets, groups, gateway and VPC refuse deletion until their network interfaces
+/// are released: `delete` waits through both and leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_platform_waits_for_asynchronous_network_deletions() {
+    let replay = Replay::start(scenarios::network_deletions_take_time(Duration::from_secs(
+        3,
+    )))
+    .await;
+    let manifests = replay.manifests();
+    let report = file_mode::apply(&replay.engine, &manifests, timing()).await;
+    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+
+    let remaining = file_mode::delete(&replay.engine, &manifests, timing()).await;
+    let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));
+    assert!(remaining.is_empty(), "{remaining:?}");
+    let replayed = replay.proxy.replayed();
+    for rule in ["deleting", "network interfaces still detaching"] {
+        assert!(
+            replayed.get(rule).is_some_and(|n| *n > 0),
+            "{rule}: {replayed:?}"
+        );
+    }
+    // A NAT gateway or endpoint deleting is not deleted again.
+    assert_eq!(replay.requests("DeleteNatGateway"), 2);
+    assert_eq!(replay.requests("DeleteVpcEndpoints"), 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let left = replay.left().await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A quota is not a transient error: `apply` stops at once, naming the call, AWS's
+/// code and message, and writes nothing after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reached_quota_stops_apply_with_awss_message() {
+    let replay = Replay::start(scenarios::quota_reached(
+        "CreateVpc",
+        "VpcLimitExceeded",
+        "The maximum number of VPCs has been reached.",
+    ))
+    .await;
+    let error = file_mode::apply(&replay.engine, &replay.manifests(), timing())
+        .await
+        .expect_err("apply must fail on a quota");
+    let message = error.to_string();
+    assert!(
+        message.contains("CreateVpc")
+            && message.contains("VpcLimitExceeded")
+            && message.contains("maximum number of VPCs"),
+        "{message}"
+    );
+    assert!(!error.is_retryable(), "{message}");
+    assert_eq!(replay.requests("CreateVpc"), 1, "a quota is not retried");
+}

@@ -322,6 +322,75 @@ pub fn target_group_needs_a_listener_rule() -> Vec<Rule> {
     }]
 }
 
+/// NAT gateways and interface endpoints are deleted asynchronously: after
+/// `DeleteNatGateway` / `DeleteVpcEndpoints` return they stay `deleting` for a
+/// while (a NAT gateway for minutes), and until their network interfaces are
+/// released the subnets, security groups, internet gateway and VPC they used
+/// answer `DependencyViolation` ([DeleteNatGateway](https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteNatGateway.html),
+/// [Delete an interface endpoint](https://docs.aws.amazon.com/vpc/latest/privatelink/delete-interface-endpoint.html)).
+pub fn network_deletions_take_time(delay: Duration) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for (delete, describe) in [
+        ("DeleteNatGateway", "DescribeNatGateways"),
+        ("DeleteVpcEndpoints", "DescribeVpcEndpoints"),
+    ] {
+        rules.push(Rule {
+            name: "deletion is asynchronous",
+            operation: delete,
+            opens_after: None,
+            window: Window::Times(u32::MAX),
+            answer: Answer::Deferred(delay),
+        });
+        rules.push(Rule {
+            name: "deleting",
+            operation: describe,
+            opens_after: Some(delete),
+            window: Window::For(delay),
+            answer: Answer::Rewrite {
+                from: "<state>available</state>",
+                to: "<state>deleting</state>",
+            },
+        });
+        for dependent in [
+            "DeleteSubnet",
+            "DeleteSecurityGroup",
+            "DetachInternetGateway",
+            "DeleteVpc",
+        ] {
+            rules.push(Rule {
+                name: "network interfaces still detaching",
+                operation: dependent,
+                opens_after: Some(delete),
+                // A little longer than the deletion: ENIs go last.
+                window: Window::For(delay + Duration::from_secs(1)),
+                answer: error(
+                    400,
+                    "DependencyViolation",
+                    "The resource has a dependent object (network interface still in use).",
+                ),
+            });
+        }
+    }
+    rules
+}
+
+/// An account quota reached: `operation` answers `code` with AWS's message, every
+/// time (e.g. `VpcLimitExceeded`: five VPCs per region by default; [Amazon VPC
+/// quotas](https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html)).
+pub fn quota_reached(
+    operation: &'static str,
+    code: &'static str,
+    message: &'static str,
+) -> Vec<Rule> {
+    vec![Rule {
+        name: "quota reached",
+        operation,
+        opens_after: None,
+        window: Window::Times(u32::MAX),
+        answer: error(400, code, message),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
