@@ -14,8 +14,9 @@
 //!
 //! Without a script it echoes the last user message in a reply that says plainly it
 //! comes from the stand-in. Directives in that message trigger faults by hand (useful
-//! from a browser): `[standin:throttle]`, `[standin:access-denied]`, `[standin:500]`,
-//! `[standin:stream-error]`, `[standin:too-long]`, `[standin:slow]`.
+//! from a browser): `[standin:throttle]`, `[standin:access-denied]`,
+//! `[standin:not-subscribed]`, `[standin:500]`, `[standin:stream-error]`,
+//! `[standin:too-long]`, `[standin:slow]`.
 //!
 //! Besides the library API, `GET /_standin/requests`, `POST /_standin/replies` (a JSON
 //! [`Reply`] to queue) and `DELETE /_standin/replies` drive it from other languages.
@@ -35,7 +36,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use wire::{MAX_BODY_BYTES, TEMPERATURE_WITH_TOP_P, refuses_temperature_with_top_p, router};
+pub use wire::{
+    MARKETPLACE_ACCESS_DENIED, MAX_BODY_BYTES, TEMPERATURE_WITH_TOP_P,
+    refuses_temperature_with_top_p, router,
+};
 
 /// What can go wrong in the stand-in's own life (binding, serving).
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,11 @@ pub enum Fault {
     Throttling,
     /// HTTP 403 `AccessDeniedException` (model access not enabled, or IAM).
     AccessDenied,
+    /// HTTP 403 `AccessDeniedException` naming the AWS Marketplace actions, as Bedrock
+    /// answers a caller that may not subscribe (a task role with only
+    /// `bedrock:InvokeModel*`) when the account has no subscription to the model yet:
+    /// third-party models such as Anthropic's need one, made once per account.
+    ModelNotSubscribed,
     /// HTTP 400 `ValidationException` (for example an input that is too long).
     Validation {
         /// The message Bedrock would give.

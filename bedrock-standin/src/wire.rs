@@ -339,6 +339,8 @@ fn directives(mut reply: Reply, question: &str) -> Reply {
         reply.fault = Some(Fault::Throttling);
     } else if asks("access-denied") {
         reply.fault = Some(Fault::AccessDenied);
+    } else if asks("not-subscribed") {
+        reply.fault = Some(Fault::ModelNotSubscribed);
     } else if asks("500") {
         reply.fault = Some(Fault::InternalServer);
     } else if asks("too-long") {
@@ -380,10 +382,15 @@ fn split_tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// What Bedrock answers a caller that may not subscribe to a model the account has no
+/// AWS Marketplace subscription to yet (as quoted in users' reports of it).
+pub const MARKETPLACE_ACCESS_DENIED: &str = "Model access is denied due to IAM user or service role is not authorized to perform the required AWS Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this model. Refer to the Amazon Bedrock documentation for further details. Your AWS Marketplace subscription for this model cannot be completed at this time. If you recently fixed this issue, try again after 15 minutes.";
+
 fn fault_message(fault: &Fault) -> &str {
     match fault {
         Fault::Throttling => "Too many requests, please wait before trying again.",
         Fault::AccessDenied => "You don't have access to the model with the specified model ID.",
+        Fault::ModelNotSubscribed => MARKETPLACE_ACCESS_DENIED,
         Fault::Validation { message } => message,
         Fault::InternalServer => {
             "The server encountered an internal error while processing the request."
@@ -396,7 +403,9 @@ fn fault_message(fault: &Fault) -> &str {
 fn fault_response(fault: &Fault, message: &str) -> Response {
     let (status, code) = match fault {
         Fault::Throttling => (StatusCode::TOO_MANY_REQUESTS, "ThrottlingException"),
-        Fault::AccessDenied => (StatusCode::FORBIDDEN, "AccessDeniedException"),
+        Fault::AccessDenied | Fault::ModelNotSubscribed => {
+            (StatusCode::FORBIDDEN, "AccessDeniedException")
+        }
         Fault::Validation { .. } => (StatusCode::BAD_REQUEST, "ValidationException"),
         Fault::InternalServer | Fault::ModelStreamError { .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException")
@@ -620,6 +629,8 @@ mod tests {
     fn directives_in_the_question_trigger_faults() {
         let reply = directives(Reply::echo(), "please [standin:throttle] now");
         assert_eq!(reply.fault, Some(Fault::Throttling));
+        let reply = directives(Reply::echo(), "[standin:not-subscribed]");
+        assert_eq!(reply.fault, Some(Fault::ModelNotSubscribed));
         let reply = directives(Reply::echo(), "[standin:stream-error]");
         assert!(matches!(reply.fault, Some(Fault::ModelStreamError { .. })));
         assert_eq!(directives(Reply::echo(), "plain").fault, None);

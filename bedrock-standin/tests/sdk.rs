@@ -419,3 +419,35 @@ async fn a_claude_model_that_takes_one_sampling_setting_refuses_temperature_with
     send(MODEL, Some(0.8)).await.unwrap();
     assert_eq!(standin.state().streams_started(), 2);
 }
+
+#[tokio::test]
+async fn a_model_the_account_has_not_subscribed_to_is_access_denied_naming_the_marketplace() {
+    let standin = StandIn::start(0, Reply::fault(Fault::ModelNotSubscribed))
+        .await
+        .unwrap();
+    let client = client(&standin, 1).await;
+
+    let err = ask(&client, vec![user("hi")]).await.unwrap_err();
+
+    let ConverseStreamError::AccessDeniedException(e) = err else {
+        panic!("expected access denied, got {err:?}");
+    };
+    let message = e.message().unwrap();
+    assert_eq!(message, bedrock_standin::MARKETPLACE_ACCESS_DENIED);
+    assert!(
+        message.contains("aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe"),
+        "{message}"
+    );
+    assert_eq!(standin.state().streams_started(), 0);
+
+    // By hand, from a browser: a directive in the question.
+    standin.state().set_default(Reply::echo());
+    let err = ask(&client, vec![user("hello [standin:not-subscribed]")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ConverseStreamError::AccessDeniedException(e)
+            if e.message() == Some(bedrock_standin::MARKETPLACE_ACCESS_DENIED)),
+        "{err:?}"
+    );
+}

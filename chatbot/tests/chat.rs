@@ -234,6 +234,78 @@ async fn bedrock_faults_become_clear_errors() {
     assert!(metrics.contains("chatbot_errors_total{kind=\"model_access\"} 1"));
 }
 
+/// AWS's page on enabling models now that the console's "Model access" page is gone.
+const MODEL_ACCESS_DOC: &str =
+    "https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html";
+
+#[tokio::test]
+async fn a_model_the_account_has_not_subscribed_to_says_an_administrator_must_enable_it() {
+    let logs = Logs::capture();
+    let world = World::new(&[]).await;
+
+    let (status, body, _) = refused(&world, Fault::ModelNotSubscribed).await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["kind"], "model_not_enabled", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    for expected in [
+        "not enabled",
+        "AWS administrator",
+        "once",
+        "AWS Marketplace",
+        MODEL_ACCESS_DOC,
+    ] {
+        assert!(message.contains(expected), "{expected:?} in {message}");
+    }
+    // The console page to point to is gone; Bedrock's own words name the task role
+    // and the IAM actions, which are for the operators, not for every user.
+    assert!(!message.contains("Model access"), "{message}");
+    assert!(!message.contains("is not authorized"), "{message}");
+    let metrics = world.state.metrics.render();
+    assert!(
+        metrics.contains("chatbot_errors_total{kind=\"model_not_enabled\"} 1"),
+        "{metrics}"
+    );
+
+    // The operators read what happened, for which model, in Bedrock's words.
+    let lines = logs.lines();
+    let logged = lines
+        .iter()
+        .find(|line| {
+            line["fields"]["bedrock_message"] == bedrock_standin::MARKETPLACE_ACCESS_DENIED
+        })
+        .unwrap_or_else(|| panic!("no log line quotes Bedrock: {lines:#?}"));
+    assert_eq!(logged["level"], "ERROR", "{logged}");
+    assert_eq!(logged["fields"]["model"], MODEL, "{logged}");
+    let said = logged["fields"]["message"].as_str().unwrap();
+    assert!(
+        said.contains("AWS Marketplace") && said.contains(MODEL_ACCESS_DOC),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn an_access_denied_without_the_marketplace_names_no_retired_console_page() {
+    let logs = Logs::capture();
+    let world = World::new(&[]).await;
+
+    let (status, body, _) = refused(&world, Fault::AccessDenied).await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["kind"], "model_access");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("task role"), "{message}");
+    assert!(!message.contains("Model access"), "{message}");
+    let lines = logs.lines();
+    assert!(
+        lines.iter().any(|line| line["level"] == "ERROR"
+            && line["fields"]["model"] == MODEL
+            && line["fields"]["bedrock_message"]
+                == "You don't have access to the model with the specified model ID."),
+        "the operators are told: {lines:#?}"
+    );
+}
+
 #[tokio::test]
 async fn a_model_stream_error_mid_answer_is_an_error_event() {
     let world = World::new(&[]).await;

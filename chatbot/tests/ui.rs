@@ -455,6 +455,49 @@ async fn throttling_model_access_and_long_input_are_explained() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_not_enabled_in_the_account_says_who_enables_it_and_how() {
+    let world = World::dev("dev@example.com").await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::fault(Fault::ModelNotSubscribed));
+    world
+        .standin
+        .state()
+        .push_reply(Reply::fault(Fault::AccessDenied));
+    let (browser, server) = open(&world).await;
+    let notice =
+        "const n = document.getElementById('notice'); return n.hidden ? '' : n.textContent";
+
+    browser.ask("first").await;
+    browser.answer_done().await;
+    let shown = browser.js(notice).await;
+    let shown = shown.as_str().unwrap();
+    for expected in [
+        "not enabled",
+        "AWS administrator",
+        "once",
+        "https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} in {shown}");
+    }
+
+    // Any other refusal of the model names no console page that no longer exists.
+    browser.ask("second").await;
+    browser
+        .wait_for(
+            "the model access notice",
+            "const n = document.getElementById('notice'); return !n.hidden && n.textContent.includes('model access is not enabled')",
+        )
+        .await;
+    let shown = browser.js(notice).await;
+    assert!(!shown.as_str().unwrap().contains("Model access"), "{shown}");
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_settings_the_model_refuses_are_shown_in_bedrocks_words() {
     // Sonnet 4.5 takes `temperature` or `topP`, not both; this team set both.
     let world = World::dev_with(

@@ -422,3 +422,49 @@ pub async fn wait_until(done: impl Fn() -> bool) {
 pub fn local(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
+
+/// The log lines (JSON, as in production) the current thread writes while it is
+/// held: what the team running the chatbot would read. Tests using it run on the
+/// current-thread runtime, so every task of the request logs here.
+pub struct Logs {
+    written: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    pub fn capture() -> Self {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        Self {
+            written,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// Every line so far, parsed.
+    pub fn lines(&self) -> Vec<Value> {
+        let written = self.written.lock().unwrap();
+        String::from_utf8_lossy(&written)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
