@@ -333,15 +333,13 @@ function explain(error, answer) {
       answer.error = "Your sign-in expired. Reload the page to sign in again.";
       showNotice(answer.error);
       break;
-    case "model_access":
-      answer.error = "This chatbot may not use its model yet: model access is not enabled in the AWS account (Bedrock console → Model access). Ask your platform team.";
-      showNotice(answer.error);
-      break;
     case "input_too_long":
       answer.error = "This conversation is too long for the model. Start a new chat, or shorten your message.";
       showNotice(answer.error);
       break;
     default:
+      // Among others model_not_enabled, model_access and bedrock_rejected: the
+      // server's sentence says what happened and whom to ask.
       answer.error = error.message || "Something went wrong. Try again.";
       showNotice(answer.error);
   }

@@ -23,6 +23,11 @@ use crate::error::ErrorKind;
 /// Seconds to suggest waiting after Bedrock throttled or was unavailable.
 pub const RETRY_AFTER_SECONDS: u64 = 10;
 
+/// AWS's page on enabling a model in an account ("Access Amazon Bedrock foundation
+/// models"), which replaced the console's retired "Model access" page.
+pub const MODEL_ACCESS_DOC: &str =
+    "https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html";
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why Bedrock did not answer (or stopped answering).
@@ -34,9 +39,21 @@ pub enum BedrockError {
         /// Bedrock's words.
         message: String,
     },
-    /// `AccessDeniedException`: model access not enabled, or IAM denies the model.
+    /// `AccessDeniedException` naming AWS Marketplace: the account has no subscription
+    /// to this third-party model yet (Anthropic's included), and the task role, which
+    /// may only invoke models, may not make it. An administrator makes it once.
+    /// Bedrock's words name the role and the IAM actions: logged, not shown.
     #[error(
-        "this chatbot may not use its model: model access is not enabled for it in this AWS account (Bedrock console, Model access), or the task role may not invoke it"
+        "this chatbot's model is not enabled in its AWS account yet. An AWS administrator must enable it once for the account (the model's AWS Marketplace subscription); ask your platform team. How: {MODEL_ACCESS_DOC}"
+    )]
+    ModelNotEnabled {
+        /// Bedrock's words.
+        message: String,
+    },
+    /// Another `AccessDeniedException`: IAM (the task role, a permissions boundary, an
+    /// SCP) denies the model.
+    #[error(
+        "this chatbot may not use its model: model access is not enabled for it in this AWS account, or the task role may not invoke it; ask your platform team"
     )]
     AccessDenied {
         /// Bedrock's words.
@@ -95,6 +112,7 @@ impl BedrockError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Throttled { .. } => ErrorKind::Throttled,
+            Self::ModelNotEnabled { .. } => ErrorKind::ModelNotEnabled,
             Self::AccessDenied { .. } => ErrorKind::ModelAccess,
             Self::InputTooLong { .. } => ErrorKind::InputTooLong,
             Self::SettingsRefused { .. } | Self::Rejected { .. } => ErrorKind::BedrockRejected,
@@ -115,6 +133,9 @@ impl BedrockError {
         let message = message.unwrap_or("no message").to_string();
         match code.unwrap_or_default() {
             "ThrottlingException" | "throttlingException" => Self::Throttled { message },
+            "AccessDeniedException" if is_about_marketplace(&message) => {
+                Self::ModelNotEnabled { message }
+            }
             "AccessDeniedException" => Self::AccessDenied { message },
             "ValidationException" | "validationException" if is_about_length(&message) => {
                 Self::InputTooLong { message }
@@ -137,6 +158,12 @@ impl BedrockError {
 fn is_about_length(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("too long") || m.contains("too many input tokens") || m.contains("context length")
+}
+
+/// Whether Bedrock's denial is about the account's AWS Marketplace subscription to the
+/// model (it names the `aws-marketplace:…` actions it needed).
+fn is_about_marketplace(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("marketplace")
 }
 
 /// Whether Bedrock's refusal names an inference setting the chatbot sends.
@@ -329,15 +356,27 @@ impl Bedrock {
     /// Logs, for the team that runs the chatbot, the refusals only its configuration
     /// can end; the user is told to ask them.
     fn reported(&self, error: BedrockError) -> BedrockError {
-        if let BedrockError::SettingsRefused { message } = &error {
-            tracing::warn!(
-                model = %self.model.model_id,
+        let model = &self.model.model_id;
+        match &error {
+            BedrockError::SettingsRefused { message } => tracing::warn!(
+                model = %model,
                 temperature = self.model.temperature,
                 top_p = ?self.model.top_p_to_send(),
                 max_tokens = self.model.max_tokens,
                 bedrock_message = %message,
                 "Bedrock refuses this chatbot's model settings: change spec.model of its BedrockChatbot (for a model that takes temperature or topP, not both, leave topP at 1.0)"
-            );
+            ),
+            BedrockError::ModelNotEnabled { message } => tracing::error!(
+                model = %model,
+                bedrock_message = %message,
+                "Bedrock refuses every question until the model is enabled in this AWS account: it needs a one-time AWS Marketplace subscription, which the task role may not make (it may only invoke the model). An AWS administrator enables it once for the account — sends one prompt to the model in the Bedrock console's playground, or creates the model's agreement with the AWS CLI (and, for Anthropic models, submits the use case form once) — then it works within about 15 minutes. See {MODEL_ACCESS_DOC}"
+            ),
+            BedrockError::AccessDenied { message } => tracing::error!(
+                model = %model,
+                bedrock_message = %message,
+                "Bedrock denies this chatbot's task role the model: check that the task role may invoke it (bedrock:InvokeModel and InvokeModelWithResponseStream on this model and, for an inference profile, on its regions), and no permissions boundary or SCP denies it"
+            ),
+            _ => {}
         }
         error
     }
@@ -372,6 +411,15 @@ mod tests {
         let e = BedrockError::from_service(Some("AccessDeniedException"), None);
         assert_eq!(e.kind(), ErrorKind::ModelAccess);
         assert!(e.to_string().contains("model access is not enabled"));
+        let e = BedrockError::from_service(
+            Some("AccessDeniedException"),
+            Some(
+                "Model access is denied due to IAM user or service role is not authorized to perform the required AWS Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this model.",
+            ),
+        );
+        assert_eq!(e.kind(), ErrorKind::ModelNotEnabled);
+        assert!(e.to_string().contains(MODEL_ACCESS_DOC), "{e}");
+        assert!(!e.to_string().contains("aws-marketplace:"), "{e}");
         let e = BedrockError::from_service(Some("ModelStreamErrorException"), Some("x"));
         assert_eq!(e.kind(), ErrorKind::ModelFailed);
     }

@@ -110,7 +110,10 @@ pub enum ErrorKind {
     ClientStalled,
     /// Bedrock throttled.
     Throttled,
-    /// Model access not enabled, or IAM denies it.
+    /// The model is not enabled in the AWS account yet (no AWS Marketplace
+    /// subscription): an administrator must enable it once.
+    ModelNotEnabled,
+    /// Bedrock denies the model for another reason (IAM, a boundary, an SCP).
     ModelAccess,
     /// The conversation is too long for the model.
     InputTooLong,
@@ -130,7 +133,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for metrics that show zeros too.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         Self::Unauthenticated,
         Self::KeyServer,
         Self::InvalidRequest,
@@ -141,6 +144,7 @@ impl ErrorKind {
         Self::ShuttingDown,
         Self::ClientStalled,
         Self::Throttled,
+        Self::ModelNotEnabled,
         Self::ModelAccess,
         Self::InputTooLong,
         Self::BedrockRejected,
@@ -164,6 +168,7 @@ impl ErrorKind {
             Self::ShuttingDown => "shutting_down",
             Self::ClientStalled => "client_stalled",
             Self::Throttled => "throttled",
+            Self::ModelNotEnabled => "model_not_enabled",
             Self::ModelAccess => "model_access",
             Self::InputTooLong => "input_too_long",
             Self::BedrockRejected => "bedrock_rejected",
@@ -210,7 +215,7 @@ impl Error {
             }
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::ClientStalled => StatusCode::REQUEST_TIMEOUT,
-            ErrorKind::ModelAccess => StatusCode::FORBIDDEN,
+            ErrorKind::ModelNotEnabled | ErrorKind::ModelAccess => StatusCode::FORBIDDEN,
             ErrorKind::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::ModelFailed | ErrorKind::BedrockUnreachable => StatusCode::BAD_GATEWAY,
             ErrorKind::Startup => StatusCode::INTERNAL_SERVER_ERROR,
