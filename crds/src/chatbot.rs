@@ -2,7 +2,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Condition, DeletionPolicy, ExtraTags, TAGS_MESSAGE, TAGS_RULE};
+use crate::common::{
+    Condition, DeletionPolicy, ExtraTags, TAG_CHARACTERS_MESSAGE, TAG_CHARACTERS_RULE,
+    TAG_VALUE_COST_BOUND, TAGS_MESSAGE, TAGS_RULE,
+};
 
 /// The model a chatbot uses unless its spec says otherwise: Claude Sonnet 4 through
 /// the US cross-region inference profile, as in the reference.
@@ -122,8 +125,12 @@ pub struct BedrockChatbotSpec {
 
     /// Extra AWS tags for every resource of this chatbot.
     #[serde(default, skip_serializing_if = "ExtraTags::is_empty")]
-    #[schemars(extend("maxProperties" = 40))]
-    #[x_kube(validation = Rule::new(TAGS_RULE).message(TAGS_MESSAGE))]
+    // The values' maxLength bounds only the CEL cost estimate: see TAG_VALUE_COST_BOUND.
+    #[schemars(extend("maxProperties" = 40, "additionalProperties" = { "type": "string", "maxLength": TAG_VALUE_COST_BOUND }))]
+    #[x_kube(
+        validation = Rule::new(TAGS_RULE).message(TAGS_MESSAGE),
+        validation = Rule::new(TAG_CHARACTERS_RULE).message(TAG_CHARACTERS_MESSAGE)
+    )]
     pub tags: ExtraTags,
 
     /// `Delete` removes the chatbot's AWS resources (including its user pool and

@@ -71,3 +71,20 @@ pub type ExtraTags = BTreeMap<String, String>;
 pub(crate) const TAGS_RULE: &str = "self.all(k, !k.startsWith('aws:') && !k.startsWith('bedrock-chatbot.dev/') && size(k) >= 1 && size(k) <= 128 && size(self[k]) <= 256)";
 /// The message that goes with [`TAGS_RULE`].
 pub(crate) const TAGS_MESSAGE: &str = "tag keys must be 1-128 characters and must not start with 'aws:' or 'bedrock-chatbot.dev/' (reserved); values at most 256 characters";
+
+/// The CEL rule shared by every `tags` field: keys and values hold only what IAM,
+/// ECS, Elastic Load Balancing and CloudWatch Logs accept — Unicode letters,
+/// digits and spaces and `_ . : / = + - @` — as IAM's pattern
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]*` says
+/// (<https://docs.aws.amazon.com/IAM/latest/APIReference/API_Tag.html>; ECS names the
+/// same set in <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Tag.html>).
+/// A mark (`\p{M}`, such as a Devanagari vowel sign) is not a letter. The API
+/// server's RE2 and the file mode's Rust regex read these Unicode classes alike.
+pub(crate) const TAG_CHARACTERS_RULE: &str = r"self.all(k, k.matches('^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$') && self[k].matches('^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$'))";
+/// `maxLength` of a tag value in the schema: not AWS's limit (256, which
+/// [`TAGS_RULE`] checks with a message saying so), only a bound for the API
+/// server's estimate of what [`TAG_CHARACTERS_RULE`] costs: it estimates an
+/// unbounded string at the size of a whole request and refuses the CRD.
+pub(crate) const TAG_VALUE_COST_BOUND: u32 = 1024;
+/// The message that goes with [`TAG_CHARACTERS_RULE`].
+pub(crate) const TAG_CHARACTERS_MESSAGE: &str = "tag keys and values may hold only letters, digits, spaces and _ . : / = + - @ (what IAM, ECS, Elastic Load Balancing and CloudWatch Logs accept)";

@@ -2,7 +2,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Condition, DeletionPolicy, ExtraTags, TAGS_MESSAGE, TAGS_RULE};
+use crate::common::{
+    Condition, DeletionPolicy, ExtraTags, TAG_CHARACTERS_MESSAGE, TAG_CHARACTERS_RULE,
+    TAG_VALUE_COST_BOUND, TAGS_MESSAGE, TAGS_RULE,
+};
 
 /// The shared AWS foundation that teams' chatbots run on: network, internet-facing
 /// load balancer with an HTTPS listener, ECS cluster, and a private endpoint to
@@ -89,8 +92,12 @@ pub struct ChatbotPlatformSpec {
 
     /// Extra AWS tags for every resource of the platform (cost allocation, ownership).
     #[serde(default, skip_serializing_if = "ExtraTags::is_empty")]
-    #[schemars(extend("maxProperties" = 40))]
-    #[x_kube(validation = Rule::new(TAGS_RULE).message(TAGS_MESSAGE))]
+    // The values' maxLength bounds only the CEL cost estimate: see TAG_VALUE_COST_BOUND.
+    #[schemars(extend("maxProperties" = 40, "additionalProperties" = { "type": "string", "maxLength": TAG_VALUE_COST_BOUND }))]
+    #[x_kube(
+        validation = Rule::new(TAGS_RULE).message(TAGS_MESSAGE),
+        validation = Rule::new(TAG_CHARACTERS_RULE).message(TAG_CHARACTERS_MESSAGE)
+    )]
     pub tags: ExtraTags,
 
     /// `Delete` removes the platform's AWS resources with the object; `Retain`
@@ -148,7 +155,10 @@ pub struct ManagedNetwork {
     pub vpc_cidr: String,
 
     /// Availability zones, one public and one private subnet in each (an ALB needs at
-    /// least two). Default: the region's `a` and `b` zones.
+    /// least two); each must be available in the region and offer the Bedrock runtime
+    /// endpoint, or nothing is created. Default: chosen at the first pass among the
+    /// zones that do (by name, as many as there are public subnet CIDRs), recorded in
+    /// `status.availabilityZones`, and kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 6),
@@ -425,6 +435,11 @@ pub struct ChatbotPlatformStatus {
     /// Ids of the private subnets, in zone order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub private_subnet_ids: Vec<String>,
+    /// The availability zones of the managed network: the spec's, or those chosen at
+    /// the first pass among the region's available zones that offer the Bedrock
+    /// runtime endpoint. Kept, so the network never moves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability_zones: Vec<String>,
     /// Id of the load balancer's security group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer_security_group_id: Option<String>,
