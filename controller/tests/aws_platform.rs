@@ -1624,3 +1624,80 @@ async fn a_repeated_gateway_attach_or_detach_is_done_not_failed() {
             .is_err()
     );
 }
+
+/// The zones of every subnet of the platform, as AWS has them.
+async fn subnet_zones(aws: &Aws) -> BTreeSet<String> {
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap();
+    subnets
+        .subnets()
+        .iter()
+        .map(|s| s.availability_zone().unwrap().to_string())
+        .collect()
+}
+
+/// Without zones in the spec, the platform goes where the region has zones that
+/// are available and offer the Bedrock endpoint: ap-northeast-1 has no `b` zone for
+/// most accounts (the emulator models it so). Applying again moves nothing.
+#[tokio::test]
+async fn zones_are_chosen_among_those_the_region_offers_and_never_move() {
+    let (moto, engine, _recorder) = engine();
+    let mut object = reference(&moto);
+    object.spec.region = "ap-northeast-1".into();
+    // As the README's minimal platform: no zones named.
+    object
+        .spec
+        .network
+        .managed
+        .as_mut()
+        .unwrap()
+        .availability_zones
+        .clear();
+    object.spec.load_balancer.certificate_arn =
+        moto.certificate("*.example.com", "ap-northeast-1").unwrap();
+    let state = apply_until_ready(&engine, &object).await;
+    let aws = engine.aws("ap-northeast-1");
+    let zones = subnet_zones(&aws).await;
+    assert_eq!(
+        zones,
+        BTreeSet::from(["ap-northeast-1a".to_string(), "ap-northeast-1c".to_string()]),
+    );
+    assert_eq!(
+        state.status.availability_zones,
+        ["ap-northeast-1a", "ap-northeast-1c"]
+    );
+
+    let before = engine.calls().len();
+    apply_until_ready(&engine, &object).await;
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    delete_until_done(&engine, &object).await;
+}
+
+/// Zones given in the spec that the region does not offer (or whose Bedrock
+/// endpoint service is not there) are refused before any write, with the usable
+/// ones named.
+#[tokio::test]
+async fn unusable_zones_in_the_spec_are_refused_before_any_write() {
+    let (moto, engine, _recorder) = engine();
+    let mut object = reference(&moto);
+    object.spec.network = serde_json::from_value(serde_json::json!({
+        "managed": { "availabilityZones": ["us-west-2a", "us-west-2x"] }
+    }))
+    .unwrap();
+    let before = engine.calls().len();
+    let error = platform::apply(&engine, &object).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("availabilityZones")
+            && message.contains("us-west-2x")
+            && message.contains("us-west-2a, us-west-2b, us-west-2c, us-west-2d"),
+        "{message}"
+    );
+    assert!(!error.is_retryable(), "{message}");
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+}

@@ -446,6 +446,14 @@ fn status(
         vpc_id: get("vpc"),
         public_subnet_ids: public,
         private_subnet_ids: private,
+        availability_zones: match &desired.network {
+            Network::Managed(n) => n
+                .public_subnets
+                .iter()
+                .map(|s| s.availability_zone.clone())
+                .collect(),
+            Network::Existing(_) => Vec::new(),
+        },
         load_balancer_security_group_id: get(desired::LOAD_BALANCER_SG),
         tasks_security_group_id: get(desired::TASKS_SG),
         endpoints_security_group_id: get(desired::ENDPOINTS_SG),
