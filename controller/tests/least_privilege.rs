@@ -560,42 +560,72 @@ async fn the_examples_on_aws_grant_least_privilege() {
             .unwrap();
         let policy = policy_json(document.policy_document());
         let statements = policy["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 1, "{namespace}: {policy}");
-        let statement = &statements[0];
-        assert_eq!(statement["Effect"], "Allow");
-        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
-        assert_eq!(
-            strings(&statement["Action"]),
-            [
-                "bedrock:InvokeModel",
-                "bedrock:InvokeModelWithResponseStream"
-            ],
-            "{namespace}"
-        );
-        let resources: BTreeSet<String> = strings(&statement["Resource"]).into_iter().collect();
+        for statement in statements {
+            assert_eq!(statement["Effect"], "Allow");
+            assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+            assert_eq!(
+                strings(&statement["Action"]),
+                [
+                    "bedrock:InvokeModel",
+                    "bedrock:InvokeModelWithResponseStream"
+                ],
+                "{namespace}"
+            );
+        }
+        // What each statement allows, and under which condition.
+        let granted: Vec<(BTreeSet<String>, Value)> = statements
+            .iter()
+            .map(|s| {
+                (
+                    strings(&s["Resource"]).into_iter().collect(),
+                    s.get("Condition").cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
         let model = "anthropic.claude-sonnet-4-20250514-v1:0";
-        let foundation =
-            |region: &str| format!("arn:aws:bedrock:{region}::foundation-model/{model}");
-        let expected: BTreeSet<String> = if namespace == "team-c" {
+        let expected: Vec<(BTreeSet<String>, Value)> = if namespace == "team-c" {
             // An in-region model id: that model in the platform's region, no profile.
-            [foundation("us-west-2")].into()
+            vec![(
+                [format!(
+                    "arn:aws:bedrock:us-west-2::foundation-model/{model}"
+                )]
+                .into(),
+                Value::Null,
+            )]
         } else {
-            // The `us.` inference profile and the three regions it routes to.
-            [
-                format!("arn:aws:bedrock:us-west-2:{account}:inference-profile/us.{model}"),
-                foundation("us-east-1"),
-                foundation("us-east-2"),
-                foundation("us-west-2"),
+            // The `us.` inference profile, and its foundation model in whichever
+            // region the profile routes to — only through that profile.
+            let profile =
+                format!("arn:aws:bedrock:us-west-2:{account}:inference-profile/us.{model}");
+            vec![
+                ([profile.clone()].into(), Value::Null),
+                (
+                    [format!("arn:aws:bedrock:*::foundation-model/{model}")].into(),
+                    json!({ "StringEquals": { "bedrock:InferenceProfileArn": profile } }),
+                ),
             ]
-            .into()
         };
-        assert_eq!(resources, expected, "{namespace}");
-        assert!(
-            resources
-                .iter()
-                .all(|r| !r.contains('*') && !r.contains('?')),
-            "{resources:?}"
-        );
+        assert_eq!(granted, expected, "{namespace}: {policy}");
+        // A wildcard only in a foundation model's region, and only under a condition
+        // naming the profile; never `Resource: "*"`.
+        for (resources, condition) in &granted {
+            for resource in resources {
+                assert_ne!(resource, "*");
+                if resource.contains('*') || resource.contains('?') {
+                    assert!(
+                        resource.starts_with("arn:aws:bedrock:*::foundation-model/")
+                            && !resource["arn:aws:bedrock:*".len()..].contains(['*', '?']),
+                        "{namespace}: {resource}"
+                    );
+                    assert!(
+                        condition["StringEquals"]["bedrock:InferenceProfileArn"]
+                            .as_str()
+                            .is_some_and(|p| !p.contains(['*', '?'])),
+                        "{namespace}: {resource} without a condition naming its profile"
+                    );
+                }
+            }
+        }
 
         // The task definition runs with that role and holds no secret.
         let definition = aws

@@ -775,10 +775,22 @@ mod tests {
         assert!(role.managed_policy_arns.is_empty());
         assert_eq!(role.inline_policies.len(), 1);
         let policy = serde_json::to_value(&role.inline_policies[0].1).unwrap();
-        assert_eq!(policy["Statement"].as_array().unwrap().len(), 1);
+        let profile = "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0";
+        assert_eq!(policy["Statement"].as_array().unwrap().len(), 2);
         assert_eq!(
-            policy["Statement"][0]["Resource"][0],
-            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0"
+            policy["Statement"][0]["Resource"],
+            serde_json::json!([profile])
+        );
+        assert!(policy["Statement"][0].get("Condition").is_none());
+        assert_eq!(
+            policy["Statement"][1]["Resource"],
+            serde_json::json!([
+                "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0"
+            ])
+        );
+        assert_eq!(
+            policy["Statement"][1]["Condition"],
+            serde_json::json!({ "StringEquals": { "bedrock:InferenceProfileArn": profile } })
         );
         assert!(!policy.to_string().contains("\"*\""));
     }

@@ -255,6 +255,216 @@ mod tests {
         assert!(arns[1].starts_with("arn:aws:bedrock:eu-west-1::foundation-model/"));
     }
 
+    /// The task role's policy for `model_id` on a platform in `region`, as IAM gets it.
+    fn policy_in(region: &str, model_id: &str, inference_regions: &[&str]) -> serde_json::Value {
+        let regions: Vec<String> = inference_regions.iter().map(|r| r.to_string()).collect();
+        let env = Environment::new(region, "123456789012");
+        serde_json::to_value(bedrock_invoke_policy(model_id, &regions, &env)).unwrap()
+    }
+
+    /// AWS's documented policy for an inference profile
+    /// (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html):
+    /// the profile, then its foundation model wherever it routes — only through it.
+    fn through_profile(profile: &str, foundation_models: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "InvokeInferenceProfile",
+                    "Effect": "Allow",
+                    "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                    "Resource": [profile]
+                },
+                {
+                    "Sid": "InvokeFoundationModelThroughProfile",
+                    "Effect": "Allow",
+                    "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                    "Resource": foundation_models,
+                    "Condition": { "StringEquals": { "bedrock:InferenceProfileArn": profile } }
+                }
+            ]
+        })
+    }
+
+    #[test]
+    fn us_profile_policy() {
+        assert_eq!(
+            policy_in(
+                "us-west-2",
+                "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                &[]
+            ),
+            through_profile(
+                "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0",
+                &["arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0"]
+            )
+        );
+    }
+
+    #[test]
+    fn eu_profile_policy() {
+        assert_eq!(
+            policy_in(
+                "eu-west-1",
+                "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &[]
+            ),
+            through_profile(
+                "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"]
+            )
+        );
+    }
+
+    #[test]
+    fn apac_profile_policy() {
+        assert_eq!(
+            policy_in("ap-southeast-1", "apac.amazon.nova-pro-v1:0", &[]),
+            through_profile(
+                "arn:aws:bedrock:ap-southeast-1:123456789012:inference-profile/apac.amazon.nova-pro-v1:0",
+                &["arn:aws:bedrock:*::foundation-model/amazon.nova-pro-v1:0"]
+            )
+        );
+    }
+
+    #[test]
+    fn jp_profile_policy() {
+        assert_eq!(
+            policy_in(
+                "ap-northeast-1",
+                "jp.anthropic.claude-haiku-4-5-20251001-v1:0",
+                &[]
+            ),
+            through_profile(
+                "arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/jp.anthropic.claude-haiku-4-5-20251001-v1:0",
+                &["arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]
+            )
+        );
+    }
+
+    #[test]
+    fn au_profile_policy() {
+        assert_eq!(
+            policy_in(
+                "ap-southeast-2",
+                "au.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &[]
+            ),
+            through_profile(
+                "arn:aws:bedrock:ap-southeast-2:123456789012:inference-profile/au.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"]
+            )
+        );
+    }
+
+    #[test]
+    fn ca_profile_policy() {
+        assert_eq!(
+            policy_in(
+                "ca-central-1",
+                "ca.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &[]
+            ),
+            through_profile(
+                "arn:aws:bedrock:ca-central-1:123456789012:inference-profile/ca.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"]
+            )
+        );
+    }
+
+    /// GovCloud: the partition of every ARN is `aws-us-gov`.
+    #[test]
+    fn us_gov_profile_policy() {
+        assert_eq!(
+            policy_in(
+                "us-gov-west-1",
+                "us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                &[]
+            ),
+            through_profile(
+                "arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:inference-profile/us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                &[
+                    "arn:aws-us-gov:bedrock:*::foundation-model/anthropic.claude-3-5-sonnet-20240620-v1:0"
+                ]
+            )
+        );
+    }
+
+    /// A global profile routes to any commercial region; AWS names its foundation
+    /// model also region-less
+    /// (https://docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html).
+    #[test]
+    fn global_profile_policy() {
+        assert_eq!(
+            policy_in(
+                "us-west-2",
+                "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &[]
+            ),
+            through_profile(
+                "arn:aws:bedrock:us-west-2:123456789012:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &[
+                    "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+                    "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"
+                ]
+            )
+        );
+    }
+
+    /// A geographic profile routing to a region no table knows (here eu-west-2 and
+    /// eu-central-2, which the old table lacked) is allowed: the foundation model
+    /// in any region, through the profile only.
+    #[test]
+    fn a_profile_routing_outside_any_table_is_covered() {
+        let policy = policy_in(
+            "eu-west-2",
+            "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            &[],
+        );
+        assert_eq!(
+            policy["Statement"][1]["Resource"],
+            serde_json::json!([
+                "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"
+            ])
+        );
+    }
+
+    #[test]
+    fn in_region_model_policy() {
+        assert_eq!(
+            policy_in("us-west-2", "anthropic.claude-sonnet-4-20250514-v1:0", &[]),
+            serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "InvokeConfiguredModel",
+                    "Effect": "Allow",
+                    "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                    "Resource": ["arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0"]
+                }]
+            })
+        );
+    }
+
+    /// `inferenceRegions` narrows a geographic profile to the regions listed, still
+    /// through the profile only.
+    #[test]
+    fn inference_regions_narrow_a_geographic_profile() {
+        assert_eq!(
+            policy_in(
+                "eu-west-1",
+                "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["eu-west-1", "eu-central-1"]
+            ),
+            through_profile(
+                "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &[
+                    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+                    "arn:aws:bedrock:eu-central-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"
+                ]
+            )
+        );
+    }
+
     #[test]
     fn policy_uses_only_real_invoke_actions_and_no_wildcards() {
         let policy =

@@ -50,6 +50,20 @@ pub fn platform() -> Value {
     )
 }
 
+/// The catalogue's platform `shared` in AWS GovCloud (US-West).
+pub fn govcloud_platform() -> Value {
+    let mut p = platform();
+    set(&mut p, "/spec/region", json!("us-gov-west-1"));
+    set(
+        &mut p,
+        "/spec/loadBalancer/certificateArn",
+        json!(
+            "arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef"
+        ),
+    );
+    p
+}
+
 /// The file mode on `documents`, as one file `case.yaml`.
 pub fn load(documents: &[Value]) -> Result<Manifests, Problems> {
     manifest::load_str(Path::new("case.yaml"), &super::yaml_documents(documents))
@@ -470,6 +484,43 @@ pub fn cases() -> Vec<Case> {
             "spec.model.id",
             "must be a Bedrock model id",
         ),
+        // The task role names the profile and its foundation model: an id whose
+        // prefix or shape the operator cannot read would get a policy AWS denies.
+        chatbot_with(
+            Layer::ApiServer,
+            "model id with an unknown inference-profile prefix",
+            "/spec/model/id",
+            json!("xx.anthropic.claude-sonnet-4-20250514-v1:0"),
+            "spec.model.id",
+            "us., us-gov., eu., apac., jp., au., ca. or global.",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "inference-profile prefix without a provider",
+            "/spec/model/id",
+            json!("global.claude-sonnet-4-5-20250929-v1:0"),
+            "spec.model.id",
+            "must be a Bedrock model id",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "global profile narrowed to regions",
+            "/spec/model",
+            json!({
+                "id": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "inferenceRegions": ["us-east-1"]
+            }),
+            "spec.model.inferenceRegions",
+            "cannot narrow a global. inference profile",
+        ),
+        chatbot_with(
+            Layer::AcrossObjects,
+            "GovCloud inference profile on a commercial platform",
+            "/spec/model/id",
+            json!("us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0"),
+            "spec.model.id",
+            "GovCloud",
+        ),
         chatbot_with(
             Layer::ApiServer,
             "system prompt too long",
@@ -834,6 +885,16 @@ pub fn cases() -> Vec<Case> {
         message: "the same object is also defined in case.yaml (document 2)",
     });
     cases.push(Case {
+        what: "commercial inference profile on a GovCloud platform",
+        layer: Layer::AcrossObjects,
+        documents: vec![
+            govcloud_platform(),
+            chatbot("team-a", "chat.team-a.example.com"),
+        ],
+        field: "spec.model.id",
+        message: "GovCloud",
+    });
+    cases.push(Case {
         what: "not a mapping",
         layer: Layer::ApiServer,
         documents: vec![json!(["a", "list"])],
@@ -992,6 +1053,28 @@ pub fn admissible_cases() -> Vec<Admissible> {
                 "Ω": "\u{a0}"
             }),
         ),
+        chatbot_with(
+            "global inference profile",
+            "/spec/model/id",
+            json!("global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+        ),
+        chatbot_with(
+            "in-region model of another provider",
+            "/spec/model/id",
+            json!("amazon.nova-pro-v1:0"),
+        ),
+        Admissible {
+            what: "GovCloud inference profile on a GovCloud platform",
+            documents: vec![govcloud_platform(), {
+                let mut c = chatbot("team-a", "chat.team-a.example.com");
+                set(
+                    &mut c,
+                    "/spec/model/id",
+                    json!("us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0"),
+                );
+                c
+            }],
+        },
         chatbot_with(
             "tag value of 256 two-byte characters",
             "/spec/tags",
