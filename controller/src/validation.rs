@@ -9,6 +9,8 @@ use std::fmt;
 use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
 use ipnet::Ipv4Net;
 
+use crate::desired::Environment;
+use crate::desired::iam::ModelId;
 use crate::desired::naming::cognito_domain_prefix;
 
 /// One thing wrong with one field.
@@ -248,8 +250,9 @@ pub struct SetProblem {
 }
 
 /// Problems across a set of platforms and chatbots: references to platforms that
-/// are not there, hostnames, sign-in domains and rule priorities used twice, and
-/// listeners with more chatbots than rule slots.
+/// are not there, hostnames, sign-in domains and rule priorities used twice,
+/// listeners with more chatbots than rule slots, and inference profiles of another
+/// partition than their platform's.
 pub fn check_set(platforms: &[&ChatbotPlatform], chatbots: &[&BedrockChatbot]) -> Vec<SetProblem> {
     let mut problems = Vec::new();
     let platform_names: BTreeMap<&str, (usize, &ChatbotPlatform)> = platforms
@@ -282,6 +285,11 @@ pub fn check_set(platforms: &[&ChatbotPlatform], chatbots: &[&BedrockChatbot]) -
             continue;
         };
         *per_platform.entry(platform_index).or_default() += 1;
+        if let Some(message) =
+            profile_outside_its_partition(&spec.model.id, platform_name, &platform.spec.region)
+        {
+            report("spec.model.id", message);
+        }
 
         if let Some(first) = hostnames.insert(spec.hostname.as_str(), object.clone()) {
             report(
@@ -342,6 +350,27 @@ fn object_key(chatbot: &BedrockChatbot) -> String {
         chatbot.metadata.namespace.as_deref().unwrap_or("default"),
         chatbot.metadata.name.as_deref().unwrap_or_default()
     )
+}
+
+/// An inference profile of one partition on a platform in another: `us-gov.`
+/// profiles exist only in AWS GovCloud (US), and GovCloud has no other kind (the
+/// geographic ones and `global.` route between commercial regions). A task role
+/// naming the profile in the platform's partition could never use it.
+fn profile_outside_its_partition(model_id: &str, platform: &str, region: &str) -> Option<String> {
+    let ModelId::Profile { prefix, .. } = ModelId::parse(model_id) else {
+        return None;
+    };
+    let govcloud = Environment::new(region, "").partition == "aws-us-gov";
+    match (prefix == "us-gov", govcloud) {
+        (true, false) => Some(format!(
+            "{} is an AWS GovCloud (US) inference profile, but platform {platform} is in {region}, outside GovCloud: use a profile of its partition (us., eu., global., …) or an in-region model id",
+            excerpt(model_id)
+        )),
+        (false, true) => Some(format!(
+            "{prefix}. inference profiles do not exist in AWS GovCloud (US), where platform {platform} is ({region}): use a us-gov. profile or an in-region model id"
+        )),
+        _ => None,
+    }
 }
 
 fn first_duplicate<T: Ord>(items: impl IntoIterator<Item = T>) -> Option<T> {

@@ -459,7 +459,7 @@ fn chatbot_document(platform: String) -> impl Strategy<Value = Value> {
         prop_oneof![
             Just("us.anthropic.claude-sonnet-4-20250514-v1:0".to_string()),
             Just("anthropic.claude-3-haiku-20240307-v1:0".to_string()),
-            re("((us|eu|apac|jp|au|ca)\\.)?[a-z0-9-]{1,20}\\.[A-Za-z0-9._:-]{1,60}"),
+            re("((us|us-gov|eu|apac|jp|au|ca|global)\\.)?[a-z0-9-]{1,20}\\.[A-Za-z0-9_:-]{1,60}"),
         ],
         proptest::collection::btree_set(re("[a-z]{2}-[a-z]{1,8}-[0-9]"), 0..4),
         0.0f64..=1.0,
@@ -745,13 +745,37 @@ fn check_chatbot(desired: &ChatbotDesired) -> Result<(), TestCaseError> {
     )?;
     let size = serde_json::to_vec(&desired.task_definition).unwrap().len();
     prop_assert!(size < 64 * 1024, "task definition of {size} bytes");
-    // Least privilege: the task role names its model, never everything.
+    // Least privilege: the task role names its model, never everything. A
+    // wildcard stands only for a foundation model's region, in a statement whose
+    // condition names the one inference profile the request must come through.
     prop_assert!(!desired.task_role.inline_policies.is_empty());
     for (_, policy) in &desired.task_role.inline_policies {
         for statement in &policy.statement {
             prop_assert!(!statement.resource.is_empty());
+            let profile = statement
+                .condition
+                .as_ref()
+                .and_then(|c| c["StringEquals"]["bedrock:InferenceProfileArn"].as_str());
             for resource in &statement.resource {
-                prop_assert!(!resource.contains('*'), "Resource {resource:?}");
+                prop_assert!(resource != "*", "Resource {resource:?}");
+                if !resource.contains(['*', '?']) {
+                    continue;
+                }
+                let region_wildcard = resource
+                    .split_once(":bedrock:*::foundation-model/")
+                    .is_some_and(|(partition, model)| {
+                        partition.starts_with("arn:aws")
+                            && !partition.contains(['*', '?'])
+                            && !model.contains(['*', '?'])
+                    });
+                prop_assert!(region_wildcard, "Resource {resource:?}");
+                prop_assert!(
+                    profile.is_some_and(
+                        |p| p.contains(":inference-profile/") && !p.contains(['*', '?'])
+                    ),
+                    "Resource {resource:?} without a condition naming its inference profile: {:?}",
+                    statement.condition
+                );
             }
             for action in &statement.action {
                 prop_assert!(

@@ -155,21 +155,45 @@ pub struct PlatformRef {
     pub name: String,
 }
 
+/// The prefixes of Amazon Bedrock's system-defined cross-region inference profiles:
+/// the geographic ones, whose requests stay in their geography, and `global`, whose
+/// requests go to any commercial region. [`MODEL_ID_RULE`] admits exactly these.
+pub const INFERENCE_PROFILE_PREFIXES: [&str; 8] =
+    ["us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"];
+
+/// The CEL rule of `spec.model.id`: `<provider>.<model>` (no dot in the model's
+/// name, as in every Bedrock foundation-model id), optionally behind one prefix of
+/// [`INFERENCE_PROFILE_PREFIXES`], and not a prefix followed by a bare name (which
+/// would read as a provider). So the operator can tell a profile from a foundation
+/// model and scope the task role to both; an unknown prefix is refused rather than
+/// taken for a provider.
+pub const MODEL_ID_RULE: &str = "self.matches('^((us|us-gov|eu|apac|jp|au|ca|global)\\\\.)?[a-z0-9-]+\\\\.[A-Za-z0-9_:-]+$') && !self.matches('^(us|us-gov|eu|apac|jp|au|ca|global)\\\\.[A-Za-z0-9_:-]+$')";
+
 /// Which Bedrock model answers, and how.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new("!self.id.startsWith('global.') || !has(self.inferenceRegions) || size(self.inferenceRegions) == 0")
+    .message("model.inferenceRegions cannot narrow a global. inference profile, which routes to any commercial region: leave it empty, or use a geographic profile (us., eu., apac., …)")
+    .field_path(".inferenceRegions"))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelSpec {
-    /// Model or inference-profile id, e.g. `us.anthropic.claude-sonnet-4-20250514-v1:0`
-    /// (a cross-region profile) or `anthropic.claude-sonnet-4-20250514-v1:0`
-    /// (in-region only). The task role may invoke exactly this model.
+    /// Model or inference-profile id: `<provider>.<model>`, e.g.
+    /// `anthropic.claude-sonnet-4-20250514-v1:0` (in the platform's region only), or
+    /// that behind a cross-region inference profile prefix — `us.`, `us-gov.`,
+    /// `eu.`, `apac.`, `jp.`, `au.`, `ca.` (within that geography) or `global.` (any
+    /// commercial region), e.g. `us.anthropic.claude-sonnet-4-20250514-v1:0`. The
+    /// task role may invoke exactly this model: the inference profile, and its
+    /// foundation model only through that profile.
     #[serde(default = "default_model_id")]
     #[schemars(length(min = 3, max = 128))]
-    #[x_kube(validation = Rule::new("self.matches('^((us|us-gov|eu|apac|jp|au|ca)\\\\.)?[a-z0-9-]+\\\\.[A-Za-z0-9._:-]+$')").message("model.id must be a Bedrock model id such as anthropic.claude-sonnet-4-20250514-v1:0, optionally with an inference-profile prefix (us., eu., apac., …)"))]
+    #[x_kube(validation = Rule::new(MODEL_ID_RULE).message("model.id must be a Bedrock model id, <provider>.<model> such as anthropic.claude-sonnet-4-20250514-v1:0, optionally behind one inference-profile prefix: us., us-gov., eu., apac., jp., au., ca. or global."))]
     pub id: String,
 
-    /// Regions a cross-region inference profile routes requests to; the task role
-    /// may invoke the foundation model in exactly these. Default: the profile's
-    /// documented regions (e.g. `us.` → us-east-1, us-east-2, us-west-2).
+    /// Narrows a geographic inference profile (`us.`, `eu.`, …): the task role may
+    /// then invoke the foundation model only in these regions (still only through
+    /// the profile). Empty, the default: in whichever region the profile routes
+    /// to, as AWS recommends — a profile's destination regions change over time,
+    /// and a request routed to a region not listed here is denied. Not allowed
+    /// with a `global.` profile; ignored for an in-region model id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 20),

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use bedrock_chatbot_crds::INFERENCE_PROFILE_PREFIXES;
+
 use super::Environment;
 
 /// An IAM policy document, serialized exactly as IAM expects it.
@@ -101,113 +103,138 @@ fn ecs_tasks_trust_policy(condition: serde_json::Value) -> PolicyDocument {
     }
 }
 
-/// Which regions a cross-region inference profile's geography routes to, as AWS
-/// documents them for Anthropic's Claude models. `None` for an in-region model id.
-fn profile_regions(geography: &str) -> Option<&'static [&'static str]> {
-    Some(match geography {
-        "us" => &["us-east-1", "us-east-2", "us-west-2"],
-        "us-gov" => &["us-gov-east-1", "us-gov-west-1"],
-        "eu" => &[
-            "eu-central-1",
-            "eu-north-1",
-            "eu-south-1",
-            "eu-south-2",
-            "eu-west-1",
-            "eu-west-3",
-        ],
-        "apac" => &[
-            "ap-northeast-1",
-            "ap-northeast-2",
-            "ap-northeast-3",
-            "ap-south-1",
-            "ap-south-2",
-            "ap-southeast-1",
-            "ap-southeast-2",
-            "ap-southeast-4",
-        ],
-        "jp" => &["ap-northeast-1", "ap-northeast-3"],
-        "au" => &["ap-southeast-2", "ap-southeast-4"],
-        "ca" => &["ca-central-1", "ca-west-1"],
-        _ => return None,
-    })
-}
-
-/// A model id split into its inference-profile geography (if any) and the
-/// foundation model it names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelId<'a> {
-    /// `us`, `eu`, … for a cross-region inference profile.
-    pub geography: Option<&'a str>,
-    /// The foundation model id, e.g. `anthropic.claude-sonnet-4-20250514-v1:0`.
-    pub foundation_model: &'a str,
+/// What a model id names, as the task role's policy must scope it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelId<'a> {
+    /// A foundation model, invoked in the platform's region only.
+    InRegion {
+        /// The foundation model id, e.g. `anthropic.claude-sonnet-4-20250514-v1:0`.
+        foundation_model: &'a str,
+    },
+    /// A system-defined cross-region inference profile: `us.`, `us-gov.`, `eu.`,
+    /// `apac.`, `jp.`, `au.` or `ca.` route within their geography, `global.` to
+    /// any commercial region.
+    Profile {
+        /// The prefix: `us`, `us-gov`, …, `global`.
+        prefix: &'a str,
+        /// The profile id, the whole model id (`us.anthropic.claude-…`).
+        profile: &'a str,
+        /// The foundation model it routes to, the id without its prefix.
+        foundation_model: &'a str,
+    },
 }
 
 impl<'a> ModelId<'a> {
-    /// Splits `id`; the geography is recognised only when it is a known one.
+    /// Reads `id`: a profile when it starts with one of
+    /// [`INFERENCE_PROFILE_PREFIXES`] followed by `<provider>.<model>`, otherwise a
+    /// foundation model. The CRD admits nothing else (`MODEL_ID_RULE`).
     pub fn parse(id: &'a str) -> Self {
         match id.split_once('.') {
-            Some((geo, rest)) if profile_regions(geo).is_some() => Self {
-                geography: Some(geo),
-                foundation_model: rest,
-            },
-            _ => Self {
-                geography: None,
+            Some((prefix, rest))
+                if INFERENCE_PROFILE_PREFIXES.contains(&prefix) && rest.contains('.') =>
+            {
+                Self::Profile {
+                    prefix,
+                    profile: id,
+                    foundation_model: rest,
+                }
+            }
+            _ => Self::InRegion {
                 foundation_model: id,
             },
         }
     }
+
+    /// Whether this is a `global.` profile.
+    pub fn is_global(&self) -> bool {
+        matches!(self, Self::Profile { prefix, .. } if *prefix == "global")
+    }
 }
 
-/// The ARNs a task may invoke for `model_id`: the inference profile in the
-/// platform's region plus the foundation model in every region it routes to, or
-/// just the foundation model in the platform's region. Never a wildcard.
-pub fn bedrock_model_arns(
-    model_id: &str,
-    inference_regions: &[String],
-    env: &Environment,
-) -> Vec<String> {
-    let model = ModelId::parse(model_id);
-    let foundation = |region: &str| {
-        format!(
-            "arn:{}:bedrock:{region}::foundation-model/{}",
-            env.partition, model.foundation_model
-        )
-    };
-    let Some(geography) = model.geography else {
-        return vec![foundation(&env.region)];
-    };
-    let mut arns = vec![format!(
-        "arn:{}:bedrock:{}:{}:inference-profile/{model_id}",
-        env.partition, env.region, env.account_id
-    )];
-    let regions: Vec<&str> = if inference_regions.is_empty() {
-        profile_regions(geography).unwrap_or_default().to_vec()
-    } else {
-        inference_regions.iter().map(String::as_str).collect()
-    };
-    arns.extend(regions.into_iter().map(foundation));
-    arns
+fn invoke(sid: &str, resource: Vec<String>, condition: Option<serde_json::Value>) -> Statement {
+    Statement {
+        sid: Some(sid.into()),
+        effect: "Allow",
+        principal: None,
+        action: BEDROCK_INVOKE_ACTIONS
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        resource,
+        condition,
+    }
 }
 
 /// The task role's only permission: invoke (streaming or not) the configured model.
+///
+/// An in-region model id: that foundation model in the platform's region. An
+/// inference profile, as AWS documents it
+/// (<https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html>):
+/// the profile in the platform's region, and its foundation model in any region
+/// under the condition that the request comes through that profile
+/// (`bedrock:InferenceProfileArn`) — so no table of destination regions can fall
+/// behind the regions AWS routes to. A `global.` profile's foundation model is also
+/// named region-less, as AWS lists it
+/// (<https://docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html>).
+/// `inference_regions`, when given, narrows a geographic profile's foundation
+/// model to those regions (the CRD refuses it for `global.`, and it means nothing
+/// for an in-region model). Never `Resource: "*"`, and a wildcard only in a
+/// foundation model's region, under that condition.
 pub fn bedrock_invoke_policy(
     model_id: &str,
     inference_regions: &[String],
     env: &Environment,
 ) -> PolicyDocument {
+    let foundation = |region: &str, model: &str| {
+        format!(
+            "arn:{}:bedrock:{region}::foundation-model/{model}",
+            env.partition
+        )
+    };
+    let model = ModelId::parse(model_id);
+    let statement = match model {
+        ModelId::InRegion { foundation_model } => vec![invoke(
+            "InvokeConfiguredModel",
+            vec![foundation(&env.region, foundation_model)],
+            None,
+        )],
+        ModelId::Profile {
+            profile,
+            foundation_model,
+            ..
+        } => {
+            let profile_arn = format!(
+                "arn:{}:bedrock:{}:{}:inference-profile/{profile}",
+                env.partition, env.region, env.account_id
+            );
+            let foundation_models = if model.is_global() {
+                vec![
+                    foundation("*", foundation_model),
+                    foundation("", foundation_model),
+                ]
+            } else if inference_regions.is_empty() {
+                vec![foundation("*", foundation_model)]
+            } else {
+                inference_regions
+                    .iter()
+                    .map(|region| foundation(region, foundation_model))
+                    .collect()
+            };
+            vec![
+                invoke("InvokeInferenceProfile", vec![profile_arn.clone()], None),
+                invoke(
+                    "InvokeFoundationModelThroughProfile",
+                    foundation_models,
+                    Some(serde_json::json!({
+                        "StringEquals": { "bedrock:InferenceProfileArn": profile_arn }
+                    })),
+                ),
+            ]
+        }
+    };
     PolicyDocument {
         version: "2012-10-17",
-        statement: vec![Statement {
-            sid: Some("InvokeConfiguredModel".into()),
-            effect: "Allow",
-            principal: None,
-            action: BEDROCK_INVOKE_ACTIONS
-                .iter()
-                .map(|a| a.to_string())
-                .collect(),
-            resource: bedrock_model_arns(model_id, inference_regions, env),
-            condition: None,
-        }],
+        statement,
     }
 }
 
@@ -217,42 +244,6 @@ mod tests {
 
     fn env() -> Environment {
         Environment::new("us-west-2", "123456789012")
-    }
-
-    #[test]
-    fn cross_region_profile_allows_profile_and_its_regions_foundation_models() {
-        let arns = bedrock_model_arns("us.anthropic.claude-sonnet-4-20250514-v1:0", &[], &env());
-        assert_eq!(
-            arns,
-            vec![
-                "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0",
-                "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0",
-                "arn:aws:bedrock:us-east-2::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0",
-                "arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0",
-            ]
-        );
-    }
-
-    #[test]
-    fn in_region_model_allows_only_that_foundation_model() {
-        let arns = bedrock_model_arns("anthropic.claude-sonnet-4-20250514-v1:0", &[], &env());
-        assert_eq!(
-            arns,
-            vec![
-                "arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0"
-            ]
-        );
-    }
-
-    #[test]
-    fn explicit_inference_regions_override_the_table() {
-        let arns = bedrock_model_arns(
-            "eu.anthropic.claude-sonnet-4-20250514-v1:0",
-            &["eu-west-1".into()],
-            &env(),
-        );
-        assert_eq!(arns.len(), 2);
-        assert!(arns[1].starts_with("arn:aws:bedrock:eu-west-1::foundation-model/"));
     }
 
     /// The task role's policy for `model_id` on a platform in `region`, as IAM gets it.
@@ -463,6 +454,50 @@ mod tests {
                 ]
             )
         );
+    }
+
+    /// The CRD's rule and the parser agree on every prefix: what the API server
+    /// admits as a profile is scoped as one, and an unknown prefix never reaches
+    /// the policy as a provider.
+    #[test]
+    fn every_prefix_the_crd_admits_is_scoped_as_a_profile() {
+        let admission = crate::admission::Admission::default();
+        let admits = |id: &str| {
+            let chatbot = serde_json::json!({
+                "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+                "kind": "BedrockChatbot",
+                "metadata": { "name": "a", "namespace": "t" },
+                "spec": {
+                    "platformRef": { "name": "p" },
+                    "hostname": "chat.example.com",
+                    "model": { "id": id }
+                }
+            });
+            admission.admit(&chatbot, None).is_ok()
+        };
+        for prefix in INFERENCE_PROFILE_PREFIXES {
+            let id = format!("{prefix}.anthropic.claude-sonnet-4-5-20250929-v1:0");
+            assert!(admits(&id), "{id}");
+            assert_eq!(
+                ModelId::parse(&id),
+                ModelId::Profile {
+                    prefix,
+                    profile: &id,
+                    foundation_model: "anthropic.claude-sonnet-4-5-20250929-v1:0"
+                }
+            );
+            // A prefix alone before a name would read as a provider.
+            assert!(!admits(&format!("{prefix}.claude-sonnet-4-5")), "{prefix}");
+        }
+        assert!(admits("anthropic.claude-sonnet-4-20250514-v1:0"));
+        for refused in [
+            "xx.anthropic.claude-sonnet-4-20250514-v1:0",
+            "usa.anthropic.claude-sonnet-4-20250514-v1:0",
+            "us.eu.anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude.sonnet-4",
+        ] {
+            assert!(!admits(refused), "{refused}");
+        }
     }
 
     #[test]
