@@ -214,7 +214,10 @@ pub struct ModelSpec {
     #[schemars(range(min = 1, max = 64000))]
     pub max_tokens: i32,
 
-    /// Nucleus sampling, 0 to 1.
+    /// Nucleus sampling, 0 to 1. Newer Claude models (Sonnet 4.5, Haiku 4.5, Opus 4.1
+    /// and later) refuse a request that sets both temperature and top_p; the
+    /// chatbot sends topP only when it is not 1.0, the neutral value, so leave it at
+    /// 1.0 for those models.
     #[serde(default = "default_top_p")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub top_p: f64,
