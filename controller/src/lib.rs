@@ -90,6 +90,17 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A managed network's zones cannot be used, or too few are offered; found
+    /// before any write.
+    #[error(
+        "ChatbotPlatform {platform}: spec.network.managed.availabilityZones: {problem}; nothing was created or changed"
+    )]
+    AvailabilityZones {
+        /// The platform's name.
+        platform: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A resource this one needs does not exist yet.
     #[error("waiting for {0}")]
     Unresolved(String),
@@ -134,6 +145,7 @@ impl Error {
             Self::Certificate { heals, .. } => *heals,
             // Fixed outside the spec (in the VPC); the next resync sees it.
             Self::ExistingNetwork { .. } => false,
+            Self::AvailabilityZones { .. } => false,
             Self::Unresolved(_) | Self::NotReady(_) => true,
             Self::Kube(_) | Self::DeletionPending(_) => true,
             Self::Finalizer(_) | Self::LeaseLost(_) | Self::Serve { .. } => false,
@@ -165,6 +177,7 @@ impl Error {
             Self::Immutable { .. } => "immutable",
             Self::Certificate { .. } => "certificate",
             Self::ExistingNetwork { .. } => "existing_network",
+            Self::AvailabilityZones { .. } => "availability_zones",
             Self::Unresolved(_) => "waiting",
             Self::NotReady(_) => "not_ready",
             Self::Kube(_) => "kube",

@@ -379,7 +379,12 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             ),
             (managed, None) => {
                 let managed = managed.clone().unwrap_or_default();
-                let net = managed_network(&managed, spec, &prefix);
+                let recorded = platform
+                    .status
+                    .as_ref()
+                    .map(|s| s.availability_zones.as_slice())
+                    .unwrap_or_default();
+                let net = managed_network(&managed, spec, &prefix, recorded);
                 let refs = |subnets: &[Subnet], make: fn(String) -> PlatformRef| {
                     subnets
                         .iter()
@@ -497,14 +502,26 @@ fn platform_identity(name: &str) -> String {
     Owner::ChatbotPlatform { name: name.into() }.to_string()
 }
 
-/// The availability zones of a managed network: the spec's, or the region's `a`
-/// and `b` zones.
-pub fn availability_zones(managed: &ManagedNetwork, region: &str) -> Vec<String> {
-    if managed.availability_zones.is_empty() {
-        vec![format!("{region}a"), format!("{region}b")]
-    } else {
+/// The availability zones of a managed network: the spec's, else those recorded
+/// in the status (chosen by the engine from what the region offers, see
+/// `engine::zones`), else — offline, before any pass — the region's `a` and `b`.
+pub fn availability_zones(
+    managed: &ManagedNetwork,
+    region: &str,
+    recorded: &[String],
+) -> Vec<String> {
+    if !managed.availability_zones.is_empty() {
         managed.availability_zones.clone()
+    } else if !recorded.is_empty() {
+        recorded.to_vec()
+    } else {
+        vec![format!("{region}a"), format!("{region}b")]
     }
+}
+
+/// The interface endpoint service of the Bedrock runtime in `region`.
+pub fn bedrock_runtime_service(region: &str) -> String {
+    format!("com.amazonaws.{region}.bedrock-runtime")
 }
 
 /// The letter that tells zones apart in component keys (`us-west-2a` → `a`).
@@ -516,8 +533,9 @@ fn managed_network(
     managed: &ManagedNetwork,
     spec: &ChatbotPlatformSpec,
     prefix: &str,
+    recorded_zones: &[String],
 ) -> ManagedNetworkDesired {
-    let zones = availability_zones(managed, &spec.region);
+    let zones = availability_zones(managed, &spec.region, recorded_zones);
     let subnets = |tier: &str, cidrs: &[String]| -> Vec<Subnet> {
         zones
             .iter()

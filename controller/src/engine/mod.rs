@@ -6,6 +6,7 @@
 pub mod chatbot;
 pub mod conditions;
 pub mod platform;
+pub mod zones;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

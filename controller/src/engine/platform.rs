@@ -54,6 +54,8 @@ async fn run(
 ) -> Result<PlatformState> {
     let aws = engine.aws(&platform.spec.region);
     let account = aws.account_id().await?;
+    let zones = super::zones::resolve(&aws, platform, !observe_only).await?;
+    let platform = &super::zones::with_zones(platform, zones);
     let desired = desired::desired(platform, &account);
     let scope = Scope {
         aws: &aws,
@@ -312,6 +314,8 @@ const LOAD_BALANCER_DNS_NAME: &str = "load-balancer-dns-name";
 pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Deletion> {
     let aws = engine.aws(&platform.spec.region);
     let account = aws.account_id().await?;
+    let zones = super::zones::resolve(&aws, platform, false).await?;
+    let platform = &super::zones::with_zones(platform, zones);
     let desired = desired::desired(platform, &account);
     if desired.deletion_policy == DeletionPolicy::Retain {
         return Ok(report_retained(
