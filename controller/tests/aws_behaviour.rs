@@ -73,6 +73,13 @@ impl Replay {
         manifest::load_str(Path::new("replay.yaml"), &text).unwrap()
     }
 
+    /// `apply` of `manifests` through the proxy, which must converge.
+    async fn apply(&self, manifests: &Manifests) {
+        let report = file_mode::apply(&self.engine, manifests, timing()).await;
+        let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
+        assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    }
+
     /// How many requests for `operation` reached the proxy.
     fn requests(&self, operation: &str) -> usize {
         self.proxy
@@ -115,9 +122,7 @@ async fn a_service_waits_until_its_listener_rule_exists() {
     let replay = Replay::start(rules).await;
     let manifests = replay.manifests();
 
-    let report = file_mode::apply(&replay.engine, &manifests, timing()).await;
-    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
-    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    replay.apply(&manifests).await;
     assert!(
         replay.replayed("throttling burst") > 3,
         "the burst must have outlived the SDK's retries: {:?}",
@@ -137,9 +142,7 @@ async fn a_service_waits_until_its_listener_rule_exists() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_waits_until_a_new_cognito_domain_is_active() {
     let replay = Replay::start(scenarios::cognito_domain_states(Duration::from_secs(3))).await;
-    let report = file_mode::apply(&replay.engine, &replay.manifests(), timing()).await;
-    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
-    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    replay.apply(&replay.manifests()).await;
     assert!(
         replay.replayed("domain CREATING") > 0,
         "the domain's state was never read after its creation: {:?}",
@@ -154,9 +157,7 @@ async fn apply_waits_until_a_new_cognito_domain_is_active() {
 async fn deleting_a_chatbot_waits_until_its_cognito_domain_is_gone() {
     let replay = Replay::start(scenarios::cognito_domain_states(Duration::from_secs(3))).await;
     let manifests = replay.manifests();
-    let report = file_mode::apply(&replay.engine, &manifests, timing()).await;
-    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
-    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    replay.apply(&manifests).await;
 
     let remaining = file_mode::delete(&replay.engine, &manifests, timing()).await;
     let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));
@@ -183,9 +184,7 @@ async fn deleting_a_chatbot_waits_until_its_cognito_domain_is_gone() {
 /// answered.
 async fn converges_through_propagation(rules: Vec<Rule>, name: &str) -> Replay {
     let replay = Replay::start(rules).await;
-    let report = file_mode::apply(&replay.engine, &replay.manifests(), timing()).await;
-    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
-    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    replay.apply(&replay.manifests()).await;
     assert!(
         replay.replayed(name) > 0,
         "{name} never answered: {:?}",
@@ -251,9 +250,7 @@ async fn deleting_a_platform_waits_for_asynchronous_network_deletions() {
     )))
     .await;
     let manifests = replay.manifests();
-    let report = file_mode::apply(&replay.engine, &manifests, timing()).await;
-    let report = report.unwrap_or_else(|e| panic!("apply failed: {e}"));
-    assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
+    replay.apply(&manifests).await;
 
     let remaining = file_mode::delete(&replay.engine, &manifests, timing()).await;
     let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));

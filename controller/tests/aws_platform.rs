@@ -1021,17 +1021,22 @@ async fn a_single_nat_gateway_serves_both_zones() {
     assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
 }
 
+/// What a VPC needs for private endpoints with private DNS (off by default).
+async fn enable_dns_hostnames(aws: &Aws, vpc: &str) {
+    aws.ec2
+        .modify_vpc_attribute()
+        .vpc_id(vpc)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A VPC and two public and two private subnets made by hand in it.
 async fn new_network(aws: &Aws, dns_hostnames: bool) -> (String, Vec<String>) {
     let vpc = new_vpc(aws, "10.9.0.0/16").await;
     if dns_hostnames {
-        aws.ec2
-            .modify_vpc_attribute()
-            .vpc_id(&vpc)
-            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
-            .send()
-            .await
-            .unwrap();
+        enable_dns_hostnames(aws, &vpc).await;
     }
     let mut subnet_ids = Vec::new();
     for (cidr, zone) in [
@@ -1088,13 +1093,7 @@ async fn an_existing_network_that_cannot_take_the_endpoint_is_refused_before_any
     assert!(!error.is_retryable(), "{message}");
     assert_eq!(writes_since(&engine, before), Vec::<String>::new());
 
-    aws.ec2
-        .modify_vpc_attribute()
-        .vpc_id(&vpc)
-        .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
-        .send()
-        .await
-        .unwrap();
+    enable_dns_hostnames(&aws, &vpc).await;
     let theirs = aws
         .ec2
         .create_vpc_endpoint()
