@@ -11,11 +11,11 @@
 
 pub mod crash;
 pub mod faults;
-pub mod scenarios;
 pub mod http;
 pub mod kube;
 pub mod moto;
 mod proxy;
+pub mod scenarios;
 
 pub use crash::{ClientTokens, CrashProxy};
 pub use faults::{Exchange, Fault, FaultProxy, Faults};
