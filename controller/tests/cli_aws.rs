@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod support;
+
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -287,4 +290,144 @@ fn examples_apply_twice_then_delete_once() {
         "nothing was left to delete: {progress}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The owners that still have AWS resources, read from the emulator.
+fn owners_left(moto: &Moto) -> BTreeSet<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let engine = operator::engine::Engine::new(
+            moto.sdk_config("us-west-2"),
+            std::sync::Arc::new(support::Recorder::default()),
+        );
+        support::inventory::inventory(&engine.aws("us-west-2"))
+            .await
+            .into_values()
+            .flat_map(|owners| owners.into_keys())
+            .collect()
+    })
+}
+
+/// One team leaves: `delete -f` of its file alone deletes its chatbot and nothing
+/// else — the platform's resources are found by their tags in the configured region,
+/// or through `--platform FILE`, given only as context and never deleted. A platform
+/// that cannot be found stops the delete before it touches anything.
+#[test]
+fn one_team_is_deleted_from_its_own_file_and_the_platform_stays() {
+    let moto = Moto::start().unwrap();
+    let dir = scratch("one-team");
+    let platform = example(&moto, &dir, "platform.yaml");
+    let team_a = example(&moto, &dir, "chatbot.yaml");
+    let teams = example(&moto, &dir, "teams.yaml");
+    let apply = operator(
+        &moto,
+        &[
+            "apply",
+            "-f",
+            &platform,
+            "-f",
+            &team_a,
+            "-f",
+            &teams,
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "120",
+            "--ready-when",
+            "converged",
+        ],
+    );
+    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    let everyone: BTreeSet<String> = [
+        "ChatbotPlatform/shared",
+        "BedrockChatbot/team-a/assistant",
+        "BedrockChatbot/team-b/assistant",
+        "BedrockChatbot/team-c/research",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(owners_left(&moto), everyone);
+
+    // A chatbot on a platform that is neither in the files nor on AWS.
+    let stray = dir.join("stray.yaml");
+    std::fs::write(
+        &stray,
+        std::fs::read_to_string(&team_a)
+            .unwrap()
+            .replace("name: shared", "name: elsewhere"),
+    )
+    .unwrap();
+    let refused = operator(
+        &moto,
+        &["delete", "-f", stray.to_str().unwrap(), "--timeout", "60"],
+    );
+    let message = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("ChatbotPlatform elsewhere") && message.contains("--platform"),
+        "{message}"
+    );
+    assert_eq!(
+        owners_left(&moto),
+        everyone,
+        "a refused delete touched something"
+    );
+
+    let by_tags = operator(
+        &moto,
+        &[
+            "delete",
+            "-f",
+            &team_a,
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "120",
+        ],
+    );
+    assert!(by_tags.status.success(), "{}", text(&by_tags.stderr));
+    let mut left = everyone.clone();
+    left.remove("BedrockChatbot/team-a/assistant");
+    assert_eq!(owners_left(&moto), left);
+
+    let with_context = operator(
+        &moto,
+        &[
+            "delete",
+            "-f",
+            &teams,
+            "--platform",
+            &platform,
+            "--poll-interval",
+            "1",
+            "--timeout",
+            "120",
+        ],
+    );
+    assert!(
+        with_context.status.success(),
+        "{}",
+        text(&with_context.stderr)
+    );
+    assert_eq!(
+        owners_left(&moto),
+        BTreeSet::from(["ChatbotPlatform/shared".to_string()]),
+        "the platform given as context is never deleted"
+    );
+
+    // A context file must hold platforms only.
+    let wrong = operator(&moto, &["delete", "-f", &teams, "--platform", &team_a]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("--platform"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    assert_eq!(
+        owners_left(&moto),
+        BTreeSet::from(["ChatbotPlatform/shared".to_string()])
+    );
 }
