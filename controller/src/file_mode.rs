@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
 use serde::Serialize;
 
-use crate::Result;
+use crate::desired::PlatformRef;
 use crate::engine::{Engine, chatbot, platform};
 use crate::manifest::Manifests;
+use crate::{Error, Result};
 
 /// How long to keep passing, how long between passes, and what counts as done.
 #[derive(Clone, Copy, Debug)]
@@ -182,7 +183,9 @@ pub async fn delete(engine: &Engine, manifests: &Manifests, timing: Timing) -> R
 
 /// One pass: every chatbot of a platform, then the platform once they are gone.
 /// Chatbots confirmed gone (in `gone`) are not looked at again: once the platform's
-/// own deletion has begun, their cluster and listener may no longer exist.
+/// own deletion has begun, their cluster and listener may no longer exist. Chatbots
+/// whose platform is not in the files are deleted on their platform as found on
+/// AWS, which is never deleted.
 async fn delete_pass(
     engine: &Engine,
     manifests: &Manifests,
@@ -192,25 +195,7 @@ async fn delete_pass(
     for located in &manifests.platforms {
         let platform = &located.object;
         let name = platform.metadata.name.clone().unwrap_or_default();
-        let ours: Vec<&BedrockChatbot> = manifests
-            .chatbots
-            .iter()
-            .map(|c| &c.object)
-            .filter(|c| c.spec.platform_ref.name == name && !gone.contains(&chatbot_label(c)))
-            .collect();
-        let mut chatbots_left = Vec::new();
-        if !ours.is_empty() {
-            let observed = platform::observe(engine, platform).await?;
-            for chatbot in ours {
-                let deletion = chatbot::delete(engine, chatbot, platform, &observed.refs).await?;
-                let label = chatbot_label(chatbot);
-                if deletion.is_done() {
-                    gone.insert(label);
-                } else {
-                    chatbots_left.extend(deletion.waiting.iter().map(|w| format!("{label}: {w}")));
-                }
-            }
-        }
+        let chatbots_left = delete_chatbots(engine, manifests, platform, gone, false).await?;
         if chatbots_left.is_empty() {
             let deletion = platform::delete(engine, platform).await?;
             remaining.extend(
@@ -226,7 +211,99 @@ async fn delete_pass(
             ));
         }
     }
+    let in_files: BTreeSet<&str> = manifests
+        .platforms
+        .iter()
+        .filter_map(|p| p.object.metadata.name.as_deref())
+        .collect();
+    let elsewhere: BTreeSet<&str> = manifests
+        .chatbots
+        .iter()
+        .map(|c| c.object.spec.platform_ref.name.as_str())
+        .filter(|name| !in_files.contains(name))
+        .collect();
+    for name in elsewhere {
+        let platform = platform_elsewhere(engine, manifests, name)?;
+        remaining.extend(delete_chatbots(engine, manifests, &platform, gone, true).await?);
+    }
     Ok(remaining)
+}
+
+/// Deletes the chatbots of `platform` not yet gone; returns what they still wait
+/// for. With `must_exist`, a platform whose cluster and HTTPS listener are not found
+/// on AWS is an error before anything is deleted (its chatbots could not be found
+/// either, and their IAM roles are global).
+async fn delete_chatbots(
+    engine: &Engine,
+    manifests: &Manifests,
+    platform: &ChatbotPlatform,
+    gone: &mut BTreeSet<String>,
+    must_exist: bool,
+) -> Result<Vec<String>> {
+    let name = platform.metadata.name.clone().unwrap_or_default();
+    let ours: Vec<&BedrockChatbot> = manifests
+        .chatbots
+        .iter()
+        .map(|c| &c.object)
+        .filter(|c| c.spec.platform_ref.name == name && !gone.contains(&chatbot_label(c)))
+        .collect();
+    let mut left = Vec::new();
+    if ours.is_empty() {
+        return Ok(left);
+    }
+    let observed = platform::observe(engine, platform).await?;
+    let found = |key: &str| observed.refs.get(key).is_some();
+    if must_exist && !(found("cluster") && found(&PlatformRef::HttpsListener.to_string())) {
+        return Err(Error::PlatformNotFound {
+            platform: name,
+            region: platform.spec.region.clone(),
+        });
+    }
+    for chatbot in ours {
+        let deletion = chatbot::delete(engine, chatbot, platform, &observed.refs).await?;
+        let label = chatbot_label(chatbot);
+        if deletion.is_done() {
+            gone.insert(label);
+        } else {
+            left.extend(deletion.waiting.iter().map(|w| format!("{label}: {w}")));
+        }
+    }
+    Ok(left)
+}
+
+/// The platform `name` of chatbots deleted without it: the one given as context
+/// (`--platform`), else one of that name in the region of the standard AWS
+/// configuration, with the default settings — its resources are found by their
+/// names and ownership tags.
+fn platform_elsewhere(
+    engine: &Engine,
+    manifests: &Manifests,
+    name: &str,
+) -> Result<ChatbotPlatform> {
+    if let Some(context) = manifests
+        .context
+        .iter()
+        .find(|p| p.object.metadata.name.as_deref() == Some(name))
+    {
+        return Ok(context.object.clone());
+    }
+    let region = engine
+        .default_region()
+        .ok_or_else(|| Error::PlatformNotFound {
+            platform: name.to_string(),
+            region: "no region (AWS_REGION is not set)".into(),
+        })?;
+    let stand_in = serde_json::json!({
+        "apiVersion": "bedrock-chatbot.dev/v1alpha1",
+        "kind": "ChatbotPlatform",
+        "metadata": { "name": name },
+        "spec": {
+            "region": region,
+            // Only looked up, never applied: no certificate is read.
+            "loadBalancer": { "certificateArn": format!("arn:aws:acm:{region}:000000000000:certificate/unused") }
+        }
+    });
+    serde_json::from_value(stand_in).map_err(Error::Render)
 }
 
 /// How many passes in a row may fail with the same kind of non-transient error

@@ -101,6 +101,16 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// `delete` of chatbots whose platform is neither in the files nor found on AWS.
+    #[error(
+        "ChatbotPlatform {platform} is not in the files and was not found in {region} (no ECS cluster and HTTPS listener of that platform): pass its manifest with --platform FILE, or set AWS_REGION to its region; nothing was deleted"
+    )]
+    PlatformNotFound {
+        /// The platform's name.
+        platform: String,
+        /// Where it was looked for.
+        region: String,
+    },
     /// A resource this one needs does not exist yet.
     #[error("waiting for {0}")]
     Unresolved(String),
@@ -146,6 +156,7 @@ impl Error {
             // Fixed outside the spec (in the VPC); the next resync sees it.
             Self::ExistingNetwork { .. } => false,
             Self::AvailabilityZones { .. } => false,
+            Self::PlatformNotFound { .. } => false,
             Self::Unresolved(_) | Self::NotReady(_) => true,
             Self::Kube(_) | Self::DeletionPending(_) => true,
             Self::Finalizer(_) | Self::LeaseLost(_) | Self::Serve { .. } => false,
@@ -178,6 +189,7 @@ impl Error {
             Self::Certificate { .. } => "certificate",
             Self::ExistingNetwork { .. } => "existing_network",
             Self::AvailabilityZones { .. } => "availability_zones",
+            Self::PlatformNotFound { .. } => "platform_not_found",
             Self::Unresolved(_) => "waiting",
             Self::NotReady(_) => "not_ready",
             Self::Kube(_) => "kube",

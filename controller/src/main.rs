@@ -78,6 +78,12 @@ enum Command {
         /// Seconds between passes while AWS is still deleting.
         #[arg(long, default_value_t = 5)]
         poll_interval: u64,
+        /// ChatbotPlatform manifests that only say where the chatbots' platform is
+        /// (region, network); never deleted. Without it, a chatbot whose platform is
+        /// not among the files is deleted on the platform of that name found in the
+        /// configured AWS region.
+        #[arg(long = "platform", value_name = "FILE", num_args = 1..)]
+        platform_context: Vec<PathBuf>,
         /// Also show resources that were already gone.
         #[arg(short, long)]
         verbose: bool,
@@ -303,9 +309,10 @@ async fn run_aws(command: Command) -> Result<(), Error> {
             files,
             timeout,
             poll_interval,
+            platform_context,
             verbose,
         } => {
-            let manifests = manifest::load(&files)?;
+            let manifests = manifest::load_for_delete(&files, &platform_context)?;
             let engine = Engine::new(sdk, progress::for_stderr(verbose));
             let remaining = file_mode::delete(
                 &engine,

@@ -37,6 +37,9 @@ pub struct Manifests {
     pub platforms: Vec<Located<ChatbotPlatform>>,
     /// Chatbots, in file order.
     pub chatbots: Vec<Located<BedrockChatbot>>,
+    /// Platforms given only as context (`delete --platform FILE`): they tell where
+    /// their chatbots' platform resources are, and are never deleted.
+    pub context: Vec<Located<ChatbotPlatform>>,
 }
 
 impl Manifests {
@@ -109,24 +112,72 @@ const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// recursively — as `kubectl apply -f` does).
 pub fn load(paths: &[PathBuf]) -> Result<Manifests, Problems> {
     let mut problems = Vec::new();
+    let documents = read(paths, &mut problems);
+    admit_all(documents, problems, false)
+}
+
+/// What `delete` reads: the manifests in `paths`, whose chatbots' platforms may be
+/// missing from them (a team leaving deletes its own file), and platforms in
+/// `context` that only tell where those are. A context file holding anything but
+/// platforms is refused.
+pub fn load_for_delete(paths: &[PathBuf], context: &[PathBuf]) -> Result<Manifests, Problems> {
+    let mut problems = Vec::new();
+    let documents = read(paths, &mut problems);
+    let context_documents = read(context, &mut problems);
+    let context_sources: Vec<Source> = context_documents.iter().map(|(s, _)| s.clone()).collect();
+    let mut all = documents;
+    all.extend(context_documents);
+    let mut manifests = admit_all(all, problems, true)?;
+    let (context, platforms) = manifests
+        .platforms
+        .into_iter()
+        .partition(|p| context_sources.contains(&p.source));
+    manifests.platforms = platforms;
+    manifests.context = context;
+    let strays: Vec<Problem> = manifests
+        .chatbots
+        .iter()
+        .filter(|c| context_sources.contains(&c.source))
+        .map(|c| Problem {
+            source: Some(c.source.clone()),
+            object: Some(label(
+                Kind::BedrockChatbot,
+                &c.object.metadata.name,
+                &c.object.metadata.namespace,
+            )),
+            problem: FieldProblem::new(
+                "",
+                "--platform takes ChatbotPlatform manifests only; give chatbots to delete with -f",
+            ),
+        })
+        .collect();
+    if strays.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(Problems(strays))
+    }
+}
+
+/// The documents of the files (and directories) in `paths`.
+fn read(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<(Source, Value)> {
     let mut documents = Vec::new();
-    for path in expand(paths, &mut problems) {
+    for path in expand(paths, problems) {
         match std::fs::read_to_string(&path) {
-            Ok(text) => documents.extend(parse(&path, &text, &mut problems)),
+            Ok(text) => documents.extend(parse(&path, &text, problems)),
             Err(error) => problems.push(unlocated(format!(
                 "cannot read {}: {error}",
                 path.display()
             ))),
         }
     }
-    admit_all(documents, problems)
+    documents
 }
 
 /// Like [`load`], for manifests already in memory (`path` only labels problems).
 pub fn load_str(path: &Path, text: &str) -> Result<Manifests, Problems> {
     let mut problems = Vec::new();
     let documents = parse(path, text, &mut problems);
-    admit_all(documents, problems)
+    admit_all(documents, problems, false)
 }
 
 fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
@@ -217,9 +268,12 @@ fn parse(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<(Source, V
 
 /// Admits every document, then checks them together; any problem anywhere (those
 /// found while reading included) rejects the whole set.
+/// Admits each document and cross-checks the set; with `platforms_elsewhere`, a
+/// chatbot whose platform is not in the set is no problem (`delete` finds it on AWS).
 fn admit_all(
     documents: Vec<(Source, Value)>,
     mut problems: Vec<Problem>,
+    platforms_elsewhere: bool,
 ) -> Result<Manifests, Problems> {
     // The schemas and CEL rules are compiled once per process, not once per load.
     static ADMISSION: std::sync::LazyLock<Admission> = std::sync::LazyLock::new(Admission::default);
@@ -284,6 +338,9 @@ fn admit_all(
     let platforms: Vec<&ChatbotPlatform> = manifests.platforms.iter().map(|p| &p.object).collect();
     let chatbots: Vec<&BedrockChatbot> = manifests.chatbots.iter().map(|c| &c.object).collect();
     for found in validation::check_set(&platforms, &chatbots) {
+        if platforms_elsewhere && found.problem.field == validation::PLATFORM_REF_FIELD {
+            continue;
+        }
         let (source, object) = match found.subject {
             Subject::Platform(i) => {
                 let p = &manifests.platforms[i];

@@ -249,6 +249,9 @@ pub struct SetProblem {
     pub problem: FieldProblem,
 }
 
+/// The field of a chatbot whose platform is not in the set.
+pub const PLATFORM_REF_FIELD: &str = "spec.platformRef.name";
+
 /// Problems across a set of platforms and chatbots: references to platforms that
 /// are not there, hostnames, sign-in domains and rule priorities used twice,
 /// listeners with more chatbots than rule slots, and inference profiles of another
@@ -277,7 +280,7 @@ pub fn check_set(platforms: &[&ChatbotPlatform], chatbots: &[&BedrockChatbot]) -
         let platform_name = spec.platform_ref.name.as_str();
         let Some(&(platform_index, platform)) = platform_names.get(platform_name) else {
             report(
-                "spec.platformRef.name",
+                PLATFORM_REF_FIELD,
                 format!(
                     "ChatbotPlatform {platform_name:?} does not exist; create it first or fix the name"
                 ),

@@ -127,6 +127,7 @@ impl Kind for BedrockChatbot {
                 source: source(),
                 object: self.clone(),
             }],
+            context: Vec::new(),
         };
         let plan = crate::plan::plan(&manifests, &account).to_text();
         // The plan's chatbot part: the platform's own rows come first.

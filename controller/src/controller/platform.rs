@@ -95,6 +95,7 @@ impl Kind for ChatbotPlatform {
                 object: self.clone(),
             }],
             chatbots: Vec::new(),
+            context: Vec::new(),
         };
         let plan = crate::plan::plan(&manifests, &account).to_text();
         format!("dry run, nothing changed on AWS; desired: {plan}")

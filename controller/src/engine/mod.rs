@@ -40,6 +40,11 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// The region of the standard AWS configuration, if it names one.
+    pub fn default_region(&self) -> Option<String> {
+        self.sdk.region().map(ToString::to_string)
+    }
+
     /// An engine using `sdk` for credentials and endpoints, reporting to `progress`.
     pub fn new(sdk: SdkConfig, progress: Arc<dyn Progress>) -> Self {
         Self {
