@@ -1700,3 +1700,52 @@ async fn unusable_zones_in_the_spec_are_refused_before_any_write() {
     assert!(!error.is_retryable(), "{message}");
     assert_eq!(writes_since(&engine, before), Vec::<String>::new());
 }
+
+/// An `apply` from files stopped after the first subnet keeps no status: the next
+/// one must still choose a whole set of zones — the one it has plus the next usable
+/// ones — not a network of that single zone (an ALB needs two).
+#[tokio::test]
+async fn zones_of_a_half_made_network_are_completed() {
+    let (moto, engine, _recorder) = engine();
+    let mut object = reference(&moto);
+    object.spec.region = "ap-northeast-1".into();
+    object
+        .spec
+        .network
+        .managed
+        .as_mut()
+        .unwrap()
+        .availability_zones
+        .clear();
+    let aws = engine.aws("ap-northeast-1");
+    let vpc = new_vpc(&aws, "10.0.0.0/16").await;
+    aws.ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.0.2.0/24")
+        .availability_zone("ap-northeast-1c")
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Subnet)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(operator::desired::TAG_OWNER)
+                        .value(OWNER)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let zones = operator::engine::zones::resolve(&aws, &object, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        zones,
+        Some(vec![
+            "ap-northeast-1a".to_string(),
+            "ap-northeast-1c".to_string()
+        ])
+    );
+}
