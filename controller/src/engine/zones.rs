@@ -86,12 +86,24 @@ pub async fn resolve(
         .iter()
         .filter_map(|s| s.availability_zone().map(str::to_string))
         .collect();
-    if !existing.is_empty() || !choose {
+    if !choose {
         return Ok((!existing.is_empty()).then(|| existing.into_iter().collect()));
     }
     let wanted = managed.public_subnet_cidrs.len().max(2);
+    if existing.len() >= wanted {
+        return Ok(Some(existing.into_iter().collect()));
+    }
+    // What a stopped pass began is kept, and completed with the next usable zones;
+    // by name, as a first choice was, so each zone keeps its CIDR.
     let usable = usable(aws).await?;
-    if usable.len() < wanted {
+    let mut chosen = existing;
+    for zone in &usable {
+        if chosen.len() >= wanted {
+            break;
+        }
+        chosen.insert(zone.clone());
+    }
+    if chosen.len() < wanted {
         return Err(Error::AvailabilityZones {
             platform: platform.metadata.name.clone().unwrap_or_default(),
             problem: format!(
@@ -102,7 +114,7 @@ pub async fn resolve(
             ),
         });
     }
-    Ok(Some(usable.into_iter().take(wanted).collect()))
+    Ok(Some(chosen.into_iter().collect()))
 }
 
 /// `platform` with `zones` recorded in its status, which the desired state reads
