@@ -429,3 +429,234 @@ fn one_team_is_deleted_from_its_own_file_and_the_platform_stays() {
     );
     assert_eq!(owners_left(&moto), kept);
 }
+
+/// Every owned AWS resource, counted by kind and owner tag.
+fn owned(moto: &Moto) -> support::inventory::Inventory {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let engine = operator::engine::Engine::new(
+            moto.sdk_config("us-west-2"),
+            std::sync::Arc::new(support::Recorder::default()),
+        );
+        support::inventory::inventory(&engine.aws("us-west-2")).await
+    })
+}
+
+/// `inventory` without what `owner` owns.
+fn except(inventory: &support::inventory::Inventory, owner: &str) -> support::inventory::Inventory {
+    inventory
+        .iter()
+        .map(|(kind, owners)| {
+            let others = owners
+                .iter()
+                .filter(|(o, _)| o.as_str() != owner)
+                .map(|(o, n)| (o.clone(), *n))
+                .collect();
+            (*kind, others)
+        })
+        .filter(|(_, owners): &(_, std::collections::BTreeMap<String, usize>)| !owners.is_empty())
+        .collect()
+}
+
+/// The real binary as [`operator`] runs it, with `region` as `AWS_REGION`, or with
+/// no `AWS_REGION` and the region in the profile `team` of an AWS config file.
+fn operator_in(moto: &Moto, region: Region<'_>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-chatbot-operator"));
+    command
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir());
+    for (key, value) in moto.env("us-west-2") {
+        command.env(key, value);
+    }
+    match region {
+        Region::Environment(region) => {
+            command.env("AWS_REGION", region);
+        }
+        Region::Profile(config) => {
+            command
+                .env_remove("AWS_REGION")
+                .env("AWS_CONFIG_FILE", config)
+                .env("AWS_PROFILE", "team");
+        }
+        Region::None => {
+            command.env_remove("AWS_REGION");
+        }
+    }
+    command.output().unwrap()
+}
+
+/// Where the binary's standard AWS configuration takes its region from.
+enum Region<'a> {
+    /// `AWS_REGION`.
+    Environment(&'a str),
+    /// The profile `team` of this AWS config file.
+    Profile(&'a Path),
+    /// Nowhere.
+    None,
+}
+
+/// Team B's document of `examples/teams.yaml`, alone in `dir/team-b.yaml`.
+fn team_b_file(dir: &Path) -> String {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/teams.yaml");
+    let text = std::fs::read_to_string(source).unwrap();
+    let team_b = text
+        .split("\n---\n")
+        .find(|document| document.contains("namespace: team-b"))
+        .unwrap();
+    let path = dir.join("team-b.yaml");
+    std::fs::write(&path, team_b).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Issue 14 item 12, as a team runs it: `delete -f team-b.yaml` alone removes every
+/// resource team B owns and leaves each of the platform's and team A's as it was —
+/// with the region from an AWS profile, or the platform's manifest given with
+/// `--platform` (whose region wins over the configured one). Refused before anything
+/// is deleted: a `--platform` file naming another platform or holding none, a
+/// second chatbot whose platform cannot be found, and no region at all.
+#[test]
+fn one_team_alone_is_deleted_and_every_other_resource_stays() {
+    let moto = Moto::start().unwrap();
+    let dir = scratch("team-b");
+    let platform = example(&moto, &dir, "platform.yaml");
+    let team_a = example(&moto, &dir, "chatbot.yaml");
+    let team_b = team_b_file(&dir);
+    let apply_args = [
+        "apply",
+        "-f",
+        &platform,
+        "-f",
+        &team_a,
+        "-f",
+        &team_b,
+        "--poll-interval",
+        "1",
+        "--timeout",
+        "120",
+        "--ready-when",
+        "converged",
+    ];
+    let apply = operator(&moto, &apply_args);
+    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    let before = owned(&moto);
+    let team_b_owner = "BedrockChatbot/team-b/assistant";
+    for owner in [
+        "ChatbotPlatform/shared",
+        "BedrockChatbot/team-a/assistant",
+        team_b_owner,
+    ] {
+        assert!(
+            before.values().any(|owners| owners.contains_key(owner)),
+            "{owner} owns nothing after apply: {before:?}"
+        );
+    }
+    let deleted = |args: &[&str], region: Region<'_>| {
+        let all = [
+            &["delete"][..],
+            args,
+            &["--poll-interval", "1", "--timeout", "120"],
+        ]
+        .concat();
+        operator_in(&moto, region, &all)
+    };
+    let refused = |output: Output, words: &[&str]| {
+        let message = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{message}");
+        for word in words {
+            assert!(message.contains(word), "{word:?} missing from: {message}");
+        }
+        assert_eq!(
+            owned(&moto),
+            before,
+            "a refused delete changed AWS: {message}"
+        );
+    };
+
+    // A --platform file that names another platform than team B's.
+    let other = dir.join("other.yaml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&platform)
+            .unwrap()
+            .replace("name: shared", "name: other"),
+    )
+    .unwrap();
+    let other = other.to_str().unwrap();
+    refused(
+        deleted(
+            &["-f", &team_b, "--platform", other],
+            Region::Environment("us-west-2"),
+        ),
+        &["--platform", "ChatbotPlatform other", "shared"],
+    );
+    // A --platform file that holds no platform at all.
+    let empty = dir.join("empty.yaml");
+    std::fs::write(&empty, "# the platform's manifest was here\n").unwrap();
+    refused(
+        deleted(
+            &["-f", &team_b, "--platform", empty.to_str().unwrap()],
+            Region::Environment("us-west-2"),
+        ),
+        &["--platform", "empty.yaml", "no ChatbotPlatform"],
+    );
+    // Next to team B, a chatbot whose platform exists nowhere: team B stays too.
+    let stray = dir.join("stray.yaml");
+    std::fs::write(
+        &stray,
+        std::fs::read_to_string(&team_a)
+            .unwrap()
+            .replace("name: shared", "name: vanished")
+            .replace("team-a", "team-z"),
+    )
+    .unwrap();
+    refused(
+        deleted(
+            &["-f", &team_b, "-f", stray.to_str().unwrap()],
+            Region::Environment("us-west-2"),
+        ),
+        &["ChatbotPlatform vanished", "nothing was deleted"],
+    );
+    // No region anywhere: the platform cannot be looked for.
+    refused(
+        deleted(&["-f", &team_b], Region::None),
+        &["ChatbotPlatform shared", "AWS_REGION"],
+    );
+
+    // The platform found by its names and tags, in the region of an AWS profile.
+    let config = dir.join("aws-config");
+    std::fs::write(&config, "[profile team]\nregion = us-west-2\n").unwrap();
+    let by_tags = deleted(&["-f", &team_b], Region::Profile(&config));
+    assert!(by_tags.status.success(), "{}", text(&by_tags.stderr));
+    let after = owned(&moto);
+    assert_eq!(except(&after, team_b_owner), except(&before, team_b_owner));
+    assert_eq!(
+        after,
+        except(&before, team_b_owner),
+        "team B left resources"
+    );
+
+    // Again, the platform given as context; its region (us-west-2) is the one used.
+    let again = operator(&moto, &apply_args);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(
+        except(&owned(&moto), team_b_owner),
+        except(&before, team_b_owner)
+    );
+    let with_context = deleted(
+        &["-f", &team_b, "--platform", &platform],
+        Region::Environment("eu-west-1"),
+    );
+    assert!(
+        with_context.status.success(),
+        "{}",
+        text(&with_context.stderr)
+    );
+    assert_eq!(owned(&moto), except(&before, team_b_owner));
+    std::fs::remove_dir_all(dir).unwrap();
+}
