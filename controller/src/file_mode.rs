@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::desired::PlatformRef;
 use crate::engine::{Engine, chatbot, platform};
 use crate::manifest::Manifests;
+use crate::resources::Refs;
 use crate::{Error, Result};
 
 /// How long to keep passing, how long between passes, and what counts as done.
@@ -171,31 +172,57 @@ async fn apply_pass(
 
 /// Deletes what `apply` made, chatbots before their platform, passing until AWS
 /// confirms every deletion or `timing` runs out. Returns what is still there.
+///
+/// The platform of a chatbot whose platform is not in the files is found on AWS
+/// first, every one of them before anything is deleted: a platform that cannot be
+/// found stops the delete with nothing touched.
 pub async fn delete(engine: &Engine, manifests: &Manifests, timing: Timing) -> Result<Vec<String>> {
+    let elsewhere = platforms_elsewhere(engine, manifests)?;
+    let found = repeat(
+        timing,
+        async || find_platforms(engine, &elsewhere).await,
+        |_| true,
+    )
+    .await?;
     let mut gone = BTreeSet::new();
     repeat(
         timing,
-        async || delete_pass(engine, manifests, &mut gone).await,
+        async || delete_pass(engine, manifests, &found, &mut gone).await,
         |remaining: &Vec<String>| remaining.is_empty(),
     )
     .await
 }
 
+/// A platform the files do not hold, as found on AWS: what its chatbots' deletion
+/// needs of it. It is never deleted.
+struct FoundPlatform {
+    /// The platform given with `--platform`, or a stand-in of its name.
+    platform: ChatbotPlatform,
+    /// Its ids, found by name and ownership tags (the cluster and HTTPS listener
+    /// among them): they do not change while its chatbots are deleted.
+    refs: Refs,
+}
+
 /// One pass: every chatbot of a platform, then the platform once they are gone.
 /// Chatbots confirmed gone (in `gone`) are not looked at again: once the platform's
 /// own deletion has begun, their cluster and listener may no longer exist. Chatbots
-/// whose platform is not in the files are deleted on their platform as found on
-/// AWS, which is never deleted.
+/// whose platform is not in the files are deleted on their platform as `found`.
 async fn delete_pass(
     engine: &Engine,
     manifests: &Manifests,
+    found: &[FoundPlatform],
     gone: &mut BTreeSet<String>,
 ) -> Result<Vec<String>> {
     let mut remaining = Vec::new();
     for located in &manifests.platforms {
         let platform = &located.object;
         let name = platform.metadata.name.clone().unwrap_or_default();
-        let chatbots_left = delete_chatbots(engine, manifests, platform, gone, false).await?;
+        let mut chatbots_left = Vec::new();
+        if !left_on(manifests, &name, gone).is_empty() {
+            let observed = platform::observe(engine, platform).await?;
+            chatbots_left =
+                delete_chatbots(engine, manifests, platform, &observed.refs, gone).await?;
+        }
         if chatbots_left.is_empty() {
             let deletion = platform::delete(engine, platform).await?;
             remaining.extend(
@@ -211,56 +238,48 @@ async fn delete_pass(
             ));
         }
     }
-    let in_files: BTreeSet<&str> = manifests
-        .platforms
-        .iter()
-        .filter_map(|p| p.object.metadata.name.as_deref())
-        .collect();
-    let elsewhere: BTreeSet<&str> = manifests
-        .chatbots
-        .iter()
-        .map(|c| c.object.spec.platform_ref.name.as_str())
-        .filter(|name| !in_files.contains(name))
-        .collect();
-    for name in elsewhere {
-        let platform = platform_elsewhere(engine, manifests, name)?;
-        remaining.extend(delete_chatbots(engine, manifests, &platform, gone, true).await?);
+    for elsewhere in found {
+        remaining.extend(
+            delete_chatbots(
+                engine,
+                manifests,
+                &elsewhere.platform,
+                &elsewhere.refs,
+                gone,
+            )
+            .await?,
+        );
     }
     Ok(remaining)
 }
 
-/// Deletes the chatbots of `platform` not yet gone; returns what they still wait
-/// for. With `must_exist`, a platform whose cluster and HTTPS listener are not found
-/// on AWS is an error before anything is deleted (its chatbots could not be found
-/// either, and their IAM roles are global).
-async fn delete_chatbots(
-    engine: &Engine,
-    manifests: &Manifests,
-    platform: &ChatbotPlatform,
-    gone: &mut BTreeSet<String>,
-    must_exist: bool,
-) -> Result<Vec<String>> {
-    let name = platform.metadata.name.clone().unwrap_or_default();
-    let ours: Vec<&BedrockChatbot> = manifests
+/// The chatbots of the files on platform `name` not confirmed gone yet.
+fn left_on<'a>(
+    manifests: &'a Manifests,
+    name: &str,
+    gone: &BTreeSet<String>,
+) -> Vec<&'a BedrockChatbot> {
+    manifests
         .chatbots
         .iter()
         .map(|c| &c.object)
         .filter(|c| c.spec.platform_ref.name == name && !gone.contains(&chatbot_label(c)))
-        .collect();
+        .collect()
+}
+
+/// Deletes the chatbots of `platform` not yet gone, on the platform's resources in
+/// `refs`; returns what they still wait for.
+async fn delete_chatbots(
+    engine: &Engine,
+    manifests: &Manifests,
+    platform: &ChatbotPlatform,
+    refs: &Refs,
+    gone: &mut BTreeSet<String>,
+) -> Result<Vec<String>> {
+    let name = platform.metadata.name.clone().unwrap_or_default();
     let mut left = Vec::new();
-    if ours.is_empty() {
-        return Ok(left);
-    }
-    let observed = platform::observe(engine, platform).await?;
-    let found = |key: &str| observed.refs.get(key).is_some();
-    if must_exist && !(found("cluster") && found(&PlatformRef::HttpsListener.to_string())) {
-        return Err(Error::PlatformNotFound {
-            platform: name,
-            region: platform.spec.region.clone(),
-        });
-    }
-    for chatbot in ours {
-        let deletion = chatbot::delete(engine, chatbot, platform, &observed.refs).await?;
+    for chatbot in left_on(manifests, &name, gone) {
+        let deletion = chatbot::delete(engine, chatbot, platform, refs).await?;
         let label = chatbot_label(chatbot);
         if deletion.is_done() {
             gone.insert(label);
@@ -271,10 +290,57 @@ async fn delete_chatbots(
     Ok(left)
 }
 
-/// The platform `name` of chatbots deleted without it: the one given as context
-/// (`--platform`), else one of that name in the region of the standard AWS
-/// configuration, with the default settings — its resources are found by their
+/// Each of `platforms` on AWS, or an error naming the first one whose ECS cluster
+/// or HTTPS listener is not found: without them its chatbots' services and rules
+/// cannot be found either, and deleting the rest (their IAM roles are global) would
+/// leave a running service without its role.
+async fn find_platforms(
+    engine: &Engine,
+    platforms: &[ChatbotPlatform],
+) -> Result<Vec<FoundPlatform>> {
+    let mut found = Vec::new();
+    for platform in platforms {
+        let observed = platform::observe(engine, platform).await?;
+        let refs = observed.refs;
+        if refs.resolve(&PlatformRef::Cluster).is_err()
+            || refs.resolve(&PlatformRef::HttpsListener).is_err()
+        {
+            return Err(Error::PlatformNotFound {
+                platform: platform.metadata.name.clone().unwrap_or_default(),
+                region: platform.spec.region.clone(),
+            });
+        }
+        found.push(FoundPlatform {
+            platform: platform.clone(),
+            refs,
+        });
+    }
+    Ok(found)
+}
+
+/// The platforms of the chatbots whose platform is not in the files: the one given
+/// as context (`--platform`), else one of that name in the region of the standard
+/// AWS configuration, with the default settings — its resources are found by their
 /// names and ownership tags.
+fn platforms_elsewhere(engine: &Engine, manifests: &Manifests) -> Result<Vec<ChatbotPlatform>> {
+    let in_files: BTreeSet<&str> = manifests
+        .platforms
+        .iter()
+        .filter_map(|p| p.object.metadata.name.as_deref())
+        .collect();
+    let names: BTreeSet<&str> = manifests
+        .chatbots
+        .iter()
+        .map(|c| c.object.spec.platform_ref.name.as_str())
+        .filter(|name| !in_files.contains(name))
+        .collect();
+    names
+        .into_iter()
+        .map(|name| platform_elsewhere(engine, manifests, name))
+        .collect()
+}
+
+/// [`platforms_elsewhere`] for one name.
 fn platform_elsewhere(
     engine: &Engine,
     manifests: &Manifests,
@@ -289,9 +355,8 @@ fn platform_elsewhere(
     }
     let region = engine
         .default_region()
-        .ok_or_else(|| Error::PlatformNotFound {
+        .ok_or_else(|| Error::PlatformRegionUnknown {
             platform: name.to_string(),
-            region: "no region (AWS_REGION is not set)".into(),
         })?;
     let stand_in = serde_json::json!({
         "apiVersion": "bedrock-chatbot.dev/v1alpha1",

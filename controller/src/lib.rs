@@ -103,13 +103,22 @@ pub enum Error {
     },
     /// `delete` of chatbots whose platform is neither in the files nor found on AWS.
     #[error(
-        "ChatbotPlatform {platform} is not in the files and was not found in {region} (no ECS cluster and HTTPS listener of that platform): pass its manifest with --platform FILE, or set AWS_REGION to its region; nothing was deleted"
+        "ChatbotPlatform {platform} is not in the files and was not found in {region} (no ECS cluster and HTTPS listener of that platform): pass its manifest with --platform FILE, or set AWS_REGION (or a profile's region) to its region; nothing was deleted"
     )]
     PlatformNotFound {
         /// The platform's name.
         platform: String,
         /// Where it was looked for.
         region: String,
+    },
+    /// `delete` of chatbots whose platform is not in the files, with no region to
+    /// look for it in.
+    #[error(
+        "ChatbotPlatform {platform} is not in the files and no AWS region is configured to look for it in: pass its manifest with --platform FILE, or set AWS_REGION (or a profile's region) to its region; nothing was deleted"
+    )]
+    PlatformRegionUnknown {
+        /// The platform's name.
+        platform: String,
     },
     /// A resource this one needs does not exist yet.
     #[error("waiting for {0}")]
@@ -156,7 +165,7 @@ impl Error {
             // Fixed outside the spec (in the VPC); the next resync sees it.
             Self::ExistingNetwork { .. } => false,
             Self::AvailabilityZones { .. } => false,
-            Self::PlatformNotFound { .. } => false,
+            Self::PlatformNotFound { .. } | Self::PlatformRegionUnknown { .. } => false,
             Self::Unresolved(_) | Self::NotReady(_) => true,
             Self::Kube(_) | Self::DeletionPending(_) => true,
             Self::Finalizer(_) | Self::LeaseLost(_) | Self::Serve { .. } => false,
@@ -189,7 +198,9 @@ impl Error {
             Self::Certificate { .. } => "certificate",
             Self::ExistingNetwork { .. } => "existing_network",
             Self::AvailabilityZones { .. } => "availability_zones",
-            Self::PlatformNotFound { .. } => "platform_not_found",
+            Self::PlatformNotFound { .. } | Self::PlatformRegionUnknown { .. } => {
+                "platform_not_found"
+            }
             Self::Unresolved(_) => "waiting",
             Self::NotReady(_) => "not_ready",
             Self::Kube(_) => "kube",

@@ -67,7 +67,9 @@ enum Command {
         verbose: bool,
     },
     /// Delete what `apply` made for the manifests, in dependency order, waiting for
-    /// AWS to confirm; objects with `deletionPolicy: Retain` are left in place.
+    /// AWS to confirm; objects with `deletionPolicy: Retain` are left in place. A
+    /// ChatbotPlatform is deleted only when its own manifest is among the -f files:
+    /// `delete -f team-b.yaml` deletes that team's chatbot and nothing else.
     Delete {
         /// Manifest files or directories (YAML, multi-document, or JSON).
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
@@ -78,10 +80,13 @@ enum Command {
         /// Seconds between passes while AWS is still deleting.
         #[arg(long, default_value_t = 5)]
         poll_interval: u64,
-        /// ChatbotPlatform manifests that only say where the chatbots' platform is
-        /// (region, network); never deleted. Without it, a chatbot whose platform is
-        /// not among the files is deleted on the platform of that name found in the
-        /// configured AWS region.
+        /// The manifest of the platform of chatbots given with -f without it: read
+        /// only to find that platform on AWS (its region and network), never
+        /// deleted; it must be a ChatbotPlatform some chatbot in the -f files is on.
+        /// Without it, such a chatbot's platform is looked up by name and ownership
+        /// tags in the region of the standard AWS configuration (AWS_REGION, the
+        /// profile's region). A platform that cannot be found stops the delete
+        /// before anything is deleted.
         #[arg(long = "platform", value_name = "FILE", num_args = 1..)]
         platform_context: Vec<PathBuf>,
         /// Also show resources that were already gone.

@@ -2,6 +2,7 @@
 //! admitted as the API server would and checked across objects, with every problem
 //! reported against its file, document, object and field.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -118,23 +119,34 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, Problems> {
 
 /// What `delete` reads: the manifests in `paths`, whose chatbots' platforms may be
 /// missing from them (a team leaving deletes its own file), and platforms in
-/// `context` that only tell where those are. A context file holding anything but
-/// platforms is refused.
+/// `context` that only tell where those are. Each context file must hold platforms,
+/// and only platforms some chatbot in `paths` is on: a context the delete would not
+/// use means the wrong file was given, and looking the platform up on AWS instead
+/// would act on something the person did not name.
 pub fn load_for_delete(paths: &[PathBuf], context: &[PathBuf]) -> Result<Manifests, Problems> {
     let mut problems = Vec::new();
-    let documents = read(paths, &mut problems);
-    let context_documents = read(context, &mut problems);
-    let context_sources: Vec<Source> = context_documents.iter().map(|(s, _)| s.clone()).collect();
-    let mut all = documents;
-    all.extend(context_documents);
-    let mut manifests = admit_all(all, problems, true)?;
+    let mut documents = read(paths, &mut problems);
+    let mut context_sources: Vec<Source> = Vec::new();
+    for path in context {
+        let known = problems.len();
+        let found = read(std::slice::from_ref(path), &mut problems);
+        if found.is_empty() && problems.len() == known {
+            problems.push(unlocated(format!(
+                "--platform {}: holds no ChatbotPlatform; give the manifest of the chatbots' platform",
+                path.display()
+            )));
+        }
+        context_sources.extend(found.iter().map(|(source, _)| source.clone()));
+        documents.extend(found);
+    }
+    let mut manifests = admit_all(documents, problems, true)?;
     let (context, platforms) = manifests
         .platforms
         .into_iter()
         .partition(|p| context_sources.contains(&p.source));
     manifests.platforms = platforms;
     manifests.context = context;
-    let strays: Vec<Problem> = manifests
+    let strays = manifests
         .chatbots
         .iter()
         .filter(|c| context_sources.contains(&c.source))
@@ -149,12 +161,40 @@ pub fn load_for_delete(paths: &[PathBuf], context: &[PathBuf]) -> Result<Manifes
                 "",
                 "--platform takes ChatbotPlatform manifests only; give chatbots to delete with -f",
             ),
-        })
+        });
+    let on: BTreeSet<&str> = manifests
+        .chatbots
+        .iter()
+        .filter(|c| !context_sources.contains(&c.source))
+        .map(|c| c.object.spec.platform_ref.name.as_str())
         .collect();
-    if strays.is_empty() {
+    let unused = manifests
+        .context
+        .iter()
+        .filter(|p| !on.contains(p.object.metadata.name.as_deref().unwrap_or_default()))
+        .map(|p| Problem {
+            source: Some(p.source.clone()),
+            object: Some(label(Kind::ChatbotPlatform, &p.object.metadata.name, &None)),
+            problem: FieldProblem::new(
+                "metadata.name",
+                format!(
+                    "given with --platform, but no BedrockChatbot in the -f files is on it ({}); give the manifest of their platform",
+                    if on.is_empty() {
+                        "they hold none".to_string()
+                    } else {
+                        format!(
+                            "theirs: {}",
+                            on.iter().copied().collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                ),
+            ),
+        });
+    let problems: Vec<Problem> = strays.chain(unused).collect();
+    if problems.is_empty() {
         Ok(manifests)
     } else {
-        Err(Problems(strays))
+        Err(Problems(problems))
     }
 }
 
@@ -267,9 +307,8 @@ fn parse(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<(Source, V
 }
 
 /// Admits every document, then checks them together; any problem anywhere (those
-/// found while reading included) rejects the whole set.
-/// Admits each document and cross-checks the set; with `platforms_elsewhere`, a
-/// chatbot whose platform is not in the set is no problem (`delete` finds it on AWS).
+/// found while reading included) rejects the whole set. With `platforms_elsewhere`,
+/// a chatbot whose platform is not in the set is no problem (`delete` finds it on AWS).
 fn admit_all(
     documents: Vec<(Source, Value)>,
     mut problems: Vec<Problem>,
