@@ -1640,15 +1640,12 @@ async fn subnet_zones(aws: &Aws) -> BTreeSet<String> {
         .collect()
 }
 
-/// Without zones in the spec, the platform goes where the region has zones that
-/// are available and offer the Bedrock endpoint: ap-northeast-1 has no `b` zone for
-/// most accounts (the emulator models it so). Applying again moves nothing.
-#[tokio::test]
-async fn zones_are_chosen_among_those_the_region_offers_and_never_move() {
-    let (moto, engine, _recorder) = engine();
-    let mut object = reference(&moto);
+/// The reference platform in ap-northeast-1 (no `b` zone for most accounts, as the
+/// emulator models it), naming no zones as the README's minimal platform, on a
+/// certificate of that region.
+fn in_tokyo_without_zones(moto: &Moto) -> ChatbotPlatform {
+    let mut object = reference(moto);
     object.spec.region = "ap-northeast-1".into();
-    // As the README's minimal platform: no zones named.
     object
         .spec
         .network
@@ -1659,6 +1656,16 @@ async fn zones_are_chosen_among_those_the_region_offers_and_never_move() {
         .clear();
     object.spec.load_balancer.certificate_arn =
         moto.certificate("*.example.com", "ap-northeast-1").unwrap();
+    object
+}
+
+/// Without zones in the spec, the platform goes where the region has zones that
+/// are available and offer the Bedrock endpoint: ap-northeast-1 has no `b` zone for
+/// most accounts (the emulator models it so). Applying again moves nothing.
+#[tokio::test]
+async fn zones_are_chosen_among_those_the_region_offers_and_never_move() {
+    let (moto, engine, _recorder) = engine();
+    let object = in_tokyo_without_zones(&moto);
     let state = apply_until_ready(&engine, &object).await;
     let aws = engine.aws("ap-northeast-1");
     let zones = subnet_zones(&aws).await;
@@ -1707,16 +1714,7 @@ async fn unusable_zones_in_the_spec_are_refused_before_any_write() {
 #[tokio::test]
 async fn zones_of_a_half_made_network_are_completed() {
     let (moto, engine, _recorder) = engine();
-    let mut object = reference(&moto);
-    object.spec.region = "ap-northeast-1".into();
-    object
-        .spec
-        .network
-        .managed
-        .as_mut()
-        .unwrap()
-        .availability_zones
-        .clear();
+    let object = in_tokyo_without_zones(&moto);
     let aws = engine.aws("ap-northeast-1");
     let vpc = new_vpc(&aws, "10.0.0.0/16").await;
     aws.ec2

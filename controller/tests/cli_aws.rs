@@ -11,7 +11,9 @@ use std::process::{Command, Output};
 
 use testkit::Moto;
 
-fn operator(moto: &Moto, args: &[&str]) -> Output {
+/// The real binary with `args`, configured only through the standard AWS
+/// environment of the emulator (region us-west-2).
+fn command(moto: &Moto, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-chatbot-operator"));
     command
         .args(args)
@@ -22,7 +24,11 @@ fn operator(moto: &Moto, args: &[&str]) -> Output {
     for (key, value) in moto.env("us-west-2") {
         command.env(key, value);
     }
-    command.output().unwrap()
+    command
+}
+
+fn operator(moto: &Moto, args: &[&str]) -> Output {
+    command(moto, args).output().unwrap()
 }
 
 /// `examples/<file>` copied into `dir` with the emulator's certificate: the
@@ -464,16 +470,7 @@ fn except(inventory: &support::inventory::Inventory, owner: &str) -> support::in
 /// The real binary as [`operator`] runs it, with `region` as `AWS_REGION`, or with
 /// no `AWS_REGION` and the region in the profile `team` of an AWS config file.
 fn operator_in(moto: &Moto, region: Region<'_>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-chatbot-operator"));
-    command
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir());
-    for (key, value) in moto.env("us-west-2") {
-        command.env(key, value);
-    }
+    let mut command = command(moto, args);
     match region {
         Region::Environment(region) => {
             command.env("AWS_REGION", region);
