@@ -37,6 +37,20 @@ pub const ENV_COGNITO_CLIENT_ID: &str = "CHATBOT_COGNITO_CLIENT_ID";
 /// load balancer would pass.
 pub const ENV_TOKEN_ISSUER: &str = "CHATBOT_TOKEN_ISSUER";
 
+/// Name of the DynamoDB table that keeps conversations ([`crate::history_table`]).
+/// Set by the operator when `spec.history.enabled`; without it the app keeps no
+/// history on the server.
+pub const ENV_HISTORY_TABLE: &str = "CHATBOT_HISTORY_TABLE";
+/// Days each saved item is kept after it is written; 0 keeps it for ever. Set by the
+/// operator with [`ENV_HISTORY_TABLE`] (optional; default 90).
+pub const ENV_HISTORY_RETENTION_DAYS: &str = "CHATBOT_HISTORY_RETENTION_DAYS";
+
+/// The variables the operator adds when the chatbot keeps history on the server.
+pub const OPERATOR_SET_FOR_HISTORY: [&str; 2] = [ENV_HISTORY_TABLE, ENV_HISTORY_RETENTION_DAYS];
+
+/// Days of history kept when [`ENV_HISTORY_RETENTION_DAYS`] is not set.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
 /// Prefix of every Cognito user pool issuer.
 pub const COGNITO_ISSUER_PREFIX: &str = "https://cognito-idp.";
 
@@ -179,6 +193,17 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Server settings (all optional variables).
     pub server: ServerConfig,
+    /// Where conversations are kept; `None` keeps none on the server.
+    pub history: Option<HistoryConfig>,
+}
+
+/// The conversation history table and how long its items are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// DynamoDB table name.
+    pub table: String,
+    /// Days each item is kept after it is written; 0 keeps it for ever.
+    pub retention_days: u32,
 }
 
 /// Values used for the operator's variables when the chatbot runs locally with a
@@ -237,6 +262,7 @@ impl Config {
                 token_issuer: vars.prefixed(ENV_TOKEN_ISSUER, COGNITO_ISSUER_PREFIX)?,
             },
             server: ServerConfig::from_vars(&vars)?,
+            history: HistoryConfig::from_vars(&vars)?,
         })
     }
 }
@@ -288,6 +314,39 @@ impl ServerConfig {
                 .optional_parsed(ENV_CLIENT_STALL_SECONDS, positive)?
                 .unwrap_or(30),
         })
+    }
+}
+
+impl HistoryConfig {
+    fn from_vars<F: Fn(&str) -> Option<String>>(
+        vars: &Vars<'_, F>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let Some(table) = vars.optional(ENV_HISTORY_TABLE) else {
+            return Ok(None);
+        };
+        // DynamoDB's limit: 3 to 255 of [A-Za-z0-9_.-].
+        let valid = (3..=255).contains(&table.len())
+            && table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid {
+            return Err(problem(
+                ENV_HISTORY_TABLE,
+                "must be a DynamoDB table name: 3 to 255 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        // As the CRD: at most ten years.
+        let retention_days = vars
+            .optional_parsed(ENV_HISTORY_RETENTION_DAYS, |d: &u32| {
+                (*d <= 3650)
+                    .then_some(())
+                    .ok_or("must be between 0 and 3650")
+            })?
+            .unwrap_or(DEFAULT_RETENTION_DAYS);
+        Ok(Some(Self {
+            table,
+            retention_days,
+        }))
     }
 }
 
@@ -416,6 +475,28 @@ mod tests {
         assert_eq!(config.server.limits, Limits::default());
         assert_eq!(config.server.shutdown_grace_seconds, 25);
         assert_eq!(config.server.client_stall_seconds, 30);
+        assert_eq!(config.history, None);
+    }
+
+    #[test]
+    fn reads_the_history_table_and_its_retention() {
+        let mut vars = complete();
+        vars.insert(ENV_HISTORY_TABLE, "bedrock-chatbot-team-a-history".into());
+        let history = read(&vars).unwrap().history.unwrap();
+        assert_eq!(history.table, "bedrock-chatbot-team-a-history");
+        assert_eq!(history.retention_days, DEFAULT_RETENTION_DAYS);
+
+        vars.insert(ENV_HISTORY_RETENTION_DAYS, "0".into());
+        assert_eq!(read(&vars).unwrap().history.unwrap().retention_days, 0);
+
+        vars.insert(ENV_HISTORY_RETENTION_DAYS, "3651".into());
+        assert_eq!(read(&vars).unwrap_err().name, ENV_HISTORY_RETENTION_DAYS);
+
+        vars.insert(ENV_HISTORY_RETENTION_DAYS, "30".into());
+        for bad in ["ab", "team a", "a/b"] {
+            vars.insert(ENV_HISTORY_TABLE, bad.into());
+            assert_eq!(read(&vars).unwrap_err().name, ENV_HISTORY_TABLE, "{bad}");
+        }
     }
 
     #[test]

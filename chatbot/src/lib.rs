@@ -7,6 +7,7 @@
 //! feature, which the operator turns off.
 
 pub mod config;
+pub mod history_table;
 
 #[cfg(feature = "server")]
 pub mod app;
