@@ -383,6 +383,20 @@ fn chatbot_rows(c: &ChatbotDesired) -> Vec<Row> {
         &c.log_group.name,
         format!("retention {} days", c.log_group.retention_days),
     ));
+    if let Some(table) = &c.history_table {
+        rows.push(row(
+            "DynamoDB table",
+            &table.name,
+            format!(
+                "conversations per user, on demand, KMS (aws/dynamodb), point-in-time recovery {}, {}",
+                if table.point_in_time_recovery { "on" } else { "off" },
+                match table.retention_days {
+                    0 => "kept until deleted".to_string(),
+                    days => format!("items expire {days} days after they are written"),
+                }
+            ),
+        ));
+    }
     rows.push(role_row(&c.task_role));
     let td = &c.task_definition;
     rows.push(row(

@@ -112,6 +112,11 @@ pub struct BedrockChatbotSpec {
     #[serde(default)]
     pub task: TaskSpec,
 
+    /// Conversation history kept on the server, per user, in a DynamoDB table of
+    /// this chatbot's own. On by default.
+    #[serde(default)]
+    pub history: HistorySpec,
+
     /// Target-tracking auto scaling of the service on CPU. Off when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<ScalingSpec>,
@@ -373,6 +378,37 @@ fn default_retention_days() -> i32 {
     30
 }
 
+/// Each user's conversations, kept in a DynamoDB table the chatbot alone can read
+/// and write, keyed by the user's verified identity.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistorySpec {
+    /// Keep conversations on the server. Switching it off stops saving; the table
+    /// and what it holds then follow `deletionPolicy`: deleted under `Delete`,
+    /// kept under `Retain`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Days each message is kept after it was written (DynamoDB's time to live
+    /// deletes it, usually within a few days after that); 0 keeps messages until
+    /// the user deletes them.
+    #[serde(default = "default_history_retention_days")]
+    #[schemars(range(min = 0, max = 3650))]
+    pub retention_days: i32,
+}
+
+impl Default for HistorySpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: default_history_retention_days(),
+        }
+    }
+}
+
+fn default_history_retention_days() -> i32 {
+    90
+}
+
 /// Fargate task size and count.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[x_kube(validation = Rule::new(FARGATE_SIZES_RULE).message("task.cpu and task.memory must be a Fargate combination: 256 CPU with 512-2048 MiB; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)"))]
@@ -568,4 +604,7 @@ pub struct BedrockChatbotStatus {
     /// Tasks the service runs now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_count: Option<i32>,
+    /// Name of the DynamoDB table that keeps the users' conversations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_table_name: Option<String>,
 }

@@ -42,6 +42,8 @@ pub struct Aws {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// ACM: the listener's certificate is checked before anything is created.
     pub acm: aws_sdk_acm::Client,
+    /// DynamoDB: each chatbot's history table.
+    pub dynamodb: aws_sdk_dynamodb::Client,
     /// Every call made through these clients.
     pub calls: CallLog,
     /// Listings shared by the owners of one pass (see [`PassReads`]).
@@ -128,6 +130,7 @@ impl Aws {
             ecr: client!(aws_sdk_ecr, sdk, region, calls, fence),
             autoscaling: client!(aws_sdk_applicationautoscaling, sdk, region, calls, fence),
             acm: client!(aws_sdk_acm, sdk, region, calls, fence),
+            dynamodb: client!(aws_sdk_dynamodb, sdk, region, calls, fence),
             calls,
             reads: PassReads::default(),
             account: std::sync::Arc::default(),

@@ -49,6 +49,12 @@ pub struct ChatbotDesired {
     pub task_definition: TaskDefinition,
     /// Keeps the tasks running behind the target group.
     pub service: Service,
+    /// The users' conversations, when history is on.
+    pub history_table: Option<HistoryTable>,
+    /// The same table's identity when history is off, so that one an earlier spec
+    /// made is found, and deleted or kept as `deletionPolicy` says.
+    #[serde(skip)]
+    pub history_table_off: HistoryTable,
     /// CPU target tracking, when asked for.
     pub scaling: Option<Scaling>,
     /// The same auto scaling's identity (policy name, key) when it is not asked
@@ -378,6 +384,39 @@ pub struct Service {
     pub task_definition_record: Option<String>,
 }
 
+/// The DynamoDB table of the users' conversations, laid out as
+/// [`bedrock_chatbot::history_table`] says (the app's keys, its index and expiry
+/// attribute): on-demand capacity, encrypted with the account's AWS managed key for
+/// DynamoDB (key use shows in CloudTrail), point-in-time recovery on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryTable {
+    /// Component key.
+    pub key: String,
+    /// Table name (unique per account and region).
+    pub name: String,
+    /// Days each item is kept after it is written; 0 keeps items for ever, and
+    /// time to live is off.
+    pub retention_days: u32,
+    /// Continuous backups, restorable to any second of the last 35 days.
+    pub point_in_time_recovery: bool,
+}
+
+impl HistoryTable {
+    /// Whether DynamoDB's time to live deletes expired items.
+    pub fn expires_items(&self) -> bool {
+        self.retention_days > 0
+    }
+
+    /// The table's ARN in `env`.
+    pub fn arn(&self, env: &Environment) -> String {
+        format!(
+            "arn:{}:dynamodb:{}:{}:table/{}",
+            env.partition, env.region, env.account_id, self.name
+        )
+    }
+}
+
 /// Target-tracking auto scaling of the service.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -482,6 +521,36 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         ),
     ]);
 
+    let history_table_off = HistoryTable {
+        key: "history-table".into(),
+        name: named(255, Charset::HyphensUnderscores, "-history"),
+        retention_days: u32::try_from(spec.history.retention_days).unwrap_or(0),
+        point_in_time_recovery: true,
+    };
+    let history_table = spec.history.enabled.then(|| history_table_off.clone());
+    if let Some(table) = &history_table {
+        environment.extend([
+            (
+                env_vars::ENV_HISTORY_TABLE,
+                Input::Value(table.name.clone()),
+            ),
+            (
+                env_vars::ENV_HISTORY_RETENTION_DAYS,
+                Input::Value(table.retention_days.to_string()),
+            ),
+        ]);
+    }
+    let mut task_policies = vec![(
+        "bedrock-invoke".into(),
+        iam::bedrock_invoke_policy(&model.id, &model.inference_regions, &env),
+    )];
+    if let Some(table) = &history_table {
+        task_policies.push((
+            "history-table".into(),
+            iam::history_table_policy(&table.arn(&env)),
+        ));
+    }
+
     let private_subnets = match &platform.network {
         super::platform::Network::Managed(net) => net
             .private_subnets
@@ -584,13 +653,16 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             key: "task-role".into(),
             name: task_role_name,
             path: ROLE_PATH,
-            description: format!("Chatbot {namespace}/{name}: invoke {} only", model.id),
+            description: match &history_table {
+                Some(_) => format!(
+                    "Chatbot {namespace}/{name}: invoke {} only, keep its users' history",
+                    model.id
+                ),
+                None => format!("Chatbot {namespace}/{name}: invoke {} only", model.id),
+            },
             trust_policy: iam::task_role_trust_policy(&env),
             managed_policy_arns: Vec::new(),
-            inline_policies: vec![(
-                "bedrock-invoke".into(),
-                iam::bedrock_invoke_policy(&model.id, &model.inference_regions, &env),
-            )],
+            inline_policies: task_policies,
             // The platform's boundary, as its execution role has it.
             permissions_boundary: platform.execution_role.permissions_boundary.clone(),
         },
@@ -650,6 +722,8 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             ..scaling_off.clone()
         }),
         scaling_off,
+        history_table,
+        history_table_off,
         url,
         owner,
         environment: env,
@@ -773,7 +847,7 @@ mod tests {
     fn task_role_may_only_invoke_the_configured_model() {
         let role = reference().task_role;
         assert!(role.managed_policy_arns.is_empty());
-        assert_eq!(role.inline_policies.len(), 1);
+        assert_eq!(role.inline_policies[0].0, "bedrock-invoke");
         let policy = serde_json::to_value(&role.inline_policies[0].1).unwrap();
         let profile = "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0";
         assert_eq!(policy["Statement"].as_array().unwrap().len(), 2);
@@ -793,6 +867,77 @@ mod tests {
             serde_json::json!({ "StringEquals": { "bedrock:InferenceProfileArn": profile } })
         );
         assert!(!policy.to_string().contains("\"*\""));
+    }
+
+    #[test]
+    fn task_role_may_use_only_its_own_history_table_and_only_its_items() {
+        let desired = reference();
+        let table = desired.history_table.clone().unwrap();
+        let role = desired.task_role;
+        assert_eq!(role.inline_policies.len(), 2);
+        assert_eq!(role.inline_policies[1].0, "history-table");
+        let policy = serde_json::to_value(&role.inline_policies[1].1).unwrap();
+        let arn = format!(
+            "arn:aws:dynamodb:us-west-2:123456789012:table/{}",
+            table.name
+        );
+        assert_eq!(
+            policy["Statement"],
+            serde_json::json!([{
+                "Sid": "HistoryItems",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                    "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                    "dynamodb:Query", "dynamodb:UpdateItem"
+                ],
+                "Resource": [arn.clone(), format!("{arn}/index/*")],
+            }])
+        );
+    }
+
+    #[test]
+    fn history_off_means_no_table_no_permission_and_no_variables() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.history.enabled = false;
+        let desired = desired(&chatbot, &platform::desired(&reference_platform(), "1"));
+        assert_eq!(desired.history_table, None);
+        // Still known by name, so that a table an earlier spec made is found.
+        assert!(desired.history_table_off.name.ends_with("-history"));
+        assert_eq!(desired.task_role.inline_policies.len(), 1);
+        let names: Vec<&str> = desired
+            .task_definition
+            .container
+            .environment
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(names.contains(&env_vars::ENV_MODEL_ID));
+        for name in env_vars::OPERATOR_SET_FOR_HISTORY {
+            assert!(!names.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn history_table_is_on_demand_with_recovery_and_the_spec_retention() {
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.history.retention_days = 0;
+        let table = desired(&chatbot, &platform::desired(&reference_platform(), "1"))
+            .history_table
+            .unwrap();
+        assert!(table.point_in_time_recovery);
+        assert!(!table.expires_items());
+        let table = reference().history_table.unwrap();
+        assert_eq!(table.retention_days, 90);
+        assert!(table.expires_items());
+        // DynamoDB table names: 3 to 255 of [A-Za-z0-9_.-].
+        assert!(table.name.len() <= 255);
+        assert!(
+            table
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        );
     }
 
     /// The confused-deputy guard AWS documents for task roles: only ECS, for this
@@ -853,8 +998,16 @@ mod tests {
             .iter()
             .map(|(n, _)| n.as_str())
             .collect();
-        assert_eq!(names, env_vars::OPERATOR_SET.to_vec());
+        let expected: Vec<&str> = env_vars::OPERATOR_SET
+            .iter()
+            .chain(&env_vars::OPERATOR_SET_FOR_HISTORY)
+            .copied()
+            .collect();
+        assert_eq!(names, expected);
         let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        let history = config.history.unwrap();
+        assert_eq!(history.table, desired.history_table.as_ref().unwrap().name);
+        assert_eq!(history.retention_days, 90);
         assert_eq!(
             config.model.model_id,
             "us.anthropic.claude-sonnet-4-20250514-v1:0"

@@ -238,6 +238,27 @@ pub fn bedrock_invoke_policy(
     }
 }
 
+/// The task role's access to its chatbot's history table: the item actions the app
+/// calls ([`bedrock_chatbot::history_table::ITEM_ACTIONS`]), on that one table and
+/// its indexes. No Scan, no table management, no other table; which user's items a
+/// request may touch is the app's to enforce (it keys them by the verified token).
+pub fn history_table_policy(table_arn: &str) -> PolicyDocument {
+    PolicyDocument {
+        version: "2012-10-17",
+        statement: vec![Statement {
+            sid: Some("HistoryItems".into()),
+            effect: "Allow",
+            principal: None,
+            action: bedrock_chatbot::history_table::ITEM_ACTIONS
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            resource: vec![table_arn.to_string(), format!("{table_arn}/index/*")],
+            condition: None,
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ pub use super::Deletion;
 use super::{Engine, Pass, conditions, report_retained};
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
-use crate::desired::chatbot::{Scaling, Service, TaskDefinition};
+use crate::desired::chatbot::{HistoryTable, Scaling, Service, TaskDefinition};
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
@@ -97,6 +97,7 @@ pub async fn apply(
     let mut pass = Pass::from(platform_refs.clone());
 
     pass.step(&desired.log_group, scope, engine).await?;
+    converge_history_table(&desired, scope, &mut pass, engine).await?;
     pass.step(&desired.task_role, scope, engine).await?;
     if let Some(pool) = pass.step(&desired.user_pool, scope, engine).await? {
         pass.refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
@@ -204,6 +205,44 @@ pub async fn apply(
     })
 }
 
+/// Converges the history table when history is on. When it is off, a table an
+/// earlier spec made follows `deletionPolicy`: deleted under `Delete`; kept and
+/// reported as retained under `Retain` (its name stays in status).
+async fn converge_history_table(
+    desired: &ChatbotDesired,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
+    if let Some(table) = &desired.history_table {
+        pass.step(table, scope, engine).await?;
+        return Ok(());
+    }
+    let off = &desired.history_table_off;
+    if desired.deletion_policy == DeletionPolicy::Delete {
+        if !remove_leftover(off, scope, &pass.refs, engine.progress()).await? {
+            pass.waiting.push(format!(
+                "{} {}: being deleted",
+                HistoryTable::KIND,
+                off.name
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(kept) = find(off, scope.with(&pass.refs)).await? {
+        let id = HistoryTable::id(&kept);
+        engine.progress().report(Event {
+            owner: desired.owner.clone(),
+            kind: HistoryTable::KIND,
+            name: off.name.clone(),
+            id: Some(id.clone()),
+            outcome: Outcome::Retained,
+        });
+        pass.refs.insert(off.key.clone(), id);
+    }
+    Ok(())
+}
+
 /// Deletes the chatbot's resources in reverse dependency order, one pass; with
 /// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
 ///
@@ -298,6 +337,11 @@ pub async fn delete(
     gone(
         remove(&desired.log_group, scope, &refs, progress).await?,
         format!("log group {}", desired.log_group.name),
+    );
+    // On or off, the table an earlier spec may have made has this identity.
+    gone(
+        remove(&desired.history_table_off, scope, &refs, progress).await?,
+        format!("DynamoDB table {}", desired.history_table_off.name),
     );
     Ok(deletion)
 }
@@ -434,6 +478,7 @@ fn status(
         task_definition_arn: get(&desired.task_definition.key),
         service_arn: get(&desired.service.key),
         running_count: get(&desired.service.key).map(|_| running),
+        history_table_name: get(&desired.history_table_off.key),
     };
     let now = conditions::now();
     let synced = pass.waiting.is_empty();

@@ -8,6 +8,7 @@ pub mod chatbot_ref;
 pub mod cluster;
 pub mod ec2;
 pub mod ecr_repository;
+pub mod history_table;
 pub mod internet_gateway;
 pub mod listener;
 pub mod listener_rule;
