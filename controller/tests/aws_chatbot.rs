@@ -11,6 +11,11 @@
 mod support;
 
 use aws_sdk_cognitoidentityprovider::types::{SoftwareTokenMfaConfigType, UserPoolMfaType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    PointInTimeRecoveryStatus, ScalarAttributeType, SseStatus, SseType, TableDescription, Tag,
+    TimeToLiveSpecification, TimeToLiveStatus,
+};
 use aws_sdk_ecs::types::TaskDefinitionStatus;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
@@ -256,6 +261,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
         "Listener rule",
         "Task definition",
         "ECS service",
+        "DynamoDB table",
     ] {
         assert_eq!(
             outcomes_of(&events, kind),
@@ -293,6 +299,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
         ("taskRoleArn", &status.task_role_arn),
         ("taskDefinitionArn", &status.task_definition_arn),
         ("serviceArn", &status.service_arn),
+        ("historyTableName", &status.history_table_name),
     ] {
         assert!(value.is_some(), "{field} missing from the status");
     }
@@ -590,6 +597,11 @@ async fn assert_nothing_left(w: &World, state: &ChatbotState) {
             .unwrap()
             .task_definition_arns()
             .is_empty()
+    );
+    assert!(
+        table(w, &state.desired.history_table_off.name)
+            .await
+            .is_none()
     );
     let services = aws
         .ecs
@@ -1313,4 +1325,339 @@ async fn the_rule_is_never_written_on_a_plain_http_listener() {
         !w.writes_since(0).contains(&"CreateRule".to_string()),
         "no rule may be written"
     );
+}
+
+/// The history table as DynamoDB describes it, if it exists.
+async fn table(w: &World, name: &str) -> Option<TableDescription> {
+    match w
+        .aws
+        .dynamodb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out.table,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => panic!("DescribeTable: {e:?}"),
+    }
+}
+
+/// Point-in-time recovery, and the attribute time to live expires items by.
+async fn backups_and_expiry(w: &World, name: &str) -> (bool, Option<String>) {
+    let dynamodb = &w.aws.dynamodb;
+    let backups = dynamodb
+        .describe_continuous_backups()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap();
+    let recovery = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        == Some(&PointInTimeRecoveryStatus::Enabled);
+    let ttl = dynamodb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap();
+    let expiry = ttl
+        .time_to_live_description()
+        .filter(|d| d.time_to_live_status() == Some(&TimeToLiveStatus::Enabled))
+        .and_then(|d| d.attribute_name().map(str::to_string));
+    (recovery, expiry)
+}
+
+async fn table_tags(w: &World, arn: &str) -> std::collections::BTreeMap<String, String> {
+    let mut tags = std::collections::BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = w
+            .aws
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        tags.extend(
+            page.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string())),
+        );
+        token = page.next_token;
+        if token.is_none() {
+            return tags;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_history_table_is_laid_out_for_the_app_and_restored_after_drift() {
+    use bedrock_chatbot::history_table::{
+        BY_UPDATED_INDEX, EXPIRES_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT,
+    };
+
+    let mut w = world().await;
+    w.chatbot
+        .spec
+        .tags
+        .insert("cost-center".into(), "4711".into());
+    let state = w.apply(&w.chatbot).await;
+    let name = state.desired.history_table.clone().unwrap().name;
+    assert_eq!(
+        state.status.history_table_name.as_deref(),
+        Some(name.as_str())
+    );
+    let found = table(&w, &name).await.unwrap();
+    let keys: Vec<(&str, &str)> = found
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(keys, [(PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE")]);
+    let index = &found.local_secondary_indexes()[0];
+    assert_eq!(index.index_name(), Some(BY_UPDATED_INDEX));
+    let index_keys: Vec<&str> = index
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name())
+        .collect();
+    assert_eq!(index_keys, [PARTITION_KEY, UPDATED_AT]);
+    assert_eq!(
+        found.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&BillingMode::PayPerRequest)
+    );
+    let sse = found.sse_description().unwrap();
+    assert_eq!(
+        (sse.status(), sse.sse_type()),
+        (Some(&SseStatus::Enabled), Some(&SseType::Kms))
+    );
+    assert_eq!(
+        backups_and_expiry(&w, &name).await,
+        (true, Some(EXPIRES_AT.to_string()))
+    );
+    let arn = found.table_arn().unwrap().to_string();
+    let tags = table_tags(&w, &arn).await;
+    assert_eq!(
+        tags.get(operator::desired::TAG_OWNER).map(String::as_str),
+        Some("BedrockChatbot/team-a/assistant")
+    );
+    for (key, value) in &w.chatbot.spec.tags {
+        assert_eq!(tags.get(key), Some(value), "{key}");
+    }
+
+    // Behind our back: backups off, time to live off, a tag removed.
+    let dynamodb = &w.aws.dynamodb;
+    dynamodb
+        .update_continuous_backups()
+        .table_name(&name)
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    dynamodb
+        .update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(false)
+                .attribute_name(EXPIRES_AT)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let removed = "cost-center".to_string();
+    dynamodb
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys(&removed)
+        .send()
+        .await
+        .unwrap();
+    w.recorder.take();
+    let state = w.apply(&w.chatbot).await;
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    let fields = support::updated_fields(&w.recorder.take(), "DynamoDB table");
+    assert_eq!(fields, ["pointInTimeRecovery", "timeToLive", "tags"]);
+    assert_eq!(
+        backups_and_expiry(&w, &name).await,
+        (true, Some(EXPIRES_AT.to_string()))
+    );
+    assert!(table_tags(&w, &arn).await.contains_key(&removed));
+
+    // Restored means restored: the next pass writes nothing.
+    let before = w.engine.calls().len();
+    w.apply(&w.chatbot).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn retention_zero_keeps_items_for_ever_and_a_retention_turns_expiry_back_on() {
+    use bedrock_chatbot::history_table::EXPIRES_AT;
+
+    let w = world().await;
+    let mut forever = w.chatbot.clone();
+    forever.spec.history.retention_days = 0;
+    let state = w.apply(&forever).await;
+    let name = state.desired.history_table.clone().unwrap().name;
+    assert_eq!(backups_and_expiry(&w, &name).await, (true, None));
+    let environment = &state.desired.task_definition.container.environment;
+    assert!(environment.iter().any(|(k, v)| {
+        k == bedrock_chatbot::config::ENV_HISTORY_RETENTION_DAYS && v.to_string() == "0"
+    }));
+
+    w.recorder.take();
+    let state = w.apply(&w.chatbot).await;
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    assert_eq!(
+        support::updated_fields(&w.recorder.take(), "DynamoDB table"),
+        ["timeToLive"]
+    );
+    assert_eq!(
+        backups_and_expiry(&w, &name).await,
+        (true, Some(EXPIRES_AT.to_string()))
+    );
+}
+
+#[tokio::test]
+async fn switching_history_off_deletes_the_table_under_delete_and_keeps_it_under_retain() {
+    let w = world().await;
+    let state = w.apply(&w.chatbot).await;
+    let name = state.desired.history_table.clone().unwrap().name;
+    let mut off = w.chatbot.clone();
+    off.spec.history.enabled = false;
+    w.recorder.take();
+    let state = w.apply(&off).await;
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    assert_eq!(
+        outcomes_of(&w.recorder.take(), "DynamoDB table"),
+        [Outcome::Deleted]
+    );
+    assert!(table(&w, &name).await.is_none());
+    assert_eq!(state.status.history_table_name, None);
+    // The app is told no more, and may touch no table.
+    let policies = w
+        .aws
+        .iam
+        .list_role_policies()
+        .role_name(&state.desired.task_role.name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policies.policy_names(), ["bedrock-invoke"]);
+    let revision = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(state.status.task_definition_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let variables: Vec<&str> = revision.task_definition().unwrap().container_definitions()[0]
+        .environment()
+        .iter()
+        .filter_map(|v| v.name())
+        .collect();
+    assert!(!variables.contains(&bedrock_chatbot::config::ENV_HISTORY_TABLE));
+
+    // Under Retain, what users saved stays, and the status says where.
+    let mut kept = w.chatbot.clone();
+    kept.spec.deletion_policy = DeletionPolicy::Retain;
+    w.apply(&kept).await;
+    kept.spec.history.enabled = false;
+    w.recorder.take();
+    let state = w.apply(&kept).await;
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    assert_eq!(
+        outcomes_of(&w.recorder.take(), "DynamoDB table"),
+        [Outcome::Retained]
+    );
+    assert!(table(&w, &name).await.is_some());
+    assert_eq!(
+        state.status.history_table_name.as_deref(),
+        Some(name.as_str())
+    );
+
+    // Switched on again, the kept table is the chatbot's again, as it was.
+    let before = w.engine.calls().len();
+    kept.spec.history.enabled = true;
+    w.apply(&kept).await;
+    let writes = w.writes_since(before);
+    assert!(!writes.contains(&"CreateTable".to_string()), "{writes:?}");
+}
+
+#[tokio::test]
+async fn a_table_of_ours_laid_out_otherwise_is_reported_and_left_alone() {
+    let w = world().await;
+    let state = w.apply(&w.chatbot).await;
+    let name = state.desired.history_table.clone().unwrap().name;
+    let tags = table_tags(&w, table(&w, &name).await.unwrap().table_arn().unwrap()).await;
+    w.aws
+        .dynamodb
+        .delete_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    // Made by hand with the chatbot's name and tags, keyed otherwise.
+    w.aws
+        .dynamodb
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let before = w.engine.calls().len();
+    let error = chatbot::apply(&w.engine, &w.chatbot, &w.platform, &w.refs)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&name), "{error}");
+    assert!(error.contains("layout"), "{error}");
+    assert!(error.contains("AWS cannot change it in place"), "{error}");
+    let writes = w.writes_since(before);
+    assert!(
+        !writes
+            .iter()
+            .any(|op| op.contains("Table") || op.contains("TimeToLive")),
+        "{writes:?}"
+    );
+    let keys = table(&w, &name).await.unwrap().key_schema().len();
+    assert_eq!(keys, 1);
 }

@@ -448,6 +448,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
     let private: BTreeSet<String> = platform.private_subnet_ids.iter().cloned().collect();
     let public: BTreeSet<String> = platform.public_subnet_ids.iter().cloned().collect();
     let mut task_roles = BTreeSet::new();
+    let mut history_tables = BTreeSet::new();
     for (namespace, name, hostname) in TEAMS {
         let status = chatbot(namespace, name);
         let pool_id = status.user_pool_id.clone().unwrap();
@@ -549,7 +550,37 @@ async fn the_examples_on_aws_grant_least_privilege() {
             .send()
             .await
             .unwrap();
-        assert_eq!(inline.policy_names(), ["bedrock-invoke"]);
+        assert_eq!(inline.policy_names(), ["bedrock-invoke", "history-table"]);
+        // Its history: the items of its own table only — no Scan, no table
+        // management, no other team's table.
+        let table = status.history_table_name.clone().unwrap();
+        assert!(history_tables.insert(table.clone()), "one table per team");
+        let document = aws
+            .iam
+            .get_role_policy()
+            .role_name(&role_name)
+            .policy_name("history-table")
+            .send()
+            .await
+            .unwrap();
+        let history = policy_json(document.policy_document());
+        let table_arn = format!("arn:aws:dynamodb:us-west-2:{account}:table/{table}");
+        assert_eq!(
+            history["Statement"],
+            json!([{
+                "Sid": "HistoryItems",
+                "Effect": "Allow",
+                "Action": bedrock_chatbot::history_table::ITEM_ACTIONS,
+                "Resource": [table_arn.clone(), format!("{table_arn}/index/*")],
+            }]),
+            "{namespace}"
+        );
+        for action in strings(&history["Statement"][0]["Action"]) {
+            assert!(
+                !action.contains('*') && !action.ends_with("Scan") && !action.contains("Table"),
+                "{namespace}: {action}"
+            );
+        }
         let document = aws
             .iam
             .get_role_policy()

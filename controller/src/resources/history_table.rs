@@ -127,12 +127,7 @@ impl Resource for HistoryTable {
         if !observed.is_active() {
             return Ok(Vec::new());
         }
-        let want_tags = tags::for_resource(ctx.tags, &self.key, &self.name);
-        let missing: Tags = want_tags
-            .iter()
-            .filter(|(k, v)| observed.tags.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let missing = self.missing_tags(observed, ctx);
         let expiry = self.expires_items().then(|| EXPIRES_AT.to_string());
         Ok([
             Drift::compare("billingMode on demand", observed.on_demand, true),
@@ -258,7 +253,7 @@ impl Resource for HistoryTable {
             self.update_time_to_live(observed, ctx).await?;
         }
         if drifted("tags") {
-            let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
+            let tags = self.missing_tags(observed, ctx);
             dynamodb
                 .tag_resource()
                 .resource_arn(&observed.arn)
@@ -303,6 +298,15 @@ impl Resource for HistoryTable {
 }
 
 impl HistoryTable {
+    /// The tags the table should have and has not (or has with another value).
+    /// Tags someone else added are left alone.
+    fn missing_tags(&self, observed: &ObservedHistoryTable, ctx: Ctx<'_>) -> Tags {
+        tags::for_resource(ctx.tags, &self.key, &self.name)
+            .into_iter()
+            .filter(|(k, v)| observed.tags.get(k) != Some(v))
+            .collect()
+    }
+
     /// The table's tags (at most 50, so one page in practice; followed anyway).
     async fn tags_of(&self, arn: &str, ctx: Ctx<'_>) -> Result<Tags> {
         let mut tags = Tags::new();
