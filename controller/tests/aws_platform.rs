@@ -417,7 +417,7 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
             ("security group", 3),
             ("elastic ip", 2),
             ("nat gateway", 2),
-            ("vpc endpoint", 1),
+            ("vpc endpoint", 2),
         ]
     );
     let vpc = status.vpc_id.clone().unwrap();
@@ -562,7 +562,7 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     assert!(rules(&aws, &endpoints_sg, true).await.is_empty());
 
     // The bedrock-runtime endpoint: private DNS, private subnets, endpoints SG.
-    assert_eq!(status.vpc_endpoint_ids.len(), 1);
+    assert_eq!(status.vpc_endpoint_ids.len(), 2);
     let endpoints = aws
         .ec2
         .describe_vpc_endpoints()
@@ -570,11 +570,14 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
         .send()
         .await
         .unwrap();
-    let endpoint = &endpoints.vpc_endpoints()[0];
-    assert_eq!(
-        endpoint.service_name(),
-        Some("com.amazonaws.us-west-2.bedrock-runtime")
-    );
+    let service = |name: &str| {
+        endpoints
+            .vpc_endpoints()
+            .iter()
+            .find(|e| e.service_name() == Some(&format!("com.amazonaws.us-west-2.{name}")))
+            .unwrap()
+    };
+    let endpoint = service("bedrock-runtime");
     assert_eq!(endpoint.private_dns_enabled(), Some(true));
     let endpoint_subnets: BTreeSet<_> = endpoint.subnet_ids().iter().cloned().collect();
     assert_eq!(
@@ -582,6 +585,14 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
         status.private_subnet_ids.iter().cloned().collect()
     );
     assert_eq!(endpoint.groups()[0].group_id(), Some(endpoints_sg.as_str()));
+    // The DynamoDB gateway endpoint: the history tables, through both private
+    // route tables.
+    let dynamodb = service("dynamodb");
+    assert_eq!(
+        dynamodb.vpc_endpoint_type().map(|t| t.as_str()),
+        Some("Gateway")
+    );
+    assert_eq!(dynamodb.route_table_ids().len(), 2);
 
     // Load balancer, its attributes and listeners.
     let lb_arn = status.load_balancer_arn.clone().unwrap();
@@ -933,7 +944,7 @@ async fn without_nat_the_image_and_log_endpoints_replace_it() {
     let found = owned_ec2(&aws).await;
     assert_eq!(count(&found, "nat gateway"), 0);
     assert_eq!(count(&found, "elastic ip"), 0);
-    assert_eq!(count(&found, "vpc endpoint"), 5);
+    assert_eq!(count(&found, "vpc endpoint"), 6);
     let endpoints = aws
         .ec2
         .describe_vpc_endpoints()
@@ -948,16 +959,30 @@ async fn without_nat_the_image_and_log_endpoints_replace_it() {
         .collect();
     assert_eq!(
         services,
-        ["bedrock-runtime", "ecr.api", "ecr.dkr", "logs", "s3"]
-            .map(|s| format!("com.amazonaws.us-west-2.{s}"))
-            .into()
+        [
+            "bedrock-runtime",
+            "dynamodb",
+            "ecr.api",
+            "ecr.dkr",
+            "logs",
+            "s3"
+        ]
+        .map(|s| format!("com.amazonaws.us-west-2.{s}"))
+        .into()
     );
-    let s3 = endpoints
-        .vpc_endpoints()
-        .iter()
-        .find(|e| e.service_name() == Some("com.amazonaws.us-west-2.s3"))
-        .unwrap();
-    assert_eq!(s3.route_table_ids().len(), 2, "both private route tables");
+    // Images from S3 and the chatbots' history in DynamoDB, without NAT.
+    for gateway in ["s3", "dynamodb"] {
+        let endpoint = endpoints
+            .vpc_endpoints()
+            .iter()
+            .find(|e| e.service_name() == Some(&format!("com.amazonaws.us-west-2.{gateway}")))
+            .unwrap();
+        assert_eq!(
+            endpoint.route_table_ids().len(),
+            2,
+            "{gateway}: both private route tables"
+        );
+    }
     // Private route tables have no default route.
     let tables = aws
         .ec2
@@ -997,7 +1022,7 @@ async fn a_single_nat_gateway_serves_both_zones() {
     let found = owned_ec2(&aws).await;
     assert_eq!(count(&found, "nat gateway"), 1);
     assert_eq!(count(&found, "elastic ip"), 1);
-    assert_eq!(count(&found, "vpc endpoint"), 1);
+    assert_eq!(count(&found, "vpc endpoint"), 2, "Bedrock and DynamoDB");
     let nat = state.status.nat_gateway_ids[0].clone();
     let tables = aws
         .ec2

@@ -749,7 +749,12 @@ fn check_chatbot(desired: &ChatbotDesired) -> Result<(), TestCaseError> {
     // wildcard stands only for a foundation model's region, in a statement whose
     // condition names the one inference profile the request must come through.
     prop_assert!(!desired.task_role.inline_policies.is_empty());
-    for (_, policy) in &desired.task_role.inline_policies {
+    for (name, policy) in &desired.task_role.inline_policies {
+        if name == "history-table" {
+            history_policy_is_its_table_only(desired, policy)?;
+            continue;
+        }
+        prop_assert_eq!(name, "bedrock-invoke");
         for statement in &policy.statement {
             prop_assert!(!statement.resource.is_empty());
             let profile = statement
@@ -784,6 +789,37 @@ fn check_chatbot(desired: &ChatbotDesired) -> Result<(), TestCaseError> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// The history policy: the app's item actions on its own table (named without
+/// wildcards, within DynamoDB's limits) and that table's indexes, nothing else.
+fn history_policy_is_its_table_only(
+    desired: &ChatbotDesired,
+    policy: &operator::desired::iam::PolicyDocument,
+) -> Result<(), TestCaseError> {
+    let table = desired.history_table.as_ref();
+    prop_assert!(table.is_some(), "a history policy without a history table");
+    let Some(table) = table else { return Ok(()) };
+    fits("history table", &table.name, 255, |c| {
+        c.is_ascii_alphanumeric() || "-_.".contains(c)
+    })?;
+    prop_assert!(table.name.len() >= 3);
+    let arn = table.arn(&desired.environment);
+    prop_assert!(!arn.contains(['*', '?']), "table ARN {arn}");
+    prop_assert_eq!(policy.statement.len(), 1);
+    let statement = &policy.statement[0];
+    prop_assert_eq!(
+        &statement.resource,
+        &vec![arn.clone(), format!("{arn}/index/*")]
+    );
+    prop_assert!(statement.condition.is_none());
+    for action in &statement.action {
+        prop_assert!(
+            bedrock_chatbot::history_table::ITEM_ACTIONS.contains(&action.as_str()),
+            "action {action}"
+        );
     }
     Ok(())
 }

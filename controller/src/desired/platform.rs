@@ -715,6 +715,19 @@ fn vpc_endpoints(
         },
     };
     let mut endpoints = vec![interface("bedrock-runtime")];
+    // The chatbots' history tables, reached without NAT (which a NAT-free network
+    // lacks altogether) and without leaving AWS's network. A gateway endpoint is
+    // free; it needs the private route tables, which only a managed network has.
+    if !private_route_tables.is_empty() {
+        endpoints.push(VpcEndpoint {
+            key: "dynamodb-endpoint".into(),
+            name: format!("{prefix}-dynamodb"),
+            service_name: service("dynamodb"),
+            kind: EndpointKind::Gateway {
+                route_tables: private_route_tables.clone(),
+            },
+        });
+    }
     if image_pull_and_logs_endpoints(spec) {
         endpoints.extend(["ecr.api", "ecr.dkr", "logs"].map(interface));
         endpoints.push(VpcEndpoint {
@@ -837,10 +850,20 @@ mod tests {
                 PlatformRef::NatGateway("nat-gateway-a".into())
             );
         }
+        let services = |desired: &PlatformDesired| -> Vec<String> {
+            desired
+                .vpc_endpoints
+                .iter()
+                .map(|e| e.service_name.clone())
+                .collect()
+        };
         assert_eq!(
-            single.vpc_endpoints.len(),
-            1,
-            "NAT egress needs no extra endpoints"
+            services(&single),
+            [
+                "com.amazonaws.us-west-2.bedrock-runtime",
+                "com.amazonaws.us-west-2.dynamodb",
+            ],
+            "NAT egress needs no endpoints but Bedrock's and the history tables'"
         );
 
         platform.spec.network.managed.as_mut().unwrap().nat_gateways = NatGatewayMode::None;
@@ -853,25 +876,29 @@ mod tests {
                 .filter(|t| t.key.starts_with("private-"))
                 .all(|t| t.routes.is_empty())
         );
-        let services: Vec<_> = none
-            .vpc_endpoints
-            .iter()
-            .map(|e| e.service_name.as_str())
-            .collect();
         assert_eq!(
-            services,
-            vec![
+            services(&none),
+            [
                 "com.amazonaws.us-west-2.bedrock-runtime",
+                "com.amazonaws.us-west-2.dynamodb",
                 "com.amazonaws.us-west-2.ecr.api",
                 "com.amazonaws.us-west-2.ecr.dkr",
                 "com.amazonaws.us-west-2.logs",
                 "com.amazonaws.us-west-2.s3",
             ]
         );
-        let EndpointKind::Gateway { route_tables } = &none.vpc_endpoints[4].kind else {
-            panic!("s3 must be a gateway endpoint")
-        };
-        assert_eq!(route_tables.len(), 2);
+        for gateway in [1, 5] {
+            let EndpointKind::Gateway { route_tables } = &none.vpc_endpoints[gateway].kind else {
+                panic!("DynamoDB and S3 must be gateway endpoints")
+            };
+            assert_eq!(
+                route_tables,
+                &[
+                    PlatformRef::RouteTable("private-route-table-a".into()),
+                    PlatformRef::RouteTable("private-route-table-b".into())
+                ]
+            );
+        }
     }
 
     #[test]
