@@ -34,6 +34,11 @@ use testkit::Moto;
 /// The roles the controller creates live under this path (`ROLE_PATH`); every IAM
 /// write is limited to it.
 const ROLE_ARN: &str = "arn:aws:iam::*:role/bedrock-chatbot/*";
+/// The history tables the controller makes: every name ends in `-history` (see
+/// `desired::chatbot`), so its DynamoDB rights stop at those tables and their indexes —
+/// no other table of the account can be read, changed or deleted by it.
+const HISTORY_TABLE_ARN: &str = "arn:aws:dynamodb:*:*:table/*-history";
+
 /// The one AWS managed policy the controller attaches (to the shared task execution role).
 const EXECUTION_POLICY: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
@@ -105,6 +110,7 @@ fn iam_prefix(service: &str) -> &'static str {
         "sts" => "sts",
         "ecr" => "ecr",
         "acm" => "acm",
+        "dynamodb" => "dynamodb",
         "applicationautoscaling" | "application auto scaling" | "application-autoscaling" => {
             "application-autoscaling"
         }
@@ -185,6 +191,7 @@ const CLIENTS: &[(&str, &str)] = &[
     ("ecr", "aws-sdk-ecr"),
     ("autoscaling", "aws-sdk-applicationautoscaling"),
     ("acm", "aws-sdk-acm"),
+    ("dynamodb", "aws-sdk-dynamodb"),
 ];
 
 /// The platform this test runs on, as rustc names it (`x86_64-unknown-linux-gnu`).
@@ -319,7 +326,12 @@ fn policy(called: &BTreeSet<String>) -> Value {
             .into_iter()
             .filter(|a| *a != "iam:AttachRolePolicy")
             .collect();
-        if !anywhere.is_empty() {
+        if *prefix == "dynamodb" {
+            statements.push(json!({
+                "Sid": "DynamodbHistoryTables", "Effect": "Allow", "Action": anywhere,
+                "Resource": HISTORY_TABLE_ARN,
+            }));
+        } else if !anywhere.is_empty() {
             let sid = prefix
                 .split('-')
                 .map(|w| format!("{}{}", w[..1].to_uppercase(), &w[1..]))
@@ -451,6 +463,28 @@ fn the_policy_never_lets_the_controller_escalate_through_iam() {
             }
         }
     }
+    // DynamoDB: the history tables only. The controller manages them and never
+    // reads a conversation: no item action at all.
+    let tables = statements
+        .iter()
+        .find(|s| s["Sid"] == "DynamodbHistoryTables")
+        .expect("the controller manages the history tables");
+    assert_eq!(tables["Resource"], HISTORY_TABLE_ARN);
+    for action in tables["Action"].as_array().unwrap() {
+        let action = action.as_str().unwrap();
+        assert!(
+            !bedrock_chatbot::history_table::ITEM_ACTIONS.contains(&action)
+                && !action.ends_with("Scan"),
+            "the controller may not read conversations: {action}"
+        );
+    }
+    assert!(
+        statements
+            .iter()
+            .filter(|s| s["Sid"] != "DynamodbHistoryTables")
+            .all(|s| !s["Action"].to_string().contains("dynamodb:")),
+        "every DynamoDB right is limited to the history tables"
+    );
     let pass = statements
         .iter()
         .find(|s| s["Action"] == json!(["iam:PassRole"]))
