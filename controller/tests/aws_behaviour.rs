@@ -293,3 +293,113 @@ async fn a_reached_quota_stops_apply_with_awss_message() {
     assert!(!error.is_retryable(), "{message}");
     assert_eq!(replay.requests("CreateVpc"), 1, "a quota is not retried");
 }
+
+/// DynamoDB answers `CreateTable` with a `CREATING` table and refuses backup and
+/// time-to-live changes until it is `ACTIVE`: `apply` waits for it, then turns
+/// point-in-time recovery and time to live on, and only then calls it converged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_history_table_gets_its_backups_and_expiry_once_active() {
+    let replay = Replay::start(scenarios::dynamodb_table_states(Duration::from_secs(3))).await;
+    replay.apply(&replay.manifests()).await;
+    assert!(replay.replayed("table CREATING") > 0);
+    assert!(
+        replay.replayed("table still CREATING") > 0,
+        "the table's state was never read while it was created: {:?}",
+        replay.proxy.replayed()
+    );
+    for refused in [
+        "backups of a CREATING table",
+        "time to live of a CREATING table",
+    ] {
+        assert_eq!(replay.replayed(refused), 0, "{refused}");
+    }
+    assert_eq!(replay.requests("UpdateContinuousBackups"), 1);
+    assert_eq!(replay.requests("UpdateTimeToLive"), 1);
+    let left = replay.left().await;
+    assert_eq!(
+        left.get("DynamoDB table").map(|owners| owners.len()),
+        Some(1),
+        "{left:?}"
+    );
+}
+
+/// `DeleteTable` returns while the table is `DELETING`: `delete` waits until it is
+/// gone, and does not delete it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_chatbot_waits_until_its_history_table_is_gone() {
+    let replay = Replay::start(scenarios::dynamodb_table_states(Duration::from_secs(3))).await;
+    let manifests = replay.manifests();
+    replay.apply(&manifests).await;
+
+    let remaining = file_mode::delete(&replay.engine, &manifests, timing()).await;
+    let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));
+    assert!(remaining.is_empty(), "{remaining:?}");
+    assert!(
+        replay.replayed("table DELETING") > 0,
+        "{:?}",
+        replay.proxy.replayed()
+    );
+    assert_eq!(replay.requests("DeleteTable"), 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let left = replay.left().await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// DynamoDB refuses a second time-to-live change within an hour: turning expiry
+/// off right after it was turned on waits for later passes instead of failing,
+/// says why, and gets there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_expiry_change_within_the_hour_waits_and_gets_there() {
+    let replay = Replay::start(scenarios::time_to_live_once_an_hour(Duration::from_secs(4))).await;
+    let mut manifests = replay.manifests();
+    replay.apply(&manifests).await;
+    replay.recorder.take();
+
+    manifests.chatbots[0].object.spec.history.retention_days = 0;
+    replay.apply(&manifests).await;
+    assert!(
+        replay.replayed("time to live changed within the hour") > 0,
+        "{:?}",
+        replay.proxy.replayed()
+    );
+    let said: Vec<String> = replay
+        .recorder
+        .take()
+        .iter()
+        .filter(|e| e.kind == "DynamoDB table")
+        .filter_map(|e| match &e.outcome {
+            Outcome::Failed(why) => Some(why.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        said.iter()
+            .any(|why| why.contains("one time-to-live change per table per hour")),
+        "{said:?}"
+    );
+    let aws = Engine::new(
+        replay.moto.sdk_config("us-west-2"),
+        Arc::new(support::Recorder::default()),
+    )
+    .aws("us-west-2");
+    let table = manifests.chatbots[0].object.metadata.name.clone().unwrap();
+    let tables = aws.dynamodb.list_tables().send().await.unwrap();
+    let name = tables
+        .table_names()
+        .iter()
+        .find(|n| n.contains(&table))
+        .unwrap();
+    let ttl = aws
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        ttl.time_to_live_description()
+            .and_then(|d| d.time_to_live_status())
+            .map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+}

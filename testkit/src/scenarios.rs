@@ -374,6 +374,93 @@ pub fn network_deletions_take_time(delay: Duration) -> Vec<Rule> {
     rules
 }
 
+/// A new DynamoDB table is `CREATING` for a while, and until it is `ACTIVE`
+/// DynamoDB refuses to change its backups or time to live; `DeleteTable` returns
+/// while the table is `DELETING`, which lasts a while too
+/// ([Working with tables](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithTables.Basics.html),
+/// [UpdateContinuousBackups](https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateContinuousBackups.html)).
+pub fn dynamodb_table_states(delay: Duration) -> Vec<Rule> {
+    vec![
+        Rule {
+            name: "table CREATING",
+            operation: "CreateTable",
+            opens_after: None,
+            window: Window::Times(u32::MAX),
+            answer: Answer::Rewrite {
+                from: "\"ACTIVE\"",
+                to: "\"CREATING\"",
+            },
+        },
+        Rule {
+            name: "table still CREATING",
+            operation: "DescribeTable",
+            opens_after: Some("CreateTable"),
+            window: Window::For(delay),
+            answer: Answer::Rewrite {
+                from: "\"ACTIVE\"",
+                to: "\"CREATING\"",
+            },
+        },
+        Rule {
+            name: "backups of a CREATING table",
+            operation: "UpdateContinuousBackups",
+            opens_after: Some("CreateTable"),
+            window: Window::For(delay),
+            answer: error(
+                400,
+                "ContinuousBackupsUnavailableException",
+                "Backups are being enabled for the table. Please retry later",
+            ),
+        },
+        Rule {
+            name: "time to live of a CREATING table",
+            operation: "UpdateTimeToLive",
+            opens_after: Some("CreateTable"),
+            window: Window::For(delay),
+            answer: error(
+                400,
+                "ResourceInUseException",
+                "Attempt to change a resource which is still in use: Table is being created",
+            ),
+        },
+        Rule {
+            name: "table deletion is asynchronous",
+            operation: "DeleteTable",
+            opens_after: None,
+            window: Window::Times(u32::MAX),
+            answer: Answer::Deferred(delay),
+        },
+        Rule {
+            name: "table DELETING",
+            operation: "DescribeTable",
+            opens_after: Some("DeleteTable"),
+            window: Window::For(delay),
+            answer: Answer::Rewrite {
+                from: "\"ACTIVE\"",
+                to: "\"DELETING\"",
+            },
+        },
+    ]
+}
+
+/// DynamoDB takes one time-to-live change per table per hour: a second
+/// `UpdateTimeToLive` within it is refused with a `ValidationException`
+/// ([UpdateTimeToLive](https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTimeToLive.html)).
+/// Here the window after a change lasts `hour`.
+pub fn time_to_live_once_an_hour(hour: Duration) -> Vec<Rule> {
+    vec![Rule {
+        name: "time to live changed within the hour",
+        operation: "UpdateTimeToLive",
+        opens_after: Some("UpdateTimeToLive"),
+        window: Window::For(hour),
+        answer: error(
+            400,
+            "ValidationException",
+            "Time to live has been modified multiple times within a fixed interval",
+        ),
+    }]
+}
+
 /// An account quota reached: `operation` answers `code` with AWS's message, every
 /// time (e.g. `VpcLimitExceeded`: five VPCs per region by default; [Amazon VPC
 /// quotas](https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html)).

@@ -336,6 +336,44 @@ pub async fn inventory(aws: &Aws) -> Inventory {
         );
     }
 
+    let tables = aws.dynamodb.list_tables().send().await.unwrap();
+    for name in tables.table_names() {
+        let arn = aws
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .and_then(|t| t.table_arn)
+            .unwrap();
+        // The emulator pages tags by ten.
+        let mut owner = None;
+        let mut token = None;
+        loop {
+            let page = aws
+                .dynamodb
+                .list_tags_of_resource()
+                .resource_arn(&arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            owner = owner.or_else(|| {
+                page.tags()
+                    .iter()
+                    .find(|t| t.key() == TAG_OWNER)
+                    .map(|t| t.value().to_string())
+            });
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        add(&mut found, "DynamoDB table", owner);
+    }
+
     for repository in aws
         .ecr
         .describe_repositories()
@@ -374,7 +412,7 @@ pub fn expected(platform: &str, chatbots: &[String]) -> Inventory {
         ("Elastic IP", 2),
         ("route table", 3),
         ("security group", 3),
-        ("VPC endpoint", 1),
+        ("VPC endpoint", 2),
         ("load balancer", 1),
         ("listener", 2),
         ("ECS cluster", 1),
@@ -395,6 +433,7 @@ pub fn expected(platform: &str, chatbots: &[String]) -> Inventory {
             "IAM role",
             "task definition",
             "ECS service",
+            "DynamoDB table",
         ] {
             expected.entry(kind).or_default().insert(chatbot.clone(), 1);
         }
