@@ -308,6 +308,8 @@ impl HistoryTable {
     }
 
     /// The table's tags (at most 50, so one page in practice; followed anyway).
+    /// By hand: the SDK generates no paginator for `ListTagsOfResource`, unlike
+    /// the listings of the other resources, which use `into_paginator()`.
     async fn tags_of(&self, arn: &str, ctx: Ctx<'_>) -> Result<Tags> {
         let mut tags = Tags::new();
         let mut token = None;

@@ -458,32 +458,25 @@ async fn listed_rules(ctx: Ctx<'_>, listener: &str) -> Result<ListedRules> {
 }
 
 async fn rules_of(ctx: Ctx<'_>, listener: &str) -> Result<Vec<Rule>> {
-    let mut rules = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = match ctx
-            .aws
-            .elbv2
-            .describe_rules()
-            .listener_arn(listener)
-            .set_marker(marker)
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                let error = aws_error("elasticloadbalancing", "DescribeRules", e);
-                // No listener, no rule of ours on it.
-                return match error.class() {
-                    Some(ErrorClass::NotFound) => Ok(Vec::new()),
-                    _ => Err(error),
-                };
+    let listed = ctx
+        .aws
+        .elbv2
+        .describe_rules()
+        .listener_arn(listener)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await;
+    match listed {
+        Ok(rules) => Ok(rules),
+        Err(e) => {
+            let error = aws_error("elasticloadbalancing", "DescribeRules", e);
+            // No listener, no rule of ours on it.
+            match error.class() {
+                Some(ErrorClass::NotFound) => Ok(Vec::new()),
+                _ => Err(error),
             }
-        };
-        rules.extend(page.rules().iter().cloned());
-        marker = page.next_marker().map(str::to_string);
-        if marker.is_none() {
-            return Ok(rules);
         }
     }
 }

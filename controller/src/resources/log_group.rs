@@ -166,24 +166,18 @@ async fn listed_groups(ctx: Ctx<'_>, prefix: &str) -> Result<Vec<LogGroupSdk>> {
     ctx.aws
         .reads
         .get_or_load(&listed_key(prefix), async {
-            let mut groups = Vec::new();
-            let mut token = None;
-            loop {
-                let page = ctx
-                    .aws
-                    .logs
-                    .describe_log_groups()
-                    .log_group_name_prefix(prefix)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("logs", "DescribeLogGroups", e))?;
-                groups.extend(page.log_groups().iter().cloned());
-                token = page.next_token().map(str::to_string);
-                if token.is_none() {
-                    return Ok(groups);
-                }
-            }
+            let groups = ctx
+                .aws
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(prefix)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| aws_error("logs", "DescribeLogGroups", e))?;
+            Ok(groups)
         })
         .await
 }

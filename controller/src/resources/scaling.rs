@@ -182,28 +182,20 @@ async fn listed_targets(ctx: Ctx<'_>, resource_id: &str) -> Result<Vec<ScalableT
     ctx.aws
         .reads
         .get_or_load(&listed_key(ctx), async {
-            let mut targets = Vec::new();
-            let mut token = None;
-            loop {
-                let page = ctx
-                    .aws
-                    .autoscaling
-                    .describe_scalable_targets()
-                    .service_namespace(ServiceNamespace::Ecs)
-                    .set_resource_ids(only.clone())
-                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws_error("application-autoscaling", "DescribeScalableTargets", e)
-                    })?;
-                targets.extend(page.scalable_targets().iter().cloned());
-                token = page.next_token().map(str::to_string);
-                if token.is_none() {
-                    return Ok(targets);
-                }
-            }
+            let targets = ctx
+                .aws
+                .autoscaling
+                .describe_scalable_targets()
+                .service_namespace(ServiceNamespace::Ecs)
+                .set_resource_ids(only)
+                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| aws_error("application-autoscaling", "DescribeScalableTargets", e))?;
+            Ok(targets)
         })
         .await
 }

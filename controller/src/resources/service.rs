@@ -322,25 +322,18 @@ async fn listed_services(ctx: Ctx<'_>, cluster: &str) -> Result<Arc<Vec<SdkServi
     ctx.aws
         .reads
         .get_or_load(&listed_key(cluster), async {
-            let mut arns = Vec::new();
-            let mut token = None;
-            loop {
-                let page = ctx
-                    .aws
-                    .ecs
-                    .list_services()
-                    .cluster(cluster)
-                    .max_results(100)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ecs", "ListServices", e))?;
-                arns.extend(page.service_arns().iter().cloned());
-                token = page.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
-            }
+            let arns = ctx
+                .aws
+                .ecs
+                .list_services()
+                .cluster(cluster)
+                .into_paginator()
+                .page_size(100)
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| aws_error("ecs", "ListServices", e))?;
             let mut services = Vec::with_capacity(arns.len());
             for chunk in arns.chunks(10) {
                 let found = ctx

@@ -330,23 +330,16 @@ async fn listed_groups(ctx: Ctx<'_>, vpc: &str) -> Result<ListedGroups> {
     ctx.aws
         .reads
         .get_or_load(&listed_key(vpc), async {
-            let mut groups = Vec::new();
-            let mut marker = None;
-            loop {
-                let page = ctx
-                    .aws
-                    .elbv2
-                    .describe_target_groups()
-                    .set_marker(marker)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("elasticloadbalancing", "DescribeTargetGroups", e))?;
-                groups.extend(page.target_groups().iter().cloned());
-                marker = page.next_marker().map(str::to_string);
-                if marker.is_none() {
-                    break;
-                }
-            }
+            let groups = ctx
+                .aws
+                .elbv2
+                .describe_target_groups()
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| aws_error("elasticloadbalancing", "DescribeTargetGroups", e))?;
             let ours: Vec<String> = groups
                 .iter()
                 .filter(|g| g.vpc_id() == Some(vpc))

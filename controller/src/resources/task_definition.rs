@@ -384,29 +384,27 @@ impl TaskDefinition {
 
     /// (revision, ARN) of every ACTIVE revision of the family.
     async fn active_revisions(&self, ctx: Ctx<'_>) -> Result<Vec<(i32, String)>> {
-        let mut revisions = Vec::new();
-        let mut token = None;
-        loop {
-            let page = ctx
-                .aws
-                .ecs
-                .list_task_definitions()
-                .family_prefix(&self.family)
-                .status(TaskDefinitionStatus::Active)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| aws_error("ecs", "ListTaskDefinitions", e))?;
-            // `familyPrefix` is an exact family on AWS; keep only exact matches anyway.
-            revisions.extend(page.task_definition_arns().iter().filter_map(|arn| {
+        let arns = ctx
+            .aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&self.family)
+            .status(TaskDefinitionStatus::Active)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ecs", "ListTaskDefinitions", e))?;
+        // `familyPrefix` is an exact family on AWS; keep only exact matches anyway.
+        Ok(arns
+            .into_iter()
+            .filter_map(|arn| {
                 let (family, revision) = arn.rsplit_once('/')?.1.rsplit_once(':')?;
-                (family == self.family).then(|| Some((revision.parse().ok()?, arn.clone())))?
-            }));
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(revisions);
-            }
-        }
+                let revision = revision.parse().ok()?;
+                (family == self.family).then_some((revision, arn))
+            })
+            .collect())
     }
 }
 

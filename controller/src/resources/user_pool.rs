@@ -389,28 +389,21 @@ async fn listed_pools(ctx: Ctx<'_>) -> Result<Vec<(String, String)>> {
     ctx.aws
         .reads
         .get_or_load(&listed_key(ctx), async {
-            let mut pools = Vec::new();
-            let mut token = None;
-            loop {
-                let page = ctx
-                    .aws
-                    .cognito
-                    .list_user_pools()
-                    .max_results(60)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("cognito-idp", "ListUserPools", e))?;
-                pools.extend(
-                    page.user_pools()
-                        .iter()
-                        .filter_map(|p| Some((p.name()?.to_string(), p.id()?.to_string()))),
-                );
-                token = page.next_token().map(str::to_string);
-                if token.is_none() {
-                    return Ok(pools);
-                }
-            }
+            let pools = ctx
+                .aws
+                .cognito
+                .list_user_pools()
+                .into_paginator()
+                .page_size(60)
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| aws_error("cognito-idp", "ListUserPools", e))?;
+            Ok(pools
+                .iter()
+                .filter_map(|p| Some((p.name()?.to_string(), p.id()?.to_string())))
+                .collect())
         })
         .await
 }

@@ -57,26 +57,27 @@ impl Resource for UserPoolClient {
             return Ok(None);
         };
         let cognito = &ctx.aws.cognito;
-        let mut token = None;
-        let found = loop {
-            let page = cognito
-                .list_user_pool_clients()
-                .user_pool_id(pool)
-                .max_results(60)
-                .set_next_token(token)
-                .send()
+        // Page by page, stopping at the page that holds ours: the paginator asks
+        // for the next page only when it is polled again.
+        let mut pages = cognito
+            .list_user_pool_clients()
+            .user_pool_id(pool)
+            .into_paginator()
+            .page_size(60)
+            .send();
+        let mut found = None;
+        while found.is_none()
+            && let Some(page) = pages
+                .try_next()
                 .await
-                .map_err(|e| aws_error("cognito-idp", "ListUserPoolClients", e))?;
-            let found = page
+                .map_err(|e| aws_error("cognito-idp", "ListUserPoolClients", e))?
+        {
+            found = page
                 .user_pool_clients()
                 .iter()
                 .find(|c| c.client_name() == Some(self.name.as_str()))
                 .and_then(|c| c.client_id().map(str::to_string));
-            token = page.next_token().map(str::to_string);
-            if found.is_some() || token.is_none() {
-                break found;
-            }
-        };
+        }
         let Some(id) = found else {
             return Ok(None);
         };
