@@ -596,11 +596,11 @@ async fn apply_and_delete_killed_after_any_write_are_finished_by_a_fresh_run() {
     );
 }
 
-/// A `delete` stopped right after it deleted a NAT gateway or the Bedrock endpoint,
-/// then `apply` again (a GitOps sync, a changed mind): AWS still remembers the
-/// client tokens of their first creation, in the same subnet, address and VPC —
-/// the proxies replay them as AWS does — and must not be handed the deleted ones
-/// back for new ones.
+/// A `delete` stopped right after it deleted a NAT gateway or an endpoint (Bedrock,
+/// DynamoDB), then `apply` again (a GitOps sync, a changed mind): AWS still
+/// remembers the client tokens of their first creation, in the same subnet, address
+/// and VPC — the proxies replay them as AWS does — and must not be handed the
+/// deleted ones back for new ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_after_a_stopped_delete_is_not_handed_back_what_it_deleted() {
     let world = world().await;
@@ -614,7 +614,11 @@ async fn apply_after_a_stopped_delete_is_not_handed_back_what_it_deleted() {
         .filter(|(_, op)| *op == "DeleteNatGateway" || *op == "DeleteVpcEndpoints")
         .map(|(i, _)| i + 1)
         .collect();
-    assert_eq!(points.len(), 3, "{deletes:?}");
+    assert_eq!(
+        points.len(),
+        4,
+        "two NAT gateways, two endpoints: {deletes:?}"
+    );
     let runs = points.iter().map(|&k| {
         let (world, reference) = (&world, &reference);
         async move {

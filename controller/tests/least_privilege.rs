@@ -332,7 +332,9 @@ async fn the_examples_on_aws_grant_least_privilege() {
             "default"
         ]
     );
-    // The bedrock-runtime endpoint is reachable through the endpoints group only.
+    // The bedrock-runtime endpoint is reachable through the endpoints group only;
+    // the DynamoDB gateway endpoint has no network interface, only routes in the
+    // private route tables.
     let endpoints = aws
         .ec2
         .describe_vpc_endpoints()
@@ -340,14 +342,32 @@ async fn the_examples_on_aws_grant_least_privilege() {
         .send()
         .await
         .unwrap();
+    let mut kinds = BTreeSet::new();
     for endpoint in endpoints.vpc_endpoints() {
         let groups: Vec<_> = endpoint
             .groups()
             .iter()
             .filter_map(|g| g.group_id())
             .collect();
-        assert_eq!(groups, [endpoints_sg.as_str()], "{endpoint:?}");
+        let kind = endpoint.vpc_endpoint_type().map(|t| t.as_str().to_string());
+        if kind.as_deref() == Some("Gateway") {
+            assert!(groups.is_empty(), "{endpoint:?}");
+            assert!(endpoint.network_interface_ids().is_empty(), "{endpoint:?}");
+            assert_eq!(endpoint.route_table_ids().len(), 2, "{endpoint:?}");
+        } else {
+            assert_eq!(groups, [endpoints_sg.as_str()], "{endpoint:?}");
+        }
+        kinds.insert((kind, endpoint.service_name().map(str::to_string)));
     }
+    assert_eq!(
+        kinds,
+        [("Interface", "bedrock-runtime"), ("Gateway", "dynamodb")]
+            .map(|(kind, service)| (
+                Some(kind.to_string()),
+                Some(format!("com.amazonaws.us-west-2.{service}"))
+            ))
+            .into()
+    );
 
     // --- Load balancer: IPv4 only (so no ::/0 rule is needed), its own group,
     // invalid headers dropped, TLS 1.2+, HTTP only redirects.
