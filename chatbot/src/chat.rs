@@ -176,10 +176,7 @@ async fn chat(
     let registration = state.streams.register(&identity.subject, &request.id)?;
 
     let started = Instant::now();
-    state
-        .metrics
-        .questions
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.metrics.question();
     let answer = state.bedrock.converse_stream(&conversation).await?;
     tracing::info!(
         user = %identity.subject,
@@ -225,10 +222,7 @@ impl StreamGuard {
         registration: Registration,
         started: Instant,
     ) -> Self {
-        state
-            .metrics
-            .active_streams
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.metrics.stream_started();
         Self {
             state,
             started,
@@ -240,11 +234,7 @@ impl StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let metrics = &self.state.metrics;
-        metrics
-            .active_streams
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        metrics.answer_duration.observe(self.started.elapsed());
+        self.state.metrics.stream_ended(self.started.elapsed());
     }
 }
 
@@ -369,18 +359,13 @@ async fn next_event(s: &mut Streaming) -> Event {
                 if s.first_token.is_none() {
                     let elapsed = s.guard.started.elapsed();
                     s.first_token = Some(elapsed);
-                    metrics.time_to_first_token.observe(elapsed);
+                    metrics.first_token(elapsed);
                 }
                 return json_event("delta", &json!({ "text": text }));
             }
             Ok(Some(AnswerEvent::Stop(reason))) => s.stop_reason = Some(reason),
             Ok(Some(AnswerEvent::Usage { input, output })) => {
-                metrics
-                    .input_tokens
-                    .fetch_add(input, std::sync::atomic::Ordering::Relaxed);
-                metrics
-                    .output_tokens
-                    .fetch_add(output, std::sync::atomic::Ordering::Relaxed);
+                metrics.tokens(input, output);
                 s.usage = Some((input, output));
             }
             Ok(None) => {

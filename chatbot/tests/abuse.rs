@@ -486,7 +486,7 @@ async fn a_browser_that_stops_reading_frees_its_stream_and_the_bedrock_stream() 
     let standin = world.standin.state().clone();
     wait_until(|| standin.streams_abandoned() == 1).await;
     wait_until(|| world.state.streams.is_empty()).await;
-    assert_eq!(world.state.metrics.active_streams.load(Ordering::SeqCst), 0);
+    assert_eq!(world.state.metrics.active_streams(), 0);
     assert_eq!(world.state.metrics.errors(ErrorKind::ClientStalled), 1);
     let (status, body) = post_chat(&world, question("next", "hi")).await;
     assert_eq!(status, StatusCode::OK, "the slot was not freed: {body}");

@@ -434,27 +434,13 @@ async fn a_browser_that_goes_away_drops_the_bedrock_stream() {
     let mut reader = SseReader::new(response);
     reader.next().await.unwrap();
     reader.next().await.unwrap();
-    assert_eq!(
-        world
-            .state
-            .metrics
-            .active_streams
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(world.state.metrics.active_streams(), 1);
 
     drop(reader);
 
     let state = world.standin.state().clone();
     wait_until(|| state.streams_abandoned() == 1).await;
-    assert_eq!(
-        world
-            .state
-            .metrics
-            .active_streams
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert_eq!(world.state.metrics.active_streams(), 0);
     assert!(world.state.streams.is_empty());
 }
 
@@ -667,7 +653,7 @@ async fn metrics_count_questions_tokens_and_latency() {
         response.headers()["content-type"]
             .to_str()
             .unwrap()
-            .starts_with("text/plain; version=0.0.4")
+            .starts_with("application/openmetrics-text; version=1.0.0")
     );
     let text = body_text(response).await;
     assert!(text.contains("chatbot_questions_total 1"), "{text}");
