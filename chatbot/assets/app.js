@@ -1,49 +1,36 @@
-// The chat page. Conversations live in this browser (localStorage) and are sent with
-// each question; the server keeps nothing. Answers stream over server-sent events read
-// from fetch(), so a question can be a POST and a stop can abort it.
+// The chat page. Conversations are kept by a store (./store.js): on the server, per
+// signed-in user, when the chatbot keeps history; else in this browser, for the
+// signed-in user until they sign out. Answers stream over server-sent events read
+// from fetch(), so a question can be a POST and a stop can abort it. Other tabs of
+// the same user hear of every change and show it.
 import { renderMarkdown } from "./markdown.js";
-
-const STORE = "bedrock-chatbot.conversations.v1";
-const CURRENT = "bedrock-chatbot.current.v1";
-const MAX_CONVERSATIONS = 100;
+import { LocalStore, ServerStore, dropLegacy, forgetBrowser, legacyConversations } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   app: $("app"), sidebar: $("sidebar"), scrim: $("scrim"), toggle: $("toggle-sidebar"),
   list: $("conversations"), newChat: $("new-chat"), who: $("who"), avatar: $("avatar"),
   signOut: $("sign-out"), title: $("title"), model: $("model"), devBanner: $("dev-banner"),
-  messages: $("messages"), empty: $("empty"), notice: $("notice"), noticeText: $("notice-text"),
-  noticeClose: $("notice-close"), form: $("composer"), input: $("input"), counter: $("counter"),
-  send: $("send"), stop: $("stop"),
+  messages: $("messages"), empty: $("empty"), emptyText: $("empty-text"), notice: $("notice"),
+  noticeText: $("notice-text"), noticeClose: $("notice-close"), form: $("composer"), input: $("input"),
+  counter: $("counter"), send: $("send"), stop: $("stop"), search: $("search"), more: $("more"),
+  rename: $("rename"), exportMd: $("export-md"), exportJson: $("export-json"),
+  historyStatus: $("history-status"), offer: $("import-offer"), offerText: $("import-text"),
+  offerAccept: $("import-accept"), offerDecline: $("import-decline"),
 };
 
 const state = {
-  conversations: load(),
-  currentId: localStorage.getItem(CURRENT),
+  store: null,
+  user: null,
+  conversations: [], // { id, title, updated, messages (null until loaded), saved }
+  next: null, // cursor of the next page of the list
+  query: "",
+  currentId: null,
   maxChars: 32000,
-  streaming: null, // { id, controller, conversationId, message, node }
+  streaming: null, // { id, controller, conversation, message, node }
   retryTimer: null,
+  tabs: null, // BroadcastChannel to this user's other tabs
 };
-
-function load() {
-  try {
-    const parsed = JSON.parse(localStorage.getItem(STORE) || "[]");
-    return Array.isArray(parsed) ? parsed.filter((c) => c && Array.isArray(c.messages)) : [];
-  } catch {
-    return [];
-  }
-}
-
-function save() {
-  state.conversations.sort((a, b) => b.updated - a.updated);
-  state.conversations = state.conversations.slice(0, MAX_CONVERSATIONS);
-  try {
-    localStorage.setItem(STORE, JSON.stringify(state.conversations));
-    if (state.currentId) localStorage.setItem(CURRENT, state.currentId);
-  } catch {
-    showNotice("This browser's storage is full: delete old conversations to keep new ones.");
-  }
-}
 
 function newId() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -56,13 +43,14 @@ function current() {
 
 // ---- who is signed in -------------------------------------------------------------
 
+// Who is signed in, and whether the server keeps history; null when unknown.
 async function loadIdentity() {
   try {
     const response = await fetch("/api/me", { credentials: "same-origin" });
     if (!response.ok) {
       ui.who.textContent = "Not signed in";
       showNotice("Your sign-in expired. Reload the page to sign in again.");
-      return;
+      return null;
     }
     const me = await response.json();
     ui.who.textContent = me.name;
@@ -76,8 +64,10 @@ async function loadIdentity() {
       ui.devBanner.textContent = `Development identity: everyone is signed in as ${me.name}, without the load balancer. For local use only.`;
       ui.devBanner.hidden = false;
     }
+    return me;
   } catch {
     showNotice("Cannot reach the chatbot. Check your connection and reload.");
+    return null;
   }
 }
 
@@ -93,6 +83,12 @@ function renderList() {
     open.className = "open";
     open.textContent = conversation.title || "New chat";
     open.title = conversation.title || "New chat";
+    if (conversation.snippet) {
+      const snippet = document.createElement("span");
+      snippet.className = "snippet";
+      snippet.textContent = conversation.snippet;
+      open.append(snippet);
+    }
     if (conversation.id === state.currentId) open.setAttribute("aria-current", "true");
     open.addEventListener("click", () => {
       select(conversation.id);
@@ -107,6 +103,7 @@ function renderList() {
     li.append(open, remove);
     ui.list.append(li);
   }
+  ui.more.hidden = !state.next;
 }
 
 function renderConversation() {
@@ -114,6 +111,12 @@ function renderConversation() {
   ui.messages.replaceChildren();
   ui.title.textContent = conversation?.title || "New chat";
   document.title = conversation?.title ? `${conversation.title} · Chat` : "Chat";
+  const stored = Boolean(conversation?.saved && state.store?.server);
+  ui.rename.hidden = !conversation?.saved;
+  for (const [link, format] of [[ui.exportMd, "markdown"], [ui.exportJson, "json"]]) {
+    link.hidden = !stored;
+    if (stored) link.href = state.store.exportUrl(conversation.id, format);
+  }
   if (!conversation || conversation.messages.length === 0) {
     ui.messages.append(ui.empty);
     return;
@@ -191,35 +194,210 @@ function scrollToEnd(force) {
 
 // ---- conversations ----------------------------------------------------------------
 
-function select(id) {
+function currentKey() {
+  return `bedrock-chatbot.current.${state.user}`;
+}
+
+// A conversation not asked anything yet: the page's alone until its first question.
+function draft() {
+  return { id: newId(), title: "", messages: [], updated: Date.now(), saved: false };
+}
+
+// Tells this user's other tabs that conversation `id` changed (or went).
+function announce(id) {
+  state.tabs?.postMessage({ changed: id });
+}
+
+async function heard(message) {
+  await refreshList();
+  const conversation = current();
+  if (conversation && conversation.id === message?.changed && state.streaming?.conversation !== conversation) {
+    conversation.messages = null;
+    await select(conversation.id);
+  } else if (!conversation) {
+    startNewChat();
+  }
+}
+
+async function select(id) {
   state.currentId = id;
-  localStorage.setItem(CURRENT, id);
+  localStorage.setItem(currentKey(), id);
   renderList();
+  const conversation = current();
+  if (conversation && conversation.messages === null) {
+    renderConversation();
+    await loadMessages(conversation);
+  }
   renderConversation();
   ui.input.focus();
 }
 
+async function loadMessages(conversation) {
+  try {
+    const full = await state.store.get(conversation.id);
+    if (full) {
+      conversation.messages = full.messages;
+      conversation.title = full.title || conversation.title;
+      return;
+    }
+    forget(conversation.id);
+    showNotice("This conversation no longer exists.");
+  } catch (error) {
+    if (error.status === 404) {
+      forget(conversation.id);
+      showNotice("This conversation no longer exists.");
+    } else {
+      showNotice("This conversation cannot be loaded right now. Open it again in a moment.");
+    }
+  }
+}
+
+function forget(id) {
+  state.conversations = state.conversations.filter((c) => c.id !== id);
+  if (state.currentId === id) state.currentId = null;
+}
+
 function startNewChat() {
-  const empty = state.conversations.find((c) => c.messages.length === 0);
+  const empty = state.conversations.find((c) => !c.saved && c.messages?.length === 0);
   if (empty) {
     select(empty.id);
   } else {
-    const conversation = { id: newId(), title: "", messages: [], updated: Date.now() };
+    const conversation = draft();
     state.conversations.unshift(conversation);
-    save();
     select(conversation.id);
   }
   closeSidebar();
 }
 
-function removeConversation(id) {
-  if (state.streaming?.conversationId === id) stopAnswer();
-  state.conversations = state.conversations.filter((c) => c.id !== id);
-  if (state.currentId === id) state.currentId = state.conversations[0]?.id || null;
-  save();
+async function removeConversation(id) {
+  const conversation = state.conversations.find((c) => c.id === id);
+  if (state.streaming?.conversation === conversation) await stopAnswer();
+  if (conversation?.saved) {
+    try {
+      await state.store.remove(id);
+    } catch (error) {
+      showNotice(`The conversation could not be deleted: ${error.message}`);
+      return;
+    }
+    announce(id);
+  }
+  forget(id);
+  if (!state.currentId && state.conversations.length) await select(state.conversations[0].id);
   if (!state.currentId) startNewChat();
   renderList();
   renderConversation();
+}
+
+// The first page of conversations (or of search results), keeping drafts, what is
+// loaded already, and the open conversation even when it is further down the list.
+async function refreshList() {
+  let page;
+  try {
+    page = state.query ? await state.store.search(state.query) : await state.store.list();
+  } catch {
+    showNotice("Your saved conversations cannot be listed right now. Reload the page in a moment.");
+    return;
+  }
+  const known = new Map(state.conversations.map((c) => [c.id, c]));
+  const listed = page.conversations.map((c) => ({ ...c, messages: known.get(c.id)?.messages ?? c.messages ?? null, saved: true }));
+  const drafts = state.conversations.filter((c) => !c.saved);
+  const open = current();
+  const keep = open?.saved && !listed.some((c) => c.id === open.id) ? [open] : [];
+  state.conversations = [...drafts, ...listed, ...keep];
+  state.next = page.next;
+  renderList();
+}
+
+async function loadMore() {
+  if (!state.next) return;
+  try {
+    const page = state.query ? await state.store.search(state.query, state.next) : await state.store.list(state.next);
+    const known = new Set(state.conversations.map((c) => c.id));
+    for (const c of page.conversations) {
+      if (!known.has(c.id)) state.conversations.push({ ...c, saved: true });
+    }
+    state.next = page.next;
+  } catch {
+    showNotice("More conversations cannot be listed right now. Try again in a moment.");
+  }
+  renderList();
+}
+
+let searchTimer = null;
+function searchChanged() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(async () => {
+    state.query = ui.search.value.trim();
+    await refreshList();
+  }, 250);
+}
+
+function beginRename() {
+  const conversation = current();
+  if (!conversation?.saved) return;
+  const input = document.createElement("input");
+  input.className = "rename-input";
+  input.value = conversation.title || "";
+  input.maxLength = 200;
+  input.setAttribute("aria-label", "Conversation title");
+  ui.title.replaceChildren(input);
+  input.focus();
+  input.select();
+  let done = false;
+  const finish = async (keep) => {
+    if (done) return;
+    done = true;
+    const title = input.value.replace(/\s+/g, " ").trim();
+    if (keep && title && title !== conversation.title) {
+      try {
+        await state.store.rename(conversation.id, title);
+        conversation.title = title;
+        announce(conversation.id);
+      } catch (error) {
+        showNotice(`The conversation could not be renamed: ${error.message}`);
+      }
+    }
+    renderList();
+    renderConversation();
+  };
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") finish(true);
+    if (event.key === "Escape") finish(false);
+  });
+  input.addEventListener("blur", () => finish(true));
+}
+
+// Conversations an earlier version of this page kept in this browser for whoever
+// used it: offered once to the first person who signs in, then removed either way.
+function offerImport() {
+  const legacy = legacyConversations();
+  if (!legacy.length) {
+    dropLegacy();
+    return;
+  }
+  const where = state.store.server ? "your history" : "this browser, for you";
+  ui.offerText.textContent = `${legacy.length} conversation${legacy.length === 1 ? " is" : "s are"} stored in this browser by an earlier version of this page. Import ${legacy.length === 1 ? "it" : "them"} into ${where}?`;
+  ui.offer.hidden = false;
+  ui.offerAccept.onclick = async () => {
+    try {
+      await state.store.import(legacy);
+    } catch (error) {
+      showNotice(`The conversations could not be imported: ${error.message}`);
+      return;
+    }
+    dropLegacy();
+    ui.offer.hidden = true;
+    await refreshList();
+    announce(null);
+  };
+  ui.offerDecline.onclick = () => {
+    dropLegacy();
+    ui.offer.hidden = true;
+  };
+}
+
+function historyStatus(saving) {
+  ui.historyStatus.hidden = saving;
 }
 
 // ---- asking -----------------------------------------------------------------------
@@ -245,27 +423,31 @@ async function ask(text) {
   }
   let conversation = current();
   if (!conversation) {
-    conversation = { id: newId(), title: "", messages: [], updated: Date.now() };
+    conversation = draft();
     state.conversations.unshift(conversation);
     state.currentId = conversation.id;
   }
+  conversation.messages = conversation.messages || [];
   hideNotice();
   if (!conversation.title) conversation.title = text.replace(/\s+/g, " ").trim().slice(0, 60);
   conversation.messages.push({ role: "user", text });
-  const history = conversation.messages
-    .filter((m) => m.text && m.text.trim() !== "")
-    .map((m) => ({ role: m.role, text: m.text }));
+  const id = newId();
+  const body = { id, ...state.store.question(conversation, text) };
   const answer = { role: "assistant", text: "", pending: true };
   conversation.messages.push(answer);
   conversation.updated = Date.now();
-  save();
+  // Newest first, as the store lists them.
+  state.conversations = [conversation, ...state.conversations.filter((c) => c !== conversation)];
+  if (!state.store.server) {
+    state.store.save(conversation);
+    conversation.saved = true;
+  }
   renderList();
   renderConversation();
 
   const node = ui.messages.lastElementChild;
-  const id = newId();
   const controller = new AbortController();
-  state.streaming = { id, controller, conversationId: conversation.id, message: answer, node };
+  state.streaming = { id, controller, conversation, message: answer, node };
   ui.input.value = "";
   updateComposer();
   ui.messages.setAttribute("aria-busy", "true");
@@ -276,12 +458,12 @@ async function ask(text) {
       method: "POST",
       credentials: "same-origin",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ id, messages: history }),
+      body: JSON.stringify(body),
       signal: controller.signal,
     });
     if (!response.ok) {
       await refused(response, answer);
-    } else if (!(await readEvents(response, answer, node)) && answer.stopReason !== "stopped") {
+    } else if (!(await readEvents(response, answer, node, conversation)) && answer.stopReason !== "stopped") {
       // The stream closed without a last word from the server.
       answer.error = answer.error || "The connection was lost before the answer was complete. Try again.";
     }
@@ -298,10 +480,12 @@ async function ask(text) {
     state.streaming = null;
     conversation.updated = Date.now();
     if (!answer.text && !answer.error && answer.stopReason !== "stopped") answer.error = "No answer came back. Try again.";
-    save();
+    if (!state.store.server) state.store.save(conversation);
+    if (conversation.saved) announce(conversation.id);
     if (state.currentId === conversation.id) fillMessage(node, answer);
     node.removeAttribute("aria-busy");
     ui.messages.setAttribute("aria-busy", "false");
+    renderList();
     updateComposer();
     ui.input.focus();
   }
@@ -365,7 +549,7 @@ function countdown(seconds, message) {
 
 // Reads the answer's events into `answer`; true when the server ended the stream
 // itself (a "done" or an "error" event), false when the connection just closed.
-async function readEvents(response, answer, node) {
+async function readEvents(response, answer, node, conversation) {
   let ended = false;
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
@@ -392,7 +576,11 @@ async function readEvents(response, answer, node) {
       }
       if (!data) continue;
       const payload = JSON.parse(data);
-      if (event === "delta") {
+      if (event === "start") {
+        started(conversation, payload);
+      } else if (event === "history") {
+        historyStatus(payload.saved !== false);
+      } else if (event === "delta") {
         answer.text += payload.text;
         if (!frame) frame = requestAnimationFrame(paint);
       } else if (event === "done") {
@@ -407,6 +595,27 @@ async function readEvents(response, answer, node) {
   }
   if (frame) cancelAnimationFrame(frame);
   return ended;
+}
+
+// The server's first word on an answer: with history on, the conversation's id and
+// title as stored, and whether saving works right now.
+function started(conversation, payload) {
+  if (payload.conversation && payload.conversation !== conversation.id) {
+    const wasCurrent = state.currentId === conversation.id;
+    conversation.id = payload.conversation;
+    if (wasCurrent) {
+      state.currentId = conversation.id;
+      localStorage.setItem(currentKey(), conversation.id);
+    }
+  }
+  if (payload.conversation) conversation.saved = true;
+  if (payload.title) conversation.title = payload.title;
+  if (state.store.server) historyStatus(payload.saved !== false && payload.history !== "unavailable");
+  renderList();
+  if (state.currentId === conversation.id) {
+    ui.title.textContent = conversation.title || "New chat";
+    ui.rename.hidden = !conversation.saved;
+  }
 }
 
 async function stopAnswer() {
@@ -485,17 +694,38 @@ ui.messages.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-copy]");
   if (button) copy(button);
 });
+ui.search.addEventListener("input", searchChanged);
+ui.more.addEventListener("click", loadMore);
+ui.rename.addEventListener("click", beginRename);
+// Signing out leaves nothing of this user in the browser.
+ui.signOut.addEventListener("click", forgetBrowser);
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.streaming) stopAnswer();
 });
 
-if (!current()) {
-  if (state.conversations.length) state.currentId = state.conversations[0].id;
+async function start() {
+  updateComposer();
+  const me = await loadIdentity();
+  state.user = me?.user || me?.name || "anonymous";
+  const history = me?.history;
+  state.store = history?.enabled ? new ServerStore() : new LocalStore(state.user);
+  ui.emptyText.textContent = !history?.enabled
+    ? "Your conversations stay in this browser until you sign out."
+    : history.retentionDays
+      ? `Your conversations are kept for ${history.retentionDays} days and follow you to your other devices.`
+      : "Your conversations are kept until you delete them, and follow you to your other devices.";
+  if ("BroadcastChannel" in window) {
+    state.tabs = new BroadcastChannel(`bedrock-chatbot.${state.user}`);
+    state.tabs.onmessage = (event) => heard(event.data);
+  }
+  await refreshList();
+  const remembered = localStorage.getItem(currentKey());
+  if (remembered && state.conversations.some((c) => c.id === remembered)) await select(remembered);
+  else if (state.conversations.length) await select(state.conversations[0].id);
   else startNewChat();
+  offerImport();
+  ui.input.focus();
+  document.body.dataset.ready = "true";
 }
-renderList();
-renderConversation();
-updateComposer();
-loadIdentity();
-ui.input.focus();
-document.body.dataset.ready = "true";
+
+start();

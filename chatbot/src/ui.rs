@@ -13,11 +13,16 @@ use crate::app::AppState;
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// `(name, content type, content)` of every asset.
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/app.js"),
+    ),
+    (
+        "store.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/store.js"),
     ),
     (
         "markdown.js",
