@@ -396,8 +396,10 @@ function offerImport() {
   };
 }
 
-function historyStatus(saving) {
-  ui.historyStatus.hidden = saving;
+// Whether the answer is being saved (the server's `history`: `{saving, message}`).
+function historyStatus(history) {
+  if (!history) return;
+  ui.historyStatus.hidden = history.saving !== false;
 }
 
 // ---- asking -----------------------------------------------------------------------
@@ -579,7 +581,7 @@ async function readEvents(response, answer, node, conversation) {
       if (event === "start") {
         started(conversation, payload);
       } else if (event === "history") {
-        historyStatus(payload.saved !== false);
+        historyStatus(payload);
       } else if (event === "delta") {
         answer.text += payload.text;
         if (!frame) frame = requestAnimationFrame(paint);
@@ -610,7 +612,7 @@ function started(conversation, payload) {
   }
   if (payload.conversation) conversation.saved = true;
   if (payload.title) conversation.title = payload.title;
-  if (state.store.server) historyStatus(payload.saved !== false && payload.history !== "unavailable");
+  if (state.store.server) historyStatus(payload.history);
   renderList();
   if (state.currentId === conversation.id) {
     ui.title.textContent = conversation.title || "New chat";

@@ -145,9 +145,12 @@ export class ServerStore {
     return `/api/conversations/${encode(id)}/export?format=${format}`;
   }
 
-  // The body of a question: the server holds the conversation.
+  // The body of a question: the server holds the conversation. One it could not
+  // store (history was unavailable when it began) is sent whole, as without history.
   question(conversation, text) {
-    return conversation.saved ? { conversation: conversation.id, question: text } : { question: text };
+    if (conversation.saved) return { conversation: conversation.id, question: text };
+    if (conversation.messages.length > 1) return LocalStore.prototype.question(conversation);
+    return { question: text };
   }
 }
 

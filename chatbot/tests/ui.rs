@@ -583,3 +583,139 @@ async fn an_answer_cut_off_by_a_model_fault_is_kept_and_marked_incomplete() {
     browser.close().await;
     let _ = server.stop.send(());
 }
+
+/// Without server-side history, conversations stay in this browser for the signed-in
+/// user only until they sign out: the next person on a shared browser sees none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_leaves_no_conversation_in_the_browser() {
+    let world = World::dev("dev@example.com").await;
+    let (browser, server) = open(&world).await;
+    browser.ask("Something private").await;
+    browser.answer_done().await;
+    let stored = "return Object.keys(localStorage).filter(k => k.startsWith('bedrock-chatbot.')) \
+                  .filter(k => localStorage.getItem(k).includes('Something private')).length";
+    assert_eq!(browser.js(stored).await, 1, "kept for this user meanwhile");
+    let key = browser
+        .js("return Object.keys(localStorage).find(k => k.startsWith('bedrock-chatbot.conversations'))")
+        .await;
+    assert!(
+        key.as_str().unwrap().ends_with("dev@example.com"),
+        "keyed by the user: {key}"
+    );
+
+    browser
+        .client
+        .find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Sign-out leaves for Cognito (unreachable here); the origin's storage is what
+    // the next person would get.
+    browser.client.goto(&server.url).await.unwrap();
+    browser
+        .wait_for(
+            "the page after signing out",
+            "return document.body.dataset.ready === 'true'",
+        )
+        .await;
+    assert_eq!(browser.js(stored).await, 0);
+    assert_eq!(
+        browser
+            .js(
+                "return document.querySelectorAll('#conversations li .open').length === 1 \
+                 && document.querySelectorAll('.message').length === 0"
+            )
+            .await,
+        true,
+        "only an empty new chat"
+    );
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+/// Earlier versions kept everyone's conversations under one key: they are offered
+/// once to whoever signs in next, imported on request, and then gone from that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_of_an_earlier_version_are_offered_once_then_removed() {
+    let world = World::dev("dev@example.com").await;
+    let (browser, server) = open(&world).await;
+    browser
+        .js(
+            "localStorage.setItem('bedrock-chatbot.conversations.v1', JSON.stringify([
+               { id: 'a', title: 'Old chat', updated: 1, messages: [
+                 { role: 'user', text: 'An old question' },
+                 { role: 'assistant', text: 'An old answer' } ] },
+               { id: 'b', title: 'Empty', updated: 2, messages: [] } ]))",
+        )
+        .await;
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for(
+            "the offer to import",
+            "return document.body.dataset.ready === 'true' \
+             && !document.getElementById('import-offer').hidden",
+        )
+        .await;
+    let offer = browser
+        .js("return document.getElementById('import-text').textContent")
+        .await;
+    assert!(
+        offer
+            .as_str()
+            .unwrap()
+            .starts_with("1 conversation is stored"),
+        "{offer}"
+    );
+    browser
+        .client
+        .find(Locator::Id("import-accept"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the imported conversation in the list",
+            "return Array.from(document.querySelectorAll('#conversations .open')) \
+             .some(b => b.textContent === 'Old chat')",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return localStorage.getItem('bedrock-chatbot.conversations.v1')")
+            .await,
+        Value::Null
+    );
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for(
+            "the page after reload",
+            "return document.body.dataset.ready === 'true'",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('import-offer').hidden")
+            .await,
+        true,
+        "offered once"
+    );
+    browser
+        .js(
+            "Array.from(document.querySelectorAll('#conversations .open')) \
+             .find(b => b.textContent === 'Old chat').click()",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the imported turns",
+            "return document.querySelectorAll('.message').length === 2 \
+             && document.querySelector('.message.assistant .body').textContent === 'An old answer'",
+        )
+        .await;
+    browser.close().await;
+    let _ = server.stop.send(());
+}
