@@ -187,7 +187,8 @@ mod tests {
             describe(&Outcome::Retained),
             "retained (deletionPolicy: Retain)"
         );
-        let drift = crate::resources::Drift::new("retentionInDays", 7, 30);
+        let setting = crate::resources::log_group::LogGroupSetting::RetentionInDays;
+        let drift = crate::resources::Drift::new(setting, 7, 30).named();
         assert_eq!(
             describe(&Outcome::Updated(vec![drift])),
             "updated: retentionInDays 7 → 30"

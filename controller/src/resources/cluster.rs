@@ -25,9 +25,18 @@ pub struct ObservedCluster {
     pub capacity_providers: BTreeSet<String>,
 }
 
+settings! {
+    /// What can change in place on a cluster.
+    pub enum EcsClusterSetting {
+        ContainerInsights => "containerInsights",
+        CapacityProviders => "capacityProviders",
+    }
+}
+
 impl Resource for EcsCluster {
     const KIND: &'static str = "ECS cluster";
     type Observed = ObservedCluster;
+    type Setting = EcsClusterSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -79,13 +88,21 @@ impl Resource for EcsCluster {
         }))
     }
 
-    fn drift(&self, observed: &ObservedCluster, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedCluster,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<EcsClusterSetting>>> {
         // `enhanced` is Container Insights too, with more detail: not a drift.
         let insights_on = observed.container_insights != "disabled";
         Ok([
-            Drift::compare("containerInsights", insights_on, self.container_insights),
             Drift::compare(
-                "capacityProviders",
+                EcsClusterSetting::ContainerInsights,
+                insights_on,
+                self.container_insights,
+            ),
+            Drift::compare(
+                EcsClusterSetting::CapacityProviders,
                 observed.capacity_providers.clone(),
                 self.providers(),
             ),
@@ -134,28 +151,32 @@ impl Resource for EcsCluster {
     async fn update(
         &self,
         observed: &ObservedCluster,
-        drift: &[Drift],
+        drift: &[Drift<EcsClusterSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let ecs = &ctx.aws.ecs;
-        if drift.iter().any(|d| d.field == "containerInsights") {
-            // UpdateCluster takes the settings as UpdateClusterSettings does (which
-            // moto does not implement).
-            ecs.update_cluster()
-                .cluster(&observed.arn)
-                .settings(self.insights_setting())
-                .send()
-                .await
-                .map_err(|e| aws_error("ecs", "UpdateCluster", e))?;
-        }
-        if drift.iter().any(|d| d.field == "capacityProviders") {
-            ecs.put_cluster_capacity_providers()
-                .cluster(&observed.arn)
-                .set_capacity_providers(Some(self.providers().into_iter().collect()))
-                .set_default_capacity_provider_strategy(Some(self.strategy()))
-                .send()
-                .await
-                .map_err(|e| aws_error("ecs", "PutClusterCapacityProviders", e))?;
+        for change in drift {
+            match change.field {
+                EcsClusterSetting::ContainerInsights => {
+                    // UpdateCluster takes the settings as UpdateClusterSettings does
+                    // (which moto does not implement).
+                    ecs.update_cluster()
+                        .cluster(&observed.arn)
+                        .settings(self.insights_setting())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("ecs", "UpdateCluster", e))?;
+                }
+                EcsClusterSetting::CapacityProviders => {
+                    ecs.put_cluster_capacity_providers()
+                        .cluster(&observed.arn)
+                        .set_capacity_providers(Some(self.providers().into_iter().collect()))
+                        .set_default_capacity_provider_strategy(Some(self.strategy()))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("ecs", "PutClusterCapacityProviders", e))?;
+                }
+            }
         }
         Ok(())
     }

@@ -27,9 +27,18 @@ pub struct ObservedRepository {
     pub encryption: String,
 }
 
+settings! {
+    /// What can change in place on a repository.
+    pub enum RepositorySetting {
+        ImageTagMutability => "imageTagMutability",
+        ScanOnPush => "scanOnPush",
+    }
+}
+
 impl Resource for EcrRepository {
     const KIND: &'static str = "ECR repository";
     type Observed = ObservedRepository;
+    type Setting = RepositorySetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -90,7 +99,11 @@ impl Resource for EcrRepository {
         }))
     }
 
-    fn drift(&self, observed: &ObservedRepository, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedRepository,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<RepositorySetting>>> {
         // A repository's encryption is fixed at creation.
         if observed.encryption != self.encryption {
             return Err(Error::Immutable {
@@ -103,11 +116,15 @@ impl Resource for EcrRepository {
         }
         Ok([
             Drift::compare(
-                "imageTagMutability",
+                RepositorySetting::ImageTagMutability,
                 observed.image_tag_mutability.as_str(),
                 self.image_tag_mutability,
             ),
-            Drift::compare("scanOnPush", observed.scan_on_push, self.scan_on_push),
+            Drift::compare(
+                RepositorySetting::ScanOnPush,
+                observed.scan_on_push,
+                self.scan_on_push,
+            ),
         ]
         .into_iter()
         .flatten()
@@ -151,25 +168,29 @@ impl Resource for EcrRepository {
     async fn update(
         &self,
         _observed: &ObservedRepository,
-        drift: &[Drift],
+        drift: &[Drift<RepositorySetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let ecr = &ctx.aws.ecr;
-        if drift.iter().any(|d| d.field == "imageTagMutability") {
-            ecr.put_image_tag_mutability()
-                .repository_name(&self.name)
-                .image_tag_mutability(ImageTagMutability::from(self.image_tag_mutability))
-                .send()
-                .await
-                .map_err(|e| aws_error("ecr", "PutImageTagMutability", e))?;
-        }
-        if drift.iter().any(|d| d.field == "scanOnPush") {
-            ecr.put_image_scanning_configuration()
-                .repository_name(&self.name)
-                .image_scanning_configuration(self.scanning())
-                .send()
-                .await
-                .map_err(|e| aws_error("ecr", "PutImageScanningConfiguration", e))?;
+        for change in drift {
+            match change.field {
+                RepositorySetting::ImageTagMutability => {
+                    ecr.put_image_tag_mutability()
+                        .repository_name(&self.name)
+                        .image_tag_mutability(ImageTagMutability::from(self.image_tag_mutability))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("ecr", "PutImageTagMutability", e))?;
+                }
+                RepositorySetting::ScanOnPush => {
+                    ecr.put_image_scanning_configuration()
+                        .repository_name(&self.name)
+                        .image_scanning_configuration(self.scanning())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("ecr", "PutImageScanningConfiguration", e))?;
+                }
+            }
         }
         Ok(())
     }

@@ -57,9 +57,22 @@ impl ObservedHistoryTable {
     }
 }
 
+settings! {
+    /// What can change in place on a history table.
+    pub enum HistoryTableSetting {
+        OnDemand => "billingMode on demand",
+        KmsEncryption => "encrypted with KMS",
+        PointInTimeRecovery => "pointInTimeRecovery",
+        TimeToLive => "timeToLive",
+        /// Tags missing, or with another value.
+        Tags => "tags",
+    }
+}
+
 impl Resource for HistoryTable {
     const KIND: &'static str = "DynamoDB table";
     type Observed = ObservedHistoryTable;
+    type Setting = HistoryTableSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -122,7 +135,11 @@ impl Resource for HistoryTable {
         Ok(Some(observed))
     }
 
-    fn drift(&self, observed: &ObservedHistoryTable, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedHistoryTable,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<HistoryTableSetting>>> {
         // DynamoDB changes nothing of a table that is not ACTIVE: wait for it.
         if !observed.is_active() {
             return Ok(Vec::new());
@@ -130,19 +147,24 @@ impl Resource for HistoryTable {
         let missing = self.missing_tags(observed, ctx);
         let expiry = self.expires_items().then(|| EXPIRES_AT.to_string());
         Ok([
-            Drift::compare("billingMode on demand", observed.on_demand, true),
-            Drift::compare("encrypted with KMS", observed.kms_encrypted, true),
+            Drift::compare(HistoryTableSetting::OnDemand, observed.on_demand, true),
             Drift::compare(
-                "pointInTimeRecovery",
+                HistoryTableSetting::KmsEncryption,
+                observed.kms_encrypted,
+                true,
+            ),
+            Drift::compare(
+                HistoryTableSetting::PointInTimeRecovery,
                 observed.point_in_time_recovery,
                 Some(self.point_in_time_recovery),
             ),
             Drift::compare(
-                "timeToLive",
+                HistoryTableSetting::TimeToLive,
                 observed.expiry_attribute.clone(),
                 Some(expiry),
             ),
-            (!missing.is_empty()).then(|| Drift::new("tags", "missing or changed", missing)),
+            (!missing.is_empty())
+                .then(|| Drift::new(HistoryTableSetting::Tags, "missing or changed", missing)),
         ]
         .into_iter()
         .flatten()
@@ -221,12 +243,21 @@ impl Resource for HistoryTable {
     async fn update(
         &self,
         observed: &ObservedHistoryTable,
-        drift: &[Drift],
+        drift: &[Drift<HistoryTableSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let dynamodb = &ctx.aws.dynamodb;
-        let drifted = |field: &str| drift.iter().any(|d| d.field == field);
-        if drifted("billingMode on demand") || drifted("encrypted with KMS") {
+        // Billing and encryption change in one call (UpdateTable).
+        let (mut table, mut recovery, mut expiry, mut tags) = (false, false, false, false);
+        for change in drift {
+            match change.field {
+                HistoryTableSetting::OnDemand | HistoryTableSetting::KmsEncryption => table = true,
+                HistoryTableSetting::PointInTimeRecovery => recovery = true,
+                HistoryTableSetting::TimeToLive => expiry = true,
+                HistoryTableSetting::Tags => tags = true,
+            }
+        }
+        if table {
             dynamodb
                 .update_table()
                 .table_name(&self.name)
@@ -236,7 +267,7 @@ impl Resource for HistoryTable {
                 .await
                 .map_err(|e| aws_error("dynamodb", "UpdateTable", e))?;
         }
-        if drifted("pointInTimeRecovery") {
+        if recovery {
             let specification = PointInTimeRecoverySpecification::builder()
                 .point_in_time_recovery_enabled(self.point_in_time_recovery)
                 .build()
@@ -249,10 +280,10 @@ impl Resource for HistoryTable {
                 .await
                 .map_err(|e| aws_error("dynamodb", "UpdateContinuousBackups", e))?;
         }
-        if drifted("timeToLive") {
+        if expiry {
             self.update_time_to_live(observed, ctx).await?;
         }
-        if drifted("tags") {
+        if tags {
             let tags = self.missing_tags(observed, ctx);
             dynamodb
                 .tag_resource()

@@ -18,9 +18,18 @@ pub struct ObservedInternetGateway {
     pub attached_vpcs: Vec<String>,
 }
 
+settings! {
+    /// What can change in place on an internet gateway.
+    pub enum InternetGatewaySetting {
+        /// The VPC it is attached to.
+        Attachment => "attachment",
+    }
+}
+
 impl Resource for InternetGateway {
     const KIND: &'static str = "internet gateway";
     type Observed = ObservedInternetGateway;
+    type Setting = InternetGatewaySetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -49,13 +58,19 @@ impl Resource for InternetGateway {
             }))
     }
 
-    fn drift(&self, observed: &ObservedInternetGateway, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedInternetGateway,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<InternetGatewaySetting>>> {
         let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
-        Ok(
-            Drift::compare("attachment", observed.attached_vpcs.clone(), vec![vpc])
-                .into_iter()
-                .collect(),
+        Ok(Drift::compare(
+            InternetGatewaySetting::Attachment,
+            observed.attached_vpcs.clone(),
+            vec![vpc],
         )
+        .into_iter()
+        .collect())
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedInternetGateway> {
@@ -86,7 +101,7 @@ impl Resource for InternetGateway {
     async fn update(
         &self,
         observed: &ObservedInternetGateway,
-        _drift: &[Drift],
+        _drift: &[Drift<InternetGatewaySetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;

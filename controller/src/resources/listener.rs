@@ -153,9 +153,21 @@ pub struct ObservedListener {
     pub default_actions: Vec<ListenerAction>,
 }
 
+settings! {
+    /// What can change in place on a listener.
+    pub enum ListenerSetting {
+        /// The protocol, with the port it listens on.
+        Protocol => "protocol",
+        Certificate => "certificate",
+        SslPolicy => "sslPolicy",
+        DefaultAction => "defaultAction",
+    }
+}
+
 impl Resource for Listener {
     const KIND: &'static str = "listener";
     type Observed = ObservedListener;
+    type Setting = ListenerSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -207,24 +219,38 @@ impl Resource for Listener {
         }))
     }
 
-    fn drift(&self, observed: &ObservedListener, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedListener,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<ListenerSetting>>> {
         // TLS settings mean nothing on a plain-HTTP listener (moto even reports a
         // default policy there): compared only where TLS is terminated.
         let tls = self.protocol == "HTTPS";
         Ok([
-            Drift::compare("protocol", observed.protocol.as_str(), self.protocol),
+            Drift::compare(
+                ListenerSetting::Protocol,
+                observed.protocol.as_str(),
+                self.protocol,
+            ),
             tls.then(|| {
                 Drift::compare(
-                    "certificate",
+                    ListenerSetting::Certificate,
                     &observed.certificate_arn,
                     &self.certificate_arn,
                 )
             })
             .flatten(),
-            tls.then(|| Drift::compare("sslPolicy", &observed.ssl_policy, &self.ssl_policy))
-                .flatten(),
+            tls.then(|| {
+                Drift::compare(
+                    ListenerSetting::SslPolicy,
+                    &observed.ssl_policy,
+                    &self.ssl_policy,
+                )
+            })
+            .flatten(),
             Drift::compare(
-                "defaultAction",
+                ListenerSetting::DefaultAction,
                 observed.default_actions.clone(),
                 vec![ListenerAction::from(&self.default_action)],
             ),
@@ -276,24 +302,21 @@ impl Resource for Listener {
     async fn update(
         &self,
         observed: &ObservedListener,
-        drift: &[Drift],
+        drift: &[Drift<ListenerSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        let changed = |field: &str| drift.iter().any(|d| d.field == field);
         let mut call = ctx.aws.elbv2.modify_listener().listener_arn(&observed.arn);
-        if changed("protocol") {
-            call = call
-                .protocol(ProtocolEnum::from(self.protocol))
-                .port(i32::from(self.port));
-        }
-        if changed("certificate") {
-            call = call.set_certificates(self.certificates());
-        }
-        if changed("sslPolicy") {
-            call = call.set_ssl_policy(self.ssl_policy.clone());
-        }
-        if changed("defaultAction") {
-            call = call.default_actions(ListenerAction::from(&self.default_action).to_aws());
+        for change in drift {
+            call = match change.field {
+                ListenerSetting::Protocol => call
+                    .protocol(ProtocolEnum::from(self.protocol))
+                    .port(i32::from(self.port)),
+                ListenerSetting::Certificate => call.set_certificates(self.certificates()),
+                ListenerSetting::SslPolicy => call.set_ssl_policy(self.ssl_policy.clone()),
+                ListenerSetting::DefaultAction => {
+                    call.default_actions(ListenerAction::from(&self.default_action).to_aws())
+                }
+            };
         }
         call.send()
             .await

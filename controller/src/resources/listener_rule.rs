@@ -217,9 +217,19 @@ pub fn normalise_conditions(conditions: &[RuleCondition]) -> Vec<(String, Vec<St
     normalised
 }
 
+settings! {
+    /// What can change in place on a listener rule.
+    pub enum ListenerRuleSetting {
+        Priority => "priority",
+        Conditions => "conditions",
+        Actions => "actions",
+    }
+}
+
 impl Resource for ListenerRule {
     const KIND: &'static str = "Listener rule";
     type Observed = ObservedListenerRule;
+    type Setting = ListenerRuleSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -246,18 +256,26 @@ impl Resource for ListenerRule {
             .map(observed))
     }
 
-    fn drift(&self, observed: &ObservedListenerRule, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
-        let priority = self
-            .priority
-            .and_then(|want| Drift::compare("priority", observed.priority, want));
+    fn drift(
+        &self,
+        observed: &ObservedListenerRule,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<ListenerRuleSetting>>> {
+        let priority = self.priority.and_then(|want| {
+            Drift::compare(ListenerRuleSetting::Priority, observed.priority, want)
+        });
         Ok([
             priority,
             Drift::compare(
-                "conditions",
+                ListenerRuleSetting::Conditions,
                 &observed.conditions,
                 &normalise_conditions(&self.conditions()),
             ),
-            Drift::compare("actions", &observed.actions, &self.actions(ctx)?),
+            Drift::compare(
+                ListenerRuleSetting::Actions,
+                &observed.actions,
+                &self.actions(ctx)?,
+            ),
         ]
         .into_iter()
         .flatten()
@@ -312,17 +330,25 @@ impl Resource for ListenerRule {
     async fn update(
         &self,
         observed: &ObservedListenerRule,
-        drift: &[Drift],
+        drift: &[Drift<ListenerRuleSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         self.forget_listed(ctx);
-        let changed = |field: &str| drift.iter().any(|d| d.field == field);
-        if changed("conditions") || changed("actions") {
+        // Conditions and actions change in one call, the priority in another.
+        let (mut priority, mut conditions, mut actions) = (false, false, false);
+        for change in drift {
+            match change.field {
+                ListenerRuleSetting::Priority => priority = true,
+                ListenerRuleSetting::Conditions => conditions = true,
+                ListenerRuleSetting::Actions => actions = true,
+            }
+        }
+        if conditions || actions {
             let mut call = ctx.aws.elbv2.modify_rule().rule_arn(&observed.arn);
-            if changed("conditions") {
+            if conditions {
                 call = call.set_conditions(Some(self.conditions()));
             }
-            if changed("actions") {
+            if actions {
                 let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
                 require_https(ctx, &listener).await?;
                 call = call.set_actions(Some(self.sdk_actions(ctx)?));
@@ -331,7 +357,7 @@ impl Resource for ListenerRule {
                 .await
                 .map_err(|e| aws_error("elasticloadbalancing", "ModifyRule", e))?;
         }
-        if let (true, Some(priority)) = (changed("priority"), self.priority) {
+        if let (true, Some(priority)) = (priority, self.priority) {
             ctx.aws
                 .elbv2
                 .set_rule_priorities()

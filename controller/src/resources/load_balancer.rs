@@ -4,6 +4,7 @@
 //! protection, idle timeout).
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
@@ -34,9 +35,31 @@ pub struct ObservedLoadBalancer {
     pub attributes: Tags,
 }
 
+/// What can change in place on a load balancer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadBalancerSetting {
+    /// Its subnets.
+    Subnets,
+    /// Its security groups.
+    SecurityGroups,
+    /// One of the attributes we manage, by key.
+    Attribute(String),
+}
+
+impl fmt::Display for LoadBalancerSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Subnets => f.write_str("subnets"),
+            Self::SecurityGroups => f.write_str("securityGroups"),
+            Self::Attribute(key) => write!(f, "attribute {key}"),
+        }
+    }
+}
+
 impl Resource for LoadBalancer {
     const KIND: &'static str = "load balancer";
     type Observed = ObservedLoadBalancer;
+    type Setting = LoadBalancerSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -103,7 +126,11 @@ impl Resource for LoadBalancer {
         }))
     }
 
-    fn drift(&self, observed: &ObservedLoadBalancer, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedLoadBalancer,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<LoadBalancerSetting>>> {
         if observed.scheme != self.scheme {
             return Err(Error::Immutable {
                 kind: Self::KIND,
@@ -114,16 +141,20 @@ impl Resource for LoadBalancer {
             });
         }
         let (subnets, groups) = self.placement(ctx)?;
-        let mut drift: Vec<Drift> = [
-            Drift::compare("subnets", &observed.subnets, &subnets),
-            Drift::compare("securityGroups", &observed.security_groups, &groups),
+        let mut drift: Vec<_> = [
+            Drift::compare(LoadBalancerSetting::Subnets, &observed.subnets, &subnets),
+            Drift::compare(
+                LoadBalancerSetting::SecurityGroups,
+                &observed.security_groups,
+                &groups,
+            ),
         ]
         .into_iter()
         .flatten()
         .collect();
         for (key, want) in &self.attributes {
             drift.extend(Drift::compare(
-                &format!("attribute {key}"),
+                LoadBalancerSetting::Attribute(key.clone()),
                 observed.attributes.get(key),
                 Some(want),
             ));
@@ -175,35 +206,43 @@ impl Resource for LoadBalancer {
     async fn update(
         &self,
         observed: &ObservedLoadBalancer,
-        drift: &[Drift],
+        drift: &[Drift<LoadBalancerSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let elbv2 = &ctx.aws.elbv2;
         let (subnets, groups) = self.placement(ctx)?;
-        if drift.iter().any(|d| d.field == "subnets") {
-            elbv2
-                .set_subnets()
-                .load_balancer_arn(&observed.arn)
-                .set_subnets(Some(subnets.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| aws_error("elbv2", "SetSubnets", e))?;
+        // Every changed attribute goes in one call, after the others.
+        let mut changed = Vec::new();
+        for change in drift {
+            match &change.field {
+                LoadBalancerSetting::Subnets => {
+                    elbv2
+                        .set_subnets()
+                        .load_balancer_arn(&observed.arn)
+                        .set_subnets(Some(subnets.iter().cloned().collect()))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("elbv2", "SetSubnets", e))?;
+                }
+                LoadBalancerSetting::SecurityGroups => {
+                    elbv2
+                        .set_security_groups()
+                        .load_balancer_arn(&observed.arn)
+                        .set_security_groups(Some(groups.iter().cloned().collect()))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("elbv2", "SetSecurityGroups", e))?;
+                }
+                LoadBalancerSetting::Attribute(key) => {
+                    changed.extend(self.attributes.get(key).map(|value| {
+                        LoadBalancerAttribute::builder()
+                            .key(key)
+                            .value(value)
+                            .build()
+                    }))
+                }
+            }
         }
-        if drift.iter().any(|d| d.field == "securityGroups") {
-            elbv2
-                .set_security_groups()
-                .load_balancer_arn(&observed.arn)
-                .set_security_groups(Some(groups.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| aws_error("elbv2", "SetSecurityGroups", e))?;
-        }
-        let changed: Vec<LoadBalancerAttribute> = self
-            .attributes
-            .iter()
-            .filter(|(k, v)| observed.attributes.get(*k) != Some(*v))
-            .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
-            .collect();
         if !changed.is_empty() {
             elbv2
                 .modify_load_balancer_attributes()

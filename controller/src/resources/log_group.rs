@@ -20,9 +20,17 @@ pub struct ObservedLogGroup {
     pub retention_days: Option<i32>,
 }
 
+settings! {
+    /// What can change in place on a log group.
+    pub enum LogGroupSetting {
+        RetentionInDays => "retentionInDays",
+    }
+}
+
 impl Resource for LogGroup {
     const KIND: &'static str = "Log group";
     type Observed = ObservedLogGroup;
+    type Setting = LogGroupSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -70,9 +78,13 @@ impl Resource for LogGroup {
         }))
     }
 
-    fn drift(&self, observed: &ObservedLogGroup, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedLogGroup,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<LogGroupSetting>>> {
         Ok(Drift::compare(
-            "retentionInDays",
+            LogGroupSetting::RetentionInDays,
             observed.retention_days,
             Some(self.retention_days),
         )
@@ -105,7 +117,7 @@ impl Resource for LogGroup {
     async fn update(
         &self,
         _observed: &ObservedLogGroup,
-        _drift: &[Drift],
+        _drift: &[Drift<LogGroupSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         ctx.aws.reads.forget(&listed_key(self.listing_prefix(ctx)));

@@ -4,6 +4,32 @@
 //! them through [`converge`] and [`remove`]; a reader who knows one module knows
 //! them all.
 
+/// Declares a resource module's enum of settings ([`Resource::Setting`]), each
+/// variant with the name progress and events show for it (the AWS API's name of
+/// the setting, mostly).
+macro_rules! settings {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident => $shown:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $(Self::$variant => $shown,)+
+                })
+            }
+        }
+    };
+}
+
 pub mod chatbot_ref;
 pub mod cluster;
 pub mod ec2;
@@ -112,33 +138,49 @@ impl Refs {
 }
 
 /// One setting that differs between AWS and the desired state.
+///
+/// `S` says which setting: every resource module has its own enum of what it can
+/// change ([`Resource::Setting`]), so that its `update` matches the drift
+/// exhaustively and a misspelt or forgotten setting does not compile. Progress and
+/// events carry the setting by its name (`Drift<String>`, see [`Drift::named`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Drift {
+pub struct Drift<S = String> {
     /// Which setting.
-    pub field: String,
+    pub field: S,
     /// What AWS has.
     pub have: String,
     /// What it should be.
     pub want: String,
 }
 
-impl Drift {
+impl<S> Drift<S> {
     /// A drift of `field` from `have` to `want`.
-    pub fn new(field: &str, have: impl fmt::Debug, want: impl fmt::Debug) -> Self {
+    pub fn new(field: S, have: impl fmt::Debug, want: impl fmt::Debug) -> Self {
         Self {
-            field: field.to_string(),
+            field,
             have: format!("{have:?}"),
             want: format!("{want:?}"),
         }
     }
 
     /// A drift when `have != want`, else nothing.
-    pub fn compare<T: PartialEq + fmt::Debug>(field: &str, have: T, want: T) -> Option<Self> {
+    pub fn compare<T: PartialEq + fmt::Debug>(field: S, have: T, want: T) -> Option<Self> {
         (have != want).then(|| Self::new(field, have, want))
     }
 }
 
-impl fmt::Display for Drift {
+impl<S: fmt::Display> Drift<S> {
+    /// The same drift with the setting by its name, as progress and events show it.
+    pub fn named(&self) -> Drift {
+        Drift {
+            field: self.field.to_string(),
+            have: self.have.clone(),
+            want: self.want.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Display> fmt::Display for Drift<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} → {}", self.field, self.have, self.want)
     }
@@ -168,6 +210,10 @@ pub trait Resource {
     const KIND: &'static str;
     /// What is known about the resource on AWS.
     type Observed;
+    /// What can differ from the desired state and be changed in place: the
+    /// module's own enum, displayed as the name progress and events show.
+    /// ([`Infallible`](std::convert::Infallible) where nothing can.)
+    type Setting: fmt::Display;
 
     /// Component key (the `bedrock-chatbot.dev/component` tag).
     fn key(&self) -> &str;
@@ -177,14 +223,14 @@ pub trait Resource {
     /// resource owned by someone else is an [`Error::NotOwned`].
     fn observe(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Option<Self::Observed>>>;
     /// The settings that differ from the desired state.
-    fn drift(&self, observed: &Self::Observed, ctx: Ctx<'_>) -> Result<Vec<Drift>>;
+    fn drift(&self, observed: &Self::Observed, ctx: Ctx<'_>) -> Result<Vec<Drift<Self::Setting>>>;
     /// Creates the resource with every desired setting and tag.
     fn create(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Self::Observed>>;
     /// Changes exactly the drifted settings.
     fn update(
         &self,
         observed: &Self::Observed,
-        drift: &[Drift],
+        drift: &[Drift<Self::Setting>],
         ctx: Ctx<'_>,
     ) -> impl Future<Output = Result<()>>;
     /// Deletes the resource (and what only it uses, like its rules).
@@ -206,7 +252,7 @@ pub trait Resource {
 pub enum Outcome {
     /// Created now.
     Created,
-    /// Existed with drift; the listed settings were changed.
+    /// Existed with drift; the listed settings (by name) were changed.
     Updated(Vec<Drift>),
     /// Existed as desired.
     Unchanged,
@@ -404,7 +450,8 @@ async fn step<R: Resource>(resource: &R, ctx: Ctx<'_>) -> Result<(R::Observed, O
                 Ok((observed, Outcome::Unchanged))
             } else {
                 resource.update(&observed, &drift, ctx).await?;
-                Ok((observed, Outcome::Updated(drift)))
+                let changed = drift.iter().map(Drift::named).collect();
+                Ok((observed, Outcome::Updated(changed)))
             }
         }
     }

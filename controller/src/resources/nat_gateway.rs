@@ -6,6 +6,8 @@
 //! releases the gateway asynchronously, and only then may the address go), and a
 //! restart between the two steps must find it again.
 
+use std::convert::Infallible;
+
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
@@ -46,6 +48,8 @@ pub struct ObservedElasticIp {
 impl Resource for ElasticIp {
     const KIND: &'static str = "Elastic IP";
     type Observed = ObservedElasticIp;
+    /// Nothing to change in place.
+    type Setting = Infallible;
 
     fn key(&self) -> &str {
         &self.key
@@ -75,7 +79,11 @@ impl Resource for ElasticIp {
             }))
     }
 
-    fn drift(&self, _observed: &ObservedElasticIp, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        _observed: &ObservedElasticIp,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<Infallible>>> {
         Ok(Vec::new())
     }
 
@@ -100,7 +108,12 @@ impl Resource for ElasticIp {
         })
     }
 
-    async fn update(&self, _: &ObservedElasticIp, _: &[Drift], _: Ctx<'_>) -> Result<()> {
+    async fn update(
+        &self,
+        _: &ObservedElasticIp,
+        _: &[Drift<Infallible>],
+        _: Ctx<'_>,
+    ) -> Result<()> {
         Ok(())
     }
 
@@ -158,6 +171,8 @@ const STALE_LIVES: usize = 5;
 impl Resource for NatGateway {
     const KIND: &'static str = "NAT gateway";
     type Observed = ObservedNatGateway;
+    /// Nothing to change in place: subnet and address are fixed for its life.
+    type Setting = Infallible;
 
     fn key(&self) -> &str {
         &self.key
@@ -211,7 +226,7 @@ impl Resource for NatGateway {
             .map(|(g, _)| g))
     }
 
-    fn drift(&self, observed: &ObservedNatGateway, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(&self, observed: &ObservedNatGateway, ctx: Ctx<'_>) -> Result<Vec<Drift<Infallible>>> {
         let subnet = ctx.refs.resolve(&self.subnet)?;
         let allocation = self.allocation_id(ctx)?;
         // A NAT gateway's subnet and address are fixed for its life.
@@ -276,7 +291,12 @@ impl Resource for NatGateway {
         ))
     }
 
-    async fn update(&self, _: &ObservedNatGateway, _: &[Drift], _: Ctx<'_>) -> Result<()> {
+    async fn update(
+        &self,
+        _: &ObservedNatGateway,
+        _: &[Drift<Infallible>],
+        _: Ctx<'_>,
+    ) -> Result<()> {
         Ok(())
     }
 

@@ -28,9 +28,21 @@ pub struct ObservedRole {
     pub permissions_boundary: Option<String>,
 }
 
+settings! {
+    /// What can change in place on a role.
+    pub enum RoleSetting {
+        PermissionsBoundary => "permissionsBoundary",
+        TrustPolicy => "trustPolicy",
+        Description => "description",
+        ManagedPolicies => "managedPolicies",
+        InlinePolicies => "inlinePolicies",
+    }
+}
+
 impl Resource for Role {
     const KIND: &'static str = "IAM role";
     type Observed = ObservedRole;
+    type Setting = RoleSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -101,7 +113,7 @@ impl Resource for Role {
         }))
     }
 
-    fn drift(&self, observed: &ObservedRole, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(&self, observed: &ObservedRole, _ctx: Ctx<'_>) -> Result<Vec<Drift<RoleSetting>>> {
         let want_trust = serde_json::to_value(&self.trust_policy).map_err(crate::Error::Render)?;
         let want_managed: BTreeSet<String> = self.managed_policy_arns.iter().cloned().collect();
         let want_inline = self.inline_json()?;
@@ -111,18 +123,26 @@ impl Resource for Role {
         // may change the role's policies only once the role has it.
         Ok([
             Drift::compare(
-                "permissionsBoundary",
+                RoleSetting::PermissionsBoundary,
                 &observed.permissions_boundary,
                 &self.permissions_boundary,
             ),
-            Drift::compare("trustPolicy", &observed.trust_policy, &want_trust),
-            Drift::compare("description", &observed.description, &self.description),
             Drift::compare(
-                "managedPolicies",
+                RoleSetting::TrustPolicy,
+                &observed.trust_policy,
+                &want_trust,
+            ),
+            Drift::compare(
+                RoleSetting::Description,
+                &observed.description,
+                &self.description,
+            ),
+            Drift::compare(
+                RoleSetting::ManagedPolicies,
                 &observed.managed_policy_arns,
                 &want_managed,
             ),
-            Drift::compare("inlinePolicies", &have_inline, &want_inline),
+            Drift::compare(RoleSetting::InlinePolicies, &have_inline, &want_inline),
         ]
         .into_iter()
         .flatten()
@@ -171,11 +191,16 @@ impl Resource for Role {
         })
     }
 
-    async fn update(&self, observed: &ObservedRole, drift: &[Drift], ctx: Ctx<'_>) -> Result<()> {
+    async fn update(
+        &self,
+        observed: &ObservedRole,
+        drift: &[Drift<RoleSetting>],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
         let iam = &ctx.aws.iam;
         for change in drift {
-            match change.field.as_str() {
-                "trustPolicy" => {
+            match change.field {
+                RoleSetting::TrustPolicy => {
                     let trust =
                         serde_json::to_string(&self.trust_policy).map_err(crate::Error::Render)?;
                     iam.update_assume_role_policy()
@@ -185,7 +210,7 @@ impl Resource for Role {
                         .await
                         .map_err(|e| aws_error("iam", "UpdateAssumeRolePolicy", e))?;
                 }
-                "permissionsBoundary" => match &self.permissions_boundary {
+                RoleSetting::PermissionsBoundary => match &self.permissions_boundary {
                     Some(boundary) => {
                         iam.put_role_permissions_boundary()
                             .role_name(&self.name)
@@ -202,7 +227,7 @@ impl Resource for Role {
                             .map_err(|e| aws_error("iam", "DeleteRolePermissionsBoundary", e))?;
                     }
                 },
-                "description" => {
+                RoleSetting::Description => {
                     iam.update_role()
                         .role_name(&self.name)
                         .description(&self.description)
@@ -210,7 +235,7 @@ impl Resource for Role {
                         .await
                         .map_err(|e| aws_error("iam", "UpdateRole", e))?;
                 }
-                "managedPolicies" => {
+                RoleSetting::ManagedPolicies => {
                     for arn in self
                         .managed_policy_arns
                         .iter()
@@ -231,7 +256,7 @@ impl Resource for Role {
                         detach(ctx, &self.name, arn).await?;
                     }
                 }
-                _ => {
+                RoleSetting::InlinePolicies => {
                     for (name, document) in &self.inline_policies {
                         let document =
                             serde_json::to_string(document).map_err(crate::Error::Render)?;

@@ -56,9 +56,19 @@ impl RouteChanges {
     }
 }
 
+settings! {
+    /// What can change in place on a route table.
+    pub enum RouteTableSetting {
+        Routes => "routes",
+        /// The subnets it is associated with.
+        Associations => "associations",
+    }
+}
+
 impl Resource for RouteTable {
     const KIND: &'static str = "route table";
     type Observed = ObservedRouteTable;
+    type Setting = RouteTableSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -114,16 +124,20 @@ impl Resource for RouteTable {
         }))
     }
 
-    fn drift(&self, observed: &ObservedRouteTable, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedRouteTable,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<RouteTableSetting>>> {
         let want_routes = self.desired_routes(ctx)?;
         let want_subnets = ctx.refs.resolve_all(&self.subnets)?;
         let mut want_subnets = want_subnets;
         want_subnets.sort();
         let have_subnets: Vec<&String> = observed.associations.keys().collect();
         Ok([
-            Drift::compare("routes", &observed.routes, &want_routes),
+            Drift::compare(RouteTableSetting::Routes, &observed.routes, &want_routes),
             Drift::compare(
-                "associations",
+                RouteTableSetting::Associations,
                 have_subnets,
                 want_subnets.iter().collect::<Vec<_>>(),
             ),
@@ -170,66 +184,13 @@ impl Resource for RouteTable {
     async fn update(
         &self,
         observed: &ObservedRouteTable,
-        drift: &[Drift],
+        drift: &[Drift<RouteTableSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        let ec2 = &ctx.aws.ec2;
-        if drift.iter().any(|d| d.field == "routes") {
-            let changes = RouteChanges::between(&observed.routes, &self.desired_routes(ctx)?);
-            for destination in &changes.delete {
-                ec2.delete_route()
-                    .route_table_id(&observed.id)
-                    .destination_cidr_block(destination)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ec2", "DeleteRoute", e))?;
-            }
-            for (destination, target) in &changes.replace {
-                let call = ec2
-                    .replace_route()
-                    .route_table_id(&observed.id)
-                    .destination_cidr_block(destination);
-                let call = if target.starts_with("nat-") {
-                    call.nat_gateway_id(target)
-                } else {
-                    call.gateway_id(target)
-                };
-                call.send()
-                    .await
-                    .map_err(|e| aws_error("ec2", "ReplaceRoute", e))?;
-            }
-            for (destination, target) in &changes.create {
-                let call = ec2
-                    .create_route()
-                    .route_table_id(&observed.id)
-                    .destination_cidr_block(destination);
-                let call = if target.starts_with("nat-") {
-                    call.nat_gateway_id(target)
-                } else {
-                    call.gateway_id(target)
-                };
-                call.send()
-                    .await
-                    .map_err(|e| aws_error("ec2", "CreateRoute", e))?;
-            }
-        }
-        if drift.iter().any(|d| d.field == "associations") {
-            let want = ctx.refs.resolve_all(&self.subnets)?;
-            for (subnet, association) in &observed.associations {
-                if !want.contains(subnet) {
-                    disassociate(ctx, association).await?;
-                }
-            }
-            for subnet in want
-                .iter()
-                .filter(|s| !observed.associations.contains_key(*s))
-            {
-                ec2.associate_route_table()
-                    .route_table_id(&observed.id)
-                    .subnet_id(subnet)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ec2", "AssociateRouteTable", e))?;
+        for change in drift {
+            match change.field {
+                RouteTableSetting::Routes => self.update_routes(observed, ctx).await?,
+                RouteTableSetting::Associations => self.update_associations(observed, ctx).await?,
             }
         }
         Ok(())
@@ -258,6 +219,72 @@ impl Resource for RouteTable {
 }
 
 impl RouteTable {
+    /// Creates, replaces and deletes routes until the table holds the desired ones.
+    async fn update_routes(&self, observed: &ObservedRouteTable, ctx: Ctx<'_>) -> Result<()> {
+        let ec2 = &ctx.aws.ec2;
+        let changes = RouteChanges::between(&observed.routes, &self.desired_routes(ctx)?);
+        for destination in &changes.delete {
+            ec2.delete_route()
+                .route_table_id(&observed.id)
+                .destination_cidr_block(destination)
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2", "DeleteRoute", e))?;
+        }
+        for (destination, target) in &changes.replace {
+            let call = ec2
+                .replace_route()
+                .route_table_id(&observed.id)
+                .destination_cidr_block(destination);
+            let call = if target.starts_with("nat-") {
+                call.nat_gateway_id(target)
+            } else {
+                call.gateway_id(target)
+            };
+            call.send()
+                .await
+                .map_err(|e| aws_error("ec2", "ReplaceRoute", e))?;
+        }
+        for (destination, target) in &changes.create {
+            let call = ec2
+                .create_route()
+                .route_table_id(&observed.id)
+                .destination_cidr_block(destination);
+            let call = if target.starts_with("nat-") {
+                call.nat_gateway_id(target)
+            } else {
+                call.gateway_id(target)
+            };
+            call.send()
+                .await
+                .map_err(|e| aws_error("ec2", "CreateRoute", e))?;
+        }
+        Ok(())
+    }
+
+    /// Associates the table with exactly the desired subnets.
+    async fn update_associations(&self, observed: &ObservedRouteTable, ctx: Ctx<'_>) -> Result<()> {
+        let ec2 = &ctx.aws.ec2;
+        let want = ctx.refs.resolve_all(&self.subnets)?;
+        for (subnet, association) in &observed.associations {
+            if !want.contains(subnet) {
+                disassociate(ctx, association).await?;
+            }
+        }
+        for subnet in want
+            .iter()
+            .filter(|s| !observed.associations.contains_key(*s))
+        {
+            ec2.associate_route_table()
+                .route_table_id(&observed.id)
+                .subnet_id(subnet)
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2", "AssociateRouteTable", e))?;
+        }
+        Ok(())
+    }
+
     /// Destination → target id, for the routes that can be resolved now.
     fn desired_routes(&self, ctx: Ctx<'_>) -> Result<BTreeMap<String, String>> {
         self.routes

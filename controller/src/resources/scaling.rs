@@ -32,9 +32,20 @@ pub struct ObservedScaling {
     pub policy: Option<(String, f64, Option<i32>, Option<i32>)>,
 }
 
+settings! {
+    /// What can change in place on a service's scaling.
+    pub enum ScalingSetting {
+        /// Fewest and most tasks.
+        Capacity => "capacity",
+        /// The target tracking policy.
+        Policy => "policy",
+    }
+}
+
 impl Resource for Scaling {
     const KIND: &'static str = "Auto scaling";
     type Observed = ObservedScaling;
+    type Setting = ScalingSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -86,14 +97,22 @@ impl Resource for Scaling {
         }))
     }
 
-    fn drift(&self, observed: &ObservedScaling, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedScaling,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<ScalingSetting>>> {
         Ok([
             Drift::compare(
-                "capacity",
+                ScalingSetting::Capacity,
                 (observed.min_capacity, observed.max_capacity),
                 (self.min_capacity, self.max_capacity),
             ),
-            Drift::compare("policy", observed.policy.clone(), Some(self.policy())),
+            Drift::compare(
+                ScalingSetting::Policy,
+                observed.policy.clone(),
+                Some(self.policy()),
+            ),
         ]
         .into_iter()
         .flatten()
@@ -116,16 +135,17 @@ impl Resource for Scaling {
     async fn update(
         &self,
         observed: &ObservedScaling,
-        drift: &[Drift],
+        drift: &[Drift<ScalingSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         ctx.aws.reads.forget(&listed_key(ctx));
         for change in drift {
-            if change.field == "capacity" {
+            match change.field {
                 // RegisterScalableTarget on an existing target updates it.
-                self.register(ctx, &observed.resource_id, false).await?;
-            } else {
-                self.put_policy(ctx, &observed.resource_id).await?;
+                ScalingSetting::Capacity => {
+                    self.register(ctx, &observed.resource_id, false).await?;
+                }
+                ScalingSetting::Policy => self.put_policy(ctx, &observed.resource_id).await?,
             }
         }
         Ok(())

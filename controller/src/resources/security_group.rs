@@ -7,6 +7,7 @@
 //! the default allow-all egress rule included).
 
 use std::collections::BTreeSet;
+use std::convert::Infallible;
 use std::fmt;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, UserIdGroupPair};
@@ -33,6 +34,9 @@ pub struct ObservedSecurityGroup {
 impl Resource for SecurityGroup {
     const KIND: &'static str = "security group";
     type Observed = ObservedSecurityGroup;
+    /// Nothing to change in place: name, description and VPC are fixed for the
+    /// group's life, and its rules are [`SecurityGroupRules`].
+    type Setting = Infallible;
 
     fn key(&self) -> &str {
         &self.key
@@ -63,7 +67,11 @@ impl Resource for SecurityGroup {
             }))
     }
 
-    fn drift(&self, observed: &ObservedSecurityGroup, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedSecurityGroup,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<Infallible>>> {
         let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
         // Name, description and VPC of a group are fixed for its life.
         for (field, have, want) in [
@@ -109,7 +117,12 @@ impl Resource for SecurityGroup {
         })
     }
 
-    async fn update(&self, _: &ObservedSecurityGroup, _: &[Drift], _: Ctx<'_>) -> Result<()> {
+    async fn update(
+        &self,
+        _: &ObservedSecurityGroup,
+        _: &[Drift<Infallible>],
+        _: Ctx<'_>,
+    ) -> Result<()> {
         Ok(())
     }
 
@@ -237,6 +250,14 @@ impl RuleChanges {
     }
 }
 
+settings! {
+    /// What can change in place on a group's rules.
+    pub enum RuleSetting {
+        Ingress => "ingress",
+        Egress => "egress",
+    }
+}
+
 /// A group's rules as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedRules {
@@ -249,6 +270,7 @@ pub struct ObservedRules {
 impl Resource for SecurityGroupRules<'_> {
     const KIND: &'static str = "security group rules";
     type Observed = ObservedRules;
+    type Setting = RuleSetting;
 
     fn key(&self) -> &str {
         &self.0.key
@@ -309,10 +331,10 @@ impl Resource for SecurityGroupRules<'_> {
         }))
     }
 
-    fn drift(&self, observed: &ObservedRules, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(&self, observed: &ObservedRules, ctx: Ctx<'_>) -> Result<Vec<Drift<RuleSetting>>> {
         let want = self.desired_rules(ctx)?;
         let mut drift = Vec::new();
-        for (field, egress) in [("ingress", false), ("egress", true)] {
+        for (field, egress) in [(RuleSetting::Ingress, false), (RuleSetting::Egress, true)] {
             let have: BTreeSet<String> = observed
                 .rules
                 .iter()
@@ -334,7 +356,14 @@ impl Resource for SecurityGroupRules<'_> {
         Err(Error::Unresolved(self.0.key.clone()))
     }
 
-    async fn update(&self, observed: &ObservedRules, _drift: &[Drift], ctx: Ctx<'_>) -> Result<()> {
+    async fn update(
+        &self,
+        observed: &ObservedRules,
+        _drift: &[Drift<RuleSetting>],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        // Either direction: the rules to revoke and to authorize are worked out
+        // from the observed ones, whichever drifted.
         let changes = RuleChanges::between(&observed.rules, &self.desired_rules(ctx)?);
         apply_changes(ctx, &observed.group_id, &changes).await
     }

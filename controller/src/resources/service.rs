@@ -58,9 +58,6 @@ pub struct ObservedService {
     pub task_definition_record: Option<String>,
 }
 
-/// The drift of the service's [`TAG_TASK_DEFINITION`] tag.
-const RECORD_FIELD: &str = "taskDefinitionRecord";
-
 /// Subnets, security groups and public IP of the tasks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkSettings {
@@ -72,9 +69,27 @@ pub struct NetworkSettings {
     pub assign_public_ip: bool,
 }
 
+settings! {
+    /// What can change in place on a service: all but the record in one
+    /// UpdateService call.
+    pub enum ServiceSetting {
+        DesiredCount => "desiredCount",
+        TaskDefinition => "taskDefinition",
+        NetworkConfiguration => "networkConfiguration",
+        LoadBalancers => "loadBalancers",
+        HealthCheckGracePeriod => "healthCheckGracePeriodSeconds",
+        DeploymentConfiguration => "deploymentConfiguration",
+        PropagateTags => "propagateTags",
+        EnableExecuteCommand => "enableExecuteCommand",
+        /// The service's [`TAG_TASK_DEFINITION`] tag.
+        TaskDefinitionRecord => "taskDefinitionRecord",
+    }
+}
+
 impl Resource for Service {
     const KIND: &'static str = "ECS service";
     type Observed = ObservedService;
+    type Setting = ServiceSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -114,50 +129,66 @@ impl Resource for Service {
         Ok(Some(observed(&service)))
     }
 
-    fn drift(&self, observed: &ObservedService, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedService,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<ServiceSetting>>> {
         let want_network = self.network(ctx)?;
         let task_definition = chatbot_ref::resolve(ctx.refs, &ChatbotRef::TaskDefinitionArn)?;
         // The emulator omits these two; AWS always reports them. Compare when known.
         let grace = observed.health_check_grace_period_seconds.and_then(|have| {
             Drift::compare(
-                "healthCheckGracePeriodSeconds",
+                ServiceSetting::HealthCheckGracePeriod,
                 have,
                 self.health_check_grace_period_seconds,
             )
         });
-        let deployment = observed
-            .deployment
-            .and_then(|have| Drift::compare("deploymentConfiguration", have, self.deployment()));
+        let deployment = observed.deployment.and_then(|have| {
+            Drift::compare(
+                ServiceSetting::DeploymentConfiguration,
+                have,
+                self.deployment(),
+            )
+        });
         // Only a record the engine vouches for is written; without one the tag stays.
         let record = self.task_definition_record.as_deref().and_then(|want| {
             Drift::compare(
-                RECORD_FIELD,
+                ServiceSetting::TaskDefinitionRecord,
                 observed.task_definition_record.as_deref(),
                 Some(want),
             )
         });
         Ok([
-            Drift::compare("desiredCount", observed.desired_count, self.desired_count),
             Drift::compare(
-                "taskDefinition",
+                ServiceSetting::DesiredCount,
+                observed.desired_count,
+                self.desired_count,
+            ),
+            Drift::compare(
+                ServiceSetting::TaskDefinition,
                 &observed.task_definition,
                 &task_definition,
             ),
-            Drift::compare("networkConfiguration", &observed.network, &want_network),
             Drift::compare(
-                "loadBalancers",
+                ServiceSetting::NetworkConfiguration,
+                &observed.network,
+                &want_network,
+            ),
+            Drift::compare(
+                ServiceSetting::LoadBalancers,
                 &observed.load_balancers,
                 &self.load_balancers(ctx)?,
             ),
             grace,
             deployment,
             Drift::compare(
-                "propagateTags",
+                ServiceSetting::PropagateTags,
                 observed.propagate_tags.as_str(),
                 self.propagate_tags,
             ),
             Drift::compare(
-                "enableExecuteCommand",
+                ServiceSetting::EnableExecuteCommand,
                 observed.enable_execute_command,
                 self.enable_execute_command,
             ),
@@ -217,12 +248,13 @@ impl Resource for Service {
     async fn update(
         &self,
         observed: &ObservedService,
-        drift: &[Drift],
+        drift: &[Drift<ServiceSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let cluster = ctx.refs.resolve(&self.cluster)?;
-        let (record, drift): (Vec<&Drift>, Vec<&Drift>) =
-            drift.iter().partition(|d| d.field == RECORD_FIELD);
+        let (record, drift): (Vec<_>, Vec<_>) = drift
+            .iter()
+            .partition(|d| d.field == ServiceSetting::TaskDefinitionRecord);
         if !drift.is_empty() {
             self.update_service(observed, &drift, &cluster, ctx).await?;
         }
@@ -373,7 +405,7 @@ impl Service {
     async fn update_service(
         &self,
         observed: &ObservedService,
-        drift: &[&Drift],
+        drift: &[&Drift<ServiceSetting>],
         cluster: &str,
         ctx: Ctx<'_>,
     ) -> Result<()> {
@@ -384,22 +416,32 @@ impl Service {
             .cluster(cluster)
             .service(&observed.arn);
         for change in drift {
-            call = match change.field.as_str() {
-                "desiredCount" => call.desired_count(self.desired_count),
-                "taskDefinition" => call.task_definition(chatbot_ref::resolve(
+            call = match change.field {
+                ServiceSetting::DesiredCount => call.desired_count(self.desired_count),
+                ServiceSetting::TaskDefinition => call.task_definition(chatbot_ref::resolve(
                     ctx.refs,
                     &ChatbotRef::TaskDefinitionArn,
                 )?),
-                "networkConfiguration" => {
+                ServiceSetting::NetworkConfiguration => {
                     call.network_configuration(sdk_network(&self.network(ctx)?)?)
                 }
-                "loadBalancers" => call.set_load_balancers(Some(self.sdk_load_balancers(ctx)?)),
-                "healthCheckGracePeriodSeconds" => {
+                ServiceSetting::LoadBalancers => {
+                    call.set_load_balancers(Some(self.sdk_load_balancers(ctx)?))
+                }
+                ServiceSetting::HealthCheckGracePeriod => {
                     call.health_check_grace_period_seconds(self.health_check_grace_period_seconds)
                 }
-                "deploymentConfiguration" => call.deployment_configuration(self.sdk_deployment()),
-                "propagateTags" => call.propagate_tags(PropagateTags::from(self.propagate_tags)),
-                _ => call.enable_execute_command(self.enable_execute_command),
+                ServiceSetting::DeploymentConfiguration => {
+                    call.deployment_configuration(self.sdk_deployment())
+                }
+                ServiceSetting::PropagateTags => {
+                    call.propagate_tags(PropagateTags::from(self.propagate_tags))
+                }
+                ServiceSetting::EnableExecuteCommand => {
+                    call.enable_execute_command(self.enable_execute_command)
+                }
+                // Tagged by `update` once this call has pointed the service at it.
+                ServiceSetting::TaskDefinitionRecord => call,
             };
         }
         let sent = call.send().await;

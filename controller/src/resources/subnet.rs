@@ -25,9 +25,17 @@ pub struct ObservedSubnet {
     pub state: String,
 }
 
+settings! {
+    /// What can change in place on a subnet.
+    pub enum SubnetSetting {
+        MapPublicIpOnLaunch => "mapPublicIpOnLaunch",
+    }
+}
+
 impl Resource for Subnet {
     const KIND: &'static str = "subnet";
     type Observed = ObservedSubnet;
+    type Setting = SubnetSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -62,7 +70,7 @@ impl Resource for Subnet {
             }))
     }
 
-    fn drift(&self, observed: &ObservedSubnet, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(&self, observed: &ObservedSubnet, _ctx: Ctx<'_>) -> Result<Vec<Drift<SubnetSetting>>> {
         // A subnet's range and zone are fixed for its life; changing them means a
         // new subnet, and everything in the old one would have to move.
         for (field, have, want) in [
@@ -84,7 +92,7 @@ impl Resource for Subnet {
             }
         }
         Ok(Drift::compare(
-            "mapPublicIpOnLaunch",
+            SubnetSetting::MapPublicIpOnLaunch,
             observed.map_public_ip_on_launch,
             self.map_public_ip_on_launch,
         )
@@ -127,20 +135,29 @@ impl Resource for Subnet {
         })
     }
 
-    async fn update(&self, observed: &ObservedSubnet, drift: &[Drift], ctx: Ctx<'_>) -> Result<()> {
-        if drift.iter().any(|d| d.field == "mapPublicIpOnLaunch") {
-            ctx.aws
-                .ec2
-                .modify_subnet_attribute()
-                .subnet_id(&observed.id)
-                .map_public_ip_on_launch(
-                    AttributeBooleanValue::builder()
-                        .value(self.map_public_ip_on_launch)
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| aws_error("ec2", "ModifySubnetAttribute", e))?;
+    async fn update(
+        &self,
+        observed: &ObservedSubnet,
+        drift: &[Drift<SubnetSetting>],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
+        for change in drift {
+            match change.field {
+                SubnetSetting::MapPublicIpOnLaunch => {
+                    ctx.aws
+                        .ec2
+                        .modify_subnet_attribute()
+                        .subnet_id(&observed.id)
+                        .map_public_ip_on_launch(
+                            AttributeBooleanValue::builder()
+                                .value(self.map_public_ip_on_launch)
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("ec2", "ModifySubnetAttribute", e))?;
+                }
+            }
         }
         Ok(())
     }

@@ -64,9 +64,18 @@ impl From<&HealthCheck> for HealthCheckSettings {
     }
 }
 
+settings! {
+    /// What can change in place on a target group.
+    pub enum TargetGroupSetting {
+        HealthCheck => "healthCheck",
+        DeregistrationDelay => "deregistrationDelay",
+    }
+}
+
 impl Resource for TargetGroup {
     const KIND: &'static str = "Target group";
     type Observed = ObservedTargetGroup;
+    type Setting = TargetGroupSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -107,7 +116,11 @@ impl Resource for TargetGroup {
         Ok(Some(observed(group, arn, delay)))
     }
 
-    fn drift(&self, observed: &ObservedTargetGroup, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedTargetGroup,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<TargetGroupSetting>>> {
         let vpc = ctx.refs.resolve(&self.vpc)?;
         // What AWS cannot change in place: a person decides about replacing it.
         let immutable: [(&'static str, String, String); 4] = [
@@ -135,12 +148,12 @@ impl Resource for TargetGroup {
         }
         Ok([
             Drift::compare(
-                "healthCheck",
+                TargetGroupSetting::HealthCheck,
                 &observed.health_check,
                 &HealthCheckSettings::from(&self.health_check),
             ),
             Drift::compare(
-                "deregistrationDelay",
+                TargetGroupSetting::DeregistrationDelay,
                 observed.deregistration_delay_seconds,
                 Some(self.deregistration_delay_seconds),
             ),
@@ -192,29 +205,32 @@ impl Resource for TargetGroup {
     async fn update(
         &self,
         observed: &ObservedTargetGroup,
-        drift: &[Drift],
+        drift: &[Drift<TargetGroupSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         self.forget_listed(ctx);
         for change in drift {
-            if change.field == "healthCheck" {
-                let h = &self.health_check;
-                ctx.aws
-                    .elbv2
-                    .modify_target_group()
-                    .target_group_arn(&observed.arn)
-                    .health_check_enabled(true)
-                    .health_check_path(&h.path)
-                    .health_check_interval_seconds(h.interval_seconds)
-                    .health_check_timeout_seconds(h.timeout_seconds)
-                    .healthy_threshold_count(h.healthy_threshold)
-                    .unhealthy_threshold_count(h.unhealthy_threshold)
-                    .matcher(Matcher::builder().http_code(h.matcher).build())
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("elasticloadbalancing", "ModifyTargetGroup", e))?;
-            } else {
-                self.set_delay(ctx, &observed.arn).await?;
+            match change.field {
+                TargetGroupSetting::HealthCheck => {
+                    let h = &self.health_check;
+                    ctx.aws
+                        .elbv2
+                        .modify_target_group()
+                        .target_group_arn(&observed.arn)
+                        .health_check_enabled(true)
+                        .health_check_path(&h.path)
+                        .health_check_interval_seconds(h.interval_seconds)
+                        .health_check_timeout_seconds(h.timeout_seconds)
+                        .healthy_threshold_count(h.healthy_threshold)
+                        .unhealthy_threshold_count(h.unhealthy_threshold)
+                        .matcher(Matcher::builder().http_code(h.matcher).build())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("elasticloadbalancing", "ModifyTargetGroup", e))?;
+                }
+                TargetGroupSetting::DeregistrationDelay => {
+                    self.set_delay(ctx, &observed.arn).await?;
+                }
             }
         }
         Ok(())

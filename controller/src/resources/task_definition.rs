@@ -89,27 +89,55 @@ pub struct ContainerSettings {
     pub health_check: Option<(Vec<String>, i32, i32, i32, i32)>,
 }
 
+settings! {
+    /// What can differ on a task definition. Any of them registers a new revision.
+    pub enum TaskDefinitionSetting {
+        NetworkMode => "networkMode",
+        RequiresCompatibilities => "requiresCompatibilities",
+        Cpu => "cpu",
+        Memory => "memory",
+        RuntimePlatform => "runtimePlatform",
+        ExecutionRoleArn => "executionRoleArn",
+        TaskRoleArn => "taskRoleArn",
+        /// How many containers (one is desired).
+        Containers => "containers",
+        ContainerName => "container.name",
+        ContainerImage => "container.image",
+        ContainerPortMappings => "container.portMappings",
+        ContainerEssential => "container.essential",
+        ContainerReadonlyRootFilesystem => "container.readonlyRootFilesystem",
+        ContainerStopTimeout => "container.stopTimeout",
+        ContainerLogConfiguration => "container.logConfiguration",
+        ContainerHealthCheck => "container.healthCheck",
+        ContainerEnvironment => "container.environment",
+    }
+}
+
 /// The drifts between two containers, field by field; environment drift names
 /// only the variables that differ.
-pub fn container_drift(have: &ContainerSettings, want: &ContainerSettings) -> Vec<Drift> {
-    let mut drift: Vec<Drift> = [
-        Drift::compare("container.name", &have.name, &want.name),
-        Drift::compare("container.image", &have.image, &want.image),
-        Drift::compare("container.portMappings", &have.ports, &want.ports),
-        Drift::compare("container.essential", have.essential, want.essential),
+pub fn container_drift(
+    have: &ContainerSettings,
+    want: &ContainerSettings,
+) -> Vec<Drift<TaskDefinitionSetting>> {
+    use TaskDefinitionSetting as S;
+    let mut drift: Vec<_> = [
+        Drift::compare(S::ContainerName, &have.name, &want.name),
+        Drift::compare(S::ContainerImage, &have.image, &want.image),
+        Drift::compare(S::ContainerPortMappings, &have.ports, &want.ports),
+        Drift::compare(S::ContainerEssential, have.essential, want.essential),
         Drift::compare(
-            "container.readonlyRootFilesystem",
+            S::ContainerReadonlyRootFilesystem,
             have.readonly_root_filesystem,
             want.readonly_root_filesystem,
         ),
         Drift::compare(
-            "container.stopTimeout",
+            S::ContainerStopTimeout,
             have.stop_timeout,
             want.stop_timeout,
         ),
-        Drift::compare("container.logConfiguration", &have.logging, &want.logging),
+        Drift::compare(S::ContainerLogConfiguration, &have.logging, &want.logging),
         Drift::compare(
-            "container.healthCheck",
+            S::ContainerHealthCheck,
             &have.health_check,
             &want.health_check,
         ),
@@ -125,7 +153,7 @@ pub fn container_drift(have: &ContainerSettings, want: &ContainerSettings) -> Ve
     };
     if have.environment != want.environment {
         drift.push(Drift::new(
-            "container.environment",
+            S::ContainerEnvironment,
             differs(&have.environment, &want.environment),
             differs(&want.environment, &have.environment),
         ));
@@ -136,6 +164,7 @@ pub fn container_drift(have: &ContainerSettings, want: &ContainerSettings) -> Ve
 impl Resource for TaskDefinition {
     const KIND: &'static str = "Task definition";
     type Observed = ObservedTaskDefinition;
+    type Setting = TaskDefinitionSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -178,29 +207,34 @@ impl Resource for TaskDefinition {
         }))
     }
 
-    fn drift(&self, observed: &ObservedTaskDefinition, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedTaskDefinition,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<TaskDefinitionSetting>>> {
+        use TaskDefinitionSetting as S;
         let want = self.settings(ctx)?;
         let have = &observed.settings;
-        let mut drift: Vec<Drift> = [
-            Drift::compare("networkMode", &have.network_mode, &want.network_mode),
+        let mut drift: Vec<_> = [
+            Drift::compare(S::NetworkMode, &have.network_mode, &want.network_mode),
             Drift::compare(
-                "requiresCompatibilities",
+                S::RequiresCompatibilities,
                 &have.requires_compatibilities,
                 &want.requires_compatibilities,
             ),
-            Drift::compare("cpu", &have.cpu, &want.cpu),
-            Drift::compare("memory", &have.memory, &want.memory),
+            Drift::compare(S::Cpu, &have.cpu, &want.cpu),
+            Drift::compare(S::Memory, &have.memory, &want.memory),
             Drift::compare(
-                "runtimePlatform",
+                S::RuntimePlatform,
                 &have.runtime_platform,
                 &want.runtime_platform,
             ),
             Drift::compare(
-                "executionRoleArn",
+                S::ExecutionRoleArn,
                 &have.execution_role_arn,
                 &want.execution_role_arn,
             ),
-            Drift::compare("taskRoleArn", &have.task_role_arn, &want.task_role_arn),
+            Drift::compare(S::TaskRoleArn, &have.task_role_arn, &want.task_role_arn),
         ]
         .into_iter()
         .flatten()
@@ -208,7 +242,7 @@ impl Resource for TaskDefinition {
         match (&have.containers[..], &want.containers[..]) {
             ([have], [want]) => drift.extend(container_drift(have, want)),
             _ => drift.push(Drift::new(
-                "containers",
+                S::Containers,
                 have.containers.len(),
                 want.containers.len(),
             )),
@@ -223,7 +257,7 @@ impl Resource for TaskDefinition {
     async fn update(
         &self,
         _observed: &ObservedTaskDefinition,
-        _drift: &[Drift],
+        _drift: &[Drift<TaskDefinitionSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         // Immutable: the change is a new revision; the old one stays ACTIVE until
@@ -643,7 +677,7 @@ mod tests {
         want.environment.insert("TEMPERATURE".into(), "0.2".into());
         let drift = container_drift(&container(), &want);
         assert_eq!(drift.len(), 1);
-        assert_eq!(drift[0].field, "container.environment");
+        assert_eq!(drift[0].field.to_string(), "container.environment");
         assert!(drift[0].have.contains("0.9") && !drift[0].have.contains("\"A\""));
         assert!(drift[0].want.contains("0.2"));
     }
@@ -656,7 +690,7 @@ mod tests {
         want.health_check = Some((vec!["CMD".into()], 30, 10, 3, 5));
         let fields: Vec<String> = container_drift(&container(), &want)
             .into_iter()
-            .map(|d| d.field)
+            .map(|d| d.field.to_string())
             .collect();
         assert_eq!(
             fields,

@@ -41,9 +41,22 @@ pub struct ObservedUserPool {
     pub admin_create_user_only: bool,
 }
 
+settings! {
+    /// What can change in place on a user pool.
+    pub enum UserPoolSetting {
+        /// The MFA mode and whether TOTP is on.
+        Mfa => "mfa",
+        PasswordPolicy => "passwordPolicy",
+        AutoVerifiedAttributes => "autoVerifiedAttributes",
+        AccountRecovery => "accountRecovery",
+        AdminCreateUserOnly => "adminCreateUserOnly",
+    }
+}
+
 impl Resource for UserPool {
     const KIND: &'static str = "Cognito user pool";
     type Observed = ObservedUserPool;
+    type Setting = UserPoolSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -104,7 +117,11 @@ impl Resource for UserPool {
         Ok(None)
     }
 
-    fn drift(&self, observed: &ObservedUserPool, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedUserPool,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<UserPoolSetting>>> {
         let want_username: Vec<String> = self
             .username_attributes
             .iter()
@@ -121,7 +138,7 @@ impl Resource for UserPool {
         }
         Ok([
             Drift::compare(
-                "mfa",
+                UserPoolSetting::Mfa,
                 (
                     observed.mfa_configuration.as_str(),
                     observed.software_token_mfa,
@@ -129,22 +146,22 @@ impl Resource for UserPool {
                 (self.mfa_configuration, self.software_token_mfa),
             ),
             Drift::compare(
-                "passwordPolicy",
+                UserPoolSetting::PasswordPolicy,
                 &observed.password_policy,
                 &self.password_policy,
             ),
             Drift::compare(
-                "autoVerifiedAttributes",
+                UserPoolSetting::AutoVerifiedAttributes,
                 observed.auto_verified_attributes.clone(),
                 strings(&self.auto_verified_attributes),
             ),
             Drift::compare(
-                "accountRecovery",
+                UserPoolSetting::AccountRecovery,
                 observed.account_recovery.clone(),
                 strings(&self.account_recovery),
             ),
             Drift::compare(
-                "adminCreateUserOnly",
+                UserPoolSetting::AdminCreateUserOnly,
                 observed.admin_create_user_only,
                 self.admin_create_user_only,
             ),
@@ -196,10 +213,20 @@ impl Resource for UserPool {
     async fn update(
         &self,
         observed: &ObservedUserPool,
-        drift: &[Drift],
+        drift: &[Drift<UserPoolSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        let settings_drifted = drift.iter().any(|d| d.field != "mfa");
+        // MFA has a call of its own; the other settings change in one call.
+        let (mut mfa_drifted, mut settings_drifted) = (false, false);
+        for change in drift {
+            match change.field {
+                UserPoolSetting::Mfa => mfa_drifted = true,
+                UserPoolSetting::PasswordPolicy
+                | UserPoolSetting::AutoVerifiedAttributes
+                | UserPoolSetting::AccountRecovery
+                | UserPoolSetting::AdminCreateUserOnly => settings_drifted = true,
+            }
+        }
         if settings_drifted {
             // UpdateUserPool resets every setting it is not given to Cognito's
             // default, tags and MFA included: give it all of them. MFA is passed as
@@ -225,9 +252,7 @@ impl Resource for UserPool {
                 .await
                 .map_err(|e| aws_error("cognito-idp", "UpdateUserPool", e))?;
         }
-        if drift.iter().any(|d| d.field == "mfa")
-            || (settings_drifted && !observed.software_token_mfa)
-        {
+        if mfa_drifted || (settings_drifted && !observed.software_token_mfa) {
             self.set_mfa(ctx, &observed.id).await?;
         }
         Ok(())

@@ -40,9 +40,23 @@ pub struct ObservedUserPoolClient {
     pub prevent_user_existence_errors: String,
 }
 
+settings! {
+    /// What can change in place on an app client (all in one call, see `update`).
+    pub enum UserPoolClientSetting {
+        AllowedOAuthFlows => "allowedOAuthFlows",
+        AllowedOAuthScopes => "allowedOAuthScopes",
+        AllowedOAuthFlowsUserPoolClient => "allowedOAuthFlowsUserPoolClient",
+        CallbackUrls => "callbackUrls",
+        LogoutUrls => "logoutUrls",
+        SupportedIdentityProviders => "supportedIdentityProviders",
+        PreventUserExistenceErrors => "preventUserExistenceErrors",
+    }
+}
+
 impl Resource for UserPoolClient {
     const KIND: &'static str = "Cognito app client";
     type Observed = ObservedUserPoolClient;
+    type Setting = UserPoolClientSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -94,7 +108,11 @@ impl Resource for UserPoolClient {
         Ok(Some(observed(client, pool, &id)))
     }
 
-    fn drift(&self, observed: &ObservedUserPoolClient, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedUserPoolClient,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<UserPoolClientSetting>>> {
         if observed.has_secret != self.generate_secret {
             return Err(Error::Immutable {
                 kind: Self::KIND,
@@ -106,37 +124,37 @@ impl Resource for UserPoolClient {
         }
         Ok([
             Drift::compare(
-                "allowedOAuthFlows",
+                UserPoolClientSetting::AllowedOAuthFlows,
                 sorted(observed.allowed_oauth_flows.clone()),
                 sorted(strings(&self.allowed_oauth_flows)),
             ),
             Drift::compare(
-                "allowedOAuthScopes",
+                UserPoolClientSetting::AllowedOAuthScopes,
                 sorted(observed.allowed_oauth_scopes.clone()),
                 sorted(strings(&self.allowed_oauth_scopes)),
             ),
             Drift::compare(
-                "allowedOAuthFlowsUserPoolClient",
+                UserPoolClientSetting::AllowedOAuthFlowsUserPoolClient,
                 observed.oauth_enabled,
                 true,
             ),
             Drift::compare(
-                "callbackUrls",
+                UserPoolClientSetting::CallbackUrls,
                 sorted(observed.callback_urls.clone()),
                 sorted(self.callback_urls.clone()),
             ),
             Drift::compare(
-                "logoutUrls",
+                UserPoolClientSetting::LogoutUrls,
                 sorted(observed.logout_urls.clone()),
                 sorted(self.logout_urls.clone()),
             ),
             Drift::compare(
-                "supportedIdentityProviders",
+                UserPoolClientSetting::SupportedIdentityProviders,
                 sorted(observed.supported_identity_providers.clone()),
                 sorted(strings(&self.supported_identity_providers)),
             ),
             Drift::compare(
-                "preventUserExistenceErrors",
+                UserPoolClientSetting::PreventUserExistenceErrors,
                 observed.prevent_user_existence_errors.as_str(),
                 self.prevent_errors().as_str(),
             ),
@@ -192,7 +210,7 @@ impl Resource for UserPoolClient {
     async fn update(
         &self,
         observed: &ObservedUserPoolClient,
-        _drift: &[Drift],
+        _drift: &[Drift<UserPoolClientSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         // UpdateUserPoolClient resets whatever it is not given: give it everything.

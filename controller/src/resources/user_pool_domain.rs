@@ -3,6 +3,8 @@
 //! ours when it belongs to our user pool; a prefix taken by another pool is never
 //! touched.
 
+use std::convert::Infallible;
+
 use super::chatbot_ref::USER_POOL_ID as USER_POOL;
 use super::{Ctx, Drift, Readiness, Removal, Resource};
 use crate::aws::aws_error;
@@ -28,6 +30,8 @@ pub struct ObservedUserPoolDomain {
 impl Resource for UserPoolDomain {
     const KIND: &'static str = "Cognito domain";
     type Observed = ObservedUserPoolDomain;
+    /// Nothing changes in place: the prefix is the domain's identity.
+    type Setting = Infallible;
 
     fn key(&self) -> &str {
         &self.key
@@ -75,7 +79,11 @@ impl Resource for UserPoolDomain {
         }))
     }
 
-    fn drift(&self, _observed: &ObservedUserPoolDomain, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        _observed: &ObservedUserPoolDomain,
+        _ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<Infallible>>> {
         // The prefix is the domain's identity and the pool is checked in observe.
         Ok(Vec::new())
     }
@@ -110,7 +118,7 @@ impl Resource for UserPoolDomain {
     async fn update(
         &self,
         _observed: &ObservedUserPoolDomain,
-        _drift: &[Drift],
+        _drift: &[Drift<Infallible>],
         _ctx: Ctx<'_>,
     ) -> Result<()> {
         Ok(())

@@ -23,9 +23,18 @@ pub struct ObservedVpc {
     pub dns_hostnames: bool,
 }
 
+settings! {
+    /// What can change in place on a VPC.
+    pub enum VpcSetting {
+        DnsSupport => "enableDnsSupport",
+        DnsHostnames => "enableDnsHostnames",
+    }
+}
+
 impl Resource for Vpc {
     const KIND: &'static str = "VPC";
     type Observed = ObservedVpc;
+    type Setting = VpcSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -62,7 +71,7 @@ impl Resource for Vpc {
         }))
     }
 
-    fn drift(&self, observed: &ObservedVpc, _ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(&self, observed: &ObservedVpc, _ctx: Ctx<'_>) -> Result<Vec<Drift<VpcSetting>>> {
         if observed.cidr != self.cidr {
             return Err(crate::Error::Immutable {
                 kind: Self::KIND,
@@ -74,12 +83,12 @@ impl Resource for Vpc {
         }
         Ok([
             Drift::compare(
-                "enableDnsSupport",
+                VpcSetting::DnsSupport,
                 observed.dns_support,
                 self.enable_dns_support,
             ),
             Drift::compare(
-                "enableDnsHostnames",
+                VpcSetting::DnsHostnames,
                 observed.dns_hostnames,
                 self.enable_dns_hostnames,
             ),
@@ -121,13 +130,20 @@ impl Resource for Vpc {
         })
     }
 
-    async fn update(&self, observed: &ObservedVpc, drift: &[Drift], ctx: Ctx<'_>) -> Result<()> {
+    async fn update(
+        &self,
+        observed: &ObservedVpc,
+        drift: &[Drift<VpcSetting>],
+        ctx: Ctx<'_>,
+    ) -> Result<()> {
         // ModifyVpcAttribute takes one attribute per call.
         for change in drift {
             let call = ctx.aws.ec2.modify_vpc_attribute().vpc_id(&observed.id);
-            let call = match change.field.as_str() {
-                "enableDnsSupport" => call.enable_dns_support(boolean(self.enable_dns_support)),
-                _ => call.enable_dns_hostnames(boolean(self.enable_dns_hostnames)),
+            let call = match change.field {
+                VpcSetting::DnsSupport => call.enable_dns_support(boolean(self.enable_dns_support)),
+                VpcSetting::DnsHostnames => {
+                    call.enable_dns_hostnames(boolean(self.enable_dns_hostnames))
+                }
             };
             call.send()
                 .await

@@ -48,9 +48,21 @@ const GONE: [&str; 4] = ["deleted", "rejected", "failed", "expired"];
 /// Earlier lives of one endpoint whose client tokens AWS may still remember.
 const STALE_LIVES: usize = 5;
 
+settings! {
+    /// What can change in place on an endpoint: the first three on an interface
+    /// endpoint, the route tables on a gateway endpoint.
+    pub enum EndpointSetting {
+        PrivateDns => "privateDns",
+        Subnets => "subnets",
+        SecurityGroups => "securityGroups",
+        RouteTables => "routeTables",
+    }
+}
+
 impl Resource for VpcEndpoint {
     const KIND: &'static str = "VPC endpoint";
     type Observed = ObservedVpcEndpoint;
+    type Setting = EndpointSetting;
 
     fn key(&self) -> &str {
         &self.key
@@ -98,7 +110,11 @@ impl Resource for VpcEndpoint {
             .find(|e| !GONE.contains(&e.state.as_str())))
     }
 
-    fn drift(&self, observed: &ObservedVpcEndpoint, ctx: Ctx<'_>) -> Result<Vec<Drift>> {
+    fn drift(
+        &self,
+        observed: &ObservedVpcEndpoint,
+        ctx: Ctx<'_>,
+    ) -> Result<Vec<Drift<EndpointSetting>>> {
         if observed.service_name != self.service_name {
             return Err(Error::Immutable {
                 kind: Self::KIND,
@@ -123,10 +139,14 @@ impl Resource for VpcEndpoint {
         let want = self.resolve(ctx)?;
         Ok(match &self.kind {
             EndpointKind::Interface { .. } => [
-                Drift::compare("privateDns", observed.private_dns, want.private_dns),
-                Drift::compare("subnets", &observed.subnets, &want.subnets),
                 Drift::compare(
-                    "securityGroups",
+                    EndpointSetting::PrivateDns,
+                    observed.private_dns,
+                    want.private_dns,
+                ),
+                Drift::compare(EndpointSetting::Subnets, &observed.subnets, &want.subnets),
+                Drift::compare(
+                    EndpointSetting::SecurityGroups,
                     &observed.security_groups,
                     &want.security_groups,
                 ),
@@ -134,11 +154,13 @@ impl Resource for VpcEndpoint {
             .into_iter()
             .flatten()
             .collect(),
-            EndpointKind::Gateway { .. } => {
-                Drift::compare("routeTables", &observed.route_tables, &want.route_tables)
-                    .into_iter()
-                    .collect()
-            }
+            EndpointKind::Gateway { .. } => Drift::compare(
+                EndpointSetting::RouteTables,
+                &observed.route_tables,
+                &want.route_tables,
+            )
+            .into_iter()
+            .collect(),
         })
     }
 
@@ -187,11 +209,10 @@ impl Resource for VpcEndpoint {
     async fn update(
         &self,
         observed: &ObservedVpcEndpoint,
-        drift: &[Drift],
+        drift: &[Drift<EndpointSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
         let want = self.resolve(ctx)?;
-        let changed = |field: &str| drift.iter().any(|d| d.field == field);
         let add = |have: &BTreeSet<String>, want: &BTreeSet<String>| {
             Some(want.difference(have).cloned().collect::<Vec<_>>()).filter(|v| !v.is_empty())
         };
@@ -200,26 +221,25 @@ impl Resource for VpcEndpoint {
             .ec2
             .modify_vpc_endpoint()
             .vpc_endpoint_id(&observed.id);
-        if changed("privateDns") {
-            call = call.private_dns_enabled(want.private_dns);
-        }
-        if changed("subnets") {
-            call = call
-                .set_add_subnet_ids(add(&observed.subnets, &want.subnets))
-                .set_remove_subnet_ids(add(&want.subnets, &observed.subnets));
-        }
-        if changed("securityGroups") {
-            call = call
-                .set_add_security_group_ids(add(&observed.security_groups, &want.security_groups))
-                .set_remove_security_group_ids(add(
-                    &want.security_groups,
-                    &observed.security_groups,
-                ));
-        }
-        if changed("routeTables") {
-            call = call
-                .set_add_route_table_ids(add(&observed.route_tables, &want.route_tables))
-                .set_remove_route_table_ids(add(&want.route_tables, &observed.route_tables));
+        for change in drift {
+            call = match change.field {
+                EndpointSetting::PrivateDns => call.private_dns_enabled(want.private_dns),
+                EndpointSetting::Subnets => call
+                    .set_add_subnet_ids(add(&observed.subnets, &want.subnets))
+                    .set_remove_subnet_ids(add(&want.subnets, &observed.subnets)),
+                EndpointSetting::SecurityGroups => call
+                    .set_add_security_group_ids(add(
+                        &observed.security_groups,
+                        &want.security_groups,
+                    ))
+                    .set_remove_security_group_ids(add(
+                        &want.security_groups,
+                        &observed.security_groups,
+                    )),
+                EndpointSetting::RouteTables => call
+                    .set_add_route_table_ids(add(&observed.route_tables, &want.route_tables))
+                    .set_remove_route_table_ids(add(&want.route_tables, &observed.route_tables)),
+            };
         }
         call.send()
             .await
