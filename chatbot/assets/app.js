@@ -117,7 +117,7 @@ function renderConversation() {
     link.hidden = !stored;
     if (stored) link.href = state.store.exportUrl(conversation.id, format);
   }
-  if (!conversation || conversation.messages.length === 0) {
+  if (!conversation?.messages?.length) {
     ui.messages.append(ui.empty);
     return;
   }
@@ -706,6 +706,16 @@ document.addEventListener("keydown", (event) => {
 });
 
 async function start() {
+  try {
+    await begin();
+  } catch (error) {
+    showNotice(`The page could not start: ${error.message}. Reload it.`);
+  } finally {
+    document.body.dataset.ready = "true";
+  }
+}
+
+async function begin() {
   updateComposer();
   const me = await loadIdentity();
   state.user = me?.user || me?.name || "anonymous";
@@ -727,7 +737,6 @@ async function start() {
   else startNewChat();
   offerImport();
   ui.input.focus();
-  document.body.dataset.ready = "true";
 }
 
 start();
