@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use bedrock_chatbot_crds::{CONDITION_READY, Condition};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -20,12 +20,19 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::aws::{Call, CallLog};
+use crate::controller::reconciler::Outcome;
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconcileLabels {
     kind: &'static str,
-    result: &'static str,
+    result: Outcome,
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        self.label().encode(encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -115,8 +122,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts one reconcile of `kind` with `result`, taking `elapsed`.
-    pub fn reconciled(&self, kind: &'static str, result: &'static str, elapsed: Duration) {
+    /// Counts one reconcile of `kind` that ended with `result`, taking `elapsed`.
+    pub fn reconciled(&self, kind: &'static str, result: Outcome, elapsed: Duration) {
         self.reconciles
             .get_or_create(&ReconcileLabels { kind, result })
             .inc();
@@ -205,7 +212,7 @@ impl Metrics {
     }
 
     /// How many reconciles of `kind` ended with `result` (for tests and logs).
-    pub fn reconcile_count(&self, kind: &'static str, result: &'static str) -> u64 {
+    pub fn reconcile_count(&self, kind: &'static str, result: Outcome) -> u64 {
         self.reconciles
             .get_or_create(&ReconcileLabels { kind, result })
             .get()
@@ -431,7 +438,7 @@ mod tests {
     #[test]
     fn reconciles_and_objects_are_rendered() {
         let metrics = Metrics::default();
-        metrics.reconciled("BedrockChatbot", "ok", Duration::from_millis(30));
+        metrics.reconciled("BedrockChatbot", Outcome::Ok, Duration::from_millis(30));
         let ready = Condition {
             type_: "Ready".into(),
             status: bedrock_chatbot_crds::ConditionStatus::False,

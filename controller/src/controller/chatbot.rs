@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bedrock_chatbot_crds::{
     BedrockChatbot, BedrockChatbotStatus, CONDITION_READY, ChatbotPlatform, Condition,
@@ -13,8 +14,9 @@ use bedrock_chatbot_crds::{
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
-use super::reconciler::{Converged, Deleted, Kind};
-use super::{Context, REASON_WAITING_FOR_PLATFORM, WAIT_FOR_PLATFORM, problems_message};
+use super::Context;
+use super::reconciler::{Converged, Deleted, Kind, problems_message};
+use super::status::REASON_WAITING_FOR_PLATFORM;
 use crate::Result;
 use crate::desired::Owner;
 use crate::desired::platform as platform_desired;
@@ -24,6 +26,10 @@ use crate::validation::{self, FieldProblem, Subject};
 
 /// The kind, for metrics and logs.
 pub const KIND: &str = "BedrockChatbot";
+
+/// How long a chatbot waits before looking at its platform again (a platform
+/// change requeues it sooner).
+const WAIT_FOR_PLATFORM: Duration = Duration::from_secs(60);
 
 impl Kind for BedrockChatbot {
     type Status = BedrockChatbotStatus;

@@ -15,30 +15,24 @@ pub mod events;
 pub(crate) mod fixtures;
 pub mod platform;
 pub mod reconciler;
+pub mod status;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
-use bedrock_chatbot_crds::{
-    BedrockChatbot, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, CONDITION_SYNCED,
-    ChatbotPlatform, Condition, ConditionStatus,
-};
+use bedrock_chatbot_crds::{BedrockChatbot, CONDITION_READY, ChatbotPlatform};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tracing::Instrument;
 
 use crate::admission::Admission;
 use crate::aws::Fence;
@@ -47,7 +41,6 @@ use crate::engine::{Engine, conditions};
 use crate::leader::{LeaseLock, Timing};
 use crate::metrics::{Health, Metrics, Phase, Refresh};
 use crate::resources::{Event as Progressed, Outcome, Progress};
-use crate::validation::FieldProblem;
 use crate::{Error, Result};
 
 /// The finalizer that holds an object until its AWS resources are gone.
@@ -57,24 +50,6 @@ pub const PAUSED_ANNOTATION: &str = "bedrock-chatbot.dev/paused";
 /// Field manager of the status the controller applies, and reporter of its events.
 pub const FIELD_MANAGER: &str = "bedrock-chatbot-operator";
 
-/// Reason of `Synced=False`/`Ready=False` for a spec that cannot work as written.
-pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
-/// Reason of `Ready=False` on a chatbot whose platform is missing or not ready.
-pub const REASON_WAITING_FOR_PLATFORM: &str = "WaitingForPlatform";
-/// Reason of `Ready=False` on a platform whose deletion waits for its chatbots.
-pub const REASON_DELETION_BLOCKED: &str = "DeletionBlocked";
-/// Reason of `Ready=False` while AWS deletes an object's resources.
-pub const REASON_DELETING: &str = "Deleting";
-/// Reason of `Synced=False` after a failed reconcile.
-pub const REASON_RECONCILE_FAILED: &str = "ReconcileFailed";
-
-/// How long a chatbot waits before looking at its platform again (a platform
-/// change requeues it sooner).
-const WAIT_FOR_PLATFORM: Duration = Duration::from_secs(60);
-/// Pause between passes while AWS is still provisioning.
-const PROVISIONING: Duration = Duration::from_secs(15);
-/// Pause between passes while AWS is still deleting.
-const DELETING: Duration = Duration::from_secs(10);
 /// How long a reconcile waits for the caches to fill before it gives up its turn
 /// and comes back.
 const CACHE_SYNC: Duration = Duration::from_secs(5);
@@ -336,248 +311,6 @@ fn jitter(d: Duration) -> Duration {
         .unwrap_or_default();
     let factor = 0.9 + f64::from(nanos % 1000) / 5000.0;
     d.mul_f64(factor)
-}
-
-/// Whether the object carries `bedrock-chatbot.dev/paused: "true"`.
-pub fn is_paused<K: Resource>(object: &K) -> bool {
-    object
-        .meta()
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(PAUSED_ANNOTATION))
-        .is_some_and(|v| v == "true")
-}
-
-/// Applies `status` to the status subresource of `name` (server-side apply, forced:
-/// the controller owns status).
-pub async fn apply_status<K>(api: &Api<K>, name: &str, status: &impl serde::Serialize) -> Result<()>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::Kube)?;
-    Ok(())
-}
-
-/// `conditions` with `Ready` and `Synced` set to False for `reason`.
-pub fn not_ready(
-    mut conditions: Vec<Condition>,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-) -> Vec<Condition> {
-    let now = conditions::now();
-    for type_ in [CONDITION_READY, CONDITION_SYNCED] {
-        conditions::set(
-            &mut conditions,
-            type_,
-            ConditionStatus::False,
-            reason,
-            message,
-            generation,
-            &now,
-        );
-    }
-    conditions
-}
-
-/// Sets kstatus's `Reconciling` and `Stalled` from `Ready` (Flux, Argo CD and
-/// cli-utils read these two): Stalled when the controller cannot make progress
-/// until something changes (`stalled`: an invalid spec, an AWS error no retry
-/// fixes), else Reconciling while not Ready; both False when Ready.
-pub fn with_progress(conditions: &mut Vec<Condition>, generation: Option<i64>, stalled: bool) {
-    let now = conditions::now();
-    let (ready, reason, message) = conditions
-        .iter()
-        .find(|c| c.type_ == CONDITION_READY)
-        .map(|c| {
-            (
-                c.status == ConditionStatus::True,
-                c.reason.clone(),
-                c.message.clone(),
-            )
-        })
-        .unwrap_or((false, "Pending".to_string(), String::new()));
-    let (stalled_status, reconciling_status) = match (ready, stalled) {
-        (_, true) => (ConditionStatus::True, ConditionStatus::False),
-        (true, false) => (ConditionStatus::False, ConditionStatus::False),
-        (false, false) => (ConditionStatus::False, ConditionStatus::True),
-    };
-    for (type_, status) in [
-        (CONDITION_STALLED, stalled_status),
-        (CONDITION_RECONCILING, reconciling_status),
-    ] {
-        let message = if status == ConditionStatus::True {
-            message.clone()
-        } else {
-            String::new()
-        };
-        conditions::set(
-            conditions, type_, status, &reason, message, generation, &now,
-        );
-    }
-}
-
-/// The event for a change of the `Ready` condition between `before` and `after`,
-/// if its status or reason changed.
-pub fn transition(before: &[Condition], after: &[Condition]) -> Option<KubeEvent> {
-    let ready = |c: &[Condition]| {
-        c.iter()
-            .find(|c| c.type_ == CONDITION_READY)
-            .map(|c| (c.status, c.reason.clone(), c.message.clone()))
-    };
-    let (status, reason, message) = ready(after)?;
-    if reason == REASON_RECONCILE_FAILED {
-        // Every failed reconcile already has its Warning event.
-        return None;
-    }
-    let previous = ready(before);
-    if previous
-        .as_ref()
-        .is_some_and(|(s, r, _)| *s == status && *r == reason)
-    {
-        return None;
-    }
-    let (type_, event_reason) = match status {
-        ConditionStatus::True => (EventType::Normal, "Ready".to_string()),
-        _ if reason == REASON_INVALID_SPEC => (EventType::Warning, reason.clone()),
-        _ => (EventType::Normal, reason.clone()),
-    };
-    let note = if message.is_empty() {
-        format!("Ready={status:?} ({reason})")
-    } else {
-        format!("Ready={status:?} ({reason}): {message}")
-    };
-    Some(event(type_, &event_reason, "Reconcile", note))
-}
-
-/// The problems as one condition message, each naming its field.
-pub fn problems_message(problems: &[FieldProblem]) -> String {
-    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    format!("invalid spec: {}", list.join("; "))
-}
-
-/// What every reconcile shares: a span with kind/namespace/name, timing and result
-/// metrics, an Event and a `Synced=False` condition for a failure, and the end of
-/// the backoff on success.
-async fn observed<K, F>(
-    kind: &'static str,
-    object: &K,
-    ctx: &Context,
-    reconcile: F,
-) -> Result<Action>
-where
-    K: Resource<DynamicType = ()>,
-    F: Future<Output = Result<(Action, reconciler::Outcome)>>,
-{
-    let namespace = object.meta().namespace.clone().unwrap_or_default();
-    let name = object.meta().name.clone().unwrap_or_default();
-    let span = tracing::info_span!("reconcile", kind, namespace = %namespace, name = %name);
-    let started = Instant::now();
-    let result = reconcile.instrument(span.clone()).await;
-    let _entered = span.enter();
-    let key = format!("{kind}/{namespace}/{name}");
-    match result {
-        Ok((action, outcome)) => {
-            ctx.succeeded(&key);
-            ctx.metrics
-                .reconciled(kind, outcome.label(), started.elapsed());
-            tracing::info!(result = outcome.label(), requeue = ?action, "reconciled");
-            Ok(action)
-        }
-        Err(error) => {
-            ctx.metrics.reconciled(kind, "error", started.elapsed());
-            if !matches!(error, Error::DeletionPending(_)) {
-                ctx.metrics.failed(kind, &error);
-                tracing::warn!(%error, error_class = error.label(), "reconcile failed");
-                let reference = object.object_ref(&());
-                ctx.publish(
-                    &reference,
-                    event(
-                        EventType::Warning,
-                        REASON_RECONCILE_FAILED,
-                        "Reconcile",
-                        error.to_string(),
-                    ),
-                )
-                .await;
-            }
-            Err(error)
-        }
-    }
-}
-
-/// `conditions` after a failed pass: `Synced=False ReconcileFailed` with the
-/// error's text, and `Ready` told the truth. A transient failure (throttling, 5xx,
-/// the network) of a pass over a spec that was Ready leaves `Ready` as the last
-/// complete pass found it: the resources are still there, and dependants (a
-/// platform's chatbots) need not stop. Any other failure means the spec as written
-/// is not known to be realised: `Ready=False ReconcileFailed`.
-pub fn failed(
-    mut conditions: Vec<Condition>,
-    generation: Option<i64>,
-    error: &Error,
-) -> Vec<Condition> {
-    let now = conditions::now();
-    let message = format!("{error} (retrying: {})", error.is_retryable());
-    let still_ready = error.is_retryable()
-        && conditions.iter().any(|c| {
-            c.type_ == CONDITION_READY
-                && c.status == ConditionStatus::True
-                && c.observed_generation == generation
-        });
-    if !still_ready {
-        conditions::set(
-            &mut conditions,
-            CONDITION_READY,
-            ConditionStatus::False,
-            REASON_RECONCILE_FAILED,
-            message.clone(),
-            generation,
-            &now,
-        );
-    }
-    conditions::set(
-        &mut conditions,
-        CONDITION_SYNCED,
-        ConditionStatus::False,
-        REASON_RECONCILE_FAILED,
-        message,
-        generation,
-        &now,
-    );
-    conditions
-}
-
-/// The answer of a reconcile whose caches are not complete yet: nothing was
-/// decided, look again shortly.
-pub fn caches_not_synced() -> (Action, reconciler::Outcome) {
-    tracing::info!("caches not synced yet; nothing decided");
-    (
-        Action::requeue(Duration::from_secs(2)),
-        reconciler::Outcome::Waiting,
-    )
-}
-
-/// The requeue after a failed reconcile of `key`: a steady pace while a deletion
-/// waits, exponential backoff for transient errors, the resync period for errors
-/// that only a spec change can fix.
-pub fn error_action(key: &str, error: &Error, ctx: &Context) -> Action {
-    match error {
-        Error::DeletionPending(_) => Action::requeue(DELETING),
-        error if error.is_retryable() => Action::requeue(ctx.backoff(key)),
-        _ => Action::requeue(ctx.resync()),
-    }
 }
 
 /// Caches the metrics read off the stores at scrape time: objects by condition,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bedrock_chatbot_crds::{ChatbotPlatform, ChatbotPlatformStatus, Condition};
 use kube::{Api, Resource, ResourceExt};
 
-use super::reconciler::{Converged, Deleted, Kind};
-use super::{Context, problems_message};
+use super::Context;
+use super::reconciler::{Converged, Deleted, Kind, problems_message};
 use crate::Result;
 use crate::desired::Owner;
 use crate::engine::platform as engine;

@@ -8,27 +8,36 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bedrock_chatbot_crds::Condition;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
+use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::finalizer::{self, Event as Finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
-use super::{
-    Context, FINALIZER, PROVISIONING, REASON_DELETING, REASON_DELETION_BLOCKED,
-    REASON_INVALID_SPEC, apply_status, caches_not_synced, error_action, event, failed, is_paused,
-    not_ready, observed, problems_message, transition, with_progress,
+use super::status::{
+    self, REASON_DELETING, REASON_DELETION_BLOCKED, REASON_INVALID_SPEC, REASON_RECONCILE_FAILED,
+    apply_status, not_ready, with_progress,
 };
+use super::{Context, FINALIZER, PAUSED_ANNOTATION, event};
 use crate::desired::Owner;
 use crate::validation::FieldProblem;
 use crate::{Error, Result};
 
-/// How a reconcile ended, for the `result` label of the metrics and the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Pause between passes while AWS is still provisioning.
+const PROVISIONING: Duration = Duration::from_secs(15);
+/// Pause between passes while AWS is still deleting.
+const DELETING: Duration = Duration::from_secs(10);
+/// How soon a reconcile that found the caches incomplete comes back.
+const UNSYNCED: Duration = Duration::from_secs(2);
+
+/// How a reconcile ended: the `result` label of `reconciles_total` (the values
+/// the README lists, which dashboards and tests read) and the log's `result`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Everything the object asks for is there (or was deleted).
     Ok,
@@ -42,6 +51,10 @@ pub enum Outcome {
     Paused,
     /// `--dry-run`: reported, nothing changed.
     DryRun,
+    /// The reconcile returned an error, a deletion that waits for AWS or for the
+    /// objects that use it included (`reconcile_errors_total` counts the others
+    /// by class).
+    Failed,
 }
 
 impl Outcome {
@@ -54,7 +67,58 @@ impl Outcome {
             Self::InvalidSpec => "invalid_spec",
             Self::Paused => "paused",
             Self::DryRun => "dry_run",
+            Self::Failed => "error",
         }
+    }
+}
+
+/// What a reconcile that did not fail came to.
+#[derive(Debug)]
+struct Reconciled {
+    /// When to look again.
+    action: Action,
+    /// How it ended.
+    outcome: Outcome,
+}
+
+impl Reconciled {
+    /// Ended as `outcome`, looked at again as `action` says.
+    fn new(outcome: Outcome, action: Action) -> Self {
+        Self { action, outcome }
+    }
+}
+
+/// The Events the reconcile publishes itself. Those of each AWS resource come
+/// from the engine's progress ([`Context::publish_progress`]), that of a change
+/// of `Ready` from [`status::transition`].
+#[derive(Debug)]
+enum Notice {
+    /// `--dry-run`'s plan.
+    DryRun(String),
+    /// Deleted with nothing on AWS to delete (why).
+    Released(String),
+    /// The deletion waits for the objects that use this one (which).
+    DeletionBlocked(String),
+    /// The reconcile failed (the error).
+    ReconcileFailed(String),
+}
+
+impl Notice {
+    fn event(self) -> KubeEvent {
+        let (type_, reason, action, note) = match self {
+            Self::DryRun(plan) => (EventType::Normal, "DryRun", "Plan", plan),
+            Self::Released(why) => (EventType::Normal, "Released", "Delete", why),
+            Self::DeletionBlocked(why) => {
+                (EventType::Warning, REASON_DELETION_BLOCKED, "Delete", why)
+            }
+            Self::ReconcileFailed(error) => (
+                EventType::Warning,
+                REASON_RECONCILE_FAILED,
+                "Reconcile",
+                error,
+            ),
+        };
+        event(type_, reason, action, note)
     }
 }
 
@@ -132,60 +196,108 @@ pub trait Kind:
     fn plan(&self, ctx: &Context) -> String;
 }
 
-/// Reconciles one object (the controller's entry point).
+/// Reconciles one object (the controller's entry point): one [`pass`] in a span
+/// with the kind, namespace and name, its outcome and duration counted, a failure
+/// logged with an Event (a deletion still waiting is no failure to report), the
+/// backoff ended by a success.
 pub async fn reconcile<K: Kind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
-    observed(
-        K::KIND,
-        &*object,
-        &ctx,
-        reconcile_inner(object.clone(), &ctx),
-    )
-    .await
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
+    let span =
+        tracing::info_span!("reconcile", kind = K::KIND, namespace = %namespace, name = %name);
+    let started = Instant::now();
+    let passed = pass(object.clone(), &ctx).instrument(span.clone()).await;
+    let _entered = span.enter();
+    let outcome = passed.as_ref().map_or(Outcome::Failed, |r| r.outcome);
+    ctx.metrics.reconciled(K::KIND, outcome, started.elapsed());
+    match passed {
+        Ok(Reconciled { action, outcome }) => {
+            ctx.succeeded(&backoff_key(&*object));
+            tracing::info!(result = outcome.label(), requeue = ?action, "reconciled");
+            Ok(action)
+        }
+        Err(error) => {
+            if !matches!(error, Error::DeletionPending(_)) {
+                ctx.metrics.failed(K::KIND, &error);
+                tracing::warn!(%error, error_class = error.label(), "reconcile failed");
+                notify(&*object, &ctx, Notice::ReconcileFailed(error.to_string())).await;
+            }
+            Err(error)
+        }
+    }
 }
 
-/// Logs and backs off after a failed reconcile.
+/// The requeue after a failed reconcile: a steady pace while a deletion waits,
+/// exponential backoff for transient errors, the resync period for errors that
+/// only a spec change can fix.
 pub fn error_policy<K: Kind>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!(
+    match error {
+        Error::DeletionPending(_) => Action::requeue(DELETING),
+        error if error.is_retryable() => Action::requeue(ctx.backoff(&backoff_key(&*object))),
+        _ => Action::requeue(ctx.resync()),
+    }
+}
+
+/// The object's key in the backoff: `kind/namespace/name`.
+fn backoff_key<K: Kind>(object: &K) -> String {
+    format!(
         "{}/{}/{}",
         K::KIND,
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    );
-    error_action(&key, error, &ctx)
+        object.meta().namespace.as_deref().unwrap_or_default(),
+        object.meta().name.as_deref().unwrap_or_default()
+    )
 }
 
-async fn reconcile_inner<K: Kind>(object: Arc<K>, ctx: &Context) -> Result<(Action, Outcome)> {
+/// Publishes `notice` about `object`.
+async fn notify<K: Kind>(object: &K, ctx: &Context, notice: Notice) {
+    ctx.publish(&object.object_ref(&()), notice.event()).await;
+}
+
+/// Whether the object carries `bedrock-chatbot.dev/paused: "true"`.
+fn is_paused<K: Resource>(object: &K) -> bool {
+    object
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PAUSED_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// One reconcile: nothing for a paused object, nothing decided on unsynced caches,
+/// only a plan under `--dry-run`; else [`apply`] or [`cleanup`] inside the
+/// finalizer.
+async fn pass<K: Kind>(object: Arc<K>, ctx: &Context) -> Result<Reconciled> {
     if is_paused(&*object) {
-        return Ok((Action::await_change(), Outcome::Paused));
+        return Ok(Reconciled::new(Outcome::Paused, Action::await_change()));
     }
     if !ctx.caches_synced().await {
-        return Ok(caches_not_synced());
+        tracing::info!("caches not synced yet; nothing decided");
+        return Ok(Reconciled::new(Outcome::Waiting, Action::requeue(UNSYNCED)));
     }
     if ctx.settings.dry_run {
         let note = object.plan(ctx);
         tracing::info!(plan = %note, "dry run");
-        ctx.publish(
-            &object.object_ref(&()),
-            event(EventType::Normal, "DryRun", "Plan", note),
-        )
-        .await;
-        return Ok((Action::requeue(ctx.resync()), Outcome::DryRun));
+        notify(&*object, ctx, Notice::DryRun(note)).await;
+        return Ok(Reconciled::new(
+            Outcome::DryRun,
+            Action::requeue(ctx.resync()),
+        ));
     }
     let api = object.api(ctx);
     let mut outcome = Outcome::Ok;
     let action = finalizer::finalizer(&api, FINALIZER, object, |event| async {
         match event {
             Finalizer::Apply(object) => {
-                let (action, how) = apply(&*object, ctx).await?;
-                outcome = how;
-                Ok(action)
+                let applied = apply(&*object, ctx).await?;
+                outcome = applied.outcome;
+                Ok(applied.action)
             }
             Finalizer::Cleanup(object) => cleanup(&*object, ctx).await,
         }
     })
     .await
     .map_err(from_finalizer)?;
-    Ok((action, outcome))
+    Ok(Reconciled { action, outcome })
 }
 
 /// The reconcile's own error out of the finalizer's wrapping.
@@ -199,14 +311,20 @@ fn from_finalizer(error: finalizer::Error<Error>) -> Error {
     }
 }
 
-async fn apply<K: Kind>(object: &K, ctx: &Context) -> Result<(Action, Outcome)> {
+/// The spec realised: refused when invalid (a terminal condition, no AWS call),
+/// else one engine pass, its status applied and each AWS resource's Event
+/// published.
+async fn apply<K: Kind>(object: &K, ctx: &Context) -> Result<Reconciled> {
     let problems = object.problems(ctx);
     if !problems.is_empty() {
         let status = held(object, REASON_INVALID_SPEC, &problems_message(&problems));
         publish_status(object, status, true, ctx).await?;
         // Nothing heals by itself: a spec change triggers a reconcile at once, the
         // resync catches a conflict resolved by another object changing.
-        return Ok((Action::requeue(ctx.resync()), Outcome::InvalidSpec));
+        return Ok(Reconciled::new(
+            Outcome::InvalidSpec,
+            Action::requeue(ctx.resync()),
+        ));
     }
     let converged = object.converge(ctx).await;
     ctx.publish_progress(&object.object_ref(&()), &object.owner())
@@ -215,9 +333,9 @@ async fn apply<K: Kind>(object: &K, ctx: &Context) -> Result<(Action, Outcome)> 
         Ok(Converged::Pass { status, ready }) => {
             publish_status(object, status, false, ctx).await?;
             Ok(if ready {
-                (Action::requeue(ctx.resync()), Outcome::Ok)
+                Reconciled::new(Outcome::Ok, Action::requeue(ctx.resync()))
             } else {
-                (Action::requeue(PROVISIONING), Outcome::Provisioning)
+                Reconciled::new(Outcome::Provisioning, Action::requeue(PROVISIONING))
             })
         }
         Ok(Converged::Held {
@@ -226,7 +344,7 @@ async fn apply<K: Kind>(object: &K, ctx: &Context) -> Result<(Action, Outcome)> 
             requeue,
         }) => {
             publish_status(object, held(object, reason, &message), false, ctx).await?;
-            Ok((Action::requeue(requeue), Outcome::Waiting))
+            Ok(Reconciled::new(Outcome::Waiting, Action::requeue(requeue)))
         }
         Err(error) => {
             // Best effort: the error is what counts, and it is returned either way.
@@ -241,38 +359,23 @@ async fn apply<K: Kind>(object: &K, ctx: &Context) -> Result<(Action, Outcome)> 
     }
 }
 
+/// One pass of the ordered delete. `Ok` lets the finalizer go; a deletion still
+/// waiting (for AWS, or for the objects that use this one) is an error, so the
+/// finalizer stays and [`error_policy`] comes back at a steady pace.
 async fn cleanup<K: Kind>(object: &K, ctx: &Context) -> Result<Action> {
-    let reference = object.object_ref(&());
     let deleted = object.delete(ctx).await;
-    ctx.publish_progress(&reference, &object.owner()).await;
+    ctx.publish_progress(&object.object_ref(&()), &object.owner())
+        .await;
     match deleted? {
         Deleted::Done => Ok(Action::await_change()),
         Deleted::Released(note) => {
-            ctx.publish(
-                &reference,
-                event(EventType::Normal, "Released", "Delete", note),
-            )
-            .await;
+            notify(object, ctx, Notice::Released(note)).await;
             Ok(Action::await_change())
         }
         Deleted::Blocked(why) => {
-            publish_status(
-                object,
-                held(object, REASON_DELETION_BLOCKED, &why),
-                false,
-                ctx,
-            )
-            .await?;
-            ctx.publish(
-                &reference,
-                event(
-                    EventType::Warning,
-                    REASON_DELETION_BLOCKED,
-                    "Delete",
-                    why.clone(),
-                ),
-            )
-            .await;
+            let status = held(object, REASON_DELETION_BLOCKED, &why);
+            publish_status(object, status, false, ctx).await?;
+            notify(object, ctx, Notice::DeletionBlocked(why.clone())).await;
             Err(Error::DeletionPending(why))
         }
         Deleted::Pending(why) => {
@@ -301,7 +404,7 @@ fn held<K: Kind>(object: &K, reason: &str, message: &str) -> K::Status {
 fn failed_status<K: Kind>(object: &K, error: &Error) -> K::Status {
     let mut status = previous(object);
     let conditions = std::mem::take(K::conditions(&mut status));
-    *K::conditions(&mut status) = failed(conditions, object.meta().generation, error);
+    *K::conditions(&mut status) = status::failed(conditions, object.meta().generation, error);
     status
 }
 
@@ -321,8 +424,45 @@ async fn publish_status<K: Kind>(
     apply_status(&object.api(ctx), &object.name_any(), &status).await?;
     let mut before = object.status().cloned().unwrap_or_default();
     let before = std::mem::take(K::conditions(&mut before));
-    if let Some(event) = transition(&before, K::conditions(&mut status)) {
+    if let Some(event) = status::transition(&before, K::conditions(&mut status)) {
         ctx.publish(&object.object_ref(&()), event).await;
     }
     Ok(())
+}
+
+/// The problems as one condition message, each naming its field.
+pub fn problems_message(problems: &[FieldProblem]) -> String {
+    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!("invalid spec: {}", list.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    /// The `result` values of `reconciles_total`, as the README lists them.
+    #[test]
+    fn every_outcome_has_its_documented_label() {
+        let outcomes = [
+            Outcome::Ok,
+            Outcome::Provisioning,
+            Outcome::Waiting,
+            Outcome::InvalidSpec,
+            Outcome::Paused,
+            Outcome::DryRun,
+            Outcome::Failed,
+        ];
+        assert_eq!(
+            outcomes.map(Outcome::label),
+            [
+                "ok",
+                "provisioning",
+                "waiting",
+                "invalid_spec",
+                "paused",
+                "dry_run",
+                "error"
+            ]
+        );
+    }
 }

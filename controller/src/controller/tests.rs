@@ -14,7 +14,8 @@ use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use super::fixtures::{ApiServer, Served};
-use super::{Context, FINALIZER, PAUSED_ANNOTATION, Settings, chatbot, reconciler};
+use super::reconciler::{self, Outcome};
+use super::{Context, FINALIZER, PAUSED_ANNOTATION, Settings, chatbot, status};
 use crate::Error;
 use crate::aws::Call;
 use crate::desired::fixtures::{reference_chatbot, reference_platform};
@@ -187,7 +188,11 @@ async fn a_paused_object_is_left_alone() {
     assert!(step.result.is_ok());
     assert!(step.served.is_empty(), "API requests: {:?}", step.served);
     assert!(step.calls.is_empty(), "AWS calls: {:?}", step.calls);
-    assert_eq!(step.ctx_metrics.reconcile_count(chatbot::KIND, "paused"), 1);
+    assert_eq!(
+        step.ctx_metrics
+            .reconcile_count(chatbot::KIND, Outcome::Paused),
+        1
+    );
 
     let mut platform = deleting(finalized(reference_platform()));
     platform
@@ -588,7 +593,7 @@ fn a_transient_failure_keeps_a_ready_of_this_generation_and_any_other_failure_cl
         (c.status, c.reason.clone())
     };
 
-    let throttled = super::failed(ready.clone(), Some(3), &error(ErrorClass::Retryable));
+    let throttled = status::failed(ready.clone(), Some(3), &error(ErrorClass::Retryable));
     assert_eq!(
         status(&throttled, CONDITION_READY),
         (ConditionStatus::True, "Ready".into())
@@ -605,12 +610,12 @@ fn a_transient_failure_keeps_a_ready_of_this_generation_and_any_other_failure_cl
     assert!(message.contains("it failed (retrying: true)"), "{message}");
 
     // A new generation that fails is not Ready, even transiently: it was never seen to be.
-    let changed = super::failed(ready.clone(), Some(4), &error(ErrorClass::Retryable));
+    let changed = status::failed(ready.clone(), Some(4), &error(ErrorClass::Retryable));
     assert_eq!(
         status(&changed, CONDITION_READY),
         (ConditionStatus::False, "ReconcileFailed".into())
     );
-    let refused = super::failed(ready, Some(3), &error(ErrorClass::Terminal));
+    let refused = status::failed(ready, Some(3), &error(ErrorClass::Terminal));
     assert_eq!(
         status(&refused, CONDITION_READY),
         (ConditionStatus::False, "ReconcileFailed".into())
