@@ -80,6 +80,21 @@ impl Replay {
         assert!(report.not_ready.is_empty(), "{:?}", report.not_ready);
     }
 
+    /// `apply` of the replay's manifests, then `delete` of them, which must finish,
+    /// having read a state the rule `waited_through` replayed.
+    async fn apply_then_delete(&self, waited_through: &str) {
+        let manifests = self.manifests();
+        self.apply(&manifests).await;
+        let remaining = file_mode::delete(&self.engine, &manifests, timing()).await;
+        let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));
+        assert!(remaining.is_empty(), "{remaining:?}");
+        assert!(
+            self.replayed(waited_through) > 0,
+            "{waited_through}: {:?}",
+            self.proxy.replayed()
+        );
+    }
+
     /// How many requests for `operation` reached the proxy.
     fn requests(&self, operation: &str) -> usize {
         self.proxy
@@ -156,17 +171,7 @@ async fn apply_waits_until_a_new_cognito_domain_is_active() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_chatbot_waits_until_its_cognito_domain_is_gone() {
     let replay = Replay::start(scenarios::cognito_domain_states(Duration::from_secs(3))).await;
-    let manifests = replay.manifests();
-    replay.apply(&manifests).await;
-
-    let remaining = file_mode::delete(&replay.engine, &manifests, timing()).await;
-    let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));
-    assert!(remaining.is_empty(), "{remaining:?}");
-    assert!(
-        replay.replayed("domain DELETING") > 0,
-        "{:?}",
-        replay.proxy.replayed()
-    );
+    replay.apply_then_delete("domain DELETING").await;
     assert_eq!(
         replay.replayed("user pool still has a domain"),
         0,
@@ -329,17 +334,7 @@ async fn a_new_history_table_gets_its_backups_and_expiry_once_active() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_chatbot_waits_until_its_history_table_is_gone() {
     let replay = Replay::start(scenarios::dynamodb_table_states(Duration::from_secs(3))).await;
-    let manifests = replay.manifests();
-    replay.apply(&manifests).await;
-
-    let remaining = file_mode::delete(&replay.engine, &manifests, timing()).await;
-    let remaining = remaining.unwrap_or_else(|e| panic!("delete failed: {e}"));
-    assert!(remaining.is_empty(), "{remaining:?}");
-    assert!(
-        replay.replayed("table DELETING") > 0,
-        "{:?}",
-        replay.proxy.replayed()
-    );
+    replay.apply_then_delete("table DELETING").await;
     assert_eq!(replay.requests("DeleteTable"), 1);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let left = replay.left().await;

@@ -740,6 +740,17 @@ mod tests {
     use crate::desired::fixtures::{reference_chatbot, reference_platform};
     use crate::desired::platform;
 
+    /// The names of the variables the task definition sets, in order.
+    fn variable_names(desired: &ChatbotDesired) -> Vec<&str> {
+        desired
+            .task_definition
+            .container
+            .environment
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
     fn reference() -> ChatbotDesired {
         let platform = platform::desired(&reference_platform(), "123456789012");
         desired(&reference_chatbot(), &platform)
@@ -905,13 +916,7 @@ mod tests {
         // Still known by name, so that a table an earlier spec made is found.
         assert!(desired.history_table_off.name.ends_with("-history"));
         assert_eq!(desired.task_role.inline_policies.len(), 1);
-        let names: Vec<&str> = desired
-            .task_definition
-            .container
-            .environment
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect();
+        let names = variable_names(&desired);
         assert!(names.contains(&env_vars::ENV_MODEL_ID));
         for name in env_vars::OPERATOR_SET_FOR_HISTORY {
             assert!(!names.contains(&name), "{name}");
@@ -991,13 +996,7 @@ mod tests {
                 (name.clone(), resolved)
             })
             .collect();
-        let names: Vec<&str> = desired
-            .task_definition
-            .container
-            .environment
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect();
+        let names = variable_names(&desired);
         let expected: Vec<&str> = env_vars::OPERATOR_SET
             .iter()
             .chain(&env_vars::OPERATOR_SET_FOR_HISTORY)
