@@ -796,16 +796,16 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     let events = recorder.take();
     let updated = |kind: &str| support::updated_fields(&events, kind);
     assert_eq!(
-        updated("security group rules"),
+        updated("Security group rules"),
         vec!["ingress"],
         "{events:?}"
     );
-    assert_eq!(updated("route table"), vec!["routes"], "{events:?}");
+    assert_eq!(updated("Route table"), vec!["routes"], "{events:?}");
     assert_eq!(
-        updated("load balancer"),
+        updated("Load balancer"),
         vec!["attribute routing.http.drop_invalid_header_fields.enabled"]
     );
-    assert_eq!(updated("listener"), vec!["defaultAction"]);
+    assert_eq!(updated("Listener"), vec!["defaultAction"]);
     assert_eq!(updated("VPC"), vec!["enableDnsHostnames"]);
     assert_eq!(
         rules(&aws, &tasks_sg, false).await,
@@ -1399,15 +1399,15 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
     ecr.sort();
     assert_eq!(ecr, ["imageTagMutability", "scanOnPush"]);
     assert_eq!(updated("VPC endpoint"), ["subnets"]);
-    assert_eq!(updated("subnet"), ["mapPublicIpOnLaunch"]);
-    assert_eq!(updated("internet gateway"), ["attachment"]);
+    assert_eq!(updated("Subnet"), ["mapPublicIpOnLaunch"]);
+    assert_eq!(updated("Internet gateway"), ["attachment"]);
     assert_eq!(updated("IAM role"), ["trustPolicy"]);
     assert!(
         outcomes_of(&events, "NAT gateway").contains(&Outcome::Created),
         "{events:?}"
     );
     // The private table routed through the lost gateway now uses the new one.
-    assert_eq!(updated("route table"), ["routes"]);
+    assert_eq!(updated("Route table"), ["routes"]);
 
     let restored = apply_until_ready(&engine, object).await;
     let fresh_nat = restored.status.nat_gateway_ids[0].clone();

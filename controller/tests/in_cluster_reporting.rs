@@ -57,7 +57,7 @@ fn each_aws_resource_created_is_an_event_of_its_own() {
         .collect();
     // One per resource: the VPC, four subnets, three security groups, the load
     // balancer, its two listeners, … (the examples' platform makes about 30).
-    for resource in ["VPC ", "load balancer ", "ECS cluster "] {
+    for resource in ["VPC ", "Load balancer ", "ECS cluster "] {
         assert!(
             notes.iter().any(|n| n.contains(resource)),
             "no Created event for the {resource}in {notes:#?}"

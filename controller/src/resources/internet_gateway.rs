@@ -27,7 +27,7 @@ settings! {
 }
 
 impl Resource for InternetGateway {
-    const KIND: &'static str = "internet gateway";
+    const KIND: &'static str = "Internet gateway";
     type Observed = ObservedInternetGateway;
     type Setting = InternetGatewaySetting;
 

@@ -165,7 +165,7 @@ settings! {
 }
 
 impl Resource for Listener {
-    const KIND: &'static str = "listener";
+    const KIND: &'static str = "Listener";
     type Observed = ObservedListener;
     type Setting = ListenerSetting;
 

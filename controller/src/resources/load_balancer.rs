@@ -57,7 +57,7 @@ impl fmt::Display for LoadBalancerSetting {
 }
 
 impl Resource for LoadBalancer {
-    const KIND: &'static str = "load balancer";
+    const KIND: &'static str = "Load balancer";
     type Observed = ObservedLoadBalancer;
     type Setting = LoadBalancerSetting;
 

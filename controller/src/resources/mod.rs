@@ -206,7 +206,8 @@ pub enum Removal {
 
 /// The common surface of every AWS resource module.
 pub trait Resource {
-    /// Human name of the kind, e.g. `VPC`.
+    /// Human name of the kind, in sentence case (`VPC`, `Route table`): it starts
+    /// progress lines, events and error messages.
     const KIND: &'static str;
     /// What is known about the resource on AWS.
     type Observed;

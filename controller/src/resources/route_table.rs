@@ -66,7 +66,7 @@ settings! {
 }
 
 impl Resource for RouteTable {
-    const KIND: &'static str = "route table";
+    const KIND: &'static str = "Route table";
     type Observed = ObservedRouteTable;
     type Setting = RouteTableSetting;
 

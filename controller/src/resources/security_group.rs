@@ -32,7 +32,7 @@ pub struct ObservedSecurityGroup {
 }
 
 impl Resource for SecurityGroup {
-    const KIND: &'static str = "security group";
+    const KIND: &'static str = "Security group";
     type Observed = ObservedSecurityGroup;
     /// Nothing to change in place: name, description and VPC are fixed for the
     /// group's life, and its rules are [`SecurityGroupRules`].
@@ -268,7 +268,7 @@ pub struct ObservedRules {
 }
 
 impl Resource for SecurityGroupRules<'_> {
-    const KIND: &'static str = "security group rules";
+    const KIND: &'static str = "Security group rules";
     type Observed = ObservedRules;
     type Setting = RuleSetting;
 

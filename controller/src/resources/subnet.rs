@@ -33,7 +33,7 @@ settings! {
 }
 
 impl Resource for Subnet {
-    const KIND: &'static str = "subnet";
+    const KIND: &'static str = "Subnet";
     type Observed = ObservedSubnet;
     type Setting = SubnetSetting;
 
