@@ -346,7 +346,7 @@ async fn deleting_a_chatbot_waits_until_its_history_table_is_gone() {
 /// says why, and gets there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_expiry_change_within_the_hour_waits_and_gets_there() {
-    let replay = Replay::start(scenarios::time_to_live_once_an_hour(Duration::from_secs(4))).await;
+    let replay = Replay::start(scenarios::time_to_live_once_an_hour(3)).await;
     let mut manifests = replay.manifests();
     replay.apply(&manifests).await;
     replay.recorder.take();

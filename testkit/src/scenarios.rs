@@ -376,10 +376,25 @@ pub fn network_deletions_take_time(delay: Duration) -> Vec<Rule> {
 
 /// A new DynamoDB table is `CREATING` for a while, and until it is `ACTIVE`
 /// DynamoDB refuses to change its backups or time to live; `DeleteTable` returns
-/// while the table is `DELETING`, which lasts a while too
+/// while the table is `DELETING`, and it goes `delay` later
 /// ([Working with tables](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithTables.Basics.html),
 /// [UpdateContinuousBackups](https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateContinuousBackups.html)).
+///
+/// Counted, not timed, so that a slow machine replays the same story: the first two
+/// looks at a new table find it `CREATING`; its backups and time to live are refused
+/// until the caller has read them (which it does only once it saw the table
+/// `ACTIVE`); every look between `DeleteTable` and the deletion finds it `DELETING`.
 pub fn dynamodb_table_states(delay: Duration) -> Vec<Rule> {
+    let refused_until_read = |name, operation, read, code, message| Rule {
+        name,
+        operation,
+        opens_after: Some("CreateTable"),
+        window: Window::Until {
+            operation: read,
+            delay: Duration::ZERO,
+        },
+        answer: error(400, code, message),
+    };
     vec![
         Rule {
             name: "table CREATING",
@@ -395,34 +410,26 @@ pub fn dynamodb_table_states(delay: Duration) -> Vec<Rule> {
             name: "table still CREATING",
             operation: "DescribeTable",
             opens_after: Some("CreateTable"),
-            window: Window::For(delay),
+            window: Window::Times(2),
             answer: Answer::Rewrite {
                 from: "\"ACTIVE\"",
                 to: "\"CREATING\"",
             },
         },
-        Rule {
-            name: "backups of a CREATING table",
-            operation: "UpdateContinuousBackups",
-            opens_after: Some("CreateTable"),
-            window: Window::For(delay),
-            answer: error(
-                400,
-                "ContinuousBackupsUnavailableException",
-                "Backups are being enabled for the table. Please retry later",
-            ),
-        },
-        Rule {
-            name: "time to live of a CREATING table",
-            operation: "UpdateTimeToLive",
-            opens_after: Some("CreateTable"),
-            window: Window::For(delay),
-            answer: error(
-                400,
-                "ResourceInUseException",
-                "Attempt to change a resource which is still in use: Table is being created",
-            ),
-        },
+        refused_until_read(
+            "backups of a CREATING table",
+            "UpdateContinuousBackups",
+            "DescribeContinuousBackups",
+            "ContinuousBackupsUnavailableException",
+            "Backups are being enabled for the table. Please retry later",
+        ),
+        refused_until_read(
+            "time to live of a CREATING table",
+            "UpdateTimeToLive",
+            "DescribeTimeToLive",
+            "ResourceInUseException",
+            "Attempt to change a resource which is still in use: Table is being created",
+        ),
         Rule {
             name: "table deletion is asynchronous",
             operation: "DeleteTable",
@@ -434,7 +441,8 @@ pub fn dynamodb_table_states(delay: Duration) -> Vec<Rule> {
             name: "table DELETING",
             operation: "DescribeTable",
             opens_after: Some("DeleteTable"),
-            window: Window::For(delay),
+            // Until the deferred deletion: after it the table is not found at all.
+            window: Window::Times(u32::MAX),
             answer: Answer::Rewrite {
                 from: "\"ACTIVE\"",
                 to: "\"DELETING\"",
@@ -446,13 +454,13 @@ pub fn dynamodb_table_states(delay: Duration) -> Vec<Rule> {
 /// DynamoDB takes one time-to-live change per table per hour: a second
 /// `UpdateTimeToLive` within it is refused with a `ValidationException`
 /// ([UpdateTimeToLive](https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTimeToLive.html)).
-/// Here the window after a change lasts `hour`.
-pub fn time_to_live_once_an_hour(hour: Duration) -> Vec<Rule> {
+/// Here the hour is the next `refusals` changes after one that succeeded.
+pub fn time_to_live_once_an_hour(refusals: u32) -> Vec<Rule> {
     vec![Rule {
         name: "time to live changed within the hour",
         operation: "UpdateTimeToLive",
         opens_after: Some("UpdateTimeToLive"),
-        window: Window::For(hour),
+        window: Window::Times(refusals),
         answer: error(
             400,
             "ValidationException",
