@@ -3,7 +3,6 @@
 //! platform's ids (rebuilt from the platform's status); on deletion, the engine's
 //! ordered delete until AWS confirms.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +13,13 @@ use bedrock_chatbot_crds::{
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
-use super::Context;
-use super::reconciler::{Converged, Deleted, Kind, problems_message};
+use super::reconciler::{Converged, Deleted, Kind};
 use super::status::REASON_WAITING_FOR_PLATFORM;
+use super::{Context, problems_across, put};
 use crate::Result;
 use crate::desired::Owner;
 use crate::desired::platform as platform_desired;
 use crate::engine::chatbot as engine;
-use crate::manifest::{Located, Manifests, Source};
 use crate::validation::{self, FieldProblem, Subject};
 
 /// The kind, for metrics and logs.
@@ -95,47 +93,17 @@ impl Kind for BedrockChatbot {
             )));
         };
         let refs = platform_refs(&platform);
-        let deletion = engine::delete(&ctx.engine, self, &platform, &refs).await?;
-        Ok(if deletion.is_done() {
-            Deleted::Done
-        } else {
-            Deleted::Pending(format!(
-                "waiting for AWS to delete {}",
-                deletion.waiting.join(", ")
-            ))
-        })
+        Ok(engine::delete(&ctx.engine, self, &platform, &refs)
+            .await?
+            .into())
     }
 
     fn plan(&self, ctx: &Context) -> String {
-        let problems = problems(self, ctx);
-        if !problems.is_empty() {
-            return problems_message(&problems);
-        }
         let platform = match ready_platform(self, ctx) {
             Ok(platform) => platform,
             Err(why) => return why,
         };
-        let account = platform
-            .status
-            .as_ref()
-            .and_then(|s| s.account_id.clone())
-            .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
-        let source = || Source {
-            path: PathBuf::from("cluster"),
-            document: 1,
-        };
-        let manifests = Manifests {
-            platforms: vec![Located {
-                source: source(),
-                object: (*platform).clone(),
-            }],
-            chatbots: vec![Located {
-                source: source(),
-                object: self.clone(),
-            }],
-            context: Vec::new(),
-        };
-        let plan = crate::plan::plan(&manifests, &account).to_text();
+        let plan = super::platform::plan(&platform, Some(self));
         // The plan's chatbot part: the platform's own rows come first.
         let mine = plan
             .split_once("BedrockChatbot/")
@@ -175,41 +143,18 @@ fn ready_platform(chatbot: &BedrockChatbot, ctx: &Context) -> Result<Arc<Chatbot
 /// the checks across objects against the caches. A missing platform is not one of
 /// them: the chatbot waits for it.
 pub fn problems(chatbot: &BedrockChatbot, ctx: &Context) -> Vec<FieldProblem> {
-    let manifest = serde_json::json!({
+    let mut problems = ctx.admission_problems(&serde_json::json!({
         "apiVersion": BedrockChatbot::api_version(&()),
         "kind": KIND,
         "metadata": { "name": chatbot.name_any(), "namespace": chatbot.namespace() },
         "spec": chatbot.spec,
-    });
-    let mut problems = match ctx.admission.admit(&manifest, None) {
-        Ok(_) => Vec::new(),
-        Err(rejection) => rejection.problems,
-    };
+    }));
     problems.extend(validation::check_chatbot(chatbot));
     let mut chatbots = ctx.all_chatbots();
-    let me = ObjectRef::from_obj(chatbot);
-    let index = match chatbots
-        .iter()
-        .position(|c| ObjectRef::from_obj(&**c) == me)
-    {
-        Some(index) => {
-            // The object being reconciled is newer than (or as new as) the cached one.
-            chatbots[index] = Arc::new(chatbot.clone());
-            index
-        }
-        None => {
-            chatbots.push(Arc::new(chatbot.clone()));
-            chatbots.len() - 1
-        }
-    };
-    let platforms = ctx.all_platforms();
-    let platform_refs: Vec<&ChatbotPlatform> = platforms.iter().map(|p| &**p).collect();
-    let chatbot_refs: Vec<&BedrockChatbot> = chatbots.iter().map(|c| &**c).collect();
+    let index = put(&mut chatbots, chatbot);
     problems.extend(
-        validation::check_set(&platform_refs, &chatbot_refs)
+        problems_across(&ctx.all_platforms(), &chatbots, Subject::Chatbot(index))
             .into_iter()
-            .filter(|p| p.subject == Subject::Chatbot(index))
-            .map(|p| p.problem)
             .filter(|p| p.field != "spec.platformRef.name"),
     );
     problems
@@ -218,10 +163,6 @@ pub fn problems(chatbot: &BedrockChatbot, ctx: &Context) -> Vec<FieldProblem> {
 /// The platform's ids, rebuilt from its status.
 fn platform_refs(platform: &ChatbotPlatform) -> crate::resources::Refs {
     let status = platform.status.clone().unwrap_or_default();
-    let account = status
-        .account_id
-        .clone()
-        .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
-    let desired = platform_desired::desired(platform, &account);
+    let desired = platform_desired::desired(platform, &super::platform::account(platform));
     engine::platform_refs(&desired, &status)
 }

@@ -3,11 +3,16 @@
 //! is one engine pass; what is not ready yet is requeued, what is ready is resynced
 //! periodically to correct drift.
 //!
-//! Both reconcilers share this module's shape: paused objects are left alone,
-//! everything else goes through [`kube::runtime::finalizer`] (the finalizer is on
-//! the object before the first AWS write), invalid specs get a terminal condition
-//! and no AWS call, status goes by server-side apply to the status subresource, and
-//! what happened to each AWS resource becomes a Kubernetes Event.
+//! Both kinds go through one reconcile ([`reconciler`]): paused objects are left
+//! alone, everything else goes through [`kube::runtime::finalizer`] (the finalizer
+//! is on the object before the first AWS write), invalid specs get a terminal
+//! condition and no AWS call, status goes by server-side apply to the status
+//! subresource ([`status`]), and what happened to each AWS resource becomes a
+//! Kubernetes Event ([`events`]). What differs between the kinds is their
+//! [`reconciler::Kind`] ([`platform`], [`chatbot`]). This module holds what every
+//! reconcile shares ([`Context`]: the caches, the engine, the Event publisher, the
+//! metrics) and [`run`], which wires the controllers, the leader Lease and the
+//! shutdown.
 
 pub mod chatbot;
 pub mod events;
@@ -41,6 +46,7 @@ use crate::engine::{Engine, conditions};
 use crate::leader::{LeaseLock, Timing};
 use crate::metrics::{Health, Metrics, Phase, Refresh};
 use crate::resources::{Event as Progressed, Outcome, Progress};
+use crate::validation::{self, FieldProblem, Subject};
 use crate::{Error, Result};
 
 /// The finalizer that holds an object until its AWS resources are gone.
@@ -219,6 +225,14 @@ impl Context {
         all
     }
 
+    /// What the API server's schema and CEL rules refuse in `manifest`, as on create.
+    pub fn admission_problems(&self, manifest: &serde_json::Value) -> Vec<FieldProblem> {
+        match self.admission.admit(manifest, None) {
+            Ok(_) => Vec::new(),
+            Err(rejection) => rejection.problems,
+        }
+    }
+
     /// The resync delay: the configured period ±10%, so objects created together
     /// do not all resync at the same moment.
     pub fn resync(&self) -> Duration {
@@ -301,6 +315,43 @@ pub fn event(type_: EventType, reason: &str, action: &str, note: String) -> Kube
         action: action.to_string(),
         secondary: None,
     }
+}
+
+/// Puts `object` in the place of its cached copy in `cached` (the object being
+/// reconciled is as new as the cached one, or newer), or at the end when the cache
+/// does not hold it yet; returns its index.
+pub fn put<K>(cached: &mut Vec<Arc<K>>, object: &K) -> usize
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    let me = ObjectRef::from_obj(object);
+    let object = Arc::new(object.clone());
+    match cached.iter().position(|c| ObjectRef::from_obj(&**c) == me) {
+        Some(index) => {
+            cached[index] = object;
+            index
+        }
+        None => {
+            cached.push(object);
+            cached.len() - 1
+        }
+    }
+}
+
+/// What the checks across objects (hostnames, priorities, references…) find
+/// wrong with `subject` among `platforms` and `chatbots`.
+pub fn problems_across(
+    platforms: &[Arc<ChatbotPlatform>],
+    chatbots: &[Arc<BedrockChatbot>],
+    subject: Subject,
+) -> Vec<FieldProblem> {
+    let platforms: Vec<&ChatbotPlatform> = platforms.iter().map(|p| &**p).collect();
+    let chatbots: Vec<&BedrockChatbot> = chatbots.iter().map(|c| &**c).collect();
+    validation::check_set(&platforms, &chatbots)
+        .into_iter()
+        .filter(|p| p.subject == subject)
+        .map(|p| p.problem)
+        .collect()
 }
 
 /// `d` ±10%, from the clock's nanoseconds (no need for a random generator).

@@ -3,13 +3,12 @@
 //! use it, then the engine's ordered delete until AWS confirms.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use bedrock_chatbot_crds::{ChatbotPlatform, ChatbotPlatformStatus, Condition};
+use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform, ChatbotPlatformStatus, Condition};
 use kube::{Api, Resource, ResourceExt};
 
-use super::Context;
-use super::reconciler::{Converged, Deleted, Kind, problems_message};
+use super::reconciler::{Converged, Deleted, Kind};
+use super::{Context, problems_across, put};
 use crate::Result;
 use crate::desired::Owner;
 use crate::engine::platform as engine;
@@ -65,79 +64,69 @@ impl Kind for ChatbotPlatform {
                 users.join(", ")
             )));
         }
-        let deletion = engine::delete(&ctx.engine, self).await?;
-        Ok(if deletion.is_done() {
-            Deleted::Done
-        } else {
-            Deleted::Pending(format!(
-                "waiting for AWS to delete {}",
-                deletion.waiting.join(", ")
-            ))
-        })
+        Ok(engine::delete(&ctx.engine, self).await?.into())
     }
 
-    fn plan(&self, ctx: &Context) -> String {
-        let problems = problems(self, ctx);
-        if !problems.is_empty() {
-            return problems_message(&problems);
-        }
-        let account = self
-            .status
-            .as_ref()
-            .and_then(|s| s.account_id.clone())
-            .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string());
-        let manifests = Manifests {
-            platforms: vec![Located {
-                source: Source {
-                    path: PathBuf::from("cluster"),
-                    document: 1,
-                },
-                object: self.clone(),
-            }],
-            chatbots: Vec::new(),
-            context: Vec::new(),
-        };
-        let plan = crate::plan::plan(&manifests, &account).to_text();
-        format!("dry run, nothing changed on AWS; desired: {plan}")
+    fn plan(&self, _ctx: &Context) -> String {
+        format!(
+            "dry run, nothing changed on AWS; desired: {}",
+            plan(self, None)
+        )
     }
 }
 
 /// Problems of the platform: schema and CEL as the API server checks them, its own
 /// consistency, and the chatbots it would have to hold.
 pub fn problems(platform: &ChatbotPlatform, ctx: &Context) -> Vec<FieldProblem> {
-    let manifest = serde_json::json!({
+    let mut problems = ctx.admission_problems(&serde_json::json!({
         "apiVersion": ChatbotPlatform::api_version(&()),
         "kind": KIND,
         "metadata": { "name": platform.name_any() },
         "spec": platform.spec,
-    });
-    let mut problems = match ctx.admission.admit(&manifest, None) {
-        Ok(_) => Vec::new(),
-        Err(rejection) => rejection.problems,
-    };
+    }));
     problems.extend(validation::check_platform(platform));
     let mut platforms = ctx.all_platforms();
-    let name = platform.name_any();
-    let index = match platforms.iter().position(|p| p.name_any() == name) {
-        Some(index) => {
-            platforms[index] = Arc::new(platform.clone());
-            index
-        }
-        None => {
-            platforms.push(Arc::new(platform.clone()));
-            platforms.len() - 1
-        }
-    };
-    let chatbots = ctx.all_chatbots();
-    let platform_refs: Vec<&ChatbotPlatform> = platforms.iter().map(|p| &**p).collect();
-    let chatbot_refs: Vec<_> = chatbots.iter().map(|c| &**c).collect();
-    problems.extend(
-        validation::check_set(&platform_refs, &chatbot_refs)
-            .into_iter()
-            .filter(|p| p.subject == Subject::Platform(index))
-            .map(|p| p.problem),
-    );
+    let index = put(&mut platforms, platform);
+    problems.extend(problems_across(
+        &platforms,
+        &ctx.all_chatbots(),
+        Subject::Platform(index),
+    ));
     problems
+}
+
+/// The plan of `platform` and `chatbots` as `plan` prints it, on the account in
+/// the platform's status (a placeholder before the first pass found it).
+pub(super) fn plan(platform: &ChatbotPlatform, chatbots: Option<&BedrockChatbot>) -> String {
+    let source = || Source {
+        path: PathBuf::from("cluster"),
+        document: 1,
+    };
+    let manifests = Manifests {
+        platforms: vec![Located {
+            source: source(),
+            object: platform.clone(),
+        }],
+        chatbots: chatbots
+            .into_iter()
+            .map(|chatbot| Located {
+                source: source(),
+                object: chatbot.clone(),
+            })
+            .collect(),
+        context: Vec::new(),
+    };
+    crate::plan::plan(&manifests, &account(platform)).to_text()
+}
+
+/// The platform's AWS account as its status has it, or a placeholder before the
+/// first pass found it.
+pub(super) fn account(platform: &ChatbotPlatform) -> String {
+    platform
+        .status
+        .as_ref()
+        .and_then(|s| s.account_id.clone())
+        .unwrap_or_else(|| crate::desired::UNKNOWN_ACCOUNT.to_string())
 }
 
 /// The chatbots (`namespace/name`) that use the platform.

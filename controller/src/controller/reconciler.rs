@@ -4,7 +4,9 @@
 //! condition, status by server-side apply with kstatus's conditions, an Event per
 //! transition and per AWS resource, the ordered delete until AWS confirms — is
 //! written once here; what differs is the [`Kind`] each implements (in
-//! `chatbot.rs` and `platform.rs`).
+//! `chatbot.rs` and `platform.rs`): its status type, how it is checked, converged,
+//! planned and deleted. Each reconcile ends in an [`Outcome`], the `result` label
+//! of the metrics; the Events it publishes itself are `Notice`s.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use super::status::{
 };
 use super::{Context, FINALIZER, PAUSED_ANNOTATION, event};
 use crate::desired::Owner;
+use crate::engine::Deletion;
 use crate::validation::FieldProblem;
 use crate::{Error, Result};
 
@@ -156,6 +159,19 @@ pub enum Deleted {
     Pending(String),
 }
 
+impl From<Deletion> for Deleted {
+    fn from(deletion: Deletion) -> Self {
+        if deletion.is_done() {
+            Self::Done
+        } else {
+            Self::Pending(format!(
+                "waiting for AWS to delete {}",
+                deletion.waiting.join(", ")
+            ))
+        }
+    }
+}
+
 /// What the reconcile needs to know of a kind.
 pub trait Kind:
     Resource<DynamicType = ()>
@@ -192,11 +208,12 @@ pub trait Kind:
     ) -> impl Future<Output = Result<Converged<Self::Status>>> + Send;
     /// One pass of the ordered delete (or why it must wait).
     fn delete(&self, ctx: &Context) -> impl Future<Output = Result<Deleted>> + Send;
-    /// `--dry-run`'s report: what a pass would converge (or why it would wait).
+    /// `--dry-run`'s report of a valid spec: what a pass would converge (or why it
+    /// would wait).
     fn plan(&self, ctx: &Context) -> String;
 }
 
-/// Reconciles one object (the controller's entry point): one [`pass`] in a span
+/// Reconciles one object (the controller's entry point): one pass in a span
 /// with the kind, namespace and name, its outcome and duration counted, a failure
 /// logged with an Event (a deletion still waiting is no failure to report), the
 /// backoff ended by a success.
@@ -275,7 +292,12 @@ async fn pass<K: Kind>(object: Arc<K>, ctx: &Context) -> Result<Reconciled> {
         return Ok(Reconciled::new(Outcome::Waiting, Action::requeue(UNSYNCED)));
     }
     if ctx.settings.dry_run {
-        let note = object.plan(ctx);
+        let problems = object.problems(ctx);
+        let note = if problems.is_empty() {
+            object.plan(ctx)
+        } else {
+            problems_message(&problems)
+        };
         tracing::info!(plan = %note, "dry run");
         notify(&*object, ctx, Notice::DryRun(note)).await;
         return Ok(Reconciled::new(
@@ -431,7 +453,7 @@ async fn publish_status<K: Kind>(
 }
 
 /// The problems as one condition message, each naming its field.
-pub fn problems_message(problems: &[FieldProblem]) -> String {
+fn problems_message(problems: &[FieldProblem]) -> String {
     let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
     format!("invalid spec: {}", list.join("; "))
 }
