@@ -23,6 +23,7 @@ use crate::chat::{self, Streams};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::health;
+use crate::history::{self, History};
 use crate::limits::UserLimits;
 use crate::metrics::{self, Metrics};
 use crate::ui;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Draining and stopping.
     pub lifecycle: Arc<Lifecycle>,
+    /// The conversation history, when this chatbot keeps one on the server.
+    pub history: Option<Arc<History>>,
 }
 
 impl AppState {
@@ -67,7 +70,15 @@ impl AppState {
             streams: Arc::default(),
             metrics: Arc::default(),
             lifecycle: Arc::default(),
+            history: None,
         }
+    }
+
+    /// The same state, keeping conversations in `history`.
+    #[must_use]
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = Some(Arc::new(history));
+        self
     }
 }
 
@@ -106,6 +117,7 @@ pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
         .merge(ui::router())
         .merge(chat::router())
+        .merge(history::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_identity,

@@ -275,6 +275,20 @@ impl Answer {
     }
 }
 
+/// The standard SDK configuration chain (environment, profiles, the task role), in
+/// the configured region, with a 5-second connect timeout.
+pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(config.region.clone()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
 /// The Bedrock runtime client and the model settings it asks with.
 #[derive(Debug, Clone)]
 pub struct Bedrock {
@@ -285,16 +299,14 @@ pub struct Bedrock {
 impl Bedrock {
     /// A client from the standard SDK configuration chain, in the configured region.
     pub async fn from_env(config: &Config) -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            )
-            .load()
-            .await;
-        Self::new(Client::new(&sdk), config.model.clone())
+        Self::from_sdk(&sdk_config(config).await, config)
+    }
+
+    /// A client from an SDK configuration loaded by [`sdk_config`] (shared with the
+    /// history's DynamoDB client: one credentials cache). Its endpoint:
+    /// `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, else `AWS_ENDPOINT_URL`, else Bedrock's.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        Self::new(Client::new(sdk), config.model.clone())
     }
 
     /// A client built elsewhere (tests pass one aimed at the stand-in).

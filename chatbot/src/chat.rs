@@ -5,6 +5,38 @@
 //! `start` (`model`, `dropped` — oldest turns left out to fit the budget),
 //! `delta` (`text`), `done` (`stopReason`, `usage`), `error` (`kind`, `message`,
 //! `retryAfter`). Errors before the stream opens are plain JSON errors with a status.
+//!
+//! # The two kinds of request
+//!
+//! `{"id", "messages": [{"role", "text"}, …]}`: the browser sends the whole
+//! conversation, ending with the question; the server keeps nothing. The only kind
+//! when the chatbot keeps no history, and unchanged by history.
+//!
+//! `{"id", "conversation"?: "<id>", "question": "…"}`: only when the chatbot keeps
+//! history ([`crate::history`]; otherwise 400 `invalid_request`). The server reads
+//! the stored conversation (404 `not_found` if it is not the caller's; 503
+//! `history_unavailable` if it cannot be read: its context is not known), adds the
+//! question, and builds the model's context from the stored turns with
+//! [`conversation::prepare`]'s rules (blank turns dropped, same-role turns merged, a
+//! question asked again after a failed answer counted once, oldest turns dropped to
+//! fit the budget). Without `conversation` a new one is started, titled from the
+//! question. The question is saved before the answer streams, with the answer's turn
+//! claimed right after it; the answer is saved as it streams (at most every 2 s or
+//! 8 KiB, and at its end), and an answer cut off (stopped, failed, shut down, browser
+//! gone) is saved with `incomplete: {"reason"}`. An answer Bedrock refuses before it
+//! starts leaves the question and an empty answer marked with the error's kind (a
+//! new conversation is not kept at all). A conversation holds at most 1000 turns
+//! (400 when full).
+//!
+//! With history, `start` also carries `conversation` (its id, or null when the
+//! question could not be saved: a new conversation was not created), `title`, and
+//! `history`: `{"saving": true}`, or `{"saving": false, "message"}` when the answer
+//! is not being saved (DynamoDB unavailable: the answer streams anyway). A `history`
+//! event (same data) comes mid-stream when saving stops or resumes, and before the
+//! last event when the end could not be saved. The browser may keep sending
+//! `messages` when history is on (for example while DynamoDB is down): such chats
+//! are not stored, and `start` says `"history": {"saving": false, …}` with
+//! `"conversation": null`. Sending both `messages` and `question` is refused (400).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,8 +58,10 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bedrock::{Answer, AnswerEvent, BedrockError};
-use crate::conversation::{self, ChatRequest};
+use crate::conversation::{self, ChatRequest, Conversation, Role, Turn};
 use crate::error::{Error, ErrorKind, Result};
+use crate::history::store::{MAX_READ_BYTES, MAX_STORED_TURNS};
+use crate::history::{AnswerLog, History, HistoryError, ReadLimits, StoredTurn, Summary, recorder};
 use crate::limits::StreamSlot;
 
 /// Keep-alive comments on an idle stream, well under the ALB's 60 s idle timeout.
@@ -122,6 +156,10 @@ async fn me(State(state): State<AppState>, Extension(identity): Extension<Identi
         "signOutUrl": "/sign-out",
         "model": state.config.model.model_id,
         "maxMessageChars": state.config.server.limits.max_message_chars,
+        "history": {
+            "enabled": state.history.is_some(),
+            "retentionDays": state.history.as_ref().map(|h| h.retention_days()),
+        },
     });
     no_store(Json(body).into_response())
 }
@@ -144,7 +182,7 @@ async fn stop(
     }
 }
 
-fn rejected(rejection: JsonRejection) -> Error {
+pub(crate) fn rejected(rejection: JsonRejection) -> Error {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         Error::BodyTooLarge {
             limit: crate::app::MAX_BODY_BYTES,
@@ -171,27 +209,264 @@ async fn chat(
     }
     let Json(request) = body.map_err(rejected)?;
     conversation::check_stream_id(&request.id)?;
-    let conversation = conversation::prepare(request.messages, &state.config.server.limits)?;
-    let slot = state.limits.admit(&identity.subject, Instant::now())?;
-    let registration = state.streams.register(&identity.subject, &request.id)?;
+    match (request.messages, request.question, state.history.clone()) {
+        (Some(messages), None, history) if request.conversation.is_none() => {
+            let conversation = conversation::prepare(messages, &state.config.server.limits)?;
+            // With history on, this chat is the browser's own: say it is not stored.
+            let saved = history.map(|_| Saved {
+                conversation: None,
+                title: None,
+                history: recorder::not_saving(
+                    "This chat was sent with its messages, so it is not saved on the server.",
+                ),
+            });
+            let slot = state.limits.admit(&identity.subject, Instant::now())?;
+            let registration = state.streams.register(&identity.subject, &request.id)?;
+            let started = Instant::now();
+            count_question(&state);
+            let answer = state.bedrock.converse_stream(&conversation).await?;
+            Ok(stream(
+                state,
+                &identity,
+                Opened {
+                    answer,
+                    conversation: &conversation,
+                    saved,
+                    log: None,
+                    slot,
+                    registration,
+                    started,
+                },
+            ))
+        }
+        (None, Some(question), Some(history)) => {
+            ask_stored(
+                state,
+                history,
+                identity,
+                request.id,
+                request.conversation,
+                question,
+            )
+            .await
+        }
+        (None, Some(_), None) => Err(Error::InvalidRequest(
+            "this chatbot keeps no history on the server: send the conversation as messages".into(),
+        )),
+        _ => Err(Error::InvalidRequest(
+            "send either messages, or a question (and the conversation it continues)".into(),
+        )),
+    }
+}
 
-    let started = Instant::now();
+fn count_question(state: &AppState) {
     state.metrics.question();
-    let answer = state.bedrock.converse_stream(&conversation).await?;
+}
+
+/// What the `start` event says about the history of the answer, when history is on.
+#[derive(Debug)]
+struct Saved {
+    conversation: Option<String>,
+    title: Option<String>,
+    history: serde_json::Value,
+}
+
+/// An answer Bedrock has begun, and what its stream needs.
+struct Opened<'a> {
+    answer: Answer,
+    conversation: &'a Conversation,
+    saved: Option<Saved>,
+    log: Option<AnswerLog>,
+    slot: StreamSlot,
+    registration: Registration,
+    started: Instant,
+}
+
+/// The model's context from stored turns and the new question: blank turns left
+/// out, and a question asked again right after itself (its answer failed) once.
+fn context_turns(stored: Vec<StoredTurn>, question: &str) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = Vec::with_capacity(stored.len() + 1);
+    let question = StoredTurn {
+        role: Role::User,
+        text: question.to_string(),
+        at: 0,
+        incomplete: None,
+    };
+    for turn in stored.into_iter().chain(std::iter::once(question)) {
+        if turn.text.trim().is_empty() {
+            continue;
+        }
+        if turn.role == Role::User
+            && turns
+                .last()
+                .is_some_and(|last| last.role == Role::User && last.text == turn.text)
+        {
+            continue;
+        }
+        turns.push(Turn::new(turn.role, turn.text));
+    }
+    turns
+}
+
+/// A question in a stored conversation (or a new one): the context from the store,
+/// the question saved while Bedrock starts answering, the answer saved as it streams.
+async fn ask_stored(
+    state: AppState,
+    history: Arc<History>,
+    identity: Identity,
+    id: String,
+    conversation_id: Option<String>,
+    question: String,
+) -> Result<Response> {
+    let limits = &state.config.server.limits;
+    // The question alone first: empty or too long is refused before any read.
+    conversation::prepare(vec![Turn::new(Role::User, question.clone())], limits)?;
+    let user = identity.subject.as_str();
+    let (existing, stored, omitted): (Option<Summary>, Vec<StoredTurn>, usize) =
+        match conversation_id {
+            None => (None, Vec::new(), 0),
+            Some(conversation_id) => {
+                let context = ReadLimits {
+                    chars: limits.history_budget_chars,
+                    turns: conversation::MAX_TURNS - 1,
+                    bytes: MAX_READ_BYTES,
+                };
+                let (summary, turns) = tokio::join!(
+                    history.summary(user, &conversation_id),
+                    history.turns(user, &conversation_id, context)
+                );
+                let (summary, turns) = (summary?, turns?);
+                if summary.turns + 2 > MAX_STORED_TURNS {
+                    return Err(HistoryError::Full.into());
+                }
+                let omitted = if turns.truncated {
+                    usize::try_from(summary.turns)
+                        .unwrap_or_default()
+                        .saturating_sub(turns.turns.len())
+                } else {
+                    0
+                };
+                (Some(summary), turns.turns, omitted)
+            }
+        };
+    let mut conversation = conversation::prepare(context_turns(stored, &question), limits)?;
+    conversation.dropped += omitted;
+    let slot = state.limits.admit(user, Instant::now())?;
+    let registration = state.streams.register(user, &id)?;
+    let started = Instant::now();
+    count_question(&state);
+    // The question is saved while Bedrock starts answering; the answer streams once
+    // both are done.
+    let (begun, answer) = tokio::join!(
+        history.begin(user, existing.as_ref(), &question),
+        state.bedrock.converse_stream(&conversation)
+    );
+    let begun = match begun {
+        Ok(exchange) => Ok(exchange),
+        // Deleted (in another tab) meanwhile: nothing to continue.
+        Err(HistoryError::NotFound) => return Err(Error::NotFound),
+        Err(HistoryError::Full) => return Err(HistoryError::Full.into()),
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                source = ?std::error::Error::source(&e),
+                user = %user,
+                "cannot save the question: answering without saving"
+            );
+            Err(e)
+        }
+    };
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            if let Ok(exchange) = begun {
+                if existing.is_some() {
+                    // The question stays, with an answer that says what happened.
+                    AnswerLog::start(history, user.to_string(), exchange)
+                        .end(Some(e.kind().as_str()));
+                } else {
+                    // A conversation of one unanswered question: not kept.
+                    let user = user.to_string();
+                    tokio::spawn(async move {
+                        if let Err(e) = history.delete(&user, &exchange.id).await {
+                            tracing::warn!(error = %e, "cannot delete the conversation of a refused question");
+                        }
+                    });
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    let (saved, log) = match begun {
+        Ok(exchange) => (
+            Saved {
+                conversation: Some(exchange.id.clone()),
+                title: Some(exchange.title.clone()),
+                history: recorder::saving(),
+            },
+            Some(AnswerLog::start(history, user.to_string(), exchange)),
+        ),
+        Err(_) => (
+            Saved {
+                conversation: existing.as_ref().map(|s| s.id.clone()),
+                title: Some(existing.as_ref().map_or_else(
+                    || crate::history::text::title_from(&question),
+                    |s| s.title.clone(),
+                )),
+                history: recorder::not_saving(
+                    "Your conversation history cannot be reached right now: this question and its answer are not saved.",
+                ),
+            },
+            None,
+        ),
+    };
+    Ok(stream(
+        state,
+        &identity,
+        Opened {
+            answer,
+            conversation: &conversation,
+            saved: Some(saved),
+            log,
+            slot,
+            registration,
+            started,
+        },
+    ))
+}
+
+/// The answer's event stream.
+fn stream(state: AppState, identity: &Identity, opened: Opened<'_>) -> Response {
+    let Opened {
+        answer,
+        conversation,
+        saved,
+        log,
+        slot,
+        registration,
+        started,
+    } = opened;
     tracing::info!(
         user = %identity.subject,
         turns = conversation.turns.len(),
         dropped = conversation.dropped,
+        conversation = saved.as_ref().and_then(|s| s.conversation.as_deref()),
         "answer started"
     );
+    let mut start = json!({ "model": state.bedrock.model_id(), "dropped": conversation.dropped });
+    if let Some(saved) = saved {
+        start["conversation"] = json!(saved.conversation);
+        start["title"] = json!(saved.title);
+        start["history"] = saved.history;
+    }
     let streaming = Streaming {
         answer,
-        phase: Phase::Start {
-            dropped: conversation.dropped,
-        },
+        phase: Phase::Start { data: start },
         first_token: None,
         stop_reason: None,
         usage: None,
+        log,
+        ended: None,
         guard: StreamGuard::new(state.clone(), slot, registration, started),
     };
     let stall = Duration::from_secs(state.config.server.client_stall_seconds);
@@ -202,7 +477,7 @@ async fn chat(
     response
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// Counts the stream while it lives, and cleans up however it ends — finished,
@@ -240,7 +515,7 @@ impl Drop for StreamGuard {
 
 #[derive(Debug)]
 enum Phase {
-    Start { dropped: usize },
+    Start { data: serde_json::Value },
     Streaming,
     Done,
 }
@@ -252,6 +527,10 @@ struct Streaming {
     first_token: Option<Duration>,
     stop_reason: Option<String>,
     usage: Option<(u64, u64)>,
+    /// Saves the answer, when history is on and the question was saved.
+    log: Option<AnswerLog>,
+    /// How the answer ended, once it has: why it is not whole (`None`: whole).
+    ended: Option<Option<&'static str>>,
     guard: StreamGuard,
 }
 
@@ -303,35 +582,72 @@ fn relay(
     })
 }
 
+/// Why an event could not be handed to the browser.
+enum Undelivered {
+    /// The browser went away.
+    Gone,
+    /// The browser left the buffer full for the stall time.
+    Stalled,
+}
+
+async fn deliver(
+    sender: &tokio::sync::mpsc::Sender<Relayed>,
+    relayed: Relayed,
+    stall: Duration,
+) -> std::result::Result<(), Undelivered> {
+    match tokio::time::timeout(stall, sender.send(relayed)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Undelivered::Gone),
+        Err(_) => Err(Undelivered::Stalled),
+    }
+}
+
 /// Reads the answer from Bedrock into `sender` until it ends, the browser goes away,
 /// or the browser leaves the buffer full for `stall`.
 async fn produce(mut s: Streaming, sender: tokio::sync::mpsc::Sender<Relayed>, stall: Duration) {
     loop {
-        let relayed = match s.phase {
+        let relayed = match &mut s.phase {
             Phase::Done => return,
-            Phase::Start { dropped } => {
+            Phase::Start { data } => {
+                let start = json_event("start", data);
                 s.phase = Phase::Streaming;
-                let start =
-                    json!({ "model": s.guard.state.bedrock.model_id(), "dropped": dropped });
-                (json_event("start", &start), false)
+                (start, false)
             }
             Phase::Streaming => tokio::select! {
                 event = next_event(&mut s) => (event, matches!(s.phase, Phase::Done)),
                 () = sender.closed() => return,
             },
         };
-        match tokio::time::timeout(stall, sender.send(relayed)).await {
-            Ok(Ok(())) => {}
-            // The browser went away.
-            Ok(Err(_)) => return,
-            Err(_) => {
-                tracing::warn!(
-                    stall_seconds = stall.as_secs(),
-                    "the browser stopped reading the answer: ending it"
-                );
-                s.guard.state.metrics.error(ErrorKind::ClientStalled);
-                return;
+        if let Some(log) = s.log.as_mut() {
+            if relayed.1 {
+                log.finish(s.ended.flatten()).await;
             }
+            if let Some(change) = log.status_change() {
+                let event = (json_event("history", &change), false);
+                if let Err(why) = deliver(&sender, event, stall).await {
+                    return undelivered(&mut s, why, stall);
+                }
+            }
+        }
+        if let Err(why) = deliver(&sender, relayed, stall).await {
+            return undelivered(&mut s, why, stall);
+        }
+    }
+}
+
+fn undelivered(s: &mut Streaming, why: Undelivered, stall: Duration) {
+    match why {
+        // Saved as cut off by a browser that went away, when the log is dropped.
+        Undelivered::Gone => {}
+        Undelivered::Stalled => {
+            tracing::warn!(
+                stall_seconds = stall.as_secs(),
+                "the browser stopped reading the answer: ending it"
+            );
+            if let Some(log) = s.log.as_mut() {
+                log.end(Some(ErrorKind::ClientStalled.as_str()));
+            }
+            s.guard.state.metrics.error(ErrorKind::ClientStalled);
         }
     }
 }
@@ -361,6 +677,9 @@ async fn next_event(s: &mut Streaming) -> Event {
                     s.first_token = Some(elapsed);
                     metrics.first_token(elapsed);
                 }
+                if let Some(log) = &s.log {
+                    log.push(&text);
+                }
                 return json_event("delta", &json!({ "text": text }));
             }
             Ok(Some(AnswerEvent::Stop(reason))) => s.stop_reason = Some(reason),
@@ -370,20 +689,27 @@ async fn next_event(s: &mut Streaming) -> Event {
             }
             Ok(None) => {
                 s.phase = Phase::Done;
-                return done_event(s.stop_reason.as_deref().unwrap_or("end_turn"), s.usage);
+                let reason = s.stop_reason.as_deref().unwrap_or("end_turn");
+                // Cut by the configured answer length: not the whole answer.
+                s.ended = Some((reason == "max_tokens").then_some("max_tokens"));
+                return done_event(reason, s.usage);
             }
             Err(Interrupted::Stopped) => {
                 s.phase = Phase::Done;
+                s.ended = Some(Some("stopped"));
                 tracing::info!("answer stopped by the user");
                 return done_event("stopped", s.usage);
             }
             Err(Interrupted::ShuttingDown) => {
                 s.phase = Phase::Done;
+                s.ended = Some(Some(ErrorKind::ShuttingDown.as_str()));
                 return error_event(&Error::ShuttingDown, metrics);
             }
             Err(Interrupted::Failed(e)) => {
                 s.phase = Phase::Done;
-                return error_event(&Error::Bedrock(e), metrics);
+                let error = Error::Bedrock(e);
+                s.ended = Some(Some(error.kind().as_str()));
+                return error_event(&error, metrics);
             }
         }
     }

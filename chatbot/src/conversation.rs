@@ -41,15 +41,24 @@ impl Turn {
     }
 }
 
-/// A question: the client's id for its answer stream, and the conversation so far
-/// ending with the question.
+/// A question: the client's id for its answer stream, and either the conversation
+/// so far ending with the question (`messages`, kept by the browser), or the
+/// question alone and the stored conversation it continues (`question`,
+/// `conversation`; only when the server keeps history).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatRequest {
     /// Client-chosen id of this answer, to stop it by.
     pub id: String,
     /// The conversation, oldest first, ending with the user's question.
-    pub messages: Vec<Turn>,
+    #[serde(default)]
+    pub messages: Option<Vec<Turn>>,
+    /// The stored conversation the question continues; none starts a new one.
+    #[serde(default)]
+    pub conversation: Option<String>,
+    /// The question, when the server keeps the conversation.
+    #[serde(default)]
+    pub question: Option<String>,
 }
 
 /// A conversation ready for Bedrock: starts with the user, alternates, ends with the

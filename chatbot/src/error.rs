@@ -65,6 +65,13 @@ pub enum Error {
     /// Bedrock refused or failed the question.
     #[error(transparent)]
     Bedrock(#[from] BedrockError),
+    /// This chatbot keeps no conversation history on the server.
+    #[error("this chatbot does not keep conversation history")]
+    HistoryDisabled,
+    /// The history table could not be reached or refused (its words are logged, not
+    /// shown).
+    #[error("your conversation history cannot be reached right now; retry in a moment")]
+    HistoryUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The environment is incomplete or wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -129,11 +136,15 @@ pub enum ErrorKind {
     BedrockUnreachable,
     /// Configuration or startup.
     Startup,
+    /// No conversation history on this chatbot.
+    HistoryDisabled,
+    /// The conversation history (DynamoDB) is unavailable.
+    HistoryUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind, for metrics that show zeros too.
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 21] = [
         Self::Unauthenticated,
         Self::KeyServer,
         Self::InvalidRequest,
@@ -153,6 +164,8 @@ impl ErrorKind {
         Self::ModelFailed,
         Self::BedrockUnreachable,
         Self::Startup,
+        Self::HistoryDisabled,
+        Self::HistoryUnavailable,
     ];
 
     /// Short snake_case label.
@@ -177,6 +190,8 @@ impl ErrorKind {
             Self::ModelFailed => "model_failed",
             Self::BedrockUnreachable => "bedrock_unreachable",
             Self::Startup => "startup",
+            Self::HistoryDisabled => "history_disabled",
+            Self::HistoryUnavailable => "history_unavailable",
         }
     }
 }
@@ -195,6 +210,8 @@ impl Error {
             Self::ShuttingDown => ErrorKind::ShuttingDown,
             Self::ClientStalled => ErrorKind::ClientStalled,
             Self::Bedrock(e) => e.kind(),
+            Self::HistoryDisabled => ErrorKind::HistoryDisabled,
+            Self::HistoryUnavailable(_) => ErrorKind::HistoryUnavailable,
             Self::Config(_) | Self::Listen { .. } | Self::DevIdentityNotLoopback { .. } => {
                 ErrorKind::Startup
             }
@@ -205,15 +222,16 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self.kind() {
             ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorKind::KeyServer | ErrorKind::ShuttingDown | ErrorKind::ModelUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorKind::KeyServer
+            | ErrorKind::ShuttingDown
+            | ErrorKind::ModelUnavailable
+            | ErrorKind::HistoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::InvalidRequest | ErrorKind::BedrockRejected => StatusCode::BAD_REQUEST,
             ErrorKind::MessageTooLong | ErrorKind::InputTooLong => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RateLimited | ErrorKind::TooManyStreams | ErrorKind::Throttled => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::NotFound | ErrorKind::HistoryDisabled => StatusCode::NOT_FOUND,
             ErrorKind::ClientStalled => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::ModelNotEnabled | ErrorKind::ModelAccess => StatusCode::FORBIDDEN,
             ErrorKind::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -227,7 +245,7 @@ impl Error {
         match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Bedrock(e) => e.retry_after(),
-            Self::KeyServer(_) | Self::ShuttingDown => Some(5),
+            Self::KeyServer(_) | Self::ShuttingDown | Self::HistoryUnavailable(_) => Some(5),
             _ => None,
         }
     }

@@ -26,6 +26,8 @@ pub mod health;
 #[cfg(feature = "server")]
 pub mod healthcheck;
 #[cfg(feature = "server")]
+pub mod history;
+#[cfg(feature = "server")]
 pub mod limits;
 #[cfg(feature = "server")]
 pub mod metrics;

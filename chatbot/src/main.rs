@@ -7,6 +7,7 @@ use std::time::Duration;
 use bedrock_chatbot::auth::{AlbVerifier, Authenticator, Identity};
 use bedrock_chatbot::bedrock::Bedrock;
 use bedrock_chatbot::config::{self, Config};
+use bedrock_chatbot::history::History;
 use bedrock_chatbot::{AppState, Error, healthcheck};
 use clap::{Parser, Subcommand};
 
@@ -125,15 +126,26 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         }
         None => Authenticator::Alb(AlbVerifier::new(&config)),
     };
-    let bedrock = Bedrock::from_env(&config).await;
+    let sdk = bedrock_chatbot::bedrock::sdk_config(&config).await;
+    let bedrock = Bedrock::from_sdk(&sdk, &config);
+    let history = config
+        .history
+        .as_ref()
+        .map(|history| History::from_sdk(&sdk, history));
+    drop(sdk);
     let listener = bedrock_chatbot::app::bind(&listen).await?;
     tracing::info!(
         listen = %listen,
         model = %config.model.model_id,
         region = %config.region,
+        history_table = config.history.as_ref().map(|h| h.table.as_str()),
+        history_retention_days = config.history.as_ref().map(|h| h.retention_days),
         "chatbot ready"
     );
-    let state = AppState::new(config, auth, bedrock);
+    let mut state = AppState::new(config, auth, bedrock);
+    if let Some(history) = history {
+        state = state.with_history(history);
+    }
     bedrock_chatbot::serve(state, listener, shutdown_signal()).await
 }
 

@@ -468,3 +468,167 @@ impl Logs {
             .collect()
     }
 }
+
+// ---------------------------------------------------------------------------
+// Conversation history (DynamoDB, against the emulator).
+
+/// The history table's name in tests (as the operator names it).
+pub const HISTORY_TABLE: &str = "bedrock-chatbot-team-a-history";
+
+/// A DynamoDB client on `endpoint` with static test credentials: the SDK's standard
+/// retry (3 attempts), with short backoffs so that faults are met in milliseconds.
+pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region("us-west-2")
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "AKIDCHATBOT",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(10))
+                .with_max_backoff(std::time::Duration::from_millis(50)),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .operation_attempt_timeout(std::time::Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+}
+
+/// Creates the history table exactly as the operator does, from the shared names
+/// (`bedrock_chatbot::history_table`): `pk` HASH and `sk` RANGE (strings), the local
+/// index `byUpdated` on the number `updatedAt` (projection ALL), on-demand billing,
+/// and time to live on `expiresAt` when `ttl`.
+pub async fn create_history_table(client: &aws_sdk_dynamodb::Client, table: &str, ttl: bool) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, LocalSecondaryIndex,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    use bedrock_chatbot::history_table::{
+        BY_UPDATED_INDEX, EXPIRES_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT,
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let attribute = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash))
+        .key_schema(key(SORT_KEY, KeyType::Range))
+        .attribute_definitions(attribute(PARTITION_KEY, ScalarAttributeType::S))
+        .attribute_definitions(attribute(SORT_KEY, ScalarAttributeType::S))
+        .attribute_definitions(attribute(UPDATED_AT, ScalarAttributeType::N))
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name(BY_UPDATED_INDEX)
+                .key_schema(key(PARTITION_KEY, KeyType::Hash))
+                .key_schema(key(UPDATED_AT, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    if ttl {
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(EXPIRES_AT)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Every item of the history table (tests look at what is stored).
+pub async fn history_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        items.extend(page.items().iter().cloned());
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+impl World {
+    /// [`World::new`] keeping history in `table` on the DynamoDB at `endpoint` (the
+    /// table is the caller's to create), items kept `retention_days`.
+    pub async fn with_history(
+        endpoint: &str,
+        table: &str,
+        retention_days: u32,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let retention = retention_days.to_string();
+        let mut all: Vec<(&str, &str)> = vec![
+            (config::ENV_HISTORY_TABLE, table),
+            (config::ENV_HISTORY_RETENTION_DAYS, retention.as_str()),
+        ];
+        all.extend_from_slice(overrides);
+        let world = Self::new(&all).await;
+        let history = bedrock_chatbot::history::History::new(
+            dynamodb_at(endpoint).await,
+            world.state.config.history.as_ref().unwrap(),
+        );
+        Self {
+            state: world.state.clone().with_history(history),
+            standin: world.standin,
+            keys: world.keys,
+        }
+    }
+}
+
+/// A request signed for the user `sub` (another person than [`TokenSpec::valid`]'s).
+pub fn signed_as(sub: &str, method: &str, uri: &str, body: Option<Value>) -> Request<Body> {
+    let token = TokenSpec::valid()
+        .payload("sub", json!(sub))
+        .payload("email", json!(format!("{sub}@example.com")))
+        .sign(&alb_key());
+    with_token(method, uri, body, Some(&token))
+}

@@ -1,0 +1,331 @@
+//! Saving an answer as it streams: a task of its own per answer, fed the text as it
+//! comes, so DynamoDB's latency never holds a token back.
+//!
+//! It writes at most every [`FLUSH_EVERY`], or when [`FLUSH_BYTES`] are waiting, and
+//! at the end: never once per token. The turn's first [`PART_BYTES`](super::store::PART_BYTES)
+//! are rewritten in its head item until they are full; each further part is written
+//! to an item of its own. While it streams, the head says `incomplete: streaming`;
+//! the last write says how it ended. A write that fails (after the SDK's retries) is
+//! tried again at the next flush (each write is the whole part, so writing it again
+//! is harmless); the browser is told saving stopped, and told again when it resumes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::store::{Exchange, PART_BYTES};
+use super::{History, HistoryError, text};
+
+/// Longest time text waits before it is saved.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// Text waiting that is saved without waiting for [`FLUSH_EVERY`].
+pub const FLUSH_BYTES: usize = 8 * 1024;
+
+/// Longest time the end of an answer waits for its last save before the browser gets
+/// the last event anyway (the save goes on).
+pub const FINAL_SAVE_WAIT: Duration = Duration::from_secs(5);
+
+/// Reason saved for an answer whose browser went away.
+pub const DISCONNECTED: &str = "disconnected";
+
+const SAVING: u8 = 0;
+const FAILING: u8 = 1;
+const DELETED: u8 = 2;
+
+enum Note {
+    Text(String),
+    End(Option<String>),
+}
+
+/// The streaming side's handle on an answer being saved. Dropping it without
+/// [`AnswerLog::finish`] saves the answer as cut off by a browser that went away.
+#[derive(Debug)]
+pub struct AnswerLog {
+    notes: mpsc::UnboundedSender<Note>,
+    status: Arc<AtomicU8>,
+    reported: u8,
+    saved: Option<oneshot::Receiver<()>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            Self::End(reason) => write!(f, "End({reason:?})"),
+        }
+    }
+}
+
+impl AnswerLog {
+    /// Starts saving the answer of `exchange` (its turn already claimed).
+    pub fn start(history: Arc<History>, user: String, exchange: Exchange) -> Self {
+        let (notes, receiver) = mpsc::unbounded_channel();
+        let (saved_tx, saved) = oneshot::channel();
+        let status = Arc::new(AtomicU8::new(SAVING));
+        let writer = Writer {
+            history,
+            user,
+            exchange,
+            head: String::new(),
+            // As `History::begin` wrote it.
+            head_saved: Some((0, Some(super::store::STREAMING.to_string()))),
+            current: String::new(),
+            part: 0,
+            finished_parts: Vec::new(),
+            current_saved: true,
+            written_parts: 0,
+            unsaved_bytes: 0,
+            last_attempt: Instant::now(),
+            status: Arc::clone(&status),
+            failures: 0,
+        };
+        tokio::spawn(async move {
+            writer.run(receiver).await;
+            let _ = saved_tx.send(());
+        });
+        Self {
+            notes,
+            status,
+            reported: SAVING,
+            saved: Some(saved),
+            ended: false,
+        }
+    }
+
+    /// More text of the answer.
+    pub fn push(&self, text: &str) {
+        let _ = self.notes.send(Note::Text(text.to_string()));
+    }
+
+    /// The `history` event to send when saving stopped or resumed since last asked.
+    pub fn status_change(&mut self) -> Option<Value> {
+        let status = self.status.load(Ordering::SeqCst);
+        if status == self.reported {
+            return None;
+        }
+        self.reported = status;
+        Some(status_event(status))
+    }
+
+    /// The answer ended (`reason`: why it is not whole, `None` when it is). Waits for
+    /// its last save, at most [`FINAL_SAVE_WAIT`].
+    pub async fn finish(&mut self, reason: Option<&str>) {
+        self.end(reason);
+        if let Some(saved) = self.saved.take() {
+            let _ = tokio::time::timeout(FINAL_SAVE_WAIT, saved).await;
+        }
+    }
+
+    /// The answer ended (`reason`: why it is not whole, `None` when it is); its last
+    /// save goes on without anyone waiting.
+    pub fn end(&mut self, reason: Option<&str>) {
+        if !self.ended {
+            self.ended = true;
+            let _ = self.notes.send(Note::End(reason.map(str::to_string)));
+        }
+    }
+}
+
+impl Drop for AnswerLog {
+    fn drop(&mut self) {
+        self.end(Some(DISCONNECTED));
+    }
+}
+
+/// The `history` event data for a saving status.
+fn status_event(status: u8) -> Value {
+    match status {
+        SAVING => json!({ "saving": true }),
+        DELETED => json!({
+            "saving": false,
+            "message": "This conversation was deleted; this answer is not saved.",
+        }),
+        _ => json!({
+            "saving": false,
+            "message": "Your conversation history cannot be saved right now; this answer may not be kept. Saving will be retried.",
+        }),
+    }
+}
+
+/// The `history` data of a chat whose history is not being saved at all.
+pub fn not_saving(message: &str) -> Value {
+    json!({ "saving": false, "message": message })
+}
+
+/// The `history` data of a chat being saved.
+pub fn saving() -> Value {
+    status_event(SAVING)
+}
+
+struct Writer {
+    history: Arc<History>,
+    user: String,
+    exchange: Exchange,
+    /// Part 0, kept in the head item.
+    head: String,
+    /// Length of `head` and the reason last saved in the head item.
+    head_saved: Option<(usize, Option<String>)>,
+    /// The part being filled, when past part 0.
+    current: String,
+    /// Index of the part being filled.
+    part: u32,
+    /// Full parts (≥ 1) not saved yet.
+    finished_parts: Vec<(u32, String)>,
+    /// Whether `current` (a part ≥ 1) is saved as it is.
+    current_saved: bool,
+    /// Highest part index (≥ 1) ever written.
+    written_parts: u32,
+    unsaved_bytes: usize,
+    last_attempt: Instant,
+    status: Arc<AtomicU8>,
+    failures: u32,
+}
+
+impl Writer {
+    async fn run(mut self, mut notes: mpsc::UnboundedReceiver<Note>) {
+        loop {
+            let dirty = self.unsaved_bytes > 0;
+            let due = self.last_attempt + FLUSH_EVERY;
+            let note = tokio::select! {
+                note = notes.recv() => note,
+                () = tokio::time::sleep_until(due), if dirty => {
+                    if self.flush(None, false).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            match note {
+                Some(Note::Text(text)) => {
+                    self.append(&text);
+                    let healthy = self.status.load(Ordering::SeqCst) == SAVING;
+                    if healthy
+                        && self.unsaved_bytes >= FLUSH_BYTES
+                        && self.flush(None, false).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(Note::End(reason)) => {
+                    let _ = self.flush(reason.as_deref(), true).await;
+                    return;
+                }
+                None => {
+                    let _ = self.flush(Some(DISCONNECTED), true).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, mut text: &str) {
+        self.unsaved_bytes += text.len();
+        while !text.is_empty() {
+            let filling = if self.part == 0 {
+                &mut self.head
+            } else {
+                &mut self.current
+            };
+            let room = PART_BYTES - filling.len();
+            let cut = text::floor_boundary(text, room);
+            filling.push_str(&text[..cut]);
+            text = &text[cut..];
+            if self.part > 0 && cut > 0 {
+                self.current_saved = false;
+            }
+            if !text.is_empty() {
+                // This part is full: the next one starts.
+                if self.part > 0 {
+                    let full = std::mem::take(&mut self.current);
+                    self.finished_parts.push((self.part, full));
+                }
+                self.part += 1;
+                self.current_saved = true;
+            }
+        }
+    }
+
+    /// Saves what is not saved yet; `last` also says how the answer ended. An error
+    /// when the conversation is gone (nothing more is saved).
+    async fn flush(&mut self, reason: Option<&str>, last: bool) -> Result<(), HistoryError> {
+        self.last_attempt = Instant::now();
+        match self.write(reason, last).await {
+            Ok(()) => {
+                self.unsaved_bytes = 0;
+                self.failures = 0;
+                self.status.store(SAVING, Ordering::SeqCst);
+                if last
+                    && let Err(e) = self.history.touch(&self.user, &self.exchange.id).await
+                    && !matches!(e, HistoryError::NotFound)
+                {
+                    tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "cannot mark the conversation as updated");
+                }
+                Ok(())
+            }
+            Err(HistoryError::NotFound) => {
+                // Deleted while answering: take back the parts written since.
+                self.status.store(DELETED, Ordering::SeqCst);
+                if self.written_parts > 0
+                    && let Err(e) = self
+                        .history
+                        .delete_answer_parts(&self.user, &self.exchange, self.written_parts)
+                        .await
+                {
+                    tracing::warn!(error = %e, "cannot delete the parts of an answer whose conversation was deleted");
+                }
+                Err(HistoryError::NotFound)
+            }
+            Err(e) => {
+                self.failures += 1;
+                self.status.store(FAILING, Ordering::SeqCst);
+                tracing::warn!(
+                    error = %e,
+                    source = ?std::error::Error::source(&e),
+                    conversation = %self.exchange.id,
+                    last,
+                    "cannot save the answer"
+                );
+                if last {
+                    tracing::error!(conversation = %self.exchange.id, "the end of an answer is lost: its history could not be saved");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn write(&mut self, reason: Option<&str>, last: bool) -> Result<(), HistoryError> {
+        for (part, text) in &self.finished_parts {
+            self.history
+                .save_answer_part(&self.user, &self.exchange, *part, text)
+                .await?;
+            self.written_parts = self.written_parts.max(*part);
+        }
+        self.finished_parts.clear();
+        if self.part > 0 && !self.current_saved {
+            self.history
+                .save_answer_part(&self.user, &self.exchange, self.part, &self.current)
+                .await?;
+            self.written_parts = self.written_parts.max(self.part);
+            self.current_saved = true;
+        }
+        let incomplete = if last {
+            reason.map(str::to_string)
+        } else {
+            Some(super::store::STREAMING.to_string())
+        };
+        let wanted = (self.head.len(), incomplete);
+        if self.head_saved.as_ref() != Some(&wanted) {
+            self.history
+                .save_answer(&self.user, &self.exchange, &self.head, wanted.1.as_deref())
+                .await?;
+            self.head_saved = Some(wanted);
+        }
+        Ok(())
+    }
+}
