@@ -107,6 +107,16 @@ impl Browser {
             .unwrap();
     }
 
+    async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     async fn answer_done(&self) {
         self.wait_for(
             "the answer to finish",
@@ -603,14 +613,7 @@ async fn signing_out_leaves_no_conversation_in_the_browser() {
         "keyed by the user: {key}"
     );
 
-    browser
-        .client
-        .find(Locator::Id("sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("sign-out").await;
     // Sign-out leaves for Cognito (unreachable here); the origin's storage is what
     // the next person would get.
     browser.client.goto(&server.url).await.unwrap();
@@ -668,14 +671,7 @@ async fn conversations_of_an_earlier_version_are_offered_once_then_removed() {
             .starts_with("1 conversation is stored"),
         "{offer}"
     );
-    browser
-        .client
-        .find(Locator::Id("import-accept"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("import-accept").await;
     browser
         .wait_for(
             "the imported conversation in the list",
@@ -716,6 +712,314 @@ async fn conversations_of_an_earlier_version_are_offered_once_then_removed() {
              && document.querySelector('.message.assistant .body').textContent === 'An old answer'",
         )
         .await;
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+/// A chatbot keeping history in the emulator's DynamoDB, signed in as `name` (a
+/// development identity), on `table` (made by the caller, as the operator makes it).
+async fn dev_with_history(name: &str, dynamodb: &str, table: &str) -> World {
+    let world = World::dev_with(
+        name,
+        &[
+            (bedrock_chatbot::config::ENV_HISTORY_TABLE, table),
+            (bedrock_chatbot::config::ENV_HISTORY_RETENTION_DAYS, "90"),
+        ],
+    )
+    .await;
+    let history = bedrock_chatbot::history::History::new(
+        dynamodb_at(dynamodb).await,
+        world.state.config.history.as_ref().unwrap(),
+    );
+    World {
+        state: world.state.clone().with_history(history),
+        standin: world.standin,
+        keys: world.keys,
+    }
+}
+
+/// Opens `server` in `browser` signed in as `name`, the page ready.
+async fn visit(browser: &Browser, server: &Server, name: &str) {
+    browser.client.goto(&server.url).await.unwrap();
+    browser
+        .wait_for(
+            "the page to load and know who is signed in",
+            &format!(
+                "return document.body.dataset.ready === 'true' \
+                 && document.getElementById('who').textContent === '{name}'"
+            ),
+        )
+        .await;
+}
+
+/// The titles the sidebar lists.
+const LISTED: &str =
+    "return Array.from(document.querySelectorAll('#conversations .open')).map(b => b.textContent)";
+
+/// With history on the server, a conversation follows its user to another browser
+/// (another profile: nothing shared but the user), survives a reload without being
+/// kept in the browser, and another user sees none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_its_user_to_another_browser_and_no_one_else() {
+    let moto = testkit::Moto::start().unwrap();
+    create_history_table(&dynamodb_at(&moto.endpoint()).await, HISTORY_TABLE, true).await;
+    let ada = dev_with_history("ada@example.com", &moto.endpoint(), HISTORY_TABLE).await;
+    let server = serve(&ada).await;
+    let first = Browser::start().await;
+    visit(&first, &server, "ada@example.com").await;
+    assert!(
+        first
+            .js("return document.getElementById('empty-text').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("kept for 90 days"),
+    );
+    first.ask("Where do my chats live?").await;
+    first.answer_done().await;
+    first
+        .wait_for(
+            "the stored conversation in the list",
+            &format!("{LISTED}.join('|') === 'Where do my chats live?'"),
+        )
+        .await;
+    let kept_locally = "return Object.keys(localStorage) \
+        .some(k => localStorage.getItem(k).includes('Where do my chats live'))";
+    assert_eq!(first.js(kept_locally).await, false, "the server keeps it");
+
+    first.client.refresh().await.unwrap();
+    visit(&first, &server, "ada@example.com").await;
+    first
+        .wait_for(
+            "the conversation after reload",
+            "return document.querySelectorAll('.message').length === 2",
+        )
+        .await;
+
+    // Another browser profile, the same user: the same list, the same turns.
+    let second = Browser::start().await;
+    visit(&second, &server, "ada@example.com").await;
+    assert_eq!(second.js(LISTED).await, json!(["Where do my chats live?"]));
+    second
+        .wait_for(
+            "the turns in the other browser",
+            "return document.querySelectorAll('.message').length === 2 \
+             && document.querySelector('.message.user .body').textContent === 'Where do my chats live?'",
+        )
+        .await;
+    second.close().await;
+
+    // Another user of the same chatbot and table: nothing.
+    let bob = dev_with_history("bob@example.com", &moto.endpoint(), HISTORY_TABLE).await;
+    let bob_server = serve(&bob).await;
+    let third = Browser::start().await;
+    visit(&third, &bob_server, "bob@example.com").await;
+    assert_eq!(third.js(LISTED).await, json!(["New chat"]));
+    assert_eq!(
+        third
+            .js("return document.querySelectorAll('.message').length")
+            .await,
+        0
+    );
+    third.close().await;
+    first.close().await;
+    let _ = server.stop.send(());
+    let _ = bob_server.stop.send(());
+}
+
+/// Two tabs of one user: what one asks, renames or deletes shows in the other
+/// without a reload; search finds by text; the export is a download of the turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tabs_stay_in_sync_and_the_page_renames_searches_exports_and_deletes() {
+    let moto = testkit::Moto::start().unwrap();
+    create_history_table(&dynamodb_at(&moto.endpoint()).await, HISTORY_TABLE, true).await;
+    let ada = dev_with_history("ada@example.com", &moto.endpoint(), HISTORY_TABLE).await;
+    let server = serve(&ada).await;
+    let browser = Browser::start().await;
+    visit(&browser, &server, "ada@example.com").await;
+    let first_tab = browser.client.window().await.unwrap();
+    let second_tab = browser.client.new_window(true).await.unwrap().handle;
+    browser
+        .client
+        .switch_to_window(second_tab.clone())
+        .await
+        .unwrap();
+    visit(&browser, &server, "ada@example.com").await;
+
+    browser
+        .client
+        .switch_to_window(first_tab.clone())
+        .await
+        .unwrap();
+    browser.ask("Tell me about penguins").await;
+    browser.answer_done().await;
+    browser
+        .client
+        .switch_to_window(second_tab.clone())
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the other tab to list the new conversation",
+            &format!("{LISTED}.includes('Tell me about penguins')"),
+        )
+        .await;
+
+    // Rename in the first tab.
+    browser
+        .client
+        .switch_to_window(first_tab.clone())
+        .await
+        .unwrap();
+    browser.click("rename").await;
+    let input = browser
+        .client
+        .find(Locator::Css(".rename-input"))
+        .await
+        .unwrap();
+    input.send_keys("\u{E009}a").await.unwrap(); // Ctrl+A: the old title goes
+    input.send_keys("Penguins\u{E007}").await.unwrap(); // Enter
+    browser
+        .wait_for(
+            "the new title",
+            &format!("{LISTED}.join('|') === 'Penguins'"),
+        )
+        .await;
+    browser
+        .client
+        .switch_to_window(second_tab.clone())
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the other tab to show the new title",
+            &format!("{LISTED}.includes('Penguins')"),
+        )
+        .await;
+
+    // Search by a word of the answer's text (the stand-in's answer).
+    let search = browser.client.find(Locator::Id("search")).await.unwrap();
+    search.send_keys("stand-in").await.unwrap();
+    browser
+        .wait_for(
+            "a search hit with its snippet",
+            "const hit = document.querySelector('#conversations .open .snippet'); \
+             return !!hit && hit.textContent.toLowerCase().includes('stand-in')",
+        )
+        .await;
+    search.clear().await.unwrap();
+    search.send_keys("no such words").await.unwrap();
+    browser
+        .wait_for(
+            "no hit",
+            &format!("{LISTED}.filter(t => t !== 'New chat').length === 0"),
+        )
+        .await;
+    search.clear().await.unwrap();
+    browser
+        .js("document.getElementById('search').dispatchEvent(new Event('input'))")
+        .await;
+    browser
+        .wait_for(
+            "the whole list again",
+            &format!("{LISTED}.includes('Penguins')"),
+        )
+        .await;
+
+    // The export links download the conversation.
+    browser
+        .client
+        .switch_to_window(first_tab.clone())
+        .await
+        .unwrap();
+    let exported = browser
+        .client
+        .execute_async(
+            "const done = arguments[0]; \
+             const link = document.getElementById('export-md'); \
+             fetch(link.href).then(async r => done({ \
+               disposition: r.headers.get('content-disposition'), text: await r.text(), \
+               hidden: link.hidden }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(exported["hidden"], false);
+    assert!(
+        exported["disposition"]
+            .as_str()
+            .unwrap()
+            .starts_with("attachment"),
+        "{exported}"
+    );
+    assert!(
+        exported["text"]
+            .as_str()
+            .unwrap()
+            .contains("Tell me about penguins"),
+        "{exported}"
+    );
+
+    // Delete in the first tab: gone there, in the other tab, and on the server.
+    browser
+        .js("document.querySelector('#conversations li.active .delete').click()")
+        .await;
+    browser
+        .wait_for(
+            "the conversation gone",
+            &format!("{LISTED}.filter(t => t !== 'New chat').length === 0"),
+        )
+        .await;
+    browser.client.switch_to_window(second_tab).await.unwrap();
+    browser
+        .wait_for(
+            "the other tab to drop it",
+            &format!("{LISTED}.filter(t => t !== 'New chat').length === 0"),
+        )
+        .await;
+    let listed = browser
+        .client
+        .execute_async(
+            "const done = arguments[0]; \
+             fetch('/api/conversations').then(r => r.json()).then(done);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed["conversations"], json!([]));
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+/// DynamoDB out of reach: the answer still streams, and the page says history is
+/// not being saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_dynamodb_the_answer_streams_and_the_page_says_it_is_not_saved() {
+    // A port nothing listens on.
+    let closed = {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let ada = dev_with_history("ada@example.com", &closed, HISTORY_TABLE).await;
+    let server = serve(&ada).await;
+    let browser = Browser::start().await;
+    visit(&browser, &server, "ada@example.com").await;
+    browser.ask("Are you saving this?").await;
+    browser.answer_done().await;
+    browser
+        .wait_for(
+            "the history status",
+            "return !document.getElementById('history-status').hidden",
+        )
+        .await;
+    assert!(
+        browser
+            .js("return document.querySelector('.message.assistant .body').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("stand-in"),
+    );
     browser.close().await;
     let _ = server.stop.send(());
 }
