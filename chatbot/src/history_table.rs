@@ -23,10 +23,10 @@ pub const EXPIRES_AT: &str = "expiresAt";
 
 /// Every DynamoDB action the app calls, on its table and the table's indexes, and
 /// nothing else: no Scan, no table management. `TransactWriteItems` needs no action
-/// of its own; IAM checks the put, update, delete and condition checks it holds.
-pub const ITEM_ACTIONS: [&str; 7] = [
+/// of its own; IAM checks the puts and updates it holds (the app's transactions hold
+/// no condition check or delete, so `ConditionCheckItem` is not granted).
+pub const ITEM_ACTIONS: [&str; 6] = [
     "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",

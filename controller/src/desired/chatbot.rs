@@ -898,7 +898,7 @@ mod tests {
                 "Sid": "HistoryItems",
                 "Effect": "Allow",
                 "Action": [
-                    "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                    "dynamodb:BatchWriteItem",
                     "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
                     "dynamodb:Query", "dynamodb:UpdateItem"
                 ],
