@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, Put, PutRequest, ReturnValue, TransactWriteItem, Update,
     WriteRequest,
@@ -441,14 +442,7 @@ impl History {
         let mut start = None;
         loop {
             let output = self
-                .client()
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":prefix", s(&prefix))
+                .query_sk(&pk, "begins_with(#sk, :value)", &prefix)
                 .scan_index_forward(false)
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
@@ -814,14 +808,7 @@ impl History {
         let mut start = None;
         loop {
             let output = self
-                .client()
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":prefix", s(meta_sk(id)))
+                .query_sk(&pk, "begins_with(#sk, :value)", meta_sk(id))
                 .projection_expression("#sk")
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
@@ -992,14 +979,7 @@ impl History {
                 .ok_or(HistoryError::BadCursor)?,
         };
         let output = self
-            .client()
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND #sk < :before")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_names("#sk", SORT_KEY)
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":before", s(&before))
+            .query_sk(&pk, "#sk < :value", &before)
             .scan_index_forward(false)
             .limit(SEARCH_ITEMS_PER_REQUEST)
             .send()
@@ -1066,6 +1046,19 @@ impl History {
     /// The table (tests read it).
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// A query of partition `pk`'s items whose sort key (`#sk`) meets `condition`
+    /// against `:value`: the shape of every read of a user's items by sort key.
+    fn query_sk(&self, pk: &str, condition: &str, value: impl Into<String>) -> QueryFluentBuilder {
+        self.client()
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("#pk = :pk AND {condition}"))
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":value", s(value))
     }
 
     /// The DynamoDB client, made at its first use.
