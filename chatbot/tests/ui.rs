@@ -727,15 +727,7 @@ async fn dev_with_history(name: &str, dynamodb: &str, table: &str) -> World {
         ],
     )
     .await;
-    let history = bedrock_chatbot::history::History::new(
-        dynamodb_at(dynamodb).await,
-        world.state.config.history.as_ref().unwrap(),
-    );
-    World {
-        state: world.state.clone().with_history(history),
-        standin: world.standin,
-        keys: world.keys,
-    }
+    world.keeping_history_at(dynamodb).await
 }
 
 /// Opens `server` in `browser` signed in as `name`, the page ready.

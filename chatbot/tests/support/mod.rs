@@ -611,15 +611,19 @@ impl World {
             (config::ENV_HISTORY_RETENTION_DAYS, retention.as_str()),
         ];
         all.extend_from_slice(overrides);
-        let world = Self::new(&all).await;
+        Self::new(&all).await.keeping_history_at(endpoint).await
+    }
+
+    /// This world, keeping history on the DynamoDB at `endpoint`, in the table its
+    /// configuration names.
+    pub async fn keeping_history_at(self, endpoint: &str) -> Self {
         let history = bedrock_chatbot::history::History::new(
             dynamodb_at(endpoint).await,
-            world.state.config.history.as_ref().unwrap(),
+            self.state.config.history.as_ref().unwrap(),
         );
         Self {
-            state: world.state.clone().with_history(history),
-            standin: world.standin,
-            keys: world.keys,
+            state: self.state.clone().with_history(history),
+            ..self
         }
     }
 }
