@@ -582,6 +582,7 @@ async function readEvents(response, answer, node, conversation) {
         started(conversation, payload);
       } else if (event === "history") {
         historyStatus(payload);
+        if (payload.conversation === null) notCreated(conversation);
       } else if (event === "delta") {
         answer.text += payload.text;
         if (!frame) frame = requestAnimationFrame(paint);
@@ -600,7 +601,8 @@ async function readEvents(response, answer, node, conversation) {
 }
 
 // The server's first word on an answer: with history on, the conversation's id and
-// title as stored, and whether saving works right now.
+// title (being saved: a "history" event follows if that fails), and whether saving
+// works right now.
 function started(conversation, payload) {
   if (payload.conversation && payload.conversation !== conversation.id) {
     const wasCurrent = state.currentId === conversation.id;
@@ -618,6 +620,14 @@ function started(conversation, payload) {
     ui.title.textContent = conversation.title || "New chat";
     ui.rename.hidden = !conversation.saved;
   }
+}
+
+// The server could not create the conversation `start` named (its history was out of
+// reach): it stays this page's own, and its next question goes with its messages.
+function notCreated(conversation) {
+  conversation.saved = false;
+  if (state.currentId === conversation.id) ui.rename.hidden = true;
+  renderList();
 }
 
 async function stopAnswer() {

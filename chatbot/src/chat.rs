@@ -20,20 +20,26 @@
 //! [`conversation::prepare`]'s rules (blank turns dropped, same-role turns merged, a
 //! question asked again after a failed answer counted once, oldest turns dropped to
 //! fit the budget). Without `conversation` a new one is started, titled from the
-//! question. The question is saved before the answer streams, with the answer's turn
-//! claimed right after it; the answer is saved as it streams (at most every 2 s or
-//! 8 KiB, and at its end), and an answer cut off (stopped, failed, shut down, browser
-//! gone) is saved with `incomplete: {"reason"}`. An answer Bedrock refuses before it
-//! starts leaves the question and an empty answer marked with the error's kind (a
-//! new conversation is not kept at all). A conversation holds at most 1000 turns
-//! (400 when full).
+//! question. The question is saved (with the answer's turn claimed right after it)
+//! while Bedrock starts answering, and the answer streams as soon as Bedrock has
+//! begun, without waiting for that save: DynamoDB's latency is never added to the
+//! first token's. The answer is saved as it streams (at most every 2 s or 8 KiB, and
+//! at its end), and an answer cut off (stopped, failed, shut down, browser gone) is
+//! saved with `incomplete: {"reason"}`. An answer Bedrock refuses before it starts
+//! leaves the question and an empty answer marked with the error's kind (a new
+//! conversation is not kept at all). A conversation holds at most 1000 turns (400
+//! when full).
 //!
-//! With history, `start` also carries `conversation` (its id, or null when the
-//! question could not be saved: a new conversation was not created), `title`, and
-//! `history`: `{"saving": true}`, or `{"saving": false, "message"}` when the answer
-//! is not being saved (DynamoDB unavailable: the answer streams anyway). A `history`
-//! event (same data) comes mid-stream when saving stops or resumes, and before the
-//! last event when the end could not be saved. The browser may keep sending
+//! With history, `start` also carries `conversation` (its id: of a new conversation,
+//! the one it is being saved under), `title`, and `history`: `{"saving": true}`. A
+//! `history` event (`{"saving": false, "message"}`) comes mid-stream when saving
+//! stops, and `{"saving": true}` when it resumes; it comes before the last event when
+//! the end could not be saved. If the question itself could not be saved (DynamoDB
+//! unavailable: the answer streams anyway), nothing of the exchange is, and the
+//! `history` event says so; for a new conversation it also carries
+//! `"conversation": null`: the conversation does not exist on the server, and its
+//! next question must be sent with its `messages`. If the conversation was deleted
+//! meanwhile (in another tab), the event says that. The browser may keep sending
 //! `messages` when history is on (for example while DynamoDB is down): such chats
 //! are not stored, and `start` says `"history": {"saving": false, …}` with
 //! `"conversation": null`. Sending both `messages` and `question` is refused (400).
@@ -61,7 +67,9 @@ use crate::bedrock::{Answer, AnswerEvent, BedrockError};
 use crate::conversation::{self, ChatRequest, Conversation, Role, Turn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::history::store::{MAX_READ_BYTES, MAX_STORED_TURNS};
-use crate::history::{AnswerLog, History, HistoryError, ReadLimits, StoredTurn, Summary, recorder};
+use crate::history::{
+    AnswerLog, Destination, Exchange, History, HistoryError, ReadLimits, StoredTurn, recorder,
+};
 use crate::limits::StreamSlot;
 
 /// Keep-alive comments on an idle stream, well under the ALB's 60 s idle timeout.
@@ -322,104 +330,64 @@ async fn ask_stored(
     // The question alone first: empty or too long is refused before any read.
     conversation::prepare(vec![Turn::new(Role::User, question.clone())], limits)?;
     let user = identity.subject.as_str();
-    let (existing, stored, omitted): (Option<Summary>, Vec<StoredTurn>, usize) =
-        match conversation_id {
-            None => (None, Vec::new(), 0),
-            Some(conversation_id) => {
-                let context = ReadLimits {
-                    chars: limits.history_budget_chars,
-                    turns: conversation::MAX_TURNS - 1,
-                    bytes: MAX_READ_BYTES,
-                };
-                let (summary, turns) = tokio::join!(
-                    history.summary(user, &conversation_id),
-                    history.turns(user, &conversation_id, context)
-                );
-                let (summary, turns) = (summary?, turns?);
-                if summary.turns + 2 > MAX_STORED_TURNS {
-                    return Err(HistoryError::Full.into());
-                }
-                let omitted = if turns.truncated {
-                    usize::try_from(summary.turns)
-                        .unwrap_or_default()
-                        .saturating_sub(turns.turns.len())
-                } else {
-                    0
-                };
-                (Some(summary), turns.turns, omitted)
+    let (into, stored, omitted) = match conversation_id {
+        None => (Destination::new_for(&question), Vec::new(), 0),
+        Some(conversation_id) => {
+            let context = ReadLimits {
+                chars: limits.history_budget_chars,
+                turns: conversation::MAX_TURNS - 1,
+                bytes: MAX_READ_BYTES,
+            };
+            let (summary, turns) = tokio::join!(
+                history.summary(user, &conversation_id),
+                history.turns(user, &conversation_id, context)
+            );
+            let (summary, turns) = (summary?, turns?);
+            if summary.turns + 2 > MAX_STORED_TURNS {
+                return Err(HistoryError::Full.into());
             }
-        };
+            let omitted = if turns.truncated {
+                usize::try_from(summary.turns)
+                    .unwrap_or_default()
+                    .saturating_sub(turns.turns.len())
+            } else {
+                0
+            };
+            (Destination::Existing(summary), turns.turns, omitted)
+        }
+    };
     let mut conversation = conversation::prepare(context_turns(stored, &question), limits)?;
     conversation.dropped += omitted;
     let slot = state.limits.admit(user, Instant::now())?;
     let registration = state.streams.register(user, &id)?;
     let started = Instant::now();
     count_question(&state);
-    // The question is saved while Bedrock starts answering; the answer streams once
-    // both are done.
-    let (begun, answer) = tokio::join!(
-        history.begin(user, existing.as_ref(), &question),
-        state.bedrock.converse_stream(&conversation)
-    );
-    let begun = match begun {
-        Ok(exchange) => Ok(exchange),
-        // Deleted (in another tab) meanwhile: nothing to continue.
-        Err(HistoryError::NotFound) => return Err(Error::NotFound),
-        Err(HistoryError::Full) => return Err(HistoryError::Full.into()),
-        Err(e) => {
-            tracing::warn!(
-                error = %e,
-                source = ?std::error::Error::source(&e),
-                user = %user,
-                "cannot save the question: answering without saving"
-            );
-            Err(e)
-        }
-    };
-    let answer = match answer {
+    // The question is saved while Bedrock starts answering, and the answer streams as
+    // soon as Bedrock has begun: the saving goes on beside it (a `history` event says
+    // if it failed), so DynamoDB's latency is never added to the first token's.
+    let new = matches!(into, Destination::New { .. });
+    let begun = tokio::spawn({
+        let (history, user, into, question) = (
+            Arc::clone(&history),
+            user.to_string(),
+            into.clone(),
+            question.clone(),
+        );
+        async move { history.begin(&user, &into, &question).await }
+    });
+    let answer = match state.bedrock.converse_stream(&conversation).await {
         Ok(answer) => answer,
         Err(e) => {
-            if let Ok(exchange) = begun {
-                if existing.is_some() {
-                    // The question stays, with an answer that says what happened.
-                    AnswerLog::start(history, user.to_string(), exchange)
-                        .end(Some(e.kind().as_str()));
-                } else {
-                    // A conversation of one unanswered question: not kept.
-                    let user = user.to_string();
-                    tokio::spawn(async move {
-                        if let Err(e) = history.delete(&user, &exchange.id).await {
-                            tracing::warn!(error = %e, "cannot delete the conversation of a refused question");
-                        }
-                    });
-                }
-            }
+            refused_before_answering(history, user, begun, new, e.kind().as_str());
             return Err(e.into());
         }
     };
-    let (saved, log) = match begun {
-        Ok(exchange) => (
-            Saved {
-                conversation: Some(exchange.id.clone()),
-                title: Some(exchange.title.clone()),
-                history: recorder::saving(),
-            },
-            Some(AnswerLog::start(history, user.to_string(), exchange)),
-        ),
-        Err(_) => (
-            Saved {
-                conversation: existing.as_ref().map(|s| s.id.clone()),
-                title: Some(existing.as_ref().map_or_else(
-                    || crate::history::text::title_from(&question),
-                    |s| s.title.clone(),
-                )),
-                history: recorder::not_saving(
-                    "Your conversation history cannot be reached right now: this question and its answer are not saved.",
-                ),
-            },
-            None,
-        ),
+    let saved = Saved {
+        conversation: Some(into.id().to_string()),
+        title: Some(into.title().to_string()),
+        history: recorder::saving(),
     };
+    let log = AnswerLog::start(history, user.to_string(), joined(begun), new);
     Ok(stream(
         state,
         &identity,
@@ -427,12 +395,48 @@ async fn ask_stored(
             answer,
             conversation: &conversation,
             saved: Some(saved),
-            log,
+            log: Some(log),
             slot,
             registration,
             started,
         },
     ))
+}
+
+/// The saving of a question, as a task's outcome (a task that panicked could not
+/// save it).
+async fn joined(
+    begun: tokio::task::JoinHandle<std::result::Result<Exchange, HistoryError>>,
+) -> std::result::Result<Exchange, HistoryError> {
+    begun
+        .await
+        .unwrap_or_else(|e| Err(HistoryError::Unavailable(Box::new(e))))
+}
+
+/// A question Bedrock refused before answering (`kind`: the error's): in a stored
+/// conversation, the question stays with an answer that says what happened; a new
+/// conversation of one unanswered question is not kept.
+fn refused_before_answering(
+    history: Arc<History>,
+    user: &str,
+    begun: tokio::task::JoinHandle<std::result::Result<Exchange, HistoryError>>,
+    new: bool,
+    kind: &'static str,
+) {
+    let user = user.to_string();
+    tokio::spawn(async move {
+        let Ok(exchange) = joined(begun).await else {
+            return;
+        };
+        if new {
+            if let Err(e) = history.delete(&user, &exchange.id).await {
+                tracing::warn!(error = %e, "cannot delete the conversation of a refused question");
+            }
+        } else {
+            AnswerLog::start(history, user, std::future::ready(Ok(exchange)), false)
+                .end(Some(kind));
+        }
+    });
 }
 
 /// The answer's event stream.

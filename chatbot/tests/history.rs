@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{HeaderMap, StatusCode};
+use bedrock_chatbot::history::Destination;
 use bedrock_chatbot::history::store::PART_BYTES;
 use bedrock_chatbot::history_table::{EXPIRES_AT, UPDATED_AT};
 use bedrock_standin::{Fault as ModelFault, Reply};
@@ -46,6 +47,39 @@ async fn setup_with(retention_days: u32, overrides: &[(&str, &str)]) -> Setup {
     Setup {
         _moto: moto,
         dynamodb,
+        world,
+    }
+}
+
+/// A world whose DynamoDB calls go through a fault proxy (no faults yet).
+struct Proxied {
+    _moto: Moto,
+    /// Straight to the emulator, past the proxy.
+    dynamodb: aws_sdk_dynamodb::Client,
+    proxy: FaultProxy,
+    world: World,
+}
+
+fn no_faults() -> Faults {
+    Faults {
+        rate: 0.0,
+        kinds: vec![],
+        seed: 1,
+    }
+}
+
+async fn setup_behind_proxy() -> Proxied {
+    let moto = Moto::start().unwrap();
+    let dynamodb = dynamodb_at(&moto.endpoint()).await;
+    create_history_table(&dynamodb, HISTORY_TABLE, true).await;
+    let proxy = FaultProxy::start(&moto.endpoint(), no_faults())
+        .await
+        .unwrap();
+    let world = World::with_history(&proxy.endpoint(), HISTORY_TABLE, 90, &[]).await;
+    Proxied {
+        _moto: moto,
+        dynamodb,
+        proxy,
         world,
     }
 }
@@ -363,7 +397,10 @@ async fn two_tabs_asking_at_once_keep_both_questions_and_answers() {
 async fn two_claims_on_the_same_turn_both_land() {
     let setup = setup(0).await;
     let history = setup.world.state.history.clone().unwrap();
-    let first = history.begin(ADA, None, "hello").await.unwrap();
+    let first = history
+        .begin(ADA, &Destination::new_for("hello"), "hello")
+        .await
+        .unwrap();
     let summary = history.summary(ADA, &first.id).await.unwrap();
     assert_eq!(summary.turns, 2);
     // Both read the same count; the second to write finds its condition failed,
@@ -371,8 +408,9 @@ async fn two_claims_on_the_same_turn_both_land() {
     // certain: sent at once, the emulator does not always serialize the two
     // transactions as DynamoDB does (two_tabs_asking_at_once_… covers the
     // simultaneous case end to end).
-    let a = history.begin(ADA, Some(&summary), "tab one").await.unwrap();
-    let b = history.begin(ADA, Some(&summary), "tab two").await.unwrap();
+    let read = Destination::Existing(summary);
+    let a = history.begin(ADA, &read, "tab one").await.unwrap();
+    let b = history.begin(ADA, &read, "tab two").await.unwrap();
     let mut claimed = vec![a.answer_index, b.answer_index];
     claimed.sort_unstable();
     assert_eq!(claimed, vec![3, 5]);
@@ -1153,17 +1191,28 @@ async fn with_dynamodb_down_answers_still_stream_and_say_they_are_not_saved() {
         .push_reply(Reply::text("Still answering."));
 
     let events = ask(&world, ADA, None, "is anyone there?").await;
+    // The answer does not wait for the question's save: `start` names the new
+    // conversation as it is being saved, and a `history` event before the end says
+    // it could not be (so the page keeps it as its own).
     let start = &events[0];
     assert_eq!(start.event, "start");
-    assert_eq!(start.data["history"]["saving"], false, "{}", start.data);
+    assert_eq!(start.data["history"], json!({ "saving": true }));
+    assert!(start.data["conversation"].is_string(), "{}", start.data);
+    assert_eq!(start.data["title"], "is anyone there?");
+    let reports: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.event == "history")
+        .map(|e| &e.data)
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["saving"], false);
+    assert_eq!(reports[0]["conversation"], Value::Null);
     assert!(
-        start.data["history"]["message"]
+        reports[0]["message"]
             .as_str()
             .unwrap()
             .contains("not saved")
     );
-    assert_eq!(start.data["conversation"], Value::Null);
-    assert_eq!(start.data["title"], "is anyone there?");
     assert_eq!(text_of(&events), "Still answering.");
     assert_eq!(events.last().unwrap().event, "done");
 
@@ -1191,21 +1240,9 @@ async fn with_dynamodb_down_answers_still_stream_and_say_they_are_not_saved() {
 
 #[tokio::test]
 async fn a_fault_mid_answer_is_reported_the_answer_goes_on_and_saving_resumes() {
-    let moto = Moto::start().unwrap();
-    let dynamodb = dynamodb_at(&moto.endpoint()).await;
-    create_history_table(&dynamodb, HISTORY_TABLE, true).await;
-    let proxy = FaultProxy::start(
-        &moto.endpoint(),
-        Faults {
-            rate: 0.0,
-            kinds: vec![],
-            seed: 1,
-        },
-    )
-    .await
-    .unwrap();
-    let world = World::with_history(&proxy.endpoint(), HISTORY_TABLE, 90, &[]).await;
-    let id = converse(&world, ADA, "saved before the fault").await;
+    let setup = setup_behind_proxy().await;
+    let (proxy, world) = (&setup.proxy, &setup.world);
+    let id = converse(world, ADA, "saved before the fault").await;
     let answer = "word ".repeat(500);
     world
         .standin
@@ -1223,6 +1260,11 @@ async fn a_fault_mid_answer_is_reported_the_answer_goes_on_and_saving_resumes() 
         .unwrap();
     let mut reader = SseReader::new(response);
     assert_eq!(reader.next().await.unwrap().data["history"]["saving"], true);
+    // The answer streams while its question is saved: the fault comes once it is.
+    let history = world.state.history.clone().unwrap();
+    while history.summary(ADA, &id).await.unwrap().turns < 4 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     proxy.set_faults(Faults {
         rate: 1.0,
         kinds: vec![Fault::Unavailable, Fault::Reset, Fault::InternalError],
@@ -1236,11 +1278,7 @@ async fn a_fault_mid_answer_is_reported_the_answer_goes_on_and_saving_resumes() 
             events.push(event.data.clone());
             if event.data["saving"] == false {
                 // DynamoDB is back.
-                proxy.set_faults(Faults {
-                    rate: 0.0,
-                    kinds: vec![],
-                    seed: 1,
-                });
+                proxy.set_faults(no_faults());
             }
             continue;
         }
@@ -1262,7 +1300,7 @@ async fn a_fault_mid_answer_is_reported_the_answer_goes_on_and_saving_resumes() 
     assert_eq!(events.last().unwrap()["saving"], true, "{events:?}");
 
     // Nothing saved before was lost, and the answer was saved whole at its end.
-    let (_, conversation) = get(&world, ADA, &format!("/api/conversations/{id}")).await;
+    let (_, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
     let turns = turns(&conversation);
     assert_eq!(turns[0].1, "saved before the fault");
     assert_eq!(turns[2].1, "through the fault");
@@ -1272,20 +1310,8 @@ async fn a_fault_mid_answer_is_reported_the_answer_goes_on_and_saving_resumes() 
 
 #[tokio::test]
 async fn throttling_is_retried_by_the_sdk() {
-    let moto = Moto::start().unwrap();
-    let dynamodb = dynamodb_at(&moto.endpoint()).await;
-    create_history_table(&dynamodb, HISTORY_TABLE, true).await;
-    let proxy = FaultProxy::start(
-        &moto.endpoint(),
-        Faults {
-            rate: 0.0,
-            kinds: vec![],
-            seed: 1,
-        },
-    )
-    .await
-    .unwrap();
-    let world = World::with_history(&proxy.endpoint(), HISTORY_TABLE, 90, &[]).await;
+    let setup = setup_behind_proxy().await;
+    let (proxy, world) = (&setup.proxy, &setup.world);
     // Every operation is throttled twice in a row, then served.
     proxy.replay(vec![Rule {
         name: "throttled twice",
@@ -1298,11 +1324,10 @@ async fn throttling_is_retried_by_the_sdk() {
             message: "Rate of requests exceeds the allowed throughput.",
         },
     }]);
-    let events = ask(&world, ADA, None, "throttled?").await;
-    assert_eq!(
-        events[0].data["history"]["saving"], true,
-        "{}",
-        events[0].data
+    let events = ask(world, ADA, None, "throttled?").await;
+    assert!(
+        events.iter().all(|e| e.event != "history"),
+        "saving never stopped: {events:?}"
     );
     let id = events[0].data["conversation"].as_str().unwrap().to_string();
     assert!(
@@ -1310,9 +1335,116 @@ async fn throttling_is_retried_by_the_sdk() {
         "{:?}",
         proxy.replayed()
     );
-    let (status, conversation) = get(&world, ADA, &format!("/api/conversations/{id}")).await;
+    let (status, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(turns(&conversation).len(), 2);
+}
+
+#[tokio::test]
+async fn the_answer_streams_while_its_question_is_being_saved() {
+    let setup = setup_behind_proxy().await;
+    let (dynamodb, proxy, world) = (&setup.dynamodb, &setup.proxy, &setup.world);
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text("Straight away."));
+    // DynamoDB answers late: the answer must not wait for it.
+    proxy.set_faults(Faults {
+        rate: 1.0,
+        kinds: vec![Fault::Latency(Duration::from_secs(3))],
+        seed: 1,
+    });
+    let response = world
+        .app()
+        .oneshot(signed(
+            "POST",
+            "/api/chat",
+            Some(ask_body(None, "no waiting")),
+        ))
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    let start = reader.next().await.unwrap();
+    assert_eq!(start.event, "start");
+    assert_eq!(start.data["history"], json!({ "saving": true }));
+    let id = start.data["conversation"].as_str().unwrap().to_string();
+    let mut text = String::new();
+    while text != "Straight away." {
+        let event = reader.next().await.unwrap();
+        assert_eq!(event.event, "delta", "{event:?}");
+        text.push_str(event.data["text"].as_str().unwrap());
+    }
+    assert!(
+        history_items(dynamodb, HISTORY_TABLE).await.is_empty(),
+        "the whole answer came while its question was still being saved"
+    );
+    proxy.set_faults(no_faults());
+    let rest = reader.all().await;
+    assert_eq!(rest.last().unwrap().event, "done", "{rest:?}");
+    assert!(rest.iter().all(|e| e.data["saving"] != false), "{rest:?}");
+    // Saved whole once DynamoDB answered, under the id `start` gave.
+    let mut saved = Value::Null;
+    for _ in 0..300 {
+        let (status, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
+        if status == StatusCode::OK && conversation["turns"][1]["incomplete"].is_null() {
+            saved = conversation;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        turns(&saved),
+        vec![
+            ("user".to_string(), "no waiting".to_string()),
+            ("assistant".to_string(), "Straight away.".to_string()),
+        ]
+    );
+    assert_eq!(saved["title"], "no waiting");
+}
+
+#[tokio::test]
+async fn a_question_that_cannot_be_saved_is_answered_and_says_so() {
+    let setup = setup_behind_proxy().await;
+    let (proxy, world) = (&setup.proxy, &setup.world);
+    let id = converse(world, ADA, "saved").await;
+    proxy.replay(vec![Rule {
+        name: "transactions fail",
+        operation: "TransactWriteItems",
+        opens_after: None,
+        window: Window::For(Duration::from_secs(3600)),
+        answer: Answer::Error {
+            status: 500,
+            code: "InternalServerError",
+            message: "Internal server error",
+        },
+    }]);
+    world.standin.state().push_reply(Reply::text("Anyway."));
+    let events = ask(world, ADA, Some(&id), "not saved").await;
+    assert_eq!(events[0].data["conversation"], json!(id));
+    assert_eq!(text_of(&events), "Anyway.");
+    assert_eq!(events.last().unwrap().event, "done");
+    let reports: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.event == "history")
+        .map(|e| &e.data)
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["saving"], false);
+    assert!(
+        reports[0].get("conversation").is_none(),
+        "the conversation exists: {}",
+        reports[0]
+    );
+    assert!(
+        reports[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this question and its answer are not saved")
+    );
+    // What was saved before stays, and nothing half-written was added.
+    let (_, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
+    assert_eq!(turns(&conversation).len(), 2);
+    assert_eq!(turns(&conversation)[0].1, "saved");
 }
 
 /// The binary, configured as in the quick start: Bedrock and DynamoDB on different

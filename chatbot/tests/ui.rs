@@ -1012,6 +1012,20 @@ async fn without_dynamodb_the_answer_streams_and_the_page_says_it_is_not_saved()
             .unwrap()
             .contains("stand-in"),
     );
+    // The conversation was never created on the server: the page keeps it as its
+    // own, and the next question goes with its messages (asked by the id `start`
+    // gave, it would find no conversation to continue).
+    browser.ask("And this?").await;
+    browser.answer_done().await;
+    let answers = browser
+        .js("return [...document.querySelectorAll('.message.assistant')].map(m => m.textContent)")
+        .await;
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(
+        answers[1].as_str().unwrap().contains("stand-in"),
+        "{answers:?}"
+    );
     browser.close().await;
     let _ = server.stop.send(());
 }

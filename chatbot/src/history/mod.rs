@@ -137,7 +137,7 @@ use aws_sdk_dynamodb::Client;
 
 pub use api::router;
 pub use recorder::AnswerLog;
-pub use store::{Exchange, Hit, ReadLimits, StoredTurn, Summary, Turns};
+pub use store::{Destination, Exchange, Hit, ReadLimits, StoredTurn, Summary, Turns};
 
 use crate::config::HistoryConfig;
 

@@ -36,6 +36,11 @@ pub const DISCONNECTED: &str = "disconnected";
 const SAVING: u8 = 0;
 const FAILING: u8 = 1;
 const DELETED: u8 = 2;
+/// The question could not be saved: nothing of this exchange is.
+const UNSAVED: u8 = 3;
+/// The question of a new conversation could not be saved: the conversation does not
+/// exist on the server.
+const NOT_CREATED: u8 = 4;
 
 enum Note {
     Text(String),
@@ -63,30 +68,44 @@ impl std::fmt::Debug for Note {
 }
 
 impl AnswerLog {
-    /// Starts saving the answer of `exchange` (its turn already claimed).
-    pub fn start(history: Arc<History>, user: String, exchange: Exchange) -> Self {
+    /// Starts saving the answer of the exchange that `begun` saves (the question, and
+    /// the answer's turn claimed): the answer's text is kept from the start and
+    /// written once `begun` is done, so the answer never waits for it. If `begun`
+    /// fails, nothing of the answer is saved and [`AnswerLog::status_change`] says so
+    /// (`new`: the conversation was to be created by it, so it does not exist).
+    pub fn start(
+        history: Arc<History>,
+        user: String,
+        begun: impl Future<Output = Result<Exchange, HistoryError>> + Send + 'static,
+        new: bool,
+    ) -> Self {
         let (notes, receiver) = mpsc::unbounded_channel();
         let (saved_tx, saved) = oneshot::channel();
         let status = Arc::new(AtomicU8::new(SAVING));
-        let writer = Writer {
-            history,
-            user,
-            exchange,
-            head: String::new(),
-            // As `History::begin` wrote it.
-            head_saved: Some((0, Some(super::store::STREAMING.to_string()))),
-            current: String::new(),
-            part: 0,
-            finished_parts: Vec::new(),
-            current_saved: true,
-            written_parts: 0,
-            unsaved_bytes: 0,
-            last_attempt: Instant::now(),
-            status: Arc::clone(&status),
-            failures: 0,
-        };
+        let writer_status = Arc::clone(&status);
         tokio::spawn(async move {
-            writer.run(receiver).await;
+            match begun.await {
+                Ok(exchange) => {
+                    Writer::new(history, user, exchange, writer_status)
+                        .run(receiver)
+                        .await
+                }
+                Err(e) => {
+                    let status = match e {
+                        // Deleted (in another tab) since it was read.
+                        HistoryError::NotFound => DELETED,
+                        _ if new => NOT_CREATED,
+                        _ => UNSAVED,
+                    };
+                    tracing::warn!(
+                        error = %e,
+                        source = ?std::error::Error::source(&e),
+                        user = %user,
+                        "cannot save the question: answering without saving"
+                    );
+                    writer_status.store(status, Ordering::SeqCst);
+                }
+            }
             let _ = saved_tx.send(());
         });
         Self {
@@ -146,6 +165,15 @@ fn status_event(status: u8) -> Value {
             "saving": false,
             "message": "This conversation was deleted; this answer is not saved.",
         }),
+        UNSAVED => json!({
+            "saving": false,
+            "message": "Your conversation history cannot be reached right now: this question and its answer are not saved.",
+        }),
+        NOT_CREATED => json!({
+            "saving": false,
+            "conversation": null,
+            "message": "Your conversation history cannot be reached right now: this conversation is not saved.",
+        }),
         _ => json!({
             "saving": false,
             "message": "Your conversation history cannot be saved right now; this answer may not be kept. Saving will be retried.",
@@ -188,6 +216,26 @@ struct Writer {
 }
 
 impl Writer {
+    fn new(history: Arc<History>, user: String, exchange: Exchange, status: Arc<AtomicU8>) -> Self {
+        Self {
+            history,
+            user,
+            exchange,
+            head: String::new(),
+            // As `History::begin` wrote it.
+            head_saved: Some((0, Some(super::store::STREAMING.to_string()))),
+            current: String::new(),
+            part: 0,
+            finished_parts: Vec::new(),
+            current_saved: true,
+            written_parts: 0,
+            unsaved_bytes: 0,
+            last_attempt: Instant::now(),
+            status,
+            failures: 0,
+        }
+    }
+
     async fn run(mut self, mut notes: mpsc::UnboundedReceiver<Note>) {
         loop {
             let dirty = self.unsaved_bytes > 0;

@@ -124,6 +124,47 @@ pub struct Exchange {
     pub at: i64,
 }
 
+/// The conversation a question goes into.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// One stored already, as read before the question.
+    Existing(Summary),
+    /// A new one: its id and title are chosen before it is written, so the browser
+    /// can be told them while it is being saved.
+    New {
+        /// Its id, from [`text::new_id`].
+        id: String,
+        /// Its title, from [`text::title_from`] the first question.
+        title: String,
+    },
+}
+
+impl Destination {
+    /// A new conversation that `question` starts.
+    pub fn new_for(question: &str) -> Self {
+        Self::New {
+            id: text::new_id(now_ms()),
+            title: text::title_from(question),
+        }
+    }
+
+    /// The conversation's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Existing(summary) => &summary.id,
+            Self::New { id, .. } => id,
+        }
+    }
+
+    /// The conversation's title.
+    pub fn title(&self) -> &str {
+        match self {
+            Self::Existing(summary) => &summary.title,
+            Self::New { title, .. } => title,
+        }
+    }
+}
+
 /// What bounds a read of turns, newest first.
 #[derive(Clone, Copy, Debug)]
 pub struct ReadLimits {
@@ -531,17 +572,21 @@ impl History {
         Ok((summary?, turns?))
     }
 
-    /// Saves `question` in `user`'s conversation (a new one when `existing` is
-    /// `None`) and claims the turn after it for the answer, marked as streaming:
-    /// one transaction, retried at the next indexes while other tabs claim the same.
+    /// Saves `question` in `user`'s conversation `into` and claims the turn after it
+    /// for the answer, marked as streaming: one transaction, retried at the next
+    /// indexes while other tabs claim the same. A new conversation is created by the
+    /// same transaction, under the id chosen beforehand.
     pub async fn begin(
         &self,
         user: &str,
-        existing: Option<&Summary>,
+        into: &Destination,
         question: &str,
     ) -> Result<Exchange, HistoryError> {
         let pk = partition(user);
-        let mut expected = existing.map(|s| s.turns);
+        let mut expected = match into {
+            Destination::Existing(summary) => summary.turns,
+            Destination::New { .. } => 0,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -558,33 +603,28 @@ impl History {
                 at: now,
                 incomplete: Some(STREAMING.into()),
             };
-            let (id, title, first, conversation) = match (existing, expected) {
-                (Some(summary), Some(turns)) => {
-                    if turns + 2 > MAX_STORED_TURNS {
+            let first = expected;
+            let mut writes = Vec::new();
+            match into {
+                Destination::Existing(summary) => {
+                    if first + 2 > MAX_STORED_TURNS {
                         return Err(HistoryError::Full);
                     }
-                    (summary.id.clone(), summary.title.clone(), turns, None)
+                    writes.push(self.claim(&pk, &summary.id, first, 2, now)?);
                 }
-                _ => {
-                    let id = text::new_id(now);
-                    let title = text::title_from(question);
-                    let mut meta = self.item(&pk, meta_sk(&id), now);
-                    meta.insert(TITLE.into(), s(&title));
+                Destination::New { id, title } => {
+                    let mut meta = self.item(&pk, meta_sk(id), now);
+                    meta.insert(TITLE.into(), s(title));
                     meta.insert(CREATED_AT.into(), n(now));
                     meta.insert(UPDATED_AT.into(), n(now));
                     meta.insert(TURNS.into(), n(2));
-                    (id, title, 0, Some(meta))
+                    writes.push(self.put_new(meta)?);
                 }
-            };
-            let mut writes = Vec::new();
-            match conversation {
-                Some(meta) => writes.push(self.put_new(meta)?),
-                None => writes.push(self.claim(&pk, &id, first, 2, now)?),
             }
             for item in self
-                .turn_items(&pk, &id, first, &question_turn, now)
+                .turn_items(&pk, into.id(), first, &question_turn, now)
                 .into_iter()
-                .chain(self.turn_items(&pk, &id, first + 1, &answer_turn, now))
+                .chain(self.turn_items(&pk, into.id(), first + 1, &answer_turn, now))
             {
                 writes.push(self.put_new(item)?);
             }
@@ -594,26 +634,26 @@ impl History {
                 .set_transact_items(Some(writes))
                 .send()
                 .await;
-            match sent {
-                Ok(_) => {
+            match (sent, into) {
+                (Ok(_), _) => {
                     return Ok(Exchange {
-                        id,
-                        title,
+                        id: into.id().to_string(),
+                        title: into.title().to_string(),
                         answer_index: first + 1,
                         at: now,
                     });
                 }
-                Err(e)
+                (Err(e), Destination::Existing(summary))
                     if code(&e) == Some("TransactionCanceledException")
                         && attempt < CLAIM_ATTEMPTS =>
                 {
-                    // Another tab claimed these indexes, or the conversation is gone
-                    // (or, for a new one, its id was taken): read it again.
-                    if let Some(summary) = existing {
-                        expected = Some(self.summary(user, &summary.id).await?.turns);
-                    }
+                    // Another tab claimed these indexes, or the conversation is gone:
+                    // read it again.
+                    expected = self.summary(user, &summary.id).await?.turns;
                 }
-                Err(e) => return Err(unavailable(e)),
+                // A new conversation's id taken: it was chosen at random, so this is
+                // not another tab's doing; nothing is overwritten.
+                (Err(e), _) => return Err(unavailable(e)),
             }
         }
     }
