@@ -31,6 +31,8 @@ use p256::pkcs8::EncodePublicKey;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+pub mod browser;
+
 pub const ALB_ARN: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/platform/50dc6c495c0c9188";
 pub const CLIENT_ID: &str = "5c0le2ttoocl1cnt";
 pub const ISSUER: &str = "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_AbCdEfGhI";

@@ -1,0 +1,168 @@
+//! A real browser for the UI tests: Debian's headless Chromium (installed by
+//! `scripts/setup-browser`) driven through chromedriver with fantoccini, and the
+//! app served on 127.0.0.1 for it.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::World;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process, a fresh browser profile and a WebDriver session.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    profile: PathBuf,
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        for path in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: the UI tests need Debian's chromium and chromium-driver; run ./scripts/setup-browser"
+            );
+        }
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile =
+            std::env::temp_dir().join(format!("chatbot-ui-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        Self {
+            client,
+            driver,
+            profile,
+        }
+    }
+
+    pub async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Waits until `script` returns true (a ceiling, not a timing assertion).
+    pub async fn wait_for(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.js(script).await == Value::Bool(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never happened: {what}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn ask(&self, question: &str) {
+        let input = self.client.find(Locator::Id("input")).await.unwrap();
+        input.send_keys(question).await.unwrap();
+        self.client
+            .find(Locator::Id("send"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    pub async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    pub async fn answer_done(&self) {
+        self.wait_for(
+            "the answer to finish",
+            "return document.getElementById('messages').getAttribute('aria-busy') === 'false' \
+             && !!document.querySelector('.message.assistant') \
+             && document.getElementById('stop').hidden",
+        )
+        .await;
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+pub struct Server {
+    pub url: String,
+    pub stop: oneshot::Sender<()>,
+}
+
+pub async fn serve(world: &World) -> Server {
+    let listener = bedrock_chatbot::app::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (stop, signal) = oneshot::channel::<()>();
+    tokio::spawn(bedrock_chatbot::serve(
+        world.state.clone(),
+        listener,
+        async move {
+            let _ = signal.await;
+        },
+    ));
+    Server {
+        url: format!("http://{addr}/"),
+        stop,
+    }
+}
+
+pub async fn open(world: &World) -> (Browser, Server) {
+    let server = serve(world).await;
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url).await.unwrap();
+    browser
+        .wait_for(
+            "the page to load and know who is signed in",
+            "return document.body.dataset.ready === 'true' && document.getElementById('who').textContent === 'dev@example.com'",
+        )
+        .await;
+    (browser, server)
+}
