@@ -1,269 +1,256 @@
-// A small markdown renderer that builds DOM nodes. Model output only ever reaches the
-// page as text (textContent / createTextNode), never as HTML, so nothing it says can
-// run script: no innerHTML, no event attributes, links only to http(s) and mailto,
-// and no images (a remote image would leak the conversation through its URL).
+// Markdown as DOM nodes. markdown-it (vendor/markdown-it.min.js, CommonMark with GFM
+// tables, strikethrough and bare links) parses; highlight.js (vendor/highlight.min.js)
+// tokenizes code. Both are loaded by the page as plain scripts before this module
+// runs, and neither ever writes HTML here: their tokens are walked into elements and
+// text nodes (createElement / createTextNode), so nothing the model says can run
+// script. Raw HTML stays text (`html: false`), links go only to http(s) and mailto,
+// and images are shown as links, never loaded (a remote image would leak the
+// conversation through its URL).
 
-const SAFE_LINK = /^(https?:\/\/|mailto:)/i;
+const SAFE_LINK = /^(https?:|mailto:)/i;
+// Bare links: markdown-it's linkify also finds names such as "main.rs" or "app.py"
+// (two-letter country domains); only those written as links become links, as in GFM.
+const WRITTEN_AS_LINK = /^(https?:\/\/|www\.|mailto:)/i;
 
-/** Renders `source` into a DocumentFragment. `streaming` tolerates an open code fence. */
-export function renderMarkdown(source) {
-  const fragment = document.createDocumentFragment();
-  const lines = source.replace(/\r\n?/g, "\n").split("\n");
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    const fence = line.match(/^\s*(```+|~~~+)\s*([\w+#.-]*)\s*$/);
-    if (fence) {
-      const closing = fence[1];
-      const code = [];
-      i += 1;
-      while (i < lines.length && !lines[i].trim().startsWith(closing)) {
-        code.push(lines[i]);
-        i += 1;
-      }
-      i += 1; // the closing fence (or the end, while streaming)
-      fragment.append(codeBlock(code.join("\n"), fence[2]));
-      continue;
-    }
-    if (/^\s*$/.test(line)) {
-      i += 1;
-      continue;
-    }
-    const heading = line.match(/^(#{1,6})\s+(.*?)\s*#*\s*$/);
-    if (heading) {
-      const h = document.createElement(`h${Math.min(heading[1].length + 1, 6)}`);
-      appendInline(h, heading[2]);
-      fragment.append(h);
-      i += 1;
-      continue;
-    }
-    if (/^\s*([-*_])(\s*\1){2,}\s*$/.test(line)) {
-      fragment.append(document.createElement("hr"));
-      i += 1;
-      continue;
-    }
-    if (/^\s*>/.test(line)) {
-      const quoted = [];
-      while (i < lines.length && /^\s*>/.test(lines[i])) {
-        quoted.push(lines[i].replace(/^\s*>\s?/, ""));
-        i += 1;
-      }
-      const blockquote = document.createElement("blockquote");
-      blockquote.append(renderMarkdown(quoted.join("\n")));
-      fragment.append(blockquote);
-      continue;
-    }
-    if (isTableStart(lines, i)) {
-      i = table(lines, i, fragment);
-      continue;
-    }
-    const item = listItem(line);
-    if (item) {
-      i = list(lines, i, item.ordered, fragment);
-      continue;
-    }
-    const paragraph = [];
-    while (i < lines.length && !/^\s*$/.test(lines[i]) && !startsBlock(lines, i)) {
-      paragraph.push(lines[i]);
-      i += 1;
-    }
-    const p = document.createElement("p");
-    paragraph.forEach((text, n) => {
-      if (n > 0) p.append(document.createElement("br"));
-      appendInline(p, text.trim());
-    });
-    fragment.append(p);
+/**
+ * How the page renders by default. `headingOffset` moves headings one level down
+ * (the page's own title is the h1); `breaks` keeps the model's single newlines as
+ * line breaks, as it means them. `{ headingOffset: 0, breaks: false }` is CommonMark.
+ */
+const PAGE = { headingOffset: 1, breaks: true };
+
+const parsers = new Map();
+
+function parser(breaks) {
+  let md = parsers.get(breaks);
+  if (!md) {
+    md = globalThis.markdownit({ html: false, linkify: true, typographer: false, breaks });
+    md.linkify.set({ fuzzyLink: true, fuzzyEmail: true });
+    parsers.set(breaks, md);
   }
+  return md;
+}
+
+/** Renders `source` into a DocumentFragment. */
+export function renderMarkdown(source, options = {}) {
+  const settings = { ...PAGE, ...options };
+  const fragment = document.createDocumentFragment();
+  for (const block of parse(source, settings).blocks) fragment.append(...renderBlock(block.tokens, settings));
   return fragment;
 }
 
-function startsBlock(lines, i) {
-  const line = lines[i];
-  return (
-    /^\s*(```|~~~)/.test(line) ||
-    /^#{1,6}\s/.test(line) ||
-    /^\s*>/.test(line) ||
-    listItem(line) !== null ||
-    isTableStart(lines, i)
-  );
+// What renderMarkdownInto last put in each element.
+const rendered = new WeakMap();
+
+/**
+ * Renders `source` into `target`, keeping the nodes of every top-level block whose
+ * source did not change since the last call on `target`. While an answer streams,
+ * only its last block (or a new one) is built again: earlier blocks stay the same
+ * nodes, and text selected in them stays selected.
+ */
+export function renderMarkdownInto(target, source, options = {}) {
+  const settings = { ...PAGE, ...options };
+  const { blocks, references } = parse(source, settings);
+  // What every block's rendering depends on besides its own lines.
+  const context = JSON.stringify([settings, references]);
+  let previous = rendered.get(target);
+  const intact = previous
+    && previous.context === context
+    && previous.blocks.every((block) => block.nodes.every((node) => node.parentNode === target));
+  if (!intact) {
+    // A link reference defined further down changes blocks above it: all anew.
+    for (const block of previous?.blocks ?? []) for (const node of block.nodes) if (node.parentNode === target) node.remove();
+    previous = { blocks: [], context };
+  }
+  let same = 0;
+  while (same < previous.blocks.length && same < blocks.length && previous.blocks[same].key === blocks[same].key) same += 1;
+  for (const block of previous.blocks.slice(same)) for (const node of block.nodes) node.remove();
+  const kept = previous.blocks.slice(0, same);
+  const lastKept = kept.at(-1)?.nodes.at(-1);
+  const anchor = lastKept ? lastKept.nextSibling : target.firstChild;
+  for (const block of blocks.slice(same)) {
+    const nodes = renderBlock(block.tokens, settings);
+    for (const node of nodes) target.insertBefore(node, anchor);
+    kept.push({ key: block.key, nodes });
+  }
+  rendered.set(target, { blocks: kept, context });
 }
 
-function listItem(line) {
-  const m = line.match(/^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/);
-  if (!m) return null;
-  return { indent: m[1].length, ordered: /\d/.test(m[2]), start: parseInt(m[2], 10), text: m[3] };
+// The top-level blocks of `source`, each with its tokens and a key: its type and
+// source lines (the same lines always render the same, given the same references).
+function parse(source, settings) {
+  const env = {};
+  const text = source.replace(/\r\n?/g, "\n");
+  const tokens = parser(settings.breaks).parse(text, env);
+  const lines = text.split("\n");
+  const blocks = [];
+  let start = 0;
+  let depth = 0;
+  tokens.forEach((token, i) => {
+    depth += token.nesting;
+    if (depth !== 0) return;
+    const first = tokens[start];
+    // (Every top-level token has its lines; one without would be built every time.)
+    const key = first.map ? `${first.type}\n${lines.slice(first.map[0], first.map[1]).join("\n")}` : {};
+    blocks.push({ tokens: tokens.slice(start, i + 1), key });
+    start = i + 1;
+  });
+  return { blocks, references: JSON.stringify(env.references ?? {}) };
 }
 
-function list(lines, i, ordered, fragment) {
-  const el = document.createElement(ordered ? "ol" : "ul");
-  const first = listItem(lines[i]);
-  if (ordered && first.start !== 1) el.start = first.start;
-  const base = first.indent;
-  let li = null;
-  while (i < lines.length) {
-    const item = listItem(lines[i]);
-    if (item && item.indent <= base + 1 && item.ordered === ordered) {
-      li = document.createElement("li");
-      const task = item.text.match(/^\[([ xX])\]\s+(.*)$/);
-      if (task) {
-        const box = document.createElement("input");
-        box.type = "checkbox";
-        box.disabled = true;
-        box.checked = task[1] !== " ";
-        li.append(box, " ");
-        appendInline(li, task[2]);
-      } else {
-        appendInline(li, item.text);
+// Builds the nodes of one block's tokens.
+function renderBlock(tokens, settings) {
+  const root = document.createDocumentFragment();
+  const stack = [root];
+  const top = () => stack[stack.length - 1];
+  let taskItem = false;
+  for (const token of tokens) {
+    const starting = taskItem;
+    taskItem = false;
+    switch (token.type) {
+      case "inline":
+        inline(top(), token.children, starting, settings);
+        break;
+      case "fence":
+        top().append(codeBlock(token.content, parser(settings.breaks).utils.unescapeAll(token.info).trim().split(/\s+/)[0]));
+        break;
+      case "code_block":
+        top().append(codeBlock(token.content, ""));
+        break;
+      case "hr":
+        top().append(document.createElement("hr"));
+        break;
+      case "html_block": // not with `html: false`; text if it ever comes
+        top().append(document.createTextNode(token.content));
+        break;
+      default: {
+        if (token.nesting === -1) {
+          stack.pop();
+          if (token.type === "table_close") stack.pop();
+        } else if (token.nesting === 1) {
+          if (token.hidden) {
+            // A tight list's paragraph: its text goes straight into the item.
+            stack.push(top());
+            taskItem = starting;
+            continue;
+          }
+          const element = blockElement(token, settings);
+          if (token.type === "table_open") {
+            const wrapper = document.createElement("div");
+            wrapper.className = "table-wrap";
+            top().append(wrapper);
+            stack.push(wrapper);
+          }
+          top().append(element);
+          stack.push(element);
+          taskItem = token.type === "list_item_open" || (starting && token.type === "paragraph_open");
+        }
       }
-      el.append(li);
-      i += 1;
-    } else if (li && lines[i].match(/^\s{2,}\S/)) {
-      // An indented line: a nested list or a continuation of the item.
-      const nested = [];
-      while (i < lines.length && (lines[i].match(/^\s{2,}\S/) || /^\s*$/.test(lines[i]))) {
-        if (/^\s*$/.test(lines[i]) && !(lines[i + 1] || "").match(/^\s{2,}\S/)) break;
-        nested.push(lines[i].replace(/^\s{2,4}/, ""));
-        i += 1;
+    }
+  }
+  return [...root.childNodes];
+}
+
+function blockElement(token, settings) {
+  let tag = token.tag;
+  if (/^h[1-6]$/.test(tag)) tag = `h${Math.min(Number(tag[1]) + settings.headingOffset, 6)}`;
+  const element = document.createElement(tag);
+  if (token.type === "ordered_list_open") {
+    const start = token.attrGet("start");
+    if (start !== null) element.setAttribute("start", String(Number(start)));
+  }
+  if (token.type === "th_open" || token.type === "td_open") {
+    const align = /text-align:(left|center|right)/.exec(token.attrGet("style") ?? "");
+    if (align) element.style.textAlign = align[1];
+  }
+  return element;
+}
+
+// Inline tokens into `parent`. `taskItem`: the first text of a list item, where
+// "[ ] " and "[x] " make a checkbox, as in GFM.
+function inline(parent, children, taskItem, settings) {
+  const stack = [parent];
+  const top = () => stack[stack.length - 1];
+  children.forEach((token, i) => {
+    switch (token.type) {
+      case "text": {
+        let content = token.content;
+        const task = taskItem && i === 0 ? /^\[([ xX])\] /.exec(content) : null;
+        if (task) {
+          const box = document.createElement("input");
+          box.type = "checkbox";
+          box.disabled = true;
+          box.defaultChecked = task[1] !== " "; // the attribute, as GFM writes it
+          top().append(box);
+          content = content.slice(3);
+        }
+        if (content) top().append(document.createTextNode(content));
+        break;
       }
-      li.append(renderMarkdown(nested.join("\n")));
-    } else {
-      break;
+      case "softbreak":
+        if (settings.breaks) top().append(document.createElement("br"));
+        top().append(document.createTextNode("\n"));
+        break;
+      case "hardbreak":
+        top().append(document.createElement("br"), document.createTextNode("\n"));
+        break;
+      case "code_inline": {
+        const code = document.createElement("code");
+        code.textContent = token.content;
+        top().append(code);
+        break;
+      }
+      case "image": {
+        const label = `[image: ${plainText(token.children)}]`;
+        const href = token.attrGet("src") ?? "";
+        top().append(SAFE_LINK.test(href) ? link(href, null, document.createTextNode(label)) : document.createTextNode(label));
+        break;
+      }
+      case "link_open": {
+        const href = token.attrGet("href") ?? "";
+        const closing = children.indexOf(children.find((t, j) => j > i && t.type === "link_close" && t.level === token.level));
+        const shown = plainText(children.slice(i + 1, closing));
+        const followed = SAFE_LINK.test(href) && (token.markup !== "linkify" || WRITTEN_AS_LINK.test(shown) || /^mailto:/i.test(href));
+        // Not a link we follow (relative, or a name that only looks like a domain):
+        // its text stays, in a span the closing token leaves.
+        const element = followed ? link(href, token.attrGet("title")) : document.createElement("span");
+        top().append(element);
+        stack.push(element);
+        break;
+      }
+      case "html_inline": // not with `html: false`; text if it ever comes
+        top().append(document.createTextNode(token.content));
+        break;
+      default:
+        if (token.nesting === 1) {
+          const element = document.createElement(token.tag);
+          top().append(element);
+          stack.push(element);
+        } else if (token.nesting === -1) {
+          const element = stack.pop();
+          if (token.type === "link_close" && element.tagName === "SPAN") element.replaceWith(...element.childNodes);
+        } else if (token.content) {
+          top().append(document.createTextNode(token.content));
+        }
     }
-  }
-  fragment.append(el);
-  return i;
+  });
 }
 
-function splitRow(line) {
-  let row = line.trim();
-  if (row.startsWith("|")) row = row.slice(1);
-  if (row.endsWith("|")) row = row.slice(0, -1);
-  return row.split("|").map((cell) => cell.trim());
+function plainText(tokens) {
+  return tokens.map((t) => (t.type === "image" ? plainText(t.children) : t.type === "softbreak" || t.type === "hardbreak" ? "\n" : t.content)).join("");
 }
 
-function isTableStart(lines, i) {
-  return (
-    i + 1 < lines.length &&
-    lines[i].includes("|") &&
-    /^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$/.test(lines[i + 1])
-  );
-}
-
-function table(lines, i, fragment) {
-  const wrapper = document.createElement("div");
-  wrapper.className = "table-wrap";
-  const el = document.createElement("table");
-  const head = document.createElement("thead");
-  const headRow = document.createElement("tr");
-  for (const cell of splitRow(lines[i])) {
-    const th = document.createElement("th");
-    appendInline(th, cell);
-    headRow.append(th);
-  }
-  head.append(headRow);
-  el.append(head);
-  const body = document.createElement("tbody");
-  i += 2;
-  while (i < lines.length && lines[i].includes("|") && !/^\s*$/.test(lines[i])) {
-    const tr = document.createElement("tr");
-    for (const cell of splitRow(lines[i])) {
-      const td = document.createElement("td");
-      appendInline(td, cell);
-      tr.append(td);
-    }
-    body.append(tr);
-    i += 1;
-  }
-  el.append(body);
-  wrapper.append(el);
-  fragment.append(wrapper);
-  return i;
-}
-
-// Inline markup, in order of precedence. Each match becomes nodes; the text between
-// matches becomes text nodes.
-const INLINE = [
-  { re: /`([^`]+)`/, make: (m) => el("code", [text(m[1])]) },
-  { re: /!\[([^\]]*)\]\(([^)\s]+)(?:\s+"[^"]*")?\)/, make: (m) => link(m[1] || m[2], m[2], true) },
-  { re: /\[([^\]]+)\]\(([^)\s]+)(?:\s+"[^"]*")?\)/, make: (m) => link(m[1], m[2], false) },
-  { re: /<(https?:\/\/[^\s>]+)>/, make: (m) => link(m[1], m[1], false) },
-  { re: /\*\*(?=\S)([\s\S]*?\S)\*\*/, make: (m) => el("strong", inline(m[1])) },
-  { re: /__(?=\S)([\s\S]*?\S)__/, make: (m) => el("strong", inline(m[1])) },
-  { re: /~~(?=\S)([\s\S]*?\S)~~/, make: (m) => el("del", inline(m[1])) },
-  { re: /\*(?=\S)([^*]*?\S)\*/, make: (m) => el("em", inline(m[1])) },
-  { re: /(^|[^\w])_(?=\S)([^_]*?\S)_(?!\w)/, make: (m) => [text(m[1]), el("em", inline(m[2]))] },
-];
-
-function inline(source) {
-  const nodes = [];
-  let rest = source;
-  while (rest.length > 0) {
-    let best = null;
-    for (const rule of INLINE) {
-      const m = rule.re.exec(rest);
-      if (m && (best === null || m.index < best.m.index)) best = { m, rule };
-    }
-    if (best === null) {
-      nodes.push(text(rest));
-      break;
-    }
-    if (best.m.index > 0) nodes.push(text(rest.slice(0, best.m.index)));
-    const made = best.rule.make(best.m);
-    Array.isArray(made) ? nodes.push(...made) : nodes.push(made);
-    rest = rest.slice(best.m.index + best.m[0].length);
-  }
-  return nodes;
-}
-
-function appendInline(parent, source) {
-  parent.append(...inline(source));
-}
-
-function text(value) {
-  return document.createTextNode(value);
-}
-
-function el(tag, children) {
-  const node = document.createElement(tag);
-  node.append(...children);
-  return node;
-}
-
-function link(label, href, isImage) {
-  if (!SAFE_LINK.test(href)) {
-    // Not a link we follow (javascript:, data:, relative paths): show it as text.
-    return text(isImage ? `[image: ${label}]` : label);
-  }
+function link(href, title, ...children) {
   const a = document.createElement("a");
-  a.href = href;
+  a.setAttribute("href", href);
+  if (title) a.title = title;
   a.target = "_blank";
   a.rel = "noopener noreferrer nofollow";
-  a.textContent = isImage ? `[image: ${label}]` : "";
-  if (!isImage) a.append(...inline(label));
+  a.append(...children);
   return a;
 }
 
-// Code highlighting: a small tokenizer for the usual languages. Spans with classes,
-// text through textContent.
-const KEYWORDS = {
-  js: "async await break case catch class const continue default delete do else export extends false finally for from function if import in instanceof let new null of return static super switch this throw true try typeof undefined var void while yield",
-  ts: "abstract any as async await boolean break case catch class const continue declare default do else enum export extends false finally for from function if implements import in interface is keyof let module namespace never new null number of private protected public readonly return static string super switch this throw true try type typeof undefined unknown var void while",
-  py: "and as assert async await break class continue def del elif else except False finally for from global if import in is lambda None nonlocal not or pass raise return self True try while with yield",
-  rust: "as async await break const continue crate dyn else enum extern false fn for if impl in let loop match mod move mut pub ref return Self self static struct super trait true type unsafe use where while Some None Ok Err",
-  go: "break case chan const continue default defer else fallthrough false for func go goto if import interface map nil package range return select struct switch true type var",
-  java: "abstract boolean break byte case catch char class const continue default do double else enum extends final finally float for if implements import instanceof int interface long new null package private protected public return short static super switch this throw throws true false try void volatile while var record",
-  c: "auto bool break case char class const constexpr continue default delete do double else enum extern false float for if include inline int long namespace new nullptr private protected public return short signed sizeof static struct switch template this throw true typedef typename union unsigned using virtual void volatile while",
-  sh: "if then else elif fi for while until do done case esac in function return local export set echo exit",
-  sql: "select from where and or not insert into values update set delete create table drop alter index join left right inner outer on group by order having limit offset as distinct union all null is in like between case when then else end primary key foreign references",
-};
-const ALIASES = {
-  javascript: "js", jsx: "js", mjs: "js", node: "js", typescript: "ts", tsx: "ts",
-  python: "py", python3: "py", rs: "rust", golang: "go", kotlin: "java", scala: "java",
-  cpp: "c", "c++": "c", h: "c", hpp: "c", cs: "java", csharp: "java",
-  bash: "sh", shell: "sh", zsh: "sh", console: "sh", postgres: "sql", mysql: "sql",
-};
-const HASH_COMMENTS = new Set(["py", "sh", "yaml", "yml", "toml", "ruby", "rb", "r"]);
-
+// A code block with its language, a copy button and highlighted code.
 function codeBlock(code, language) {
   const figure = document.createElement("div");
   figure.className = "code-block";
@@ -275,47 +262,67 @@ function codeBlock(code, language) {
   copy.type = "button";
   copy.className = "copy-code";
   copy.textContent = "Copy";
-  copy.dataset.copy = code;
+  copy.dataset.copy = code.replace(/\n$/, "");
   bar.append(name, copy);
   const pre = document.createElement("pre");
   const codeEl = document.createElement("code");
-  const lang = (language || "").toLowerCase();
-  if (lang) codeEl.className = `language-${lang.replace(/[^\w-]/g, "")}`;
-  highlight(codeEl, code, lang);
+  if (language) codeEl.className = `language-${language}`;
+  highlight(codeEl, code, language.toLowerCase());
   pre.append(codeEl);
   figure.append(bar, pre);
   return figure;
 }
 
+// highlight.js scopes that the page's colours (app.css) know by their own names.
+const COLOURS = {
+  keyword: "tok-kw", built_in: "tok-kw", literal: "tok-kw", type: "tok-kw", meta: "tok-kw",
+  string: "tok-str", regexp: "tok-str", char: "tok-str", symbol: "tok-str",
+  number: "tok-num",
+  comment: "tok-com", quote: "tok-com", doctag: "tok-com",
+};
+
 function highlight(target, code, language) {
-  const key = ALIASES[language] || language;
-  const words = new Set((KEYWORDS[key] || (key === "json" ? "true false null" : "")).split(" ").filter(Boolean));
-  if (words.size === 0 && key !== "json" && !HASH_COMMENTS.has(key)) {
+  const hljs = globalThis.hljs;
+  if (!language || !hljs?.getLanguage(language)) {
     target.textContent = code;
     return;
   }
-  const comment = HASH_COMMENTS.has(key) ? "#[^\\n]*" : key === "sql" ? "--[^\\n]*" : "\\/\\/[^\\n]*|\\/\\*[\\s\\S]*?\\*\\/";
-  const token = new RegExp(
-    `(${comment})|("(?:\\\\.|[^"\\\\\\n])*"|'(?:\\\\.|[^'\\\\\\n])*'|\`(?:\\\\.|[^\`\\\\])*\`)|(\\b\\d[\\d_]*(?:\\.\\d+)?(?:e[+-]?\\d+)?\\b|\\b0x[\\da-f]+\\b)|([A-Za-z_][\\w]*)`,
-    "gi",
-  );
-  let last = 0;
-  for (const m of code.matchAll(token)) {
-    if (m.index > last) target.append(text(code.slice(last, m.index)));
-    let cls = null;
-    if (m[1]) cls = "tok-com";
-    else if (m[2]) cls = "tok-str";
-    else if (m[3]) cls = "tok-num";
-    else if (m[4] && words.has(key === "sql" ? m[4].toLowerCase() : m[4])) cls = "tok-kw";
-    if (cls) {
-      const span = document.createElement("span");
-      span.className = cls;
-      span.textContent = m[0];
-      target.append(span);
-    } else {
-      target.append(text(m[0]));
-    }
-    last = m.index + m[0].length;
+  let result;
+  try {
+    result = hljs.highlight(code, { language, ignoreIllegals: true });
+  } catch {
+    target.textContent = code;
+    return;
   }
-  if (last < code.length) target.append(text(code.slice(last)));
+  // highlight.js builds a token tree and walks it with a renderer (its own makes an
+  // HTML string); this one makes elements.
+  const stack = [target];
+  result._emitter.walk({
+    addText(text) {
+      stack[stack.length - 1].append(document.createTextNode(text));
+    },
+    openNode(node) {
+      if (!node.scope) {
+        stack.push(stack[stack.length - 1]); // the root: no element of its own
+        return;
+      }
+      const span = document.createElement("span");
+      span.className = scopeClasses(node.scope);
+      stack[stack.length - 1].append(span);
+      stack.push(span);
+    },
+    closeNode() {
+      stack.pop();
+    },
+  });
+}
+
+// As highlight.js names them ("title.function" is "hljs-title function_"), plus the
+// page's colour class.
+function scopeClasses(scope) {
+  if (scope.startsWith("language:")) return `language-${scope.slice(9)}`;
+  const [first, ...rest] = scope.split(".");
+  const classes = [`hljs-${first}`, ...rest.map((part, i) => `${part}${"_".repeat(i + 1)}`)];
+  if (COLOURS[first]) classes.push(COLOURS[first]);
+  return classes.join(" ");
 }

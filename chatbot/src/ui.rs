@@ -13,7 +13,7 @@ use crate::app::AppState;
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// `(name, content type, content)` of every asset.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "app.js",
         "text/javascript; charset=utf-8",
@@ -28,6 +28,18 @@ const ASSETS: [(&str, &str, &str); 5] = [
         "markdown.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/markdown.js"),
+    ),
+    // Vendored from npm by scripts/update-vendored (versions and licences next to
+    // them in assets/vendor/), served as they came: plain scripts, no build step.
+    (
+        "markdown-it.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/vendor/markdown-it.min.js"),
+    ),
+    (
+        "highlight.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/vendor/highlight.min.js"),
     ),
     (
         "app.css",

@@ -1,0 +1,215 @@
+#![allow(clippy::unwrap_used)]
+//! The page's Markdown in headless Chromium: the renderer (`assets/markdown.js` on
+//! the vendored markdown-it and highlight.js) against examples of the CommonMark
+//! spec and the cases chat answers are full of.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::browser::*;
+use support::*;
+
+/// The examples of the CommonMark spec, but those about raw HTML and bare links
+/// (`scripts/update-vendored` writes this file from the npm package
+/// `commonmark-spec`, and says which it leaves out and why).
+const SPEC_EXAMPLES: &str = include_str!("commonmark/commonmark-spec-0.31.2.json");
+
+/// Renders each case with the page's renderer and compares it with its expected
+/// HTML, both normalised the same way: whitespace between blocks and attribute order
+/// do not count; the page's chrome (a code block's bar and copy button, a table's
+/// scrolling wrapper, a link's `target` and `rel`, highlighting spans) is taken off;
+/// and what the page does on purpose differently from plain CommonMark is applied to
+/// the expected HTML: a link to anything but http(s) and mailto shows its text only,
+/// and an image is a link to it, never loaded. Resolves to the cases that differ.
+const COMPARE: &str = r#"
+const [cases] = arguments;
+return import('/assets/markdown.js').then(({ renderMarkdown }) => {
+const SAFE = /^(https?:|mailto:)/i;
+const BLOCKS = new Set(['P', 'DIV', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'OL', 'LI', 'BLOCKQUOTE',
+  'PRE', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD', 'HR']);
+
+function unwrap(el) { el.replaceWith(...el.childNodes); }
+
+function expected(html) {
+  const root = new DOMParser().parseFromString(`<div>${html}</div>`, 'text/html').body.firstChild;
+  for (const img of [...root.querySelectorAll('img')]) {
+    const label = document.createTextNode(`[image: ${img.getAttribute('alt') ?? ''}]`);
+    const src = img.getAttribute('src') ?? '';
+    if (SAFE.test(src)) {
+      const a = document.createElement('a');
+      a.setAttribute('href', src);
+      a.append(label);
+      img.replaceWith(a);
+    } else {
+      img.replaceWith(label);
+    }
+  }
+  for (const a of [...root.querySelectorAll('a')]) if (!SAFE.test(a.getAttribute('href') ?? '')) unwrap(a);
+  return root;
+}
+
+function rendered(markdown, options) {
+  const root = document.createElement('div');
+  root.append(renderMarkdown(markdown, options));
+  for (const block of [...root.querySelectorAll('div.code-block')]) block.replaceWith(block.querySelector('pre'));
+  for (const code of root.querySelectorAll('pre > code')) code.textContent = code.textContent;
+  for (const wrap of [...root.querySelectorAll('div.table-wrap')]) unwrap(wrap);
+  for (const a of root.querySelectorAll('a')) { a.removeAttribute('target'); a.removeAttribute('rel'); }
+  return root;
+}
+
+function canonical(root) {
+  for (const cell of root.querySelectorAll('[style]')) {
+    if (cell.style.textAlign) cell.setAttribute('align', cell.style.textAlign);
+    cell.removeAttribute('style');
+  }
+  root.normalize();
+  const walk = (node, pre) => {
+    if (node.nodeType === Node.TEXT_NODE) {
+      if (pre) return node.data;
+      let text = node.data.replace(/\s+/g, ' ');
+      const atBlock = (sibling) => !sibling ? BLOCKS.has(node.parentNode.tagName) : sibling.nodeType === Node.ELEMENT_NODE && BLOCKS.has(sibling.tagName);
+      if (atBlock(node.previousSibling)) text = text.replace(/^ /, '');
+      if (atBlock(node.nextSibling)) text = text.replace(/ $/, '');
+      return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    }
+    if (node.nodeType !== Node.ELEMENT_NODE) return `<!--${node.nodeType}-->`;
+    const tag = node.tagName.toLowerCase();
+    const attrs = [...node.attributes].map((a) => `${a.name}="${a.value}"`).sort().join(' ');
+    const inner = [...node.childNodes].map((child) => walk(child, pre || tag === 'pre')).join('');
+    return `<${tag}${attrs ? ' ' + attrs : ''}>${inner}</${tag}>`;
+  };
+  return [...root.childNodes].map((child) => walk(child, false)).join('');
+}
+
+const differ = [];
+for (const c of cases) {
+  try {
+    const want = canonical(expected(c.html));
+    const got = canonical(rendered(c.markdown, c.options));
+    if (want !== got) differ.push({ name: c.name, markdown: c.markdown, want, got });
+  } catch (error) {
+    differ.push({ name: c.name, markdown: c.markdown, want: '(no error)', got: String(error.stack) });
+  }
+}
+return differ;
+});
+"#;
+
+/// Plain CommonMark: headings at their own level, single newlines as spaces.
+fn commonmark() -> Value {
+    json!({ "headingOffset": 0, "breaks": false })
+}
+
+/// Cases beyond the spec's examples: what answers hold and a hand-written renderer
+/// gets wrong, the GFM extensions the page turns on, and the page's own choices.
+fn chat_cases() -> Vec<Value> {
+    let case = |name: &str, markdown: &str, html: &str| json!({ "name": name, "markdown": markdown, "html": html, "options": commonmark() });
+    vec![
+        case(
+            "a link with parentheses in its destination",
+            "See [Rust](https://en.wikipedia.org/wiki/Rust_(programming_language)) and [this](<https://example.com/a (b)>).\n",
+            r#"<p>See <a href="https://en.wikipedia.org/wiki/Rust_(programming_language)">Rust</a> and <a href="https://example.com/a%20(b)">this</a>.</p>"#,
+        ),
+        case(
+            "backslash escapes",
+            "\\*not emphasis\\*, \\`not code\\`, \\[not a link\\](x), 1\\. not a list, a \\\\ backslash\n",
+            "<p>*not emphasis*, `not code`, [not a link](x), 1. not a list, a \\ backslash</p>",
+        ),
+        case(
+            "a table with a pipe in code",
+            "| command | meaning |\n|:--|--:|\n| `a \\| b` | pipe |\n| `x` | **bold** |\n",
+            r#"<table><thead><tr><th align="left">command</th><th align="right">meaning</th></tr></thead>
+               <tbody><tr><td align="left"><code>a | b</code></td><td align="right">pipe</td></tr>
+               <tr><td align="left"><code>x</code></td><td align="right"><strong>bold</strong></td></tr></tbody></table>"#,
+        ),
+        case(
+            "bare links, and file names that only look like domains",
+            "Read https://example.com/docs?q=1. Or www.example.com, or write to ops@example.com. Not main.rs nor app.py.\n",
+            r#"<p>Read <a href="https://example.com/docs?q=1">https://example.com/docs?q=1</a>. Or <a href="http://www.example.com">www.example.com</a>, or write to <a href="mailto:ops@example.com">ops@example.com</a>. Not main.rs nor app.py.</p>"#,
+        ),
+        case(
+            "a fence inside a longer fence",
+            "````markdown\n```python\nprint(1)\n```\n````\n",
+            "<pre><code class=\"language-markdown\">```python\nprint(1)\n```\n</code></pre>",
+        ),
+        case(
+            "a fence inside a tilde fence, and one left open while streaming",
+            "~~~\n```\n~~~\n\n```rust\nfn main() {\n",
+            "<pre><code>```\n</code></pre><pre><code class=\"language-rust\">fn main() {\n</code></pre>",
+        ),
+        case(
+            "strikethrough and task lists",
+            "- [x] done ~~later~~\n- [ ] to do\n",
+            r#"<ul><li><input type="checkbox" checked disabled> done <s>later</s></li><li><input type="checkbox" disabled> to do</li></ul>"#,
+        ),
+        case(
+            "links to anything but http(s) and mailto are text",
+            "[a](javascript:alert(1)) [b](/sign-out) [c](data:text/html,x) <javascript:alert(2)>\n",
+            "<p>[a](javascript:alert(1)) b [c](data:text/html,x) &lt;javascript:alert(2)&gt;</p>",
+        ),
+        case(
+            "images are links, never loaded",
+            "![chart](https://example.com/c.png \"t\") ![x](/local.png)\n",
+            r#"<p><a href="https://example.com/c.png">[image: chart]</a> [image: x]</p>"#,
+        ),
+        case(
+            "HTML is text",
+            "<div onclick=\"x()\">hi</div>\n\nand <b>bold</b>\n",
+            "<p>&lt;div onclick=\"x()\"&gt;hi&lt;/div&gt;</p><p>and &lt;b&gt;bold&lt;/b&gt;</p>",
+        ),
+        json!({
+            "name": "the page's headings sit below its title, and single newlines break lines",
+            "markdown": "# Title\n\none\ntwo\n",
+            "html": "<h2>Title</h2><p>one<br>\ntwo</p>",
+            "options": {},
+        }),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renders_commonmark_spec_examples_and_chat_cases_like_commonmark() {
+    let world = World::dev("dev@example.com").await;
+    let (browser, server) = open(&world).await;
+
+    let spec: Vec<Value> = serde_json::from_str(SPEC_EXAMPLES).unwrap();
+    assert!(spec.len() > 500, "{} examples", spec.len());
+    let mut cases: Vec<Value> = spec
+        .iter()
+        .map(|example| {
+            json!({
+                "name": format!("spec example {} ({})", example["number"], example["section"].as_str().unwrap()),
+                "markdown": example["markdown"],
+                "html": example["html"],
+                "options": commonmark(),
+            })
+        })
+        .collect();
+    cases.extend(chat_cases());
+
+    let differ = browser
+        .client
+        .execute(COMPARE, vec![Value::Array(cases)])
+        .await
+        .unwrap();
+    let differ = differ.as_array().unwrap();
+    assert!(
+        differ.is_empty(),
+        "{} cases render differently:\n{}",
+        differ.len(),
+        differ
+            .iter()
+            .map(|d| format!(
+                "{}\n  markdown: {:?}\n  want: {}\n  got:  {}",
+                d["name"].as_str().unwrap(),
+                d["markdown"].as_str().unwrap(),
+                d["want"].as_str().unwrap(),
+                d["got"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
