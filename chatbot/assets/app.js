@@ -3,7 +3,7 @@
 // signed-in user until they sign out. Answers stream over server-sent events read
 // from fetch(), so a question can be a POST and a stop can abort it. Other tabs of
 // the same user hear of every change and show it.
-import { renderMarkdown } from "./markdown.js";
+import { renderMarkdownInto } from "./markdown.js";
 import { LocalStore, ServerStore, dropLegacy, forgetBrowser, legacyConversations } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
@@ -143,7 +143,9 @@ function fillMessage(article, message) {
   if (message.role === "user") {
     body.textContent = message.text;
   } else {
-    body.replaceChildren(renderMarkdown(message.text));
+    // Only what changed is built again: text selected in an earlier block stays.
+    body.querySelector(":scope > .typing")?.remove();
+    renderMarkdownInto(body, message.text);
     if (message.pending && !message.text) {
       const dots = document.createElement("span");
       dots.className = "typing";

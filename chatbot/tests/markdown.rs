@@ -1,10 +1,14 @@
 #![allow(clippy::unwrap_used)]
 //! The page's Markdown in headless Chromium: the renderer (`assets/markdown.js` on
 //! the vendored markdown-it and highlight.js) against examples of the CommonMark
-//! spec and the cases chat answers are full of.
+//! spec and the cases chat answers are full of, and an answer streaming under a
+//! reader's selection.
 
 mod support;
 
+use std::time::Duration;
+
+use bedrock_standin::Reply;
 use serde_json::{Value, json};
 use support::browser::*;
 use support::*;
@@ -208,6 +212,136 @@ async fn renders_commonmark_spec_examples_and_chat_cases_like_commonmark() {
             ))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+/// While an answer streams, the blocks already written stay the same nodes: a reader
+/// who selects text in the first paragraph keeps the selection as the rest arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_selected_in_an_earlier_block_stays_selected_while_the_answer_streams() {
+    let world = World::dev("dev@example.com").await;
+    let answer = format!(
+        "The first paragraph has words to select.\n\nThe second {}\n\n- a list\n- at the end\n",
+        "keeps going, ".repeat(150)
+    );
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text(answer).paced(Duration::from_millis(30)));
+    let (browser, server) = open(&world).await;
+
+    browser.ask("Write at length").await;
+    browser
+        .wait_for(
+            "the first paragraph, followed by the second",
+            "const a = document.querySelector('.message.assistant .body'); \
+             return !!a && a.textContent.includes('keeps going')",
+        )
+        .await;
+    let selected = browser
+        .js(
+            "const a = document.querySelector('.message.assistant .body'); \
+             const p = a.querySelector('p'); \
+             p.dataset.marked = 'before'; \
+             const text = p.firstChild; \
+             const start = text.data.indexOf('words to select'); \
+             const range = document.createRange(); \
+             range.setStart(text, start); \
+             range.setEnd(text, start + 'words to select'.length); \
+             getSelection().removeAllRanges(); \
+             getSelection().addRange(range); \
+             return { selection: getSelection().toString(), length: a.textContent.length, \
+                      streaming: document.getElementById('messages').getAttribute('aria-busy') }",
+        )
+        .await;
+    assert_eq!(selected["selection"], "words to select");
+    assert_eq!(
+        selected["streaming"], "true",
+        "the answer was still streaming when the text was selected"
+    );
+
+    // More of the answer arrives, and is shown…
+    let length = selected["length"].as_u64().unwrap();
+    browser
+        .wait_for(
+            "more of the answer",
+            &format!(
+                "return document.querySelector('.message.assistant .body').textContent.length > {length} + 200"
+            ),
+        )
+        .await;
+    // …while the first paragraph is the same element, still selected.
+    let after = browser
+        .js("const p = document.querySelector('.message.assistant .body p'); \
+             const s = getSelection(); \
+             return { marked: p.dataset.marked || null, selection: s.toString(), \
+                      inFirst: s.rangeCount === 1 && p.contains(s.getRangeAt(0).commonAncestorContainer), \
+                      streaming: document.getElementById('messages').getAttribute('aria-busy') }")
+        .await;
+    assert_eq!(
+        after,
+        json!({ "marked": "before", "selection": "words to select", "inFirst": true, "streaming": "true" })
+    );
+
+    // The whole answer, once done, is rendered and the first paragraph still stands.
+    browser.answer_done().await;
+    let done = browser
+        .js("const a = document.querySelector('.message.assistant .body'); \
+             return { marked: a.querySelector('p').dataset.marked || null, items: a.querySelectorAll('ul li').length, \
+                      paragraphs: a.querySelectorAll(':scope > p').length }")
+        .await;
+    assert_eq!(
+        done,
+        json!({ "marked": "before", "items": 2, "paragraphs": 2 })
+    );
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+/// Rendering a growing text into the same element builds only the blocks that
+/// changed; a link reference defined further down, which changes blocks above it,
+/// builds them all again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_growing_answer_rebuilds_only_its_changed_blocks() {
+    let world = World::dev("dev@example.com").await;
+    let (browser, server) = open(&world).await;
+
+    let kept = browser
+        .client
+        .execute(
+            "return import('/assets/markdown.js').then(({ renderMarkdownInto }) => {
+                const body = document.createElement('div');
+                const steps = ['Intro\\n\\nSee [docs]', 'Intro\\n\\nSee [docs] and more\\n\\n- a',
+                               'Intro\\n\\nSee [docs] and more\\n\\n- a\\n- b\\n\\n[docs]: https://example.com/docs'];
+                const seen = [];
+                for (const text of steps) {
+                    const before = [...body.children];
+                    renderMarkdownInto(body, text);
+                    seen.push({
+                        html: [...body.children].map((e) => e.outerHTML.replace(/ target=\"_blank\" rel=\"[^\"]*\"/, '')).join(''),
+                        kept: [...body.children].map((e) => before.includes(e)),
+                    });
+                }
+                return seen;
+            })",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        json!([
+            { "html": "<p>Intro</p><p>See [docs]</p>", "kept": [false, false] },
+            { "html": "<p>Intro</p><p>See [docs] and more</p><ul><li>a</li></ul>", "kept": [true, false, false] },
+            {
+                "html": "<p>Intro</p><p>See <a href=\"https://example.com/docs\">docs</a> and more</p><ul><li>a</li><li>b</li></ul>",
+                "kept": [false, false, false]
+            },
+        ])
     );
 
     browser.close().await;
