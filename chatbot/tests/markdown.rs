@@ -27,6 +27,20 @@ const SPEC_EXAMPLES: &str = include_str!("commonmark/commonmark-spec-0.31.2.json
 /// and an image is a link to it, never loaded. Resolves to the cases that differ.
 const COMPARE: &str = r#"
 const [cases] = arguments;
+// Trusted Types: from here on, any HTML written as a string (innerHTML and the like)
+// throws, so a renderer that wrote HTML would fail every case. Only this test's own
+// policy may turn a string into HTML: to parse the expected HTML.
+const csp = document.createElement('meta');
+csp.httpEquiv = 'Content-Security-Policy';
+csp.content = "require-trusted-types-for 'script'; trusted-types corpus";
+document.head.append(csp);
+const corpus = trustedTypes.createPolicy('corpus', { createHTML: (html) => html });
+try {
+  document.createElement('div').innerHTML = '<b>x</b>';
+  return [{ name: 'Trusted Types are enforced', markdown: '', want: 'innerHTML refused', got: 'innerHTML written' }];
+} catch {
+  // refused, as it should be
+}
 return import('/assets/markdown.js').then(({ renderMarkdown }) => {
 const SAFE = /^(https?:|mailto:)/i;
 const BLOCKS = new Set(['P', 'DIV', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'OL', 'LI', 'BLOCKQUOTE',
@@ -35,7 +49,7 @@ const BLOCKS = new Set(['P', 'DIV', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'O
 function unwrap(el) { el.replaceWith(...el.childNodes); }
 
 function expected(html) {
-  const root = new DOMParser().parseFromString(`<div>${html}</div>`, 'text/html').body.firstChild;
+  const root = new DOMParser().parseFromString(corpus.createHTML(`<div>${html}</div>`), 'text/html').body.firstChild;
   for (const img of [...root.querySelectorAll('img')]) {
     const label = document.createTextNode(`[image: ${img.getAttribute('alt') ?? ''}]`);
     const src = img.getAttribute('src') ?? '';
