@@ -2,9 +2,12 @@
 //! users only) and its assets at `/assets/…` (public: code and styles, no data, so the
 //! sign-in and signed-out pages are styled too).
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
@@ -71,19 +74,46 @@ async fn index() -> Response {
     response
 }
 
-async fn asset(Path(name): Path<String>) -> Response {
-    match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, content)) => (
-            [
-                (header::CONTENT_TYPE, *content_type),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            *content,
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    asset_response(&name, headers.get(header::IF_NONE_MATCH))
 }
+
+/// The asset `name`, or 304 when the browser holds this version (`if_none_match`).
+/// Assets are revalidated on every load (`no-cache`), and the page's scripts weigh
+/// some 250 KB: unchanged, they are not sent again.
+fn asset_response(name: &str, if_none_match: Option<&HeaderValue>) -> Response {
+    let Some(index) = ASSETS.iter().position(|(n, _, _)| *n == name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (_, content_type, content) = ASSETS[index];
+    let etag = ETAGS[index].as_str();
+    let cached = if_none_match
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+        });
+    let headers = [(header::ETAG, etag), (header::CACHE_CONTROL, "no-cache")];
+    if cached {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, [(header::CONTENT_TYPE, content_type)], content).into_response()
+}
+
+/// Each asset's entity tag, a hash of its content (which is fixed at build time):
+/// another build with other content has other tags.
+static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|(_, _, content)| {
+            let mut hasher = DefaultHasher::new();
+            content.hash(&mut hasher);
+            format!("\"{:016x}-{:x}\"", hasher.finish(), content.len())
+        })
+        .collect()
+});
 
 /// A small page with a title, a sentence and an optional link (sign-in failures,
 /// signed out).
@@ -140,6 +170,36 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchanged_asset_is_not_sent_again() {
+        let first = asset_response("highlight.min.js", None);
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[header::ETAG].clone();
+        assert!(etag.to_str().unwrap().starts_with('"'), "{etag:?}");
+
+        let again = asset_response("highlight.min.js", Some(&etag));
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers()[header::ETAG], etag);
+        let weak_in_a_list =
+            HeaderValue::from_str(&format!("\"other\", W/{}", etag.to_str().unwrap())).unwrap();
+        assert_eq!(
+            asset_response("highlight.min.js", Some(&weak_in_a_list)).status(),
+            StatusCode::NOT_MODIFIED
+        );
+
+        // Another asset's tag, or another version's, is no match.
+        let other = asset_response("markdown-it.min.js", None).headers()[header::ETAG].clone();
+        assert_ne!(other, etag);
+        assert_eq!(
+            asset_response("highlight.min.js", Some(&other)).status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            asset_response("nothing.js", Some(&etag)).status(),
+            StatusCode::NOT_FOUND
+        );
+    }
 
     #[test]
     fn pages_escape_what_they_show() {
