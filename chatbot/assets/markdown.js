@@ -1,9 +1,10 @@
 // Markdown as DOM nodes. markdown-it (vendor/markdown-it.min.js, CommonMark with GFM
 // tables, strikethrough and bare links) parses; highlight.js (vendor/highlight.min.js)
 // tokenizes code. Both are loaded by the page as plain scripts before this module
-// runs, and neither ever writes HTML here: their tokens are walked into elements and
-// text nodes (createElement / createTextNode), so nothing the model says can run
-// script. Raw HTML stays text (`html: false`), links go only to http(s) and mailto,
+// runs; KaTeX (vendor/katex.min.js) is fetched when an answer first has math. None
+// ever writes HTML here: their tokens are walked into elements and text nodes
+// (createElement / createTextNode; KaTeX's own render builds nodes too, as MathML),
+// so nothing the model says can run script. Raw HTML stays text (`html: false`), links go only to http(s) and mailto,
 // and images are shown as links, never loaded (a remote image would leak the
 // conversation through its URL).
 
@@ -26,6 +27,8 @@ function parser(breaks) {
   if (!md) {
     md = globalThis.markdownit({ html: false, linkify: true, typographer: false, breaks });
     md.linkify.set({ fuzzyLink: true, fuzzyEmail: true });
+    md.inline.ruler.before("escape", "math_inline", mathInline);
+    md.block.ruler.before("fence", "math_block", mathBlock, { alt: ["paragraph", "reference", "blockquote", "list"] });
     parsers.set(breaks, md);
   }
   return md;
@@ -119,6 +122,9 @@ function renderBlock(tokens, settings) {
         break;
       case "hr":
         top().append(document.createElement("hr"));
+        break;
+      case "math_block":
+        top().append(math(token.content, true));
         break;
       case "html_block": // not with `html: false`; text if it ever comes
         top().append(document.createTextNode(token.content));
@@ -218,6 +224,9 @@ function inline(parent, children, taskItem, settings) {
         stack.push(element);
         break;
       }
+      case "math_inline":
+        top().append(math(token.content, token.markup === "$$"));
+        break;
       case "html_inline": // not with `html: false`; text if it ever comes
         top().append(document.createTextNode(token.content));
         break;
@@ -325,4 +334,122 @@ function scopeClasses(scope) {
   const classes = [`hljs-${first}`, ...rest.map((part, i) => `${part}${"_".repeat(i + 1)}`)];
   if (COLOURS[first]) classes.push(COLOURS[first]);
   return classes.join(" ");
+}
+
+// ---- math ----------------------------------------------------------------------
+// TeX between $…$ or \(…\) (inline), and $$…$$ or \[…\] (display), as models write
+// it. A $ opens only before a non-space and closes only after one and before no digit
+// (pandoc's rule), so "$5 and $10" stays text. \[…\] is display math only from the
+// start of a line: within a line it is CommonMark's escaped brackets. And TeX has a
+// letter or digit, so "\(\)" or "\[\\\]" stay escapes.
+const INLINE_MATH = [
+  { open: "\\(", close: "\\)" },
+  { open: "$$", close: "$$" },
+  { open: "$", close: "$" },
+];
+const BLOCK_MATH = [
+  { open: "$$", close: "$$" },
+  { open: "\\[", close: "\\]" },
+];
+const TEX = /[A-Za-z0-9]/;
+
+function mathInline(state, silent) {
+  const { src, pos, posMax: max } = state;
+  const delimiter = INLINE_MATH.find((d) => src.startsWith(d.open, pos));
+  if (!delimiter) return false;
+  const start = pos + delimiter.open.length;
+  let end = start;
+  for (;;) {
+    end = src.indexOf(delimiter.close, end);
+    if (end < 0 || end + delimiter.close.length > max) return false;
+    if (delimiter.open !== "$") break;
+    if (/\s/.test(src[start]) || end === start) return false;
+    if (!/[\s\\]/.test(src[end - 1]) && !/\d/.test(src[end + 1] ?? "")) break;
+    end += 1;
+  }
+  if (!TEX.test(src.slice(start, end))) return false;
+  if (!silent) {
+    const token = state.push("math_inline", "math", 0);
+    token.content = src.slice(start, end);
+    token.markup = delimiter.open;
+  }
+  state.pos = end + delimiter.close.length;
+  return true;
+}
+
+// A display block: a line that starts with $$ or \[, up to the line that ends with
+// the closing delimiter (nothing until it comes: while it streams, it is text).
+function mathBlock(state, startLine, endLine, silent) {
+  if (state.sCount[startLine] - state.blkIndent >= 4) return false;
+  const lineAt = (n) => state.src.slice(state.bMarks[n] + state.tShift[n], state.eMarks[n]);
+  const first = lineAt(startLine);
+  const delimiter = BLOCK_MATH.find((d) => first.startsWith(d.open));
+  if (!delimiter) return false;
+  const lines = [first.slice(delimiter.open.length)];
+  const closed = (line) => line.trimEnd().endsWith(delimiter.close);
+  // "$$x$$ and more" is a paragraph with math in it.
+  if (lines[0].includes(delimiter.close) && !closed(lines[0])) return false;
+  let last = startLine;
+  while (!closed(lines.at(-1)) || (last === startLine && lines[0].trim() === "")) {
+    last += 1;
+    // No blank line in display math: what has one is not math.
+    if (last >= endLine || state.isEmpty(last) || state.sCount[last] < state.blkIndent) return false;
+    lines.push(lineAt(last));
+  }
+  const closing = lines.at(-1).trimEnd();
+  lines[lines.length - 1] = closing.slice(0, closing.length - delimiter.close.length);
+  const content = lines.join("\n").trim();
+  if (!TEX.test(content)) return false;
+  if (silent) return true;
+  const token = state.push("math_block", "math", 0);
+  token.block = true;
+  token.content = content;
+  token.markup = delimiter.open;
+  token.map = [startLine, last + 1];
+  state.line = last + 1;
+  return true;
+}
+
+// Elements waiting for KaTeX, with their TeX.
+const waiting = new Map();
+let katexRequested = false;
+
+function math(tex, display) {
+  const element = document.createElement(display ? "div" : "span");
+  element.className = display ? "math math-display" : "math";
+  if (globalThis.katex) {
+    typeset(element, tex, display);
+  } else {
+    // The source until KaTeX is here, then the same element is typeset in place.
+    element.textContent = tex;
+    waiting.set(element, { tex, display });
+    requestKatex();
+  }
+  return element;
+}
+
+function requestKatex() {
+  if (katexRequested) return;
+  katexRequested = true;
+  const script = document.createElement("script");
+  script.src = "/assets/katex.min.js";
+  script.onload = () => {
+    for (const [element, { tex, display }] of waiting) typeset(element, tex, display);
+    waiting.clear();
+  };
+  document.head.append(script);
+}
+
+function typeset(element, tex, display) {
+  // MathML only (no HTML layer, so no KaTeX stylesheet or fonts); nothing trusted:
+  // \href, \url, \includegraphics and \html… show as errors, in KaTeX's words.
+  globalThis.katex.render(tex, element, {
+    displayMode: display,
+    output: "mathml",
+    throwOnError: false,
+    trust: false,
+    strict: "ignore",
+    maxSize: 50,
+    maxExpand: 500,
+  });
 }

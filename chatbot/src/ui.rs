@@ -16,7 +16,7 @@ use crate::app::AppState;
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// `(name, content type, content)` of every asset.
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     (
         "app.js",
         "text/javascript; charset=utf-8",
@@ -43,6 +43,12 @@ const ASSETS: [(&str, &str, &str); 7] = [
         "highlight.min.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/vendor/highlight.min.js"),
+    ),
+    // Fetched by markdown.js only when an answer has math.
+    (
+        "katex.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/vendor/katex.min.js"),
     ),
     (
         "app.css",

@@ -172,6 +172,11 @@ fn chat_cases() -> Vec<Value> {
             r#"<p><a href="https://example.com/c.png">[image: chart]</a> [image: x]</p>"#,
         ),
         case(
+            "dollar amounts and escaped brackets are not math",
+            "It costs $5 or $10, \\[not math\\], and \\$x\\$.\n",
+            "<p>It costs $5 or $10, [not math], and $x$.</p>",
+        ),
+        case(
             "HTML is text",
             "<div onclick=\"x()\">hi</div>\n\nand <b>bold</b>\n",
             "<p>&lt;div onclick=\"x()\"&gt;hi&lt;/div&gt;</p><p>and &lt;b&gt;bold&lt;/b&gt;</p>",
@@ -356,6 +361,67 @@ async fn a_growing_answer_rebuilds_only_its_changed_blocks() {
                 "kept": [false, false, false]
             },
         ])
+    );
+
+    browser.close().await;
+    let _ = server.stop.send(());
+}
+
+/// TeX in an answer is typeset as MathML once KaTeX, fetched for it, is there; dollar
+/// amounts stay text, and nothing KaTeX would only do when trusted (links, HTML
+/// ids and classes) is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn math_is_typeset_and_trusts_nothing() {
+    let world = World::dev("dev@example.com").await;
+    let answer = "Euler: $e^{i\\pi} + 1 = 0$, for $5 or $10, and \\(x_1\\).\n\n\
+        $$\n\\int_0^1 x\\,dx = \\frac{1}{2}\n$$\n\n\
+        \\[\nE = mc^2\n\\]\n\n\
+        Not trusted: $\\href{javascript:window.__pwned=1}{click}$ $\\url{javascript:window.__pwned=2}$ \
+        $\\htmlId{pwned}{x}$ $\\includegraphics{https://attacker.example/leak.png}$\n";
+    world.standin.state().push_reply(Reply::text(answer));
+    let (browser, server) = open(&world).await;
+
+    browser.ask("Some maths").await;
+    browser.answer_done().await;
+    browser
+        .wait_for(
+            "KaTeX to typeset the math",
+            "return !!window.katex && [...document.querySelectorAll('.message.assistant .math')].every((m) => !!m.querySelector('math'))",
+        )
+        .await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css(".message.assistant .body"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let typeset = browser
+        .js("const a = document.querySelector('.message.assistant .body'); return {
+                inline: [...a.querySelectorAll('span.math')].map((m) => m.querySelector('annotation').textContent),
+                display: [...a.querySelectorAll('div.math > span > math[display=block], div.math math[display=block]')].length,
+                firstParagraph: a.querySelector('p').textContent.includes('for $5 or $10, and'),
+                pwned: window.__pwned === undefined ? null : window.__pwned,
+                links: a.querySelectorAll('a, [href], [src], #pwned, img, script, [style*=url]').length,
+            }")
+        .await;
+    assert_eq!(
+        typeset,
+        json!({
+            "inline": [
+                "e^{i\\pi} + 1 = 0",
+                "x_1",
+                "\\href{javascript:window.__pwned=1}{click}",
+                "\\url{javascript:window.__pwned=2}",
+                "\\htmlId{pwned}{x}",
+                "\\includegraphics{https://attacker.example/leak.png}",
+            ],
+            "display": 2,
+            "firstParagraph": true,
+            "pwned": null,
+            "links": 0,
+        })
     );
 
     browser.close().await;
