@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used)]
 //! The page's Markdown in headless Chromium: the renderer (`assets/markdown.js` on
-//! the vendored markdown-it and highlight.js) against examples of the CommonMark
-//! spec and the cases chat answers are full of, and an answer streaming under a
-//! reader's selection.
+//! the vendored markdown-it, highlight.js and KaTeX) against examples of the
+//! CommonMark spec and the cases chat answers are full of (under Trusted Types, so
+//! that no HTML is ever written as a string), an answer streaming under a reader's
+//! selection, and math.
 
 mod support;
 
