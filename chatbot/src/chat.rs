@@ -20,7 +20,12 @@
 //! [`conversation::prepare`]'s rules (blank turns dropped, same-role turns merged, a
 //! question asked again after a failed answer counted once, oldest turns dropped to
 //! fit the budget). Without `conversation` a new one is started, titled from the
-//! question. The question is saved (with the answer's turn claimed right after it)
+//! question. With `"replaces": <index>` (a question's `index` in the stored
+//! conversation, of its newest branch), the question is asked in place of that one —
+//! edited, or the same words again to regenerate its answer: the context is the
+//! branch up to the turn before it, and the new exchange starts a branch from there
+//! (the replaced turns stay stored; see [`crate::history::Follows`]). An index that
+//! is not a question of the newest branch is refused (400). The question is saved (with the answer's turn claimed right after it)
 //! while Bedrock starts answering, and the answer streams as soon as Bedrock has
 //! begun, without waiting for that save: DynamoDB's latency is never added to the
 //! first token's. The answer is saved as it streams (at most every 2 s or 8 KiB, and
@@ -68,7 +73,8 @@ use crate::conversation::{self, ChatRequest, Conversation, Role, Turn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::history::store::{MAX_READ_BYTES, MAX_STORED_TURNS};
 use crate::history::{
-    AnswerLog, Destination, Exchange, History, HistoryError, ReadLimits, StoredTurn, recorder,
+    AnswerLog, Destination, Exchange, Follows, History, HistoryError, ReadLimits, StoredTurn,
+    recorder,
 };
 use crate::limits::StreamSlot;
 
@@ -218,7 +224,9 @@ async fn chat(
     let Json(request) = body.map_err(rejected)?;
     conversation::check_stream_id(&request.id)?;
     match (request.messages, request.question, state.history.clone()) {
-        (Some(messages), None, history) if request.conversation.is_none() => {
+        (Some(messages), None, history)
+            if request.conversation.is_none() && request.replaces.is_none() =>
+        {
             let conversation = conversation::prepare(messages, &state.config.server.limits)?;
             // With history on, this chat is the browser's own: say it is not stored.
             let saved = history.map(|_| Saved {
@@ -248,15 +256,13 @@ async fn chat(
             ))
         }
         (None, Some(question), Some(history)) => {
-            ask_stored(
-                state,
-                history,
-                identity,
-                request.id,
-                request.conversation,
+            let asked = Asked {
+                id: request.id,
+                conversation: request.conversation,
                 question,
-            )
-            .await
+                replaces: request.replaces,
+            };
+            ask_stored(state, history, identity, asked).await
         }
         (None, Some(_), None) => Err(Error::InvalidRequest(
             "this chatbot keeps no history on the server: send the conversation as messages".into(),
@@ -299,6 +305,8 @@ fn context_turns(stored: Vec<StoredTurn>, question: &str) -> Vec<Turn> {
         text: question.to_string(),
         at: 0,
         incomplete: None,
+        index: 0,
+        follows: Follows::Previous,
     };
     for turn in stored.into_iter().chain(std::iter::once(question)) {
         if turn.text.trim().is_empty() {
@@ -316,27 +324,62 @@ fn context_turns(stored: Vec<StoredTurn>, question: &str) -> Vec<Turn> {
     turns
 }
 
+/// A question for a stored conversation, as the browser sent it.
+struct Asked {
+    /// The answer's stream id.
+    id: String,
+    /// The stored conversation it continues (none: a new one).
+    conversation: Option<String>,
+    question: String,
+    /// The index of the stored question it is asked in place of.
+    replaces: Option<u32>,
+}
+
 /// A question in a stored conversation (or a new one): the context from the store,
 /// the question saved while Bedrock starts answering, the answer saved as it streams.
 async fn ask_stored(
     state: AppState,
     history: Arc<History>,
     identity: Identity,
-    id: String,
-    conversation_id: Option<String>,
-    question: String,
+    asked: Asked,
 ) -> Result<Response> {
+    let Asked {
+        id,
+        conversation: conversation_id,
+        question,
+        replaces,
+    } = asked;
     let limits = &state.config.server.limits;
     // The question alone first: empty or too long is refused before any read.
     conversation::prepare(vec![Turn::new(Role::User, question.clone())], limits)?;
     let user = identity.subject.as_str();
-    let (into, stored, omitted) = match conversation_id {
-        None => (Destination::new_for(&question), Vec::new(), 0),
-        Some(conversation_id) => {
-            let context = ReadLimits {
-                chars: limits.history_budget_chars,
-                turns: conversation::MAX_TURNS - 1,
-                bytes: MAX_READ_BYTES,
+    let (into, stored, omitted, follows) = match (conversation_id, replaces) {
+        (None, Some(_)) => {
+            return Err(Error::InvalidRequest(
+                "replaces names a question of a stored conversation: send its conversation too"
+                    .into(),
+            ));
+        }
+        (None, None) => (
+            Destination::new_for(&question),
+            Vec::new(),
+            0,
+            Follows::Previous,
+        ),
+        (Some(conversation_id), replaces) => {
+            let context = match replaces {
+                None => ReadLimits {
+                    chars: limits.history_budget_chars,
+                    turns: conversation::MAX_TURNS - 1,
+                    bytes: MAX_READ_BYTES,
+                },
+                // The question replaced may be further back than the budget reaches:
+                // read the branch to it (the budget is applied below, as always).
+                Some(_) => ReadLimits {
+                    chars: usize::MAX,
+                    turns: MAX_STORED_TURNS as usize,
+                    bytes: MAX_READ_BYTES,
+                },
             };
             let (summary, turns) = tokio::join!(
                 history.summary(user, &conversation_id),
@@ -346,14 +389,32 @@ async fn ask_stored(
             if summary.turns + 2 > MAX_STORED_TURNS {
                 return Err(HistoryError::Full.into());
             }
+            // Turns of the branch before the oldest read (at most its index).
             let omitted = if turns.truncated {
-                usize::try_from(summary.turns)
-                    .unwrap_or_default()
-                    .saturating_sub(turns.turns.len())
+                turns
+                    .turns
+                    .first()
+                    .map_or(0, |t| usize::try_from(t.index).unwrap_or_default())
             } else {
                 0
             };
-            (Destination::Existing(summary), turns.turns, omitted)
+            let (stored, follows) = match replaces {
+                None => (turns.turns, Follows::Previous),
+                Some(replaced) => {
+                    let follows = Follows::replacing(&turns.turns, replaced).ok_or_else(|| {
+                        Error::InvalidRequest(format!(
+                            "there is no question {replaced} in this conversation to ask again"
+                        ))
+                    })?;
+                    let before = turns
+                        .turns
+                        .into_iter()
+                        .take_while(|t| t.index != replaced)
+                        .collect();
+                    (before, follows)
+                }
+            };
+            (Destination::Existing(summary), stored, omitted, follows)
         }
     };
     let mut conversation = conversation::prepare(context_turns(stored, &question), limits)?;
@@ -373,7 +434,7 @@ async fn ask_stored(
             into.clone(),
             question.clone(),
         );
-        async move { history.begin(&user, &into, &question).await }
+        async move { history.begin(&user, &into, &question, follows).await }
     });
     let answer = match state.bedrock.converse_stream(&conversation).await {
         Ok(answer) => answer,

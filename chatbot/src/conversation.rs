@@ -59,6 +59,11 @@ pub struct ChatRequest {
     /// The question, when the server keeps the conversation.
     #[serde(default)]
     pub question: Option<String>,
+    /// The index of the stored question this one is asked in place of (edited, or
+    /// the same words to regenerate its answer): the conversation goes on from the
+    /// turn before that one. Only with `conversation` and `question`.
+    #[serde(default)]
+    pub replaces: Option<u32>,
 }
 
 /// A conversation ready for Bedrock: starts with the user, alternates, ends with the

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{HeaderMap, StatusCode};
-use bedrock_chatbot::history::Destination;
 use bedrock_chatbot::history::store::PART_BYTES;
+use bedrock_chatbot::history::{Destination, Follows};
 use bedrock_chatbot::history_table::{EXPIRES_AT, UPDATED_AT};
 use bedrock_standin::{Fault as ModelFault, Reply};
 use serde_json::{Value, json};
@@ -375,9 +375,34 @@ async fn two_tabs_asking_at_once_keep_both_questions_and_answers() {
     assert_eq!(one.last().unwrap().event, "done");
     assert_eq!(two.last().unwrap().event, "done");
 
-    let (_, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
+    // Saving goes on beside the answer (and may outlast its last event on a busy
+    // machine): wait for both exchanges to be written whole.
+    let mut conversation = Value::Null;
+    for _ in 0..300 {
+        conversation = get(world, ADA, &format!("/api/conversations/{id}")).await.1;
+        let whole = conversation["turns"]
+            .as_array()
+            .is_some_and(|t| t.len() == 6 && t.iter().all(|t| t["incomplete"].is_null()));
+        if whole {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let turns = turns(&conversation);
-    assert_eq!(turns.len(), 6, "{turns:?}");
+    if turns.len() != 6 {
+        let stored: Vec<(String, Option<String>, Option<String>)> = items_of(&setup, ADA)
+            .await
+            .iter()
+            .map(|item| {
+                let attribute = |name: &str| {
+                    item.get(name)
+                        .map(|v| format!("{:?}", v).chars().take(60).collect())
+                };
+                (s(item, "sk"), attribute("turns"), attribute("text"))
+            })
+            .collect();
+        panic!("{turns:?}\nstored: {stored:#?}");
+    }
     let questions: Vec<&str> = turns
         .iter()
         .filter(|(role, _)| role == "user")
@@ -398,7 +423,12 @@ async fn two_claims_on_the_same_turn_both_land() {
     let setup = setup(0).await;
     let history = setup.world.state.history.clone().unwrap();
     let first = history
-        .begin(ADA, &Destination::new_for("hello"), "hello")
+        .begin(
+            ADA,
+            &Destination::new_for("hello"),
+            "hello",
+            Follows::Previous,
+        )
         .await
         .unwrap();
     let summary = history.summary(ADA, &first.id).await.unwrap();
@@ -409,8 +439,14 @@ async fn two_claims_on_the_same_turn_both_land() {
     // transactions as DynamoDB does (two_tabs_asking_at_once_… covers the
     // simultaneous case end to end).
     let read = Destination::Existing(summary);
-    let a = history.begin(ADA, &read, "tab one").await.unwrap();
-    let b = history.begin(ADA, &read, "tab two").await.unwrap();
+    let a = history
+        .begin(ADA, &read, "tab one", Follows::Previous)
+        .await
+        .unwrap();
+    let b = history
+        .begin(ADA, &read, "tab two", Follows::Previous)
+        .await
+        .unwrap();
     let mut claimed = vec![a.answer_index, b.answer_index];
     claimed.sort_unstable();
     assert_eq!(claimed, vec![3, 5]);
@@ -1038,6 +1074,164 @@ async fn the_context_from_the_store_is_trimmed_to_the_budget() {
         "{}",
         events[0].data
     );
+}
+
+/// Asks `question` in place of the question at `replaces` in conversation `id`.
+async fn ask_again(world: &World, id: &str, replaces: u32, question: &str) -> Vec<SseEvent> {
+    let mut body = ask_body(Some(id), question);
+    body["replaces"] = json!(replaces);
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(body)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    SseReader::new(response).all().await
+}
+
+/// The texts and indexes of a stored conversation, as listed.
+async fn listed(world: &World, id: &str) -> Vec<(String, u64)> {
+    let (status, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{conversation}");
+    conversation["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["text"].as_str().unwrap().to_string(),
+                t["index"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn texts(turns: &[(String, u64)]) -> Vec<&str> {
+    turns.iter().map(|(text, _)| text.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_question_asked_again_goes_on_from_the_turn_before_it_and_keeps_the_old_branch() {
+    let setup = setup(90).await;
+    let world = &setup.world;
+    let reply = |text: &str| world.standin.state().push_reply(Reply::text(text));
+    reply("A1");
+    let id = converse(world, ADA, "first").await;
+    reply("A2");
+    ask(world, ADA, Some(&id), "second").await;
+    reply("A3");
+    ask(world, ADA, Some(&id), "third").await;
+    let before = listed(world, &id).await;
+    assert_eq!(
+        texts(&before),
+        ["first", "A1", "second", "A2", "third", "A3"]
+    );
+    assert_eq!(before[2].1, 2);
+
+    // Edit "second": the model hears the branch up to it, then the new words.
+    reply("B2");
+    let events = ask_again(world, &id, 2, "second, edited").await;
+    assert_eq!(events.last().unwrap().event, "done", "{events:?}");
+    assert_eq!(events[0].data["conversation"], json!(id));
+    let sent = world.standin.state().requests().last().unwrap().messages();
+    let sent: Vec<&str> = sent.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(sent, ["first", "A1", "second, edited"]);
+    let edited = listed(world, &id).await;
+    assert_eq!(texts(&edited), ["first", "A1", "second, edited", "B2"]);
+    assert_eq!(
+        edited.iter().map(|(_, i)| *i).collect::<Vec<_>>(),
+        [0, 1, 6, 7]
+    );
+
+    // The conversation goes on from the edit; the old branch is kept, not sent.
+    reply("B3");
+    ask(world, ADA, Some(&id), "fourth").await;
+    let sent = world.standin.state().requests().last().unwrap().messages();
+    assert!(
+        sent.iter().all(|(_, text)| text != "third" && text != "A2"),
+        "{sent:?}"
+    );
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    let kept: Vec<String> = items_of(&setup, ADA)
+        .await
+        .iter()
+        .filter_map(|item| item.get("text").and_then(|t| t.as_s().ok()).cloned())
+        .collect();
+    assert!(kept.iter().any(|t| t == "third"), "{kept:?}");
+
+    // Regenerate the last answer: the same question, in place of itself.
+    let fourth = listed(world, &id).await[4].1;
+    reply("B3, again");
+    ask_again(world, &id, u32::try_from(fourth).unwrap(), "fourth").await;
+    assert_eq!(
+        texts(&listed(world, &id).await),
+        ["first", "A1", "second, edited", "B2", "fourth", "B3, again"]
+    );
+
+    // Asked again in place of the first question: a conversation of one exchange.
+    reply("C1");
+    ask_again(world, &id, 0, "first, again").await;
+    let sent = world.standin.state().requests().last().unwrap().messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(texts(&listed(world, &id).await), ["first, again", "C1"]);
+    // Export follows the newest branch too.
+    let (status, exported) = get(
+        world,
+        ADA,
+        &format!("/api/conversations/{id}/export?format=json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(exported["turns"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn only_a_question_of_the_callers_newest_branch_can_be_asked_again() {
+    let setup = setup(90).await;
+    let world = &setup.world;
+    let id = converse(world, ADA, "first").await;
+    let items = items_of(&setup, ADA).await.len();
+    for (body, status) in [
+        // An answer, a turn that does not exist, no conversation, with messages.
+        (
+            json!({ "id": "r1", "conversation": id, "question": "q", "replaces": 1 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "id": "r2", "conversation": id, "question": "q", "replaces": 99 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "id": "r3", "question": "q", "replaces": 0 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "id": "r4", "messages": [{ "role": "user", "text": "q" }], "replaces": 0 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({ "id": "r5", "conversation": id, "question": "q", "replaces": -1 }),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let response = world
+            .app()
+            .oneshot(signed("POST", "/api/chat", Some(body.clone())))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{body}");
+    }
+    // Another user cannot branch someone else's conversation.
+    let mut body = ask_body(Some(&id), "mine now");
+    body["replaces"] = json!(0);
+    let response = world
+        .app()
+        .oneshot(signed_as(BOB, "POST", "/api/chat", Some(body)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(items_of(&setup, ADA).await.len(), items, "nothing written");
+    assert_eq!(texts(&listed(world, &id).await).len(), 2);
 }
 
 #[tokio::test]

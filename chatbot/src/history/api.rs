@@ -73,6 +73,7 @@ fn conversation_json(summary: &Summary, turns: &Turns) -> Value {
                 "role": turn.role,
                 "text": turn.text,
                 "at": turn.at,
+                "index": turn.index,
                 "incomplete": turn.incomplete.as_ref().map(|reason| json!({ "reason": reason })),
             })
         })
@@ -359,7 +360,7 @@ async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::StoredTurn;
+    use crate::history::{Follows, StoredTurn};
 
     #[test]
     fn markdown_marks_who_said_what_and_what_is_incomplete() {
@@ -377,12 +378,16 @@ mod tests {
                     text: "How?".into(),
                     at: 1,
                     incomplete: None,
+                    index: 0,
+                    follows: Follows::Previous,
                 },
                 StoredTurn {
                     role: Role::Assistant,
                     text: "Like th".into(),
                     at: 2,
                     incomplete: Some("stopped".into()),
+                    index: 1,
+                    follows: Follows::Previous,
                 },
             ],
             truncated: false,

@@ -47,10 +47,15 @@
 //!
 //! ```json
 //! {"id": "…", "title": "…", "createdAt": 0, "updatedAt": 0,
-//!  "turns": [{"role": "user" | "assistant", "text": "…", "at": 0,
+//!  "turns": [{"role": "user" | "assistant", "text": "…", "at": 0, "index": 0,
 //!             "incomplete": null | {"reason": "…"}}],
 //!  "truncated": false}
 //! ```
+//!
+//! The turns of the conversation's newest branch, oldest first: a question asked
+//! again (`/api/chat` with `replaces`) starts a new branch from the turn before it,
+//! and the turns it replaced are kept but no longer listed. `index` names a turn for
+//! `replaces` (indexes of one branch grow, with gaps where other branches are).
 //!
 //! `incomplete.reason` says why an answer is not whole: `streaming` (it is being
 //! written now, in this or another tab: read again later), `stopped` (the user
@@ -119,7 +124,7 @@
 //!
 //! ## `POST /api/chat` with history
 //!
-//! See [`crate::chat`]: `{"id", "conversation"?, "question"}` continues a stored
+//! See [`crate::chat`]: `{"id", "conversation"?, "question", "replaces"?}` continues a stored
 //! conversation (or starts one), the server builds the model's context from the
 //! stored turns, and the answer is saved as it streams.
 
@@ -137,7 +142,7 @@ use aws_sdk_dynamodb::Client;
 
 pub use api::router;
 pub use recorder::AnswerLog;
-pub use store::{Destination, Exchange, Hit, ReadLimits, StoredTurn, Summary, Turns};
+pub use store::{Destination, Exchange, Follows, Hit, ReadLimits, StoredTurn, Summary, Turns};
 
 use crate::config::HistoryConfig;
 

@@ -5,7 +5,7 @@
 //! | item | `sk` | attributes |
 //! |---|---|---|
 //! | conversation | `c#<id>` | `title`, `createdAt`, `updatedAt` (ms), `turns` (count), `expiresAt` |
-//! | turn (head) | `c#<id>#t#<index:06>` | `role`, `at` (ms), `text` (first part), `incomplete` (reason, while not whole), `expiresAt` |
+//! | turn (head) | `c#<id>#t#<index:06>` | `role`, `at` (ms), `text` (first part), `incomplete` (reason, while not whole), `follows` (only on an edited question: the index of the turn it follows, −1 for none), `expiresAt` |
 //! | turn (part n ≥ 1) | `c#<id>#t#<index:06>#<n:03>` | `text` (the next [`PART_BYTES`] of it), `expiresAt` |
 //!
 //! Only conversation items carry `updatedAt`, so only they are in the sparse
@@ -19,6 +19,12 @@
 //! still the one read) and puts each new turn where none is (`attribute_not_exists`).
 //! Two tabs claiming at once: one transaction fails, re-reads the count and claims
 //! the next indexes. Neither turn is lost, and nothing is overwritten.
+//!
+//! Editing a question (or regenerating its answer) overwrites nothing either: the
+//! new question is claimed at the end like any other and `follows` the turn the
+//! edited one followed. The turns in between stay, as an older branch; readers follow
+//! the newest branch, from the last turn back through what each turn follows
+//! ([`Follows`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -71,6 +77,9 @@ const ROLE: &str = "role";
 const AT: &str = "at";
 const TEXT: &str = "text";
 const INCOMPLETE: &str = "incomplete";
+/// On a question that does not follow the turn just before it (an edited question):
+/// the index of the turn it follows, or -1 when it starts the conversation over.
+const FOLLOWS: &str = "follows";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -100,6 +109,50 @@ pub struct StoredTurn {
     pub at: i64,
     /// Why it is not whole, when it is not.
     pub incomplete: Option<String>,
+    /// Its index in the conversation (as read; a turn being written gets the index
+    /// it is claimed at).
+    pub index: u32,
+    /// The turn it follows.
+    pub follows: Follows,
+}
+
+/// The turn a turn follows. A question asked again with other words (or the same,
+/// to regenerate its answer) follows an earlier turn: the conversation goes on from
+/// there, and the turns after that earlier one stay stored as an older branch.
+/// Readers follow the newest branch: from the last turn back through what each
+/// turn follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Follows {
+    /// The turn just before it (index − 1), or nothing for turn 0.
+    #[default]
+    Previous,
+    /// The turn at this index.
+    Turn(u32),
+    /// Nothing: it starts the conversation over.
+    Start,
+}
+
+impl Follows {
+    /// The index of the turn that `index` follows, if any.
+    fn of(self, index: u32) -> Option<u32> {
+        match self {
+            Self::Previous => index.checked_sub(1),
+            Self::Turn(turn) => Some(turn),
+            Self::Start => None,
+        }
+    }
+
+    /// A question asked in place of the question at `replaced`, in `path` (the turns
+    /// of the newest branch, oldest first): it follows what that question followed.
+    pub fn replacing(path: &[StoredTurn], replaced: u32) -> Option<Self> {
+        let at = path
+            .iter()
+            .position(|t| t.index == replaced && t.role == Role::User)?;
+        Some(match at.checked_sub(1) {
+            Some(before) => Self::Turn(path[before].index),
+            None => Self::Start,
+        })
+    }
 }
 
 /// A conversation found by a search.
@@ -366,6 +419,16 @@ impl History {
                 if let Some(reason) = &turn.incomplete {
                     head.insert(INCOMPLETE.into(), s(reason.as_str()));
                 }
+                match turn.follows {
+                    // An explicit follow that says "the one before" is left out.
+                    Follows::Turn(follows) if follows + 1 != index => {
+                        head.insert(FOLLOWS.into(), n(follows));
+                    }
+                    Follows::Start if index > 0 => {
+                        head.insert(FOLLOWS.into(), n(-1));
+                    }
+                    _ => {}
+                }
                 head
             } else {
                 self.item(pk, part_sk(id, index, k), now)
@@ -479,9 +542,12 @@ impl History {
         let mut newest_first: Vec<StoredTurn> = Vec::new();
         // Parts of the turn being read (they come before its head), last part first.
         let mut pending: Option<(u32, Vec<String>)> = None;
+        // The newest branch: the highest index the next turn of it may have (the one
+        // the last turn read follows; lower when that one is gone).
+        let mut next = u32::MAX;
         let (mut chars, mut bytes) = (0usize, 0usize);
         let mut start = None;
-        loop {
+        'pages: loop {
             let output = self
                 .query_sk(&pk, "begins_with(#sk, :value)", &prefix)
                 .scan_index_forward(false)
@@ -495,7 +561,8 @@ impl History {
                 else {
                     continue;
                 };
-                if !live(item, now_s) {
+                if !live(item, now_s) || index > next {
+                    // Expired, or a turn of an older branch.
                     continue;
                 }
                 let text = get_s(item, TEXT).unwrap_or_default();
@@ -528,6 +595,11 @@ impl History {
                     Some("assistant") => Role::Assistant,
                     _ => Role::User,
                 };
+                let follows = match get_n(item, FOLLOWS) {
+                    None => Follows::Previous,
+                    Some(-1) => Follows::Start,
+                    Some(turn) => u32::try_from(turn).map_or(Follows::Previous, Follows::Turn),
+                };
                 chars += whole.chars().count();
                 bytes += whole.len();
                 newest_first.push(StoredTurn {
@@ -535,7 +607,14 @@ impl History {
                     text: whole,
                     at,
                     incomplete,
+                    index,
+                    follows,
                 });
+                let Some(before) = follows.of(index) else {
+                    // The branch's first turn.
+                    break 'pages;
+                };
+                next = before;
                 if chars > limits.chars
                     || bytes > limits.bytes
                     || newest_first.len() >= limits.turns
@@ -575,12 +654,14 @@ impl History {
     /// Saves `question` in `user`'s conversation `into` and claims the turn after it
     /// for the answer, marked as streaming: one transaction, retried at the next
     /// indexes while other tabs claim the same. A new conversation is created by the
-    /// same transaction, under the id chosen beforehand.
+    /// same transaction, under the id chosen beforehand. `follows`: the turn the
+    /// question follows (an edited question: an earlier one; see [`Follows`]).
     pub async fn begin(
         &self,
         user: &str,
         into: &Destination,
         question: &str,
+        follows: Follows,
     ) -> Result<Exchange, HistoryError> {
         let pk = partition(user);
         let mut expected = match into {
@@ -596,12 +677,16 @@ impl History {
                 text: question.to_string(),
                 at: now,
                 incomplete: None,
+                index: expected,
+                follows,
             };
             let answer_turn = StoredTurn {
                 role: Role::Assistant,
                 text: String::new(),
                 at: now,
                 incomplete: Some(STREAMING.into()),
+                index: expected + 1,
+                follows: Follows::Previous,
             };
             let first = expected;
             let mut writes = Vec::new();
@@ -947,13 +1032,15 @@ impl History {
         let id = text::new_id(updated_at);
         let mut items = Vec::new();
         for (index, turn) in turns.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
             let stored = StoredTurn {
                 role: turn.role,
                 text: turn.text.clone(),
                 at: updated_at,
                 incomplete: None,
+                index,
+                follows: Follows::Previous,
             };
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
             items.extend(self.turn_items(&pk, &id, index, &stored, now));
         }
         let keys: Vec<String> = items
