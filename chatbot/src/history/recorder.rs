@@ -30,6 +30,11 @@ pub const FLUSH_BYTES: usize = 8 * 1024;
 /// the last event anyway (the save goes on).
 pub const FINAL_SAVE_WAIT: Duration = Duration::from_secs(5);
 
+/// Longest time the end of an answer waits for its question to be saved: until then
+/// the conversation may not exist, and a next question asked at once would not find
+/// it. The save itself gives up sooner (the SDK's operation timeout, a few claims).
+pub const QUESTION_SAVE_WAIT: Duration = Duration::from_secs(60);
+
 /// Reason saved for an answer whose browser went away.
 pub const DISCONNECTED: &str = "disconnected";
 
@@ -54,6 +59,8 @@ pub struct AnswerLog {
     notes: mpsc::UnboundedSender<Note>,
     status: Arc<AtomicU8>,
     reported: u8,
+    /// Fires once the question is saved, or could not be.
+    begun: Option<oneshot::Receiver<()>>,
     saved: Option<oneshot::Receiver<()>>,
     ended: bool,
 }
@@ -81,10 +88,13 @@ impl AnswerLog {
     ) -> Self {
         let (notes, receiver) = mpsc::unbounded_channel();
         let (saved_tx, saved) = oneshot::channel();
+        let (begun_tx, begun_rx) = oneshot::channel();
         let status = Arc::new(AtomicU8::new(SAVING));
         let writer_status = Arc::clone(&status);
         tokio::spawn(async move {
-            match begun.await {
+            let begun = begun.await;
+            let _ = begun_tx.send(());
+            match begun {
                 Ok(exchange) => {
                     Writer::new(history, user, exchange, writer_status)
                         .run(receiver)
@@ -112,6 +122,7 @@ impl AnswerLog {
             notes,
             status,
             reported: SAVING,
+            begun: Some(begun_rx),
             saved: Some(saved),
             ended: false,
         }
@@ -133,9 +144,14 @@ impl AnswerLog {
     }
 
     /// The answer ended (`reason`: why it is not whole, `None` when it is). Waits for
-    /// its last save, at most [`FINAL_SAVE_WAIT`].
+    /// its question's save (at most [`QUESTION_SAVE_WAIT`]: the browser's next
+    /// question must find the conversation), then for its last save, at most
+    /// [`FINAL_SAVE_WAIT`].
     pub async fn finish(&mut self, reason: Option<&str>) {
         self.end(reason);
+        if let Some(begun) = self.begun.take() {
+            let _ = tokio::time::timeout(QUESTION_SAVE_WAIT, begun).await;
+        }
         if let Some(saved) = self.saved.take() {
             let _ = tokio::time::timeout(FINAL_SAVE_WAIT, saved).await;
         }
