@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import history
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 RELEASE = ROOT / "target" / "release"
@@ -254,6 +256,14 @@ class App:
 
 
 class Ours(App):
+    binary = RELEASE / "bedrock-chatbot"
+
+    def extra_env(self):
+        return {}
+
+    def target_kind(self):
+        return "chatbot"
+
     def spawn(self):
         env = dict(AWS_ENV)
         env.update(
@@ -266,7 +276,8 @@ class Ours(App):
                 "CHATBOT_RATE_LIMIT_PER_MINUTE": "100000000",
             }
         )
-        return Process(self.key, [str(RELEASE / "bedrock-chatbot"), "--dev-identity", "bench@example.com"], env)
+        env.update(self.extra_env())
+        return Process(self.key, [str(self.binary), "--dev-identity", "bench@example.com"], env)
 
     def health_url(self):
         return f"http://127.0.0.1:{self.port}/?health=check"
@@ -274,7 +285,7 @@ class Ours(App):
     def driver(self, command, *args):
         return pinned(DRIVER_CORE, [
             str(RELEASE / "bench-chatbot"),
-            "--target", "chatbot", "--addr", f"127.0.0.1:{self.port}", "--tokens", str(TOKENS),
+            "--target", self.target_kind(), "--addr", f"127.0.0.1:{self.port}", "--tokens", str(TOKENS),
             command, *args,
         ])
 
@@ -490,6 +501,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--build-json", required=True)
+    parser.add_argument("--only", choices=["history"],
+                        help="only this section: writes OUT/<section>.md and OUT/<section>.json")
     args = parser.parse_args()
     OUT = Path(args.out)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -522,6 +535,23 @@ def main():
         streaming=True, extra=["--server.fileWatcherType=none"],
     )
     apps = [ours, converse, streaming, tuned]
+    # The stand-in called directly: the baseline of "added time to first token".
+    direct = pinned(DRIVER_CORE, [
+        str(RELEASE / "bench-chatbot"),
+        "--target", "standin", "--addr", standin_addr, "--tokens", str(TOKENS),
+    ])
+
+    if args.only == "history":
+        try:
+            results["history"] = history.compare(standin, standin_url, direct)
+        finally:
+            standin.stop()
+        results["wall_s"] = round(time.monotonic() - began, 1)
+        (OUT / "history.json").write_text(json.dumps(results, indent=1) + "\n")
+        lines = history.report(results["history"])
+        lines[0] = "## Chatbot: conversation history on vs off"
+        (OUT / "history.md").write_text("\n".join(lines) + "\n")
+        return
 
     try:
         # Cold start: process start until the health check answers, three times each.
@@ -535,10 +565,6 @@ def main():
             log(f"{app.key} cold start: {times}")
 
         # Latency without load: calling the stand-in directly is the baseline.
-        direct = pinned(DRIVER_CORE, [
-            str(RELEASE / "bench-chatbot"),
-            "--target", "standin", "--addr", standin_addr, "--tokens", str(TOKENS),
-        ])
         results["ttft"] = {"direct": run_driver(direct + ["sequential", "--count", "200", "--first-token-only"])}
 
         for app in apps:
@@ -576,6 +602,9 @@ def main():
 
         results["control_direct_top"] = step(Direct(), standin, top)
         log(f"direct x{top}: p99 itl {fmt(results['control_direct_top']['itl_ms']['p99'])} ms")
+
+        # History on vs off, and a smaller release profile (history.py).
+        results["history"] = history.compare(standin, standin_url, direct)
 
         # Soak: a fresh chatbot, 200 conversations for 60 s, RSS every second.
         ours.start()
@@ -819,6 +848,7 @@ def write_report(r):
         lines.append("- Errors seen (first samples): " + "; ".join(
             e for s in [soak] + cap_ours["steps"] for e in s["error_samples"][:2]
         )[:600])
+    lines += [""] + history.report(r["history"])
     (OUT / "chatbot.md").write_text("\n".join(lines) + "\n")
 
 

@@ -138,6 +138,7 @@ async fn virtual_user(
     sleep_until(start_at.into()).await;
     let mut connection: Option<Connection> = None;
     let mut history: Vec<Turn> = Vec::new();
+    let mut stored: Option<String> = None;
     let mut question = 0;
     let mut saw_text = false;
     while Instant::now() < closes {
@@ -146,6 +147,7 @@ async fn virtual_user(
             && history.len() >= 2 * settings.turns_per_conversation
         {
             history.clear();
+            stored = None;
         }
         let conn = match connection.as_mut() {
             Some(conn) => conn,
@@ -163,17 +165,18 @@ async fn virtual_user(
             role: "user",
             text: format!("Question {question} from user {user}"),
         });
-        let request = match target.request(&history, &format!("u{user}-q{question}")) {
-            Ok(request) => request,
-            Err(e) => {
-                record.errors.push(e.to_string());
-                break;
-            }
-        };
+        let request =
+            match target.request(&history, stored.as_deref(), &format!("u{user}-q{question}")) {
+                Ok(request) => request,
+                Err(e) => {
+                    record.errors.push(e.to_string());
+                    break;
+                }
+            };
         let sent = Instant::now();
         let mut first: Option<Instant> = None;
         let mut last = sent;
-        let asked = target.ask(conn, request, false, |arrived, tokens| {
+        let asked = target.ask(conn, request, false, &mut stored, |arrived, tokens| {
             saw_text = true;
             match first {
                 None => {
@@ -229,29 +232,45 @@ async fn virtual_user(
 }
 
 /// One question at a time, each on a new connection: time to first token without
-/// load. With `first_token_only` each answer is dropped after its first token.
+/// load. With `first_token_only` each answer is dropped after its first token. A
+/// conversation goes on for `turns_per_conversation` questions (at least 1), each
+/// sent with the conversation so far (or, keeping history, the stored one's id).
 pub async fn sequential(
     target: &Target,
     count: usize,
     tokens: usize,
     first_token_only: bool,
+    turns_per_conversation: usize,
 ) -> Summary {
     let began = Instant::now();
     let mut record = Record::default();
+    let mut history: Vec<Turn> = Vec::new();
+    let mut stored: Option<String> = None;
     for question in 0..count {
-        let history = [Turn {
+        if question % turns_per_conversation.max(1) == 0 {
+            history.clear();
+            stored = None;
+        }
+        history.push(Turn {
             role: "user",
             text: format!("Sequential question {question}"),
-        }];
+        });
         let outcome = async {
             let mut conn = target.connect().await?;
-            let request = target.request(&history, &format!("seq-{question}"))?;
+            let request =
+                target.request(&history, stored.as_deref(), &format!("seq-{question}"))?;
             let sent = Instant::now();
             let mut ttft = None;
             let outcome = target
-                .ask(&mut conn, request, first_token_only, |arrived, _| {
-                    ttft.get_or_insert(arrived - sent);
-                })
+                .ask(
+                    &mut conn,
+                    request,
+                    first_token_only,
+                    &mut stored,
+                    |arrived, _| {
+                        ttft.get_or_insert(arrived - sent);
+                    },
+                )
                 .await?;
             Ok::<_, crate::Error>((outcome, ttft))
         }
@@ -262,11 +281,24 @@ pub async fn sequential(
             {
                 record.ttft_ms.push(ms(ttft));
                 record.answers += 1;
+                // What the page keeps of the answer (its first word, when the rest
+                // was not read).
+                let read = if first_token_only { 1 } else { tokens };
+                history.push(Turn {
+                    role: "assistant",
+                    text: "word ".repeat(read),
+                });
             }
-            Ok((outcome, _)) => record.errors.push(format!(
-                "answer ended as {outcome:?}, expected {tokens} tokens"
-            )),
-            Err(e) => record.errors.push(e.to_string()),
+            Ok((outcome, _)) => {
+                record.errors.push(format!(
+                    "answer ended as {outcome:?}, expected {tokens} tokens"
+                ));
+                history.pop();
+            }
+            Err(e) => {
+                record.errors.push(e.to_string());
+                history.pop();
+            }
         }
     }
     record.summary(1, (began, Instant::now()))

@@ -53,6 +53,9 @@ enum Command {
         /// Stop reading each answer after its first token.
         #[arg(long)]
         first_token_only: bool,
+        /// Questions per conversation (1: each question starts a new one).
+        #[arg(long, default_value_t = 1)]
+        turns_per_conversation: usize,
     },
 }
 
@@ -99,7 +102,17 @@ fn main() -> ExitCode {
             Command::Sequential {
                 count,
                 first_token_only,
-            } => load::sequential(&target, count, cli.tokens, first_token_only).await,
+                turns_per_conversation,
+            } => {
+                load::sequential(
+                    &target,
+                    count,
+                    cli.tokens,
+                    first_token_only,
+                    turns_per_conversation,
+                )
+                .await
+            }
         }
     });
     match serde_json::to_string(&summary) {

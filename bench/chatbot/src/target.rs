@@ -23,8 +23,13 @@ pub const MODEL_ID: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 /// Which protocol the target speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
-    /// The chatbot: `POST /api/chat`, server-sent events.
+    /// The chatbot: `POST /api/chat` with the conversation's messages, server-sent
+    /// events.
     Chatbot,
+    /// The chatbot keeping history: `POST /api/chat` with the question and the id of
+    /// the stored conversation it continues (from the `start` event of its first
+    /// answer), server-sent events.
+    ChatbotHistory,
     /// The Bedrock stand-in called directly: `converse-stream`, event-stream frames.
     Standin,
 }
@@ -86,9 +91,23 @@ impl Target {
         Ok(Connection { sender })
     }
 
-    /// The request that asks `history`'s last question (`id` names the answer).
-    pub fn request(&self, history: &[Turn], id: &str) -> Result<Request<Full<Bytes>>> {
+    /// The request that asks `history`'s last question (`id` names the answer;
+    /// `stored`: the stored conversation it continues, for [`Kind::ChatbotHistory`]).
+    pub fn request(
+        &self,
+        history: &[Turn],
+        stored: Option<&str>,
+        id: &str,
+    ) -> Result<Request<Full<Bytes>>> {
         let (path, body) = match self.kind {
+            Kind::ChatbotHistory => {
+                let question = history.last().map_or("", |t| t.text.as_str());
+                let mut body = json!({ "id": id, "question": question });
+                if let Some(stored) = stored {
+                    body["conversation"] = json!(stored);
+                }
+                ("/api/chat".to_string(), body)
+            }
             Kind::Chatbot => {
                 let messages: Vec<Value> = history
                     .iter()
@@ -122,12 +141,14 @@ impl Target {
 
     /// Sends `request` on `connection` and reads the answer, calling
     /// `on_update(arrival, new_tokens)` for every read that brought tokens. With
-    /// `first_token_only` it stops after the first.
+    /// `first_token_only` it stops after the first. `stored` gets the id of the
+    /// stored conversation the answer's `start` event names.
     pub async fn ask(
         &self,
         connection: &mut Connection,
         request: Request<Full<Bytes>>,
         first_token_only: bool,
+        stored: &mut Option<String>,
         mut on_update: impl FnMut(Instant, usize),
     ) -> Result<Outcome> {
         connection.sender.ready().await?;
@@ -149,6 +170,9 @@ impl Target {
             };
             let arrived = Instant::now();
             let progress = decoder.feed(&data)?;
+            if progress.conversation.is_some() {
+                *stored = progress.conversation;
+            }
             if progress.tokens > 0 {
                 tokens += progress.tokens;
                 on_update(arrived, progress.tokens);
@@ -165,12 +189,14 @@ impl Target {
 }
 
 /// What one read of the body brought.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Tokens (words) of answer text.
     pub tokens: usize,
     /// The answer's last event arrived.
     pub finished: bool,
+    /// The stored conversation the `start` event named.
+    pub conversation: Option<String>,
 }
 
 /// Cuts a response body into events, however the reads split it.
@@ -194,7 +220,7 @@ impl Decoder {
     /// A decoder for `kind`'s answers.
     pub fn new(kind: Kind) -> Self {
         match kind {
-            Kind::Chatbot => Self::Sse {
+            Kind::Chatbot | Kind::ChatbotHistory => Self::Sse {
                 pending: BytesMut::new(),
             },
             Kind::Standin => Self::Frames {
@@ -254,9 +280,17 @@ fn sse_event(block: &[u8], progress: &mut Progress) -> Result<()> {
                 .map_err(|e| Error::Answer(format!("unreadable delta {data:?}: {e}")))?;
             progress.tokens += value.get("text").and_then(Value::as_str).map_or(0, words);
         }
+        Some("start") => {
+            let value: Value = serde_json::from_str(data)
+                .map_err(|e| Error::Answer(format!("unreadable start {data:?}: {e}")))?;
+            progress.conversation = value
+                .get("conversation")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
         Some("done") => progress.finished = true,
         Some("error") => return Err(Error::Answer(data.to_string())),
-        // `start`, keep-alive comments.
+        // `history`, keep-alive comments.
         _ => {}
     }
     Ok(())
@@ -319,6 +353,53 @@ mod tests {
     }
 
     #[test]
+    fn keeping_history_the_question_goes_with_the_stored_conversation_start_named() {
+        let mut decoder = Decoder::new(Kind::ChatbotHistory);
+        let progress = decoder
+            .feed(b"event: start\ndata: {\"conversation\":\"c1\",\"dropped\":0}\n\n")
+            .unwrap();
+        assert_eq!(progress.conversation.as_deref(), Some("c1"));
+        let history = [
+            Turn {
+                role: "user",
+                text: "first".into(),
+            },
+            Turn {
+                role: "assistant",
+                text: "answer".into(),
+            },
+            Turn {
+                role: "user",
+                text: "second".into(),
+            },
+        ];
+        let target = Target {
+            kind: Kind::ChatbotHistory,
+            addr: "127.0.0.1:9".parse().unwrap(),
+        };
+        let body = |stored| {
+            let request = target.request(&history, stored, "q2").unwrap();
+            let bytes = futures_body(request);
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        };
+        assert_eq!(
+            body(Some("c1")),
+            json!({ "id": "q2", "question": "second", "conversation": "c1" })
+        );
+        assert_eq!(body(None), json!({ "id": "q2", "question": "second" }));
+    }
+
+    fn futures_body(request: Request<Full<Bytes>>) -> Bytes {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(request.into_body().collect())
+            .unwrap()
+            .to_bytes()
+    }
+
+    #[test]
     fn the_request_is_what_each_side_expects() {
         let history = [Turn {
             role: "user",
@@ -329,14 +410,14 @@ mod tests {
             kind: Kind::Chatbot,
             addr,
         }
-        .request(&history, "q1")
+        .request(&history, None, "q1")
         .unwrap();
         assert_eq!(chatbot.uri().path(), "/api/chat");
         let standin = Target {
             kind: Kind::Standin,
             addr,
         }
-        .request(&history, "q1")
+        .request(&history, None, "q1")
         .unwrap();
         assert_eq!(
             standin.uri().path(),

@@ -64,7 +64,7 @@ async fn counts_whole_answers_from_the_stand_in_and_through_the_chatbot() {
     let standin = StandIn::start(0, Reply::text(ANSWER)).await.unwrap();
     let chatbot = chatbot(&standin).await;
     for target in [standin_target(&standin), chatbot] {
-        let summary = load::sequential(&target, 3, 5, false).await;
+        let summary = load::sequential(&target, 3, 5, false, 1).await;
         assert_eq!(
             summary.errors, 0,
             "{:?}: {:?}",
@@ -73,7 +73,7 @@ async fn counts_whole_answers_from_the_stand_in_and_through_the_chatbot() {
         assert_eq!(summary.answers, 3);
         assert_eq!(summary.ttft_ms.n, 3);
 
-        let first_only = load::sequential(&target, 2, 5, true).await;
+        let first_only = load::sequential(&target, 2, 5, true, 1).await;
         assert_eq!((first_only.answers, first_only.errors), (2, 0));
     }
 }
@@ -81,7 +81,7 @@ async fn counts_whole_answers_from_the_stand_in_and_through_the_chatbot() {
 #[tokio::test]
 async fn a_short_answer_is_an_error() {
     let standin = StandIn::start(0, Reply::text(ANSWER)).await.unwrap();
-    let summary = load::sequential(&standin_target(&standin), 1, 6, false).await;
+    let summary = load::sequential(&standin_target(&standin), 1, 6, false, 1).await;
     assert_eq!((summary.answers, summary.errors), (0, 1));
     assert!(summary.error_samples[0].contains("expected 6 tokens"));
 }
@@ -96,7 +96,7 @@ async fn failures_the_user_sees_are_counted() {
     standin
         .state()
         .push_reply(Reply::text(ANSWER).failing(Fault::ModelStreamError { after_tokens: 2 }));
-    let summary = load::sequential(&chatbot, 3, 5, false).await;
+    let summary = load::sequential(&chatbot, 3, 5, false, 1).await;
     assert_eq!(
         (summary.answers, summary.errors),
         (1, 2),
