@@ -4,7 +4,9 @@
 // from fetch(), so a question can be a POST and a stop can abort it. Other tabs of
 // the same user hear of every change and show it.
 import { renderMarkdownInto } from "./markdown.js";
-import { LocalStore, ServerStore, dropLegacy, forgetBrowser, legacyConversations } from "./store.js";
+import {
+  LocalStore, SIGNED_OUT, ServerStore, SignedOutError, api, dropLegacy, forgetBrowser, legacyConversations,
+} from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -12,7 +14,7 @@ const ui = {
   list: $("conversations"), newChat: $("new-chat"), who: $("who"), avatar: $("avatar"),
   signOut: $("sign-out"), title: $("title"), model: $("model"), devBanner: $("dev-banner"),
   messages: $("messages"), empty: $("empty"), emptyText: $("empty-text"), notice: $("notice"),
-  noticeText: $("notice-text"), noticeClose: $("notice-close"), form: $("composer"), input: $("input"),
+  noticeText: $("notice-text"), noticeAction: $("notice-action"), noticeClose: $("notice-close"), form: $("composer"), input: $("input"),
   counter: $("counter"), send: $("send"), stop: $("stop"), search: $("search"), more: $("more"),
   rename: $("rename"), exportMd: $("export-md"), exportJson: $("export-json"),
   historyStatus: $("history-status"), offer: $("import-offer"), offerText: $("import-text"),
@@ -30,7 +32,21 @@ const state = {
   streaming: null, // { id, controller, conversation, message, node }
   retryTimer: null,
   tabs: null, // BroadcastChannel to this user's other tabs
+  signedOut: false, // the load balancer's session expired: nothing works until sign-in
 };
+
+// The message each article of the log shows.
+const messageOf = new WeakMap();
+
+// Phones and tablets: focusing the composer would pop their keyboard up over the
+// answer just written, so it is focused only when the user asks for it.
+const touch = matchMedia("(pointer: coarse)");
+// The width below which the sidebar slides over the chat (as in app.css).
+const narrow = matchMedia("(max-width: 760px)");
+
+// The composer's text, kept in this tab's session storage so that a sign-in (which
+// leaves the page and comes back) or a reload does not lose it.
+const DRAFT_KEY = "bedrock-chatbot.draft";
 
 function newId() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -46,7 +62,7 @@ function current() {
 // Who is signed in, and whether the server keeps history; null when unknown.
 async function loadIdentity() {
   try {
-    const response = await fetch("/api/me", { credentials: "same-origin" });
+    const response = await api("/api/me");
     if (!response.ok) {
       ui.who.textContent = "Not signed in";
       showNotice("Your sign-in expired. Reload the page to sign in again.");
@@ -65,7 +81,8 @@ async function loadIdentity() {
       ui.devBanner.hidden = false;
     }
     return me;
-  } catch {
+  } catch (error) {
+    if (error instanceof SignedOutError) return null;
     showNotice("Cannot reach the chatbot. Check your connection and reload.");
     return null;
   }
@@ -106,9 +123,8 @@ function renderList() {
   ui.more.hidden = !state.next;
 }
 
-function renderConversation() {
+function renderHeader() {
   const conversation = current();
-  ui.messages.replaceChildren();
   ui.title.textContent = conversation?.title || "New chat";
   document.title = conversation?.title ? `${conversation.title} · Chat` : "Chat";
   const stored = Boolean(conversation?.saved && state.store?.server);
@@ -117,11 +133,32 @@ function renderConversation() {
     link.hidden = !stored;
     if (stored) link.href = state.store.exportUrl(conversation.id, format);
   }
+}
+
+function renderConversation() {
+  renderHeader();
+  const conversation = current();
+  ui.messages.replaceChildren();
   if (!conversation?.messages?.length) {
     ui.messages.append(ui.empty);
     return;
   }
   for (const message of conversation.messages) ui.messages.append(messageNode(message));
+  scrollToEnd(true);
+}
+
+// Adds the newest `messages` of the open conversation to the log, which only grows
+// while the conversation is open (a screen reader then reads only what is new); drawn
+// whole when what it shows is not the rest of the conversation.
+function appendMessages(...messages) {
+  const conversation = current();
+  const shown = ui.messages.querySelectorAll(":scope > .message").length;
+  if (shown !== (conversation?.messages?.length ?? 0) - messages.length) {
+    renderConversation();
+    return;
+  }
+  ui.empty.remove();
+  for (const message of messages) ui.messages.append(messageNode(message));
   scrollToEnd(true);
 }
 
@@ -134,6 +171,7 @@ function messageNode(message) {
   const body = document.createElement("div");
   body.className = "body";
   article.append(label, body);
+  messageOf.set(article, message);
   fillMessage(article, message);
   return article;
 }
@@ -164,6 +202,11 @@ function fillMessage(article, message) {
     meta.append(error);
   }
   article.classList.toggle("incomplete", Boolean(message.incomplete));
+  if (message.dropped > 0) {
+    const n = message.dropped;
+    meta.append(chip(`${n} older message${n === 1 ? " was" : "s were"} left out to fit the model's context`));
+  }
+  if (message.role === "user") meta.append(action("edit", "Edit", "Edit this question"));
   if (message.role === "assistant" && !message.pending) {
     if (message.incomplete) meta.prepend(chip("Incomplete answer"));
     if (message.stopReason === "stopped") meta.append(chip("Stopped"));
@@ -177,8 +220,24 @@ function fillMessage(article, message) {
       copy.dataset.copy = message.text;
       meta.append(copy);
     }
+    // Shown on the last answer only (app.css): the question asked again in its place.
+    const failed = Boolean(message.error || message.incomplete);
+    const again = action("again", failed ? "Retry" : "Regenerate", failed ? "Retry this question" : "Regenerate this answer");
+    again.disabled = state.retryTimer !== null;
+    meta.append(again);
   }
   if (meta.childNodes.length) article.append(meta);
+}
+
+// A button of a message; `label` names it for screen readers, starting with its text.
+function action(name, text, label) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `message-action ${name}`;
+  button.dataset.action = name;
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  return button;
 }
 
 function chip(text) {
@@ -231,7 +290,7 @@ async function select(id) {
     await loadMessages(conversation);
   }
   renderConversation();
-  ui.input.focus();
+  focusComposer();
 }
 
 async function loadMessages(conversation) {
@@ -415,16 +474,23 @@ function updateComposer() {
   ui.send.disabled = busy || over || ui.input.value.trim() === "" || state.retryTimer !== null;
   ui.send.hidden = busy;
   ui.stop.hidden = !busy;
+  // Asking the last question again waits out a throttle as sending does.
+  for (const again of ui.messages.querySelectorAll(".message-action.again")) again.disabled = state.retryTimer !== null;
   ui.input.style.height = "auto";
   ui.input.style.height = `${Math.min(ui.input.scrollHeight, 240)}px`;
 }
 
-async function ask(text) {
-  if (state.streaming) return;
-  if (text.length > state.maxChars) {
-    showNotice(`Your message is ${text.length.toLocaleString()} characters long; the limit is ${state.maxChars.toLocaleString()}. Shorten it and send again.`);
-    return;
-  }
+function tooLong(text) {
+  if (text.length <= state.maxChars) return false;
+  showNotice(`Your message is ${text.length.toLocaleString()} characters long; the limit is ${state.maxChars.toLocaleString()}. Shorten it and send again.`);
+  return true;
+}
+
+// Asks `text` in the open conversation. `replaces`: the stored index of the question
+// it is asked in place of (see askAgain). From the composer, the composer is emptied
+// once the question is on its way; a question that could not be sent comes back.
+async function ask(text, { replaces, fromComposer = false } = {}) {
+  if (state.streaming || tooLong(text)) return;
   let conversation = current();
   if (!conversation) {
     conversation = draft();
@@ -434,9 +500,10 @@ async function ask(text) {
   conversation.messages = conversation.messages || [];
   hideNotice();
   if (!conversation.title) conversation.title = text.replace(/\s+/g, " ").trim().slice(0, 60);
-  conversation.messages.push({ role: "user", text });
+  const question = { role: "user", text };
+  conversation.messages.push(question);
   const id = newId();
-  const body = { id, ...state.store.question(conversation, text) };
+  const body = { id, ...state.store.question(conversation, text, replaces) };
   const answer = { role: "assistant", text: "", pending: true };
   conversation.messages.push(answer);
   conversation.updated = Date.now();
@@ -447,20 +514,24 @@ async function ask(text) {
     conversation.saved = true;
   }
   renderList();
-  renderConversation();
+  renderHeader();
+  appendMessages(question, answer);
 
   const node = ui.messages.lastElementChild;
   const controller = new AbortController();
   state.streaming = { id, controller, conversation, message: answer, node };
-  ui.input.value = "";
+  if (fromComposer) {
+    ui.input.value = "";
+    keepDraft();
+  }
   updateComposer();
   ui.messages.setAttribute("aria-busy", "true");
   node.setAttribute("aria-busy", "true");
 
+  let lost = false; // the connection closed before the server's last word
   try {
-    const response = await fetch("/api/chat", {
+    const response = await api("/api/chat", {
       method: "POST",
-      credentials: "same-origin",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify(body),
       signal: controller.signal,
@@ -468,17 +539,28 @@ async function ask(text) {
     if (!response.ok) {
       await refused(response, answer);
     } else if (!(await readEvents(response, answer, node, conversation)) && answer.stopReason !== "stopped") {
-      // The stream closed without a last word from the server.
-      answer.error = answer.error || "The connection was lost before the answer was complete. Try again.";
+      lost = true;
     }
   } catch (error) {
     if (error.name === "AbortError") {
       answer.stopReason = answer.stopReason || "stopped";
+    } else if (error instanceof SignedOutError) {
+      answer.error = "You were signed out, so this question was not answered. Sign in again, then retry it.";
+      // Not lost: it waits in the composer (and this tab's draft) for the sign-in.
+      if (!ui.input.value.trim()) {
+        ui.input.value = text;
+        keepDraft();
+      }
     } else {
-      answer.error = "The connection was lost before the answer was complete. Try again.";
+      lost = true;
     }
   } finally {
     answer.pending = false;
+    if (lost) {
+      answer.error = answer.text
+        ? "The connection was lost before the answer was complete: what arrived is kept here, marked incomplete."
+        : "The connection was lost before an answer arrived. Retry when you are back online.";
+    }
     // Text that ended in an error is kept, and marked as not the whole answer.
     if (answer.text && answer.error) answer.incomplete = true;
     state.streaming = null;
@@ -491,8 +573,132 @@ async function ask(text) {
     ui.messages.setAttribute("aria-busy", "false");
     renderList();
     updateComposer();
-    ui.input.focus();
+    focusComposer();
   }
+  if (lost && state.store.server && conversation.saved) await showSaved(conversation);
+}
+
+// After a connection lost mid-answer with history on: the server saved the answer as
+// far as it got, marked incomplete; the conversation is read again to show exactly
+// that. If it cannot be read (still offline), what arrived stays, marked incomplete.
+async function showSaved(conversation) {
+  let stored;
+  try {
+    stored = await state.store.get(conversation.id);
+  } catch {
+    showNotice("The connection was lost before the answer was complete. What arrived is shown, marked incomplete; open the conversation again when you are back online to see what was saved.");
+    return;
+  }
+  if (!stored || state.streaming) return;
+  conversation.messages = stored.messages;
+  if (state.currentId === conversation.id) renderConversation();
+  const last = stored.messages.at(-1);
+  showNotice(last?.role === "assistant" && last.text
+    ? "The connection was lost before the answer was complete. Shown is what the chatbot saved of it, marked incomplete."
+    : "The connection was lost before an answer was saved. Your question is kept: retry it when you are back online.");
+}
+
+// Asks `question` again in its place, as `text` (edited, or the same words to
+// regenerate or retry its answer): what came after it goes. With history on, the
+// server is told which stored question this replaces and goes on from the turn
+// before it (the old branch stays stored but is no longer listed); without, the
+// browser's conversation is cut there and sent as it then is.
+async function askAgain(question, text) {
+  const conversation = current();
+  const at = conversation?.messages?.indexOf(question) ?? -1;
+  if (state.streaming || at < 0 || tooLong(text)) return;
+  let replaces;
+  if (state.store.server && conversation.saved) {
+    try {
+      replaces = await storedIndex(conversation, question);
+    } catch (error) {
+      if (!(error instanceof SignedOutError)) showNotice("This conversation cannot be read right now, so the question cannot be asked again yet. Try again in a moment.");
+      return;
+    }
+  }
+  conversation.messages.splice(at);
+  for (const node of [...ui.messages.querySelectorAll(":scope > .message")]) {
+    if (!conversation.messages.includes(messageOf.get(node))) node.remove();
+  }
+  if (!state.store.server) state.store.save(conversation);
+  await ask(text, { replaces });
+}
+
+// The stored index of `question`: known for a conversation read from the server; for
+// questions asked on this page, read from the server, matching its turns in order
+// (a question the server never stored, such as one refused for asking too fast, has
+// none and is simply asked again).
+async function storedIndex(conversation, question) {
+  if (question.index === undefined) {
+    const stored = await state.store.get(conversation.id);
+    let next = 0;
+    for (const message of conversation.messages) {
+      const turn = stored?.messages[next];
+      if (turn && turn.role === message.role && (message.role === "assistant" || turn.text === message.text)) {
+        message.index = turn.index;
+        next += 1;
+      }
+    }
+  }
+  return question.index;
+}
+
+// The question of `answer`, asked again (regenerate, or retry after a failure).
+function askAgainFor(answer) {
+  const messages = current()?.messages || [];
+  const question = messages[messages.indexOf(answer) - 1];
+  if (question?.role === "user") askAgain(question, question.text);
+}
+
+// Edits a question in place: its text becomes an editor; sending asks it again.
+function beginEdit(article, question) {
+  if (state.streaming || article.querySelector(".edit-form")) return;
+  const body = article.querySelector(".body");
+  const form = document.createElement("form");
+  form.className = "edit-form";
+  const editor = document.createElement("textarea");
+  editor.value = question.text;
+  editor.rows = Math.min(10, question.text.split("\n").length + 1);
+  editor.setAttribute("aria-label", "Edit your question");
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.className = "send";
+  send.textContent = "Send";
+  send.setAttribute("aria-label", "Send the edited question");
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "cancel";
+  cancel.textContent = "Cancel";
+  cancel.setAttribute("aria-label", "Cancel editing");
+  const buttons = document.createElement("div");
+  buttons.className = "edit-actions";
+  buttons.append(cancel, send);
+  form.append(editor, buttons);
+  const shown = [...body.childNodes];
+  body.replaceChildren(form);
+  article.classList.add("editing");
+  editor.focus();
+  const close = () => {
+    body.replaceChildren(...shown);
+    article.classList.remove("editing");
+    article.querySelector(".message-action.edit")?.focus();
+  };
+  cancel.addEventListener("click", close);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = editor.value;
+    if (!text.trim() || state.streaming) return;
+    askAgain(question, text);
+  });
+  editor.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (event.key === "Escape") {
+      event.stopPropagation();
+      close();
+    }
+  });
 }
 
 async function refused(response, answer) {
@@ -582,6 +788,7 @@ async function readEvents(response, answer, node, conversation) {
       const payload = JSON.parse(data);
       if (event === "start") {
         started(conversation, payload);
+        answer.dropped = payload.dropped || 0;
       } else if (event === "history") {
         historyStatus(payload);
         if (payload.conversation === null) notCreated(conversation);
@@ -638,9 +845,8 @@ async function stopAnswer() {
   streaming.message.stopReason = "stopped";
   try {
     // The server cancels the model's stream and ends ours with a "done".
-    await fetch("/api/chat/stop", {
+    await api("/api/chat/stop", {
       method: "POST",
-      credentials: "same-origin",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ id: streaming.id }),
     });
@@ -653,25 +859,75 @@ async function stopAnswer() {
 
 // ---- notices, sidebar, copy -------------------------------------------------------
 
+// Once signed out, that is the only notice: nothing else works until sign-in.
 function showNotice(text) {
+  if (state.signedOut) return;
   ui.noticeText.textContent = text;
+  ui.noticeAction.hidden = true;
   ui.notice.hidden = false;
 }
 
 function hideNotice() {
-  ui.notice.hidden = true;
+  if (!state.signedOut) ui.notice.hidden = true;
+}
+
+// The load balancer's session expired (a call was sent to sign in). Signing in
+// leaves the page: the composer's text waits in this tab's draft meanwhile.
+function signedOut() {
+  if (state.signedOut) return;
+  keepDraft();
+  ui.noticeText.textContent = "You were signed out — sign in again.";
+  ui.noticeAction.textContent = "Sign in again";
+  ui.noticeAction.hidden = false;
+  ui.notice.hidden = false;
+  state.signedOut = true;
+  ui.who.textContent = "Signed out";
+  ui.noticeAction.focus();
+}
+
+function keepDraft() {
+  if (ui.input.value) sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ user: state.user, text: ui.input.value }));
+  else sessionStorage.removeItem(DRAFT_KEY);
+}
+
+// The draft this tab kept for this user, if the composer is empty.
+function restoreDraft() {
+  try {
+    const draft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
+    if (draft?.user === state.user && draft.text && !ui.input.value) {
+      ui.input.value = draft.text;
+      updateComposer();
+    }
+  } catch {
+    sessionStorage.removeItem(DRAFT_KEY);
+  }
+}
+
+function focusComposer() {
+  if (!touch.matches) ui.input.focus();
 }
 
 function openSidebar() {
   ui.app.classList.add("sidebar-open");
   ui.scrim.hidden = false;
   ui.toggle.setAttribute("aria-expanded", "true");
+  sidebarReach();
+  if (narrow.matches) ui.newChat.focus();
 }
 
 function closeSidebar() {
+  const inside = ui.sidebar.contains(document.activeElement);
   ui.app.classList.remove("sidebar-open");
   ui.scrim.hidden = true;
   ui.toggle.setAttribute("aria-expanded", "false");
+  sidebarReach();
+  if (inside && narrow.matches) ui.toggle.focus();
+}
+
+// On a narrow screen the closed sidebar is off screen: inert, out of the tab order
+// and of what screen readers read.
+function sidebarReach() {
+  ui.sidebar.inert = narrow.matches && !ui.app.classList.contains("sidebar-open");
 }
 
 async function copy(button) {
@@ -690,7 +946,7 @@ async function copy(button) {
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.input.value;
-  if (text.trim() && !ui.send.disabled) ask(text);
+  if (text.trim() && !ui.send.disabled) ask(text, { fromComposer: true });
 });
 ui.input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -698,23 +954,46 @@ ui.input.addEventListener("keydown", (event) => {
     ui.form.requestSubmit();
   }
 });
-ui.input.addEventListener("input", updateComposer);
+ui.input.addEventListener("input", () => {
+  updateComposer();
+  keepDraft();
+});
 ui.stop.addEventListener("click", stopAnswer);
 ui.newChat.addEventListener("click", startNewChat);
-ui.noticeClose.addEventListener("click", hideNotice);
+ui.noticeClose.addEventListener("click", () => (ui.notice.hidden = true));
+ui.noticeAction.addEventListener("click", () => {
+  keepDraft();
+  location.assign("/");
+});
+window.addEventListener(SIGNED_OUT, signedOut);
+narrow.addEventListener("change", sidebarReach);
 ui.toggle.addEventListener("click", () => (ui.app.classList.contains("sidebar-open") ? closeSidebar() : openSidebar()));
 ui.scrim.addEventListener("click", closeSidebar);
 ui.messages.addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-copy]");
-  if (button) copy(button);
+  const button = event.target.closest("button");
+  if (!button || button.disabled) return;
+  if (button.dataset.copy !== undefined) {
+    copy(button);
+    return;
+  }
+  const article = button.closest(".message");
+  const message = messageOf.get(article);
+  if (!message) return;
+  if (button.dataset.action === "edit") beginEdit(article, message);
+  else if (button.dataset.action === "again") askAgainFor(message);
 });
 ui.search.addEventListener("input", searchChanged);
 ui.more.addEventListener("click", loadMore);
 ui.rename.addEventListener("click", beginRename);
 // Signing out leaves nothing of this user in the browser.
-ui.signOut.addEventListener("click", forgetBrowser);
+ui.signOut.addEventListener("click", () => {
+  forgetBrowser();
+  sessionStorage.removeItem(DRAFT_KEY);
+});
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && state.streaming) stopAnswer();
+  if (event.key !== "Escape") return;
+  if (state.streaming) stopAnswer();
+  else if (narrow.matches && ui.app.classList.contains("sidebar-open")) closeSidebar();
 });
 
 async function start() {
@@ -729,8 +1008,10 @@ async function start() {
 
 async function begin() {
   updateComposer();
+  sidebarReach();
   const me = await loadIdentity();
   state.user = me?.user || me?.name || "anonymous";
+  restoreDraft();
   const history = me?.history;
   state.store = history?.enabled ? new ServerStore() : new LocalStore(state.user);
   ui.emptyText.textContent = !history?.enabled
@@ -748,7 +1029,7 @@ async function begin() {
   else if (state.conversations.length) await select(state.conversations[0].id);
   else startNewChat();
   offerImport();
-  ui.input.focus();
+  focusComposer();
 }
 
 start();

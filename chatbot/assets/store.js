@@ -50,10 +50,35 @@ export class HistoryError extends Error {
   }
 }
 
+// Said (as a "signed-out" event on window) when the chatbot's load balancer no
+// longer knows this browser's session.
+export const SIGNED_OUT = "bedrock-chatbot:signed-out";
+
+// A call the load balancer turned away: its session expired.
+export class SignedOutError extends Error {
+  constructor() {
+    super("You were signed out.");
+    this.status = 401;
+    this.kind = "signed_out";
+  }
+}
+
+// fetch() for the chatbot's API. An expired load balancer session answers every
+// request with a redirect to the sign-in page, which a script cannot follow (another
+// origin): it is not followed but seen (`opaqueredirect`), as is a 401, and both
+// throw SignedOutError after telling the page.
+export async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, credentials: "same-origin", redirect: "manual" });
+  if (response.type === "opaqueredirect" || response.status === 401) {
+    window.dispatchEvent(new Event(SIGNED_OUT));
+    throw new SignedOutError();
+  }
+  return response;
+}
+
 async function call(method, path, body) {
-  const response = await fetch(path, {
+  const response = await api(path, {
     method,
-    credentials: "same-origin",
     headers: body === undefined ? {} : { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -76,6 +101,7 @@ function messagesOf(turns) {
   return (turns || []).map((t) => ({
     role: t.role,
     text: t.text,
+    index: t.index,
     incomplete: Boolean(t.incomplete),
     error: t.incomplete ? reasonText(t.incomplete.reason) : undefined,
   }));
@@ -145,10 +171,17 @@ export class ServerStore {
     return `/api/conversations/${encode(id)}/export?format=${format}`;
   }
 
-  // The body of a question: the server holds the conversation. One it could not
-  // store (history was unavailable when it began) is sent whole, as without history.
-  question(conversation, text) {
-    if (conversation.saved) return { conversation: conversation.id, question: text };
+  // The body of a question: the server holds the conversation. `replaces`: the
+  // stored index of the question this one is asked in place of (edited or asked
+  // again), the conversation going on from the turn before it. One the server could
+  // not store (history was unavailable when it began) is sent whole, as without
+  // history.
+  question(conversation, text, replaces) {
+    if (conversation.saved) {
+      const body = { conversation: conversation.id, question: text };
+      if (Number.isInteger(replaces)) body.replaces = replaces;
+      return body;
+    }
     if (conversation.messages.length > 1) return LocalStore.prototype.question(conversation);
     return { question: text };
   }
@@ -223,7 +256,8 @@ export class LocalStore {
     return null;
   }
 
-  // The body of a question: the whole conversation, as the browser holds it.
+  // The body of a question: the whole conversation, as the browser holds it (an
+  // edited or repeated question has already cut it there).
   question(conversation) {
     const messages = conversation.messages
       .filter((m) => !m.pending && m.text && m.text.trim() !== "")

@@ -560,38 +560,6 @@ async fn conversations_of_an_earlier_version_are_offered_once_then_removed() {
     let _ = server.stop.send(());
 }
 
-/// A chatbot keeping history in the emulator's DynamoDB, signed in as `name` (a
-/// development identity), on `table` (made by the caller, as the operator makes it).
-async fn dev_with_history(name: &str, dynamodb: &str, table: &str) -> World {
-    let world = World::dev_with(
-        name,
-        &[
-            (bedrock_chatbot::config::ENV_HISTORY_TABLE, table),
-            (bedrock_chatbot::config::ENV_HISTORY_RETENTION_DAYS, "90"),
-        ],
-    )
-    .await;
-    world.keeping_history_at(dynamodb).await
-}
-
-/// Opens `server` in `browser` signed in as `name`, the page ready.
-async fn visit(browser: &Browser, server: &Server, name: &str) {
-    browser.client.goto(&server.url).await.unwrap();
-    browser
-        .wait_for(
-            "the page to load and know who is signed in",
-            &format!(
-                "return document.body.dataset.ready === 'true' \
-                 && document.getElementById('who').textContent === '{name}'"
-            ),
-        )
-        .await;
-}
-
-/// The titles the sidebar lists.
-const LISTED: &str =
-    "return Array.from(document.querySelectorAll('#conversations .open')).map(b => b.textContent)";
-
 /// With history on the server, a conversation follows its user to another browser
 /// (another profile: nothing shared but the user), survives a reload without being
 /// kept in the browser, and another user sees none of it.
