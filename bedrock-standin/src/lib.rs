@@ -23,11 +23,11 @@
 
 mod wire;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::serve::ListenerExt;
@@ -37,8 +37,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use wire::{
-    MARKETPLACE_ACCESS_DENIED, MAX_BODY_BYTES, TEMPERATURE_WITH_TOP_P,
-    refuses_temperature_with_top_p, router,
+    CACHE_POINT_UNSUPPORTED, MARKETPLACE_ACCESS_DENIED, MAX_BODY_BYTES, MAX_CACHE_POINTS,
+    TEMPERATURE_WITH_TOP_P, refuses_temperature_with_top_p, router, supports_prompt_caching,
 };
 
 /// What can go wrong in the stand-in's own life (binding, serving).
@@ -180,6 +180,28 @@ impl RecordedRequest {
         self.body.get("inferenceConfig")?.get(field)?.as_f64()
     }
 
+    /// Where the request put cache points: `"system"` for one in the system prompt,
+    /// `"<index>"` for one in that message's content.
+    pub fn cache_points(&self) -> Vec<String> {
+        let has_point = |blocks: &serde_json::Value| {
+            blocks
+                .as_array()
+                .is_some_and(|b| b.iter().any(|b| b.get("cachePoint").is_some()))
+        };
+        let mut points = Vec::new();
+        if self.body.get("system").is_some_and(has_point) {
+            points.push("system".to_string());
+        }
+        if let Some(messages) = self.body.get("messages").and_then(|m| m.as_array()) {
+            for (i, message) in messages.iter().enumerate() {
+                if message.get("content").is_some_and(has_point) {
+                    points.push(i.to_string());
+                }
+            }
+        }
+        points
+    }
+
     /// The system prompt's text blocks, joined.
     pub fn system_text(&self) -> Option<String> {
         let blocks = self.body.get("system")?.as_array()?;
@@ -223,6 +245,8 @@ pub struct State {
     streams_started: AtomicUsize,
     streams_finished: AtomicUsize,
     streams_abandoned: AtomicUsize,
+    /// The prompt cache: a hash of each cached prefix, and when it expires.
+    cache: Mutex<HashMap<u64, Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -285,7 +309,37 @@ impl State {
     fn record(&self, request: RecordedRequest) {
         lock(&self.requests).push(request);
     }
+
+    /// Looks up and stores a request's prefixes, as Bedrock's cache does: the longest
+    /// prefix in `lookups` (each a hash and its length in tokens) that is cached and
+    /// not expired is read; the rest, up to the last of `points` (the prefixes the
+    /// request marked), is written; every point then lives [`CACHE_TTL`] from now.
+    /// `(read, written)` tokens.
+    pub(crate) fn cache(
+        &self,
+        lookups: &[(u64, usize)],
+        points: &[(u64, usize)],
+    ) -> (usize, usize) {
+        let now = Instant::now();
+        let mut cache = lock(&self.cache);
+        cache.retain(|_, expires| *expires > now);
+        let read = lookups
+            .iter()
+            .chain(points)
+            .filter(|(hash, _)| cache.contains_key(hash))
+            .map(|(_, tokens)| *tokens)
+            .max()
+            .unwrap_or(0);
+        let longest = points.last().map_or(0, |(_, tokens)| *tokens);
+        for (hash, _) in points {
+            cache.insert(*hash, now + CACHE_TTL);
+        }
+        (read, longest.saturating_sub(read))
+    }
 }
+
+/// How long a cached prefix lives after its last use (Bedrock's default TTL).
+pub const CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock must not hide later assertions.

@@ -128,6 +128,11 @@ struct Plan {
     first_token: Duration,
     /// A mid-stream fault (faults before the stream never make a plan).
     fault: Option<Fault>,
+    /// Whether the request marked cache points, and the input tokens it read from and
+    /// wrote to the cache (not counted in `input_tokens`).
+    cached: bool,
+    cache_read: usize,
+    cache_written: usize,
 }
 
 impl Plan {
@@ -139,11 +144,16 @@ impl Plan {
     }
 
     fn usage(&self, output_tokens: usize) -> Value {
-        json!({
+        let mut usage = json!({
             "inputTokens": self.input_tokens,
             "outputTokens": output_tokens,
-            "totalTokens": self.input_tokens + output_tokens,
-        })
+            "totalTokens": self.input_tokens + self.cache_read + self.cache_written + output_tokens,
+        });
+        if self.cached {
+            usage["cacheReadInputTokens"] = json!(self.cache_read);
+            usage["cacheWriteInputTokens"] = json!(self.cache_written);
+        }
+        usage
     }
 }
 
@@ -175,6 +185,13 @@ async fn accept(
     let request = ConverseRequest::validate(&parsed).map_err(|message| {
         error_response(StatusCode::BAD_REQUEST, "ValidationException", &message)
     })?;
+    if !request.cache_prefixes.is_empty() && !supports_prompt_caching(&model_id) {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            CACHE_POINT_UNSUPPORTED,
+        ));
+    }
     if refuses_temperature_with_top_p(&model_id) && sets_temperature_and_top_p(&parsed) {
         return Err(error_response(
             StatusCode::BAD_REQUEST,
@@ -203,13 +220,18 @@ async fn accept(
         tokens.truncate(max);
         stop_reason = "max_tokens";
     }
+    let input_tokens = request.input_chars.div_ceil(4);
+    let (cache_read, cache_written) = state.cache(&request.cache_lookups, &request.cache_prefixes);
     Ok(Plan {
         tokens,
         stop_reason,
-        input_tokens: request.input_chars.div_ceil(4),
+        input_tokens: input_tokens.saturating_sub(cache_read + cache_written),
         pace: Duration::from_millis(reply.pace_ms),
         first_token: Duration::from_millis(reply.first_token_ms),
         fault: reply.fault,
+        cached: !request.cache_prefixes.is_empty(),
+        cache_read,
+        cache_written,
     })
 }
 
@@ -219,6 +241,64 @@ struct ConverseRequest {
     last_user_text: String,
     input_chars: usize,
     max_tokens: Option<usize>,
+    /// At each cache point, a hash of the prompt before it and its length in tokens.
+    cache_prefixes: Vec<(u64, usize)>,
+    /// The same at every block boundary up to the last cache point: where a cached
+    /// prefix may be found (Bedrock looks back from a cache point for one).
+    cache_lookups: Vec<(u64, usize)>,
+}
+
+/// The prompt read so far, for cache points: its hash and length.
+#[derive(Default)]
+struct Prefix {
+    hasher: std::collections::hash_map::DefaultHasher,
+    chars: usize,
+    points: Vec<(u64, usize)>,
+    boundaries: Vec<(u64, usize)>,
+}
+
+impl Prefix {
+    /// One more text block.
+    fn add(&mut self, part: &str) {
+        use std::hash::{Hash, Hasher};
+        part.hash(&mut self.hasher);
+        self.chars += part.chars().count();
+        self.boundaries
+            .push((self.hasher.finish(), self.chars.div_ceil(4)));
+    }
+
+    fn point(&mut self) {
+        use std::hash::Hasher;
+        self.points
+            .push((self.hasher.finish(), self.chars.div_ceil(4)));
+    }
+
+    /// The boundaries a cached prefix may end at: up to the last cache point.
+    fn lookups(&self) -> Vec<(u64, usize)> {
+        let last = self.points.last().map_or(0, |(_, tokens)| *tokens);
+        self.boundaries
+            .iter()
+            .copied()
+            .filter(|(_, tokens)| *tokens <= last)
+            .collect()
+    }
+}
+
+/// A content block: its text, or `None` for a cache point (`{"type": "default"}`).
+fn block_text<'a>(block: &'a Value, at: &str) -> Result<Option<&'a str>, String> {
+    if let Some(point) = block.get("cachePoint") {
+        if point.get("type").and_then(Value::as_str) != Some("default") {
+            return Err(format!("The cachePoint at {at} must have type default."));
+        }
+        return Ok(None);
+    }
+    let text = block.get("text").and_then(Value::as_str).unwrap_or("");
+    if text.trim().is_empty() {
+        return Err(format!(
+            "The text field in the ContentBlock object at {at} is blank. Add text to the text field, and try again."
+        ));
+    }
+    Ok(Some(text))
 }
 
 impl ConverseRequest {
@@ -232,6 +312,19 @@ impl ConverseRequest {
         let mut expected = "user";
         let mut input_chars = 0;
         let mut last_user_text = String::new();
+        // Bedrock reads the system prompt before the messages.
+        let mut prefix = Prefix::default();
+        if let Some(system) = body.get("system").and_then(Value::as_array) {
+            for block in system {
+                match block_text(block, "system")? {
+                    Some(text) => {
+                        input_chars += text.chars().count();
+                        prefix.add(text);
+                    }
+                    None => prefix.point(),
+                }
+            }
+        }
         for (i, message) in messages.iter().enumerate() {
             let role = message.get("role").and_then(Value::as_str).unwrap_or("");
             if role != expected {
@@ -247,14 +340,18 @@ impl ConverseRequest {
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| format!("messages.{i}.content must not be empty."))?;
             let mut text = String::new();
+            prefix.add(role);
             for block in blocks {
-                let t = block.get("text").and_then(Value::as_str).unwrap_or("");
-                if t.trim().is_empty() {
-                    return Err(format!(
-                        "The text field in the ContentBlock object at messages.{i}.content is blank. Add text to the text field, and try again."
-                    ));
+                match block_text(block, &format!("messages.{i}.content"))? {
+                    Some(t) => {
+                        text.push_str(t);
+                        prefix.add(t);
+                    }
+                    None => prefix.point(),
                 }
-                text.push_str(t);
+            }
+            if text.is_empty() {
+                return Err(format!("messages.{i}.content must have a text block."));
             }
             input_chars += text.chars().count();
             if role == "user" {
@@ -262,13 +359,11 @@ impl ConverseRequest {
             }
             expected = if role == "user" { "assistant" } else { "user" };
         }
-        if let Some(system) = body.get("system").and_then(Value::as_array) {
-            for block in system {
-                input_chars += block
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .map_or(0, |t| t.chars().count());
-            }
+        if prefix.points.len() > MAX_CACHE_POINTS {
+            return Err(format!(
+                "A request can have at most {MAX_CACHE_POINTS} cache points; it has {}.",
+                prefix.points.len()
+            ));
         }
         let config = body.get("inferenceConfig");
         let number = |field: &str| config.and_then(|c| c.get(field)).and_then(Value::as_f64);
@@ -292,8 +387,41 @@ impl ConverseRequest {
             last_user_text,
             input_chars,
             max_tokens,
+            cache_lookups: prefix.lookups(),
+            cache_prefixes: prefix.points,
         })
     }
+}
+
+/// Most cache points one request may mark (Bedrock's limit).
+pub const MAX_CACHE_POINTS: usize = 4;
+
+/// What the stand-in answers when a model without prompt caching gets a cache point
+/// (its own words: the point is that the request is refused).
+pub const CACHE_POINT_UNSUPPORTED: &str = "The model returned the following errors: this model does not support prompt caching (cachePoint).";
+
+/// Whether Bedrock caches prompts for this model (Amazon Bedrock User Guide, "Prompt
+/// caching for faster model inference", supported models): Anthropic's Claude 3.7
+/// Sonnet, Claude 3.5 Haiku and every Claude from the 4 family on; Amazon Nova Micro,
+/// Lite, Pro and Premier. Whatever the inference-profile prefix or ARN around the id.
+pub fn supports_prompt_caching(model_id: &str) -> bool {
+    if let Some((_, rest)) = model_id.split_once("amazon.nova-") {
+        return ["micro", "lite", "pro", "premier"]
+            .iter()
+            .any(|family| rest.starts_with(family));
+    }
+    let Some((_, rest)) = model_id.split_once("anthropic.claude-") else {
+        return false;
+    };
+    if rest.starts_with("3-7-sonnet") || rest.starts_with("3-5-haiku") {
+        return true;
+    }
+    let mut parts = rest.split(['-', ':', '/']);
+    matches!(parts.next(), Some("opus" | "sonnet" | "haiku"))
+        && parts
+            .next()
+            .and_then(|major| major.parse::<u32>().ok())
+            .is_some_and(|major| major >= 4)
 }
 
 /// What Bedrock answers when a model that takes only one of the two gets both.
@@ -552,6 +680,9 @@ mod tests {
             pace: Duration::from_millis(pace_ms),
             first_token: Duration::from_millis(first_token_ms),
             fault: None,
+            cached: false,
+            cache_read: 0,
+            cache_written: 0,
         };
         assert_eq!(
             plan(5, 20, 100).generation_time(),
@@ -559,6 +690,77 @@ mod tests {
         );
         assert_eq!(plan(1, 20, 0).generation_time(), Duration::ZERO);
         assert_eq!(plan(0, 20, 7).generation_time(), Duration::from_millis(7));
+    }
+
+    #[test]
+    fn prompt_caching_is_for_the_models_aws_lists() {
+        for yes in [
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+            "global.anthropic.claude-opus-4-5-20251101-v1:0",
+            "us.amazon.nova-pro-v1:0",
+            "amazon.nova-micro-v1:0",
+        ] {
+            assert!(supports_prompt_caching(yes), "{yes}");
+        }
+        for no in [
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "meta.llama3-70b-instruct-v1:0",
+            "amazon.titan-text-express-v1",
+            "mistral.mistral-large-2402-v1:0",
+        ] {
+            assert!(!supports_prompt_caching(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn cache_points_mark_prefixes_that_a_later_request_reads() {
+        let request = |turns: &[&str]| {
+            let mut messages: Vec<Value> = Vec::new();
+            for (i, text) in turns.iter().enumerate() {
+                let role = if i % 2 == 0 { "user" } else { "assistant" };
+                let mut content = vec![json!({ "text": text })];
+                // A point on the last answer, as the chatbot marks it.
+                if role == "assistant" && i + 2 == turns.len() {
+                    content.push(json!({ "cachePoint": { "type": "default" } }));
+                }
+                messages.push(json!({ "role": role, "content": content }));
+            }
+            let body = json!({
+                "system": [{ "text": "Be brief. ".repeat(100) }, { "cachePoint": { "type": "default" } }],
+                "messages": messages,
+            });
+            ConverseRequest::validate(&body).unwrap()
+        };
+        let state = State::default();
+        let first = request(&["q1"]);
+        assert_eq!(first.cache_prefixes.len(), 1);
+        let (read, written) = state.cache(&first.cache_lookups, &first.cache_prefixes);
+        assert_eq!(read, 0);
+        assert!(written > 0);
+        // The next question: the system prompt is read, the first exchange written.
+        let second = request(&["q1", "a1", "q2"]);
+        assert_eq!(second.cache_prefixes.len(), 2);
+        let (read, written) = state.cache(&second.cache_lookups, &second.cache_prefixes);
+        assert_eq!(read, first.cache_prefixes[0].1);
+        assert!(written > 0);
+        // And the one after reads what the second wrote.
+        let third = request(&["q1", "a1", "q2", "a2", "q3"]);
+        let (read, _) = state.cache(&third.cache_lookups, &third.cache_prefixes);
+        assert_eq!(read, second.cache_prefixes[1].1);
+
+        let too_many = json!({"messages": [{"role": "user", "content": [
+            {"text": "a"}, {"cachePoint": {"type": "default"}}, {"cachePoint": {"type": "default"}},
+            {"cachePoint": {"type": "default"}}, {"cachePoint": {"type": "default"}},
+            {"cachePoint": {"type": "default"}}
+        ]}]});
+        assert!(
+            ConverseRequest::validate(&too_many)
+                .unwrap_err()
+                .contains("at most 4 cache points")
+        );
     }
 
     #[test]

@@ -79,6 +79,13 @@ class Moto:
         self.process.stop()
 
 
+class OursWithoutCaching(Ours):
+    """Our chatbot without history, not marking cache points (prompt caching off)."""
+
+    def extra_env(self):
+        return {"CHATBOT_PROMPT_CACHING": "off"}
+
+
 class OursWithHistory(Ours):
     """Our chatbot keeping history in moto's DynamoDB; Bedrock stays the stand-in."""
 
@@ -131,11 +138,12 @@ def compare(standin, standin_url, direct):
     try:
         moto.create_table()
         off = Ours("ours", "history off", standin_url)
+        uncached = OursWithoutCaching("ours_uncached", "history off, prompt caching off", standin_url)
         on = OursWithHistory("ours_history", "history on", standin_url, moto.url, bench.RELEASE / "bedrock-chatbot")
         small = OursWithHistory("ours_history_small", "history on, release-small", standin_url, moto.url, SMALL / "bedrock-chatbot")
         reference = Streamlit("reference", "reference (Streamlit, Converse)", standin_url, streaming=False)
         results = {"direct": run_driver(direct + ["sequential", "--count", str(SEQUENTIAL), "--first-token-only"])}
-        for app in (off, on, small, reference):
+        for app in (off, uncached, on, small, reference):
             if isinstance(app, OursWithHistory) and not app.binary.exists():
                 log(f"{app.key}: {app.binary} not built; skipped")
                 continue
@@ -192,6 +200,10 @@ def report(r):
         f"{fmt(p('ours_history', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours_history', 'ttft_continued', 'p99'), 2)} ms | "
         f"{fmt(p('ours_history_small', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours_history_small', 'ttft_continued', 'p99'), 2)} ms | "
         f"added p99 < 5 ms | added {fmt(cont99, 2)} ms, {verdict(cont99 is not None and cont99 < 5)} |",
+        f"| Prompt caching: time to first token p50 / p99, continued conversation, history off, caching off → on "
+        f"(the stand-in models no prefill, so this is the marking's own cost; Bedrock's saving comes on top) | "
+        f"{fmt(p('ours_uncached', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours_uncached', 'ttft_continued', 'p99'), 2)} → "
+        f"{fmt(p('ours', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours', 'ttft_continued', 'p99'), 2)} ms | – | – | no added cost | – |",
         f"| Idle RSS (after one question) | {fmt(rss('ours'))} MiB | {fmt(idle_on)} MiB | {fmt(rss('ours_history_small'))} MiB | "
         f"≤ 11.6 MiB (compass: ≤ a tenth of the reference, {fmt(rss('reference') / 10 if rss('reference') else None)} MiB) | "
         f"{verdict(idle_on is not None and idle_on <= 11.6)}; compass "

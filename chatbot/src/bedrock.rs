@@ -12,8 +12,8 @@ use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput,
-    InferenceConfiguration, Message, SystemContentBlock,
+    CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ConversationRole,
+    ConverseStreamOutput, InferenceConfiguration, Message, SystemContentBlock,
 };
 
 use crate::config::{Config, ModelConfig};
@@ -229,12 +229,20 @@ pub enum AnswerEvent {
     /// The model stopped, and why (`end_turn`, `max_tokens`, …).
     Stop(String),
     /// Tokens the answer cost.
-    Usage {
-        /// Prompt tokens.
-        input: u64,
-        /// Answer tokens.
-        output: u64,
-    },
+    Usage(Usage),
+}
+
+/// Tokens one answer cost, from the stream's metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens neither read from nor written to the prompt cache.
+    pub input: u64,
+    /// Answer tokens.
+    pub output: u64,
+    /// Prompt tokens read from the prompt cache (billed at a lower rate).
+    pub cache_read: u64,
+    /// Prompt tokens written to the prompt cache.
+    pub cache_write: u64,
 }
 
 /// One answer being streamed; dropping it closes the stream to Bedrock.
@@ -260,12 +268,15 @@ impl Answer {
                 ConverseStreamOutput::MessageStop(stop) => {
                     Some(AnswerEvent::Stop(stop.stop_reason.as_str().to_string()))
                 }
-                ConverseStreamOutput::Metadata(metadata) => {
-                    metadata.usage.map(|usage| AnswerEvent::Usage {
-                        input: u64::try_from(usage.input_tokens).unwrap_or_default(),
-                        output: u64::try_from(usage.output_tokens).unwrap_or_default(),
+                ConverseStreamOutput::Metadata(metadata) => metadata.usage.map(|usage| {
+                    let count = |n: i32| u64::try_from(n).unwrap_or_default();
+                    AnswerEvent::Usage(Usage {
+                        input: count(usage.input_tokens),
+                        output: count(usage.output_tokens),
+                        cache_read: usage.cache_read_input_tokens.map_or(0, count),
+                        cache_write: usage.cache_write_input_tokens.map_or(0, count),
                     })
-                }
+                }),
                 _ => None,
             };
             if mapped.is_some() {
@@ -273,6 +284,37 @@ impl Answer {
             }
         }
     }
+}
+
+/// Whether Bedrock caches prompts for `model_id` (Amazon Bedrock User Guide, "Prompt
+/// caching for faster model inference", its list of supported models): Anthropic's
+/// Claude 3.7 Sonnet, Claude 3.5 Haiku and the Claude 4 family and later (Sonnet 4,
+/// Opus 4, 4.1, 4.5, Haiku 4.5, …); Amazon Nova Micro, Lite, Pro and Premier. Any
+/// inference-profile prefix (`us.`, `global.`) or ARN around the id. Other models
+/// refuse a request with a cache point, so none is sent to them. A cache point before
+/// the model's minimum prefix (1,024 tokens for Claude Sonnet) is accepted and
+/// ignored, per the same page.
+pub fn caches_prompts(model_id: &str) -> bool {
+    const CACHING: [&str; 6] = [
+        "anthropic.claude-3-7-sonnet",
+        "anthropic.claude-3-5-haiku",
+        "amazon.nova-micro",
+        "amazon.nova-lite",
+        "amazon.nova-pro",
+        "amazon.nova-premier",
+    ];
+    if CACHING.iter().any(|prefix| model_id.contains(prefix)) {
+        return true;
+    }
+    // `anthropic.claude-<family>-<major>…`, family first from the 4 models on.
+    model_id
+        .split_once("anthropic.claude-")
+        .and_then(|(_, rest)| {
+            let (family, version) = rest.split_once('-')?;
+            let major: u32 = version.split(['-', ':']).next()?.parse().ok()?;
+            Some(matches!(family, "opus" | "sonnet" | "haiku") && major >= 4)
+        })
+        .unwrap_or(false)
 }
 
 /// The standard SDK configuration chain (environment, profiles, the task role), in
@@ -319,27 +361,56 @@ impl Bedrock {
         &self.model.model_id
     }
 
+    /// Whether requests mark cache points (configured, and the model has a cache).
+    pub fn caches_prompts(&self) -> bool {
+        self.model.prompt_caching && caches_prompts(&self.model.model_id)
+    }
+
     /// Asks the model to answer the conversation; returns once Bedrock has accepted
-    /// the request and the stream is open.
+    /// the request and the stream is open. With prompt caching, the system prompt and
+    /// the conversation up to its last answer each end with a cache point: what the
+    /// next question of the conversation sends again unchanged, so Bedrock reads it
+    /// from its cache instead of processing it again.
     pub async fn converse_stream(
         &self,
         conversation: &Conversation,
     ) -> Result<Answer, BedrockError> {
+        let cache = self.caches_prompts();
+        let last_answer = conversation
+            .turns
+            .iter()
+            .rposition(|t| t.role == Role::Assistant);
+        let rejected = |e: aws_smithy_types::error::operation::BuildError| BedrockError::Rejected {
+            message: e.to_string(),
+        };
+        let cache_point = || {
+            CachePointBlock::builder()
+                .r#type(CachePointType::Default)
+                .build()
+                .map_err(rejected)
+        };
         let mut messages = Vec::with_capacity(conversation.turns.len());
-        for turn in &conversation.turns {
+        for (i, turn) in conversation.turns.iter().enumerate() {
             let role = match turn.role {
                 Role::User => ConversationRole::User,
                 Role::Assistant => ConversationRole::Assistant,
             };
-            let message = Message::builder()
+            let mut message = Message::builder()
                 .role(role)
-                .content(ContentBlock::Text(turn.text.clone()))
-                .build()
-                .map_err(|e| BedrockError::Rejected {
-                    message: e.to_string(),
-                })?;
-            messages.push(message);
+                .content(ContentBlock::Text(turn.text.clone()));
+            if cache && Some(i) == last_answer {
+                message = message.content(ContentBlock::CachePoint(cache_point()?));
+            }
+            messages.push(message.build().map_err(rejected)?);
         }
+        let system = match &self.model.system_prompt {
+            None => None,
+            Some(prompt) if cache => Some(vec![
+                SystemContentBlock::Text(prompt.clone()),
+                SystemContentBlock::CachePoint(cache_point()?),
+            ]),
+            Some(prompt) => Some(vec![SystemContentBlock::Text(prompt.clone())]),
+        };
         let inference = InferenceConfiguration::builder()
             .temperature(self.model.temperature)
             .max_tokens(self.model.max_tokens)
@@ -350,12 +421,7 @@ impl Bedrock {
             .converse_stream()
             .model_id(&self.model.model_id)
             .set_messages(Some(messages))
-            .set_system(
-                self.model
-                    .system_prompt
-                    .as_ref()
-                    .map(|prompt| vec![SystemContentBlock::Text(prompt.clone())]),
-            )
+            .set_system(system)
             .inference_config(inference)
             .send()
             .await
@@ -397,6 +463,30 @@ impl Bedrock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prompts_are_cached_for_the_models_aws_lists_only() {
+        for yes in [
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+            "global.anthropic.claude-opus-4-5-20251101-v1:0",
+            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "us.amazon.nova-pro-v1:0",
+            "amazon.nova-micro-v1:0",
+        ] {
+            assert!(caches_prompts(yes), "{yes}");
+        }
+        for no in [
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "meta.llama3-70b-instruct-v1:0",
+            "amazon.titan-text-express-v1",
+            "mistral.mistral-large-2402-v1:0",
+        ] {
+            assert!(!caches_prompts(no), "{no}");
+        }
+    }
 
     #[test]
     fn classifies_bedrock_errors_for_people() {

@@ -68,7 +68,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::bedrock::{Answer, AnswerEvent, BedrockError};
+use crate::bedrock::{Answer, AnswerEvent, BedrockError, Usage};
 use crate::conversation::{self, ChatRequest, Conversation, Role, Turn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::history::store::{MAX_READ_BYTES, MAX_STORED_TURNS};
@@ -591,7 +591,7 @@ struct Streaming {
     phase: Phase,
     first_token: Option<Duration>,
     stop_reason: Option<String>,
-    usage: Option<(u64, u64)>,
+    usage: Option<Usage>,
     /// Saves the answer, when history is on and the question was saved.
     log: Option<AnswerLog>,
     /// How the answer ended, once it has: why it is not whole (`None`: whole).
@@ -599,11 +599,22 @@ struct Streaming {
     guard: StreamGuard,
 }
 
+/// The `done` event's `usage`: the cache's tokens only when the prompt cache was
+/// used (they are not in `inputTokens`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Usage {
+struct UsageData {
     input_tokens: u64,
     output_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    cache_read_input_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    cache_write_input_tokens: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn json_event(name: &str, data: &serde_json::Value) -> Event {
@@ -748,9 +759,9 @@ async fn next_event(s: &mut Streaming) -> Event {
                 return json_event("delta", &json!({ "text": text }));
             }
             Ok(Some(AnswerEvent::Stop(reason))) => s.stop_reason = Some(reason),
-            Ok(Some(AnswerEvent::Usage { input, output })) => {
-                metrics.tokens(input, output);
-                s.usage = Some((input, output));
+            Ok(Some(AnswerEvent::Usage(usage))) => {
+                metrics.tokens(&usage);
+                s.usage = Some(usage);
             }
             Ok(None) => {
                 s.phase = Phase::Done;
@@ -780,10 +791,12 @@ async fn next_event(s: &mut Streaming) -> Event {
     }
 }
 
-fn done_event(stop_reason: &str, usage: Option<(u64, u64)>) -> Event {
-    let usage = usage.map(|(input_tokens, output_tokens)| Usage {
-        input_tokens,
-        output_tokens,
+fn done_event(stop_reason: &str, usage: Option<Usage>) -> Event {
+    let usage = usage.map(|usage| UsageData {
+        input_tokens: usage.input,
+        output_tokens: usage.output,
+        cache_read_input_tokens: usage.cache_read,
+        cache_write_input_tokens: usage.cache_write,
     });
     json_event(
         "done",

@@ -45,6 +45,11 @@ pub const ENV_HISTORY_TABLE: &str = "CHATBOT_HISTORY_TABLE";
 /// operator with [`ENV_HISTORY_TABLE`] (optional; default 90).
 pub const ENV_HISTORY_RETENTION_DAYS: &str = "CHATBOT_HISTORY_RETENTION_DAYS";
 
+/// `auto` (the default): the stable start of each request (the system prompt, and the
+/// conversation up to the last answer) is marked for Bedrock's prompt cache when the
+/// model has one ([`crate::bedrock::caches_prompts`]); `off`: never.
+pub const ENV_PROMPT_CACHING: &str = "CHATBOT_PROMPT_CACHING";
+
 /// The variables the operator adds when the chatbot keeps history on the server.
 pub const OPERATOR_SET_FOR_HISTORY: [&str; 2] = [ENV_HISTORY_TABLE, ENV_HISTORY_RETENTION_DAYS];
 
@@ -82,6 +87,8 @@ pub struct ModelConfig {
     pub top_p: f32,
     /// Instructions before every conversation.
     pub system_prompt: Option<String>,
+    /// Whether to mark cache points for models Bedrock caches prompts of.
+    pub prompt_caching: bool,
 }
 
 impl ModelConfig {
@@ -132,7 +139,7 @@ pub const ENV_SHUTDOWN_GRACE_SECONDS: &str = "CHATBOT_SHUTDOWN_GRACE_SECONDS";
 pub const ENV_CLIENT_STALL_SECONDS: &str = "CHATBOT_CLIENT_STALL_SECONDS";
 
 /// Variables the operator does not set; each has a default.
-pub const OPTIONAL: [&str; 8] = [
+pub const OPTIONAL: [&str; 9] = [
     ENV_LISTEN_ADDR,
     ENV_ALB_KEYS_URL,
     ENV_RATE_PER_MINUTE,
@@ -141,6 +148,7 @@ pub const OPTIONAL: [&str; 8] = [
     ENV_HISTORY_BUDGET_CHARS,
     ENV_SHUTDOWN_GRACE_SECONDS,
     ENV_CLIENT_STALL_SECONDS,
+    ENV_PROMPT_CACHING,
 ];
 
 /// How the server runs: where it listens, where keys come from, its limits.
@@ -253,6 +261,16 @@ impl Config {
                 })?,
                 top_p: vars.fraction(ENV_TOP_P)?,
                 system_prompt: lookup(ENV_SYSTEM_PROMPT).filter(|s| !s.trim().is_empty()),
+                prompt_caching: match vars.optional(ENV_PROMPT_CACHING).as_deref() {
+                    None | Some("auto") => true,
+                    Some("off") => false,
+                    Some(other) => {
+                        return Err(ConfigError {
+                            name: ENV_PROMPT_CACHING,
+                            problem: format!("must be auto or off, not {other:?}"),
+                        });
+                    }
+                },
             },
             auth: AuthConfig {
                 alb_arn: vars.prefixed(ENV_ALB_ARN, "arn:")?,
@@ -476,6 +494,20 @@ mod tests {
         assert_eq!(config.server.shutdown_grace_seconds, 25);
         assert_eq!(config.server.client_stall_seconds, 30);
         assert_eq!(config.history, None);
+    }
+
+    #[test]
+    fn prompt_caching_is_on_unless_switched_off() {
+        let mut vars = complete();
+        assert!(read(&vars).unwrap().model.prompt_caching);
+        vars.insert(ENV_PROMPT_CACHING, "off".into());
+        assert!(!read(&vars).unwrap().model.prompt_caching);
+        vars.insert(ENV_PROMPT_CACHING, "auto".into());
+        assert!(read(&vars).unwrap().model.prompt_caching);
+        vars.insert(ENV_PROMPT_CACHING, "always".into());
+        let error = read(&vars).unwrap_err();
+        assert_eq!(error.name, ENV_PROMPT_CACHING);
+        assert!(error.problem.contains("auto or off"), "{error}");
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct Metrics {
     input_tokens: Counter,
     /// The `output` series of `chatbot_tokens`.
     output_tokens: Counter,
+    /// The `cache_read` and `cache_write` series of `chatbot_tokens`: prompt tokens
+    /// read from and written to Bedrock's prompt cache (not in `input`).
+    cache_read_tokens: Counter,
+    cache_write_tokens: Counter,
     time_to_first_token: Histogram,
     answer_duration: Histogram,
     errors: Family<KindLabels, Counter>,
@@ -90,6 +94,12 @@ impl Default for Metrics {
         let input_tokens = tokens.get_or_create_owned(&DirectionLabels { direction: "input" });
         let output_tokens = tokens.get_or_create_owned(&DirectionLabels {
             direction: "output",
+        });
+        let cache_read_tokens = tokens.get_or_create_owned(&DirectionLabels {
+            direction: "cache_read",
+        });
+        let cache_write_tokens = tokens.get_or_create_owned(&DirectionLabels {
+            direction: "cache_write",
         });
         registry.register(
             "tokens",
@@ -119,6 +129,8 @@ impl Default for Metrics {
             active_streams,
             input_tokens,
             output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
             time_to_first_token,
             answer_duration,
             errors,
@@ -161,9 +173,11 @@ impl Metrics {
     }
 
     /// Adds the tokens of one answer's usage metadata.
-    pub fn tokens(&self, input: u64, output: u64) {
-        self.input_tokens.inc_by(input);
-        self.output_tokens.inc_by(output);
+    pub fn tokens(&self, usage: &crate::bedrock::Usage) {
+        self.input_tokens.inc_by(usage.input);
+        self.output_tokens.inc_by(usage.output);
+        self.cache_read_tokens.inc_by(usage.cache_read);
+        self.cache_write_tokens.inc_by(usage.cache_write);
     }
 
     /// Answers streaming now.
@@ -242,7 +256,12 @@ mod tests {
     #[test]
     fn every_family_has_its_type_and_help_and_every_series_its_name() {
         let m = Metrics::default();
-        m.tokens(3, 5);
+        m.tokens(&crate::bedrock::Usage {
+            input: 3,
+            output: 5,
+            cache_read: 7,
+            cache_write: 0,
+        });
         m.stream_started();
         let text = m.render();
         for (family, kind, help) in [
@@ -288,6 +307,8 @@ mod tests {
         assert!(text.contains("chatbot_active_streams 1"));
         assert!(text.contains("chatbot_tokens_total{direction=\"input\"} 3"));
         assert!(text.contains("chatbot_tokens_total{direction=\"output\"} 5"));
+        assert!(text.contains("chatbot_tokens_total{direction=\"cache_read\"} 7"));
+        assert!(text.contains("chatbot_tokens_total{direction=\"cache_write\"} 0"));
         assert!(text.contains("chatbot_answer_duration_seconds_bucket{le=\"+Inf\"} 0"));
         for kind in ErrorKind::ALL {
             let kind = kind.as_str();

@@ -75,6 +75,97 @@ async fn sends_the_configured_model_parameters_and_the_whole_history() {
     );
 }
 
+/// Asks `turns` (alternating, from the user) as the browser sends them; the events.
+async fn converse_with(world: &World, id: &str, turns: &[&str]) -> Vec<SseEvent> {
+    let messages: Vec<serde_json::Value> = turns
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            json!({ "role": role, "text": text })
+        })
+        .collect();
+    let response = world
+        .app()
+        .oneshot(signed(
+            "POST",
+            "/api/chat",
+            Some(json!({ "id": id, "messages": messages })),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    SseReader::new(response).all().await
+}
+
+#[tokio::test]
+async fn prompt_caching_marks_the_system_prompt_and_the_last_answer_and_reports_the_cache() {
+    // A system prompt long enough to be worth caching.
+    let prompt = "Answer as the team's assistant, briefly. ".repeat(120);
+    let world = World::new(&[("CHATBOT_SYSTEM_PROMPT", prompt.as_str())]).await;
+    let first = converse_with(&world, "c1", &["first question"]).await;
+    let usage = &first.last().unwrap().data["usage"];
+    assert!(
+        usage["cacheWriteInputTokens"].as_u64().unwrap() > 0,
+        "{usage}"
+    );
+    assert!(usage.get("cacheReadInputTokens").is_none(), "{usage}");
+
+    let second = converse_with(
+        &world,
+        "c2",
+        &["first question", "first answer", "second question"],
+    )
+    .await;
+    let requests = world.standin.state().requests();
+    assert_eq!(requests[0].cache_points(), ["system"]);
+    // The conversation up to its last answer is the next question's stable prefix.
+    assert_eq!(requests[1].cache_points(), ["system", "1"]);
+    let usage = &second.last().unwrap().data["usage"];
+    let read = usage["cacheReadInputTokens"].as_u64().unwrap();
+    assert!(
+        read > 0,
+        "the system prompt is read from the cache: {usage}"
+    );
+    assert!(usage["inputTokens"].as_u64().unwrap() < read, "{usage}");
+    // The metrics count the cache's tokens apart from the input's.
+    let metrics = world.state.metrics.render();
+    assert!(
+        metrics.contains(&format!(
+            "chatbot_tokens_total{{direction=\"cache_read\"}} {read}"
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn no_cache_point_goes_to_a_model_without_a_prompt_cache_or_when_switched_off() {
+    for overrides in [
+        vec![("CHATBOT_MODEL_ID", "meta.llama3-70b-instruct-v1:0")],
+        vec![(
+            "CHATBOT_MODEL_ID",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        )],
+        vec![("CHATBOT_PROMPT_CACHING", "off")],
+    ] {
+        let world = World::new(&overrides).await;
+        // The stand-in refuses a cache point for models without a cache, as Bedrock does.
+        let events = converse_with(&world, "n1", &["q1", "a1", "q2"]).await;
+        assert_eq!(
+            events.last().unwrap().event,
+            "done",
+            "{overrides:?}: {events:?}"
+        );
+        let sent = &world.standin.state().requests()[0];
+        assert!(sent.cache_points().is_empty(), "{overrides:?}");
+        assert!(
+            events.last().unwrap().data["usage"]
+                .get("cacheReadInputTokens")
+                .is_none()
+        );
+    }
+}
+
 #[tokio::test]
 async fn trims_the_oldest_turns_to_the_history_budget() {
     let world = World::new(&[("CHATBOT_HISTORY_BUDGET_CHARS", "40")]).await;
