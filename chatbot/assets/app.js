@@ -580,14 +580,20 @@ async function ask(text, { replaces, fromComposer = false } = {}) {
 
 // After a connection lost mid-answer with history on: the server saved the answer as
 // far as it got, marked incomplete; the conversation is read again to show exactly
-// that. If it cannot be read (still offline), what arrived stays, marked incomplete.
+// that (read again for a few seconds while the server has not yet noticed the cut
+// and still has it as being written). If it cannot be read (still offline), what
+// arrived stays, marked incomplete.
 async function showSaved(conversation) {
   let stored;
-  try {
-    stored = await state.store.get(conversation.id);
-  } catch {
-    showNotice("The connection was lost before the answer was complete. What arrived is shown, marked incomplete; open the conversation again when you are back online to see what was saved.");
-    return;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      stored = await state.store.get(conversation.id);
+    } catch {
+      showNotice("The connection was lost before the answer was complete. What arrived is shown, marked incomplete; open the conversation again when you are back online to see what was saved.");
+      return;
+    }
+    if (stored?.messages.at(-1)?.reason !== "streaming" || attempt === 4) break;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
   if (!stored || state.streaming) return;
   conversation.messages = stored.messages;
@@ -903,8 +909,9 @@ function restoreDraft() {
   }
 }
 
+// Signed out, the focus stays on the sign-in button.
 function focusComposer() {
-  if (!touch.matches) ui.input.focus();
+  if (!touch.matches && !state.signedOut) ui.input.focus();
 }
 
 function openSidebar() {

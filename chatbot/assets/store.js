@@ -103,6 +103,7 @@ function messagesOf(turns) {
     text: t.text,
     index: t.index,
     incomplete: Boolean(t.incomplete),
+    reason: t.incomplete?.reason,
     error: t.incomplete ? reasonText(t.incomplete.reason) : undefined,
   }));
 }
