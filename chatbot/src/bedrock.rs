@@ -356,14 +356,15 @@ impl Bedrock {
         Self { client, model }
     }
 
-    /// The model asked.
+    /// The model asked when a question names none.
     pub fn model_id(&self) -> &str {
         &self.model.model_id
     }
 
-    /// Whether requests mark cache points (configured, and the model has a cache).
-    pub fn caches_prompts(&self) -> bool {
-        self.model.prompt_caching && caches_prompts(&self.model.model_id)
+    /// Whether requests to `model` mark cache points (configured, and the model has a
+    /// cache).
+    pub fn caches_prompts(&self, model: &str) -> bool {
+        self.model.prompt_caching && caches_prompts(model)
     }
 
     /// Asks the model to answer the conversation; returns once Bedrock has accepted
@@ -371,11 +372,13 @@ impl Bedrock {
     /// the conversation up to its last answer each end with a cache point: what the
     /// next question of the conversation sends again unchanged, so Bedrock reads it
     /// from its cache instead of processing it again.
+    /// `model` is one of the configured choices ([`ModelConfig::choose`]).
     pub async fn converse_stream(
         &self,
         conversation: &Conversation,
+        model: &str,
     ) -> Result<Answer, BedrockError> {
-        let cache = self.caches_prompts();
+        let cache = self.caches_prompts(model);
         let last_answer = conversation
             .turns
             .iter()
@@ -419,13 +422,13 @@ impl Bedrock {
         let output = self
             .client
             .converse_stream()
-            .model_id(&self.model.model_id)
+            .model_id(model)
             .set_messages(Some(messages))
             .set_system(system)
             .inference_config(inference)
             .send()
             .await
-            .map_err(|e| self.reported(e.into()))?;
+            .map_err(|e| self.reported(model, e.into()))?;
         Ok(Answer {
             receiver: output.stream,
         })
@@ -433,8 +436,7 @@ impl Bedrock {
 
     /// Logs, for the team that runs the chatbot, the refusals only its configuration
     /// can end; the user is told to ask them.
-    fn reported(&self, error: BedrockError) -> BedrockError {
-        let model = &self.model.model_id;
+    fn reported(&self, model: &str, error: BedrockError) -> BedrockError {
         match &error {
             BedrockError::SettingsRefused { message } => tracing::warn!(
                 model = %model,

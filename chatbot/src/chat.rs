@@ -6,6 +6,10 @@
 //! `delta` (`text`), `done` (`stopReason`, `usage`), `error` (`kind`, `message`,
 //! `retryAfter`). Errors before the stream opens are plain JSON errors with a status.
 //!
+//! Either kind of request may name `"model"`: one of the chatbot's choices
+//! (`GET /api/me` lists them as `models`; 400 `invalid_request` for another), the
+//! default without it. `start.model` says which model answers.
+//!
 //! # The two kinds of request
 //!
 //! `{"id", "messages": [{"role", "text"}, …]}`: the browser sends the whole
@@ -169,6 +173,7 @@ async fn me(State(state): State<AppState>, Extension(identity): Extension<Identi
         "devIdentity": state.auth.is_dev(),
         "signOutUrl": "/sign-out",
         "model": state.config.model.model_id,
+        "models": state.config.model.choices,
         "maxMessageChars": state.config.server.limits.max_message_chars,
         "history": {
             "enabled": state.history.is_some(),
@@ -223,6 +228,12 @@ async fn chat(
     }
     let Json(request) = body.map_err(rejected)?;
     conversation::check_stream_id(&request.id)?;
+    let model = state
+        .config
+        .model
+        .choose(request.model.as_deref())
+        .map_err(Error::InvalidRequest)?
+        .to_string();
     match (request.messages, request.question, state.history.clone()) {
         (Some(messages), None, history)
             if request.conversation.is_none() && request.replaces.is_none() =>
@@ -240,12 +251,13 @@ async fn chat(
             let registration = state.streams.register(&identity.subject, &request.id)?;
             let started = Instant::now();
             count_question(&state);
-            let answer = state.bedrock.converse_stream(&conversation).await?;
+            let answer = state.bedrock.converse_stream(&conversation, &model).await?;
             Ok(stream(
                 state,
                 &identity,
                 Opened {
                     answer,
+                    model,
                     conversation: &conversation,
                     saved,
                     log: None,
@@ -261,6 +273,7 @@ async fn chat(
                 conversation: request.conversation,
                 question,
                 replaces: request.replaces,
+                model,
             };
             ask_stored(state, history, identity, asked).await
         }
@@ -288,6 +301,8 @@ struct Saved {
 /// An answer Bedrock has begun, and what its stream needs.
 struct Opened<'a> {
     answer: Answer,
+    /// The model answering.
+    model: String,
     conversation: &'a Conversation,
     saved: Option<Saved>,
     log: Option<AnswerLog>,
@@ -333,6 +348,8 @@ struct Asked {
     question: String,
     /// The index of the stored question it is asked in place of.
     replaces: Option<u32>,
+    /// The model to ask (one of the choices).
+    model: String,
 }
 
 /// A question in a stored conversation (or a new one): the context from the store,
@@ -348,6 +365,7 @@ async fn ask_stored(
         conversation: conversation_id,
         question,
         replaces,
+        model,
     } = asked;
     let limits = &state.config.server.limits;
     // The question alone first: empty or too long is refused before any read.
@@ -436,7 +454,7 @@ async fn ask_stored(
         );
         async move { history.begin(&user, &into, &question, follows).await }
     });
-    let answer = match state.bedrock.converse_stream(&conversation).await {
+    let answer = match state.bedrock.converse_stream(&conversation, &model).await {
         Ok(answer) => answer,
         Err(e) => {
             refused_before_answering(history, user, begun, new, e.kind().as_str());
@@ -454,6 +472,7 @@ async fn ask_stored(
         &identity,
         Opened {
             answer,
+            model,
             conversation: &conversation,
             saved: Some(saved),
             log: Some(log),
@@ -504,6 +523,7 @@ fn refused_before_answering(
 fn stream(state: AppState, identity: &Identity, opened: Opened<'_>) -> Response {
     let Opened {
         answer,
+        model,
         conversation,
         saved,
         log,
@@ -513,12 +533,13 @@ fn stream(state: AppState, identity: &Identity, opened: Opened<'_>) -> Response 
     } = opened;
     tracing::info!(
         user = %identity.subject,
+        model = %model,
         turns = conversation.turns.len(),
         dropped = conversation.dropped,
         conversation = saved.as_ref().and_then(|s| s.conversation.as_deref()),
         "answer started"
     );
-    let mut start = json!({ "model": state.bedrock.model_id(), "dropped": conversation.dropped });
+    let mut start = json!({ "model": model, "dropped": conversation.dropped });
     if let Some(saved) = saved {
         start["conversation"] = json!(saved.conversation);
         start["title"] = json!(saved.title);

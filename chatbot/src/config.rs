@@ -45,6 +45,15 @@ pub const ENV_HISTORY_TABLE: &str = "CHATBOT_HISTORY_TABLE";
 /// operator with [`ENV_HISTORY_TABLE`] (optional; default 90).
 pub const ENV_HISTORY_RETENTION_DAYS: &str = "CHATBOT_HISTORY_RETENTION_DAYS";
 
+/// The models a user may choose from, a JSON list `[{"id": "…", "label": "…"}]` (1 to
+/// [`MAX_MODEL_CHOICES`]; ids unique; labels 1 to 60 characters), the default first:
+/// its id is [`ENV_MODEL_ID`]'s. Set by the operator when a chatbot offers several
+/// models; without it the only choice is [`ENV_MODEL_ID`], labelled with its id.
+pub const ENV_MODELS: &str = "CHATBOT_MODELS";
+
+/// Most models one chatbot offers.
+pub const MAX_MODEL_CHOICES: usize = 10;
+
 /// `auto` (the default): the stable start of each request (the system prompt, and the
 /// conversation up to the last answer) is marked for Bedrock's prompt cache when the
 /// model has one ([`crate::bedrock::caches_prompts`]); `off`: never.
@@ -89,6 +98,81 @@ pub struct ModelConfig {
     pub system_prompt: Option<String>,
     /// Whether to mark cache points for models Bedrock caches prompts of.
     pub prompt_caching: bool,
+    /// The models a user may choose, the default ([`ModelConfig::model_id`]) first.
+    pub choices: Vec<ModelChoice>,
+}
+
+/// A model a user may choose.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelChoice {
+    /// Model or inference-profile id.
+    pub id: String,
+    /// What the page calls it.
+    pub label: String,
+}
+
+impl ModelConfig {
+    /// The model a question asks: `wanted` if this chatbot offers it, the default
+    /// when none is named.
+    pub fn choose(&self, wanted: Option<&str>) -> Result<&str, String> {
+        match wanted {
+            None => Ok(&self.model_id),
+            Some(id) => self
+                .choices
+                .iter()
+                .find(|choice| choice.id == id)
+                .map(|choice| choice.id.as_str())
+                .ok_or_else(|| format!("this chatbot does not offer the model {id:?}")),
+        }
+    }
+}
+
+/// The choices [`ENV_MODELS`] lists, checked against the default model.
+fn model_choices(listed: Option<String>, default: &str) -> Result<Vec<ModelChoice>, ConfigError> {
+    let problem = |problem: String| ConfigError {
+        name: ENV_MODELS,
+        problem,
+    };
+    let Some(listed) = listed else {
+        return Ok(vec![ModelChoice {
+            id: default.to_string(),
+            label: default.to_string(),
+        }]);
+    };
+    let choices: Vec<ModelChoice> = serde_json::from_str(&listed).map_err(|e| {
+        problem(format!(
+            "must be a JSON list of {{\"id\", \"label\"}} objects: {e}"
+        ))
+    })?;
+    if choices.is_empty() || choices.len() > MAX_MODEL_CHOICES {
+        return Err(problem(format!(
+            "must list 1 to {MAX_MODEL_CHOICES} models, not {}",
+            choices.len()
+        )));
+    }
+    if choices[0].id != default {
+        return Err(problem(format!(
+            "must list the default model {default:?} ({ENV_MODEL_ID}) first"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for choice in &choices {
+        if choice.id.trim().is_empty() || !seen.insert(choice.id.as_str()) {
+            return Err(problem(format!(
+                "model ids must be unique and not blank: {:?}",
+                choice.id
+            )));
+        }
+        let label = choice.label.trim();
+        if label.is_empty() || label.chars().count() > 60 {
+            return Err(problem(format!(
+                "the label of {:?} must be 1 to 60 characters",
+                choice.id
+            )));
+        }
+    }
+    Ok(choices)
 }
 
 impl ModelConfig {
@@ -248,10 +332,12 @@ impl Config {
     /// production, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&lookup);
+        let model_id = vars.required(ENV_MODEL_ID)?;
         Ok(Self {
             region: vars.required(ENV_REGION)?,
             model: ModelConfig {
-                model_id: vars.required(ENV_MODEL_ID)?,
+                choices: model_choices(vars.optional(ENV_MODELS), &model_id)?,
+                model_id,
                 temperature: vars.fraction(ENV_TEMPERATURE)?,
                 max_tokens: vars.parsed(ENV_MAX_TOKENS, |n: &i32| {
                     (1..=64_000)
@@ -494,6 +580,58 @@ mod tests {
         assert_eq!(config.server.shutdown_grace_seconds, 25);
         assert_eq!(config.server.client_stall_seconds, 30);
         assert_eq!(config.history, None);
+    }
+
+    #[test]
+    fn the_models_offered_start_with_the_default() {
+        let mut vars = complete();
+        let default = vars[ENV_MODEL_ID].clone();
+        let only = read(&vars).unwrap().model;
+        assert_eq!(only.choices.len(), 1);
+        assert_eq!(only.choices[0].id, default);
+        assert_eq!(only.choose(None), Ok(default.as_str()));
+        assert!(only.choose(Some("another")).is_err());
+
+        let listed = format!(
+            r#"[{{"id": "{default}", "label": "Claude Sonnet 4"}}, {{"id": "us.amazon.nova-pro-v1:0", "label": "Nova Pro"}}]"#
+        );
+        vars.insert(ENV_MODELS, listed);
+        let two = read(&vars).unwrap().model;
+        assert_eq!(two.choices[1].label, "Nova Pro");
+        assert_eq!(
+            two.choose(Some("us.amazon.nova-pro-v1:0")),
+            Ok("us.amazon.nova-pro-v1:0")
+        );
+        assert!(two.choose(Some("meta.llama3-70b-instruct-v1:0")).is_err());
+
+        for bad in [
+            "not json".to_string(),
+            "[]".to_string(),
+            r#"[{"id": "us.amazon.nova-pro-v1:0", "label": "Nova first"}]"#.to_string(),
+            format!(
+                r#"[{{"id": "{default}", "label": "A"}}, {{"id": "{default}", "label": "B"}}]"#
+            ),
+            format!(r#"[{{"id": "{default}", "label": " "}}]"#),
+            format!(r#"[{{"id": "{default}", "label": "{}"}}]"#, "x".repeat(61)),
+            format!(r#"[{{"id": "{default}", "label": "A", "price": 1}}]"#),
+            format!(
+                "[{}]",
+                (0..11)
+                    .map(|i| {
+                        let id = if i == 0 {
+                            default.clone()
+                        } else {
+                            format!("{default}{i}")
+                        };
+                        format!(r#"{{"id": "{id}", "label": "M{i}"}}"#)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ] {
+            vars.insert(ENV_MODELS, bad.clone());
+            assert_eq!(read(&vars).unwrap_err().name, ENV_MODELS, "{bad}");
+        }
     }
 
     #[test]

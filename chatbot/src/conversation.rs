@@ -64,6 +64,10 @@ pub struct ChatRequest {
     /// turn before that one. Only with `conversation` and `question`.
     #[serde(default)]
     pub replaces: Option<u32>,
+    /// The model to ask, one of the chatbot's choices (`/api/me`'s `models`); none
+    /// asks the default.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// A conversation ready for Bedrock: starts with the user, alternates, ends with the

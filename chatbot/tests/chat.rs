@@ -167,6 +167,67 @@ async fn no_cache_point_goes_to_a_model_without_a_prompt_cache_or_when_switched_
 }
 
 #[tokio::test]
+async fn a_question_asks_the_model_the_user_chose_among_the_chatbots() {
+    let models = format!(
+        r#"[{{"id": "{MODEL}", "label": "Claude Sonnet 4"}}, {{"id": "us.amazon.nova-pro-v1:0", "label": "Nova Pro"}}]"#
+    );
+    let world = World::new(&[("CHATBOT_MODELS", models.as_str())]).await;
+    let response = world
+        .app()
+        .oneshot(signed("GET", "/api/me", None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let me = body_json(response).await;
+    assert_eq!(me["model"], MODEL);
+    assert_eq!(
+        me["models"],
+        json!([
+            { "id": MODEL, "label": "Claude Sonnet 4" },
+            { "id": "us.amazon.nova-pro-v1:0", "label": "Nova Pro" }
+        ])
+    );
+    let ask = |model: Option<&str>| {
+        let mut body = question("m1", "Which model?");
+        if let Some(model) = model {
+            body["model"] = json!(model);
+        }
+        world.app().oneshot(signed("POST", "/api/chat", Some(body)))
+    };
+    let events = SseReader::new(ask(Some("us.amazon.nova-pro-v1:0")).await.unwrap())
+        .all()
+        .await;
+    assert_eq!(events[0].data["model"], "us.amazon.nova-pro-v1:0");
+    assert_eq!(events.last().unwrap().event, "done");
+    let events = SseReader::new(ask(None).await.unwrap()).all().await;
+    assert_eq!(events[0].data["model"], MODEL);
+    let asked: Vec<String> = world
+        .standin
+        .state()
+        .requests()
+        .iter()
+        .map(|r| r.model_id.clone())
+        .collect();
+    assert_eq!(asked, ["us.amazon.nova-pro-v1:0", MODEL]);
+
+    // A model the chatbot does not offer is refused before Bedrock is asked.
+    let response = ask(Some("anthropic.claude-opus-4-1-20250805-v1:0"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = body_json(response).await;
+    assert_eq!(body["error"]["kind"], "invalid_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not offer"),
+        "{body}"
+    );
+    assert_eq!(world.standin.state().requests().len(), 2);
+}
+
+#[tokio::test]
 async fn trims_the_oldest_turns_to_the_history_budget() {
     let world = World::new(&[("CHATBOT_HISTORY_BUDGET_CHARS", "40")]).await;
     let body = json!({ "id": "a3", "messages": [
