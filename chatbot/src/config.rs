@@ -113,6 +113,14 @@ pub struct ModelChoice {
 }
 
 impl ModelConfig {
+    /// The `topP` to send: none at the neutral 1.0, so that models which take only
+    /// one of `temperature` and `topP` work with the default settings. A team that
+    /// sets both for such a model gets Bedrock's refusal, in its words.
+    pub fn top_p_to_send(&self) -> Option<f32> {
+        // Parsed from the text the operator writes ("1", "1.0"): exactly 1.0 or not.
+        (self.top_p.to_bits() != NEUTRAL_TOP_P.to_bits()).then_some(self.top_p)
+    }
+
     /// The model a question asks: `wanted` if this chatbot offers it, the default
     /// when none is named.
     pub fn choose(&self, wanted: Option<&str>) -> Result<&str, String> {
@@ -173,16 +181,6 @@ fn model_choices(listed: Option<String>, default: &str) -> Result<Vec<ModelChoic
         }
     }
     Ok(choices)
-}
-
-impl ModelConfig {
-    /// The `topP` to send: none at the neutral 1.0, so that models which take only
-    /// one of `temperature` and `topP` work with the default settings. A team that
-    /// sets both for such a model gets Bedrock's refusal, in its words.
-    pub fn top_p_to_send(&self) -> Option<f32> {
-        // Parsed from the text the operator writes ("1", "1.0"): exactly 1.0 or not.
-        (self.top_p.to_bits() != NEUTRAL_TOP_P.to_bits()).then_some(self.top_p)
-    }
 }
 
 /// Where sign-in comes from and where sign-out goes.
