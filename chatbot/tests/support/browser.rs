@@ -23,8 +23,25 @@ pub struct Browser {
     profile: PathBuf,
 }
 
+/// What a phone shows: the viewport of a 390×844 screen (CSS pixels), touch input
+/// (`pointer: coarse`).
+pub const PHONE: (u32, u32) = (390, 844);
+
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A browser emulating a phone ([`PHONE`]), as Chromium's device mode does.
+    pub async fn start_phone() -> Self {
+        Self::start_with(Some(json!({
+            "deviceMetrics": { "width": PHONE.0, "height": PHONE.1, "pixelRatio": 3.0, "touch": true },
+            "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+        })))
+        .await
+    }
+
+    async fn start_with(mobile_emulation: Option<Value>) -> Self {
         for path in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(path).exists(),
@@ -51,9 +68,7 @@ impl Browser {
             std::env::temp_dir().join(format!("chatbot-ui-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
+        let mut options = json!({
                 "binary": CHROMIUM,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -62,8 +77,11 @@ impl Browser {
                     "--disable-dev-shm-usage", "--window-size=1200,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],
-            }),
-        );
+        });
+        if let Some(emulation) = mobile_emulation {
+            options["mobileEmulation"] = emulation;
+        }
+        capabilities.insert("goog:chromeOptions".into(), options);
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -90,6 +108,74 @@ impl Browser {
             assert!(Instant::now() < deadline, "never happened: {what}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The serious and critical violations axe-core finds in the page as it is now
+    /// (WCAG 2.1 A and AA, and axe's best practices): `[{id, impact, help, nodes}]`.
+    /// axe-core (vendored by `scripts/update-vendored` under `tests/axe/`) is put in
+    /// the page through WebDriver: the app never serves it.
+    pub async fn axe_violations(&self) -> Value {
+        let loaded = self.js("return typeof window.axe === 'object'").await;
+        if loaded != Value::Bool(true) {
+            let axe = std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/axe/axe.min.js"
+            ))
+            .expect("tests/axe/axe.min.js: run ./scripts/update-vendored");
+            self.js(&format!("{axe}\nreturn true;")).await;
+        }
+        self.client
+            .execute_async(
+                "const done = arguments[0]; \
+                 axe.run(document, { runOnly: { type: 'tag', \
+                     values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }) \
+                   .then(r => done(r.violations \
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                     .map(v => ({ id: v.id, impact: v.impact, help: v.help, \
+                                  nodes: v.nodes.map(n => [n.target.join(' '), n.failureSummary]) })))) \
+                   .catch(e => done(String(e)));",
+                vec![],
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Presses Tab (or Shift+Tab, `backwards`) until the focused element matches
+    /// `css`, at most 80 times; true when it did.
+    pub async fn tab_to(&self, css: &str, backwards: bool) -> bool {
+        let check = format!(
+            "return !!document.activeElement && document.activeElement.matches({})",
+            json!(css)
+        );
+        for _ in 0..80 {
+            if self.js(&check).await == Value::Bool(true) {
+                return true;
+            }
+            let key = if backwards {
+                "\u{E008}\u{E004}"
+            } else {
+                "\u{E004}"
+            };
+            self.client
+                .active_element()
+                .await
+                .unwrap()
+                .send_keys(key)
+                .await
+                .unwrap();
+        }
+        false
+    }
+
+    /// Types `keys` into whatever has the focus.
+    pub async fn keys(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(keys)
+            .await
+            .unwrap();
     }
 
     pub async fn ask(&self, question: &str) {
