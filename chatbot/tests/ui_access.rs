@@ -302,3 +302,38 @@ async fn on_a_phone_the_page_fits_and_the_keyboard_stays_down() {
     phone.close().await;
     let _ = server.stop.send(());
 }
+
+/// A screen reader reads a `role="log"` as it grows: asking must add to it, not
+/// build it again (which would read the whole conversation again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_log_only_grows_while_a_conversation_is_open() {
+    let world = World::dev("dev@example.com").await;
+    let (browser, server) = open(&world).await;
+    assert_eq!(
+        browser
+            .js("const m = document.getElementById('messages'); return [m.getAttribute('role'), m.getAttribute('aria-live')]")
+            .await,
+        json!(["log", "polite"])
+    );
+    browser.ask("First").await;
+    answered(&browser, 1).await;
+    browser
+        .js("window.__removed = []; \
+             new MutationObserver(records => records.forEach(r => r.removedNodes.forEach(n => \
+               window.__removed.push(n.className || n.nodeName)))) \
+             .observe(document.getElementById('messages'), { childList: true });")
+        .await;
+    browser.ask("Second").await;
+    answered(&browser, 2).await;
+    browser.ask("Third").await;
+    answered(&browser, 3).await;
+    assert_eq!(browser.js("return window.__removed").await, json!([]));
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('#messages > .message').length")
+            .await,
+        6
+    );
+    browser.close().await;
+    let _ = server.stop.send(());
+}
