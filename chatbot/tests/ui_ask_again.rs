@@ -188,6 +188,11 @@ async fn regenerate_edit_and_retry(browser: &Browser, world: &World) {
         "",
         "the composer is free for something else"
     );
+    assert_eq!(
+        browser.axe_violations().await,
+        json!([]),
+        "the failed answer, its error and its retry are accessible"
+    );
     // It waits out the throttle, as sending does.
     browser
         .wait_for(

@@ -136,6 +136,11 @@ async fn an_expired_session_says_signed_out_and_keeps_the_question() {
         world.standin.state().requests().is_empty(),
         "nothing reached the model"
     );
+    assert_eq!(
+        browser.axe_violations().await,
+        serde_json::json!([]),
+        "the signed-out view is accessible"
+    );
 
     // Signed in again (the load balancer knows the browser again): the button
     // reloads the page, and the question is still there to send.
