@@ -51,6 +51,11 @@ async fn axe_finds_nothing_serious_on_the_main_views() {
         )
         .await;
     assert_no_violations("a conversation", &browser.axe_violations().await);
+    std::fs::write(
+        screenshot_path("desktop-conversation.png"),
+        browser.client.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
     browser
         .js("document.querySelector('.message.user .message-action.edit').click()")
@@ -59,6 +64,31 @@ async fn axe_finds_nothing_serious_on_the_main_views() {
     browser.keys("\u{E00C}").await; // Escape
 
     browser.close().await;
+
+    // In dark colours.
+    let dark = Browser::start_dark().await;
+    dark.client.goto(&server.url).await.unwrap();
+    dark.wait_for(
+        "the page in dark colours",
+        "return document.body.dataset.ready === 'true' \
+         && matchMedia('(prefers-color-scheme: dark)').matches",
+    )
+    .await;
+    world.standin.state().push_reply(Reply::text(RICH_ANSWER));
+    dark.ask("Show me everything").await;
+    answered(&dark, 1).await;
+    dark.wait_for(
+        "the math typeset",
+        "return !!document.querySelector('.math-display math')",
+    )
+    .await;
+    assert_no_violations("dark colours", &dark.axe_violations().await);
+    std::fs::write(
+        screenshot_path("desktop-conversation-dark.png"),
+        dark.client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    dark.close().await;
 
     // On a phone, the sidebar closed and open.
     let phone = Browser::start_phone().await;

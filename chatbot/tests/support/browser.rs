@@ -29,7 +29,12 @@ pub const PHONE: (u32, u32) = (390, 844);
 
 impl Browser {
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, &[]).await
+    }
+
+    /// A browser whose system asks for dark colours (`prefers-color-scheme: dark`).
+    pub async fn start_dark() -> Self {
+        Self::start_with(None, &["--force-dark-mode"]).await
     }
 
     /// A browser emulating a phone ([`PHONE`]), as Chromium's device mode does.
@@ -37,11 +42,11 @@ impl Browser {
         Self::start_with(Some(json!({
             "deviceMetrics": { "width": PHONE.0, "height": PHONE.1, "pixelRatio": 3.0, "touch": true },
             "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
-        })))
+        })), &[])
         .await
     }
 
-    async fn start_with(mobile_emulation: Option<Value>) -> Self {
+    async fn start_with(mobile_emulation: Option<Value>, extra_args: &[&str]) -> Self {
         for path in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(path).exists(),
@@ -78,6 +83,9 @@ impl Browser {
                     format!("--user-data-dir={}", profile.display()),
                 ],
         });
+        for arg in extra_args {
+            options["args"].as_array_mut().unwrap().push(json!(arg));
+        }
         if let Some(emulation) = mobile_emulation {
             options["mobileEmulation"] = emulation;
         }
