@@ -10,7 +10,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  app: $("app"), sidebar: $("sidebar"), scrim: $("scrim"), toggle: $("toggle-sidebar"),
+  app: $("app"), chat: $("chat"), sidebar: $("sidebar"), scrim: $("scrim"), toggle: $("toggle-sidebar"),
   list: $("conversations"), newChat: $("new-chat"), who: $("who"), avatar: $("avatar"),
   signOut: $("sign-out"), title: $("title"), model: $("model"), devBanner: $("dev-banner"),
   messages: $("messages"), empty: $("empty"), emptyText: $("empty-text"), notice: $("notice"),
@@ -932,9 +932,11 @@ function closeSidebar() {
 }
 
 // On a narrow screen the closed sidebar is off screen: inert, out of the tab order
-// and of what screen readers read.
+// and of what screen readers read; open, it covers the chat, which is inert instead.
 function sidebarReach() {
-  ui.sidebar.inert = narrow.matches && !ui.app.classList.contains("sidebar-open");
+  const open = ui.app.classList.contains("sidebar-open");
+  ui.sidebar.inert = narrow.matches && !open;
+  ui.chat.inert = narrow.matches && open;
 }
 
 async function copy(button) {

@@ -313,6 +313,7 @@ async fn on_a_phone_the_page_fits_and_the_keyboard_stays_down() {
         .wait_for(
             "the sidebar open",
             "return !document.getElementById('sidebar').inert \
+             && document.getElementById('chat').inert \
              && document.activeElement.id === 'new-chat'",
         )
         .await;
@@ -326,6 +327,7 @@ async fn on_a_phone_the_page_fits_and_the_keyboard_stays_down() {
         .wait_for(
             "the sidebar closed",
             "return document.getElementById('sidebar').inert \
+             && !document.getElementById('chat').inert \
              && document.activeElement.id === 'toggle-sidebar'",
         )
         .await;
