@@ -226,6 +226,14 @@ pub fn check_chatbot(chatbot: &BedrockChatbot) -> Vec<FieldProblem> {
             format!("{region} is listed twice"),
         ));
     }
+    for (i, alternative) in chatbot.spec.model.alternatives.iter().enumerate() {
+        if let Some(region) = first_duplicate(&alternative.inference_regions) {
+            problems.push(FieldProblem::new(
+                format!("spec.model.alternatives[{i}].inferenceRegions"),
+                format!("{region} is listed twice"),
+            ));
+        }
+    }
     problems
 }
 
@@ -292,6 +300,13 @@ pub fn check_set(platforms: &[&ChatbotPlatform], chatbots: &[&BedrockChatbot]) -
             profile_outside_its_partition(&spec.model.id, platform_name, &platform.spec.region)
         {
             report("spec.model.id", message);
+        }
+        for (i, alternative) in spec.model.alternatives.iter().enumerate() {
+            if let Some(message) =
+                profile_outside_its_partition(&alternative.id, platform_name, &platform.spec.region)
+            {
+                report(&format!("spec.model.alternatives[{i}].id"), message);
+            }
         }
 
         if let Some(first) = hostnames.insert(spec.hostname.as_str(), object.clone()) {

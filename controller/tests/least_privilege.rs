@@ -811,6 +811,185 @@ async fn the_examples_on_aws_grant_least_privilege() {
     assert!(inline.policy_names().is_empty());
 }
 
+/// The models a team lets its users pick: the task role may invoke each exactly as it
+/// may invoke the default (a policy of its own per model), the app is told the
+/// choices, and a model taken off the list loses its policy and its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_model_users_may_pick_is_invoked_the_same_way_and_no_other() {
+    let moto = Moto::start().unwrap();
+    let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
+    let platform = example_text("platform.yaml", &certificate);
+    let chatbot = |alternatives: &str| {
+        format!(
+            "apiVersion: bedrock-chatbot.dev/v1alpha1\nkind: BedrockChatbot\nmetadata:\n  name: assistant\n  namespace: team-m\nspec:\n  platformRef:\n    name: shared\n  hostname: chat.team-m.example.com\n  history:\n    enabled: false\n  model:\n    id: us.anthropic.claude-sonnet-4-20250514-v1:0\n    label: Claude Sonnet 4\n{alternatives}"
+        )
+    };
+    let engine = Engine::new(
+        moto.sdk_config("us-west-2"),
+        Arc::new(support::Recorder::default()),
+    );
+    let two = chatbot(
+        "    alternatives:\n    - id: amazon.nova-pro-v1:0\n      label: Nova Pro\n    - id: eu.anthropic.claude-3-7-sonnet-20250219-v1:0\n      label: Claude 3.7 (EU)\n      inferenceRegions: [eu-west-1]\n",
+    );
+    let manifests =
+        manifest::load_str(Path::new("models.yaml"), &format!("{platform}\n---\n{two}")).unwrap();
+    let (platform_status, statuses) = apply_converged(&engine, &manifests).await;
+    let account = platform_status.account_id.clone().unwrap();
+    let status: BedrockChatbotStatus =
+        serde_json::from_value(statuses["BedrockChatbot/team-m/assistant"].clone()).unwrap();
+    let role_name = status
+        .task_role_arn
+        .clone()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let aws = support::aws(&engine);
+    let inline = |aws: Aws, role: String| async move {
+        aws.iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .to_vec()
+    };
+    assert_eq!(
+        inline(aws.clone(), role_name.clone()).await,
+        ["bedrock-invoke", "bedrock-invoke-2", "bedrock-invoke-3"]
+    );
+    let granted = |name: &'static str| {
+        let (aws, role) = (aws.clone(), role_name.clone());
+        async move {
+            let document = aws
+                .iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .unwrap();
+            let policy = policy_json(document.policy_document());
+            policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        strings(&s["Resource"]),
+                        s.get("Condition").cloned().unwrap_or(Value::Null),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    // In-region: that foundation model in the platform's region, nothing else.
+    assert_eq!(
+        granted("bedrock-invoke-2").await,
+        [(
+            vec!["arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-pro-v1:0".to_string()],
+            Value::Null
+        )]
+    );
+    // A geographic profile narrowed to one region: the profile, and its model there
+    // only through it.
+    let profile = format!(
+        "arn:aws:bedrock:us-west-2:{account}:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    );
+    assert_eq!(
+        granted("bedrock-invoke-3").await,
+        [
+            (vec![profile.clone()], Value::Null),
+            (
+                vec![
+                    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0"
+                        .to_string()
+                ],
+                json!({ "StringEquals": { "bedrock:InferenceProfileArn": profile } }),
+            ),
+        ]
+    );
+    // The app is told the choices, the default first with its label.
+    let environment = |aws: Aws, arn: String| async move {
+        let definition = aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .unwrap()
+            .task_definition
+            .unwrap();
+        definition.container_definitions()[0]
+            .environment()
+            .iter()
+            .map(|pair| {
+                (
+                    pair.name().unwrap_or_default().to_string(),
+                    pair.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect::<BTreeMap<String, String>>()
+    };
+    let env = environment(aws.clone(), status.task_definition_arn.clone().unwrap()).await;
+    let choices: Vec<bedrock_chatbot::config::ModelChoice> =
+        serde_json::from_str(&env["CHATBOT_MODELS"]).unwrap();
+    let labels: Vec<(&str, &str)> = choices
+        .iter()
+        .map(|c| (c.id.as_str(), c.label.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            (
+                "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "Claude Sonnet 4"
+            ),
+            ("amazon.nova-pro-v1:0", "Nova Pro"),
+            (
+                "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                "Claude 3.7 (EU)"
+            ),
+        ]
+    );
+
+    // Taken off the list: its policy goes, and the app no longer offers it.
+    let one = chatbot("    alternatives:\n    - id: amazon.nova-pro-v1:0\n      label: Nova Pro\n");
+    let manifests =
+        manifest::load_str(Path::new("models.yaml"), &format!("{platform}\n---\n{one}")).unwrap();
+    let (_, statuses) = apply_converged(&engine, &manifests).await;
+    let status: BedrockChatbotStatus =
+        serde_json::from_value(statuses["BedrockChatbot/team-m/assistant"].clone()).unwrap();
+    assert_eq!(
+        inline(aws.clone(), role_name.clone()).await,
+        ["bedrock-invoke", "bedrock-invoke-2"]
+    );
+    let env = environment(aws.clone(), status.task_definition_arn.clone().unwrap()).await;
+    let choices: Vec<bedrock_chatbot::config::ModelChoice> =
+        serde_json::from_str(&env["CHATBOT_MODELS"]).unwrap();
+    assert_eq!(choices.len(), 2);
+
+    // The same model twice, or the default again, is refused before AWS.
+    for duplicate in [
+        "    alternatives:\n    - id: amazon.nova-pro-v1:0\n      label: A\n    - id: amazon.nova-pro-v1:0\n      label: B\n",
+        "    alternatives:\n    - id: us.anthropic.claude-sonnet-4-20250514-v1:0\n      label: Again\n",
+        "    alternatives:\n    - id: \"anthropic.*\"\n      label: Any\n",
+        "    alternatives:\n    - id: us.amazon.nova-pro-v1:0\n      label: Nova\n      inferenceRegions: [\"us-*-1\"]\n",
+    ] {
+        let problems = manifest::load_str(
+            Path::new("models.yaml"),
+            &format!("{platform}\n---\n{}", chatbot(duplicate)),
+        )
+        .expect_err(duplicate);
+        assert!(
+            problems.to_string().contains("spec.model.alternatives"),
+            "{duplicate}: {problems}"
+        );
+    }
+}
+
 /// A tenant cannot widen its task role through its spec: IAM wildcards in the model
 /// id or the inference regions are refused before anything reaches AWS.
 #[test]

@@ -174,11 +174,18 @@ pub const INFERENCE_PROFILE_PREFIXES: [&str; 8] =
 /// taken for a provider.
 pub const MODEL_ID_RULE: &str = "self.matches('^((us|us-gov|eu|apac|jp|au|ca|global)\\\\.)?[a-z0-9-]+\\\\.[A-Za-z0-9_:-]+$') && !self.matches('^(us|us-gov|eu|apac|jp|au|ca|global)\\\\.[A-Za-z0-9_:-]+$')";
 
+/// The rule that a `global.` profile is not narrowed to regions (on `ModelSpec` and
+/// each alternative).
+const GLOBAL_NOT_NARROWED_RULE: &str = "!self.id.startsWith('global.') || !has(self.inferenceRegions) || size(self.inferenceRegions) == 0";
+
 /// Which Bedrock model answers, and how.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[x_kube(validation = Rule::new("!self.id.startsWith('global.') || !has(self.inferenceRegions) || size(self.inferenceRegions) == 0")
+#[x_kube(validation = Rule::new(GLOBAL_NOT_NARROWED_RULE)
     .message("model.inferenceRegions cannot narrow a global. inference profile, which routes to any commercial region: leave it empty, or use a geographic profile (us., eu., apac., …)")
     .field_path(".inferenceRegions"))]
+#[x_kube(validation = Rule::new("!has(self.alternatives) || self.alternatives.all(a, a.id != self.id && self.alternatives.exists_one(b, b.id == a.id))")
+    .message("model.alternatives must each name another model than model.id, and each once")
+    .field_path(".alternatives"))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelSpec {
     /// Model or inference-profile id: `<provider>.<model>`, e.g.
@@ -231,6 +238,48 @@ pub struct ModelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 20000))]
     pub system_prompt: Option<String>,
+
+    /// What the page's model picker calls `id`, the default model; its id when
+    /// not set. Shown only when there are alternatives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 60))]
+    pub label: Option<String>,
+
+    /// Other models users may pick in the page instead of the default (`id`), each
+    /// with a label: up to 9. The same temperature, token and prompt settings apply
+    /// to each, and the task role may invoke each the way it may invoke `id` (and
+    /// no other).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 9))]
+    pub alternatives: Vec<AlternativeModel>,
+}
+
+/// A model users may pick instead of the default.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new(GLOBAL_NOT_NARROWED_RULE)
+    .message("model.alternatives[].inferenceRegions cannot narrow a global. inference profile: leave it empty, or use a geographic profile")
+    .field_path(".inferenceRegions"))]
+#[serde(rename_all = "camelCase")]
+pub struct AlternativeModel {
+    /// Model or inference-profile id, as `model.id`.
+    #[schemars(length(min = 3, max = 128))]
+    #[x_kube(validation = Rule::new(MODEL_ID_RULE).message("model.alternatives[].id must be a Bedrock model id, <provider>.<model>, optionally behind one inference-profile prefix: us., us-gov., eu., apac., jp., au., ca. or global."))]
+    pub id: String,
+
+    /// What the page's model picker calls it.
+    #[schemars(length(min = 1, max = 60))]
+    pub label: String,
+
+    /// As `model.inferenceRegions`, for this model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 20),
+        inner(
+            length(min = 1, max = 32),
+            regex(pattern = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$")
+        )
+    )]
+    pub inference_regions: Vec<String>,
 }
 
 impl Default for ModelSpec {
@@ -242,6 +291,8 @@ impl Default for ModelSpec {
             max_tokens: default_max_tokens(),
             top_p: default_top_p(),
             system_prompt: None,
+            label: None,
+            alternatives: Vec::new(),
         }
     }
 }

@@ -498,6 +498,9 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
     if let Some(prompt) = &model.system_prompt {
         environment.push((env_vars::ENV_SYSTEM_PROMPT, Input::Value(prompt.clone())));
     }
+    if !model.alternatives.is_empty() {
+        environment.push((env_vars::ENV_MODELS, Input::Value(model_choices(model))));
+    }
     environment.extend([
         (
             env_vars::ENV_ALB_ARN,
@@ -544,6 +547,13 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         "bedrock-invoke".into(),
         iam::bedrock_invoke_policy(&model.id, &model.inference_regions, &env),
     )];
+    // Each model users may pick: invoked the same way, through a policy of its own.
+    for (n, alternative) in model.alternatives.iter().enumerate() {
+        task_policies.push((
+            format!("bedrock-invoke-{}", n + 2),
+            iam::bedrock_invoke_policy(&alternative.id, &alternative.inference_regions, &env),
+        ));
+    }
     if let Some(table) = &history_table {
         task_policies.push((
             "history-table".into(),
@@ -728,6 +738,23 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         owner,
         environment: env,
     }
+}
+
+/// The app's `CHATBOT_MODELS`: the default model first, then the alternatives, each
+/// with its label (the default's id when it has none).
+fn model_choices(model: &bedrock_chatbot_crds::ModelSpec) -> String {
+    let default = env_vars::ModelChoice {
+        id: model.id.clone(),
+        label: model.label.clone().unwrap_or_else(|| model.id.clone()),
+    };
+    let choices: Vec<env_vars::ModelChoice> = std::iter::once(default)
+        .chain(model.alternatives.iter().map(|a| env_vars::ModelChoice {
+            id: a.id.clone(),
+            label: a.label.clone(),
+        }))
+        .collect();
+    // A list of plain strings always serializes.
+    serde_json::to_string(&choices).unwrap_or_default()
 }
 
 #[cfg(test)]

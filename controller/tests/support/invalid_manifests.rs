@@ -514,6 +514,64 @@ pub fn cases() -> Vec<Case> {
             "cannot narrow a global. inference profile",
         ),
         chatbot_with(
+            Layer::ApiServer,
+            "an alternative model that is the default again",
+            "/spec/model",
+            json!({
+                "id": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "alternatives": [{ "id": "us.anthropic.claude-sonnet-4-20250514-v1:0", "label": "Again" }]
+            }),
+            "spec.model.alternatives",
+            "must each name another model than model.id",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "the same alternative model twice",
+            "/spec/model/alternatives",
+            json!([
+                { "id": "amazon.nova-pro-v1:0", "label": "A" },
+                { "id": "amazon.nova-pro-v1:0", "label": "B" }
+            ]),
+            "spec.model.alternatives",
+            "each once",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "an alternative model id with an IAM wildcard",
+            "/spec/model/alternatives",
+            json!([{ "id": "anthropic.*", "label": "Any" }]),
+            "spec.model.alternatives[0].id",
+            "must be a Bedrock model id",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "an alternative global profile narrowed to regions",
+            "/spec/model/alternatives",
+            json!([{
+                "id": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "label": "Global",
+                "inferenceRegions": ["us-east-1"]
+            }]),
+            "spec.model.alternatives[0].inferenceRegions",
+            "cannot narrow a global. inference profile",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "an alternative model without a label",
+            "/spec/model/alternatives",
+            json!([{ "id": "amazon.nova-pro-v1:0", "label": "" }]),
+            "spec.model.alternatives[0].label",
+            "is shorter than 1 character",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "ten alternative models",
+            "/spec/model/alternatives",
+            json!((0..10).map(|i| json!({ "id": format!("amazon.nova-pro-v{i}:0"), "label": format!("M{i}") })).collect::<Vec<_>>()),
+            "spec.model.alternatives",
+            "has more than 9 items",
+        ),
+        chatbot_with(
             Layer::AcrossObjects,
             "GovCloud inference profile on a commercial platform",
             "/spec/model/id",
