@@ -90,9 +90,23 @@ const NOTICE: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_says_signed_out_and_keeps_the_question() {
     let world = World::dev("dev@example.com").await;
-    let (gate, server) = serve_gated(&world).await;
+    signed_out_and_back(&world, "dev@example.com").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_says_signed_out_and_keeps_the_question_with_history_on() {
+    let moto = testkit::Moto::start().unwrap();
+    create_history_table(&dynamodb_at(&moto.endpoint()).await, HISTORY_TABLE, true).await;
+    let world = dev_with_history("ada@example.com", &moto.endpoint(), HISTORY_TABLE).await;
+    signed_out_and_back(&world, "ada@example.com").await;
+}
+
+/// The session expires with the page open; a question asked then waits for the
+/// sign-in and is sent after it.
+async fn signed_out_and_back(world: &World, name: &str) {
+    let (gate, server) = serve_gated(world).await;
     let browser = Browser::start().await;
-    visit(&browser, &server, "dev@example.com").await;
+    visit(&browser, &server, name).await;
 
     gate.expired.store(true, Ordering::SeqCst);
     browser
@@ -146,7 +160,7 @@ async fn an_expired_session_says_signed_out_and_keeps_the_question() {
     // reloads the page, and the question is still there to send.
     gate.expired.store(false, Ordering::SeqCst);
     browser.click("notice-action").await;
-    visit(&browser, &server, "dev@example.com").await;
+    visit(&browser, &server, name).await;
     browser
         .wait_for(
             "the question back in the composer",
