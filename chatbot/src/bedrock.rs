@@ -245,6 +245,13 @@ pub struct Usage {
     pub cache_write: u64,
 }
 
+impl Usage {
+    /// Input, output, cache-read and cache-written tokens, in that order.
+    pub fn tokens(&self) -> [u64; 4] {
+        [self.input, self.output, self.cache_read, self.cache_write]
+    }
+}
+
 /// One answer being streamed; dropping it closes the stream to Bedrock.
 #[derive(Debug)]
 pub struct Answer {

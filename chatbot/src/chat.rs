@@ -73,12 +73,13 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bedrock::{Answer, AnswerEvent, BedrockError, Usage};
+use crate::config::{ModelChoice, Pricing};
 use crate::conversation::{self, ChatRequest, Conversation, Role, Turn};
 use crate::error::{Error, ErrorKind, Result};
 use crate::history::store::{MAX_READ_BYTES, MAX_STORED_TURNS};
 use crate::history::{
-    AnswerLog, Destination, Exchange, Follows, History, HistoryError, ReadLimits, StoredTurn,
-    recorder,
+    AnswerLog, Destination, Exchange, Follows, History, HistoryError, ReadLimits, Spent,
+    StoredTurn, recorder,
 };
 use crate::limits::StreamSlot;
 
@@ -233,7 +234,7 @@ async fn chat(
         .model
         .choose(request.model.as_deref())
         .map_err(Error::InvalidRequest)?
-        .to_string();
+        .clone();
     match (request.messages, request.question, state.history.clone()) {
         (Some(messages), None, history)
             if request.conversation.is_none() && request.replaces.is_none() =>
@@ -251,7 +252,10 @@ async fn chat(
             let registration = state.streams.register(&identity.subject, &request.id)?;
             let started = Instant::now();
             count_question(&state);
-            let answer = state.bedrock.converse_stream(&conversation, &model).await?;
+            let answer = state
+                .bedrock
+                .converse_stream(&conversation, &model.id)
+                .await?;
             Ok(stream(
                 state,
                 &identity,
@@ -302,7 +306,7 @@ struct Saved {
 struct Opened<'a> {
     answer: Answer,
     /// The model answering.
-    model: String,
+    model: ModelChoice,
     conversation: &'a Conversation,
     saved: Option<Saved>,
     log: Option<AnswerLog>,
@@ -349,7 +353,7 @@ struct Asked {
     /// The index of the stored question it is asked in place of.
     replaces: Option<u32>,
     /// The model to ask (one of the choices).
-    model: String,
+    model: ModelChoice,
 }
 
 /// A question in a stored conversation (or a new one): the context from the store,
@@ -454,7 +458,11 @@ async fn ask_stored(
         );
         async move { history.begin(&user, &into, &question, follows).await }
     });
-    let answer = match state.bedrock.converse_stream(&conversation, &model).await {
+    let answer = match state
+        .bedrock
+        .converse_stream(&conversation, &model.id)
+        .await
+    {
         Ok(answer) => answer,
         Err(e) => {
             refused_before_answering(history, user, begun, new, e.kind().as_str());
@@ -533,13 +541,13 @@ fn stream(state: AppState, identity: &Identity, opened: Opened<'_>) -> Response 
     } = opened;
     tracing::info!(
         user = %identity.subject,
-        model = %model,
+        model = %model.id,
         turns = conversation.turns.len(),
         dropped = conversation.dropped,
         conversation = saved.as_ref().and_then(|s| s.conversation.as_deref()),
         "answer started"
     );
-    let mut start = json!({ "model": model, "dropped": conversation.dropped });
+    let mut start = json!({ "model": model.id, "dropped": conversation.dropped });
     if let Some(saved) = saved {
         start["conversation"] = json!(saved.conversation);
         start["title"] = json!(saved.title);
@@ -551,6 +559,7 @@ fn stream(state: AppState, identity: &Identity, opened: Opened<'_>) -> Response 
         first_token: None,
         stop_reason: None,
         usage: None,
+        pricing: model.pricing.clone(),
         log,
         ended: None,
         guard: StreamGuard::new(state.clone(), slot, registration, started),
@@ -613,6 +622,8 @@ struct Streaming {
     first_token: Option<Duration>,
     stop_reason: Option<String>,
     usage: Option<Usage>,
+    /// The answering model's prices, when the team gave them.
+    pricing: Option<Pricing>,
     /// Saves the answer, when history is on and the question was saved.
     log: Option<AnswerLog>,
     /// How the answer ended, once it has: why it is not whole (`None`: whole).
@@ -717,7 +728,8 @@ async fn produce(mut s: Streaming, sender: tokio::sync::mpsc::Sender<Relayed>, s
         };
         if let Some(log) = s.log.as_mut() {
             if relayed.1 {
-                log.finish(s.ended.flatten()).await;
+                log.finish(s.ended.flatten(), spent(s.usage, s.pricing.as_ref()))
+                    .await;
             }
             if let Some(change) = log.status_change() {
                 let event = (json_event("history", &change), false);
@@ -789,13 +801,13 @@ async fn next_event(s: &mut Streaming) -> Event {
                 let reason = s.stop_reason.as_deref().unwrap_or("end_turn");
                 // Cut by the configured answer length: not the whole answer.
                 s.ended = Some((reason == "max_tokens").then_some("max_tokens"));
-                return done_event(reason, s.usage);
+                return done_event(reason, s.usage, s.pricing.as_ref());
             }
             Err(Interrupted::Stopped) => {
                 s.phase = Phase::Done;
                 s.ended = Some(Some("stopped"));
                 tracing::info!("answer stopped by the user");
-                return done_event("stopped", s.usage);
+                return done_event("stopped", s.usage, s.pricing.as_ref());
             }
             Err(Interrupted::ShuttingDown) => {
                 s.phase = Phase::Done;
@@ -812,17 +824,41 @@ async fn next_event(s: &mut Streaming) -> Event {
     }
 }
 
-fn done_event(stop_reason: &str, usage: Option<Usage>) -> Event {
-    let usage = usage.map(|usage| UsageData {
-        input_tokens: usage.input,
-        output_tokens: usage.output,
-        cache_read_input_tokens: usage.cache_read,
-        cache_write_input_tokens: usage.cache_write,
+/// The `done` event: why the answer stopped, its tokens, and with prices what
+/// they cost (`cost: {amount, currency}`, an estimate).
+fn done_event(stop_reason: &str, usage: Option<Usage>, pricing: Option<&Pricing>) -> Event {
+    let mut data = json!({
+        "stopReason": stop_reason,
+        "usage": usage.map(|usage| UsageData {
+            input_tokens: usage.input,
+            output_tokens: usage.output,
+            cache_read_input_tokens: usage.cache_read,
+            cache_write_input_tokens: usage.cache_write,
+        }),
     });
-    json_event(
-        "done",
-        &json!({ "stopReason": stop_reason, "usage": usage }),
-    )
+    if let (Some(usage), Some(pricing)) = (usage, pricing) {
+        data["cost"] = cost_json(pricing.cost_micros(usage.tokens()), &pricing.currency);
+    }
+    json_event("done", &data)
+}
+
+/// What an answer used and, priced, cost: for the conversation's totals.
+fn spent(usage: Option<Usage>, pricing: Option<&Pricing>) -> Spent {
+    let Some(usage) = usage else {
+        return Spent::default();
+    };
+    Spent {
+        tokens: usage.tokens(),
+        cost: pricing.map(|p| (p.cost_micros(usage.tokens()), p.currency.clone())),
+    }
+}
+
+/// `{amount, currency}` for `micros` millionths of `currency`.
+pub fn cost_json(micros: u64, currency: &str) -> serde_json::Value {
+    // Millionths to units: exact for any amount a chatbot reaches.
+    #[allow(clippy::cast_precision_loss)]
+    let amount = micros as f64 / 1_000_000.0;
+    json!({ "amount": amount, "currency": currency })
 }
 
 fn error_event(error: &Error, metrics: &crate::metrics::Metrics) -> Event {

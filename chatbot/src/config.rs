@@ -103,13 +103,90 @@ pub struct ModelConfig {
 }
 
 /// A model a user may choose.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelChoice {
     /// Model or inference-profile id.
     pub id: String,
     /// What the page calls it.
     pub label: String,
+    /// What its tokens cost, when the team gave it: answers and conversations then
+    /// show an estimated cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+}
+
+/// A model's prices per million tokens, as the team's price list says (AWS's
+/// on-demand prices, or what its agreement gives): the chatbot only multiplies.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Pricing {
+    /// ISO 4217 code, e.g. `USD`; one for every model of a chatbot.
+    pub currency: String,
+    /// Per million prompt tokens.
+    pub input_per_million: f64,
+    /// Per million answer tokens.
+    pub output_per_million: f64,
+    /// Per million prompt tokens read from the prompt cache; the input price when
+    /// not given (so the estimate errs high).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_per_million: Option<f64>,
+    /// Per million prompt tokens written to the prompt cache; the input price when
+    /// not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_million: Option<f64>,
+}
+
+/// The most a price per million tokens may be (a typo guard).
+pub const MAX_PRICE_PER_MILLION: f64 = 10_000.0;
+
+impl Pricing {
+    /// Millionths of the currency that `tokens` (input, output, cache read, cache
+    /// written) cost, rounded up.
+    pub fn cost_micros(&self, tokens: [u64; 4]) -> u64 {
+        let [input, output, cache_read, cache_write] = tokens;
+        let count = |n: u64| n as f64;
+        // Tokens × price per million = millionths of the currency.
+        let micros = count(input) * self.input_per_million
+            + count(output) * self.output_per_million
+            + count(cache_read)
+                * self
+                    .cache_read_per_million
+                    .unwrap_or(self.input_per_million)
+            + count(cache_write)
+                * self
+                    .cache_write_per_million
+                    .unwrap_or(self.input_per_million);
+        // Finite and non-negative (checked when read), so the cast is exact enough.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let micros = micros.ceil() as u64;
+        micros
+    }
+
+    fn problem(&self) -> Option<String> {
+        let prices = [
+            Some(self.input_per_million),
+            Some(self.output_per_million),
+            self.cache_read_per_million,
+            self.cache_write_per_million,
+        ];
+        if prices
+            .into_iter()
+            .flatten()
+            .any(|p| !p.is_finite() || !(0.0..=MAX_PRICE_PER_MILLION).contains(&p))
+        {
+            return Some(format!(
+                "prices per million tokens must be between 0 and {MAX_PRICE_PER_MILLION}"
+            ));
+        }
+        let currency = self.currency.as_bytes();
+        (currency.len() != 3 || !currency.iter().all(u8::is_ascii_uppercase)).then(|| {
+            format!(
+                "currency must be an ISO 4217 code such as USD, not {:?}",
+                self.currency
+            )
+        })
+    }
 }
 
 impl ModelConfig {
@@ -123,16 +200,19 @@ impl ModelConfig {
 
     /// The model a question asks: `wanted` if this chatbot offers it, the default
     /// when none is named.
-    pub fn choose(&self, wanted: Option<&str>) -> Result<&str, String> {
-        match wanted {
-            None => Ok(&self.model_id),
-            Some(id) => self
-                .choices
-                .iter()
-                .find(|choice| choice.id == id)
-                .map(|choice| choice.id.as_str())
-                .ok_or_else(|| format!("this chatbot does not offer the model {id:?}")),
-        }
+    pub fn choose(&self, wanted: Option<&str>) -> Result<&ModelChoice, String> {
+        let id = wanted.unwrap_or(&self.model_id);
+        self.choices
+            .iter()
+            .find(|choice| choice.id == id)
+            .ok_or_else(|| format!("this chatbot does not offer the model {id:?}"))
+    }
+
+    /// The currency of the chatbot's prices, when it has any.
+    pub fn currency(&self) -> Option<&str> {
+        self.choices
+            .iter()
+            .find_map(|c| c.pricing.as_ref().map(|p| p.currency.as_str()))
     }
 }
 
@@ -146,6 +226,7 @@ fn model_choices(listed: Option<String>, default: &str) -> Result<Vec<ModelChoic
         return Ok(vec![ModelChoice {
             id: default.to_string(),
             label: default.to_string(),
+            pricing: None,
         }]);
     };
     let choices: Vec<ModelChoice> = serde_json::from_str(&listed).map_err(|e| {
@@ -179,6 +260,19 @@ fn model_choices(listed: Option<String>, default: &str) -> Result<Vec<ModelChoic
                 choice.id
             )));
         }
+        if let Some(wrong) = choice.pricing.as_ref().and_then(Pricing::problem) {
+            return Err(problem(format!("the pricing of {:?}: {wrong}", choice.id)));
+        }
+    }
+    let mut currencies = choices
+        .iter()
+        .filter_map(|c| c.pricing.as_ref().map(|p| p.currency.as_str()));
+    if let Some(first) = currencies.next()
+        && let Some(other) = currencies.find(|c| *c != first)
+    {
+        return Err(problem(format!(
+            "every model's pricing must be in one currency, not {first} and {other}"
+        )));
     }
     Ok(choices)
 }
@@ -587,7 +681,7 @@ mod tests {
         let only = read(&vars).unwrap().model;
         assert_eq!(only.choices.len(), 1);
         assert_eq!(only.choices[0].id, default);
-        assert_eq!(only.choose(None), Ok(default.as_str()));
+        assert_eq!(only.choose(None).unwrap().id, default);
         assert!(only.choose(Some("another")).is_err());
 
         let listed = format!(
@@ -597,8 +691,8 @@ mod tests {
         let two = read(&vars).unwrap().model;
         assert_eq!(two.choices[1].label, "Nova Pro");
         assert_eq!(
-            two.choose(Some("us.amazon.nova-pro-v1:0")),
-            Ok("us.amazon.nova-pro-v1:0")
+            two.choose(Some("us.amazon.nova-pro-v1:0")).unwrap().label,
+            "Nova Pro"
         );
         assert!(two.choose(Some("meta.llama3-70b-instruct-v1:0")).is_err());
 
@@ -612,6 +706,15 @@ mod tests {
             format!(r#"[{{"id": "{default}", "label": " "}}]"#),
             format!(r#"[{{"id": "{default}", "label": "{}"}}]"#, "x".repeat(61)),
             format!(r#"[{{"id": "{default}", "label": "A", "price": 1}}]"#),
+            format!(
+                r#"[{{"id": "{default}", "label": "A", "pricing": {{"currency": "usd", "inputPerMillion": 3, "outputPerMillion": 15}}}}]"#
+            ),
+            format!(
+                r#"[{{"id": "{default}", "label": "A", "pricing": {{"currency": "USD", "inputPerMillion": -3, "outputPerMillion": 15}}}}]"#
+            ),
+            format!(
+                r#"[{{"id": "{default}", "label": "A", "pricing": {{"currency": "USD", "inputPerMillion": 3, "outputPerMillion": 15}}}}, {{"id": "b.c", "label": "B", "pricing": {{"currency": "EUR", "inputPerMillion": 1, "outputPerMillion": 2}}}}]"#
+            ),
             format!(
                 "[{}]",
                 (0..11)
@@ -630,6 +733,31 @@ mod tests {
             vars.insert(ENV_MODELS, bad.clone());
             assert_eq!(read(&vars).unwrap_err().name, ENV_MODELS, "{bad}");
         }
+    }
+
+    #[test]
+    fn prices_multiply_tokens_and_cache_reads_cost_the_input_price_unless_given() {
+        let mut pricing = Pricing {
+            currency: "USD".into(),
+            input_per_million: 3.0,
+            output_per_million: 15.0,
+            cache_read_per_million: None,
+            cache_write_per_million: None,
+        };
+        // 1,000 in at $3/M = 3,000 µ$; 100 out at $15/M = 1,500 µ$; 2,000 read at $3/M.
+        assert_eq!(
+            pricing.cost_micros([1_000, 100, 2_000, 0]),
+            3_000 + 1_500 + 6_000
+        );
+        pricing.cache_read_per_million = Some(0.3);
+        pricing.cache_write_per_million = Some(3.75);
+        assert_eq!(
+            pricing.cost_micros([1_000, 100, 2_000, 1_000]),
+            3_000 + 1_500 + 600 + 3_750
+        );
+        // Rounded up: a single token is never free.
+        assert_eq!(pricing.cost_micros([1, 0, 0, 0]), 3);
+        assert_eq!(pricing.cost_micros([0, 0, 1, 0]), 1);
     }
 
     #[test]

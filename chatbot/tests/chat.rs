@@ -228,6 +228,42 @@ async fn a_question_asks_the_model_the_user_chose_among_the_chatbots() {
 }
 
 #[tokio::test]
+async fn an_answer_says_what_it_cost_when_the_model_is_priced() {
+    let models = format!(
+        r#"[{{"id": "{MODEL}", "label": "Claude", "pricing": {{"currency": "EUR", "inputPerMillion": 3, "outputPerMillion": 15}}}}, {{"id": "amazon.nova-micro-v1:0", "label": "Unpriced"}}]"#
+    );
+    let world = World::new(&[
+        ("CHATBOT_MODELS", models.as_str()),
+        ("CHATBOT_PROMPT_CACHING", "off"),
+    ])
+    .await;
+    let events = converse_with(&world, "p1", &["How much?"]).await;
+    let done = &events.last().unwrap().data;
+    let input = done["usage"]["inputTokens"].as_u64().unwrap();
+    let output = done["usage"]["outputTokens"].as_u64().unwrap();
+    let micros = (input * 3 + output * 15) as f64;
+    assert_eq!(done["cost"]["currency"], "EUR");
+    assert!(
+        (done["cost"]["amount"].as_f64().unwrap() * 1e6 - micros).abs() < 0.5,
+        "{done}"
+    );
+    // A model without prices: tokens, no cost.
+    let response = world
+        .app()
+        .oneshot(signed(
+            "POST",
+            "/api/chat",
+            Some(json!({ "id": "p2", "model": "amazon.nova-micro-v1:0", "messages": [{ "role": "user", "text": "And this?" }] })),
+        ))
+        .await
+        .unwrap();
+    let events = SseReader::new(response).all().await;
+    let done = &events.last().unwrap().data;
+    assert!(done["usage"]["outputTokens"].as_u64().unwrap() > 0);
+    assert!(done.get("cost").is_none(), "{done}");
+}
+
+#[tokio::test]
 async fn trims_the_oldest_turns_to_the_history_budget() {
     let world = World::new(&[("CHATBOT_HISTORY_BUDGET_CHARS", "40")]).await;
     let body = json!({ "id": "a3", "messages": [

@@ -1186,6 +1186,54 @@ async fn a_question_asked_again_goes_on_from_the_turn_before_it_and_keeps_the_ol
 }
 
 #[tokio::test]
+async fn a_conversation_adds_up_its_tokens_and_with_prices_their_cost() {
+    let models = format!(
+        r#"[{{"id": "{MODEL}", "label": "Claude", "pricing": {{"currency": "USD", "inputPerMillion": 3, "outputPerMillion": 15, "cacheReadPerMillion": 0.3}}}}]"#
+    );
+    let setup = setup_with(90, &[("CHATBOT_MODELS", models.as_str())]).await;
+    let world = &setup.world;
+    let first = ask(world, ADA, None, "first question").await;
+    let id = first[0].data["conversation"].as_str().unwrap().to_string();
+    let second = ask(world, ADA, Some(&id), "second question").await;
+    let mut tokens = [0u64; 4];
+    let mut micros = 0.0;
+    for events in [&first, &second] {
+        let done = &events.last().unwrap().data;
+        assert_eq!(done["cost"]["currency"], "USD", "{done}");
+        micros += done["cost"]["amount"].as_f64().unwrap() * 1e6;
+        for (i, name) in [
+            "inputTokens",
+            "outputTokens",
+            "cacheReadInputTokens",
+            "cacheWriteInputTokens",
+        ]
+        .iter()
+        .enumerate()
+        {
+            tokens[i] += done["usage"][name].as_u64().unwrap_or(0);
+        }
+    }
+    assert!(tokens[0] > 0 && tokens[1] > 0, "{tokens:?}");
+    let (_, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
+    let usage = &conversation["usage"];
+    assert_eq!(
+        [
+            usage["inputTokens"].as_u64().unwrap(),
+            usage["outputTokens"].as_u64().unwrap(),
+            usage["cacheReadInputTokens"].as_u64().unwrap(),
+            usage["cacheWriteInputTokens"].as_u64().unwrap(),
+        ],
+        tokens
+    );
+    assert_eq!(conversation["cost"]["currency"], "USD");
+    let total = conversation["cost"]["amount"].as_f64().unwrap() * 1e6;
+    assert!((total - micros).abs() < 0.5, "{total} vs {micros}");
+    // The list says the same.
+    let (_, page) = get(world, ADA, "/api/conversations").await;
+    assert_eq!(page["conversations"][0]["usage"], *usage);
+}
+
+#[tokio::test]
 async fn only_a_question_of_the_callers_newest_branch_can_be_asked_again() {
     let setup = setup(90).await;
     let world = &setup.world;

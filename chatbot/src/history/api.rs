@@ -55,12 +55,23 @@ fn bad_query(rejection: QueryRejection) -> Error {
 
 /// A conversation without its turns, as every route shows it.
 pub fn summary_json(summary: &Summary) -> Value {
-    json!({
+    let [input, output, cache_read, cache_write] = summary.spent.tokens;
+    let mut value = json!({
         "id": summary.id,
         "title": summary.title,
         "createdAt": summary.created_at,
         "updatedAt": summary.updated_at,
-    })
+        "usage": {
+            "inputTokens": input,
+            "outputTokens": output,
+            "cacheReadInputTokens": cache_read,
+            "cacheWriteInputTokens": cache_write,
+        },
+    });
+    if let Some((micros, currency)) = &summary.spent.cost {
+        value["cost"] = crate::chat::cost_json(*micros, currency);
+    }
+    value
 }
 
 fn conversation_json(summary: &Summary, turns: &Turns) -> Value {
@@ -360,7 +371,7 @@ async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Follows, StoredTurn};
+    use crate::history::{Follows, Spent, StoredTurn};
 
     #[test]
     fn markdown_marks_who_said_what_and_what_is_incomplete() {
@@ -370,6 +381,7 @@ mod tests {
             created_at: 1,
             updated_at: 2,
             turns: 2,
+            spent: Spent::default(),
         };
         let turns = Turns {
             turns: vec![

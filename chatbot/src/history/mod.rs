@@ -36,12 +36,19 @@
 //! `cursor`: the previous page's `next`.
 //!
 //! ```json
-//! {"conversations": [{"id": "…", "title": "…", "createdAt": 0, "updatedAt": 0}],
+//! {"conversations": [{"id": "…", "title": "…", "createdAt": 0, "updatedAt": 0,
+//!                     "usage": {"inputTokens": 0, "outputTokens": 0,
+//!                               "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0},
+//!                     "cost"?: {"amount": 0.0123, "currency": "USD"}}],
 //!  "next": "opaque cursor, or null after the last page"}
 //! ```
 //!
 //! A page may hold fewer than `limit` conversations (expired ones are skipped) and
 //! still have a `next`.
+//!
+//! `usage` adds up the tokens of the conversation's answers (as Bedrock reported them
+//! at each answer's end); `cost`, when the chatbot's models are priced
+//! (`CHATBOT_MODELS`), what they cost by those prices — an estimate.
 //!
 //! ## `GET /api/conversations/{id}`
 //!
@@ -142,7 +149,9 @@ use aws_sdk_dynamodb::Client;
 
 pub use api::router;
 pub use recorder::AnswerLog;
-pub use store::{Destination, Exchange, Follows, Hit, ReadLimits, StoredTurn, Summary, Turns};
+pub use store::{
+    Destination, Exchange, Follows, Hit, ReadLimits, Spent, StoredTurn, Summary, Turns,
+};
 
 use crate::config::HistoryConfig;
 

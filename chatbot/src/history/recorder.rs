@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::store::{Exchange, PART_BYTES};
+use super::store::{Exchange, PART_BYTES, Spent};
 use super::{History, HistoryError, text};
 
 /// Longest time text waits before it is saved.
@@ -49,7 +49,7 @@ const NOT_CREATED: u8 = 4;
 
 enum Note {
     Text(String),
-    End(Option<String>),
+    End(Option<String>, Spent),
 }
 
 /// The streaming side's handle on an answer being saved. Dropping it without
@@ -69,7 +69,7 @@ impl std::fmt::Debug for Note {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Text(t) => write!(f, "Text({} bytes)", t.len()),
-            Self::End(reason) => write!(f, "End({reason:?})"),
+            Self::End(reason, spent) => write!(f, "End({reason:?}, {spent:?})"),
         }
     }
 }
@@ -147,8 +147,9 @@ impl AnswerLog {
     /// its question's save (at most [`QUESTION_SAVE_WAIT`]: the browser's next
     /// question must find the conversation), then for its last save, at most
     /// [`FINAL_SAVE_WAIT`].
-    pub async fn finish(&mut self, reason: Option<&str>) {
-        self.end(reason);
+    /// `spent`: what the answer used and cost, added to the conversation's totals.
+    pub async fn finish(&mut self, reason: Option<&str>, spent: Spent) {
+        self.end_with(reason, spent);
         if let Some(begun) = self.begun.take() {
             let _ = tokio::time::timeout(QUESTION_SAVE_WAIT, begun).await;
         }
@@ -160,9 +161,15 @@ impl AnswerLog {
     /// The answer ended (`reason`: why it is not whole, `None` when it is); its last
     /// save goes on without anyone waiting.
     pub fn end(&mut self, reason: Option<&str>) {
+        self.end_with(reason, Spent::default());
+    }
+
+    fn end_with(&mut self, reason: Option<&str>, spent: Spent) {
         if !self.ended {
             self.ended = true;
-            let _ = self.notes.send(Note::End(reason.map(str::to_string)));
+            let _ = self
+                .notes
+                .send(Note::End(reason.map(str::to_string), spent));
         }
     }
 }
@@ -229,6 +236,8 @@ struct Writer {
     last_attempt: Instant,
     status: Arc<AtomicU8>,
     failures: u32,
+    /// What the answer used, known at its end.
+    spent: Spent,
 }
 
 impl Writer {
@@ -249,6 +258,7 @@ impl Writer {
             last_attempt: Instant::now(),
             status,
             failures: 0,
+            spent: Spent::default(),
         }
     }
 
@@ -276,7 +286,8 @@ impl Writer {
                         return;
                     }
                 }
-                Some(Note::End(reason)) => {
+                Some(Note::End(reason, spent)) => {
+                    self.spent = spent;
                     let _ = self.flush(reason.as_deref(), true).await;
                     return;
                 }
@@ -325,7 +336,10 @@ impl Writer {
                 self.failures = 0;
                 self.status.store(SAVING, Ordering::SeqCst);
                 if last
-                    && let Err(e) = self.history.touch(&self.user, &self.exchange.id).await
+                    && let Err(e) = self
+                        .history
+                        .touch(&self.user, &self.exchange.id, &self.spent)
+                        .await
                     && !matches!(e, HistoryError::NotFound)
                 {
                     tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "cannot mark the conversation as updated");

@@ -80,6 +80,16 @@ const INCOMPLETE: &str = "incomplete";
 /// On a question that does not follow the turn just before it (an edited question):
 /// the index of the turn it follows, or -1 when it starts the conversation over.
 const FOLLOWS: &str = "follows";
+/// On a conversation: the tokens its answers used (input, output, cache read, cache
+/// written), and what they cost in millionths of `currency`, when priced.
+const TOKENS: [&str; 4] = [
+    "inputTokens",
+    "outputTokens",
+    "cacheReadTokens",
+    "cacheWriteTokens",
+];
+const COST_MICROS: &str = "costMicros";
+const CURRENCY: &str = "currency";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -96,6 +106,17 @@ pub struct Summary {
     pub updated_at: i64,
     /// Turns claimed so far (the next turn's index).
     pub turns: u32,
+    /// What its answers used and cost so far.
+    pub spent: Spent,
+}
+
+/// Tokens answers used and, when the model is priced, what they cost.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Input, output, cache-read and cache-written tokens.
+    pub tokens: [u64; 4],
+    /// Millionths of `currency`, when priced.
+    pub cost: Option<(u64, String)>,
 }
 
 /// One turn as stored.
@@ -357,6 +378,16 @@ fn summary_of(item: &Item) -> Option<Summary> {
         turns: get_n(item, TURNS)
             .and_then(|t| u32::try_from(t).ok())
             .unwrap_or_default(),
+        spent: Spent {
+            tokens: TOKENS.map(|name| {
+                get_n(item, name)
+                    .and_then(|t| u64::try_from(t).ok())
+                    .unwrap_or_default()
+            }),
+            cost: get_n(item, COST_MICROS)
+                .and_then(|c| u64::try_from(c).ok())
+                .zip(get_s(item, CURRENCY).map(str::to_string)),
+        },
     })
 }
 
@@ -854,11 +885,12 @@ impl History {
         self.delete_keys(&pk, keys).await
     }
 
-    /// Marks the conversation as changed now (an answer ended).
-    pub async fn touch(&self, user: &str, id: &str) -> Result<(), HistoryError> {
+    /// Marks the conversation as changed now (an answer ended), adding what the
+    /// answer `spent` to its totals.
+    pub async fn touch(&self, user: &str, id: &str, spent: &Spent) -> Result<(), HistoryError> {
         let pk = partition(user);
         let now = now_ms();
-        let update = self
+        let mut update = self
             .client()
             .update_item()
             .table_name(&self.table)
@@ -868,12 +900,39 @@ impl History {
             .expression_attribute_names("#updated", UPDATED_AT)
             .expression_attribute_names("#expires", EXPIRES_AT)
             .expression_attribute_values(":now", n(now));
-        let update = match self.expires_at(now) {
-            Some(at) => update
-                .update_expression("SET #updated = :now, #expires = :expires")
-                .expression_attribute_values(":expires", n(at)),
-            None => update.update_expression("SET #updated = :now REMOVE #expires"),
-        };
+        let mut set = vec!["#updated = :now"];
+        let mut add = Vec::new();
+        let mut remove = "";
+        match self.expires_at(now) {
+            Some(at) => {
+                set.push("#expires = :expires");
+                update = update.expression_attribute_values(":expires", n(at));
+            }
+            None => remove = " REMOVE #expires",
+        }
+        for (i, (name, count)) in TOKENS.iter().zip(spent.tokens).enumerate() {
+            if count > 0 {
+                add.push(format!("#t{i} :t{i}"));
+                update = update
+                    .expression_attribute_names(format!("#t{i}"), *name)
+                    .expression_attribute_values(format!(":t{i}"), n(count));
+            }
+        }
+        if let Some((micros, currency)) = &spent.cost {
+            add.push("#cost :cost".into());
+            set.push("#currency = :currency");
+            update = update
+                .expression_attribute_names("#cost", COST_MICROS)
+                .expression_attribute_names("#currency", CURRENCY)
+                .expression_attribute_values(":cost", n(micros))
+                .expression_attribute_values(":currency", s(currency.as_str()));
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !add.is_empty() {
+            expression.push_str(&format!(" ADD {}", add.join(", ")));
+        }
+        expression.push_str(remove);
+        let update = update.update_expression(expression);
         match update.send().await {
             Ok(_) => Ok(()),
             Err(e) if code(&e) == Some("ConditionalCheckFailedException") => {
