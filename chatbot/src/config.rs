@@ -424,9 +424,11 @@ impl Config {
     /// production, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&lookup);
+        // Read in the operator's order, so the first one missing is named.
+        let region = vars.required(ENV_REGION)?;
         let model_id = vars.required(ENV_MODEL_ID)?;
         Ok(Self {
-            region: vars.required(ENV_REGION)?,
+            region,
             model: ModelConfig {
                 choices: model_choices(vars.optional(ENV_MODELS), &model_id)?,
                 model_id,
