@@ -186,6 +186,9 @@ const GLOBAL_NOT_NARROWED_RULE: &str = "!self.id.startsWith('global.') || !has(s
 #[x_kube(validation = Rule::new("!has(self.alternatives) || self.alternatives.all(a, a.id != self.id && self.alternatives.exists_one(b, b.id == a.id))")
     .message("model.alternatives must each name another model than model.id, and each once")
     .field_path(".alternatives"))]
+#[x_kube(validation = Rule::new("!has(self.alternatives) || self.alternatives.all(a, !has(a.pricing) || (has(self.pricing) && a.pricing.currency == self.pricing.currency))")
+    .message("model.alternatives[].pricing needs model.pricing too, in the same currency")
+    .field_path(".alternatives"))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelSpec {
     /// Model or inference-profile id: `<provider>.<model>`, e.g.
@@ -245,6 +248,11 @@ pub struct ModelSpec {
     #[schemars(length(min = 1, max = 60))]
     pub label: Option<String>,
 
+    /// What the default model's tokens cost, for the estimates users see on each
+    /// answer and conversation. Optional; the chatbot only multiplies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<ModelPricing>,
+
     /// Other models users may pick in the page instead of the default (`id`), each
     /// with a label: up to 9. The same temperature, token and prompt settings apply
     /// to each, and the task role may invoke each the way it may invoke `id` (and
@@ -270,6 +278,10 @@ pub struct AlternativeModel {
     #[schemars(length(min = 1, max = 60))]
     pub label: String,
 
+    /// What its tokens cost, as `model.pricing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<ModelPricing>,
+
     /// As `model.inferenceRegions`, for this model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
@@ -282,6 +294,32 @@ pub struct AlternativeModel {
     pub inference_regions: Vec<String>,
 }
 
+/// A model's prices per million tokens, from the team's price list (AWS's on-demand
+/// prices, or its agreement's).
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPricing {
+    /// ISO 4217 code, e.g. `USD`; every model of a chatbot in the same one.
+    #[schemars(length(min = 3, max = 3), regex(pattern = r"^[A-Z]{3}$"))]
+    pub currency: String,
+    /// Per million prompt tokens.
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub input_per_million: f64,
+    /// Per million answer tokens.
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub output_per_million: f64,
+    /// Per million prompt tokens read from the prompt cache; the input price when
+    /// not set (so the estimate errs high).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub cache_read_per_million: Option<f64>,
+    /// Per million prompt tokens written to the prompt cache; the input price when
+    /// not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub cache_write_per_million: Option<f64>,
+}
+
 impl Default for ModelSpec {
     fn default() -> Self {
         Self {
@@ -292,6 +330,7 @@ impl Default for ModelSpec {
             top_p: default_top_p(),
             system_prompt: None,
             label: None,
+            pricing: None,
             alternatives: Vec::new(),
         }
     }

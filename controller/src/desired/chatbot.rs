@@ -498,7 +498,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
     if let Some(prompt) = &model.system_prompt {
         environment.push((env_vars::ENV_SYSTEM_PROMPT, Input::Value(prompt.clone())));
     }
-    if !model.alternatives.is_empty() {
+    if !model.alternatives.is_empty() || model.pricing.is_some() {
         environment.push((env_vars::ENV_MODELS, Input::Value(model_choices(model))));
     }
     environment.extend([
@@ -741,16 +741,27 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
 }
 
 /// The app's `CHATBOT_MODELS`: the default model first, then the alternatives, each
-/// with its label (the default's id when it has none).
+/// with its label (the default's id when it has none) and prices.
 fn model_choices(model: &bedrock_chatbot_crds::ModelSpec) -> String {
+    let pricing = |p: &Option<bedrock_chatbot_crds::ModelPricing>| {
+        p.as_ref().map(|p| env_vars::Pricing {
+            currency: p.currency.clone(),
+            input_per_million: p.input_per_million,
+            output_per_million: p.output_per_million,
+            cache_read_per_million: p.cache_read_per_million,
+            cache_write_per_million: p.cache_write_per_million,
+        })
+    };
     let default = env_vars::ModelChoice {
         id: model.id.clone(),
         label: model.label.clone().unwrap_or_else(|| model.id.clone()),
+        pricing: pricing(&model.pricing),
     };
     let choices: Vec<env_vars::ModelChoice> = std::iter::once(default)
         .chain(model.alternatives.iter().map(|a| env_vars::ModelChoice {
             id: a.id.clone(),
             label: a.label.clone(),
+            pricing: pricing(&a.pricing),
         }))
         .collect();
     // A list of plain strings always serializes.
@@ -992,6 +1003,62 @@ mod tests {
                 }]
             })
         );
+    }
+
+    /// Models to pick and their prices reach the app as it reads them.
+    #[test]
+    fn the_models_and_their_prices_reach_the_app() {
+        let mut chatbot = reference_chatbot();
+        let platform = platform::desired(&reference_platform(), "123456789012");
+        let environment = |chatbot: &BedrockChatbot| {
+            desired(chatbot, &platform)
+                .task_definition
+                .container
+                .environment
+                .iter()
+                .find(|(name, _)| name == env_vars::ENV_MODELS)
+                .map(|(_, value)| match value {
+                    Input::Value(v) => v.clone(),
+                    other => panic!("{other:?}"),
+                })
+        };
+        assert_eq!(
+            environment(&chatbot),
+            None,
+            "one unpriced model: nothing to say"
+        );
+        let price = bedrock_chatbot_crds::ModelPricing {
+            currency: "USD".into(),
+            input_per_million: 3.0,
+            output_per_million: 15.0,
+            cache_read_per_million: Some(0.3),
+            cache_write_per_million: None,
+        };
+        chatbot.spec.model.pricing = Some(price.clone());
+        chatbot.spec.model.alternatives = vec![bedrock_chatbot_crds::AlternativeModel {
+            id: "amazon.nova-pro-v1:0".into(),
+            label: "Nova Pro".into(),
+            pricing: None,
+            inference_regions: vec![],
+        }];
+        let listed = environment(&chatbot).unwrap();
+        let config = Config::from_lookup(|name| {
+            if name == env_vars::ENV_MODELS {
+                Some(listed.clone())
+            } else {
+                bedrock_chatbot::config::local_default(name).map(str::to_string)
+            }
+        });
+        let model = config.unwrap().model;
+        assert_eq!(model.choices.len(), 2);
+        assert_eq!(
+            model.choices[0].label,
+            "us.anthropic.claude-sonnet-4-20250514-v1:0"
+        );
+        let pricing = model.choices[0].pricing.as_ref().unwrap();
+        assert_eq!(pricing.currency, price.currency);
+        assert_eq!(pricing.cache_read_per_million, Some(0.3));
+        assert_eq!(model.choices[1].pricing, None);
     }
 
     /// The environment the operator writes is exactly what the chat app accepts.

@@ -565,6 +565,50 @@ pub fn cases() -> Vec<Case> {
         ),
         chatbot_with(
             Layer::ApiServer,
+            "prices in two currencies",
+            "/spec/model",
+            json!({
+                "id": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "pricing": { "currency": "USD", "inputPerMillion": 3, "outputPerMillion": 15 },
+                "alternatives": [{
+                    "id": "amazon.nova-pro-v1:0",
+                    "label": "Nova",
+                    "pricing": { "currency": "EUR", "inputPerMillion": 1, "outputPerMillion": 3 }
+                }]
+            }),
+            "spec.model.alternatives",
+            "needs model.pricing too, in the same currency",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "a priced alternative to an unpriced default",
+            "/spec/model/alternatives",
+            json!([{
+                "id": "amazon.nova-pro-v1:0",
+                "label": "Nova",
+                "pricing": { "currency": "USD", "inputPerMillion": 1, "outputPerMillion": 3 }
+            }]),
+            "spec.model.alternatives",
+            "needs model.pricing too",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "a price in no currency code",
+            "/spec/model/pricing",
+            json!({ "currency": "dollars", "inputPerMillion": 3, "outputPerMillion": 15 }),
+            "spec.model.pricing.currency",
+            "does not match",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "a negative price",
+            "/spec/model/pricing",
+            json!({ "currency": "USD", "inputPerMillion": -3, "outputPerMillion": 15 }),
+            "spec.model.pricing.inputPerMillion",
+            "less than the minimum",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
             "ten alternative models",
             "/spec/model/alternatives",
             json!((0..10).map(|i| json!({ "id": format!("amazon.nova-pro-v{i}:0"), "label": format!("M{i}") })).collect::<Vec<_>>()),
