@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use operator::aws::{Aws, CallLog, ErrorClass, aws_error};
+use operator::aws::{Aws, CallLog, ErrorClass};
 use operator::engine::Engine;
 use operator::file_mode::{self, ReadyWhen, Timing};
 use operator::manifest;
@@ -177,7 +177,7 @@ async fn the_sdk_never_repeats_a_write_whose_answer_was_lost() {
         .await
         .unwrap_err();
     assert_eq!(proxy.forwarded(), 1, "the SDK repeated the create");
-    let error = aws_error("logs", "CreateLogGroup", error);
+    let error = operator::Error::from(error);
     assert_eq!(error.class(), Some(ErrorClass::Retryable), "{error}");
     let clean = Aws::new(
         &moto.sdk_config("us-west-2"),

@@ -9,10 +9,11 @@ mod pass_reads;
 mod retry;
 
 use aws_config::SdkConfig;
+use aws_sdk_iam::operation::create_service_linked_role::CreateServiceLinkedRoleError;
 use aws_types::region::Region;
 
 pub use calls::{Call, CallLog};
-pub use error::{AwsError, ErrorClass, aws_error, no_ecs_service_linked_role};
+pub use error::{AwsError, ErrorClass, no_ecs_service_linked_role, or_absent};
 pub use fence::Fence;
 pub use pass_reads::{PassReads, PassScope};
 
@@ -93,6 +94,7 @@ macro_rules! client {
                 .interceptor($fence.interceptor())
                 .interceptor($calls.interceptor())
                 .interceptor(retry::NoBlindRetry)
+                .interceptor(error::NameCalls)
                 .retry_partition(
                     aws_smithy_runtime::client::retries::RetryPartition::custom(concat!(
                         "bedrock-chatbot-operator/",
@@ -148,12 +150,7 @@ impl Aws {
         if let Some(account) = self.account.get() {
             return Ok(account.clone());
         }
-        let identity = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| aws_error("sts", "GetCallerIdentity", e))?;
+        let identity = self.sts.get_caller_identity().send().await?;
         let account = identity.account.ok_or_else(|| {
             crate::Error::Aws(AwsError::unexpected(
                 "sts",
@@ -178,16 +175,27 @@ impl Aws {
                     .aws_service_name("ecs.amazonaws.com")
                     .send()
                     .await;
-                match created.map_err(|e| aws_error("iam", "CreateServiceLinkedRole", e)) {
-                    Err(crate::Error::Aws(error))
-                        if error.is("InvalidInput") && error.message.contains("has been taken") =>
-                    {
-                        Ok(())
-                    }
-                    other => other.map(|_| ()),
+                match created {
+                    Ok(_) => Ok(()),
+                    Err(error) if has_been_taken(&error) => Ok(()),
+                    Err(error) => Err(error.into()),
                 }
             })
             .await
             .copied()
     }
+}
+
+/// Whether IAM refused to create a service-linked role because it exists already.
+fn has_been_taken(
+    error: &aws_smithy_runtime_api::client::result::SdkError<
+        CreateServiceLinkedRoleError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(CreateServiceLinkedRoleError::InvalidInputException(e))
+            if e.message().is_some_and(|m| m.contains("has been taken"))
+    )
 }

@@ -568,12 +568,13 @@ fn a_transient_failure_keeps_a_ready_of_this_generation_and_any_other_failure_cl
 
     let error = |class| {
         Error::Aws(AwsError {
-            service: "ec2",
-            operation: "DescribeVpcs",
+            service: "ec2".into(),
+            operation: "DescribeVpcs".into(),
             code: Some("Code".into()),
             message: "it failed".into(),
             status: Some(400),
             class,
+            source: None,
         })
     };
     let mut ready = Vec::new();

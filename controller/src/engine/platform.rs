@@ -10,7 +10,7 @@ use bedrock_chatbot_crds::{
 pub use super::Deletion;
 use super::{Engine, Pass, conditions, report_retained};
 use crate::Result;
-use crate::aws::{ErrorClass, aws_error};
+use crate::aws::ErrorClass;
 use crate::desired::PlatformRef;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
@@ -170,7 +170,7 @@ async fn check_certificate(
     {
         Ok(described) => described,
         Err(error) => {
-            let error = aws_error("acm", "DescribeCertificate", error);
+            let error = crate::Error::from(error);
             return match error.class() {
                 Some(ErrorClass::NotFound) => refuse(
                     format!("does not exist in {} (account {account})", aws.region),
@@ -246,7 +246,7 @@ async fn check_existing_network(
             .attribute(attribute.clone())
             .send()
             .await
-            .map_err(|e| aws_error("ec2", "DescribeVpcAttribute", e));
+            .map_err(crate::Error::from);
         let described = match described {
             Err(error) if error.class() == Some(ErrorClass::NotFound) => {
                 return refuse(format!("does not exist in {}", aws.region));
@@ -282,8 +282,7 @@ async fn check_existing_network(
                 .build(),
         )
         .send()
-        .await
-        .map_err(|e| aws_error("ec2", "DescribeVpcEndpoints", e))?;
+        .await?;
     // AWS writes endpoint states in lower case ("available", "deleting"), not
     // as the SDK's enum spells them.
     let gone = ["deleting", "deleted", "rejected", "failed", "expired"];

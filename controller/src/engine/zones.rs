@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use aws_sdk_ec2::types::Filter;
 use bedrock_chatbot_crds::{ChatbotPlatform, NetworkSpec};
 
-use crate::aws::{Aws, aws_error};
+use crate::aws::Aws;
 use crate::desired::TAG_OWNER;
 use crate::desired::platform::bedrock_runtime_service;
 use crate::{Error, Result};
@@ -79,8 +79,7 @@ pub async fn resolve(
                 .build(),
         )
         .send()
-        .await
-        .map_err(|e| aws_error("ec2", "DescribeSubnets", e))?;
+        .await?;
     let existing: BTreeSet<String> = ours
         .subnets()
         .iter()
@@ -156,16 +155,14 @@ async fn usable(aws: &Aws) -> Result<BTreeSet<String>> {
                 .build(),
         )
         .send()
-        .await
-        .map_err(|e| aws_error("ec2", "DescribeAvailabilityZones", e))?;
+        .await?;
     let service = bedrock_runtime_service(&aws.region);
     let offered = aws
         .ec2
         .describe_vpc_endpoint_services()
         .service_names(&service)
         .send()
-        .await
-        .map_err(|e| aws_error("ec2", "DescribeVpcEndpointServices", e))?;
+        .await?;
     let offered: BTreeSet<&str> = offered
         .service_details()
         .iter()

@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
 };
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
-use crate::aws::{AwsError, aws_error};
+use crate::aws::AwsError;
 use crate::desired::platform::EcsCluster;
 use crate::{Error, Result};
 
@@ -55,8 +55,7 @@ impl Resource for EcsCluster {
             .include(ClusterField::Tags)
             .include(ClusterField::Settings)
             .send()
-            .await
-            .map_err(|e| aws_error("ecs", "DescribeClusters", e))?;
+            .await?;
         // A deleted cluster stays visible as INACTIVE for a while; it is gone.
         let Some(cluster) = found
             .clusters()
@@ -125,7 +124,7 @@ impl Resource for EcsCluster {
             .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
             .await
-            .map_err(|e| aws_error("ecs", "CreateCluster", e));
+            .map_err(crate::Error::from);
         if let Err(error) = &created
             && crate::aws::no_ecs_service_linked_role(error)
         {
@@ -164,8 +163,7 @@ impl Resource for EcsCluster {
                         .cluster(&observed.arn)
                         .settings(self.insights_setting())
                         .send()
-                        .await
-                        .map_err(|e| aws_error("ecs", "UpdateCluster", e))?;
+                        .await?;
                 }
                 EcsClusterSetting::CapacityProviders => {
                     ecs.put_cluster_capacity_providers()
@@ -173,8 +171,7 @@ impl Resource for EcsCluster {
                         .set_capacity_providers(Some(self.providers().into_iter().collect()))
                         .set_default_capacity_provider_strategy(Some(self.strategy()))
                         .send()
-                        .await
-                        .map_err(|e| aws_error("ecs", "PutClusterCapacityProviders", e))?;
+                        .await?;
                 }
             }
         }
@@ -187,8 +184,7 @@ impl Resource for EcsCluster {
             .delete_cluster()
             .cluster(&observed.arn)
             .send()
-            .await
-            .map_err(|e| aws_error("ecs", "DeleteCluster", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 

@@ -3,12 +3,14 @@
 //! are never deleted by the operator: a repository that still holds any is left
 //! in place and the deletion says why.
 
+use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryError;
+use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError;
 use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
 };
 
 use super::{Ctx, Drift, Removal, Resource, tags};
-use crate::aws::{AwsError, ErrorClass, aws_error};
+use crate::aws::{AwsError, or_absent};
 use crate::desired::platform::EcrRepository;
 use crate::{Error, Result};
 
@@ -50,20 +52,17 @@ impl Resource for EcrRepository {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedRepository>> {
         let ecr = &ctx.aws.ecr;
-        let found = match ecr
+        let found = ecr
             .describe_repositories()
             .repository_names(&self.name)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let error = aws_error("ecr", "DescribeRepositories", e);
-                return match error.class() {
-                    Some(ErrorClass::NotFound) => Ok(None),
-                    _ => Err(error),
-                };
-            }
+            .await;
+        let Some(found) = or_absent(
+            found,
+            DescribeRepositoriesError::is_repository_not_found_exception,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(repository) = found.repositories().first() else {
             return Ok(None);
@@ -73,8 +72,7 @@ impl Resource for EcrRepository {
             .list_tags_for_resource()
             .resource_arn(&arn)
             .send()
-            .await
-            .map_err(|e| aws_error("ecr", "ListTagsForResource", e))?;
+            .await?;
         tags::ensure_owned(
             Self::KIND,
             &self.name,
@@ -151,8 +149,7 @@ impl Resource for EcrRepository {
             .encryption_configuration(encryption)
             .set_tags(Some(tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ecr", "CreateRepository", e))?;
+            .await?;
         let repository = created
             .repository()
             .ok_or_else(|| unexpected("CreateRepository", "the response holds no repository"))?;
@@ -179,16 +176,14 @@ impl Resource for EcrRepository {
                         .repository_name(&self.name)
                         .image_tag_mutability(ImageTagMutability::from(self.image_tag_mutability))
                         .send()
-                        .await
-                        .map_err(|e| aws_error("ecr", "PutImageTagMutability", e))?;
+                        .await?;
                 }
                 RepositorySetting::ScanOnPush => {
                     ecr.put_image_scanning_configuration()
                         .repository_name(&self.name)
                         .image_scanning_configuration(self.scanning())
                         .send()
-                        .await
-                        .map_err(|e| aws_error("ecr", "PutImageScanningConfiguration", e))?;
+                        .await?;
                 }
             }
         }
@@ -202,8 +197,7 @@ impl Resource for EcrRepository {
             .repository_name(&self.name)
             .max_results(1)
             .send()
-            .await
-            .map_err(|e| aws_error("ecr", "ListImages", e))?;
+            .await?;
         if !images.image_ids().is_empty() {
             return Ok(Removal::Waiting(self.not_empty()));
         }
@@ -216,12 +210,15 @@ impl Resource for EcrRepository {
             .await
         {
             Ok(_) => Ok(Removal::Done),
-            Err(e) => match aws_error("ecr", "DeleteRepository", e) {
-                Error::Aws(error) if error.is("RepositoryNotEmptyException") => {
-                    Ok(Removal::Waiting(self.not_empty()))
-                }
-                error => Err(error),
-            },
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(DeleteRepositoryError::RepositoryNotEmptyException(_))
+                ) =>
+            {
+                Ok(Removal::Waiting(self.not_empty()))
+            }
+            Err(error) => Err(error.into()),
         }
     }
 

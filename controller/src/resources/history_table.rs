@@ -12,18 +12,22 @@
 //! (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithTables.Basics.html>):
 //! those settings are made once it is, and until then the table waits.
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::operation::update_time_to_live::UpdateTimeToLiveError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, LocalSecondaryIndex,
     PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType,
     ScalarAttributeType, SseSpecification, SseStatus, SseType, TableDescription, TableStatus, Tag,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use bedrock_chatbot::history_table::{
     BY_UPDATED_INDEX, EXPIRES_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT,
 };
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
-use crate::aws::{AwsError, ErrorClass, aws_error};
+use crate::aws::{AwsError, ErrorClass, or_absent};
 use crate::desired::Tags;
 use crate::desired::chatbot::HistoryTable;
 use crate::{Error, Result};
@@ -90,16 +94,14 @@ impl Resource for HistoryTable {
             .table_name(&self.name)
             .send()
             .await;
-        let table = match described {
-            Ok(out) => out.table.ok_or_else(|| unexpected("DescribeTable"))?,
-            Err(e) => {
-                let error = aws_error("dynamodb", "DescribeTable", e);
-                return match error.class() {
-                    Some(ErrorClass::NotFound) => Ok(None),
-                    _ => Err(error),
-                };
-            }
+        let Some(described) = or_absent(
+            described,
+            DescribeTableError::is_resource_not_found_exception,
+        )?
+        else {
+            return Ok(None);
         };
+        let table = described.table.ok_or_else(|| unexpected("DescribeTable"))?;
         let arn = table.table_arn().unwrap_or_default().to_string();
         let tags = self.tags_of(&arn, ctx).await?;
         tags::ensure_owned(
@@ -204,8 +206,7 @@ impl Resource for HistoryTable {
             .sse_specification(kms_encryption())
             .set_tags(Some(dynamodb_tags(&tags)?))
             .send()
-            .await
-            .map_err(|e| aws_error("dynamodb", "CreateTable", e))?;
+            .await?;
         let table = created
             .table_description
             .ok_or_else(|| unexpected("CreateTable"))?;
@@ -264,8 +265,7 @@ impl Resource for HistoryTable {
                 .billing_mode(BillingMode::PayPerRequest)
                 .sse_specification(kms_encryption())
                 .send()
-                .await
-                .map_err(|e| aws_error("dynamodb", "UpdateTable", e))?;
+                .await?;
         }
         if recovery {
             let specification = PointInTimeRecoverySpecification::builder()
@@ -277,8 +277,7 @@ impl Resource for HistoryTable {
                 .table_name(&self.name)
                 .point_in_time_recovery_specification(specification)
                 .send()
-                .await
-                .map_err(|e| aws_error("dynamodb", "UpdateContinuousBackups", e))?;
+                .await?;
         }
         if expiry {
             self.update_time_to_live(observed, ctx).await?;
@@ -290,8 +289,7 @@ impl Resource for HistoryTable {
                 .resource_arn(&observed.arn)
                 .set_tags(Some(dynamodb_tags(&tags)?))
                 .send()
-                .await
-                .map_err(|e| aws_error("dynamodb", "TagResource", e))?;
+                .await?;
         }
         Ok(())
     }
@@ -305,8 +303,7 @@ impl Resource for HistoryTable {
             .delete_table()
             .table_name(&observed.name)
             .send()
-            .await
-            .map_err(|e| aws_error("dynamodb", "DeleteTable", e))?;
+            .await?;
         // DynamoDB deletes the table in the background: it is gone once
         // DescribeTable no longer finds it.
         match self.observe(ctx).await? {
@@ -352,8 +349,7 @@ impl HistoryTable {
                 .resource_arn(arn)
                 .set_next_token(token)
                 .send()
-                .await
-                .map_err(|e| aws_error("dynamodb", "ListTagsOfResource", e))?;
+                .await?;
             tags.extend(
                 page.tags()
                     .iter()
@@ -373,8 +369,7 @@ impl HistoryTable {
             .describe_continuous_backups()
             .table_name(&self.name)
             .send()
-            .await
-            .map_err(|e| aws_error("dynamodb", "DescribeContinuousBackups", e))?;
+            .await?;
         Ok(backups
             .continuous_backups_description()
             .and_then(|d| d.point_in_time_recovery_description())
@@ -389,8 +384,7 @@ impl HistoryTable {
             .describe_time_to_live()
             .table_name(&self.name)
             .send()
-            .await
-            .map_err(|e| aws_error("dynamodb", "DescribeTimeToLive", e))?;
+            .await?;
         let Some(description) = ttl.time_to_live_description() else {
             return Ok(None);
         };
@@ -432,10 +426,7 @@ impl HistoryTable {
             .time_to_live_specification(specification)
             .send()
             .await;
-        match changed {
-            Ok(_) => Ok(()),
-            Err(e) => Err(once_an_hour(aws_error("dynamodb", "UpdateTimeToLive", e))),
-        }
+        changed.map(drop).map_err(once_an_hour)
     }
 
     /// Refuses a table of ours whose layout is not the app's: keys, their types and
@@ -482,25 +473,24 @@ impl HistoryTable {
 
 /// DynamoDB's "Time to live has been modified multiple times within a fixed
 /// interval" is a wait of up to an hour, not a mistake: retried by later passes.
-fn once_an_hour(error: Error) -> Error {
-    match error {
-        Error::Aws(aws)
-            if aws.is("ValidationException")
-                && aws
-                    .message
-                    .contains("multiple times within a fixed interval") =>
-        {
-            Error::Aws(AwsError {
-                message: format!(
-                    "{} (DynamoDB takes one time-to-live change per table per hour; retried later)",
-                    aws.message
-                ),
-                class: ErrorClass::Retryable,
-                ..aws
-            })
-        }
-        other => other,
+fn once_an_hour(error: SdkError<UpdateTimeToLiveError, HttpResponse>) -> Error {
+    // A ValidationException: DynamoDB models no error of its own for it.
+    let once_an_hour = error.code() == Some("ValidationException")
+        && error
+            .message()
+            .is_some_and(|m| m.contains("multiple times within a fixed interval"));
+    let aws = AwsError::from(error);
+    if !once_an_hour {
+        return Error::Aws(aws);
     }
+    Error::Aws(AwsError {
+        message: format!(
+            "{} (DynamoDB takes one time-to-live change per table per hour; retried later)",
+            aws.message
+        ),
+        class: ErrorClass::Retryable,
+        ..aws
+    })
 }
 
 fn kms_encryption() -> SseSpecification {

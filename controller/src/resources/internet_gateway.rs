@@ -1,13 +1,13 @@
 //! The internet gateway of a managed network, attached to its VPC: the public
 //! subnets' way out (and the load balancer's way in).
 
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::ResourceType;
 
 use super::{Ctx, Drift, Removal, Resource, ec2, tags};
-use crate::aws::aws_error;
+use crate::Result;
 use crate::desired::PlatformRef;
 use crate::desired::platform::InternetGateway;
-use crate::{Error, Result};
 
 /// An internet gateway as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +46,7 @@ impl Resource for InternetGateway {
             .describe_internet_gateways()
             .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeInternetGateways", e))?;
+            .await?;
         Ok(found
             .internet_gateways()
             .iter()
@@ -82,8 +81,7 @@ impl Resource for InternetGateway {
             .create_internet_gateway()
             .tag_specifications(tags::ec2_spec(ResourceType::InternetGateway, &tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateInternetGateway", e))?;
+            .await?;
         let id = created
             .internet_gateway()
             .and_then(|g| g.internet_gateway_id())
@@ -133,7 +131,7 @@ impl Resource for InternetGateway {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| aws_error("ec2", "DeleteInternetGateway", e));
+            .map_err(crate::Error::from);
         ec2::in_use_is_waiting(result, "internet gateway")
     }
 
@@ -153,18 +151,18 @@ async fn attach(ctx: Ctx<'_>, gateway: &str, vpc: &str) -> Result<()> {
         .internet_gateway_id(gateway)
         .vpc_id(vpc)
         .send()
-        .await
-        .map(drop)
-        .map_err(|e| aws_error("ec2", "AttachInternetGateway", e));
+        .await;
     match result {
-        Err(Error::Aws(error)) if error.is("Resource.AlreadyAssociated") => {
+        Ok(_) => Ok(()),
+        // EC2 models no errors: its codes are the SDK's error metadata.
+        Err(error) if error.code() == Some("Resource.AlreadyAssociated") => {
             if attached_vpcs(ctx, gateway).await?.iter().any(|v| v == vpc) {
                 Ok(())
             } else {
-                Err(Error::Aws(error))
+                Err(error.into())
             }
         }
-        other => other,
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -178,12 +176,11 @@ async fn detach(ctx: Ctx<'_>, gateway: &str, vpc: &str) -> Result<()> {
         .internet_gateway_id(gateway)
         .vpc_id(vpc)
         .send()
-        .await
-        .map(drop)
-        .map_err(|e| aws_error("ec2", "DetachInternetGateway", e));
+        .await;
     match result {
-        Err(Error::Aws(error)) if error.is("Gateway.NotAttached") => Ok(()),
-        other => other,
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == Some("Gateway.NotAttached") => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -195,8 +192,7 @@ async fn attached_vpcs(ctx: Ctx<'_>, gateway: &str) -> Result<Vec<String>> {
         .describe_internet_gateways()
         .internet_gateway_ids(gateway)
         .send()
-        .await
-        .map_err(|e| aws_error("ec2", "DescribeInternetGateways", e))?;
+        .await?;
     Ok(found.internet_gateways().iter().flat_map(vpcs_of).collect())
 }
 

@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::{Ctx, Drift, Removal, Resource, tags};
-use crate::aws::{AwsError, aws_error};
+use crate::aws::AwsError;
 use crate::desired::PlatformRef;
 use crate::desired::platform::{DefaultAction, Listener};
 use crate::{Error, Result};
@@ -188,8 +188,7 @@ impl Resource for Listener {
             .describe_listeners()
             .load_balancer_arn(&load_balancer)
             .send()
-            .await
-            .map_err(|e| aws_error("elbv2", "DescribeListeners", e))?;
+            .await?;
         let Some(listener) = found
             .listeners()
             .iter()
@@ -276,8 +275,7 @@ impl Resource for Listener {
             .default_actions(action.to_aws())
             .set_tags(Some(tags::elbv2_tags(&tags)))
             .send()
-            .await
-            .map_err(|e| aws_error("elbv2", "CreateListener", e))?;
+            .await?;
         let arn = created
             .listeners()
             .first()
@@ -318,9 +316,7 @@ impl Resource for Listener {
                 }
             };
         }
-        call.send()
-            .await
-            .map_err(|e| aws_error("elbv2", "ModifyListener", e))?;
+        call.send().await?;
         Ok(())
     }
 
@@ -330,8 +326,7 @@ impl Resource for Listener {
             .delete_listener()
             .listener_arn(&observed.arn)
             .send()
-            .await
-            .map_err(|e| aws_error("elbv2", "DeleteListener", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeSet;
 
+use aws_sdk_elasticloadbalancingv2::operation::create_rule::CreateRuleError;
+use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesError;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, AuthenticateCognitoActionConditionalBehaviorEnum,
     AuthenticateCognitoActionConfig, HostHeaderConditionConfig, Rule, RuleCondition,
@@ -15,7 +17,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
-use crate::aws::{AwsError, ErrorClass, aws_error};
+use crate::aws::{AwsError, ErrorClass, or_absent};
 use crate::desired::chatbot::ListenerRule;
 use crate::desired::{TAG_COMPONENT, TAG_OWNER};
 use crate::{Error, Result};
@@ -312,11 +314,13 @@ impl Resource for ListenerRule {
                         .ok_or_else(|| unexpected("CreateRule", "no rule in the response"))?;
                     return Ok(observed(rule));
                 }
-                Err(e) => {
-                    let error = aws_error("elasticloadbalancing", "CreateRule", e);
-                    let in_use = matches!(&error, Error::Aws(a) if a.is("PriorityInUse"));
+                Err(error) => {
+                    let in_use = matches!(
+                        error.as_service_error(),
+                        Some(CreateRuleError::PriorityInUseException(_))
+                    );
                     if !in_use || self.priority.is_some() || attempt >= PRIORITY_ATTEMPTS {
-                        return Err(error);
+                        return Err(error.into());
                     }
                     // Someone took it between our look and our write: look again,
                     // and never pick this one again even if the listing lags.
@@ -353,9 +357,7 @@ impl Resource for ListenerRule {
                 require_https(ctx, &listener).await?;
                 call = call.set_actions(Some(self.sdk_actions(ctx)?));
             }
-            call.send()
-                .await
-                .map_err(|e| aws_error("elasticloadbalancing", "ModifyRule", e))?;
+            call.send().await?;
         }
         if let (true, Some(priority)) = (priority, self.priority) {
             ctx.aws
@@ -368,8 +370,7 @@ impl Resource for ListenerRule {
                         .build(),
                 )
                 .send()
-                .await
-                .map_err(|e| aws_error("elasticloadbalancing", "SetRulePriorities", e))?;
+                .await?;
         }
         Ok(())
     }
@@ -381,8 +382,7 @@ impl Resource for ListenerRule {
             .delete_rule()
             .rule_arn(&observed.arn)
             .send()
-            .await
-            .map_err(|e| aws_error("elasticloadbalancing", "DeleteRule", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 
@@ -494,17 +494,8 @@ async fn rules_of(ctx: Ctx<'_>, listener: &str) -> Result<Vec<Rule>> {
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await;
-    match listed {
-        Ok(rules) => Ok(rules),
-        Err(e) => {
-            let error = aws_error("elasticloadbalancing", "DescribeRules", e);
-            // No listener, no rule of ours on it.
-            match error.class() {
-                Some(ErrorClass::NotFound) => Ok(Vec::new()),
-                _ => Err(error),
-            }
-        }
-    }
+    // No listener, no rule of ours on it.
+    Ok(or_absent(listed, DescribeRulesError::is_listener_not_found_exception)?.unwrap_or_default())
 }
 
 async fn taken_priorities(ctx: Ctx<'_>, listener: &str) -> Result<BTreeSet<i32>> {
@@ -545,8 +536,7 @@ async fn require_https(ctx: Ctx<'_>, listener: &str) -> Result<()> {
         .describe_listeners()
         .listener_arns(listener)
         .send()
-        .await
-        .map_err(|e| aws_error("elasticloadbalancing", "DescribeListeners", e))?;
+        .await?;
     let protocol = found
         .listeners()
         .iter()
@@ -563,8 +553,8 @@ pub fn https_only(listener: &str, protocol: Option<&str>) -> Result<()> {
         return Ok(());
     }
     Err(Error::Aws(AwsError {
-        service: "elasticloadbalancing",
-        operation: "CreateRule",
+        service: "elasticloadbalancing".into(),
+        operation: "CreateRule".into(),
         code: Some("AuthenticateCognitoNeedsHttps".into()),
         message: format!(
             "listener {listener} is {}, not HTTPS: authenticate-cognito works only on an HTTPS listener, so the chatbot's rule is not written there; point the platform's httpsListenerArn at its HTTPS:443 listener",
@@ -572,19 +562,21 @@ pub fn https_only(listener: &str, protocol: Option<&str>) -> Result<()> {
         ),
         status: None,
         class: ErrorClass::Terminal,
+        source: None,
     }))
 }
 
 fn budget_exhausted(listener: &str, rules: usize) -> Error {
     Error::Aws(AwsError {
-        service: "elasticloadbalancing",
-        operation: "CreateRule",
+        service: "elasticloadbalancing".into(),
+        operation: "CreateRule".into(),
         code: Some("RuleBudgetExhausted".into()),
         message: format!(
             "listener {listener} already has {rules} rules (budget {RULE_BUDGET}, AWS's default quota per load balancer); raise the quota or put further chatbots on another platform"
         ),
         status: None,
         class: ErrorClass::Terminal,
+        source: None,
     })
 }
 

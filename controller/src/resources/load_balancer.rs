@@ -6,12 +6,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::DescribeLoadBalancersError;
 use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
 };
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
-use crate::aws::{AwsError, ErrorClass, aws_error};
+use crate::aws::{AwsError, or_absent};
 use crate::desired::platform::LoadBalancer;
 use crate::desired::{PlatformRef, Tags};
 use crate::{Error, Result};
@@ -71,20 +72,17 @@ impl Resource for LoadBalancer {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedLoadBalancer>> {
         let elbv2 = &ctx.aws.elbv2;
-        let found = match elbv2
+        let found = elbv2
             .describe_load_balancers()
             .names(&self.name)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let error = aws_error("elbv2", "DescribeLoadBalancers", e);
-                return match error.class() {
-                    Some(ErrorClass::NotFound) => Ok(None),
-                    _ => Err(error),
-                };
-            }
+            .await;
+        let Some(found) = or_absent(
+            found,
+            DescribeLoadBalancersError::is_load_balancer_not_found_exception,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(lb) = found.load_balancers().first() else {
             return Ok(None);
@@ -95,8 +93,7 @@ impl Resource for LoadBalancer {
             .describe_load_balancer_attributes()
             .load_balancer_arn(&arn)
             .send()
-            .await
-            .map_err(|e| aws_error("elbv2", "DescribeLoadBalancerAttributes", e))?;
+            .await?;
         Ok(Some(ObservedLoadBalancer {
             dns_name: lb.dns_name().unwrap_or_default().to_string(),
             scheme: lb
@@ -177,8 +174,7 @@ impl Resource for LoadBalancer {
                 ctx.tags, &self.key, &self.name,
             ))))
             .send()
-            .await
-            .map_err(|e| aws_error("elbv2", "CreateLoadBalancer", e))?;
+            .await?;
         let lb = created.load_balancers().first().ok_or_else(|| {
             unexpected("CreateLoadBalancer", "the response holds no load balancer")
         })?;
@@ -221,8 +217,7 @@ impl Resource for LoadBalancer {
                         .load_balancer_arn(&observed.arn)
                         .set_subnets(Some(subnets.iter().cloned().collect()))
                         .send()
-                        .await
-                        .map_err(|e| aws_error("elbv2", "SetSubnets", e))?;
+                        .await?;
                 }
                 LoadBalancerSetting::SecurityGroups => {
                     elbv2
@@ -230,8 +225,7 @@ impl Resource for LoadBalancer {
                         .load_balancer_arn(&observed.arn)
                         .set_security_groups(Some(groups.iter().cloned().collect()))
                         .send()
-                        .await
-                        .map_err(|e| aws_error("elbv2", "SetSecurityGroups", e))?;
+                        .await?;
                 }
                 LoadBalancerSetting::Attribute(key) => {
                     changed.extend(self.attributes.get(key).map(|value| {
@@ -249,8 +243,7 @@ impl Resource for LoadBalancer {
                 .load_balancer_arn(&observed.arn)
                 .set_attributes(Some(changed))
                 .send()
-                .await
-                .map_err(|e| aws_error("elbv2", "ModifyLoadBalancerAttributes", e))?;
+                .await?;
         }
         Ok(())
     }
@@ -263,8 +256,7 @@ impl Resource for LoadBalancer {
             .delete_load_balancer()
             .load_balancer_arn(&observed.arn)
             .send()
-            .await
-            .map_err(|e| aws_error("elbv2", "DeleteLoadBalancer", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 

@@ -5,7 +5,6 @@
 use aws_sdk_cloudwatchlogs::types::LogGroup as LogGroupSdk;
 
 use super::{Ctx, Drift, Removal, Resource, tags};
-use crate::aws::aws_error;
 use crate::desired::chatbot::LogGroup;
 use crate::{Error, Result};
 
@@ -59,8 +58,7 @@ impl Resource for LogGroup {
             .list_tags_for_resource()
             .resource_arn(&arn)
             .send()
-            .await
-            .map_err(|e| aws_error("logs", "ListTagsForResource", e))?;
+            .await?;
         tags::ensure_owned(
             Self::KIND,
             &self.name,
@@ -101,8 +99,7 @@ impl Resource for LogGroup {
             .log_group_name(&self.name)
             .set_tags(Some(tags.into_iter().collect()))
             .send()
-            .await
-            .map_err(|e| aws_error("logs", "CreateLogGroup", e))?;
+            .await?;
         self.put_retention(ctx).await?;
         // CreateLogGroup returns nothing; the ARN is read back once.
         self.observe(ctx).await?.ok_or_else(|| {
@@ -131,8 +128,7 @@ impl Resource for LogGroup {
             .delete_log_group()
             .log_group_name(&observed.name)
             .send()
-            .await
-            .map_err(|e| aws_error("logs", "DeleteLogGroup", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 
@@ -162,8 +158,7 @@ impl LogGroup {
             .log_group_name(&self.name)
             .retention_in_days(self.retention_days)
             .send()
-            .await
-            .map_err(|e| aws_error("logs", "PutRetentionPolicy", e))?;
+            .await?;
         Ok(())
     }
 }
@@ -187,8 +182,7 @@ async fn listed_groups(ctx: Ctx<'_>, prefix: &str) -> Result<Vec<LogGroupSdk>> {
                 .items()
                 .send()
                 .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| aws_error("logs", "DescribeLogGroups", e))?;
+                .await?;
             Ok(groups)
         })
         .await

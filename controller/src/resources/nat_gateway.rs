@@ -8,10 +8,10 @@
 
 use std::convert::Infallible;
 
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
-use crate::aws::aws_error;
 use crate::desired::platform::NatGateway;
 use crate::{Error, Result};
 
@@ -66,8 +66,7 @@ impl Resource for ElasticIp {
             .describe_addresses()
             .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeAddresses", e))?;
+            .await?;
         Ok(found
             .addresses()
             .iter()
@@ -96,8 +95,7 @@ impl Resource for ElasticIp {
             .domain(DomainType::Vpc)
             .tag_specifications(tags::ec2_spec(ResourceType::ElasticIp, &tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "AllocateAddress", e))?;
+            .await?;
         Ok(ObservedElasticIp {
             allocation_id: allocated
                 .allocation_id()
@@ -127,17 +125,17 @@ impl Resource for ElasticIp {
             .release_address()
             .allocation_id(&observed.allocation_id)
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("ec2", "ReleaseAddress", e));
+            .await;
         match result {
-            Err(Error::Aws(error)) if error.is("InvalidIPAddress.InUse") => {
+            // EC2 models no errors: its codes are the SDK's error metadata.
+            Err(error) if error.code() == Some("InvalidIPAddress.InUse") => {
                 Ok(Removal::Waiting(format!(
                     "Elastic IP {} still associated ({})",
-                    observed.public_ip, error.message
+                    observed.public_ip,
+                    error.message().unwrap_or("no message")
                 )))
             }
-            other => ec2::in_use_is_waiting(other, "Elastic IP"),
+            other => ec2::in_use_is_waiting(other.map(drop).map_err(Error::from), "Elastic IP"),
         }
     }
 
@@ -196,8 +194,7 @@ impl Resource for NatGateway {
             .describe_nat_gateways()
             .set_filter(Some(filters))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeNatGateways", e))?;
+            .await?;
         // Checked again here: not every implementation of the API honours tag
         // filters on NAT gateways (moto ignores them).
         Ok(found
@@ -307,8 +304,7 @@ impl Resource for NatGateway {
                 .delete_nat_gateway()
                 .nat_gateway_id(&observed.id)
                 .send()
-                .await
-                .map_err(|e| aws_error("ec2", "DeleteNatGateway", e))?;
+                .await?;
         }
         // Deletion takes AWS a minute or so; its Elastic IP may be released only
         // once the gateway reads `deleted`.
@@ -318,8 +314,7 @@ impl Resource for NatGateway {
             .describe_nat_gateways()
             .nat_gateway_ids(&observed.id)
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeNatGateways", e))?;
+            .await?;
         let state = now
             .nat_gateways()
             .first()
@@ -358,8 +353,7 @@ impl NatGateway {
             .client_token(token)
             .tag_specifications(tags::ec2_spec(ResourceType::Natgateway, &tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateNatGateway", e))?;
+            .await?;
         let gateway = created
             .nat_gateway()
             .ok_or_else(|| ec2::unexpected("CreateNatGateway", "the response holds no gateway"))?;

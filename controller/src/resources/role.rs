@@ -4,11 +4,12 @@
 
 use std::collections::BTreeSet;
 
+use aws_sdk_iam::operation::get_role::GetRoleError;
 use aws_sdk_iam::types::Tag;
 
 use super::{Ctx, Drift, Removal, Resource, tags};
 use crate::Result;
-use crate::aws::{ErrorClass, aws_error};
+use crate::aws::or_absent;
 use crate::desired::platform::Role;
 
 /// A role as found on AWS.
@@ -54,18 +55,13 @@ impl Resource for Role {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedRole>> {
         let iam = &ctx.aws.iam;
-        let role = match iam.get_role().role_name(&self.name).send().await {
-            Ok(out) => out
-                .role
-                .ok_or_else(|| unexpected("GetRole", "no role in the response"))?,
-            Err(error) => {
-                let error = aws_error("iam", "GetRole", error);
-                return match error.class() {
-                    Some(ErrorClass::NotFound) => Ok(None),
-                    _ => Err(error),
-                };
-            }
+        let found = iam.get_role().role_name(&self.name).send().await;
+        let Some(found) = or_absent(found, GetRoleError::is_no_such_entity_exception)? else {
+            return Ok(None);
         };
+        let role = found
+            .role
+            .ok_or_else(|| unexpected("GetRole", "no role in the response"))?;
         // GetRole returns every tag (a role holds at most 50): no ListRoleTags.
         tags::ensure_owned(
             Self::KIND,
@@ -77,14 +73,12 @@ impl Resource for Role {
             .list_attached_role_policies()
             .role_name(&self.name)
             .send()
-            .await
-            .map_err(|e| aws_error("iam", "ListAttachedRolePolicies", e))?;
+            .await?;
         let names = iam
             .list_role_policies()
             .role_name(&self.name)
             .send()
-            .await
-            .map_err(|e| aws_error("iam", "ListRolePolicies", e))?;
+            .await?;
         let mut inline_policies = Vec::new();
         for name in names.policy_names() {
             let policy = iam
@@ -92,8 +86,7 @@ impl Resource for Role {
                 .role_name(&self.name)
                 .policy_name(name)
                 .send()
-                .await
-                .map_err(|e| aws_error("iam", "GetRolePolicy", e))?;
+                .await?;
             inline_policies.push((name.to_string(), policy_json(policy.policy_document())));
         }
         Ok(Some(ObservedRole {
@@ -168,8 +161,7 @@ impl Resource for Role {
                     .map_err(|e| unexpected("CreateRole", &e.to_string()))?,
             ))
             .send()
-            .await
-            .map_err(|e| aws_error("iam", "CreateRole", e))?;
+            .await?;
         let arn = created
             .role()
             .map(|r| r.arn().to_string())
@@ -207,8 +199,7 @@ impl Resource for Role {
                         .role_name(&self.name)
                         .policy_document(trust)
                         .send()
-                        .await
-                        .map_err(|e| aws_error("iam", "UpdateAssumeRolePolicy", e))?;
+                        .await?;
                 }
                 RoleSetting::PermissionsBoundary => match &self.permissions_boundary {
                     Some(boundary) => {
@@ -216,15 +207,13 @@ impl Resource for Role {
                             .role_name(&self.name)
                             .permissions_boundary(boundary)
                             .send()
-                            .await
-                            .map_err(|e| aws_error("iam", "PutRolePermissionsBoundary", e))?;
+                            .await?;
                     }
                     None => {
                         iam.delete_role_permissions_boundary()
                             .role_name(&self.name)
                             .send()
-                            .await
-                            .map_err(|e| aws_error("iam", "DeleteRolePermissionsBoundary", e))?;
+                            .await?;
                     }
                 },
                 RoleSetting::Description => {
@@ -232,8 +221,7 @@ impl Resource for Role {
                         .role_name(&self.name)
                         .description(&self.description)
                         .send()
-                        .await
-                        .map_err(|e| aws_error("iam", "UpdateRole", e))?;
+                        .await?;
                 }
                 RoleSetting::ManagedPolicies => {
                     for arn in self
@@ -245,8 +233,7 @@ impl Resource for Role {
                             .role_name(&self.name)
                             .policy_arn(arn)
                             .send()
-                            .await
-                            .map_err(|e| aws_error("iam", "AttachRolePolicy", e))?;
+                            .await?;
                     }
                     for arn in observed
                         .managed_policy_arns
@@ -265,8 +252,7 @@ impl Resource for Role {
                             .policy_name(name)
                             .policy_document(document)
                             .send()
-                            .await
-                            .map_err(|e| aws_error("iam", "PutRolePolicy", e))?;
+                            .await?;
                     }
                     for (name, _) in &observed.inline_policies {
                         if !self.inline_policies.iter().any(|(n, _)| n == name) {
@@ -291,8 +277,7 @@ impl Resource for Role {
             .delete_role()
             .role_name(&self.name)
             .send()
-            .await
-            .map_err(|e| aws_error("iam", "DeleteRole", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 
@@ -325,8 +310,7 @@ async fn detach(ctx: Ctx<'_>, role: &str, arn: &str) -> Result<()> {
         .role_name(role)
         .policy_arn(arn)
         .send()
-        .await
-        .map_err(|e| aws_error("iam", "DetachRolePolicy", e))?;
+        .await?;
     Ok(())
 }
 
@@ -337,8 +321,7 @@ async fn delete_inline(ctx: Ctx<'_>, role: &str, name: &str) -> Result<()> {
         .role_name(role)
         .policy_name(name)
         .send()
-        .await
-        .map_err(|e| aws_error("iam", "DeleteRolePolicy", e))?;
+        .await?;
     Ok(())
 }
 

@@ -8,7 +8,6 @@ use aws_sdk_ec2::types::ResourceType;
 
 use super::{Ctx, Drift, Removal, Resource, ec2, tags};
 use crate::Result;
-use crate::aws::aws_error;
 use crate::desired::PlatformRef;
 use crate::desired::platform::RouteTable;
 
@@ -85,8 +84,7 @@ impl Resource for RouteTable {
             .describe_route_tables()
             .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeRouteTables", e))?;
+            .await?;
         let Some(table) = found
             .route_tables()
             .iter()
@@ -161,8 +159,7 @@ impl Resource for RouteTable {
             .vpc_id(vpc)
             .tag_specifications(tags::ec2_spec(ResourceType::RouteTable, &tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateRouteTable", e))?;
+            .await?;
         let id = created
             .route_table()
             .and_then(|t| t.route_table_id())
@@ -209,7 +206,7 @@ impl Resource for RouteTable {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| aws_error("ec2", "DeleteRouteTable", e));
+            .map_err(crate::Error::from);
         ec2::in_use_is_waiting(result, "route table")
     }
 
@@ -228,8 +225,7 @@ impl RouteTable {
                 .route_table_id(&observed.id)
                 .destination_cidr_block(destination)
                 .send()
-                .await
-                .map_err(|e| aws_error("ec2", "DeleteRoute", e))?;
+                .await?;
         }
         for (destination, target) in &changes.replace {
             let call = ec2
@@ -241,9 +237,7 @@ impl RouteTable {
             } else {
                 call.gateway_id(target)
             };
-            call.send()
-                .await
-                .map_err(|e| aws_error("ec2", "ReplaceRoute", e))?;
+            call.send().await?;
         }
         for (destination, target) in &changes.create {
             let call = ec2
@@ -255,9 +249,7 @@ impl RouteTable {
             } else {
                 call.gateway_id(target)
             };
-            call.send()
-                .await
-                .map_err(|e| aws_error("ec2", "CreateRoute", e))?;
+            call.send().await?;
         }
         Ok(())
     }
@@ -279,8 +271,7 @@ impl RouteTable {
                 .route_table_id(&observed.id)
                 .subnet_id(subnet)
                 .send()
-                .await
-                .map_err(|e| aws_error("ec2", "AssociateRouteTable", e))?;
+                .await?;
         }
         Ok(())
     }
@@ -300,8 +291,7 @@ async fn disassociate(ctx: Ctx<'_>, association: &str) -> Result<()> {
         .disassociate_route_table()
         .association_id(association)
         .send()
-        .await
-        .map_err(|e| aws_error("ec2", "DisassociateRouteTable", e))?;
+        .await?;
     Ok(())
 }
 

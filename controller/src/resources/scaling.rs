@@ -11,7 +11,7 @@ use aws_sdk_applicationautoscaling::types::{
 };
 
 use super::{Ctx, Drift, Removal, Resource, tags};
-use crate::aws::{ErrorClass, aws_error};
+use crate::aws::ErrorClass;
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::Scaling;
 use crate::{Error, Result};
@@ -72,8 +72,7 @@ impl Resource for Scaling {
             .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
             .policy_names(&self.policy_name)
             .send()
-            .await
-            .map_err(|e| aws_error("application-autoscaling", "DescribeScalingPolicies", e))?;
+            .await?;
         let policy = policies
             .scaling_policies()
             .iter()
@@ -163,7 +162,7 @@ impl Resource for Scaling {
                 .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
                 .send()
                 .await
-                .map_err(|e| aws_error("application-autoscaling", "DeleteScalingPolicy", e));
+                .map_err(crate::Error::from);
             if let Err(error) = deleted
                 && error.class() != Some(ErrorClass::NotFound)
             {
@@ -177,8 +176,7 @@ impl Resource for Scaling {
             .resource_id(&observed.resource_id)
             .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
             .send()
-            .await
-            .map_err(|e| aws_error("application-autoscaling", "DeregisterScalableTarget", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 
@@ -213,8 +211,7 @@ async fn listed_targets(ctx: Ctx<'_>, resource_id: &str) -> Result<Vec<ScalableT
                 .items()
                 .send()
                 .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| aws_error("application-autoscaling", "DescribeScalableTargets", e))?;
+                .await?;
             Ok(targets)
         })
         .await
@@ -245,9 +242,7 @@ impl Scaling {
             let tags = tags::for_resource(ctx.tags, &self.key, &self.policy_name);
             call = call.set_tags(Some(tags.into_iter().collect()));
         }
-        call.send()
-            .await
-            .map_err(|e| aws_error("application-autoscaling", "RegisterScalableTarget", e))?;
+        call.send().await?;
         Ok(())
     }
 
@@ -273,8 +268,7 @@ impl Scaling {
             .policy_type(PolicyType::TargetTrackingScaling)
             .target_tracking_scaling_policy_configuration(configuration)
             .send()
-            .await
-            .map_err(|e| aws_error("application-autoscaling", "PutScalingPolicy", e))?;
+            .await?;
         Ok(())
     }
 }

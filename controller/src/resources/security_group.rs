@@ -13,7 +13,6 @@ use std::fmt;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, UserIdGroupPair};
 
 use super::{Ctx, Drift, Removal, Resource, ec2, tags};
-use crate::aws::aws_error;
 use crate::desired::PlatformRef;
 use crate::desired::platform::{Peer, SecurityGroup};
 use crate::{Error, Result};
@@ -53,8 +52,7 @@ impl Resource for SecurityGroup {
             .describe_security_groups()
             .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeSecurityGroups", e))?;
+            .await?;
         Ok(found
             .security_groups()
             .iter()
@@ -104,8 +102,7 @@ impl Resource for SecurityGroup {
             .vpc_id(&vpc)
             .tag_specifications(tags::ec2_spec(ResourceType::SecurityGroup, &tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateSecurityGroup", e))?;
+            .await?;
         Ok(ObservedSecurityGroup {
             id: created
                 .group_id()
@@ -137,7 +134,7 @@ impl Resource for SecurityGroup {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| aws_error("ec2", "DeleteSecurityGroup", e));
+            .map_err(crate::Error::from);
         ec2::in_use_is_waiting(result, "security group")
     }
 
@@ -292,8 +289,7 @@ impl Resource for SecurityGroupRules<'_> {
             .describe_security_group_rules()
             .filters(Filter::builder().name("group-id").values(&group.id).build())
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeSecurityGroupRules", e))?;
+            .await?;
         let rules = found
             .security_group_rules()
             .iter()
@@ -429,16 +425,14 @@ async fn apply_changes(ctx: Ctx<'_>, group_id: &str, changes: &RuleChanges) -> R
             .group_id(group_id)
             .set_security_group_rule_ids(Some(ingress))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "RevokeSecurityGroupIngress", e))?;
+            .await?;
     }
     if !egress.is_empty() {
         ec2.revoke_security_group_egress()
             .group_id(group_id)
             .set_security_group_rule_ids(Some(egress))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "RevokeSecurityGroupEgress", e))?;
+            .await?;
     }
     let permissions = |egress: bool| -> Vec<IpPermission> {
         changes
@@ -454,16 +448,14 @@ async fn apply_changes(ctx: Ctx<'_>, group_id: &str, changes: &RuleChanges) -> R
             .group_id(group_id)
             .set_ip_permissions(Some(ingress))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "AuthorizeSecurityGroupIngress", e))?;
+            .await?;
     }
     if !egress.is_empty() {
         ec2.authorize_security_group_egress()
             .group_id(group_id)
             .set_ip_permissions(Some(egress))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "AuthorizeSecurityGroupEgress", e))?;
+            .await?;
     }
     Ok(())
 }

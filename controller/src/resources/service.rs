@@ -23,7 +23,6 @@ use aws_sdk_ecs::types::{
 };
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, chatbot_ref, tags};
-use crate::aws::aws_error;
 use crate::desired::chatbot::{ChatbotRef, Service};
 use crate::desired::{PlatformRef, TAG_TASK_DEFINITION};
 use crate::{Error, Result};
@@ -228,7 +227,7 @@ impl Resource for Service {
             .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
             .await
-            .map_err(|e| aws_error("ecs", "CreateService", e));
+            .map_err(crate::Error::from);
         if let Err(error) = &created
             && crate::aws::no_ecs_service_linked_role(error)
         {
@@ -275,7 +274,7 @@ impl Resource for Service {
                 .send()
                 .await;
             ctx.aws.reads.forget(&listed_key(&cluster));
-            tagged.map_err(|e| aws_error("ecs", "TagResource", e))?;
+            tagged?;
         }
         Ok(())
     }
@@ -301,8 +300,7 @@ impl Resource for Service {
                 .service(&observed.arn)
                 .desired_count(0)
                 .send()
-                .await
-                .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+                .await?;
         }
         let deleted = ctx
             .aws
@@ -313,7 +311,7 @@ impl Resource for Service {
             .send()
             .await;
         ctx.aws.reads.forget(&listed_key(&cluster));
-        let deleted = deleted.map_err(|e| aws_error("ecs", "DeleteService", e))?;
+        let deleted = deleted?;
         match deleted.service().and_then(|s| s.status()) {
             Some("INACTIVE") => Ok(Removal::Done),
             other => Ok(Removal::Waiting(format!(
@@ -364,8 +362,7 @@ async fn listed_services(ctx: Ctx<'_>, cluster: &str) -> Result<Arc<Vec<SdkServi
                 .items()
                 .send()
                 .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| aws_error("ecs", "ListServices", e))?;
+                .await?;
             let mut services = Vec::with_capacity(arns.len());
             for chunk in arns.chunks(10) {
                 let found = ctx
@@ -376,8 +373,7 @@ async fn listed_services(ctx: Ctx<'_>, cluster: &str) -> Result<Arc<Vec<SdkServi
                     .set_services(Some(chunk.to_vec()))
                     .include(ServiceField::Tags)
                     .send()
-                    .await
-                    .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
+                    .await?;
                 services.extend(found.services().iter().cloned());
             }
             Ok(Arc::new(services))
@@ -396,8 +392,7 @@ impl Service {
             .services(&self.name)
             .include(ServiceField::Tags)
             .send()
-            .await
-            .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
+            .await?;
         Ok(found.services().iter().find(|s| live(s)).cloned())
     }
 
@@ -446,7 +441,7 @@ impl Service {
         }
         let sent = call.send().await;
         ctx.aws.reads.forget(&listed_key(cluster));
-        sent.map_err(|e| aws_error("ecs", "UpdateService", e))?;
+        sent?;
         Ok(())
     }
 

@@ -5,7 +5,6 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
-use crate::aws::aws_error;
 use crate::desired::PlatformRef;
 use crate::desired::platform::Subnet;
 use crate::{Error, Result};
@@ -52,8 +51,7 @@ impl Resource for Subnet {
             .describe_subnets()
             .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeSubnets", e))?;
+            .await?;
         Ok(found
             .subnets()
             .iter()
@@ -112,8 +110,7 @@ impl Resource for Subnet {
             .availability_zone(&self.availability_zone)
             .tag_specifications(tags::ec2_spec(ResourceType::Subnet, &tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateSubnet", e))?;
+            .await?;
         let subnet = created
             .subnet()
             .ok_or_else(|| ec2::unexpected("CreateSubnet", "the response holds no subnet"))?;
@@ -154,8 +151,7 @@ impl Resource for Subnet {
                                 .build(),
                         )
                         .send()
-                        .await
-                        .map_err(|e| aws_error("ec2", "ModifySubnetAttribute", e))?;
+                        .await?;
                 }
             }
         }
@@ -171,7 +167,7 @@ impl Resource for Subnet {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| aws_error("ec2", "DeleteSubnet", e));
+            .map_err(crate::Error::from);
         ec2::in_use_is_waiting(result, "subnet")
     }
 

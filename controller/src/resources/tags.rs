@@ -4,7 +4,6 @@
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
 use super::Ctx;
-use crate::aws::aws_error;
 use crate::desired::{Owner, TAG_COMPONENT, TAG_OWNER, Tags, resource_tags};
 use crate::{Error, Result};
 
@@ -57,8 +56,7 @@ pub async fn elbv2_tags_of(ctx: Ctx<'_>, arns: &[String]) -> Result<Vec<(String,
             .describe_tags()
             .set_resource_arns(Some(chunk.to_vec()))
             .send()
-            .await
-            .map_err(|e| aws_error("elasticloadbalancing", "DescribeTags", e))?;
+            .await?;
         found.extend(out.tag_descriptions().iter().map(|d| {
             (
                 d.resource_arn().unwrap_or_default().to_string(),

@@ -3,12 +3,13 @@
 //! Target group names are unique per account and region, so it is found by name
 //! and touched only when our tags own it.
 
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError;
 use aws_sdk_elasticloadbalancingv2::types::{
     Matcher, ProtocolEnum, TargetGroup as SdkTargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 
 use super::{Ctx, Drift, Removal, Resource, tags};
-use crate::aws::{ErrorClass, aws_error};
+use crate::aws::or_absent;
 use crate::desired::chatbot::{HealthCheck, TargetGroup};
 use crate::{Error, Result};
 
@@ -92,20 +93,17 @@ impl Resource for TargetGroup {
         {
             return self.observe_listed(ctx, &vpc).await;
         }
-        let found = match elbv2
+        let found = elbv2
             .describe_target_groups()
             .names(&self.name)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let error = aws_error("elasticloadbalancing", "DescribeTargetGroups", e);
-                return match error.class() {
-                    Some(ErrorClass::NotFound) => Ok(None),
-                    _ => Err(error),
-                };
-            }
+            .await;
+        let Some(found) = or_absent(
+            found,
+            DescribeTargetGroupsError::is_target_group_not_found_exception,
+        )?
+        else {
+            return Ok(None);
         };
         let Some(group) = found.target_groups().first() else {
             return Ok(None);
@@ -187,8 +185,7 @@ impl Resource for TargetGroup {
             .matcher(Matcher::builder().http_code(h.matcher).build())
             .set_tags(Some(tags::elbv2_tags(&tags)))
             .send()
-            .await
-            .map_err(|e| aws_error("elasticloadbalancing", "CreateTargetGroup", e))?;
+            .await?;
         let group = created
             .target_groups()
             .first()
@@ -225,8 +222,7 @@ impl Resource for TargetGroup {
                         .unhealthy_threshold_count(h.unhealthy_threshold)
                         .matcher(Matcher::builder().http_code(h.matcher).build())
                         .send()
-                        .await
-                        .map_err(|e| aws_error("elasticloadbalancing", "ModifyTargetGroup", e))?;
+                        .await?;
                 }
                 TargetGroupSetting::DeregistrationDelay => {
                     self.set_delay(ctx, &observed.arn).await?;
@@ -245,8 +241,7 @@ impl Resource for TargetGroup {
             .delete_target_group()
             .target_group_arn(&observed.arn)
             .send()
-            .await
-            .map_err(|e| aws_error("elasticloadbalancing", "DeleteTargetGroup", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 
@@ -268,8 +263,7 @@ impl TargetGroup {
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| aws_error("elasticloadbalancing", "ModifyTargetGroupAttributes", e))?;
+            .await?;
         Ok(())
     }
 }
@@ -318,8 +312,7 @@ async fn deregistration_delay(ctx: Ctx<'_>, arn: &str) -> Result<Option<i32>> {
         .describe_target_group_attributes()
         .target_group_arn(arn)
         .send()
-        .await
-        .map_err(|e| aws_error("elasticloadbalancing", "DescribeTargetGroupAttributes", e))?;
+        .await?;
     Ok(attributes
         .attributes()
         .iter()
@@ -354,8 +347,7 @@ async fn listed_groups(ctx: Ctx<'_>, vpc: &str) -> Result<ListedGroups> {
                 .items()
                 .send()
                 .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| aws_error("elasticloadbalancing", "DescribeTargetGroups", e))?;
+                .await?;
             let ours: Vec<String> = groups
                 .iter()
                 .filter(|g| g.vpc_id() == Some(vpc))

@@ -22,7 +22,6 @@ use aws_sdk_ecs::types::{
 use serde::Serialize;
 
 use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
-use crate::aws::aws_error;
 use crate::desired::chatbot::TaskDefinition;
 use crate::desired::naming::sha256_hex;
 use crate::{Error, Result};
@@ -186,8 +185,7 @@ impl Resource for TaskDefinition {
             .task_definition(&arn)
             .include(TaskDefinitionField::Tags)
             .send()
-            .await
-            .map_err(|e| aws_error("ecs", "DescribeTaskDefinition", e))?;
+            .await?;
         tags::ensure_owned(
             Self::KIND,
             &self.family,
@@ -274,8 +272,7 @@ impl Resource for TaskDefinition {
                 .task_definition(&arn)
                 .include(TaskDefinitionField::Tags)
                 .send()
-                .await
-                .map_err(|e| aws_error("ecs", "DescribeTaskDefinition", e))?;
+                .await?;
             // A revision someone else registered in our family stays.
             let ours = tags::ensure_owned(
                 Self::KIND,
@@ -294,8 +291,7 @@ impl Resource for TaskDefinition {
                 .deregister_task_definition()
                 .task_definition(&arn)
                 .send()
-                .await
-                .map_err(|e| aws_error("ecs", "DeregisterTaskDefinition", e))?;
+                .await?;
         }
         Ok(Removal::Done)
     }
@@ -401,8 +397,7 @@ impl TaskDefinition {
             .set_container_definitions(Some(containers))
             .set_tags(Some(tags::ecs_tags(&tags)))
             .send()
-            .await
-            .map_err(|e| aws_error("ecs", "RegisterTaskDefinition", e))?;
+            .await?;
         let definition = registered
             .task_definition()
             .ok_or_else(|| unexpected("RegisterTaskDefinition", "no task definition"))?;
@@ -428,8 +423,7 @@ impl TaskDefinition {
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ecs", "ListTaskDefinitions", e))?;
+            .await?;
         // `familyPrefix` is an exact family on AWS; keep only exact matches anyway.
         Ok(arns
             .into_iter()

@@ -5,6 +5,7 @@
 //! by `SetUserPoolMfaConfig` right after. Pool names are not unique in Cognito, so
 //! the pool is found by listing pools of its name and keeping the one our tags own.
 
+use aws_sdk_cognitoidentityprovider::operation::describe_user_pool::DescribeUserPoolError;
 use aws_sdk_cognitoidentityprovider::types::{
     AccountRecoverySettingType, AdminCreateUserConfigType, PasswordPolicyType,
     RecoveryOptionNameType, RecoveryOptionType, SoftwareTokenMfaConfigType, UserPoolMfaType,
@@ -13,7 +14,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 use bedrock_chatbot_crds::PasswordPolicy;
 
 use super::{Ctx, Drift, Removal, Resource, tags};
-use crate::aws::{ErrorClass, aws_error};
+use crate::aws::or_absent;
 use crate::desired::chatbot::UserPool;
 use crate::desired::{TAG_COMPONENT, TAG_OWNER};
 use crate::{Error, Result};
@@ -76,16 +77,14 @@ impl Resource for UserPool {
             .collect();
         let owner = ctx.owner.to_string();
         for id in candidates {
-            let described = match cognito.describe_user_pool().user_pool_id(&id).send().await {
-                Ok(out) => out,
-                Err(e) => {
-                    let error = aws_error("cognito-idp", "DescribeUserPool", e);
-                    // Deleted between the listing and now.
-                    if error.class() == Some(ErrorClass::NotFound) {
-                        continue;
-                    }
-                    return Err(error);
-                }
+            let described = cognito.describe_user_pool().user_pool_id(&id).send().await;
+            // None: deleted between the listing and now.
+            let Some(described) = or_absent(
+                described,
+                DescribeUserPoolError::is_resource_not_found_exception,
+            )?
+            else {
+                continue;
             };
             let Some(pool) = described.user_pool() else {
                 continue;
@@ -101,8 +100,7 @@ impl Resource for UserPool {
                 .get_user_pool_mfa_config()
                 .user_pool_id(&id)
                 .send()
-                .await
-                .map_err(|e| aws_error("cognito-idp", "GetUserPoolMfaConfig", e))?;
+                .await?;
             let software_token_mfa = mfa
                 .software_token_mfa_configuration()
                 .is_some_and(|c| c.enabled());
@@ -193,8 +191,7 @@ impl Resource for UserPool {
             .account_recovery_setting(self.recovery()?)
             .set_user_pool_tags(Some(tags.into_iter().collect()))
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "CreateUserPool", e))?;
+            .await?;
         let pool = created
             .user_pool()
             .ok_or_else(|| unexpected("CreateUserPool", "no user pool in the response"))?;
@@ -249,8 +246,7 @@ impl Resource for UserPool {
                 .account_recovery_setting(self.recovery()?)
                 .set_user_pool_tags(Some(tags.into_iter().collect()))
                 .send()
-                .await
-                .map_err(|e| aws_error("cognito-idp", "UpdateUserPool", e))?;
+                .await?;
         }
         if mfa_drifted || (settings_drifted && !observed.software_token_mfa) {
             self.set_mfa(ctx, &observed.id).await?;
@@ -265,8 +261,7 @@ impl Resource for UserPool {
             .delete_user_pool()
             .user_pool_id(&observed.id)
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "DeleteUserPool", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 
@@ -336,8 +331,7 @@ impl UserPool {
             )
             .mfa_configuration(UserPoolMfaType::from(self.mfa_configuration))
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "SetUserPoolMfaConfig", e))?;
+            .await?;
         Ok(())
     }
 }
@@ -423,8 +417,7 @@ async fn listed_pools(ctx: Ctx<'_>) -> Result<Vec<(String, String)>> {
                 .items()
                 .send()
                 .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| aws_error("cognito-idp", "ListUserPools", e))?;
+                .await?;
             Ok(pools
                 .iter()
                 .filter_map(|p| Some((p.name()?.to_string(), p.id()?.to_string())))

@@ -11,7 +11,6 @@ use aws_sdk_cognitoidentityprovider::types::{
 
 use super::chatbot_ref::USER_POOL_ID as USER_POOL;
 use super::{Ctx, Drift, Removal, Resource};
-use crate::aws::aws_error;
 use crate::desired::chatbot::UserPoolClient;
 use crate::{Error, Result};
 
@@ -81,10 +80,7 @@ impl Resource for UserPoolClient {
             .send();
         let mut found = None;
         while found.is_none()
-            && let Some(page) = pages
-                .try_next()
-                .await
-                .map_err(|e| aws_error("cognito-idp", "ListUserPoolClients", e))?
+            && let Some(page) = pages.try_next().await?
         {
             found = page
                 .user_pool_clients()
@@ -100,8 +96,7 @@ impl Resource for UserPoolClient {
             .user_pool_id(pool)
             .client_id(&id)
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "DescribeUserPoolClient", e))?;
+            .await?;
         let client = described
             .user_pool_client()
             .ok_or_else(|| unexpected("DescribeUserPoolClient", "no client in the response"))?;
@@ -185,8 +180,7 @@ impl Resource for UserPoolClient {
             .set_supported_identity_providers(Some(strings(&self.supported_identity_providers)))
             .prevent_user_existence_errors(self.prevent_errors())
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "CreateUserPoolClient", e))?;
+            .await?;
         // The response holds the secret: only the id is taken from it.
         let id = created
             .user_pool_client()
@@ -228,8 +222,7 @@ impl Resource for UserPoolClient {
             .set_supported_identity_providers(Some(strings(&self.supported_identity_providers)))
             .prevent_user_existence_errors(self.prevent_errors())
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "UpdateUserPoolClient", e))?;
+            .await?;
         Ok(())
     }
 
@@ -240,8 +233,7 @@ impl Resource for UserPoolClient {
             .user_pool_id(&observed.user_pool_id)
             .client_id(&observed.id)
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "DeleteUserPoolClient", e))?;
+            .await?;
         Ok(Removal::Done)
     }
 

@@ -7,7 +7,6 @@ use std::convert::Infallible;
 
 use super::chatbot_ref::USER_POOL_ID as USER_POOL;
 use super::{Ctx, Drift, Readiness, Removal, Resource};
-use crate::aws::aws_error;
 use crate::desired::chatbot::UserPoolDomain;
 use crate::{Error, Result};
 
@@ -52,8 +51,7 @@ impl Resource for UserPoolDomain {
             .describe_user_pool_domain()
             .domain(&self.prefix)
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "DescribeUserPoolDomain", e))?;
+            .await?;
         // An unknown domain comes back as an empty description.
         let Some(found) = out
             .domain_description()
@@ -100,8 +98,7 @@ impl Resource for UserPoolDomain {
             .domain(&self.prefix)
             .user_pool_id(&pool)
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "CreateUserPoolDomain", e))?;
+            .await?;
         // CreateUserPoolDomain says nothing of the state, and sign-in fails until
         // the domain is ACTIVE: read it. A domain not visible yet is CREATING (the
         // first DomainStatusType); the next pass reads it again.
@@ -135,8 +132,7 @@ impl Resource for UserPoolDomain {
             .domain(&observed.prefix)
             .user_pool_id(&observed.user_pool_id)
             .send()
-            .await
-            .map_err(|e| aws_error("cognito-idp", "DeleteUserPoolDomain", e))?;
+            .await?;
         // DeleteUserPoolDomain returns while the domain is still DELETING, and the
         // pool cannot go before it: done only once it is no longer found.
         match self.observe(ctx).await? {

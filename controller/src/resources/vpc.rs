@@ -5,7 +5,6 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
 use crate::Result;
-use crate::aws::aws_error;
 use crate::desired::platform::Vpc;
 
 /// A VPC as found on AWS.
@@ -51,8 +50,7 @@ impl Resource for Vpc {
             .describe_vpcs()
             .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeVpcs", e))?;
+            .await?;
         let Some(vpc) = found.vpcs().first() else {
             return Ok(None);
         };
@@ -107,8 +105,7 @@ impl Resource for Vpc {
             .cidr_block(&self.cidr)
             .tag_specifications(tags::ec2_spec(ResourceType::Vpc, &tags))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateVpc", e))?;
+            .await?;
         let vpc = created.vpc().ok_or_else(|| missing("CreateVpc"))?;
         let observed = ObservedVpc {
             id: vpc.vpc_id().unwrap_or_default().to_string(),
@@ -145,21 +142,13 @@ impl Resource for Vpc {
                     call.enable_dns_hostnames(boolean(self.enable_dns_hostnames))
                 }
             };
-            call.send()
-                .await
-                .map_err(|e| aws_error("ec2", "ModifyVpcAttribute", e))?;
+            call.send().await?;
         }
         Ok(())
     }
 
     async fn delete(&self, observed: &ObservedVpc, ctx: Ctx<'_>) -> Result<Removal> {
-        ctx.aws
-            .ec2
-            .delete_vpc()
-            .vpc_id(&observed.id)
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DeleteVpc", e))?;
+        ctx.aws.ec2.delete_vpc().vpc_id(&observed.id).send().await?;
         Ok(Removal::Done)
     }
 
@@ -188,8 +177,7 @@ async fn attribute(ctx: Ctx<'_>, vpc: &str, name: VpcAttributeName) -> Result<bo
         .vpc_id(vpc)
         .attribute(name.clone())
         .send()
-        .await
-        .map_err(|e| aws_error("ec2", "DescribeVpcAttribute", e))?;
+        .await?;
     let value = match name {
         VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
         _ => out.enable_dns_support(),

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
-use crate::aws::aws_error;
 use crate::desired::PlatformRef;
 use crate::desired::platform::{EndpointKind, VpcEndpoint};
 use crate::{Error, Result};
@@ -79,8 +78,7 @@ impl Resource for VpcEndpoint {
             .describe_vpc_endpoints()
             .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
             .send()
-            .await
-            .map_err(|e| aws_error("ec2", "DescribeVpcEndpoints", e))?;
+            .await?;
         Ok(found
             .vpc_endpoints()
             .iter()
@@ -241,9 +239,7 @@ impl Resource for VpcEndpoint {
                     .set_remove_route_table_ids(add(&want.route_tables, &observed.route_tables)),
             };
         }
-        call.send()
-            .await
-            .map_err(|e| aws_error("ec2", "ModifyVpcEndpoint", e))?;
+        call.send().await?;
         Ok(())
     }
 
@@ -255,8 +251,7 @@ impl Resource for VpcEndpoint {
                 .delete_vpc_endpoints()
                 .vpc_endpoint_ids(&observed.id)
                 .send()
-                .await
-                .map_err(|e| aws_error("ec2", "DeleteVpcEndpoints", e))?;
+                .await?;
             // This API reports per-endpoint failures in its answer, not as an error.
             if let Some(failure) = out.unsuccessful().first() {
                 let message = failure
@@ -281,7 +276,7 @@ impl Resource for VpcEndpoint {
                 .first()
                 .and_then(|e| e.state())
                 .map(|s| s.as_str().to_ascii_lowercase()),
-            Err(e) => match aws_error("ec2", "DescribeVpcEndpoints", e) {
+            Err(e) => match crate::Error::from(e) {
                 error if error.class() == Some(crate::aws::ErrorClass::NotFound) => None,
                 error => return Err(error),
             },
@@ -333,10 +328,7 @@ impl VpcEndpoint {
                 call.set_route_table_ids(Some(want.route_tables.iter().cloned().collect()))
             }
         };
-        let created = call
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2", "CreateVpcEndpoint", e))?;
+        let created = call.send().await?;
         let endpoint = created.vpc_endpoint().ok_or_else(|| {
             ec2::unexpected("CreateVpcEndpoint", "the response holds no endpoint")
         })?;
