@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
 use serde::Serialize;
 
+use crate::backoff::Backoff;
 use crate::desired::PlatformRef;
 use crate::engine::{Engine, chatbot, platform};
 use crate::manifest::Manifests;
@@ -377,17 +378,18 @@ fn platform_elsewhere(
 const PERSISTENT_FAILURES: u32 = 5;
 
 /// Runs `pass` until `done` says so or time runs out, waiting `timing.interval`
-/// between passes that are not done and backing off (1 s doubling to 30 s) after
+/// between passes that are not done and backing off ([`Backoff::PASS`]) after
 /// passes that failed with a retryable error. Throttling, 5xx and connection
 /// errors are retried until the timeout; conflicts and not-found errors only
-/// [`PERSISTENT_FAILURES`] times in a row.
+/// [`PERSISTENT_FAILURES`] times in a row (see [`crate::backoff`] for the whole
+/// retry policy).
 async fn repeat<T>(
     timing: Timing,
     mut pass: impl AsyncFnMut() -> Result<T>,
     done: impl Fn(&T) -> bool,
 ) -> Result<T> {
     let started = Instant::now();
-    let mut backoff = Duration::from_secs(1);
+    let mut failures = 0;
     let mut persistent = 0;
     loop {
         match pass().await {
@@ -395,7 +397,7 @@ async fn repeat<T>(
                 if done(&result) || started.elapsed() >= timing.timeout {
                     return Ok(result);
                 }
-                backoff = Duration::from_secs(1);
+                failures = 0;
                 persistent = 0;
                 tokio::time::sleep(timing.interval).await;
             }
@@ -406,9 +408,10 @@ async fn repeat<T>(
                         return Err(error);
                     }
                 }
+                failures += 1;
+                let backoff = Backoff::PASS.delay(failures);
                 tracing::warn!(%error, retry_in = ?backoff, "pass failed, retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
             Err(error) => return Err(error),
         }

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod aws;
+pub mod backoff;
 pub mod controller;
 pub mod crd;
 pub mod desired;

@@ -24,10 +24,9 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use bedrock_chatbot_crds::{BedrockChatbot, CONDITION_READY, ChatbotPlatform};
@@ -41,6 +40,7 @@ use serde::de::DeserializeOwned;
 
 use crate::admission::Admission;
 use crate::aws::Fence;
+use crate::backoff::{Backoff, Requeue, jitter};
 use crate::desired::Owner;
 use crate::engine::{Engine, conditions};
 use crate::leader::{LeaseLock, Timing};
@@ -134,8 +134,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Settings from the command line.
     pub settings: Settings,
-    /// Consecutive failures per object, for the backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    /// Failures in a row per object, for the requeue after a retryable failure.
+    pub requeue: Requeue,
 }
 
 impl std::fmt::Debug for Context {
@@ -172,7 +172,7 @@ impl Context {
             chatbots,
             metrics,
             settings,
-            failures: Mutex::default(),
+            requeue: Requeue::new(Backoff::REQUEUE),
         }
     }
 
@@ -237,24 +237,6 @@ impl Context {
     /// do not all resync at the same moment.
     pub fn resync(&self) -> Duration {
         jitter(self.settings.resync)
-    }
-
-    /// The next delay after a failure of `key`: exponential from 5 s to 5 min.
-    fn backoff(&self, key: &str) -> Duration {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = failures.entry(key.to_string()).or_default();
-        *count = count.saturating_add(1);
-        let exponent = (*count - 1).min(6);
-        jitter(Duration::from_secs(5 * (1 << exponent)).min(Duration::from_secs(300)))
-    }
-
-    fn succeeded(&self, key: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(key);
-        }
     }
 
     /// Publishes `event` about `reference`; a failure is logged, never fatal.
@@ -352,16 +334,6 @@ pub fn problems_across(
         .filter(|p| p.subject == subject)
         .map(|p| p.problem)
         .collect()
-}
-
-/// `d` ±10%, from the clock's nanoseconds (no need for a random generator).
-fn jitter(d: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or_default();
-    let factor = 0.9 + f64::from(nanos % 1000) / 5000.0;
-    d.mul_f64(factor)
 }
 
 /// Caches the metrics read off the stores at scrape time: objects by condition,

@@ -16,6 +16,7 @@ use bedrock_chatbot_crds::Condition;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::finalizer::{self, Event as Finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -229,7 +230,8 @@ pub async fn reconcile<K: Kind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Act
     ctx.metrics.reconciled(K::KIND, outcome, started.elapsed());
     match passed {
         Ok(Reconciled { action, outcome }) => {
-            ctx.succeeded(&backoff_key(&*object));
+            ctx.requeue
+                .succeeded(&ObjectRef::from_obj(&*object).erase());
             tracing::info!(result = outcome.label(), requeue = ?action, "reconciled");
             Ok(action)
         }
@@ -250,19 +252,11 @@ pub async fn reconcile<K: Kind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Act
 pub fn error_policy<K: Kind>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     match error {
         Error::DeletionPending(_) => Action::requeue(DELETING),
-        error if error.is_retryable() => Action::requeue(ctx.backoff(&backoff_key(&*object))),
+        error if error.is_retryable() => {
+            Action::requeue(ctx.requeue.failed(ObjectRef::from_obj(&*object).erase()))
+        }
         _ => Action::requeue(ctx.resync()),
     }
-}
-
-/// The object's key in the backoff: `kind/namespace/name`.
-fn backoff_key<K: Kind>(object: &K) -> String {
-    format!(
-        "{}/{}/{}",
-        K::KIND,
-        object.meta().namespace.as_deref().unwrap_or_default(),
-        object.meta().name.as_deref().unwrap_or_default()
-    )
 }
 
 /// Publishes `notice` about `object`.

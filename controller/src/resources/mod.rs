@@ -323,12 +323,13 @@ impl<O> Converged<O> {
     }
 }
 
-/// Times a whole resource step (observe, then create or update) is tried when it
-/// fails transiently. The SDK does not retry every failure — a write whose
-/// connection dropped, for one (see `aws::retry`) — and repeating the step is safe
-/// where repeating a single create would not be: the step observes by ownership tags
-/// first, so a create that did reach AWS is found instead of made twice.
-const STEP_ATTEMPTS: u32 = 3;
+/// Times a whole resource step (observe, then create or update; or delete) is tried
+/// when it fails transiently (see [`crate::backoff`] for the whole retry policy).
+/// The SDK does not retry every failure — a write whose connection dropped, for one
+/// (see `aws::retry`) — and repeating the step is safe where repeating a single
+/// create would not be: the step observes by ownership tags first, so a create that
+/// did reach AWS is found instead of made twice.
+pub const STEP_ATTEMPTS: u32 = 3;
 
 /// Evaluates `$step` (an awaited `Result`) up to [`STEP_ATTEMPTS`] times while it
 /// fails transiently. (A macro, not a closure: the futures must stay `Send` for the
