@@ -138,6 +138,33 @@ async fn prompt_caching_marks_the_system_prompt_and_the_last_answer_and_reports_
     );
 }
 
+/// The chatbot marks cache points for exactly the models the stand-in (AWS's list, in
+/// its own tests) caches prompts of: no request of ours is refused for a cache point,
+/// and no model that caches goes without.
+#[test]
+fn the_models_given_cache_points_are_those_bedrock_caches_for() {
+    for model in [
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "global.anthropic.claude-opus-4-5-20251101-v1:0",
+        "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "us.amazon.nova-pro-v1:0",
+        "amazon.nova-micro-v1:0",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "meta.llama3-70b-instruct-v1:0",
+        "amazon.titan-text-express-v1",
+        "mistral.mistral-large-2402-v1:0",
+    ] {
+        assert_eq!(
+            bedrock_chatbot::bedrock::caches_prompts(model),
+            bedrock_standin::supports_prompt_caching(model),
+            "{model}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn no_cache_point_goes_to_a_model_without_a_prompt_cache_or_when_switched_off() {
     for overrides in [

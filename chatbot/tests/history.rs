@@ -97,6 +97,15 @@ fn ask_body(conversation: Option<&str>, question: &str) -> Value {
     body
 }
 
+/// The data of the `history` events among `events`.
+fn history_events(events: &[SseEvent]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e.event == "history")
+        .map(|e| &e.data)
+        .collect()
+}
+
 /// Asks `question` as `user`; the whole event stream.
 async fn ask(
     world: &World,
@@ -1441,11 +1450,7 @@ async fn with_dynamodb_down_answers_still_stream_and_say_they_are_not_saved() {
     assert_eq!(start.data["history"], json!({ "saving": true }));
     assert!(start.data["conversation"].is_string(), "{}", start.data);
     assert_eq!(start.data["title"], "is anyone there?");
-    let reports: Vec<&Value> = events
-        .iter()
-        .filter(|e| e.event == "history")
-        .map(|e| &e.data)
-        .collect();
+    let reports = history_events(&events);
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0]["saving"], false);
     assert_eq!(reports[0]["conversation"], Value::Null);
@@ -1691,11 +1696,7 @@ async fn a_question_that_cannot_be_saved_is_answered_and_says_so() {
     assert_eq!(events[0].data["conversation"], json!(id));
     assert_eq!(text_of(&events), "Anyway.");
     assert_eq!(events.last().unwrap().event, "done");
-    let reports: Vec<&Value> = events
-        .iter()
-        .filter(|e| e.event == "history")
-        .map(|e| &e.data)
-        .collect();
+    let reports = history_events(&events);
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0]["saving"], false);
     assert!(
