@@ -188,7 +188,11 @@ def report(r):
         f"\"continued\" asks {TURNS} questions per conversation (with history on, the context is read from "
         "DynamoDB before Bedrock is called; with it off, the browser sends it). Added time is each percentile "
         "minus history off's same percentile. moto is much slower than DynamoDB (a Python server on a shared "
-        "core): the figures are an upper bound of what the table costs.",
+        "core): the figures are an upper bound of what the table costs. With 2 cores, moto shares core 0 with "
+        "the stand-in and the drivers: with history on, its work also delays the stand-in's tokens, so the "
+        "inter-token row at 50 conversations mostly measures that core, not the chatbot. A question whose "
+        "new conversation could not be saved (the `history` event says `conversation: null`) starts a new "
+        "conversation next, as the page does.",
         "",
         "| Figure | History off | History on | release-small, history on | Goal | Verdict |",
         "|---|---|---|---|---|---|",

@@ -173,6 +173,9 @@ impl Target {
             if progress.conversation.is_some() {
                 *stored = progress.conversation;
             }
+            if progress.not_created {
+                *stored = None;
+            }
             if progress.tokens > 0 {
                 tokens += progress.tokens;
                 on_update(arrived, progress.tokens);
@@ -197,6 +200,9 @@ pub struct Progress {
     pub finished: bool,
     /// The stored conversation the `start` event named.
     pub conversation: Option<String>,
+    /// A `history` event said that conversation was not created after all (its
+    /// question could not be saved): the next question starts a new one.
+    pub not_created: bool,
 }
 
 /// Cuts a response body into events, however the reads split it.
@@ -288,9 +294,14 @@ fn sse_event(block: &[u8], progress: &mut Progress) -> Result<()> {
                 .and_then(Value::as_str)
                 .map(str::to_string);
         }
+        Some("history") => {
+            let value: Value = serde_json::from_str(data)
+                .map_err(|e| Error::Answer(format!("unreadable history {data:?}: {e}")))?;
+            progress.not_created = value.get("conversation").is_some_and(Value::is_null);
+        }
         Some("done") => progress.finished = true,
         Some("error") => return Err(Error::Answer(data.to_string())),
-        // `history`, keep-alive comments.
+        // Keep-alive comments.
         _ => {}
     }
     Ok(())
@@ -359,6 +370,17 @@ mod tests {
             .feed(b"event: start\ndata: {\"conversation\":\"c1\",\"dropped\":0}\n\n")
             .unwrap();
         assert_eq!(progress.conversation.as_deref(), Some("c1"));
+        let lost = decoder
+            .feed(b"event: history\ndata: {\"saving\":false,\"conversation\":null}\n\n")
+            .unwrap();
+        assert!(lost.not_created);
+        let stopped = decoder
+            .feed(b"event: history\ndata: {\"saving\":false}\n\n")
+            .unwrap();
+        assert!(
+            !stopped.not_created,
+            "saving stopped, the conversation exists"
+        );
         let history = [
             Turn {
                 role: "user",
