@@ -19,6 +19,7 @@ const ui = {
   rename: $("rename"), exportMd: $("export-md"), exportJson: $("export-json"),
   historyStatus: $("history-status"), offer: $("import-offer"), offerText: $("import-text"),
   offerAccept: $("import-accept"), offerDecline: $("import-decline"),
+  picker: $("model-picker"), pickerField: $("model-field"), totals: $("totals"),
 };
 
 const state = {
@@ -33,6 +34,8 @@ const state = {
   retryTimer: null,
   tabs: null, // BroadcastChannel to this user's other tabs
   signedOut: false, // the load balancer's session expired: nothing works until sign-in
+  models: [], // [{ id, label }] the chatbot offers, the default first
+  model: null, // the chosen model's id
 };
 
 // The message each article of the log shows.
@@ -72,8 +75,6 @@ async function loadIdentity() {
     ui.who.textContent = me.name;
     ui.who.title = `Signed in as ${me.name}`;
     ui.avatar.textContent = (me.name || "?").trim().charAt(0).toUpperCase();
-    ui.model.textContent = me.model;
-    ui.model.title = `Model: ${me.model}`;
     ui.signOut.href = me.signOutUrl;
     state.maxChars = me.maxMessageChars || state.maxChars;
     if (me.devIdentity) {
@@ -86,6 +87,99 @@ async function loadIdentity() {
     showNotice("Cannot reach the chatbot. Check your connection and reload.");
     return null;
   }
+}
+
+// ---- models -----------------------------------------------------------------------
+
+function modelKey() {
+  return `bedrock-chatbot.model.${state.user}`;
+}
+
+// The models `me` offers; a picker when there is a choice, the user's last choice
+// (kept in this browser until sign-out) selected if it is still offered.
+function setUpModels(me) {
+  state.models = Array.isArray(me?.models) && me.models.length
+    ? me.models.map((m) => ({ id: m.id, label: m.label || m.id }))
+    : me?.model ? [{ id: me.model, label: me.model }] : [];
+  const remembered = localStorage.getItem(modelKey());
+  state.model = (state.models.find((m) => m.id === remembered) || state.models[0])?.id ?? null;
+  const choice = state.models.length > 1;
+  ui.pickerField.hidden = !choice;
+  ui.model.hidden = choice || !state.model;
+  if (choice) {
+    ui.picker.replaceChildren(...state.models.map((m) => new Option(m.label, m.id, false, m.id === state.model)));
+  } else if (state.model) {
+    ui.model.textContent = modelLabel(state.model);
+    ui.model.title = `Model: ${state.model}`;
+  }
+}
+
+function modelLabel(id) {
+  return state.models.find((m) => m.id === id)?.label || id;
+}
+
+function modelChosen() {
+  state.model = ui.picker.value;
+  localStorage.setItem(modelKey(), state.model);
+}
+
+// ---- tokens and cost --------------------------------------------------------------
+
+const USAGE_FIELDS = ["inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens"];
+const compactNumber = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+const fullNumber = new Intl.NumberFormat();
+
+function tokenCount(usage) {
+  return USAGE_FIELDS.reduce((sum, field) => sum + (Number(usage?.[field]) || 0), 0);
+}
+
+function tokensText(usage) {
+  const n = tokenCount(usage);
+  return `${compactNumber.format(n)} token${n === 1 ? "" : "s"}`;
+}
+
+// "≈ $0.04": an estimate by the team's prices; small amounts keep two significant
+// digits rather than showing as nothing. Empty when unpriced.
+function costText(cost) {
+  if (!cost || !Number.isFinite(cost.amount) || !cost.currency) return "";
+  const digits = cost.amount > 0 && cost.amount < 0.01
+    ? { maximumSignificantDigits: 2 }
+    : { minimumFractionDigits: 2, maximumFractionDigits: 2 };
+  try {
+    return `≈ ${new Intl.NumberFormat(undefined, { style: "currency", currency: cost.currency, ...digits }).format(cost.amount)}`;
+  } catch {
+    return `≈ ${cost.amount} ${cost.currency}`;
+  }
+}
+
+// The tokens of `usage` one by one, for a tooltip.
+function usageDetail(usage) {
+  const parts = [`${fullNumber.format(usage.inputTokens || 0)} input`, `${fullNumber.format(usage.outputTokens || 0)} output`];
+  if (usage.cacheReadInputTokens) parts.push(`${fullNumber.format(usage.cacheReadInputTokens)} read from the prompt cache`);
+  if (usage.cacheWriteInputTokens) parts.push(`${fullNumber.format(usage.cacheWriteInputTokens)} written to the prompt cache`);
+  return `${parts.join(", ")} tokens`;
+}
+
+// Adds an answer's tokens and cost to its conversation's totals (the server keeps the
+// same totals for stored conversations; the list brings them back on reload).
+function addSpent(conversation, usage, cost) {
+  if (!usage) return;
+  const total = { ...conversation.usage };
+  for (const field of USAGE_FIELDS) total[field] = (Number(total[field]) || 0) + (Number(usage[field]) || 0);
+  conversation.usage = total;
+  if (cost && Number.isFinite(cost.amount)) {
+    const before = conversation.cost?.currency === cost.currency ? conversation.cost.amount : 0;
+    conversation.cost = { amount: before + cost.amount, currency: cost.currency };
+  }
+}
+
+function renderTotals() {
+  const conversation = current();
+  const used = tokenCount(conversation?.usage);
+  ui.totals.hidden = !used;
+  if (!used) return;
+  ui.totals.textContent = [tokensText(conversation.usage), costText(conversation.cost)].filter(Boolean).join(" · ");
+  ui.totals.title = `This conversation's answers used ${usageDetail(conversation.usage)}${conversation.cost ? "; the cost is an estimate by this chatbot's prices" : ""}.`;
 }
 
 // ---- rendering --------------------------------------------------------------------
@@ -133,6 +227,7 @@ function renderHeader() {
     link.hidden = !stored;
     if (stored) link.href = state.store.exportUrl(conversation.id, format);
   }
+  renderTotals();
 }
 
 function renderConversation() {
@@ -211,7 +306,16 @@ function fillMessage(article, message) {
     if (message.incomplete) meta.prepend(chip("Incomplete answer"));
     if (message.stopReason === "stopped") meta.append(chip("Stopped"));
     if (message.stopReason === "max_tokens") meta.append(chip("Cut short: the answer reached its length limit"));
-    if (message.usage) meta.append(chip(`${message.usage.inputTokens} in · ${message.usage.outputTokens} out tokens`));
+    const about = [];
+    if (message.model && state.models.length > 1) about.push(modelLabel(message.model));
+    if (message.usage) about.push(tokensText(message.usage), costText(message.cost));
+    if (about.some(Boolean)) {
+      const info = document.createElement("span");
+      info.className = "answer-info";
+      info.textContent = about.filter(Boolean).join(" · ");
+      if (message.usage) info.title = usageDetail(message.usage) + (message.cost ? "; the cost is an estimate" : "");
+      meta.append(info);
+    }
     if (message.text) {
       const copy = document.createElement("button");
       copy.type = "button";
@@ -299,6 +403,8 @@ async function loadMessages(conversation) {
     if (full) {
       conversation.messages = full.messages;
       conversation.title = full.title || conversation.title;
+      if (full.usage) conversation.usage = full.usage;
+      if (full.cost) conversation.cost = full.cost;
       return;
     }
     forget(conversation.id);
@@ -504,6 +610,7 @@ async function ask(text, { replaces, fromComposer = false } = {}) {
   conversation.messages.push(question);
   const id = newId();
   const body = { id, ...state.store.question(conversation, text, replaces) };
+  if (state.models.length > 1) body.model = state.model;
   const answer = { role: "assistant", text: "", pending: true };
   conversation.messages.push(answer);
   conversation.updated = Date.now();
@@ -568,7 +675,10 @@ async function ask(text, { replaces, fromComposer = false } = {}) {
     if (!answer.text && !answer.error && answer.stopReason !== "stopped") answer.error = "No answer came back. Try again.";
     if (!state.store.server) state.store.save(conversation);
     if (conversation.saved) announce(conversation.id);
-    if (state.currentId === conversation.id) fillMessage(node, answer);
+    if (state.currentId === conversation.id) {
+      fillMessage(node, answer);
+      renderHeader();
+    }
     node.removeAttribute("aria-busy");
     ui.messages.setAttribute("aria-busy", "false");
     renderList();
@@ -795,6 +905,7 @@ async function readEvents(response, answer, node, conversation) {
       if (event === "start") {
         started(conversation, payload);
         answer.dropped = payload.dropped || 0;
+        answer.model = payload.model;
       } else if (event === "history") {
         historyStatus(payload);
         if (payload.conversation === null) notCreated(conversation);
@@ -805,6 +916,8 @@ async function readEvents(response, answer, node, conversation) {
         ended = true;
         answer.stopReason = payload.stopReason;
         answer.usage = payload.usage || null;
+        answer.cost = payload.cost || null;
+        addSpent(conversation, answer.usage, answer.cost);
       } else if (event === "error") {
         ended = true;
         explain(payload, answer);
@@ -994,6 +1107,7 @@ ui.messages.addEventListener("click", (event) => {
 ui.search.addEventListener("input", searchChanged);
 ui.more.addEventListener("click", loadMore);
 ui.rename.addEventListener("click", beginRename);
+ui.picker.addEventListener("change", modelChosen);
 // Signing out leaves nothing of this user in the browser.
 ui.signOut.addEventListener("click", () => {
   forgetBrowser();
@@ -1020,6 +1134,7 @@ async function begin() {
   sidebarReach();
   const me = await loadIdentity();
   state.user = me?.user || me?.name || "anonymous";
+  setUpModels(me);
   restoreDraft();
   const history = me?.history;
   state.store = history?.enabled ? new ServerStore() : new LocalStore(state.user);

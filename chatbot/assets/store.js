@@ -96,6 +96,14 @@ async function call(method, path, body) {
 
 const encode = encodeURIComponent;
 
+// What a stored conversation's answers used (`usage`) and, priced, cost (`cost`).
+function spentOf(c) {
+  const spent = {};
+  if (c.usage) spent.usage = c.usage;
+  if (c.cost) spent.cost = c.cost;
+  return spent;
+}
+
 // The turns of a stored conversation as the page shows them.
 function messagesOf(turns) {
   return (turns || []).map((t) => ({
@@ -138,14 +146,14 @@ export class ServerStore {
     const query = `limit=${PAGE}` + (cursor ? `&cursor=${encode(cursor)}` : "");
     const page = await call("GET", `/api/conversations?${query}`);
     return {
-      conversations: page.conversations.map((c) => ({ id: c.id, title: c.title, updated: c.updatedAt, messages: null })),
+      conversations: page.conversations.map((c) => ({ ...spentOf(c), id: c.id, title: c.title, updated: c.updatedAt, messages: null })),
       next: page.next || null,
     };
   }
 
   async get(id) {
     const c = await call("GET", `/api/conversations/${encode(id)}`);
-    return { id: c.id, title: c.title, updated: c.updatedAt, messages: messagesOf(c.turns) };
+    return { ...spentOf(c), id: c.id, title: c.title, updated: c.updatedAt, messages: messagesOf(c.turns) };
   }
 
   async rename(id, title) {
@@ -220,7 +228,8 @@ export class LocalStore {
   save(conversation) {
     const others = this.read().filter((c) => c.id !== conversation.id);
     const messages = conversation.messages.map(({ pending, ...m }) => m);
-    this.write([{ id: conversation.id, title: conversation.title, updated: conversation.updated, messages }, ...others]);
+    const { id, title, updated, usage, cost } = conversation;
+    this.write([{ id, title, updated, usage, cost, messages }, ...others]);
   }
 
   async rename(id, title) {

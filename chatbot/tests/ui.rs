@@ -94,7 +94,7 @@ async fn asks_watches_the_answer_stream_renders_markdown_and_remembers() {
     assert_eq!(rendered["comment"], "// the answer");
     assert_eq!(rendered["cells"], 2);
     assert!(
-        rendered["usage"].as_str().unwrap().contains("out tokens"),
+        rendered["usage"].as_str().unwrap().contains(" tokens"),
         "{rendered}"
     );
     assert_eq!(

@@ -264,14 +264,22 @@ pub async fn open(world: &World) -> (Browser, Server) {
 /// A chatbot keeping history in the emulator's DynamoDB, signed in as `name` (a
 /// development identity), on `table` (made by the caller, as the operator makes it).
 pub async fn dev_with_history(name: &str, dynamodb: &str, table: &str) -> World {
-    let world = World::dev_with(
-        name,
-        &[
-            (bedrock_chatbot::config::ENV_HISTORY_TABLE, table),
-            (bedrock_chatbot::config::ENV_HISTORY_RETENTION_DAYS, "90"),
-        ],
-    )
-    .await;
+    dev_with_history_and(name, dynamodb, table, &[]).await
+}
+
+/// [`dev_with_history`] with these variables set too.
+pub async fn dev_with_history_and(
+    name: &str,
+    dynamodb: &str,
+    table: &str,
+    overrides: &[(&str, &str)],
+) -> World {
+    let mut vars = vec![
+        (bedrock_chatbot::config::ENV_HISTORY_TABLE, table),
+        (bedrock_chatbot::config::ENV_HISTORY_RETENTION_DAYS, "90"),
+    ];
+    vars.extend_from_slice(overrides);
+    let world = World::dev_with(name, &vars).await;
     world.keeping_history_at(dynamodb).await
 }
 
