@@ -166,6 +166,34 @@ fn the_models_given_cache_points_are_those_bedrock_caches_for() {
 }
 
 #[tokio::test]
+async fn a_conversation_trimmed_to_the_budget_marks_only_the_system_prompt() {
+    // Its start moves with every question: a cache point there would be written
+    // each time (at more than the input price) and never read.
+    let world = World::new(&[("CHATBOT_HISTORY_BUDGET_CHARS", "40")]).await;
+    let events = converse_with(
+        &world,
+        "t1",
+        &[
+            "a first question, long enough to go",
+            "a first answer, long enough to go",
+            "q2",
+            "a2",
+            "q3",
+        ],
+    )
+    .await;
+    assert!(
+        events[0].data["dropped"].as_u64().unwrap() > 0,
+        "{:?}",
+        events[0]
+    );
+    assert_eq!(
+        world.standin.state().requests()[0].cache_points(),
+        ["system"]
+    );
+}
+
+#[tokio::test]
 async fn no_cache_point_goes_to_a_model_without_a_prompt_cache_or_when_switched_off() {
     for overrides in [
         vec![("CHATBOT_MODEL_ID", "meta.llama3-70b-instruct-v1:0")],
