@@ -378,7 +378,8 @@ impl Bedrock {
     /// the request and the stream is open. With prompt caching, the system prompt and
     /// the conversation up to its last answer each end with a cache point: what the
     /// next question of the conversation sends again unchanged, so Bedrock reads it
-    /// from its cache instead of processing it again.
+    /// from its cache instead of processing it again (within the cache's 5 minutes:
+    /// after a longer pause the write is paid without a read).
     /// `model` is one of the configured choices ([`ModelConfig::choose`]).
     pub async fn converse_stream(
         &self,
@@ -386,10 +387,14 @@ impl Bedrock {
         model: &str,
     ) -> Result<Answer, BedrockError> {
         let cache = self.caches_prompts(model);
+        // A conversation trimmed to the budget starts later with every question: its
+        // prefix is never the same twice, and a cache write costs more than plain
+        // input (1.25 times for Claude), so only the system prompt is marked.
         let last_answer = conversation
             .turns
             .iter()
-            .rposition(|t| t.role == Role::Assistant);
+            .rposition(|t| t.role == Role::Assistant)
+            .filter(|_| conversation.dropped == 0);
         let rejected = |e: aws_smithy_types::error::operation::BuildError| BedrockError::Rejected {
             message: e.to_string(),
         };
