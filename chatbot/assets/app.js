@@ -20,6 +20,7 @@ const ui = {
   historyStatus: $("history-status"), offer: $("import-offer"), offerText: $("import-text"),
   offerAccept: $("import-accept"), offerDecline: $("import-decline"),
   picker: $("model-picker"), pickerField: $("model-field"), totals: $("totals"),
+  copyConversation: $("copy-conversation"), theme: $("theme"),
 };
 
 const state = {
@@ -46,6 +47,20 @@ const messageOf = new WeakMap();
 const touch = matchMedia("(pointer: coarse)");
 // The width below which the sidebar slides over the chat (as in app.css).
 const narrow = matchMedia("(max-width: 760px)");
+
+// Light, dark, or (by default) whatever the system asks for: remembered per browser,
+// outside the per-user prefix, so signing out does not forget it (it says nothing
+// about anyone).
+const THEME_KEY = "bedrock-chatbot-theme";
+
+function applyTheme(choice) {
+  const theme = choice === "light" || choice === "dark" ? choice : "system";
+  if (theme === "system") delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+  ui.theme.value = theme;
+}
+
+applyTheme(localStorage.getItem(THEME_KEY));
 
 // The composer's text, kept in this tab's session storage so that a sign-in (which
 // leaves the page and comes back) or a reload does not lose it.
@@ -227,6 +242,7 @@ function renderHeader() {
     link.hidden = !stored;
     if (stored) link.href = state.store.exportUrl(conversation.id, format);
   }
+  ui.copyConversation.hidden = !conversation?.messages?.some((m) => m.text);
   renderTotals();
 }
 
@@ -1052,9 +1068,26 @@ function sidebarReach() {
   ui.chat.inert = narrow.matches && open;
 }
 
-async function copy(button) {
+// The conversation as Markdown, as the server exports a stored one.
+function conversationMarkdown(conversation) {
+  let out = `# ${conversation.title || "New chat"}\n\n`;
+  for (const message of conversation.messages || []) {
+    if (!message.text) continue;
+    out += message.role === "user" ? "## You\n\n" : "## Assistant\n\n";
+    out += `${message.text.trimEnd()}\n\n`;
+    if (message.incomplete) out += `_(incomplete${message.reason ? `: ${message.reason}` : ""})_\n\n`;
+  }
+  return out;
+}
+
+function copyConversation() {
+  const conversation = current();
+  if (conversation?.messages?.length) copy(ui.copyConversation, conversationMarkdown(conversation));
+}
+
+async function copy(button, text = button.dataset.copy) {
   try {
-    await navigator.clipboard.writeText(button.dataset.copy);
+    await navigator.clipboard.writeText(text);
     const label = button.textContent;
     button.textContent = "Copied";
     setTimeout(() => (button.textContent = label), 1200);
@@ -1107,7 +1140,12 @@ ui.messages.addEventListener("click", (event) => {
 ui.search.addEventListener("input", searchChanged);
 ui.more.addEventListener("click", loadMore);
 ui.rename.addEventListener("click", beginRename);
+ui.copyConversation.addEventListener("click", copyConversation);
 ui.picker.addEventListener("change", modelChosen);
+ui.theme.addEventListener("change", () => {
+  localStorage.setItem(THEME_KEY, ui.theme.value);
+  applyTheme(ui.theme.value);
+});
 // Signing out leaves nothing of this user in the browser.
 ui.signOut.addEventListener("click", () => {
   forgetBrowser();
