@@ -39,8 +39,14 @@ impl Browser {
 
     /// A browser emulating a phone ([`PHONE`]), as Chromium's device mode does.
     pub async fn start_phone() -> Self {
+        Self::start_phone_at(3.0).await
+    }
+
+    /// [`Browser::start_phone`] with `pixel_ratio` device pixels per CSS pixel (its
+    /// screenshots are that much larger).
+    pub async fn start_phone_at(pixel_ratio: f64) -> Self {
         Self::start_with(Some(json!({
-            "deviceMetrics": { "width": PHONE.0, "height": PHONE.1, "pixelRatio": 3.0, "touch": true },
+            "deviceMetrics": { "width": PHONE.0, "height": PHONE.1, "pixelRatio": pixel_ratio, "touch": true },
             "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
         })), &[])
         .await
