@@ -243,3 +243,26 @@ async fn one_model_is_named_without_a_picker_and_unpriced_answers_show_no_cost()
     browser.close().await;
     let _ = server.stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_model_no_longer_offered_gives_way_to_the_default() {
+    let models = priced_models();
+    let world = World::dev_with("dev@example.com", &[(ENV_MODELS, &models)]).await;
+    let (browser, server) = open(&world).await;
+    browser
+        .js("localStorage.setItem('bedrock-chatbot.model.dev@example.com', 'us.anthropic.claude-retired-v1:0'); return true")
+        .await;
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for(
+            "the page after reload",
+            "return document.body.dataset.ready === 'true'",
+        )
+        .await;
+    assert_eq!(browser.js(SHOWN).await["chosen"], MODEL);
+    browser.ask("Hello").await;
+    browser.answer_done().await;
+    assert_eq!(models_asked(&world), [MODEL]);
+    browser.close().await;
+    let _ = server.stop.send(());
+}
