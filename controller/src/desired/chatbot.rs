@@ -451,137 +451,34 @@ pub fn token_issuer_prefix(region: &str) -> String {
 
 /// Computes the chatbot's desired state on its platform.
 pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotDesired {
-    let namespace = chatbot
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
-    let name = chatbot.metadata.name.clone().unwrap_or_default();
+    let names = Names::of(chatbot);
     let spec = &chatbot.spec;
     let env = platform.environment.clone();
-    let owner = Owner::BedrockChatbot {
-        namespace: namespace.clone(),
-        name: name.clone(),
-    };
-    let identity = owner.to_string();
-    let readable = format!("{namespace}-{name}");
-    let named = |max: usize, charset: Charset, suffix: &str| {
-        hashed_name(&readable, &identity, suffix, max, charset)
-    };
     let url = format!("https://{}", spec.hostname);
     let domain_prefix = spec
         .cognito
         .domain_prefix
         .clone()
-        .unwrap_or_else(|| cognito_domain_prefix(&readable, &spec.hostname));
+        .unwrap_or_else(|| cognito_domain_prefix(&names.readable, &spec.hostname));
     let domain_url = format!(
         "https://{domain_prefix}.auth.{}.amazoncognito.com",
         env.region
     );
-    let log_group = format!("/bedrock-chatbot/{namespace}/{name}");
-    let task_role_name = named(64, Charset::Iam, "-task");
-
-    let model = &spec.model;
-    let mut environment: Vec<(&str, Input)> = vec![
-        (env_vars::ENV_REGION, Input::Value(env.region.clone())),
-        (env_vars::ENV_MODEL_ID, Input::Value(model.id.clone())),
-        (
-            env_vars::ENV_TEMPERATURE,
-            Input::Value(model.temperature.to_string()),
-        ),
-        (
-            env_vars::ENV_MAX_TOKENS,
-            Input::Value(model.max_tokens.to_string()),
-        ),
-        (env_vars::ENV_TOP_P, Input::Value(model.top_p.to_string())),
-    ];
-    if let Some(prompt) = &model.system_prompt {
-        environment.push((env_vars::ENV_SYSTEM_PROMPT, Input::Value(prompt.clone())));
-    }
-    if !model.alternatives.is_empty() || model.pricing.is_some() {
-        environment.push((env_vars::ENV_MODELS, Input::Value(model_choices(model))));
-    }
-    environment.extend([
-        (
-            env_vars::ENV_ALB_ARN,
-            Input::Platform(PlatformRef::LoadBalancer),
-        ),
-        (env_vars::ENV_PUBLIC_URL, Input::Value(url.clone())),
-        (
-            env_vars::ENV_COGNITO_DOMAIN_URL,
-            Input::Value(domain_url.clone()),
-        ),
-        (
-            env_vars::ENV_COGNITO_CLIENT_ID,
-            Input::Chatbot(ChatbotRef::UserPoolClientId),
-        ),
-        (
-            env_vars::ENV_TOKEN_ISSUER,
-            Input::Prefixed {
-                prefix: token_issuer_prefix(&env.region),
-                reference: ChatbotRef::UserPoolId,
-            },
-        ),
-    ]);
+    let log_group = format!("/bedrock-chatbot/{}/{}", names.namespace, names.name);
 
     let history_table_off = HistoryTable {
         key: "history-table".into(),
-        name: named(255, Charset::HyphensUnderscores, "-history"),
+        name: names.named(255, Charset::HyphensUnderscores, "-history"),
         retention_days: u32::try_from(spec.history.retention_days).unwrap_or(0),
         point_in_time_recovery: true,
     };
     let history_table = spec.history.enabled.then(|| history_table_off.clone());
-    if let Some(table) = &history_table {
-        environment.extend([
-            (
-                env_vars::ENV_HISTORY_TABLE,
-                Input::Value(table.name.clone()),
-            ),
-            (
-                env_vars::ENV_HISTORY_RETENTION_DAYS,
-                Input::Value(table.retention_days.to_string()),
-            ),
-        ]);
-    }
-    let mut task_policies = vec![(
-        "bedrock-invoke".into(),
-        iam::bedrock_invoke_policy(&model.id, &model.inference_regions, &env),
-    )];
-    // Each model users may pick: invoked the same way, through a policy of its own.
-    for (n, alternative) in model.alternatives.iter().enumerate() {
-        task_policies.push((
-            format!("bedrock-invoke-{}", n + 2),
-            iam::bedrock_invoke_policy(&alternative.id, &alternative.inference_regions, &env),
-        ));
-    }
-    if let Some(table) = &history_table {
-        task_policies.push((
-            "history-table".into(),
-            iam::history_table_policy(&table.arn(&env)),
-        ));
-    }
-
-    let private_subnets = match &platform.network {
-        super::platform::Network::Managed(net) => net
-            .private_subnets
-            .iter()
-            .map(|s| PlatformRef::PrivateSubnet(s.key.clone()))
-            .collect(),
-        super::platform::Network::Existing(existing) => existing
-            .private_subnet_ids
-            .iter()
-            .cloned()
-            .map(PlatformRef::Id)
-            .collect(),
-    };
-    let vpc = match &platform.network {
-        super::platform::Network::Managed(_) => PlatformRef::Vpc,
-        super::platform::Network::Existing(existing) => PlatformRef::Id(existing.vpc_id.clone()),
-    };
+    let environment = container_environment(spec, &env, &url, &domain_url, history_table.as_ref());
+    let (vpc, private_subnets) = network(platform);
 
     let scaling_off = Scaling {
         key: "scaling".into(),
-        policy_name: named(256, Charset::HyphensUnderscores, "-cpu"),
+        policy_name: names.named(256, Charset::HyphensUnderscores, "-cpu"),
         min_capacity: 0,
         max_capacity: 0,
         metric: "ECSServiceAverageCPUUtilization",
@@ -591,12 +488,12 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
     };
 
     ChatbotDesired {
-        tags: owner_tags(&owner, &spec.platform_ref.name, &spec.tags),
+        tags: owner_tags(&names.owner, &spec.platform_ref.name, &spec.tags),
         platform: spec.platform_ref.name.clone(),
         deletion_policy: spec.deletion_policy,
         user_pool: UserPool {
             key: "user-pool".into(),
-            name: named(128, Charset::HyphensUnderscores, ""),
+            name: names.named(128, Charset::HyphensUnderscores, ""),
             mfa_configuration: "ON",
             software_token_mfa: true,
             password_policy: spec.cognito.password_policy.clone(),
@@ -612,7 +509,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         },
         user_pool_client: UserPoolClient {
             key: "user-pool-client".into(),
-            name: named(128, Charset::HyphensUnderscores, ""),
+            name: names.named(128, Charset::HyphensUnderscores, ""),
             generate_secret: true,
             allowed_oauth_flows: vec!["code"],
             allowed_oauth_scopes: vec!["openid", "email", "profile"],
@@ -623,7 +520,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         },
         target_group: TargetGroup {
             key: "target-group".into(),
-            name: named(32, Charset::Hyphens, ""),
+            name: names.named(32, Charset::Hyphens, ""),
             target_type: "ip",
             protocol: "HTTP",
             port: CHATBOT_PORT,
@@ -659,26 +556,10 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             name: log_group.clone(),
             retention_days: spec.logs.retention_days,
         },
-        task_role: Role {
-            key: "task-role".into(),
-            name: task_role_name,
-            path: ROLE_PATH,
-            description: match &history_table {
-                Some(_) => format!(
-                    "Chatbot {namespace}/{name}: invoke {} only, keep its users' history",
-                    model.id
-                ),
-                None => format!("Chatbot {namespace}/{name}: invoke {} only", model.id),
-            },
-            trust_policy: iam::task_role_trust_policy(&env),
-            managed_policy_arns: Vec::new(),
-            inline_policies: task_policies,
-            // The platform's boundary, as its execution role has it.
-            permissions_boundary: platform.execution_role.permissions_boundary.clone(),
-        },
+        task_role: task_role(&names, spec, platform, history_table.as_ref()),
         task_definition: TaskDefinition {
             key: "task-definition".into(),
-            family: named(255, Charset::HyphensUnderscores, ""),
+            family: names.named(255, Charset::HyphensUnderscores, ""),
             network_mode: "awsvpc",
             requires_compatibilities: vec!["FARGATE"],
             cpu: spec.task.cpu.to_string(),
@@ -695,10 +576,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
                 port: CHATBOT_PORT,
                 readonly_root_filesystem: true,
                 stop_timeout_seconds: 120,
-                environment: environment
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                environment,
                 log_group,
                 log_stream_prefix: "chatbot",
                 health_check: spec.task.container_health_check.clone(),
@@ -706,7 +584,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         },
         service: Service {
             key: "service".into(),
-            name: named(255, Charset::HyphensUnderscores, ""),
+            name: names.named(255, Charset::HyphensUnderscores, ""),
             cluster: PlatformRef::Cluster,
             desired_count: spec.task.desired_count,
             launch_type: "FARGATE",
@@ -735,8 +613,184 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         history_table,
         history_table_off,
         url,
-        owner,
+        owner: names.owner,
         environment: env,
+    }
+}
+
+/// Who a chatbot is, and the AWS names made from that.
+struct Names {
+    namespace: String,
+    name: String,
+    owner: Owner,
+    /// `<namespace>-<name>`, the readable part of every AWS name.
+    readable: String,
+    /// The owner as text, hashed into every AWS name.
+    identity: String,
+}
+
+impl Names {
+    fn of(chatbot: &BedrockChatbot) -> Self {
+        let namespace = chatbot
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let name = chatbot.metadata.name.clone().unwrap_or_default();
+        let owner = Owner::BedrockChatbot {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        Self {
+            readable: format!("{namespace}-{name}"),
+            identity: owner.to_string(),
+            namespace,
+            name,
+            owner,
+        }
+    }
+
+    /// An AWS name of at most `max` characters of `charset`, ending in `suffix`.
+    fn named(&self, max: usize, charset: Charset, suffix: &str) -> String {
+        hashed_name(&self.readable, &self.identity, suffix, max, charset)
+    }
+}
+
+/// What the chat app's container is told (the contract of `bedrock_chatbot::config`).
+fn container_environment(
+    spec: &bedrock_chatbot_crds::BedrockChatbotSpec,
+    env: &Environment,
+    url: &str,
+    domain_url: &str,
+    history_table: Option<&HistoryTable>,
+) -> Vec<(String, Input)> {
+    let model = &spec.model;
+    let mut environment: Vec<(&str, Input)> = vec![
+        (env_vars::ENV_REGION, Input::Value(env.region.clone())),
+        (env_vars::ENV_MODEL_ID, Input::Value(model.id.clone())),
+        (
+            env_vars::ENV_TEMPERATURE,
+            Input::Value(model.temperature.to_string()),
+        ),
+        (
+            env_vars::ENV_MAX_TOKENS,
+            Input::Value(model.max_tokens.to_string()),
+        ),
+        (env_vars::ENV_TOP_P, Input::Value(model.top_p.to_string())),
+    ];
+    if let Some(prompt) = &model.system_prompt {
+        environment.push((env_vars::ENV_SYSTEM_PROMPT, Input::Value(prompt.clone())));
+    }
+    if !model.alternatives.is_empty() || model.pricing.is_some() {
+        environment.push((env_vars::ENV_MODELS, Input::Value(model_choices(model))));
+    }
+    environment.extend([
+        (
+            env_vars::ENV_ALB_ARN,
+            Input::Platform(PlatformRef::LoadBalancer),
+        ),
+        (env_vars::ENV_PUBLIC_URL, Input::Value(url.to_string())),
+        (
+            env_vars::ENV_COGNITO_DOMAIN_URL,
+            Input::Value(domain_url.to_string()),
+        ),
+        (
+            env_vars::ENV_COGNITO_CLIENT_ID,
+            Input::Chatbot(ChatbotRef::UserPoolClientId),
+        ),
+        (
+            env_vars::ENV_TOKEN_ISSUER,
+            Input::Prefixed {
+                prefix: token_issuer_prefix(&env.region),
+                reference: ChatbotRef::UserPoolId,
+            },
+        ),
+    ]);
+    if let Some(table) = history_table {
+        environment.extend([
+            (
+                env_vars::ENV_HISTORY_TABLE,
+                Input::Value(table.name.clone()),
+            ),
+            (
+                env_vars::ENV_HISTORY_RETENTION_DAYS,
+                Input::Value(table.retention_days.to_string()),
+            ),
+        ]);
+    }
+    environment
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// The task role: invoke the chatbot's models (a policy each) and, with history, the
+/// items of its table; under the platform's permissions boundary.
+fn task_role(
+    names: &Names,
+    spec: &bedrock_chatbot_crds::BedrockChatbotSpec,
+    platform: &PlatformDesired,
+    history_table: Option<&HistoryTable>,
+) -> Role {
+    let env = &platform.environment;
+    let model = &spec.model;
+    let mut policies = vec![(
+        "bedrock-invoke".into(),
+        iam::bedrock_invoke_policy(&model.id, &model.inference_regions, env),
+    )];
+    // Each model users may pick: invoked the same way, through a policy of its own.
+    for (n, alternative) in model.alternatives.iter().enumerate() {
+        policies.push((
+            format!("bedrock-invoke-{}", n + 2),
+            iam::bedrock_invoke_policy(&alternative.id, &alternative.inference_regions, env),
+        ));
+    }
+    if let Some(table) = history_table {
+        policies.push((
+            "history-table".into(),
+            iam::history_table_policy(&table.arn(env)),
+        ));
+    }
+    let (namespace, name) = (&names.namespace, &names.name);
+    Role {
+        key: "task-role".into(),
+        name: names.named(64, Charset::Iam, "-task"),
+        path: ROLE_PATH,
+        description: match history_table {
+            Some(_) => format!(
+                "Chatbot {namespace}/{name}: invoke {} only, keep its users' history",
+                model.id
+            ),
+            None => format!("Chatbot {namespace}/{name}: invoke {} only", model.id),
+        },
+        trust_policy: iam::task_role_trust_policy(env),
+        managed_policy_arns: Vec::new(),
+        inline_policies: policies,
+        // The platform's boundary, as its execution role has it.
+        permissions_boundary: platform.execution_role.permissions_boundary.clone(),
+    }
+}
+
+/// The VPC and the private subnets the chatbot's tasks run in: the platform's own,
+/// or those of the existing network it was given.
+fn network(platform: &PlatformDesired) -> (PlatformRef, Vec<PlatformRef>) {
+    match &platform.network {
+        super::platform::Network::Managed(net) => (
+            PlatformRef::Vpc,
+            net.private_subnets
+                .iter()
+                .map(|s| PlatformRef::PrivateSubnet(s.key.clone()))
+                .collect(),
+        ),
+        super::platform::Network::Existing(existing) => (
+            PlatformRef::Id(existing.vpc_id.clone()),
+            existing
+                .private_subnet_ids
+                .iter()
+                .cloned()
+                .map(PlatformRef::Id)
+                .collect(),
+        ),
     }
 }
 
