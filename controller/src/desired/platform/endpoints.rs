@@ -1,0 +1,103 @@
+//! The platform's VPC endpoints: Bedrock runtime, and where asked for, image pulls,
+//! logs and DynamoDB.
+
+use super::*;
+
+/// A VPC endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcEndpoint {
+    /// Component key, e.g. `bedrock-runtime-endpoint`.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// e.g. `com.amazonaws.us-west-2.bedrock-runtime`.
+    pub service_name: String,
+    /// Interface (ENIs in subnets) or gateway (route table entries).
+    pub kind: EndpointKind,
+}
+
+/// How a VPC endpoint attaches to the VPC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum EndpointKind {
+    /// ENIs in the private subnets, reachable from the tasks only.
+    #[serde(rename_all = "camelCase")]
+    Interface {
+        /// The service's public DNS name resolves to the endpoint inside the VPC,
+        /// so the SDK needs no endpoint override.
+        private_dns: bool,
+        /// Subnets holding the endpoint's ENIs.
+        subnets: Vec<PlatformRef>,
+        /// Security group of the ENIs.
+        security_group: String,
+    },
+    /// Prefix-list routes in the private route tables.
+    #[serde(rename_all = "camelCase")]
+    Gateway {
+        /// Route tables that get the route.
+        route_tables: Vec<PlatformRef>,
+    },
+}
+
+/// The interface endpoint service of the Bedrock runtime in `region`.
+pub fn bedrock_runtime_service(region: &str) -> String {
+    format!("com.amazonaws.{region}.bedrock-runtime")
+}
+
+pub(super) fn vpc_endpoints(
+    spec: &ChatbotPlatformSpec,
+    env: &Environment,
+    prefix: &str,
+    private_subnets: &[PlatformRef],
+    private_route_tables: Vec<PlatformRef>,
+) -> Vec<VpcEndpoint> {
+    let service = |name: &str| format!("com.amazonaws.{}.{name}", env.region);
+    let interface = |name: &str| VpcEndpoint {
+        key: format!("{}-endpoint", name.replace('.', "-")),
+        name: format!("{prefix}-{}", name.replace('.', "-")),
+        service_name: service(name),
+        kind: EndpointKind::Interface {
+            private_dns: true,
+            subnets: private_subnets.to_vec(),
+            security_group: ENDPOINTS_SG.into(),
+        },
+    };
+    let mut endpoints = vec![interface("bedrock-runtime")];
+    // The chatbots' history tables, reached without NAT (which a NAT-free network
+    // lacks altogether) and without leaving AWS's network. A gateway endpoint is
+    // free; it needs the private route tables, which only a managed network has.
+    if !private_route_tables.is_empty() {
+        endpoints.push(VpcEndpoint {
+            key: "dynamodb-endpoint".into(),
+            name: format!("{prefix}-dynamodb"),
+            service_name: service("dynamodb"),
+            kind: EndpointKind::Gateway {
+                route_tables: private_route_tables.clone(),
+            },
+        });
+    }
+    if image_pull_and_logs_endpoints(spec) {
+        endpoints.extend(["ecr.api", "ecr.dkr", "logs"].map(interface));
+        endpoints.push(VpcEndpoint {
+            key: "s3-endpoint".into(),
+            name: format!("{prefix}-s3"),
+            service_name: service("s3"),
+            kind: EndpointKind::Gateway {
+                route_tables: private_route_tables,
+            },
+        });
+    }
+    endpoints
+}
+
+/// Whether the platform gets ECR, logs and S3 endpoints: as the spec says, else
+/// exactly when a managed network has no NAT gateway.
+pub fn image_pull_and_logs_endpoints(spec: &ChatbotPlatformSpec) -> bool {
+    spec.vpc_endpoints.image_pull_and_logs.unwrap_or_else(|| {
+        spec.network
+            .managed
+            .as_ref()
+            .is_some_and(|m| m.nat_gateways == NatGatewayMode::None)
+    })
+}

@@ -1,0 +1,234 @@
+//! The platform's own network: VPC, subnets per zone, internet and NAT gateways,
+//! route tables.
+
+use super::*;
+
+/// The platform's network.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "mode", rename_all = "camelCase")]
+pub enum Network {
+    /// Created and owned by the operator.
+    Managed(Box<ManagedNetworkDesired>),
+    /// Brought by the user; never created or deleted.
+    Existing(ExistingNetwork),
+}
+
+/// A VPC the operator creates.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedNetworkDesired {
+    /// The VPC.
+    pub vpc: Vpc,
+    /// Gives the public subnets a route to the internet.
+    pub internet_gateway: InternetGateway,
+    /// One per zone, for the load balancer and NAT gateways.
+    pub public_subnets: Vec<Subnet>,
+    /// One per zone, for tasks and endpoints.
+    pub private_subnets: Vec<Subnet>,
+    /// One per zone (`PerZone`), one in all (`Single`) or none.
+    pub nat_gateways: Vec<NatGateway>,
+    /// The public route table, then one per private subnet.
+    pub route_tables: Vec<RouteTable>,
+}
+
+/// The internet gateway, attached to the VPC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InternetGateway {
+    /// Component key (the `bedrock-chatbot.dev/component` tag).
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+}
+
+/// The VPC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Vpc {
+    /// Component key.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// IPv4 CIDR.
+    pub cidr: String,
+    /// DNS resolution in the VPC (private DNS of endpoints needs it).
+    pub enable_dns_support: bool,
+    /// DNS hostnames in the VPC (private DNS of endpoints needs it).
+    pub enable_dns_hostnames: bool,
+}
+
+/// A subnet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subnet {
+    /// Component key, e.g. `public-subnet-a`.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// IPv4 CIDR.
+    pub cidr: String,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Whether instances get a public IP by default: never, not even in public
+    /// subnets (only the load balancer and NAT gateways live there).
+    pub map_public_ip_on_launch: bool,
+}
+
+/// A NAT gateway with its Elastic IP.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NatGateway {
+    /// Component key, e.g. `nat-gateway-a`.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// The public subnet it sits in.
+    pub subnet: PlatformRef,
+    /// Component key of its Elastic IP.
+    pub elastic_ip_key: String,
+}
+
+/// A route table and the subnets it serves.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTable {
+    /// Component key.
+    pub key: String,
+    /// `Name` tag.
+    pub name: String,
+    /// Routes besides the VPC's local route.
+    pub routes: Vec<Route>,
+    /// Subnets associated with it.
+    pub subnets: Vec<PlatformRef>,
+}
+
+/// One route.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// Destination CIDR.
+    pub destination: String,
+    /// Internet gateway or NAT gateway.
+    pub target: PlatformRef,
+}
+
+/// The availability zones of a managed network: the spec's, else those recorded
+/// in the status (chosen by the engine from what the region offers, see
+/// `engine::zones`), else — offline, before any pass — the region's `a` and `b`.
+pub fn availability_zones(
+    managed: &ManagedNetwork,
+    region: &str,
+    recorded: &[String],
+) -> Vec<String> {
+    if !managed.availability_zones.is_empty() {
+        managed.availability_zones.clone()
+    } else if !recorded.is_empty() {
+        recorded.to_vec()
+    } else {
+        vec![format!("{region}a"), format!("{region}b")]
+    }
+}
+
+/// The letter that tells zones apart in component keys (`us-west-2a` → `a`).
+pub(super) fn zone_suffix(zone: &str) -> String {
+    zone.chars().last().map(String::from).unwrap_or_default()
+}
+
+pub(super) fn managed_network(
+    managed: &ManagedNetwork,
+    spec: &ChatbotPlatformSpec,
+    prefix: &str,
+    recorded_zones: &[String],
+) -> ManagedNetworkDesired {
+    let zones = availability_zones(managed, &spec.region, recorded_zones);
+    let subnets = |tier: &str, cidrs: &[String]| -> Vec<Subnet> {
+        zones
+            .iter()
+            .zip(cidrs)
+            .map(|(zone, cidr)| {
+                let key = format!("{tier}-subnet-{}", zone_suffix(zone));
+                Subnet {
+                    name: format!("{prefix}-{key}"),
+                    key,
+                    cidr: cidr.clone(),
+                    availability_zone: zone.clone(),
+                    map_public_ip_on_launch: false,
+                }
+            })
+            .collect()
+    };
+    let public_subnets = subnets("public", &managed.public_subnet_cidrs);
+    let private_subnets = subnets("private", &managed.private_subnet_cidrs);
+
+    let nat_gateways: Vec<NatGateway> = match managed.nat_gateways {
+        NatGatewayMode::None => Vec::new(),
+        NatGatewayMode::Single => public_subnets
+            .iter()
+            .take(1)
+            .map(|s| nat_gateway(s, prefix))
+            .collect(),
+        NatGatewayMode::PerZone => public_subnets
+            .iter()
+            .map(|s| nat_gateway(s, prefix))
+            .collect(),
+    };
+
+    let mut route_tables = vec![RouteTable {
+        key: "public-route-table".into(),
+        name: format!("{prefix}-public"),
+        routes: vec![Route {
+            destination: "0.0.0.0/0".into(),
+            target: PlatformRef::InternetGateway,
+        }],
+        subnets: public_subnets
+            .iter()
+            .map(|s| PlatformRef::PublicSubnet(s.key.clone()))
+            .collect(),
+    }];
+    for (index, subnet) in private_subnets.iter().enumerate() {
+        let suffix = zone_suffix(&subnet.availability_zone);
+        // Each zone's tasks leave through their own zone's NAT gateway (PerZone), so
+        // one zone's outage cannot cut the other's egress; Single shares the first.
+        let nat = nat_gateways.get(index).or(nat_gateways.first());
+        route_tables.push(RouteTable {
+            key: format!("private-route-table-{suffix}"),
+            name: format!("{prefix}-private-{suffix}"),
+            routes: nat
+                .map(|nat| Route {
+                    destination: "0.0.0.0/0".into(),
+                    target: PlatformRef::NatGateway(nat.key.clone()),
+                })
+                .into_iter()
+                .collect(),
+            subnets: vec![PlatformRef::PrivateSubnet(subnet.key.clone())],
+        });
+    }
+
+    ManagedNetworkDesired {
+        vpc: Vpc {
+            key: "vpc".into(),
+            name: prefix.to_string(),
+            cidr: managed.vpc_cidr.clone(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+        },
+        internet_gateway: InternetGateway {
+            key: "internet-gateway".into(),
+            name: prefix.to_string(),
+        },
+        public_subnets,
+        private_subnets,
+        nat_gateways,
+        route_tables,
+    }
+}
+
+pub(super) fn nat_gateway(subnet: &Subnet, prefix: &str) -> NatGateway {
+    let suffix = zone_suffix(&subnet.availability_zone);
+    NatGateway {
+        key: format!("nat-gateway-{suffix}"),
+        name: format!("{prefix}-nat-{suffix}"),
+        subnet: PlatformRef::PublicSubnet(subnet.key.clone()),
+        elastic_ip_key: format!("nat-eip-{suffix}"),
+    }
+}
