@@ -131,6 +131,10 @@ async fn pick_a_model(browser: &Browser, world: &World) {
         again["totals"], shown["totals"],
         "the same totals after reload"
     );
+    assert_eq!(
+        again["answers"], shown["answers"],
+        "each answer still names its model, tokens and cost after reload"
+    );
     browser.ask("Third question").await;
     browser
         .wait_for(
