@@ -113,6 +113,10 @@ function messagesOf(turns) {
     incomplete: Boolean(t.incomplete),
     reason: t.incomplete?.reason,
     error: t.incomplete ? reasonText(t.incomplete.reason) : undefined,
+    // An answer saved at its end: which model wrote it, what it used and cost.
+    model: t.model,
+    usage: t.usage,
+    cost: t.cost,
   }));
 }
 

@@ -326,6 +326,8 @@ fn context_turns(stored: Vec<StoredTurn>, question: &str) -> Vec<Turn> {
         incomplete: None,
         index: 0,
         follows: Follows::Previous,
+        model: None,
+        spent: Spent::default(),
     };
     for turn in stored.into_iter().chain(std::iter::once(question)) {
         if turn.text.trim().is_empty() {
@@ -465,7 +467,7 @@ async fn ask_stored(
     {
         Ok(answer) => answer,
         Err(e) => {
-            refused_before_answering(history, user, begun, new, e.kind().as_str());
+            refused_before_answering(history, user, begun, new, e.kind().as_str(), &model.id);
             return Err(e.into());
         }
     };
@@ -474,7 +476,13 @@ async fn ask_stored(
         title: Some(into.title().to_string()),
         history: recorder::saving(),
     };
-    let log = AnswerLog::start(history, user.to_string(), joined(begun), new);
+    let log = AnswerLog::start(
+        history,
+        user.to_string(),
+        joined(begun),
+        new,
+        model.id.clone(),
+    );
     Ok(stream(
         state,
         &identity,
@@ -510,8 +518,9 @@ fn refused_before_answering(
     begun: tokio::task::JoinHandle<std::result::Result<Exchange, HistoryError>>,
     new: bool,
     kind: &'static str,
+    model: &str,
 ) {
-    let user = user.to_string();
+    let (user, model) = (user.to_string(), model.to_string());
     tokio::spawn(async move {
         let Ok(exchange) = joined(begun).await else {
             return;
@@ -521,8 +530,14 @@ fn refused_before_answering(
                 tracing::warn!(error = %e, "cannot delete the conversation of a refused question");
             }
         } else {
-            AnswerLog::start(history, user, std::future::ready(Ok(exchange)), false)
-                .end(Some(kind));
+            AnswerLog::start(
+                history,
+                user,
+                std::future::ready(Ok(exchange)),
+                false,
+                model,
+            )
+            .end(Some(kind));
         }
     });
 }

@@ -1240,6 +1240,19 @@ async fn a_conversation_adds_up_its_tokens_and_with_prices_their_cost() {
     // The list says the same.
     let (_, page) = get(world, ADA, "/api/conversations").await;
     assert_eq!(page["conversations"][0]["usage"], *usage);
+    // Each answer keeps its own: the model that wrote it, its tokens and cost.
+    for (answer, events) in [(1, &first), (3, &second)] {
+        let turn = &conversation["turns"][answer];
+        let done = &events.last().unwrap().data;
+        assert_eq!(turn["model"], MODEL, "{turn}");
+        assert_eq!(turn["usage"]["outputTokens"], done["usage"]["outputTokens"]);
+        assert_eq!(turn["usage"]["inputTokens"], done["usage"]["inputTokens"]);
+        assert_eq!(turn["cost"], done["cost"], "{turn}");
+    }
+    assert!(
+        conversation["turns"][0].get("model").is_none(),
+        "a question has none"
+    );
 }
 
 #[tokio::test]

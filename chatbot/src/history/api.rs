@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::store::{Summary, Turns, now_ms};
+use super::store::{Spent, Summary, Turns, now_ms};
 use super::{History, text};
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -55,23 +55,28 @@ fn bad_query(rejection: QueryRejection) -> Error {
 
 /// A conversation without its turns, as every route shows it.
 pub fn summary_json(summary: &Summary) -> Value {
-    let [input, output, cache_read, cache_write] = summary.spent.tokens;
     let mut value = json!({
         "id": summary.id,
         "title": summary.title,
         "createdAt": summary.created_at,
         "updatedAt": summary.updated_at,
-        "usage": {
-            "inputTokens": input,
-            "outputTokens": output,
-            "cacheReadInputTokens": cache_read,
-            "cacheWriteInputTokens": cache_write,
-        },
     });
-    if let Some((micros, currency)) = &summary.spent.cost {
+    add_spent(&mut value, &summary.spent);
+    value
+}
+
+/// `usage` (the tokens) and, when priced, `cost` of what was `spent`, into `value`.
+fn add_spent(value: &mut Value, spent: &Spent) {
+    let [input, output, cache_read, cache_write] = spent.tokens;
+    value["usage"] = json!({
+        "inputTokens": input,
+        "outputTokens": output,
+        "cacheReadInputTokens": cache_read,
+        "cacheWriteInputTokens": cache_write,
+    });
+    if let Some((micros, currency)) = &spent.cost {
         value["cost"] = crate::chat::cost_json(*micros, currency);
     }
-    value
 }
 
 fn conversation_json(summary: &Summary, turns: &Turns) -> Value {
@@ -80,13 +85,19 @@ fn conversation_json(summary: &Summary, turns: &Turns) -> Value {
         .turns
         .iter()
         .map(|turn| {
-            json!({
+            let mut value = json!({
                 "role": turn.role,
                 "text": turn.text,
                 "at": turn.at,
                 "index": turn.index,
                 "incomplete": turn.incomplete.as_ref().map(|reason| json!({ "reason": reason })),
-            })
+            });
+            // An answer saved at its end says which model wrote it and what it used.
+            if let Some(model) = &turn.model {
+                value["model"] = json!(model);
+                add_spent(&mut value, &turn.spent);
+            }
+            value
         })
         .collect();
     value["truncated"] = json!(turns.truncated);
@@ -371,7 +382,7 @@ async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Follows, Spent, StoredTurn};
+    use crate::history::{Follows, StoredTurn};
 
     #[test]
     fn markdown_marks_who_said_what_and_what_is_incomplete() {
@@ -392,6 +403,8 @@ mod tests {
                     incomplete: None,
                     index: 0,
                     follows: Follows::Previous,
+                    model: None,
+                    spent: Spent::default(),
                 },
                 StoredTurn {
                     role: Role::Assistant,
@@ -400,6 +413,8 @@ mod tests {
                     incomplete: Some("stopped".into()),
                     index: 1,
                     follows: Follows::Previous,
+                    model: None,
+                    spent: Spent::default(),
                 },
             ],
             truncated: false,

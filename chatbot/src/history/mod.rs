@@ -63,6 +63,8 @@
 //! again (`/api/chat` with `replaces`) starts a new branch from the turn before it,
 //! and the turns it replaced are kept but no longer listed. `index` names a turn for
 //! `replaces` (indexes of one branch grow, with gaps where other branches are).
+//! An answer saved at its end also has `model` (the model that wrote it), `usage`
+//! (its tokens, as in `/api/chat`'s `done`) and, when priced, `cost`.
 //!
 //! `incomplete.reason` says why an answer is not whole: `streaming` (it is being
 //! written now, in this or another tab: read again later), `stopped` (the user

@@ -80,11 +80,13 @@ impl AnswerLog {
     /// written once `begun` is done, so the answer never waits for it. If `begun`
     /// fails, nothing of the answer is saved and [`AnswerLog::status_change`] says so
     /// (`new`: the conversation was to be created by it, so it does not exist).
+    /// `model`: the model answering, saved with the answer at its end.
     pub fn start(
         history: Arc<History>,
         user: String,
         begun: impl Future<Output = Result<Exchange, HistoryError>> + Send + 'static,
         new: bool,
+        model: String,
     ) -> Self {
         let (notes, receiver) = mpsc::unbounded_channel();
         let (saved_tx, saved) = oneshot::channel();
@@ -96,7 +98,7 @@ impl AnswerLog {
             let _ = begun_tx.send(());
             match begun {
                 Ok(exchange) => {
-                    Writer::new(history, user, exchange, writer_status)
+                    Writer::new(history, user, exchange, writer_status, model)
                         .run(receiver)
                         .await
                 }
@@ -238,10 +240,18 @@ struct Writer {
     failures: u32,
     /// What the answer used, known at its end.
     spent: Spent,
+    /// The model answering.
+    model: String,
 }
 
 impl Writer {
-    fn new(history: Arc<History>, user: String, exchange: Exchange, status: Arc<AtomicU8>) -> Self {
+    fn new(
+        history: Arc<History>,
+        user: String,
+        exchange: Exchange,
+        status: Arc<AtomicU8>,
+        model: String,
+    ) -> Self {
         Self {
             history,
             user,
@@ -259,6 +269,7 @@ impl Writer {
             status,
             failures: 0,
             spent: Spent::default(),
+            model,
         }
     }
 
@@ -400,7 +411,13 @@ impl Writer {
         let wanted = (self.head.len(), incomplete);
         if self.head_saved.as_ref() != Some(&wanted) {
             self.history
-                .save_answer(&self.user, &self.exchange, &self.head, wanted.1.as_deref())
+                .save_answer(
+                    &self.user,
+                    &self.exchange,
+                    &self.head,
+                    wanted.1.as_deref(),
+                    last.then_some((self.model.as_str(), &self.spent)),
+                )
                 .await?;
             self.head_saved = Some(wanted);
         }

@@ -90,6 +90,8 @@ const TOKENS: [&str; 4] = [
 ];
 const COST_MICROS: &str = "costMicros";
 const CURRENCY: &str = "currency";
+/// On an answer: the model that wrote it (with the answer's own tokens and cost).
+const MODEL: &str = "model";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -135,6 +137,10 @@ pub struct StoredTurn {
     pub index: u32,
     /// The turn it follows.
     pub follows: Follows,
+    /// An answer: the model that wrote it, when recorded.
+    pub model: Option<String>,
+    /// An answer: the tokens it used and what it cost, when recorded at its end.
+    pub spent: Spent,
 }
 
 /// The turn a turn follows. A question asked again with other words (or the same,
@@ -378,17 +384,22 @@ fn summary_of(item: &Item) -> Option<Summary> {
         turns: get_n(item, TURNS)
             .and_then(|t| u32::try_from(t).ok())
             .unwrap_or_default(),
-        spent: Spent {
-            tokens: TOKENS.map(|name| {
-                get_n(item, name)
-                    .and_then(|t| u64::try_from(t).ok())
-                    .unwrap_or_default()
-            }),
-            cost: get_n(item, COST_MICROS)
-                .and_then(|c| u64::try_from(c).ok())
-                .zip(get_s(item, CURRENCY).map(str::to_string)),
-        },
+        spent: spent_of(item),
     })
+}
+
+/// The tokens and cost an item records (a conversation's totals, an answer's own).
+fn spent_of(item: &Item) -> Spent {
+    Spent {
+        tokens: TOKENS.map(|name| {
+            get_n(item, name)
+                .and_then(|t| u64::try_from(t).ok())
+                .unwrap_or_default()
+        }),
+        cost: get_n(item, COST_MICROS)
+            .and_then(|c| u64::try_from(c).ok())
+            .zip(get_s(item, CURRENCY).map(str::to_string)),
+    }
 }
 
 /// The code of a service error (`ConditionalCheckFailedException`, …).
@@ -640,6 +651,8 @@ impl History {
                     incomplete,
                     index,
                     follows,
+                    model: get_s(item, MODEL).map(str::to_string),
+                    spent: spent_of(item),
                 });
                 let Some(before) = follows.of(index) else {
                     // The branch's first turn.
@@ -710,6 +723,8 @@ impl History {
                 incomplete: None,
                 index: expected,
                 follows,
+                model: None,
+                spent: Spent::default(),
             };
             let answer_turn = StoredTurn {
                 role: Role::Assistant,
@@ -718,6 +733,8 @@ impl History {
                 incomplete: Some(STREAMING.into()),
                 index: expected + 1,
                 follows: Follows::Previous,
+                model: None,
+                spent: Spent::default(),
             };
             let first = expected;
             let mut writes = Vec::new();
@@ -811,12 +828,14 @@ impl History {
     /// Writes the answer's head (its first part, and why it is not whole yet or
     /// not at all), only where the turn still is: [`HistoryError::NotFound`] when
     /// the conversation was deleted meanwhile.
+    /// `ended`: at the answer's end, the model that wrote it and what it spent.
     pub async fn save_answer(
         &self,
         user: &str,
         exchange: &Exchange,
         first_part: &str,
         incomplete: Option<&str>,
+        ended: Option<(&str, &Spent)>,
     ) -> Result<(), HistoryError> {
         let pk = partition(user);
         let now = now_ms();
@@ -824,6 +843,16 @@ impl History {
         item.insert(ROLE.into(), s("assistant"));
         item.insert(AT.into(), n(exchange.at));
         item.insert(TEXT.into(), s(first_part));
+        if let Some((model, spent)) = ended {
+            item.insert(MODEL.into(), s(model));
+            for (name, count) in TOKENS.iter().zip(spent.tokens) {
+                item.insert((*name).into(), n(count));
+            }
+            if let Some((micros, currency)) = &spent.cost {
+                item.insert(COST_MICROS.into(), n(micros));
+                item.insert(CURRENCY.into(), s(currency.as_str()));
+            }
+        }
         if let Some(reason) = incomplete {
             item.insert(INCOMPLETE.into(), s(reason));
         }
@@ -1099,6 +1128,8 @@ impl History {
                 incomplete: None,
                 index,
                 follows: Follows::Previous,
+                model: None,
+                spent: Spent::default(),
             };
             items.extend(self.turn_items(&pk, &id, index, &stored, now));
         }
