@@ -13,7 +13,7 @@ use bedrock_chatbot_crds::{
 };
 
 pub use super::Deletion;
-use super::{Engine, Pass, conditions, report_retained};
+use super::{Engine, Pass, conditions, deletion_scope};
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
 use crate::desired::chatbot::{HistoryTable, Scaling, Service, TaskDefinition};
@@ -256,18 +256,16 @@ pub async fn delete(
     platform_refs: &Refs,
 ) -> Result<Deletion> {
     let (aws, desired) = desired_state(engine, chatbot, platform).await?;
-    if desired.deletion_policy == DeletionPolicy::Retain {
-        return Ok(report_retained(
-            engine,
-            &desired.owner,
-            "BedrockChatbot",
-            chatbot.metadata.name.as_deref(),
-        ));
-    }
-    let scope = Scope {
-        aws: &aws,
-        owner: &desired.owner,
-        tags: &desired.tags,
+    let Some(scope) = deletion_scope(
+        engine,
+        &aws,
+        &desired.owner,
+        &desired.tags,
+        desired.deletion_policy,
+        "BedrockChatbot",
+        chatbot.metadata.name.as_deref(),
+    ) else {
+        return Ok(Deletion::default());
     };
     let progress = engine.progress();
     let mut refs = platform_refs.clone();

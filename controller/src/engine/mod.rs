@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
+use bedrock_chatbot_crds::DeletionPolicy;
 
 use crate::Result;
 use crate::aws::{Aws, CallLog, Fence, PassReads, PassScope};
-use crate::desired::Owner;
+use crate::desired::{Owner, Tags};
 use crate::resources::{
     Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, find, remove,
 };
@@ -168,19 +169,27 @@ impl Deletion {
     }
 }
 
-/// Reports that `owner`'s resources stay where they are (`deletionPolicy: Retain`).
-pub(crate) fn report_retained(
+/// How every deletion pass starts: with `deletionPolicy: Retain`, `None` — the
+/// owner's resources are reported retained and stay where they are; else the scope
+/// to delete them in.
+pub(crate) fn deletion_scope<'a>(
     engine: &Engine,
-    owner: &Owner,
+    aws: &'a Aws,
+    owner: &'a Owner,
+    tags: &'a Tags,
+    policy: DeletionPolicy,
     kind: &'static str,
     name: Option<&str>,
-) -> Deletion {
-    engine.progress().report(Event {
-        owner: owner.clone(),
-        kind,
-        name: name.unwrap_or_default().to_string(),
-        id: None,
-        outcome: Outcome::Retained,
-    });
-    Deletion::default()
+) -> Option<Scope<'a>> {
+    if policy == DeletionPolicy::Retain {
+        engine.progress().report(Event {
+            owner: owner.clone(),
+            kind,
+            name: name.unwrap_or_default().to_string(),
+            id: None,
+            outcome: Outcome::Retained,
+        });
+        return None;
+    }
+    Some(Scope { aws, owner, tags })
 }

@@ -4,11 +4,11 @@
 use aws_sdk_acm::types::CertificateStatus;
 use bedrock_chatbot_crds::{
     CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, ChatbotPlatformStatus,
-    ConditionStatus, DeletionPolicy, NatGatewayMode,
+    ConditionStatus, NatGatewayMode,
 };
 
 pub use super::Deletion;
-use super::{Engine, Pass, conditions, report_retained};
+use super::{Engine, Pass, conditions, deletion_scope};
 use crate::Result;
 use crate::aws::ErrorClass;
 use crate::desired::PlatformRef;
@@ -316,18 +316,16 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     let zones = super::zones::resolve(&aws, platform, false).await?;
     let platform = &super::zones::with_zones(platform, zones);
     let desired = desired::desired(platform, &account);
-    if desired.deletion_policy == DeletionPolicy::Retain {
-        return Ok(report_retained(
-            engine,
-            &desired.owner,
-            "ChatbotPlatform",
-            platform.metadata.name.as_deref(),
-        ));
-    }
-    let scope = Scope {
-        aws: &aws,
-        owner: &desired.owner,
-        tags: &desired.tags,
+    let Some(scope) = deletion_scope(
+        engine,
+        &aws,
+        &desired.owner,
+        &desired.tags,
+        desired.deletion_policy,
+        "ChatbotPlatform",
+        platform.metadata.name.as_deref(),
+    ) else {
+        return Ok(Deletion::default());
     };
     let progress = engine.progress();
     let mut deletion = Deletion::default();

@@ -23,6 +23,30 @@ pub fn is_owned(tags: &[Tag], owner: &Owner, component: &str) -> bool {
     value(TAG_OWNER) == Some(owner.to_string().as_str()) && value(TAG_COMPONENT) == Some(component)
 }
 
+/// What an EC2 `Describe*` operation (`$describe`, its output's list `$items`)
+/// finds of component `$key` of the context's owner: asked for by the ownership
+/// tags and checked against them again on our side ([`is_owned`]), as a `Result`
+/// of the owned items. (A macro: every `Describe*` has a builder of its own.)
+macro_rules! describe_owned {
+    ($ctx:expr, $key:expr, $describe:ident, $items:ident) => {
+        $ctx.aws
+            .ec2
+            .$describe()
+            .set_filters(Some($crate::resources::tags::ec2_owned($ctx.owner, $key)))
+            .send()
+            .await
+            .map(|found| {
+                found
+                    .$items()
+                    .iter()
+                    .filter(|item| $crate::resources::ec2::is_owned(item.tags(), $ctx.owner, $key))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+    };
+}
+pub(crate) use describe_owned;
+
 /// A deletion that AWS refused because something still uses the resource (ENIs
 /// of a deleted load balancer or endpoint still releasing, a NAT gateway still
 /// deleting) is not a failure: it finishes once the dependency is gone.

@@ -40,21 +40,16 @@ impl Resource for InternetGateway {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedInternetGateway>> {
-        let found = ctx
-            .aws
-            .ec2
-            .describe_internet_gateways()
-            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
-            .send()
-            .await?;
-        Ok(found
-            .internet_gateways()
-            .iter()
-            .find(|g| ec2::is_owned(g.tags(), ctx.owner, &self.key))
-            .map(|g| ObservedInternetGateway {
-                id: g.internet_gateway_id().unwrap_or_default().to_string(),
-                attached_vpcs: vpcs_of(g),
-            }))
+        let found = ec2::describe_owned!(
+            ctx,
+            &self.key,
+            describe_internet_gateways,
+            internet_gateways
+        )?;
+        Ok(found.first().map(|g| ObservedInternetGateway {
+            id: g.internet_gateway_id().unwrap_or_default().to_string(),
+            attached_vpcs: vpcs_of(g),
+        }))
     }
 
     fn drift(

@@ -16,7 +16,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RulePriorityPair,
 };
 
-use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
+use super::{Ctx, Drift, Removal, Resource, Write, chatbot_ref, tags};
 use crate::aws::{AwsError, ErrorClass, or_absent};
 use crate::desired::chatbot::ListenerRule;
 use crate::desired::{TAG_COMPONENT, TAG_OWNER};
@@ -286,7 +286,6 @@ impl Resource for ListenerRule {
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedListenerRule> {
         let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
-        self.forget_listed(ctx);
         let actions = self.sdk_actions(ctx)?;
         require_https(ctx, &listener).await?;
         let tags = tags::for_resource(ctx.tags, &self.key, &self.host_header);
@@ -337,7 +336,6 @@ impl Resource for ListenerRule {
         drift: &[Drift<ListenerRuleSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        self.forget_listed(ctx);
         // Conditions and actions change in one call, the priority in another.
         let (mut priority, mut conditions, mut actions) = (false, false, false);
         for change in drift {
@@ -376,7 +374,6 @@ impl Resource for ListenerRule {
     }
 
     async fn delete(&self, observed: &ObservedListenerRule, ctx: Ctx<'_>) -> Result<Removal> {
-        self.forget_listed(ctx);
         ctx.aws
             .elbv2
             .delete_rule()
@@ -389,17 +386,15 @@ impl Resource for ListenerRule {
     fn id(observed: &ObservedListenerRule) -> String {
         observed.arn.clone()
     }
+
+    /// The rules of this rule's listener.
+    fn listing(&self, _write: Write, ctx: Ctx<'_>) -> Option<String> {
+        let listener = ctx.refs.resolve(&self.listener.platform_ref()).ok()?;
+        Some(listed_key(&listener))
+    }
 }
 
 impl ListenerRule {
-    /// Forgets the listing of this rule's listener shared in the pass: the rule is
-    /// about to change, and the next look-up must see it as it will be.
-    fn forget_listed(&self, ctx: Ctx<'_>) {
-        if let Ok(listener) = ctx.refs.resolve(&self.listener.platform_ref()) {
-            ctx.aws.reads.forget(&listed_key(&listener));
-        }
-    }
-
     fn conditions(&self) -> Vec<RuleCondition> {
         vec![
             RuleCondition::builder()

@@ -4,7 +4,7 @@
 
 use aws_sdk_cloudwatchlogs::types::LogGroup as LogGroupSdk;
 
-use super::{Ctx, Drift, Removal, Resource, tags};
+use super::{Ctx, Drift, Removal, Resource, Write, tags};
 use crate::desired::chatbot::LogGroup;
 use crate::{Error, Result};
 
@@ -91,7 +91,6 @@ impl Resource for LogGroup {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedLogGroup> {
-        ctx.aws.reads.forget(&listed_key(self.listing_prefix(ctx)));
         let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
         ctx.aws
             .logs
@@ -117,12 +116,10 @@ impl Resource for LogGroup {
         _drift: &[Drift<LogGroupSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        ctx.aws.reads.forget(&listed_key(self.listing_prefix(ctx)));
         self.put_retention(ctx).await
     }
 
     async fn delete(&self, observed: &ObservedLogGroup, ctx: Ctx<'_>) -> Result<Removal> {
-        ctx.aws.reads.forget(&listed_key(self.listing_prefix(ctx)));
         ctx.aws
             .logs
             .delete_log_group()
@@ -134,6 +131,10 @@ impl Resource for LogGroup {
 
     fn id(observed: &ObservedLogGroup) -> String {
         observed.name.clone()
+    }
+
+    fn listing(&self, _write: Write, ctx: Ctx<'_>) -> Option<String> {
+        Some(listed_key(self.listing_prefix(ctx)))
     }
 }
 

@@ -242,10 +242,28 @@ pub trait Resource {
     ) -> impl Future<Output = Result<Removal>>;
     /// Its id (or ARN), as recorded in [`Refs`] and status.
     fn id(observed: &Self::Observed) -> String;
+    /// The listing shared by the owners of a pass ([`crate::aws::PassReads`]) that
+    /// `write` changes, if any: [`converge`] and [`remove`] forget it before and
+    /// after the write (a failed one too), so that a look within the write or after
+    /// it reads afresh.
+    fn listing(&self, _write: Write, _ctx: Ctx<'_>) -> Option<String> {
+        None
+    }
     /// Whether it can be used yet.
     fn readiness(_observed: &Self::Observed) -> Readiness {
         Readiness::Ready
     }
+}
+
+/// A write of the engine to a resource (see [`Resource::listing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// [`Resource::create`].
+    Create,
+    /// [`Resource::update`].
+    Update,
+    /// [`Resource::delete`].
+    Delete,
 }
 
 /// What happened to one resource in a pass.
@@ -443,19 +461,31 @@ pub async fn find<R: Resource>(resource: &R, ctx: Ctx<'_>) -> Result<Option<R::O
 async fn step<R: Resource>(resource: &R, ctx: Ctx<'_>) -> Result<(R::Observed, Outcome)> {
     match resource.observe(ctx).await? {
         None => {
-            let observed = resource.create(ctx).await?;
-            Ok((observed, Outcome::Created))
+            forget_listing(resource, Write::Create, ctx);
+            let created = resource.create(ctx).await;
+            forget_listing(resource, Write::Create, ctx);
+            Ok((created?, Outcome::Created))
         }
         Some(observed) => {
             let drift = resource.drift(&observed, ctx)?;
             if drift.is_empty() {
                 Ok((observed, Outcome::Unchanged))
             } else {
-                resource.update(&observed, &drift, ctx).await?;
+                forget_listing(resource, Write::Update, ctx);
+                let updated = resource.update(&observed, &drift, ctx).await;
+                forget_listing(resource, Write::Update, ctx);
+                updated?;
                 let changed = drift.iter().map(Drift::named).collect();
                 Ok((observed, Outcome::Updated(changed)))
             }
         }
+    }
+}
+
+/// Forgets the pass's listing that `resource` is found in (see [`Resource::listing`]).
+fn forget_listing<R: Resource>(resource: &R, write: Write, ctx: Ctx<'_>) {
+    if let Some(key) = resource.listing(write, ctx) {
+        ctx.aws.reads.forget(&key);
     }
 }
 
@@ -493,7 +523,13 @@ pub async fn remove<R: Resource>(
         return Ok(true);
     };
     let id = R::id(&observed);
-    match retry_step!(resource.delete(&observed, ctx).await) {
+    let deleted = retry_step!({
+        forget_listing(resource, Write::Delete, ctx);
+        let deleted = resource.delete(&observed, ctx).await;
+        forget_listing(resource, Write::Delete, ctx);
+        deleted
+    });
+    match deleted {
         Ok(Removal::Done) => {
             progress.report(event(Some(id), Outcome::Deleted));
             Ok(true)

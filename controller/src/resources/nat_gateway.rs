@@ -60,22 +60,12 @@ impl Resource for ElasticIp {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedElasticIp>> {
-        let found = ctx
-            .aws
-            .ec2
-            .describe_addresses()
-            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
-            .send()
-            .await?;
-        Ok(found
-            .addresses()
-            .iter()
-            .find(|a| ec2::is_owned(a.tags(), ctx.owner, &self.key))
-            .map(|a| ObservedElasticIp {
-                allocation_id: a.allocation_id().unwrap_or_default().to_string(),
-                public_ip: a.public_ip().unwrap_or_default().to_string(),
-                association_id: a.association_id().map(str::to_string),
-            }))
+        let found = ec2::describe_owned!(ctx, &self.key, describe_addresses, addresses)?;
+        Ok(found.first().map(|a| ObservedElasticIp {
+            allocation_id: a.allocation_id().unwrap_or_default().to_string(),
+            public_ip: a.public_ip().unwrap_or_default().to_string(),
+            association_id: a.association_id().map(str::to_string),
+        }))
     }
 
     fn drift(

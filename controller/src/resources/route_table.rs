@@ -78,18 +78,8 @@ impl Resource for RouteTable {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedRouteTable>> {
-        let found = ctx
-            .aws
-            .ec2
-            .describe_route_tables()
-            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
-            .send()
-            .await?;
-        let Some(table) = found
-            .route_tables()
-            .iter()
-            .find(|t| ec2::is_owned(t.tags(), ctx.owner, &self.key))
-        else {
+        let found = ec2::describe_owned!(ctx, &self.key, describe_route_tables, route_tables)?;
+        let Some(table) = found.first() else {
             return Ok(None);
         };
         let routes = table

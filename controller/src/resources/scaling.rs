@@ -10,7 +10,7 @@ use aws_sdk_applicationautoscaling::types::{
     ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
 };
 
-use super::{Ctx, Drift, Removal, Resource, tags};
+use super::{Ctx, Drift, Removal, Resource, Write, tags};
 use crate::aws::ErrorClass;
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::Scaling;
@@ -119,7 +119,6 @@ impl Resource for Scaling {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedScaling> {
-        ctx.aws.reads.forget(&listed_key(ctx));
         let resource_id = resource_id(ctx)?;
         self.register(ctx, &resource_id, true).await?;
         self.put_policy(ctx, &resource_id).await?;
@@ -137,7 +136,6 @@ impl Resource for Scaling {
         drift: &[Drift<ScalingSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        ctx.aws.reads.forget(&listed_key(ctx));
         for change in drift {
             match change.field {
                 // RegisterScalableTarget on an existing target updates it.
@@ -151,7 +149,6 @@ impl Resource for Scaling {
     }
 
     async fn delete(&self, observed: &ObservedScaling, ctx: Ctx<'_>) -> Result<Removal> {
-        ctx.aws.reads.forget(&listed_key(ctx));
         let autoscaling = &ctx.aws.autoscaling;
         if observed.policy.is_some() {
             let deleted = autoscaling
@@ -182,6 +179,10 @@ impl Resource for Scaling {
 
     fn id(observed: &ObservedScaling) -> String {
         observed.resource_id.clone()
+    }
+
+    fn listing(&self, _write: Write, ctx: Ctx<'_>) -> Option<String> {
+        Some(listed_key(ctx))
     }
 }
 

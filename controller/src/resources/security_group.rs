@@ -46,23 +46,14 @@ impl Resource for SecurityGroup {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedSecurityGroup>> {
-        let found = ctx
-            .aws
-            .ec2
-            .describe_security_groups()
-            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
-            .send()
-            .await?;
-        Ok(found
-            .security_groups()
-            .iter()
-            .find(|g| ec2::is_owned(g.tags(), ctx.owner, &self.key))
-            .map(|g| ObservedSecurityGroup {
-                id: g.group_id().unwrap_or_default().to_string(),
-                name: g.group_name().unwrap_or_default().to_string(),
-                description: g.description().unwrap_or_default().to_string(),
-                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-            }))
+        let found =
+            ec2::describe_owned!(ctx, &self.key, describe_security_groups, security_groups)?;
+        Ok(found.first().map(|g| ObservedSecurityGroup {
+            id: g.group_id().unwrap_or_default().to_string(),
+            name: g.group_name().unwrap_or_default().to_string(),
+            description: g.description().unwrap_or_default().to_string(),
+            vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+        }))
     }
 
     fn drift(

@@ -22,7 +22,7 @@ use aws_sdk_ecs::types::{
     ServiceField,
 };
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, chatbot_ref, tags};
+use super::{Ctx, Drift, Readiness, Removal, Resource, Write, chatbot_ref, tags};
 use crate::desired::chatbot::{ChatbotRef, Service};
 use crate::desired::{PlatformRef, TAG_TASK_DEFINITION};
 use crate::{Error, Result};
@@ -235,9 +235,6 @@ impl Resource for Service {
             ctx.aws.ensure_ecs_service_linked_role().await?;
         }
         let created = created?;
-        // The pass's listing is kept: a service missing from it is asked for by name
-        // (see `observe`), so it cannot hide this one. Forgetting it here would list
-        // the whole cluster again for every team a first apply creates.
         let service = created
             .service()
             .ok_or_else(|| unexpected("CreateService", "no service in the response"))?;
@@ -273,7 +270,6 @@ impl Resource for Service {
                 )
                 .send()
                 .await;
-            ctx.aws.reads.forget(&listed_key(&cluster));
             tagged?;
         }
         Ok(())
@@ -288,8 +284,6 @@ impl Resource for Service {
             )));
         }
         let cluster = ctx.refs.resolve(&self.cluster)?;
-        // What this changes is read afresh, even should a call below fail.
-        ctx.aws.reads.forget(&listed_key(&cluster));
         // AWS refuses to delete a service scaled above zero (unless forced, which
         // would skip draining the tasks' connections).
         if observed.desired_count > 0 {
@@ -309,9 +303,7 @@ impl Resource for Service {
             .cluster(&cluster)
             .service(&observed.arn)
             .send()
-            .await;
-        ctx.aws.reads.forget(&listed_key(&cluster));
-        let deleted = deleted?;
+            .await?;
         match deleted.service().and_then(|s| s.status()) {
             Some("INACTIVE") => Ok(Removal::Done),
             other => Ok(Removal::Waiting(format!(
@@ -323,6 +315,17 @@ impl Resource for Service {
 
     fn id(observed: &ObservedService) -> String {
         observed.arn.clone()
+    }
+
+    /// The cluster's services, but for a create: a service missing from the
+    /// listing is asked for by name (see `observe`), so it cannot hide a new one,
+    /// and forgetting the listing would list the whole cluster again for every team
+    /// a first apply creates.
+    fn listing(&self, write: Write, ctx: Ctx<'_>) -> Option<String> {
+        if write == Write::Create {
+            return None;
+        }
+        Some(listed_key(&ctx.refs.resolve(&self.cluster).ok()?))
     }
 
     fn readiness(observed: &ObservedService) -> Readiness {
@@ -439,9 +442,7 @@ impl Service {
                 ServiceSetting::TaskDefinitionRecord => call,
             };
         }
-        let sent = call.send().await;
-        ctx.aws.reads.forget(&listed_key(cluster));
-        sent?;
+        call.send().await?;
         Ok(())
     }
 

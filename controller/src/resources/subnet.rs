@@ -45,27 +45,17 @@ impl Resource for Subnet {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedSubnet>> {
-        let found = ctx
-            .aws
-            .ec2
-            .describe_subnets()
-            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
-            .send()
-            .await?;
-        Ok(found
-            .subnets()
-            .iter()
-            .find(|s| ec2::is_owned(s.tags(), ctx.owner, &self.key))
-            .map(|s| ObservedSubnet {
-                id: s.subnet_id().unwrap_or_default().to_string(),
-                cidr: s.cidr_block().unwrap_or_default().to_string(),
-                availability_zone: s.availability_zone().unwrap_or_default().to_string(),
-                map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
-                state: s
-                    .state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            }))
+        let found = ec2::describe_owned!(ctx, &self.key, describe_subnets, subnets)?;
+        Ok(found.first().map(|s| ObservedSubnet {
+            id: s.subnet_id().unwrap_or_default().to_string(),
+            cidr: s.cidr_block().unwrap_or_default().to_string(),
+            availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+            map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
+            state: s
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+        }))
     }
 
     fn drift(&self, observed: &ObservedSubnet, _ctx: Ctx<'_>) -> Result<Vec<Drift<SubnetSetting>>> {

@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Matcher, ProtocolEnum, TargetGroup as SdkTargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 
-use super::{Ctx, Drift, Removal, Resource, tags};
+use super::{Ctx, Drift, Removal, Resource, Write, tags};
 use crate::aws::or_absent;
 use crate::desired::chatbot::{HealthCheck, TargetGroup};
 use crate::{Error, Result};
@@ -162,7 +162,6 @@ impl Resource for TargetGroup {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedTargetGroup> {
-        self.forget_listed(ctx);
         let vpc = ctx.refs.resolve(&self.vpc)?;
         let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
         let h = &self.health_check;
@@ -205,7 +204,6 @@ impl Resource for TargetGroup {
         drift: &[Drift<TargetGroupSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        self.forget_listed(ctx);
         for change in drift {
             match change.field {
                 TargetGroupSetting::HealthCheck => {
@@ -233,7 +231,6 @@ impl Resource for TargetGroup {
     }
 
     async fn delete(&self, observed: &ObservedTargetGroup, ctx: Ctx<'_>) -> Result<Removal> {
-        self.forget_listed(ctx);
         // AWS refuses (ResourceInUse, a conflict) while a listener rule still
         // forwards here; the engine deletes the rule first.
         ctx.aws
@@ -247,6 +244,11 @@ impl Resource for TargetGroup {
 
     fn id(observed: &ObservedTargetGroup) -> String {
         observed.arn.clone()
+    }
+
+    /// The groups of the VPC.
+    fn listing(&self, _write: Write, ctx: Ctx<'_>) -> Option<String> {
+        Some(listed_key(&ctx.refs.resolve(&self.vpc).ok()?))
     }
 }
 
@@ -360,13 +362,6 @@ async fn listed_groups(ctx: Ctx<'_>, vpc: &str) -> Result<ListedGroups> {
 }
 
 impl TargetGroup {
-    /// Forgets the pass's shared listing: this group is about to change.
-    fn forget_listed(&self, ctx: Ctx<'_>) {
-        if let Ok(vpc) = ctx.refs.resolve(&self.vpc) {
-            ctx.aws.reads.forget(&listed_key(&vpc));
-        }
-    }
-
     /// [`Resource::observe`] from the pass's shared listing of `vpc`'s groups.
     async fn observe_listed(&self, ctx: Ctx<'_>, vpc: &str) -> Result<Option<ObservedTargetGroup>> {
         let listed = listed_groups(ctx, vpc).await?;

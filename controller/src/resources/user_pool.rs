@@ -13,7 +13,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use bedrock_chatbot_crds::PasswordPolicy;
 
-use super::{Ctx, Drift, Removal, Resource, tags};
+use super::{Ctx, Drift, Removal, Resource, Write, tags};
 use crate::aws::or_absent;
 use crate::desired::chatbot::UserPool;
 use crate::desired::{TAG_COMPONENT, TAG_OWNER};
@@ -170,7 +170,6 @@ impl Resource for UserPool {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedUserPool> {
-        ctx.aws.reads.forget(&listed_key(ctx));
         let tags = tags::for_resource(ctx.tags, &self.key, &self.name);
         let created = ctx
             .aws
@@ -255,7 +254,6 @@ impl Resource for UserPool {
     }
 
     async fn delete(&self, observed: &ObservedUserPool, ctx: Ctx<'_>) -> Result<Removal> {
-        ctx.aws.reads.forget(&listed_key(ctx));
         ctx.aws
             .cognito
             .delete_user_pool()
@@ -267,6 +265,10 @@ impl Resource for UserPool {
 
     fn id(observed: &ObservedUserPool) -> String {
         observed.id.clone()
+    }
+
+    fn listing(&self, _write: Write, ctx: Ctx<'_>) -> Option<String> {
+        Some(listed_key(ctx))
     }
 }
 

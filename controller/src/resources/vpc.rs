@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
+use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
 use crate::Result;
 use crate::desired::platform::Vpc;
 
@@ -44,14 +44,8 @@ impl Resource for Vpc {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedVpc>> {
-        let found = ctx
-            .aws
-            .ec2
-            .describe_vpcs()
-            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
-            .send()
-            .await?;
-        let Some(vpc) = found.vpcs().first() else {
+        let found = ec2::describe_owned!(ctx, &self.key, describe_vpcs, vpcs)?;
+        let Some(vpc) = found.first() else {
             return Ok(None);
         };
         let id = vpc.vpc_id().unwrap_or_default().to_string();

@@ -72,17 +72,9 @@ impl Resource for VpcEndpoint {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedVpcEndpoint>> {
-        let found = ctx
-            .aws
-            .ec2
-            .describe_vpc_endpoints()
-            .set_filters(Some(tags::ec2_owned(ctx.owner, &self.key)))
-            .send()
-            .await?;
+        let found = ec2::describe_owned!(ctx, &self.key, describe_vpc_endpoints, vpc_endpoints)?;
         Ok(found
-            .vpc_endpoints()
             .iter()
-            .filter(|e| ec2::is_owned(e.tags(), ctx.owner, &self.key))
             .map(|e| ObservedVpcEndpoint {
                 id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
                 service_name: e.service_name().unwrap_or_default().to_string(),
