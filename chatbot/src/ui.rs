@@ -16,7 +16,7 @@ use crate::app::AppState;
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// `(name, content type, content)` of every asset.
-const ASSETS: [(&str, &str, &str); 8] = [
+const ASSETS: [(&str, &str, &str); 9] = [
     (
         "app.js",
         "text/javascript; charset=utf-8",
@@ -54,6 +54,12 @@ const ASSETS: [(&str, &str, &str); 8] = [
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../assets/app.css"),
+    ),
+    // Applies the chosen theme before the page is drawn (a classic script in <head>).
+    (
+        "theme.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/theme.js"),
     ),
     (
         "icon.svg",

@@ -916,6 +916,12 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
     assert_eq!(response.status(), StatusCode::OK);
     let page = body_text(response).await;
     assert!(page.contains("/assets/app.js"));
+    // The chosen theme is applied by a classic script in <head>, before the body is
+    // drawn and before the module (deferred) runs: no flash of the other theme.
+    let theme = page
+        .find(r#"<script src="/assets/theme.js"></script>"#)
+        .unwrap();
+    assert!(theme < page.find("</head>").unwrap() && theme < page.find("app.js").unwrap());
     assert!(
         !page.contains("http://") && !page.contains("https://"),
         "no external assets"
@@ -927,6 +933,7 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
 
     for (asset, kind) in [
         ("/assets/app.js", "text/javascript"),
+        ("/assets/theme.js", "text/javascript"),
         ("/assets/markdown.js", "text/javascript"),
         ("/assets/app.css", "text/css"),
     ] {
