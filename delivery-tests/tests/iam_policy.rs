@@ -296,6 +296,18 @@ fn actions_in_source() -> BTreeSet<String> {
                 }
             }
         }
+        // EC2's observe by ownership tags calls its Describe* through a macro:
+        // `describe_owned!(ctx, key, describe_vpcs, vpcs)`.
+        let marker = "describe_owned!(";
+        for (at, _) in code.match_indices(marker) {
+            let args = &code[at + marker.len()..];
+            let args = &args[..args.find(')').unwrap_or(args.len())];
+            if let Some(method) = args.split(',').nth(2).map(str::trim)
+                && let Some(operation) = sdk_operation(&sdk["aws-sdk-ec2"], method)
+            {
+                actions.insert(format!("ec2:{operation}"));
+            }
+        }
     }
     actions
 }
