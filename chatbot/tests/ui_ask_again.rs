@@ -40,17 +40,6 @@ async fn shows(browser: &Browser, what: &str, expected: &Value) {
         .await;
 }
 
-async fn reload(browser: &Browser) {
-    browser.client.refresh().await.unwrap();
-    browser
-        .wait_for(
-            "the page after reload",
-            "return document.body.dataset.ready === 'true' \
-             && document.querySelectorAll('#messages > .message').length > 0",
-        )
-        .await;
-}
-
 async fn click(browser: &Browser, css: &str) {
     browser
         .client
@@ -132,7 +121,7 @@ async fn regenerate_edit_and_retry(browser: &Browser, world: &World) {
             ("user", "Question two"),
         ])
     );
-    reload(browser).await;
+    browser.reload_showing(".message").await;
     shows(browser, "the regenerated answer after reload", &regenerated).await;
     assert_eq!(
         browser.js(LISTED).await,
@@ -166,7 +155,7 @@ async fn regenerate_edit_and_retry(browser: &Browser, world: &World) {
     ]);
     shows(browser, "the edited question and its answer", &edited).await;
     assert_eq!(last_sent(world), sent(&[("user", "Question one, edited")]));
-    reload(browser).await;
+    browser.reload_showing(".message").await;
     shows(browser, "the edited branch after reload", &edited).await;
 
     // A throttled answer: one click retries it, nothing to retype.
@@ -227,7 +216,7 @@ async fn regenerate_edit_and_retry(browser: &Browser, world: &World) {
             .await,
         0
     );
-    reload(browser).await;
+    browser.reload_showing(".message").await;
     shows(browser, "the retried answer after reload", &retried).await;
 }
 

@@ -20,17 +20,6 @@ use support::*;
 const STUB_CLIPBOARD: &str = "window.copied = null; \
     navigator.clipboard.writeText = async (text) => { window.copied = text; }; return true";
 
-async fn reload(browser: &Browser) {
-    browser.client.refresh().await.unwrap();
-    browser
-        .wait_for(
-            "the page after reload",
-            "return document.body.dataset.ready === 'true' \
-             && document.querySelectorAll('#messages > .message.assistant').length > 0",
-        )
-        .await;
-}
-
 /// Asks two questions, copies the conversation; returns what was copied.
 async fn copy_a_conversation(browser: &Browser, world: &World) -> String {
     let replies = world.standin.state();
@@ -233,7 +222,7 @@ async fn a_stopped_answer_keeps_what_arrived_in_the_browsers_own_conversation() 
     let world = World::dev("dev@example.com").await;
     let (browser, server) = open(&world).await;
     let text = stop_an_answer(&browser, &world).await;
-    reload(&browser).await;
+    browser.reload_showing(".message.assistant").await;
     let shown = browser.js(LAST_ANSWER).await;
     assert_eq!(shown[0], text.as_str(), "kept across a reload");
     assert!(
@@ -253,7 +242,7 @@ async fn a_stopped_answer_keeps_what_arrived_in_a_stored_conversation() {
     let browser = Browser::start().await;
     visit(&browser, &server, "ada@example.com").await;
     let text = stop_an_answer(&browser, &world).await;
-    reload(&browser).await;
+    browser.reload_showing(".message.assistant").await;
     let shown = browser.js(LAST_ANSWER).await;
     assert_eq!(shown[0], text.as_str(), "saved as it was shown");
     assert_eq!(shown[2], "You stopped this answer.", "{shown}");

@@ -37,17 +37,6 @@ const SHOWN: &str = "const picker = document.getElementById('model-picker'); \
       answers: [...document.querySelectorAll('.message.assistant .answer-info')].map(i => i.textContent) \
     }";
 
-async fn reload(browser: &Browser) {
-    browser.client.refresh().await.unwrap();
-    browser
-        .wait_for(
-            "the page after reload",
-            "return document.body.dataset.ready === 'true' \
-             && document.querySelectorAll('#messages > .message.assistant').length > 0",
-        )
-        .await;
-}
-
 fn models_asked(world: &World) -> Vec<String> {
     world
         .standin
@@ -124,7 +113,7 @@ async fn pick_a_model(browser: &Browser, world: &World) {
         "the picker and the totals are accessible"
     );
 
-    reload(browser).await;
+    browser.reload_showing(".message.assistant").await;
     let again = browser.js(SHOWN).await;
     assert_eq!(again["chosen"], HAIKU, "the choice is remembered: {again}");
     assert_eq!(
@@ -159,7 +148,7 @@ async fn the_chosen_model_answers_in_the_browsers_own_conversation() {
     let (browser, server) = open(&world).await;
     pick_a_model(&browser, &world).await;
     // Kept in this browser, each answer still says which model wrote it.
-    reload(&browser).await;
+    browser.reload_showing(".message.assistant").await;
     let shown = browser.js(SHOWN).await;
     assert_eq!(shown["answers"].as_array().unwrap().len(), 3, "{shown}");
     assert!(

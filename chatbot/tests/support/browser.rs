@@ -214,6 +214,20 @@ impl Browser {
             .unwrap();
     }
 
+    /// Reloads the page and waits until it is ready and shows `messages` (a CSS
+    /// selector under `#messages`) again.
+    pub async fn reload_showing(&self, messages: &str) {
+        self.client.refresh().await.unwrap();
+        self.wait_for(
+            "the page after reload",
+            &format!(
+                "return document.body.dataset.ready === 'true' \
+                 && document.querySelectorAll('#messages > {messages}').length > 0"
+            ),
+        )
+        .await;
+    }
+
     pub async fn answer_done(&self) {
         self.wait_for(
             "the answer to finish",
