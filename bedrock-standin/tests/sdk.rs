@@ -9,6 +9,7 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::Credentials;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::SdkError;
+use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
@@ -450,4 +451,34 @@ async fn a_model_the_account_has_not_subscribed_to_is_access_denied_naming_the_m
             if e.message() == Some(bedrock_standin::MARKETPLACE_ACCESS_DENIED)),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_as_bedrock_refuses_it_and_the_next_request_is_served() {
+    let standin = StandIn::start(0, Reply::text("ok")).await.unwrap();
+    let client = client(&standin, 1).await;
+    let huge = "a".repeat(bedrock_standin::MAX_BODY_BYTES + 1);
+
+    let err = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user(&huge))
+        .send()
+        .await
+        .map_err(SdkError::into_service_error)
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, ConverseError::ValidationException(v)
+            if v.message() == Some("Input is too long for requested model.")),
+        "{err:?}"
+    );
+    let output = client
+        .converse()
+        .model_id(MODEL)
+        .messages(user("hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.stop_reason, StopReason::EndTurn);
 }
