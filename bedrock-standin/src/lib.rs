@@ -37,8 +37,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use wire::{
-    CACHE_POINT_UNSUPPORTED, MARKETPLACE_ACCESS_DENIED, MAX_BODY_BYTES, MAX_CACHE_POINTS,
-    TEMPERATURE_WITH_TOP_P, refuses_temperature_with_top_p, router, supports_prompt_caching,
+    CACHE_POINT_UNSUPPORTED, INPUT_TOO_LONG, MARKETPLACE_ACCESS_DENIED, MAX_BODY_BYTES,
+    MAX_CACHE_POINTS, TEMPERATURE_WITH_TOP_P, refuses_temperature_with_top_p, router,
+    supports_prompt_caching,
 };
 
 /// What can go wrong in the stand-in's own life (binding, serving).

@@ -15,13 +15,29 @@ use axum::extract::{DefaultBodyLimit, Path, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bytes::BytesMut;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::{Fault, Operation, RecordedRequest, Reply, State};
 
-/// Largest request body accepted (Bedrock's own limit is larger; tests never near it).
+/// Largest request body accepted: Bedrock's 20 MB payload limit for Anthropic Claude
+/// (Amazon Bedrock User Guide, "Anthropic Claude Messages API", request and response:
+/// <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages-request-response.html>).
+/// The Converse API reference names no limit of its own; Converse requests of 19.1 MB
+/// were seen accepted and of 27.7 MB refused with [`INPUT_TOO_LONG`]
+/// (aws-solutions-library-samples/accelerated-intelligent-document-processing-on-aws#994).
+/// So twenty images of 3.75 MB (100 MB once base64-encoded) never fit in one request.
 pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// How much of a body over [`MAX_BODY_BYTES`] is read (and dropped) so that the caller,
+/// still sending, reads the refusal; past it the connection is closed.
+const MAX_DRAINED_BYTES: usize = 8 * MAX_BODY_BYTES;
+
+/// What Bedrock answers an input over the model's context window, or a request body
+/// over its payload limit.
+pub const INPUT_TOO_LONG: &str = "Input is too long for requested model.";
 
 /// The stand-in's routes on `state`.
 pub fn router(state: Arc<State>) -> Router {
@@ -48,13 +64,52 @@ async fn clear_replies(Shared(state): Shared<Arc<State>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// Reads a request body of at most [`MAX_BODY_BYTES`], holding no more than that: a
+/// larger body is read on to its end (up to [`MAX_DRAINED_BYTES`]) chunk by chunk and
+/// dropped, then refused as Bedrock refuses it.
+async fn read_body(body: Body) -> Result<Bytes, Response> {
+    let mut chunks = body.into_data_stream();
+    let mut kept = BytesMut::new();
+    let mut received = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                &format!("Malformed input request: {e}"),
+            )
+        })?;
+        received = received.saturating_add(chunk.len());
+        if received <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else {
+            kept = BytesMut::new();
+            if received > MAX_DRAINED_BYTES {
+                break;
+            }
+        }
+    }
+    if received > MAX_BODY_BYTES {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            INPUT_TOO_LONG,
+        ));
+    }
+    Ok(kept.freeze())
+}
+
 async fn converse(
     Shared(state): Shared<Arc<State>>,
     Path(model_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let plan = match accept(&state, Operation::Converse, model_id, &headers, &body).await {
         Ok(plan) => plan,
         Err(response) => return response,
@@ -80,9 +135,13 @@ async fn converse_stream(
     Shared(state): Shared<Arc<State>>,
     Path(model_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let plan = match accept(&state, Operation::ConverseStream, model_id, &headers, &body).await {
         Ok(plan) => plan,
         Err(response) => return response,
@@ -473,7 +532,7 @@ fn directives(mut reply: Reply, question: &str) -> Reply {
         reply.fault = Some(Fault::InternalServer);
     } else if asks("too-long") {
         reply.fault = Some(Fault::Validation {
-            message: "Input is too long for requested model.".into(),
+            message: INPUT_TOO_LONG.into(),
         });
     } else if asks("stream-error") {
         reply.fault = Some(Fault::ModelStreamError { after_tokens: 8 });

@@ -470,7 +470,7 @@ async fn a_body_over_the_limit_is_refused_as_bedrock_refuses_it_and_the_next_req
 
     assert!(
         matches!(&err, ConverseError::ValidationException(v)
-            if v.message() == Some("Input is too long for requested model.")),
+            if v.message() == Some(bedrock_standin::INPUT_TOO_LONG)),
         "{err:?}"
     );
     let output = client
