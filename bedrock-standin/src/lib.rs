@@ -21,6 +21,7 @@
 //! Besides the library API, `GET /_standin/requests`, `POST /_standin/replies` (a JSON
 //! [`Reply`] to queue) and `DELETE /_standin/replies` drive it from other languages.
 
+mod attachment;
 mod wire;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,6 +37,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use attachment::{
+    Attachment, AttachmentKind, DOCUMENT_FORMATS, DOCUMENT_NAME_REFUSED, DOCUMENT_UNSUPPORTED,
+    DOCUMENT_WITHOUT_TEXT, DUPLICATE_DOCUMENT_NAMES, Dimensions, IMAGE_FORMATS, IMAGE_UNSUPPORTED,
+    MAX_DOCUMENT_BYTES, MAX_DOCUMENT_NAME_CHARS, MAX_DOCUMENTS, MAX_IMAGE_BASE64_BYTES,
+    MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_IMAGES, TOO_MANY_DOCUMENTS, document_size_is_limited,
+    sha256_hex, supports_documents, supports_images,
+};
 pub use wire::{
     CACHE_POINT_UNSUPPORTED, INPUT_TOO_LONG, MARKETPLACE_ACCESS_DENIED, MAX_BODY_BYTES,
     MAX_CACHE_POINTS, TEMPERATURE_WITH_TOP_P, refuses_temperature_with_top_p, router,
@@ -169,10 +177,15 @@ pub struct RecordedRequest {
     pub operation: Operation,
     /// The model id from the path, percent-decoded.
     pub model_id: String,
-    /// The JSON body (`messages`, `system`, `inferenceConfig`, …).
+    /// The JSON body (`messages`, `system`, `inferenceConfig`, …), each image's and
+    /// document's base64 bytes replaced by a note of their length.
     pub body: serde_json::Value,
     /// The `authorization` header (SigV4 from the SDK), if any.
     pub authorization: Option<String>,
+    /// The images and documents it carried, in order: format, name, length and SHA-256
+    /// of the bytes (which [`RecordedRequest::body`] does not keep). Empty when the
+    /// request was refused before they were all read.
+    pub attachments: Vec<Attachment>,
 }
 
 impl RecordedRequest {

@@ -20,6 +20,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::attachment::{self, Attachment, AttachmentKind, Position};
 use crate::{Fault, Operation, RecordedRequest, Reply, State};
 
 /// Largest request body accepted: Bedrock's 20 MB payload limit for Anthropic Claude
@@ -225,25 +226,34 @@ async fn accept(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Plan, Response> {
-    let parsed: Value = serde_json::from_slice(body).map_err(|e| {
+    let mut parsed: Value = serde_json::from_slice(body).map_err(|e| {
         error_response(
             StatusCode::BAD_REQUEST,
             "ValidationException",
             &format!("Malformed input request: {e}"),
         )
     })?;
+    let validated = ConverseRequest::validate(&parsed);
+    let temperature_and_top_p = sets_temperature_and_top_p(&parsed);
+    without_attachment_bytes(&mut parsed);
     state.record(RecordedRequest {
         operation,
         model_id: model_id.clone(),
-        body: parsed.clone(),
+        body: parsed,
         authorization: headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        attachments: validated
+            .as_ref()
+            .map(|request| request.attachments.clone())
+            .unwrap_or_default(),
     });
-    let request = ConverseRequest::validate(&parsed).map_err(|message| {
-        error_response(StatusCode::BAD_REQUEST, "ValidationException", &message)
-    })?;
+    let validation =
+        |message: &str| error_response(StatusCode::BAD_REQUEST, "ValidationException", message);
+    let request = validated.map_err(|message| validation(&message))?;
+    attachment::check_model(&model_id, &request.attachments)
+        .map_err(|message| validation(&message))?;
     if !request.cache_prefixes.is_empty() && !supports_prompt_caching(&model_id) {
         return Err(error_response(
             StatusCode::BAD_REQUEST,
@@ -251,7 +261,7 @@ async fn accept(
             CACHE_POINT_UNSUPPORTED,
         ));
     }
-    if refuses_temperature_with_top_p(&model_id) && sets_temperature_and_top_p(&parsed) {
+    if refuses_temperature_with_top_p(&model_id) && temperature_and_top_p {
         return Err(error_response(
             StatusCode::BAD_REQUEST,
             "ValidationException",
@@ -270,7 +280,7 @@ async fn accept(
     let text = reply
         .text
         .clone()
-        .unwrap_or_else(|| echo(&request.last_user_text));
+        .unwrap_or_else(|| echo(&request.last_user_text, request.last_user_attachments()));
     let mut tokens = split_tokens(&text);
     let mut stop_reason = "end_turn";
     if let Some(max) = request.max_tokens
@@ -298,6 +308,10 @@ async fn accept(
 #[derive(Debug)]
 struct ConverseRequest {
     last_user_text: String,
+    /// Index of the last user message.
+    last_user_message: usize,
+    /// The images and documents of every message, in order.
+    attachments: Vec<Attachment>,
     input_chars: usize,
     max_tokens: Option<usize>,
     /// At each cache point, a hash of the prompt before it and its length in tokens.
@@ -322,6 +336,15 @@ impl Prefix {
         use std::hash::{Hash, Hasher};
         part.hash(&mut self.hasher);
         self.chars += part.chars().count();
+        self.boundaries
+            .push((self.hasher.finish(), self.chars.div_ceil(4)));
+    }
+
+    /// Content that makes the prompt what it is without adding to its length in
+    /// characters (an image or a document, by its hash).
+    fn add_opaque(&mut self, part: &str) {
+        use std::hash::{Hash, Hasher};
+        part.hash(&mut self.hasher);
         self.boundaries
             .push((self.hasher.finish(), self.chars.div_ceil(4)));
     }
@@ -371,6 +394,9 @@ impl ConverseRequest {
         let mut expected = "user";
         let mut input_chars = 0;
         let mut last_user_text = String::new();
+        let mut last_user_message = 0;
+        let mut attachments = Vec::new();
+        let mut documents_without_text = false;
         // Bedrock reads the system prompt before the messages.
         let mut prefix = Prefix::default();
         if let Some(system) = body.get("system").and_then(Value::as_array) {
@@ -399,8 +425,22 @@ impl ConverseRequest {
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| format!("messages.{i}.content must not be empty."))?;
             let mut text = String::new();
+            let mut attached = Vec::new();
             prefix.add(role);
-            for block in blocks {
+            for (j, block) in blocks.iter().enumerate() {
+                let kind = [AttachmentKind::Image, AttachmentKind::Document]
+                    .into_iter()
+                    .find(|kind| block.get(kind.field()).is_some());
+                if let Some(kind) = kind {
+                    let at = Position {
+                        message: i,
+                        block: j,
+                    };
+                    let attachment = attachment::read(kind, &block[kind.field()], role, at)?;
+                    prefix.add_opaque(&attachment.sha256);
+                    attached.push(attachment);
+                    continue;
+                }
                 match block_text(block, &format!("messages.{i}.content"))? {
                     Some(t) => {
                         text.push_str(t);
@@ -409,15 +449,21 @@ impl ConverseRequest {
                     None => prefix.point(),
                 }
             }
-            if text.is_empty() {
+            let has = |kind| attached.iter().any(|a: &Attachment| a.kind == kind);
+            if text.is_empty() && has(AttachmentKind::Document) {
+                documents_without_text = true;
+            } else if text.is_empty() && !has(AttachmentKind::Image) {
                 return Err(format!("messages.{i}.content must have a text block."));
             }
             input_chars += text.chars().count();
             if role == "user" {
                 last_user_text = text;
+                last_user_message = i;
             }
+            attachments.append(&mut attached);
             expected = if role == "user" { "assistant" } else { "user" };
         }
+        attachment::check_request(&attachments, documents_without_text)?;
         if prefix.points.len() > MAX_CACHE_POINTS {
             return Err(format!(
                 "A request can have at most {MAX_CACHE_POINTS} cache points; it has {}.",
@@ -444,11 +490,48 @@ impl ConverseRequest {
         };
         Ok(Self {
             last_user_text,
+            last_user_message,
+            attachments,
             input_chars,
             max_tokens,
             cache_lookups: prefix.lookups(),
             cache_prefixes: prefix.points,
         })
+    }
+}
+
+impl ConverseRequest {
+    /// What came with the last question: the images and documents the echo lists.
+    fn last_user_attachments(&self) -> impl Iterator<Item = &Attachment> {
+        self.attachments
+            .iter()
+            .filter(|a| a.message == self.last_user_message)
+    }
+}
+
+/// Replaces each image's and document's base64 bytes in a body to be recorded with a
+/// note of their length: [`RecordedRequest::attachments`] has their length and
+/// SHA-256, and a test sending a few large files does not keep every copy.
+fn without_attachment_bytes(body: &mut Value) {
+    let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let blocks = messages
+        .iter_mut()
+        .filter_map(|message| message.get_mut("content"))
+        .filter_map(Value::as_array_mut)
+        .flatten();
+    for block in blocks {
+        for pointer in ["/image/source/bytes", "/document/source/bytes"] {
+            let Some(bytes) = block.pointer_mut(pointer) else {
+                continue;
+            };
+            if let Some(length) = bytes.as_str().map(str::len) {
+                *bytes = Value::String(format!(
+                    "(stand-in: {length} characters of base64, not kept)"
+                ));
+            }
+        }
     }
 }
 
@@ -543,16 +626,23 @@ fn directives(mut reply: Reply, question: &str) -> Reply {
     reply
 }
 
-/// The stand-in's own answer: unmistakably not a model, and exercising markdown.
-fn echo(question: &str) -> String {
+/// The stand-in's own answer: unmistakably not a model, listing what came attached,
+/// and exercising markdown.
+fn echo<'a>(question: &str, attachments: impl Iterator<Item = &'a Attachment>) -> String {
     let quoted: Vec<String> = question
         .lines()
         .take(20)
         .map(|line| format!("> {line}"))
         .collect();
+    let attached: Vec<String> = attachments.map(describe).collect();
+    let attached = if attached.is_empty() {
+        String::new()
+    } else {
+        format!("You attached:\n\n{}\n\n", attached.join("\n"))
+    };
     format!(
         "**This answer comes from the local Bedrock stand-in, not from a model.**\n\n\
-         You asked:\n\n{}\n\n\
+         You asked:\n\n{}\n\n{attached}\
          Point the chatbot at real Bedrock (unset `AWS_ENDPOINT_URL`, use real credentials) \
          for real answers. Meanwhile, some *markdown* to look at:\n\n\
          1. a list item with `inline code`\n\
@@ -560,6 +650,21 @@ fn echo(question: &str) -> String {
          ```rust\nfn main() {{\n    println!(\"hello from the stand-in\");\n}}\n```\n",
         quoted.join("\n")
     )
+}
+
+/// An attachment as the echo lists it: `- an image: png, 2048 bytes, 64×48 px`.
+fn describe(attachment: &Attachment) -> String {
+    match (&attachment.name, attachment.dimensions) {
+        (Some(name), _) => format!(
+            "- a document, \"{name}\": {}, {} bytes",
+            attachment.format, attachment.size
+        ),
+        (None, Some(size)) => format!(
+            "- an image: {}, {} bytes, {}×{} px",
+            attachment.format, attachment.size, size.width, size.height
+        ),
+        (None, None) => format!("- {}, {} bytes", attachment.format, attachment.size),
+    }
 }
 
 /// Cuts text into deltas the way a model streams: a word and the space after it.

@@ -4,10 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_bedrockruntime::Client;
-use aws_sdk_bedrockruntime::config::Credentials;
-use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
@@ -18,32 +15,9 @@ use aws_sdk_bedrockruntime::types::{
 };
 use bedrock_standin::{Fault, Operation, Reply, StandIn};
 
-const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+mod support;
 
-async fn client(standin: &StandIn, attempts: u32) -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region("us-west-2")
-        .endpoint_url(standin.endpoint_url())
-        .credentials_provider(Credentials::new(
-            "AKIDSTANDIN",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .retry_config(RetryConfig::standard().with_max_attempts(attempts))
-        .load()
-        .await;
-    Client::new(&config)
-}
-
-fn user(text: &str) -> Message {
-    Message::builder()
-        .role(ConversationRole::User)
-        .content(ContentBlock::Text(text.into()))
-        .build()
-        .unwrap()
-}
+use support::{MODEL, client, user};
 
 fn assistant(text: &str) -> Message {
     Message::builder()
