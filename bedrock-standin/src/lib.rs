@@ -12,8 +12,20 @@
 //! Claude model that takes only one of them (Opus 4.1, Sonnet 4.5, Haiku 4.5 and
 //! later: [`refuses_temperature_with_top_p`]) with Bedrock's `ValidationException`.
 //!
+//! It takes images (png, jpeg, gif, webp) and documents (pdf, csv, doc, docx, xls,
+//! xlsx, html, txt, md) as base64 bytes in user messages, within Bedrock's documented
+//! limits ([`MAX_IMAGES`], [`MAX_IMAGE_BYTES`], [`MAX_IMAGE_SIDE`], [`MAX_DOCUMENTS`],
+//! [`MAX_DOCUMENT_BYTES`], the document name rule, a text block beside a document),
+//! for the models that read them ([`supports_images`], [`supports_documents`]), and
+//! refuses the rest with a `ValidationException` in Bedrock's (or Claude's) words. Each
+//! accepted one is recorded as an [`Attachment`]: format, name, length and SHA-256 of
+//! its bytes, so a test can check that a file reached Bedrock unchanged
+//! ([`Attachment::is`]). A body over [`MAX_BODY_BYTES`] (Bedrock's 20 MB payload limit)
+//! is refused with [`INPUT_TOO_LONG`].
+//!
 //! Without a script it echoes the last user message in a reply that says plainly it
-//! comes from the stand-in. Directives in that message trigger faults by hand (useful
+//! comes from the stand-in, listing what came attached (`- an image: png, 2048 bytes,
+//! 64×48 px`, `- a document, "Report": pdf, 5000 bytes`). Directives in that message trigger faults by hand (useful
 //! from a browser): `[standin:throttle]`, `[standin:access-denied]`,
 //! `[standin:not-subscribed]`, `[standin:500]`, `[standin:stream-error]`,
 //! `[standin:too-long]`, `[standin:slow]`.

@@ -629,11 +629,15 @@ fn directives(mut reply: Reply, question: &str) -> Reply {
 /// The stand-in's own answer: unmistakably not a model, listing what came attached,
 /// and exercising markdown.
 fn echo<'a>(question: &str, attachments: impl Iterator<Item = &'a Attachment>) -> String {
-    let quoted: Vec<String> = question
+    let mut quoted: Vec<String> = question
         .lines()
         .take(20)
         .map(|line| format!("> {line}"))
         .collect();
+    if quoted.is_empty() {
+        // An image alone is a question too.
+        quoted.push("> (no text)".to_string());
+    }
     let attached: Vec<String> = attachments.map(describe).collect();
     let attached = if attached.is_empty() {
         String::new()

@@ -215,6 +215,7 @@ async fn an_image_alone_is_a_question_and_earlier_attachments_are_recorded_but_n
 
     let echoed = answer(&client, MODEL, &asked).await;
 
+    assert!(echoed.contains("> (no text)"), "{echoed}");
     assert!(echoed.contains("png, 200 bytes, 20×30 px"), "{echoed}");
     assert!(!echoed.contains("100 bytes"), "{echoed}");
     let recorded = &standin.state().requests()[0].attachments;
