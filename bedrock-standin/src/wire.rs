@@ -107,11 +107,7 @@ async fn converse(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let plan = match accept(&state, Operation::Converse, model_id, &headers, &body).await {
+    let plan = match accept(&state, Operation::Converse, model_id, &headers, body).await {
         Ok(plan) => plan,
         Err(response) => return response,
     };
@@ -139,11 +135,7 @@ async fn converse_stream(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let plan = match accept(&state, Operation::ConverseStream, model_id, &headers, &body).await {
+    let plan = match accept(&state, Operation::ConverseStream, model_id, &headers, body).await {
         Ok(plan) => plan,
         Err(response) => return response,
     };
@@ -217,16 +209,17 @@ impl Plan {
     }
 }
 
-/// Parses, validates and records the request, picks its reply and applies faults that
-/// come before any answer. `Err` is the response to send instead.
+/// Reads, parses, validates and records the request, picks its reply and applies
+/// faults that come before any answer. `Err` is the response to send instead.
 async fn accept(
     state: &State,
     operation: Operation,
     model_id: String,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
 ) -> Result<Plan, Response> {
-    let mut parsed: Value = serde_json::from_slice(body).map_err(|e| {
+    let body = read_body(body).await?;
+    let mut parsed: Value = serde_json::from_slice(&body).map_err(|e| {
         error_response(
             StatusCode::BAD_REQUEST,
             "ValidationException",

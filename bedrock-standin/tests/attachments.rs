@@ -76,15 +76,19 @@ fn question(content: Vec<ContentBlock>) -> Message {
     message(ConversationRole::User, content)
 }
 
-/// The answer to `messages`, asked with ConverseStream then Converse; both must agree.
-async fn answer(client: &Client, model: &str, messages: &[Message]) -> String {
+/// `messages` asked with ConverseStream: the answer's text, or the service's error.
+async fn ask_streaming(
+    client: &Client,
+    model: &str,
+    messages: &[Message],
+) -> Result<String, ConverseStreamError> {
     let output = client
         .converse_stream()
         .model_id(model)
         .set_messages(Some(messages.to_vec()))
         .send()
         .await
-        .unwrap();
+        .map_err(SdkError::into_service_error)?;
     let mut stream = output.stream;
     let mut streamed = String::new();
     while let Some(event) = stream.recv().await.unwrap() {
@@ -94,40 +98,42 @@ async fn answer(client: &Client, model: &str, messages: &[Message]) -> String {
             streamed.push_str(&text);
         }
     }
-    let whole = client
+    Ok(streamed)
+}
+
+/// `messages` asked with Converse: the answer's text, or the service's error.
+async fn ask_whole(
+    client: &Client,
+    model: &str,
+    messages: &[Message],
+) -> Result<String, ConverseError> {
+    let output = client
         .converse()
         .model_id(model)
         .set_messages(Some(messages.to_vec()))
         .send()
         .await
-        .unwrap();
-    let message = whole.output.unwrap().as_message().unwrap().clone();
-    assert_eq!(message.content[0].as_text().unwrap(), &streamed);
+        .map_err(SdkError::into_service_error)?;
+    let message = output.output.unwrap().as_message().unwrap().clone();
+    Ok(message.content[0].as_text().unwrap().clone())
+}
+
+/// The answer to `messages`, asked with ConverseStream then Converse; both must agree.
+async fn answer(client: &Client, model: &str, messages: &[Message]) -> String {
+    let streamed = ask_streaming(client, model, messages).await.unwrap();
+    let whole = ask_whole(client, model, messages).await.unwrap();
+    assert_eq!(whole, streamed);
     streamed
 }
 
 /// Bedrock's refusal of `messages`: a `ValidationException` from ConverseStream and
 /// from Converse, with one message.
 async fn refusal(client: &Client, model: &str, messages: &[Message]) -> String {
-    let streamed = client
-        .converse_stream()
-        .model_id(model)
-        .set_messages(Some(messages.to_vec()))
-        .send()
-        .await
-        .map_err(SdkError::into_service_error)
-        .unwrap_err();
+    let streamed = ask_streaming(client, model, messages).await.unwrap_err();
     let ConverseStreamError::ValidationException(streamed) = streamed else {
         panic!("ConverseStream: expected a ValidationException, got {streamed:?}");
     };
-    let whole = client
-        .converse()
-        .model_id(model)
-        .set_messages(Some(messages.to_vec()))
-        .send()
-        .await
-        .map_err(SdkError::into_service_error)
-        .unwrap_err();
+    let whole = ask_whole(client, model, messages).await.unwrap_err();
     let ConverseError::ValidationException(whole) = whole else {
         panic!("Converse: expected a ValidationException, got {whole:?}");
     };
