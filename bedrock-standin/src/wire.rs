@@ -326,11 +326,8 @@ struct Prefix {
 impl Prefix {
     /// One more text block.
     fn add(&mut self, part: &str) {
-        use std::hash::{Hash, Hasher};
-        part.hash(&mut self.hasher);
         self.chars += part.chars().count();
-        self.boundaries
-            .push((self.hasher.finish(), self.chars.div_ceil(4)));
+        self.add_opaque(part);
     }
 
     /// Content that makes the prompt what it is without adding to its length in
@@ -922,6 +919,26 @@ mod tests {
                 .unwrap_err()
                 .contains("at most 4 cache points")
         );
+    }
+
+    #[test]
+    fn an_image_is_part_of_the_prefix_a_cache_point_marks() {
+        let prefixes = |width: u32| {
+            let png = [
+                b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".as_slice(),
+                &width.to_be_bytes(),
+                &10u32.to_be_bytes(),
+            ]
+            .concat();
+            let body = json!({"messages": [{"role": "user", "content": [
+                {"text": "Look"},
+                {"image": {"format": "png", "source": {"bytes": aws_smithy_types::base64::encode(&png)}}},
+                {"cachePoint": {"type": "default"}},
+            ]}]});
+            ConverseRequest::validate(&body).unwrap().cache_prefixes
+        };
+        assert_eq!(prefixes(10), prefixes(10));
+        assert_ne!(prefixes(10), prefixes(11), "another image, another prefix");
     }
 
     #[test]
