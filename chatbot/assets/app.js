@@ -702,6 +702,21 @@ async function ask(text, { replaces, fromComposer = false } = {}) {
     focusComposer();
   }
   if (lost && state.store.server && conversation.saved) await showSaved(conversation);
+  else if (answer.restarted && conversation.saved) await showChangedElsewhere(conversation);
+}
+
+// After an answer the server started over because the conversation had changed in
+// another tab or device: the conversation as stored, with what was added there.
+async function showChangedElsewhere(conversation) {
+  let stored;
+  try {
+    stored = await state.store.get(conversation.id);
+  } catch {
+    return; // what this page has stays; the next reload shows the rest
+  }
+  if (!stored || state.streaming) return;
+  conversation.messages = stored.messages;
+  if (state.currentId === conversation.id) renderConversation();
 }
 
 // After a connection lost mid-answer with history on: the server saved the answer as
@@ -922,6 +937,14 @@ async function readEvents(response, answer, node, conversation) {
         started(conversation, payload);
         answer.dropped = payload.dropped || 0;
         answer.model = payload.model;
+      } else if (event === "restart") {
+        // The conversation had changed elsewhere (another tab or device): the server
+        // answers again from it as stored. What came so far is dropped, and the
+        // conversation is read again after the answer, to show what was added.
+        answer.text = "";
+        answer.dropped = payload.dropped || 0;
+        answer.restarted = true;
+        if (!frame) frame = requestAnimationFrame(paint);
       } else if (event === "history") {
         historyStatus(payload);
         if (payload.conversation === null) notCreated(conversation);

@@ -52,6 +52,15 @@
 //! `messages` when history is on (for example while DynamoDB is down): such chats
 //! are not stored, and `start` says `"history": {"saving": false, …}` with
 //! `"conversation": null`. Sending both `messages` and `question` is refused (400).
+//!
+//! A conversation this server answered in lately is not read at all: its context is
+//! remembered ([`crate::history::recent`]), and the question's claim, conditioned on
+//! the count of turns remembered, is the check, made beside Bedrock's call. When it
+//! fails (another tab, device or task wrote since), the answer starts over from the
+//! stored conversation and a `restart` event (`dropped`, as in `start`) tells the
+//! browser to drop the text it got; nothing of the first try is saved. The last event
+//! of an answer waits for that check. For a remembered conversation `start` carries
+//! no `title` (it may have been renamed elsewhere).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -66,8 +75,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
@@ -76,10 +87,11 @@ use crate::bedrock::{Answer, AnswerEvent, BedrockError, Usage};
 use crate::config::{ModelChoice, Pricing};
 use crate::conversation::{self, ChatRequest, Conversation, Role, Turn};
 use crate::error::{Error, ErrorKind, Result};
-use crate::history::store::{MAX_READ_BYTES, MAX_STORED_TURNS};
+use crate::history::recorder::Remember;
+use crate::history::store::{MAX_READ_BYTES, MAX_STORED_TURNS, now_ms};
 use crate::history::{
-    AnswerLog, Destination, Exchange, Follows, History, HistoryError, ReadLimits, Spent,
-    StoredTurn, recorder,
+    AnswerLog, Destination, Exchange, Follows, History, HistoryError, Known, ReadLimits, Spent,
+    StoredTurn, Turns, recorder,
 };
 use crate::limits::StreamSlot;
 
@@ -269,6 +281,7 @@ async fn chat(
                     registration,
                     started,
                 },
+                None,
             ))
         }
         (None, Some(question), Some(history)) => {
@@ -317,7 +330,7 @@ struct Opened<'a> {
 
 /// The model's context from stored turns and the new question: blank turns left
 /// out, and a question asked again right after itself (its answer failed) once.
-fn context_turns(stored: Vec<StoredTurn>, question: &str) -> Vec<Turn> {
+fn context_turns(stored: &[StoredTurn], question: &str) -> Vec<Turn> {
     let mut turns: Vec<Turn> = Vec::with_capacity(stored.len() + 1);
     let question = StoredTurn {
         role: Role::User,
@@ -329,7 +342,7 @@ fn context_turns(stored: Vec<StoredTurn>, question: &str) -> Vec<Turn> {
         model: None,
         spent: Spent::default(),
     };
-    for turn in stored.into_iter().chain(std::iter::once(question)) {
+    for turn in stored.iter().chain(std::iter::once(&question)) {
         if turn.text.trim().is_empty() {
             continue;
         }
@@ -340,7 +353,7 @@ fn context_turns(stored: Vec<StoredTurn>, question: &str) -> Vec<Turn> {
         {
             continue;
         }
-        turns.push(Turn::new(turn.role, turn.text));
+        turns.push(Turn::new(turn.role, turn.text.clone()));
     }
     turns
 }
@@ -358,108 +371,244 @@ struct Asked {
     model: ModelChoice,
 }
 
-/// A question in a stored conversation (or a new one): the context from the store,
-/// the question saved while Bedrock starts answering, the answer saved as it streams.
+/// What a stored question is answered from, and where it is saved.
+struct Grounds {
+    into: Destination,
+    /// The conversation's turns before the question (its newest branch, within the
+    /// context's limits; `truncated` when older ones were left out).
+    before: Turns,
+    follows: Follows,
+    /// Remembered from the last exchange answered here, not read: the question's
+    /// claim checks that it is still the conversation ([`History::begin_exactly`]).
+    remembered: bool,
+}
+
+impl Grounds {
+    /// A new conversation.
+    fn new_conversation(question: &str) -> Self {
+        Self {
+            into: Destination::new_for(question),
+            before: Turns::default(),
+            follows: Follows::Previous,
+            remembered: false,
+        }
+    }
+
+    /// The conversation as this server last answered in it.
+    fn remembered(known: Known) -> Result<Self> {
+        if known.summary.turns + 2 > MAX_STORED_TURNS {
+            return Err(HistoryError::Full.into());
+        }
+        Ok(Self {
+            into: Destination::Existing(known.summary),
+            before: known.context,
+            follows: Follows::Previous,
+            remembered: true,
+        })
+    }
+
+    /// The conversation as stored: the turns before `replaces` (a question asked
+    /// again), else its newest turns within `context`'s limits.
+    async fn read(
+        history: &History,
+        user: &str,
+        conversation_id: &str,
+        replaces: Option<u32>,
+        context: ReadLimits,
+    ) -> Result<Self> {
+        let limits = match replaces {
+            None => context,
+            // The question replaced may be further back than the budget reaches:
+            // read the branch to it (the budget is applied when the context is made).
+            Some(_) => ReadLimits {
+                chars: usize::MAX,
+                turns: MAX_STORED_TURNS as usize,
+                bytes: MAX_READ_BYTES,
+            },
+        };
+        let (summary, turns) = tokio::join!(
+            history.summary(user, conversation_id),
+            history.turns(user, conversation_id, limits)
+        );
+        let (summary, turns) = (summary?, turns?);
+        if summary.turns + 2 > MAX_STORED_TURNS {
+            return Err(HistoryError::Full.into());
+        }
+        let (before, follows) = match replaces {
+            None => (turns, Follows::Previous),
+            Some(replaced) => {
+                let follows = Follows::replacing(&turns.turns, replaced).ok_or_else(|| {
+                    Error::InvalidRequest(format!(
+                        "there is no question {replaced} in this conversation to ask again"
+                    ))
+                })?;
+                let before = Turns {
+                    turns: turns
+                        .turns
+                        .into_iter()
+                        .take_while(|t| t.index != replaced)
+                        .collect(),
+                    truncated: turns.truncated,
+                    expires: turns.expires,
+                };
+                (before, follows)
+            }
+        };
+        Ok(Self {
+            into: Destination::Existing(summary),
+            before,
+            follows,
+            remembered: false,
+        })
+    }
+
+    /// Turns of the branch before the oldest one here (at most its index).
+    fn omitted(&self) -> usize {
+        if self.before.truncated {
+            self.before
+                .turns
+                .first()
+                .map_or(0, |t| usize::try_from(t.index).unwrap_or_default())
+        } else {
+            0
+        }
+    }
+}
+
+/// The limits of a read of a conversation's context: the history budget, and as many
+/// turns as one request may carry with its question.
+fn context_limits(limits: &crate::config::Limits) -> ReadLimits {
+    ReadLimits {
+        chars: limits.history_budget_chars,
+        turns: conversation::MAX_TURNS - 1,
+        bytes: MAX_READ_BYTES,
+    }
+}
+
+/// A question in a stored conversation (or a new one): the context from the store (or
+/// as this server last answered in it), the question saved while Bedrock starts
+/// answering, the answer saved as it streams.
 async fn ask_stored(
     state: AppState,
     history: Arc<History>,
     identity: Identity,
     asked: Asked,
 ) -> Result<Response> {
-    let Asked {
-        id,
-        conversation: conversation_id,
-        question,
-        replaces,
-        model,
-    } = asked;
     let limits = &state.config.server.limits;
     // The question alone first: empty or too long is refused before any read.
-    conversation::prepare(vec![Turn::new(Role::User, question.clone())], limits)?;
+    conversation::prepare(vec![Turn::new(Role::User, asked.question.clone())], limits)?;
     let user = identity.subject.as_str();
-    let (into, stored, omitted, follows) = match (conversation_id, replaces) {
+    let grounds = match (&asked.conversation, asked.replaces) {
         (None, Some(_)) => {
             return Err(Error::InvalidRequest(
                 "replaces names a question of a stored conversation: send its conversation too"
                     .into(),
             ));
         }
-        (None, None) => (
-            Destination::new_for(&question),
-            Vec::new(),
-            0,
-            Follows::Previous,
-        ),
-        (Some(conversation_id), replaces) => {
-            let context = match replaces {
-                None => ReadLimits {
-                    chars: limits.history_budget_chars,
-                    turns: conversation::MAX_TURNS - 1,
-                    bytes: MAX_READ_BYTES,
-                },
-                // The question replaced may be further back than the budget reaches:
-                // read the branch to it (the budget is applied below, as always).
-                Some(_) => ReadLimits {
-                    chars: usize::MAX,
-                    turns: MAX_STORED_TURNS as usize,
-                    bytes: MAX_READ_BYTES,
-                },
-            };
-            let (summary, turns) = tokio::join!(
-                history.summary(user, &conversation_id),
-                history.turns(user, &conversation_id, context)
-            );
-            let (summary, turns) = (summary?, turns?);
-            if summary.turns + 2 > MAX_STORED_TURNS {
-                return Err(HistoryError::Full.into());
-            }
-            // Turns of the branch before the oldest read (at most its index).
-            let omitted = if turns.truncated {
-                turns
-                    .turns
-                    .first()
-                    .map_or(0, |t| usize::try_from(t.index).unwrap_or_default())
-            } else {
-                0
-            };
-            let (stored, follows) = match replaces {
-                None => (turns.turns, Follows::Previous),
-                Some(replaced) => {
-                    let follows = Follows::replacing(&turns.turns, replaced).ok_or_else(|| {
-                        Error::InvalidRequest(format!(
-                            "there is no question {replaced} in this conversation to ask again"
-                        ))
-                    })?;
-                    let before = turns
-                        .turns
-                        .into_iter()
-                        .take_while(|t| t.index != replaced)
-                        .collect();
-                    (before, follows)
-                }
-            };
-            (Destination::Existing(summary), stored, omitted, follows)
+        (None, None) => Grounds::new_conversation(&asked.question),
+        (Some(id), None) => match history.recent().get(user, id, now_ms() / 1000) {
+            Some(known) => Grounds::remembered(known)?,
+            None => Grounds::read(&history, user, id, None, context_limits(limits)).await?,
+        },
+        (Some(id), replaces) => {
+            Grounds::read(&history, user, id, replaces, context_limits(limits)).await?
         }
     };
-    let mut conversation = conversation::prepare(context_turns(stored, &question), limits)?;
-    conversation.dropped += omitted;
     let slot = state.limits.admit(user, Instant::now())?;
-    let registration = state.streams.register(user, &id)?;
+    let registration = state.streams.register(user, &asked.id)?;
     let started = Instant::now();
     count_question(&state);
-    // The question is saved while Bedrock starts answering, and the answer streams as
-    // soon as Bedrock has begun: the saving goes on beside it (a `history` event says
-    // if it failed), so DynamoDB's latency is never added to the first token's.
-    let new = matches!(into, Destination::New { .. });
-    let begun = tokio::spawn({
-        let (history, user, into, question) = (
-            Arc::clone(&history),
-            user.to_string(),
-            into.clone(),
-            question.clone(),
-        );
-        async move { history.begin(&user, &into, &question, follows).await }
+    let begun = begin_stored(&state, &history, user, &asked, grounds).await?;
+    let unverified = begun.verdict.map(|verdict| {
+        let again: Again = Box::new({
+            let (state, history, user) = (state.clone(), Arc::clone(&history), user.to_string());
+            move || Box::pin(async move { ask_again_from_store(state, history, user, asked).await })
+        });
+        Unverified { verdict, again }
     });
+    Ok(stream(
+        state,
+        &identity,
+        Opened {
+            answer: begun.answer,
+            model: begun.model,
+            conversation: &begun.conversation,
+            saved: Some(begun.saved),
+            log: Some(begun.log),
+            slot,
+            registration,
+            started,
+        },
+        unverified,
+    ))
+}
+
+/// A stored question's answer, begun.
+struct BegunStored {
+    conversation: Conversation,
+    answer: Answer,
+    model: ModelChoice,
+    saved: Saved,
+    log: AnswerLog,
+    /// For an answer from a remembered context: whether the question's claim found the
+    /// conversation moved on (true), once known.
+    verdict: Option<oneshot::Receiver<bool>>,
+}
+
+/// Starts Bedrock's answer to `asked` from `grounds`, and the saving of the question
+/// beside it: the answer streams as soon as Bedrock has begun, and the saving goes on
+/// (a `history` event says if it failed), so DynamoDB's latency is never added to the
+/// first token's.
+async fn begin_stored(
+    state: &AppState,
+    history: &Arc<History>,
+    user: &str,
+    asked: &Asked,
+    grounds: Grounds,
+) -> Result<BegunStored> {
+    let limits = &state.config.server.limits;
+    let mut conversation = conversation::prepare(
+        context_turns(&grounds.before.turns, &asked.question),
+        limits,
+    )?;
+    conversation.dropped += grounds.omitted();
+    let Grounds {
+        into,
+        before,
+        follows,
+        remembered,
+    } = grounds;
+    let new = matches!(into, Destination::New { .. });
+    let (verdict_tx, verdict) = if remembered {
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let saved = Saved {
+        conversation: Some(into.id().to_string()),
+        // A remembered title may have been changed elsewhere since: the page keeps its own.
+        title: (!remembered).then(|| into.title().to_string()),
+        history: recorder::saving(),
+    };
+    let begun = tokio::spawn({
+        let (history, user, question) = (
+            Arc::clone(history),
+            user.to_string(),
+            asked.question.clone(),
+        );
+        async move {
+            match (&into, verdict_tx) {
+                (Destination::Existing(summary), Some(verdict)) => {
+                    let begun = history.begin_exactly(&user, summary, &question).await;
+                    let _ = verdict.send(matches!(begun, Err(HistoryError::Moved)));
+                    begun
+                }
+                _ => history.begin(&user, &into, &question, follows).await,
+            }
+        }
+    });
+    let model = asked.model.clone();
     let answer = match state
         .bedrock
         .converse_stream(&conversation, &model.id)
@@ -467,36 +616,64 @@ async fn ask_stored(
     {
         Ok(answer) => answer,
         Err(e) => {
-            refused_before_answering(history, user, begun, new, e.kind().as_str(), &model.id);
+            refused_before_answering(
+                Arc::clone(history),
+                user,
+                begun,
+                new,
+                e.kind().as_str(),
+                &model.id,
+            );
             return Err(e.into());
         }
     };
-    let saved = Saved {
-        conversation: Some(into.id().to_string()),
-        title: Some(into.title().to_string()),
-        history: recorder::saving(),
+    let remember = Remember {
+        before,
+        question: asked.question.clone(),
+        follows,
+        limits: context_limits(limits),
     };
     let log = AnswerLog::start(
-        history,
+        Arc::clone(history),
         user.to_string(),
         joined(begun),
         new,
         model.id.clone(),
+        Some(remember),
     );
-    Ok(stream(
-        state,
-        &identity,
-        Opened {
-            answer,
-            model,
-            conversation: &conversation,
-            saved: Some(saved),
-            log: Some(log),
-            slot,
-            registration,
-            started,
-        },
-    ))
+    Ok(BegunStored {
+        conversation,
+        answer,
+        model,
+        saved,
+        log,
+        verdict,
+    })
+}
+
+/// Starts `asked`'s answer again from the stored conversation: the one remembered was
+/// not the conversation any more.
+async fn ask_again_from_store(
+    state: AppState,
+    history: Arc<History>,
+    user: String,
+    asked: Asked,
+) -> Result<BegunStored> {
+    let id = asked.conversation.as_deref().unwrap_or_default();
+    history.recent().forget(&user, id);
+    let limits = context_limits(&state.config.server.limits);
+    let grounds = Grounds::read(&history, &user, id, None, limits).await?;
+    begin_stored(&state, &history, &user, &asked, grounds).await
+}
+
+/// Starts an answer over, once.
+type Again = Box<dyn FnOnce() -> BoxFuture<'static, Result<BegunStored>> + Send>;
+
+/// An answer begun from a remembered context, until the question's claim says whether
+/// that context still is the conversation.
+struct Unverified {
+    verdict: oneshot::Receiver<bool>,
+    again: Again,
 }
 
 /// The saving of a question, as a task's outcome (a task that panicked could not
@@ -536,6 +713,7 @@ fn refused_before_answering(
                 std::future::ready(Ok(exchange)),
                 false,
                 model,
+                None,
             )
             .end(Some(kind));
         }
@@ -543,7 +721,12 @@ fn refused_before_answering(
 }
 
 /// The answer's event stream.
-fn stream(state: AppState, identity: &Identity, opened: Opened<'_>) -> Response {
+fn stream(
+    state: AppState,
+    identity: &Identity,
+    opened: Opened<'_>,
+    unverified: Option<Unverified>,
+) -> Response {
     let Opened {
         answer,
         model,
@@ -580,7 +763,7 @@ fn stream(state: AppState, identity: &Identity, opened: Opened<'_>) -> Response 
         guard: StreamGuard::new(state.clone(), slot, registration, started),
     };
     let stall = Duration::from_secs(state.config.server.client_stall_seconds);
-    let events = relay(streaming, stall);
+    let events = relay(streaming, unverified, stall);
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
     let mut response = no_store(sse.into_response());
     // Proxies that buffer (nginx and the like) must pass tokens through as they come.
@@ -686,10 +869,11 @@ type Relayed = (Event, bool);
 /// away ends the task at once.
 fn relay(
     streaming: Streaming,
+    unverified: Option<Unverified>,
     stall: Duration,
 ) -> impl Stream<Item = std::result::Result<Event, Infallible>> {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Relayed>(STREAM_BUFFER_EVENTS);
-    tokio::spawn(produce(streaming, sender, stall));
+    tokio::spawn(produce(streaming, unverified, sender, stall));
     futures_util::stream::unfold((receiver, false), |(mut receiver, ended)| async move {
         if ended {
             return None;
@@ -726,10 +910,18 @@ async fn deliver(
 }
 
 /// Reads the answer from Bedrock into `sender` until it ends, the browser goes away,
-/// or the browser leaves the buffer full for `stall`.
-async fn produce(mut s: Streaming, sender: tokio::sync::mpsc::Sender<Relayed>, stall: Duration) {
+/// or the browser leaves the buffer full for `stall`. An answer begun from a
+/// remembered context (`unverified`) streams at once; if the question's claim then
+/// finds the conversation moved on, the answer starts over from the stored
+/// conversation, and a `restart` event tells the browser to drop what it got.
+async fn produce(
+    mut s: Streaming,
+    mut unverified: Option<Unverified>,
+    sender: tokio::sync::mpsc::Sender<Relayed>,
+    stall: Duration,
+) {
     loop {
-        let relayed = match &mut s.phase {
+        let mut relayed = match &mut s.phase {
             Phase::Done => return,
             Phase::Start { data } => {
                 let start = json_event("start", data);
@@ -737,10 +929,20 @@ async fn produce(mut s: Streaming, sender: tokio::sync::mpsc::Sender<Relayed>, s
                 (start, false)
             }
             Phase::Streaming => tokio::select! {
+                moved = moved(&mut unverified) => match moved {
+                    Some(again) => restart(&mut s, again).await,
+                    None => continue,
+                },
                 event = next_event(&mut s) => (event, matches!(s.phase, Phase::Done)),
                 () = sender.closed() => return,
             },
         };
+        if relayed.1 && unverified.is_some() {
+            // The last word waits for the claim: the answer may have to start over.
+            if let Some(again) = moved(&mut unverified).await {
+                relayed = restart(&mut s, again).await;
+            }
+        }
         if let Some(log) = s.log.as_mut() {
             if relayed.1 {
                 log.finish(s.ended.flatten(), spent(s.usage, s.pricing.as_ref()))
@@ -755,6 +957,43 @@ async fn produce(mut s: Streaming, sender: tokio::sync::mpsc::Sender<Relayed>, s
         }
         if let Err(why) = deliver(&sender, relayed, stall).await {
             return undelivered(&mut s, why, stall);
+        }
+    }
+}
+
+/// Once the claim of an answer begun from a remembered context is known: how to start
+/// the answer over when the conversation had moved on (`None`: it had not, or there
+/// is nothing to check). Never ready without an answer to check.
+async fn moved(unverified: &mut Option<Unverified>) -> Option<Again> {
+    let Some(check) = unverified.as_mut() else {
+        return std::future::pending().await;
+    };
+    // A claim that ended without a word (its task panicked) could not have moved on.
+    let moved = (&mut check.verdict).await.unwrap_or(false);
+    let check = unverified.take()?;
+    moved.then_some(check.again)
+}
+
+/// Starts the answer over with `again`: the `restart` event (with the new context's
+/// `dropped`), or the error that ended it.
+async fn restart(s: &mut Streaming, again: Again) -> Relayed {
+    tracing::info!("the remembered conversation moved on: answering again from the store");
+    // The first answer's log saves nothing: its question was not claimed.
+    s.log = None;
+    (s.stop_reason, s.usage, s.ended) = (None, None, None);
+    match again().await {
+        Ok(begun) => {
+            s.answer = begun.answer;
+            s.log = Some(begun.log);
+            // The first answer may have ended already: this one has not.
+            s.phase = Phase::Streaming;
+            let data = json!({ "dropped": begun.conversation.dropped });
+            (json_event("restart", &data), false)
+        }
+        Err(error) => {
+            s.phase = Phase::Done;
+            s.ended = Some(Some(error.kind().as_str()));
+            (error_event(&error, &s.guard.state.metrics), true)
         }
     }
 }

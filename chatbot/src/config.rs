@@ -307,6 +307,12 @@ pub const ENV_MAX_MESSAGE_CHARS: &str = "CHATBOT_MAX_MESSAGE_CHARS";
 /// Characters of history sent to the model; older turns are dropped to fit
 /// (optional; default 200000, about 50000 tokens).
 pub const ENV_HISTORY_BUDGET_CHARS: &str = "CHATBOT_HISTORY_BUDGET_CHARS";
+/// MiB of recently answered conversations kept in memory, so that a next question
+/// is answered without reading its conversation first (optional; default 8; 0 keeps
+/// none). Only with history on.
+pub const ENV_HISTORY_CACHE_MIB: &str = "CHATBOT_HISTORY_CACHE_MIB";
+/// [`ENV_HISTORY_CACHE_MIB`] when not set.
+pub const DEFAULT_HISTORY_CACHE_MIB: usize = 8;
 /// Seconds running answers may take to finish after SIGTERM (optional; default 25,
 /// under ECS's 30-second stop timeout).
 pub const ENV_SHUTDOWN_GRACE_SECONDS: &str = "CHATBOT_SHUTDOWN_GRACE_SECONDS";
@@ -315,13 +321,14 @@ pub const ENV_SHUTDOWN_GRACE_SECONDS: &str = "CHATBOT_SHUTDOWN_GRACE_SECONDS";
 pub const ENV_CLIENT_STALL_SECONDS: &str = "CHATBOT_CLIENT_STALL_SECONDS";
 
 /// Variables the operator does not set; each has a default.
-pub const OPTIONAL: [&str; 9] = [
+pub const OPTIONAL: [&str; 10] = [
     ENV_LISTEN_ADDR,
     ENV_ALB_KEYS_URL,
     ENV_RATE_PER_MINUTE,
     ENV_MAX_STREAMS_PER_USER,
     ENV_MAX_MESSAGE_CHARS,
     ENV_HISTORY_BUDGET_CHARS,
+    ENV_HISTORY_CACHE_MIB,
     ENV_SHUTDOWN_GRACE_SECONDS,
     ENV_CLIENT_STALL_SECONDS,
     ENV_PROMPT_CACHING,
@@ -388,6 +395,8 @@ pub struct HistoryConfig {
     pub table: String,
     /// Days each item is kept after it is written; 0 keeps it for ever.
     pub retention_days: u32,
+    /// Bytes of recently answered conversations kept in memory (0: none).
+    pub cache_bytes: usize,
 }
 
 /// Values used for the operator's variables when the chatbot runs locally with a
@@ -541,9 +550,17 @@ impl HistoryConfig {
                     .ok_or("must be between 0 and 3650")
             })?
             .unwrap_or(DEFAULT_RETENTION_DAYS);
+        let cache_mib = vars
+            .optional_parsed(ENV_HISTORY_CACHE_MIB, |m: &usize| {
+                (*m <= 1024)
+                    .then_some(())
+                    .ok_or("must be between 0 and 1024")
+            })?
+            .unwrap_or(DEFAULT_HISTORY_CACHE_MIB);
         Ok(Some(Self {
             table,
             retention_days,
+            cache_bytes: cache_mib << 20,
         }))
     }
 }

@@ -368,14 +368,13 @@ async fn two_tabs_asking_at_once_keep_both_questions_and_answers() {
     let setup = setup(90).await;
     let world = &setup.world;
     let id = converse(world, ADA, "shared conversation").await;
-    world
-        .standin
-        .state()
-        .push_reply(Reply::text("answer one ".repeat(30)).paced(Duration::from_millis(2)));
-    world
-        .standin
-        .state()
-        .push_reply(Reply::text("answer two ".repeat(30)).paced(Duration::from_millis(2)));
+    // Both tabs start from the conversation this server remembers: the second claim
+    // finds it moved on, and that answer starts over from the store (a third reply).
+    for n in 1..=3 {
+        world.standin.state().push_reply(
+            Reply::text(format!("answer {n} ").repeat(30)).paced(Duration::from_millis(2)),
+        );
+    }
 
     let (one, two) = tokio::join!(
         ask(world, ADA, Some(&id), "from tab one"),
@@ -423,7 +422,7 @@ async fn two_tabs_asking_at_once_keep_both_questions_and_answers() {
         assert_eq!(pair[0].0, "user");
         assert_eq!(pair[1].0, "assistant");
         assert!(pair[1].1.starts_with("answer "), "{pair:?}");
-        assert_eq!(pair[1].1.len(), "answer one ".len() * 30);
+        assert_eq!(pair[1].1.len(), "answer 1 ".len() * 30);
     }
 }
 
@@ -802,7 +801,10 @@ async fn every_item_expires_after_the_retention_and_none_when_it_is_zero() {
 
 #[tokio::test]
 async fn expired_items_are_skipped_before_dynamodb_deletes_them() {
-    let setup = setup(30).await;
+    // Expiry is faked below by rewriting `expiresAt` in the table, which no memory of
+    // the conversation can see (a real expiry is a time it knows: the unit tests of
+    // `history::recent`): this server remembers nothing, and reads.
+    let setup = setup_with(30, &[("CHATBOT_HISTORY_CACHE_MIB", "0")]).await;
     let world = &setup.world;
     let gone = converse(world, ADA, "old conversation").await;
     world
@@ -1819,4 +1821,176 @@ async fn the_binary_reaches_bedrock_and_dynamodb_through_their_own_endpoint_vari
             .iter()
             .all(|i| s(i, "pk") == "user#dev:dev@example.com")
     );
+}
+
+/// The DynamoDB operations the proxy forwarded since the `from`-th.
+fn operations_since(proxy: &FaultProxy, from: usize) -> Vec<String> {
+    proxy.journal()[from..]
+        .iter()
+        .map(|exchange| exchange.operation.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_next_question_is_answered_from_the_conversation_remembered_without_reading_it() {
+    let setup = setup_behind_proxy().await;
+    let (proxy, world) = (&setup.proxy, &setup.world);
+    world.standin.state().push_reply(Reply::text("Paris."));
+    let id = converse(world, ADA, "Capital of France?").await;
+    world
+        .standin
+        .state()
+        .push_reply(Reply::text("About two million."));
+    // From here DynamoDB answers late: a read before Bedrock would hold the answer.
+    let before = proxy.journal().len();
+    proxy.set_faults(Faults {
+        rate: 1.0,
+        kinds: vec![Fault::Latency(Duration::from_secs(3))],
+        seed: 1,
+    });
+    let response = world
+        .app()
+        .oneshot(signed(
+            "POST",
+            "/api/chat",
+            Some(ask_body(Some(&id), "And its population?")),
+        ))
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    assert_eq!(reader.next().await.unwrap().event, "start");
+    let mut text = String::new();
+    while text != "About two million." {
+        let event = reader.next().await.unwrap();
+        assert_eq!(event.event, "delta", "{event:?}");
+        text.push_str(event.data["text"].as_str().unwrap());
+    }
+    // The whole answer came while DynamoDB was asked nothing but to save the question.
+    let asked = operations_since(proxy, before);
+    assert!(
+        asked.iter().all(|op| op == "TransactWriteItems"),
+        "{asked:?}"
+    );
+    // The context was the conversation as remembered.
+    let sent = world.standin.state().requests().last().unwrap().messages();
+    let texts: Vec<&str> = sent.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["Capital of France?", "Paris.", "And its population?"]
+    );
+    proxy.set_faults(no_faults());
+    let rest = reader.all().await;
+    assert_eq!(rest.last().unwrap().event, "done", "{rest:?}");
+    assert!(rest.iter().all(|e| e.event != "restart"), "{rest:?}");
+    let operations = operations_since(proxy, before);
+    assert!(
+        !operations.iter().any(|op| op == "Query" || op == "GetItem"),
+        "no read for a remembered conversation: {operations:?}"
+    );
+    let (_, conversation) = get(world, ADA, &format!("/api/conversations/{id}")).await;
+    assert_eq!(
+        texts_of(&conversation),
+        [
+            "Capital of France?",
+            "Paris.",
+            "And its population?",
+            "About two million."
+        ]
+    );
+}
+
+fn texts_of(conversation: &Value) -> Vec<String> {
+    turns(conversation)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_answer_from_a_remembered_conversation_that_moved_on_elsewhere_starts_over_from_the_store()
+ {
+    // The first try ends before the claim is known: its last word waits for it.
+    moved_on_elsewhere(Reply::text("Stale guess.").paced(Duration::from_millis(5))).await;
+}
+
+#[tokio::test]
+async fn an_answer_that_moved_on_elsewhere_starts_over_while_it_streams() {
+    // The first try is still streaming when the claim fails.
+    moved_on_elsewhere(Reply::text("Stale guess. ".repeat(200)).paced(Duration::from_millis(5)))
+        .await;
+}
+
+/// A conversation remembered by one task and continued in another, then here.
+async fn moved_on_elsewhere(stale: Reply) {
+    // Two tasks of one chatbot (the load balancer sends a user's requests to either),
+    // one table.
+    let setup = setup(90).await;
+    let (here, elsewhere) = (
+        &setup.world,
+        &World::with_history(&setup._moto.endpoint(), HISTORY_TABLE, 90, &[]).await,
+    );
+    here.standin.state().push_reply(Reply::text("One."));
+    let id = converse(here, ADA, "Count with me.").await;
+    elsewhere.standin.state().push_reply(Reply::text("Two."));
+    let events = ask(elsewhere, ADA, Some(&id), "Next?").await;
+    assert_eq!(events.last().unwrap().event, "done", "{events:?}");
+
+    // Here, the conversation is remembered as it was after "One.".
+    here.standin.state().push_reply(stale);
+    here.standin.state().push_reply(Reply::text("Three."));
+    let events = ask(here, ADA, Some(&id), "And now?").await;
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert!(names.contains(&"restart"), "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{events:?}");
+    assert!(
+        history_events(&events).is_empty(),
+        "saving never stopped: {events:?}"
+    );
+    // After the restart, the text of the answer from the stored conversation.
+    let restart = names.iter().position(|n| *n == "restart").unwrap();
+    let after: String = events[restart..]
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(after, "Three.");
+    let sent = here.standin.state().requests().last().unwrap().messages();
+    let texts: Vec<&str> = sent.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["Count with me.", "One.", "Next?", "Two.", "And now?"]
+    );
+
+    // Stored once, after the turns from elsewhere; the first try left nothing.
+    let mut conversation = Value::Null;
+    for _ in 0..300 {
+        conversation = get(here, ADA, &format!("/api/conversations/{id}")).await.1;
+        if conversation["turns"][5]["incomplete"].is_null() && !conversation["turns"][5].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        texts_of(&conversation),
+        [
+            "Count with me.",
+            "One.",
+            "Next?",
+            "Two.",
+            "And now?",
+            "Three."
+        ]
+    );
+    assert!(
+        !items_of(&setup, ADA).await.iter().any(|item| item
+            .get("text")
+            .is_some_and(|text| format!("{text:?}").contains("Stale"))),
+        "nothing of the first try is stored"
+    );
+    // And the next question here is answered from memory again, now up to date.
+    here.standin.state().push_reply(Reply::text("Four."));
+    let events = ask(here, ADA, Some(&id), "Go on.").await;
+    assert!(events.iter().all(|e| e.event != "restart"), "{events:?}");
+    let sent = here.standin.state().requests().last().unwrap().messages();
+    assert_eq!(sent.len(), 7, "{sent:?}");
 }

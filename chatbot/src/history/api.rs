@@ -418,6 +418,7 @@ mod tests {
                 },
             ],
             truncated: false,
+            expires: None,
         };
         assert_eq!(
             to_markdown(&summary, &turns),

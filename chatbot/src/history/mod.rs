@@ -138,11 +138,12 @@
 //! stored turns, and the answer is saved as it streams.
 
 mod api;
+pub mod recent;
 pub mod recorder;
 pub mod store;
 pub mod text;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -150,6 +151,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 
 pub use api::router;
+pub use recent::{Known, Recent};
 pub use recorder::AnswerLog;
 pub use store::{
     Destination, Exchange, Follows, Hit, ReadLimits, Spent, StoredTurn, Summary, Turns,
@@ -168,6 +170,8 @@ pub struct History {
     sdk: Option<SdkConfig>,
     table: String,
     retention_days: u32,
+    /// Conversations answered here lately (shared by the clones).
+    recent: Arc<Recent>,
 }
 
 /// Why a history operation did not happen.
@@ -185,6 +189,10 @@ pub enum HistoryError {
     /// A cursor that this server did not make.
     #[error("the cursor is not valid; start from the first page")]
     BadCursor,
+    /// The conversation is not where it was remembered: turns were claimed since,
+    /// or it is gone ([`History::begin_exactly`]). Nothing was written.
+    #[error("the conversation changed since it was last read")]
+    Moved,
     /// DynamoDB could not be reached, or refused (after the SDK's own retries).
     #[error("the conversation history cannot be reached")]
     Unavailable(#[source] BoxError),
@@ -196,6 +204,8 @@ impl From<HistoryError> for crate::Error {
             HistoryError::NotFound => Self::NotFound,
             HistoryError::Full | HistoryError::BadCursor => Self::InvalidRequest(error.to_string()),
             HistoryError::Unavailable(source) => Self::HistoryUnavailable(source),
+            // Answered by reading the conversation again; never a caller's to see.
+            HistoryError::Moved => Self::HistoryUnavailable(Box::new(HistoryError::Moved)),
         }
     }
 }
@@ -208,6 +218,7 @@ impl History {
             sdk: None,
             table: config.table.clone(),
             retention_days: config.retention_days,
+            recent: Arc::new(Recent::new(config.cache_bytes)),
         }
     }
 
@@ -221,6 +232,7 @@ impl History {
             sdk: Some(sdk.clone()),
             table: config.table.clone(),
             retention_days: config.retention_days,
+            recent: Arc::new(Recent::new(config.cache_bytes)),
         }
     }
 
@@ -238,6 +250,11 @@ impl History {
                     .build(),
             )
             .build()
+    }
+
+    /// Conversations answered here lately.
+    pub fn recent(&self) -> &Recent {
+        &self.recent
     }
 
     /// Days items are kept after their last write (0: for ever).

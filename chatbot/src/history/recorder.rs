@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::store::{Exchange, PART_BYTES, Spent};
-use super::{History, HistoryError, text};
+use super::store::{Exchange, Follows, PART_BYTES, ReadLimits, Spent, StoredTurn, Summary, Turns};
+use super::{History, HistoryError, Known, text};
+use crate::conversation::Role;
 
 /// Longest time text waits before it is saved.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
@@ -46,6 +47,23 @@ const UNSAVED: u8 = 3;
 /// The question of a new conversation could not be saved: the conversation does not
 /// exist on the server.
 const NOT_CREATED: u8 = 4;
+/// The question was not claimed because the conversation moved on since it was
+/// remembered: the answer starts over (nothing to tell the browser about saving).
+const SUPERSEDED: u8 = 5;
+
+/// What to remember of an exchange once its answer is saved whole, so a next question
+/// in the conversation is answered without reading it ([`super::recent`]).
+#[derive(Debug)]
+pub struct Remember {
+    /// The conversation before the question: the turns its context was made of.
+    pub before: Turns,
+    /// The question.
+    pub question: String,
+    /// The turn the question follows.
+    pub follows: Follows,
+    /// The limits a read of the conversation's context has.
+    pub limits: ReadLimits,
+}
 
 enum Note {
     Text(String),
@@ -80,13 +98,15 @@ impl AnswerLog {
     /// written once `begun` is done, so the answer never waits for it. If `begun`
     /// fails, nothing of the answer is saved and [`AnswerLog::status_change`] says so
     /// (`new`: the conversation was to be created by it, so it does not exist).
-    /// `model`: the model answering, saved with the answer at its end.
+    /// `model`: the model answering, saved with the answer at its end. `remember`:
+    /// what to remember of the exchange once it is saved whole (`None`: nothing).
     pub fn start(
         history: Arc<History>,
         user: String,
         begun: impl Future<Output = Result<Exchange, HistoryError>> + Send + 'static,
         new: bool,
         model: String,
+        remember: Option<Remember>,
     ) -> Self {
         let (notes, receiver) = mpsc::unbounded_channel();
         let (saved_tx, saved) = oneshot::channel();
@@ -98,10 +118,11 @@ impl AnswerLog {
             let _ = begun_tx.send(());
             match begun {
                 Ok(exchange) => {
-                    Writer::new(history, user, exchange, writer_status, model)
+                    Writer::new(history, user, exchange, writer_status, model, remember)
                         .run(receiver)
                         .await
                 }
+                Err(HistoryError::Moved) => writer_status.store(SUPERSEDED, Ordering::SeqCst),
                 Err(e) => {
                     let status = match e {
                         // Deleted (in another tab) since it was read.
@@ -138,7 +159,7 @@ impl AnswerLog {
     /// The `history` event to send when saving stopped or resumed since last asked.
     pub fn status_change(&mut self) -> Option<Value> {
         let status = self.status.load(Ordering::SeqCst);
-        if status == self.reported {
+        if status == self.reported || status == SUPERSEDED {
             return None;
         }
         self.reported = status;
@@ -242,6 +263,8 @@ struct Writer {
     spent: Spent,
     /// The model answering.
     model: String,
+    /// What to remember once the answer is saved whole, and its whole text so far.
+    remember: Option<(Remember, String)>,
 }
 
 impl Writer {
@@ -251,6 +274,7 @@ impl Writer {
         exchange: Exchange,
         status: Arc<AtomicU8>,
         model: String,
+        remember: Option<Remember>,
     ) -> Self {
         Self {
             history,
@@ -270,6 +294,7 @@ impl Writer {
             failures: 0,
             spent: Spent::default(),
             model,
+            remember: remember.map(|r| (r, String::new())),
         }
     }
 
@@ -300,17 +325,81 @@ impl Writer {
                 Some(Note::End(reason, spent)) => {
                     self.spent = spent;
                     let _ = self.flush(reason.as_deref(), true).await;
+                    self.remember(reason);
                     return;
                 }
                 None => {
                     let _ = self.flush(Some(DISCONNECTED), true).await;
+                    self.remember(Some(DISCONNECTED.into()));
                     return;
                 }
             }
         }
     }
 
+    /// After the last write: the exchange is remembered as saved (the answer ended
+    /// for `reason`) when everything of it was, else the conversation is forgotten.
+    fn remember(&mut self, reason: Option<String>) {
+        let Some((remember, answer)) = self.remember.take() else {
+            return;
+        };
+        let recent = self.history.recent();
+        if self.status.load(Ordering::SeqCst) != SAVING || self.unsaved_bytes > 0 {
+            recent.forget(&self.user, &self.exchange.id);
+            return;
+        }
+        let Exchange {
+            id,
+            title,
+            answer_index,
+            at,
+        } = self.exchange.clone();
+        let question = StoredTurn {
+            role: Role::User,
+            text: remember.question,
+            at,
+            incomplete: None,
+            index: answer_index - 1,
+            follows: remember.follows,
+            model: None,
+            spent: Spent::default(),
+        };
+        let answer = StoredTurn {
+            role: Role::Assistant,
+            text: answer,
+            at,
+            incomplete: reason,
+            index: answer_index,
+            follows: Follows::Previous,
+            model: Some(self.model.clone()),
+            spent: self.spent.clone(),
+        };
+        let mut context = remember.before;
+        context.turns.extend([question, answer]);
+        // The exchange's items expire from its start, at the earliest.
+        if let Some(at) = self.history.expires_at(at) {
+            context.expires = Some(context.expires.map_or(at, |e| e.min(at)));
+        }
+        recent.put(
+            &self.user,
+            Known {
+                summary: Summary {
+                    id,
+                    title,
+                    created_at: at,
+                    updated_at: at,
+                    turns: answer_index + 1,
+                    spent: Spent::default(),
+                },
+                context: context.newest_within(remember.limits),
+            },
+        );
+    }
+
     fn append(&mut self, mut text: &str) {
+        if let Some((_, whole)) = self.remember.as_mut() {
+            whole.push_str(text);
+        }
         self.unsaved_bytes += text.len();
         while !text.is_empty() {
             let filling = if self.part == 0 {

@@ -204,6 +204,15 @@ pub struct Exchange {
     pub at: i64,
 }
 
+/// Where a question's turns may be claimed in a stored conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    /// At the count read, else at the next free indexes (other tabs claimed first).
+    Next,
+    /// At the count read only.
+    Exactly,
+}
+
 /// The conversation a question goes into.
 #[derive(Clone, Debug)]
 pub enum Destination {
@@ -265,6 +274,14 @@ impl ReadLimits {
     };
 }
 
+impl ReadLimits {
+    /// Whether a read that has `chars` characters and `bytes` bytes in `turns` turns
+    /// stops here.
+    fn reached(&self, chars: usize, bytes: usize, turns: usize) -> bool {
+        chars > self.chars || bytes > self.bytes || turns >= self.turns
+    }
+}
+
 /// Turns read newest first, returned oldest first.
 #[derive(Clone, Debug, Default)]
 pub struct Turns {
@@ -272,6 +289,28 @@ pub struct Turns {
     pub turns: Vec<StoredTurn>,
     /// Whether older turns were left unread (a limit was reached).
     pub truncated: bool,
+    /// When the first of them expires (seconds since the epoch; `None`: never).
+    pub expires: Option<i64>,
+}
+
+impl Turns {
+    /// These turns as a read within `limits` returns them (see [`History::turns`]):
+    /// newest first until a limit is reached, that turn included.
+    pub fn newest_within(mut self, limits: ReadLimits) -> Self {
+        let (mut chars, mut bytes) = (0, 0);
+        let count = self.turns.len();
+        for (read, turn) in self.turns.iter().rev().enumerate() {
+            chars += turn.text.chars().count();
+            bytes += turn.text.len();
+            let oldest = read + 1 == count;
+            if !oldest && limits.reached(chars, bytes, read + 1) {
+                self.turns.drain(..count - read - 1);
+                self.truncated = true;
+                break;
+            }
+        }
+        self
+    }
 }
 
 /// Now, in milliseconds since the epoch.
@@ -429,7 +468,7 @@ struct ListCursor {
 }
 
 impl History {
-    fn expires_at(&self, now_ms: i64) -> Option<i64> {
+    pub(super) fn expires_at(&self, now_ms: i64) -> Option<i64> {
         (self.retention_days > 0).then(|| now_ms / 1000 + i64::from(self.retention_days) * 86_400)
     }
 
@@ -588,6 +627,7 @@ impl History {
         // the last turn read follows; lower when that one is gone).
         let mut next = u32::MAX;
         let (mut chars, mut bytes) = (0usize, 0usize);
+        let mut expires = None;
         let mut start = None;
         'pages: loop {
             let output = self
@@ -606,6 +646,9 @@ impl History {
                 if !live(item, now_s) || index > next {
                     // Expired, or a turn of an older branch.
                     continue;
+                }
+                if let Some(at) = get_n(item, EXPIRES_AT) {
+                    expires = Some(expires.map_or(at, |e: i64| e.min(at)));
                 }
                 let text = get_s(item, TEXT).unwrap_or_default();
                 if pending.as_ref().is_some_and(|(i, _)| *i != index) {
@@ -659,14 +702,12 @@ impl History {
                     break 'pages;
                 };
                 next = before;
-                if chars > limits.chars
-                    || bytes > limits.bytes
-                    || newest_first.len() >= limits.turns
-                {
+                if limits.reached(chars, bytes, newest_first.len()) {
                     newest_first.reverse();
                     return Ok(Turns {
                         turns: newest_first,
                         truncated: true,
+                        expires,
                     });
                 }
             }
@@ -679,6 +720,7 @@ impl History {
         Ok(Turns {
             turns: newest_first,
             truncated: false,
+            expires,
         })
     }
 
@@ -706,6 +748,35 @@ impl History {
         into: &Destination,
         question: &str,
         follows: Follows,
+    ) -> Result<Exchange, HistoryError> {
+        self.claim_exchange(user, into, question, follows, Claim::Next)
+            .await
+    }
+
+    /// Saves `question` in `user`'s conversation `known` as [`History::begin`] does,
+    /// but only where `known.turns` says the conversation ends: when anything was
+    /// claimed since (in another tab, device or task), or the conversation is gone,
+    /// [`HistoryError::Moved`] and nothing is written. For a question answered from a
+    /// remembered context ([`super::recent`]): the claim is the check that it is
+    /// still the conversation's.
+    pub async fn begin_exactly(
+        &self,
+        user: &str,
+        known: &Summary,
+        question: &str,
+    ) -> Result<Exchange, HistoryError> {
+        let into = Destination::Existing(known.clone());
+        self.claim_exchange(user, &into, question, Follows::Previous, Claim::Exactly)
+            .await
+    }
+
+    async fn claim_exchange(
+        &self,
+        user: &str,
+        into: &Destination,
+        question: &str,
+        follows: Follows,
+        claim: Claim,
     ) -> Result<Exchange, HistoryError> {
         let pk = partition(user);
         let mut expected = match into {
@@ -775,6 +846,13 @@ impl History {
                         answer_index: first + 1,
                         at: now,
                     });
+                }
+                (Err(e), Destination::Existing(_))
+                    if claim == Claim::Exactly
+                        && code(&e) == Some("TransactionCanceledException") =>
+                {
+                    tracing::debug!(error = %e, "the remembered conversation moved on");
+                    return Err(HistoryError::Moved);
                 }
                 (Err(e), Destination::Existing(summary))
                     if code(&e) == Some("TransactionCanceledException")
@@ -1016,6 +1094,7 @@ impl History {
         if !text::is_id(id) {
             return Err(HistoryError::NotFound);
         }
+        self.recent.forget(user, id);
         let pk = partition(user);
         let mut keys = Vec::new();
         let mut start = None;
