@@ -631,6 +631,75 @@ async fn history_follows_its_user_to_another_browser_and_no_one_else() {
     let _ = bob_server.stop.send(());
 }
 
+/// Two tasks of one chatbot behind the load balancer: a page whose task remembers the
+/// conversation asks after another device added to it through the other task. The
+/// answer starts over from the stored conversation (`restart`): the page drops the
+/// first try's text and then shows the conversation as stored, the other device's
+/// exchange included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_started_over_shows_once_and_with_what_another_device_added() {
+    let moto = testkit::Moto::start().unwrap();
+    create_history_table(&dynamodb_at(&moto.endpoint()).await, HISTORY_TABLE, true).await;
+    let here = dev_with_history("ada@example.com", &moto.endpoint(), HISTORY_TABLE).await;
+    let elsewhere = dev_with_history("ada@example.com", &moto.endpoint(), HISTORY_TABLE).await;
+    let (server, other_server) = (serve(&here).await, serve(&elsewhere).await);
+    let laptop = Browser::start().await;
+    visit(&laptop, &server, "ada@example.com").await;
+    laptop.ask("First question").await;
+    laptop.answer_done().await;
+
+    let phone = Browser::start().await;
+    visit(&phone, &other_server, "ada@example.com").await;
+    phone
+        .wait_for(
+            "the conversation on the phone",
+            "return document.querySelectorAll('.message').length === 2",
+        )
+        .await;
+    phone.ask("From the phone").await;
+    phone.answer_done().await;
+    phone.close().await;
+
+    here.standin
+        .state()
+        .push_reply(Reply::text("Stale guess, ").paced(Duration::from_millis(20)));
+    here.standin
+        .state()
+        .push_reply(Reply::text("Fresh answer."));
+    laptop.ask("From the laptop").await;
+    laptop.answer_done().await;
+    laptop
+        .wait_for(
+            "the conversation as stored",
+            "return [...document.querySelectorAll('.message.user .body')] \
+               .map(e => e.textContent).join('|') === 'First question|From the phone|From the laptop'",
+        )
+        .await;
+    let answers = laptop
+        .js("return [...document.querySelectorAll('.message.assistant .body')].map(e => e.textContent)")
+        .await;
+    let answers: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().trim())
+        .collect();
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(answers[2], "Fresh answer.", "{answers:?}");
+    // Asked twice: the first try from memory, then again from the store.
+    let asked: Vec<usize> = here
+        .standin
+        .state()
+        .requests()
+        .iter()
+        .map(|r| r.messages().len())
+        .collect();
+    assert_eq!(asked, [1, 3, 5], "{asked:?}");
+    laptop.close().await;
+    let _ = server.stop.send(());
+    let _ = other_server.stop.send(());
+}
+
 /// Two tabs of one user: what one asks, renames or deletes shows in the other
 /// without a reload; search finds by text; the export is a download of the turns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
