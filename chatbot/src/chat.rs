@@ -978,6 +978,7 @@ async fn moved(unverified: &mut Option<Unverified>) -> Option<Again> {
 /// `dropped`), or the error that ended it.
 async fn restart(s: &mut Streaming, again: Again) -> Relayed {
     tracing::info!("the remembered conversation moved on: answering again from the store");
+    s.guard.state.metrics.restart();
     // The first answer's log saves nothing: its question was not claimed.
     s.log = None;
     (s.stop_reason, s.usage, s.ended) = (None, None, None);

@@ -59,6 +59,7 @@ pub struct Metrics {
     registry: Registry,
     responses: Family<ClassLabels, Counter>,
     questions: Counter,
+    restarts: Counter,
     active_streams: Gauge,
     /// The `input` series of `chatbot_tokens`.
     input_tokens: Counter,
@@ -84,6 +85,12 @@ impl Default for Metrics {
         );
         let questions = Counter::default();
         registry.register("questions", "Questions sent to Bedrock", questions.clone());
+        let restarts = Counter::default();
+        registry.register(
+            "answers_restarted",
+            "Answers started over from the stored conversation: the one remembered had changed elsewhere",
+            restarts.clone(),
+        );
         let active_streams = Gauge::default();
         registry.register(
             "active_streams",
@@ -126,6 +133,7 @@ impl Default for Metrics {
             registry,
             responses,
             questions,
+            restarts,
             active_streams,
             input_tokens,
             output_tokens,
@@ -154,6 +162,11 @@ impl Metrics {
     /// Counts one question sent to Bedrock.
     pub fn question(&self) {
         self.questions.inc();
+    }
+
+    /// Counts one answer started over (its remembered conversation had moved on).
+    pub fn restart(&self) {
+        self.restarts.inc();
     }
 
     /// Counts one answer that starts streaming.
@@ -271,6 +284,11 @@ mod tests {
                 "HTTP responses by status class.",
             ),
             ("chatbot_questions", "counter", "Questions sent to Bedrock."),
+            (
+                "chatbot_answers_restarted",
+                "counter",
+                "Answers started over from the stored conversation: the one remembered had changed elsewhere.",
+            ),
             ("chatbot_active_streams", "gauge", "Answers streaming now."),
             (
                 "chatbot_tokens",

@@ -1947,6 +1947,13 @@ async fn moved_on_elsewhere(stale: Reply) {
         "saving never stopped: {events:?}"
     );
     // After the restart, the text of the answer from the stored conversation.
+    assert!(
+        here.state
+            .metrics
+            .render()
+            .contains("chatbot_answers_restarted_total 1\n"),
+        "counted"
+    );
     let restart = names.iter().position(|n| *n == "restart").unwrap();
     let after: String = events[restart..]
         .iter()
