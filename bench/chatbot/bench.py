@@ -290,6 +290,11 @@ class Ours(App):
         ])
 
 
+class OursSmall(Ours):
+    """The same chatbot built with `[profile.release-small]` (measured, not shipped)."""
+    binary = ROOT / "target" / "release-small" / "bedrock-chatbot"
+
+
 class Streamlit(App):
     def __init__(self, key, label, standin_url, streaming, extra=()):
         super().__init__(key, label, standin_url)
@@ -590,6 +595,16 @@ def main():
                 results.setdefault("capacity", {})[app.key] = capacity(app, standin, budget_s=150 if app is ours else 80)
             app.stop()
 
+        # The smaller profile, the same steps: does it keep the streams per core?
+        small = OursSmall("ours_small", "our chatbot, release-small", standin_url)
+        if small.binary.exists():
+            small.start()
+            run_driver(small.driver("sequential", "--count", "1"))
+            time.sleep(2)
+            results["idle_rss_kib"]["ours_small"] = rss_kib(small.process.pid)
+            results["capacity"]["ours_small"] = capacity(small, standin, budget_s=150)
+            small.stop()
+
         # Control: the stand-in called directly at our highest level shows what the
         # load generator itself adds (it shares core 0 with the drivers).
         top = results["capacity"]["ours"]["steps"][-1]["concurrency"]
@@ -676,6 +691,12 @@ def write_report(r):
         "soak": {k: r["soak"].get(k) for k in ("errors", "answers", "rss_start_kib", "rss_end_kib", "rss_max_kib", "rss_last_20s_change_kib")},
     }
     figures["soak"]["itl_p99_ms"] = r["soak"]["itl_ms"]["p99"]
+    cap_small = r["capacity"].get("ours_small")
+    if cap_small:
+        figures["streams_per_core"]["ours_small"] = cap_small["max_sustained"]
+        figures["streams_per_core"]["ours_small_capped"] = cap_small["capped"]
+        figures["idle_rss_mib"]["ours_small"] = mib(r["idle_rss_kib"]["ours_small"])
+        figures["rss_50_mib"]["ours_small"] = mib(at50(cap_small))
     r["figures"] = figures
     (OUT / "chatbot.json").write_text(json.dumps(r, indent=1) + "\n")
 
@@ -759,6 +780,13 @@ def write_report(r):
         f"| Release binary (stripped, shipped profile) vs the reference's Python dependencies | {fmt(f['binary_mib'])} MiB | – | "
         f"{fmt(f['python_footprint_mib'])} MiB site-packages ({len(r['python_packages'])} packages), plus the Python interpreter | "
         f"{fmt(ratio(f['binary_mib'], f['python_footprint_mib']))}× smaller |",
+        (
+            f"| The same, built with `release-small` (opt-level \"s\", fat LTO; measured, not shipped): streams on one core / idle RSS / RSS with 50 conversations | "
+            f"{f['streams_per_core']['ours_small']}{' (the cap)' if f['streams_per_core']['ours_small_capped'] else ''} / "
+            f"{fmt(f['idle_rss_mib']['ours_small'])} / {fmt(f['rss_50_mib']['ours_small'])} MiB | – | – | "
+            f"against {ours_streams} / {fmt(f['idle_rss_mib']['ours'])} / {fmt(f['rss_50_mib']['ours'])} MiB shipped |"
+            if cap_small else "| release-small | not built | – | – | – |"
+        ),
         f"| Release build of the chatbot (this run) | {fmt(r['build'].get('chatbot_build_s'))} s "
         f"({'from scratch' if r['build'].get('chatbot_fresh') else 'incremental: the binary was already built'}) | – | – | – |",
         "",
@@ -783,7 +811,9 @@ def write_report(r):
         "| App | Streams | p99 inter-token | Tokens delivered | p50 TTFT | p99 TTFT | Errors | RSS | CPU app / stand-in / driver |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, cap in (("ours", cap_ours), ("reference (streaming)", cap_ref), ("reference (streaming, watcher off)", cap_tuned)):
+    caps = [("ours", cap_ours)] + ([("ours, release-small", cap_small)] if cap_small else []) + [
+        ("reference (streaming)", cap_ref), ("reference (streaming, watcher off)", cap_tuned)]
+    for label, cap in caps:
         for s in cap["steps"]:
             c = s["cpu_percent"]
             lines.append(

@@ -7,13 +7,16 @@ local DynamoDB; both on core 0 with the drivers):
 - our chatbot without history (the browser sends the conversation, `Kind::Chatbot`),
 - the same binary keeping history in a DynamoDB table on moto (`chatbot-history`:
   the question and the stored conversation's id),
+- the same again with no memory of recent conversations (`CHATBOT_HISTORY_CACHE_MIB=0`:
+  every continued question reads its conversation first, as one that reaches another
+  task does), for continued conversations only,
 - the same binary built with a smaller profile (`release-small` in Cargo.toml),
   keeping history,
 - the reference app as written (Converse), for RSS with 50 conversations.
 
 Figures: added time to first token over history off (new conversations, and
-conversations continued for 5 questions, whose context is read from DynamoDB before
-Bedrock is called), idle RSS, RSS with 50 active conversations, binary size. Nothing
+conversations continued for 5 questions, whose context the answering task remembers,
+or with no memory reads from DynamoDB before Bedrock is called), idle RSS, RSS with 50 active conversations, binary size. Nothing
 is asserted: the report says which goals were met and which were missed.
 """
 
@@ -90,27 +93,35 @@ class OursWithoutCaching(Ours):
 
 
 class OursWithHistory(Ours):
-    """Our chatbot keeping history in moto's DynamoDB; Bedrock stays the stand-in."""
+    """Our chatbot keeping history in moto's DynamoDB; Bedrock stays the stand-in.
+    `remembering=False`: with no memory of recent conversations
+    (`CHATBOT_HISTORY_CACHE_MIB=0`), so every continued question reads its
+    conversation first, as one that reaches another task behind the load balancer."""
 
-    def __init__(self, key, label, standin_url, dynamodb_url, binary):
+    def __init__(self, key, label, standin_url, dynamodb_url, binary, remembering=True):
         super().__init__(key, label, standin_url)
         self.dynamodb_url = dynamodb_url
         self.binary = binary
+        self.remembering = remembering
 
     def extra_env(self):
-        return {
+        env = {
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
             "CHATBOT_HISTORY_TABLE": TABLE,
             "CHATBOT_HISTORY_RETENTION_DAYS": "90",
         }
+        if not self.remembering:
+            env["CHATBOT_HISTORY_CACHE_MIB"] = "0"
+        return env
 
     def target_kind(self):
         return "chatbot-history"
 
 
-def measure(app, standin):
+def measure(app, standin, continued_only=False):
     """Idle RSS after one question, time to first token (new and continued
-    conversations), and one load level of 50 conversations."""
+    conversations), and one load level of 50 conversations (`continued_only`: only
+    the continued conversations)."""
     app.start()
     try:
         warm = run_driver(app.driver("sequential", "--count", "1"))
@@ -118,6 +129,12 @@ def measure(app, standin):
             raise RuntimeError(f"{app.key} could not answer: {warm['error_samples']}")
         time.sleep(2)
         figures = {"idle_rss_kib": rss_kib(app.process.pid), "idle_anon_kib": anon_kib(app.process.pid)}
+        if continued_only:
+            figures["ttft_continued"] = run_driver(app.driver(
+                "sequential", "--count", str(CONTINUED), "--turns-per-conversation", str(TURNS),
+            ))
+            log(f"{app.key}: ttft p99 continued {fmt(figures['ttft_continued']['ttft_ms']['p99'])} ms")
+            return figures
         if isinstance(app, Ours):
             figures["ttft_new"] = run_driver(app.driver("sequential", "--count", str(SEQUENTIAL), "--first-token-only"))
             figures["ttft_continued"] = run_driver(app.driver(
@@ -143,14 +160,18 @@ def compare(standin, standin_url, direct):
         off = Ours("ours", "history off", standin_url)
         uncached = OursWithoutCaching("ours_uncached", "history off, prompt caching off", standin_url)
         on = OursWithHistory("ours_history", "history on", standin_url, moto.url, bench.RELEASE / "bedrock-chatbot")
+        forgetting = OursWithHistory(
+            "ours_history_forgetting", "history on, no memory of recent conversations", standin_url, moto.url,
+            bench.RELEASE / "bedrock-chatbot", remembering=False,
+        )
         small = OursWithHistory("ours_history_small", "history on, release-small", standin_url, moto.url, SMALL / "bedrock-chatbot")
         reference = Streamlit("reference", "reference (Streamlit, Converse)", standin_url, streaming=False)
         results = {"direct": run_driver(direct + ["sequential", "--count", str(SEQUENTIAL), "--first-token-only"])}
-        for app in (off, uncached, on, small, reference):
+        for app in (off, uncached, on, forgetting, small, reference):
             if isinstance(app, OursWithHistory) and not app.binary.exists():
                 log(f"{app.key}: {app.binary} not built; skipped")
                 continue
-            results[app.key] = measure(app, standin)
+            results[app.key] = measure(app, standin, continued_only=app is forgetting)
         results["binary_bytes"] = {
             "release": (bench.RELEASE / "bedrock-chatbot").stat().st_size,
             "release_small": (SMALL / "bedrock-chatbot").stat().st_size if (SMALL / "bedrock-chatbot").exists() else None,
@@ -189,8 +210,11 @@ def report(r):
         f"app as written beside them for memory. Time to first token: {SEQUENTIAL} questions one at a time, each on "
         "a new connection, dropped after the first token, each starting a conversation (\"new\"); "
         f"\"continued\": {CONTINUED} questions, {TURNS} per conversation, each answer read whole before the next "
-        "question, as a user does (with history on, the context is read from DynamoDB before Bedrock is called; "
-        "with it off, the browser sends it; a p99 of 30 is their largest). Added time is each percentile "
+        "question, as a user does (with history off, the browser sends the context; with it on, the task that "
+        "answered the previous question remembers it and calls Bedrock at once, the question's conditional claim "
+        "checking it beside the call — the row \"no memory\" is the same binary with "
+        "`CHATBOT_HISTORY_CACHE_MIB=0`, which reads the context from DynamoDB before Bedrock is called, as a "
+        "question that reaches another task does; a p99 of 30 is their largest). Added time is each percentile "
         "minus history off's same percentile. moto is much slower than DynamoDB (a Python server on a shared "
         "core): the figures are an upper bound of what the table costs. With 2 cores, moto shares core 0 with "
         "the stand-in and the drivers: with history on, its work also delays the stand-in's tokens, so the "
@@ -208,6 +232,9 @@ def report(r):
         f"{fmt(p('ours_history', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours_history', 'ttft_continued', 'p99'), 2)} ms | "
         f"{fmt(p('ours_history_small', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours_history_small', 'ttft_continued', 'p99'), 2)} ms | "
         f"added p99 < 5 ms | added {fmt(cont99, 2)} ms, {verdict(cont99 is not None and cont99 < 5)} |",
+        f"| Time to first token p50 / p99, continued conversation on another task (no memory: read first) | – | "
+        f"{fmt(p('ours_history_forgetting', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours_history_forgetting', 'ttft_continued', 'p99'), 2)} ms | – | "
+        f"– | added {fmt(added('ours_history_forgetting', 'ttft_continued', 'p99'), 2)} ms: one DynamoDB read on moto |",
         f"| Prompt caching: time to first token p50 / p99, continued conversation, history off, caching off → on "
         f"(the stand-in models no prefill, so this is the marking's own cost; Bedrock's saving comes on top) | "
         f"{fmt(p('ours_uncached', 'ttft_continued', 'p50'), 2)} / {fmt(p('ours_uncached', 'ttft_continued', 'p99'), 2)} → "
