@@ -45,6 +45,23 @@ pub const ENV_HISTORY_TABLE: &str = "CHATBOT_HISTORY_TABLE";
 /// operator with [`ENV_HISTORY_TABLE`] (optional; default 90).
 pub const ENV_HISTORY_RETENTION_DAYS: &str = "CHATBOT_HISTORY_RETENTION_DAYS";
 
+/// The S3 bucket that keeps the files users attach to their questions: one per
+/// platform, made by the operator (encrypted, public access blocked, TLS only,
+/// expired by lifecycle rules). Without it attachments are off.
+pub const ENV_ATTACHMENTS_BUCKET: &str = "CHATBOT_ATTACHMENTS_BUCKET";
+/// This chatbot's prefix in [`ENV_ATTACHMENTS_BUCKET`], `<namespace>/<name>/`: the
+/// app keeps each user's files under `<prefix><user>/`, and the task role may touch
+/// nothing outside the prefix. Required with the bucket.
+pub const ENV_ATTACHMENTS_PREFIX: &str = "CHATBOT_ATTACHMENTS_PREFIX";
+
+/// The variables the operator adds when the chatbot takes attachments.
+pub const OPERATOR_SET_FOR_ATTACHMENTS: [&str; 2] =
+    [ENV_ATTACHMENTS_BUCKET, ENV_ATTACHMENTS_PREFIX];
+
+/// Longest [`ENV_ATTACHMENTS_PREFIX`]: S3 keys are at most 1,024 bytes, and a user's
+/// part and an id follow it.
+pub const MAX_ATTACHMENTS_PREFIX_BYTES: usize = 512;
+
 /// The models a user may choose from, a JSON list `[{"id": "…", "label": "…"}]` (1 to
 /// [`MAX_MODEL_CHOICES`]; ids unique; labels 1 to 60 characters), the default first:
 /// its id is [`ENV_MODEL_ID`]'s. Set by the operator when a chatbot offers several
@@ -386,6 +403,17 @@ pub struct Config {
     pub server: ServerConfig,
     /// Where conversations are kept; `None` keeps none on the server.
     pub history: Option<HistoryConfig>,
+    /// Where attached files are kept; `None`: questions take no attachments.
+    pub attachments: Option<AttachmentsConfig>,
+}
+
+/// The bucket and prefix of this chatbot's attachments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentsConfig {
+    /// S3 bucket name.
+    pub bucket: String,
+    /// This chatbot's prefix in it, ending with `/`.
+    pub prefix: String,
 }
 
 /// The conversation history table and how long its items are kept.
@@ -470,6 +498,7 @@ impl Config {
             },
             server: ServerConfig::from_vars(&vars)?,
             history: HistoryConfig::from_vars(&vars)?,
+            attachments: AttachmentsConfig::from_vars(&vars)?,
         })
     }
 }
@@ -562,6 +591,63 @@ impl HistoryConfig {
             retention_days,
             cache_bytes: cache_mib << 20,
         }))
+    }
+}
+
+impl AttachmentsConfig {
+    fn from_vars<F: Fn(&str) -> Option<String>>(
+        vars: &Vars<'_, F>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let (bucket, prefix) = match (
+            vars.optional(ENV_ATTACHMENTS_BUCKET),
+            vars.optional(ENV_ATTACHMENTS_PREFIX),
+        ) {
+            (None, None) => return Ok(None),
+            (None, Some(_)) => {
+                return Err(problem(
+                    ENV_ATTACHMENTS_PREFIX,
+                    format!("is set without {ENV_ATTACHMENTS_BUCKET}"),
+                ));
+            }
+            (Some(_), None) => return Err(problem(ENV_ATTACHMENTS_PREFIX, "is not set")),
+            (Some(bucket), Some(prefix)) => (bucket, prefix),
+        };
+        // S3's rule for general purpose buckets: 3 to 63 of [a-z0-9.-], starting and
+        // ending with a letter or digit.
+        let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && edge(bucket.as_bytes().first())
+            && edge(bucket.as_bytes().last());
+        if !bucket_ok {
+            return Err(problem(
+                ENV_ATTACHMENTS_BUCKET,
+                "must be an S3 bucket name: 3 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit",
+            ));
+        }
+        // The operator's `<namespace>/<name>/`: plain segments, each followed by `/`,
+        // so the app's keys stay inside what the task role may touch.
+        let segments_ok = prefix.strip_suffix('/').is_some_and(|inner| {
+            inner.split('/').all(|segment| {
+                !segment.is_empty()
+                    && segment != "."
+                    && segment != ".."
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            })
+        });
+        if !segments_ok || prefix.len() > MAX_ATTACHMENTS_PREFIX_BYTES {
+            return Err(problem(
+                ENV_ATTACHMENTS_PREFIX,
+                format!(
+                    "must be segments of letters, digits, '-', '_' or '.' each ending with '/', like \"team-a/chatbot/\" (at most {MAX_ATTACHMENTS_PREFIX_BYTES} bytes)"
+                ),
+            ));
+        }
+        Ok(Some(Self { bucket, prefix }))
     }
 }
 
@@ -812,6 +898,55 @@ mod tests {
             vars.insert(ENV_HISTORY_TABLE, bad.into());
             assert_eq!(read(&vars).unwrap_err().name, ENV_HISTORY_TABLE, "{bad}");
         }
+    }
+
+    #[test]
+    fn reads_the_attachments_bucket_and_prefix_together() {
+        let mut vars = complete();
+        assert_eq!(read(&vars).unwrap().attachments, None);
+        vars.insert(
+            ENV_ATTACHMENTS_BUCKET,
+            "bcb-shared-1a2b3c-123456789012-us-west-2".into(),
+        );
+        assert_eq!(read(&vars).unwrap_err().name, ENV_ATTACHMENTS_PREFIX);
+        vars.insert(ENV_ATTACHMENTS_PREFIX, "team-a/chatbot/".into());
+        let attachments = read(&vars).unwrap().attachments.unwrap();
+        assert_eq!(
+            attachments.bucket,
+            "bcb-shared-1a2b3c-123456789012-us-west-2"
+        );
+        assert_eq!(attachments.prefix, "team-a/chatbot/");
+
+        for bad in ["Bucket", "ab", "-bcb", "bcb-", "bcb_x", &"b".repeat(64)] {
+            vars.insert(ENV_ATTACHMENTS_BUCKET, bad.into());
+            assert_eq!(
+                read(&vars).unwrap_err().name,
+                ENV_ATTACHMENTS_BUCKET,
+                "{bad}"
+            );
+        }
+        vars.insert(ENV_ATTACHMENTS_BUCKET, "bcb-shared".into());
+        for bad in [
+            "team-a/chatbot",
+            "/team-a/",
+            "team-a//chatbot/",
+            "team-a/../team-b/",
+            "team a/",
+            "team-a/*/",
+            &format!("{}/", "a".repeat(MAX_ATTACHMENTS_PREFIX_BYTES)),
+        ] {
+            vars.insert(ENV_ATTACHMENTS_PREFIX, bad.into());
+            assert_eq!(
+                read(&vars).unwrap_err().name,
+                ENV_ATTACHMENTS_PREFIX,
+                "{bad}"
+            );
+        }
+        vars.remove(ENV_ATTACHMENTS_BUCKET);
+        vars.insert(ENV_ATTACHMENTS_PREFIX, "team-a/chatbot/".into());
+        let error = read(&vars).unwrap_err();
+        assert_eq!(error.name, ENV_ATTACHMENTS_PREFIX);
+        assert!(error.problem.contains(ENV_ATTACHMENTS_BUCKET), "{error}");
     }
 
     #[test]
