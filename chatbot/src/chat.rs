@@ -579,6 +579,10 @@ async fn begin_stored(
         remembered,
     } = grounds;
     let new = matches!(into, Destination::New { .. });
+    let base = match &into {
+        Destination::Existing(summary) => summary.turns,
+        Destination::New { .. } => 0,
+    };
     let (verdict_tx, verdict) = if remembered {
         let (tx, rx) = oneshot::channel();
         (Some(tx), Some(rx))
@@ -629,6 +633,7 @@ async fn begin_stored(
     };
     let remember = Remember {
         before,
+        base,
         question: asked.question.clone(),
         follows,
         limits: context_limits(limits),
@@ -702,6 +707,8 @@ fn refused_before_answering(
         let Ok(exchange) = joined(begun).await else {
             return;
         };
+        // The question is stored with an answer that says why: not what is remembered.
+        history.recent().forget(&user, &exchange.id);
         if new {
             if let Err(e) = history.delete(&user, &exchange.id).await {
                 tracing::warn!(error = %e, "cannot delete the conversation of a refused question");

@@ -57,6 +57,10 @@ const SUPERSEDED: u8 = 5;
 pub struct Remember {
     /// The conversation before the question: the turns its context was made of.
     pub before: Turns,
+    /// The conversation's count of turns `before` was read (or remembered) at: the
+    /// index the question is claimed at unless another tab claimed first, in which
+    /// case `before` lacks that tab's turns and nothing is remembered.
+    pub base: u32,
     /// The question.
     pub question: String,
     /// The turn the question follows.
@@ -344,7 +348,11 @@ impl Writer {
             return;
         };
         let recent = self.history.recent();
-        if self.status.load(Ordering::SeqCst) != SAVING || self.unsaved_bytes > 0 {
+        let claimed_at_base = self.exchange.answer_index == remember.base + 1;
+        if !claimed_at_base
+            || self.status.load(Ordering::SeqCst) != SAVING
+            || self.unsaved_bytes > 0
+        {
             recent.forget(&self.user, &self.exchange.id);
             return;
         }
