@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::attachments::{self, Attachments};
 use crate::auth::{self, Authenticator};
 use crate::bedrock::Bedrock;
 use crate::chat::{self, Streams};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub lifecycle: Arc<Lifecycle>,
     /// The conversation history, when this chatbot keeps one on the server.
     pub history: Option<Arc<History>>,
+    /// Where attached files are kept, when this chatbot takes them.
+    pub attachments: Option<Arc<Attachments>>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             metrics: Arc::default(),
             lifecycle: Arc::default(),
             history: None,
+            attachments: None,
         }
     }
 
@@ -78,6 +82,13 @@ impl AppState {
     #[must_use]
     pub fn with_history(mut self, history: History) -> Self {
         self.history = Some(Arc::new(history));
+        self
+    }
+
+    /// The same state, taking attachments into `attachments`.
+    #[must_use]
+    pub fn with_attachments(mut self, attachments: Attachments) -> Self {
+        self.attachments = Some(Arc::new(attachments));
         self
     }
 }
@@ -118,6 +129,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ui::router())
         .merge(chat::router())
         .merge(history::router())
+        .merge(attachments::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_identity,

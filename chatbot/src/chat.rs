@@ -192,6 +192,7 @@ async fn me(State(state): State<AppState>, Extension(identity): Extension<Identi
             "enabled": state.history.is_some(),
             "retentionDays": state.history.as_ref().map(|h| h.retention_days()),
         },
+        "attachments": crate::attachments::offered(state.attachments.is_some()),
     });
     no_store(Json(body).into_response())
 }

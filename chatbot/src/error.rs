@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::attachments::Refusal;
 use crate::auth::{AuthFailure, KeyFetchError};
 use crate::bedrock::BedrockError;
 use crate::config::ConfigError;
@@ -72,6 +73,17 @@ pub enum Error {
     /// shown).
     #[error("your conversation history cannot be reached right now; retry in a moment")]
     HistoryUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// This chatbot takes no attachments (no bucket configured).
+    #[error("this chatbot does not take attached files")]
+    AttachmentsDisabled,
+    /// A file, or the files of a question, refused: the message says why and what is
+    /// taken.
+    #[error(transparent)]
+    AttachmentRefused(Refusal),
+    /// The attachments bucket could not be reached or refused (its words are logged,
+    /// not shown).
+    #[error("attached files cannot be reached right now; retry in a moment")]
+    AttachmentsUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The environment is incomplete or wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -140,11 +152,21 @@ pub enum ErrorKind {
     HistoryDisabled,
     /// The conversation history (DynamoDB) is unavailable.
     HistoryUnavailable,
+    /// No attachments on this chatbot.
+    AttachmentsDisabled,
+    /// A file not taken: not an image or document, or not what its name says.
+    UnsupportedAttachment,
+    /// A file over its kind's limit.
+    AttachmentTooLarge,
+    /// More files than one question may carry.
+    TooManyAttachments,
+    /// The attachments bucket (S3) is unavailable.
+    AttachmentsUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind, for metrics that show zeros too.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 26] = [
         Self::Unauthenticated,
         Self::KeyServer,
         Self::InvalidRequest,
@@ -166,6 +188,11 @@ impl ErrorKind {
         Self::Startup,
         Self::HistoryDisabled,
         Self::HistoryUnavailable,
+        Self::AttachmentsDisabled,
+        Self::UnsupportedAttachment,
+        Self::AttachmentTooLarge,
+        Self::TooManyAttachments,
+        Self::AttachmentsUnavailable,
     ];
 
     /// Short snake_case label.
@@ -192,6 +219,11 @@ impl ErrorKind {
             Self::Startup => "startup",
             Self::HistoryDisabled => "history_disabled",
             Self::HistoryUnavailable => "history_unavailable",
+            Self::AttachmentsDisabled => "attachments_disabled",
+            Self::UnsupportedAttachment => "unsupported_attachment",
+            Self::AttachmentTooLarge => "attachment_too_large",
+            Self::TooManyAttachments => "too_many_attachments",
+            Self::AttachmentsUnavailable => "attachments_unavailable",
         }
     }
 }
@@ -212,6 +244,16 @@ impl Error {
             Self::Bedrock(e) => e.kind(),
             Self::HistoryDisabled => ErrorKind::HistoryDisabled,
             Self::HistoryUnavailable(_) => ErrorKind::HistoryUnavailable,
+            Self::AttachmentsDisabled => ErrorKind::AttachmentsDisabled,
+            Self::AttachmentRefused(refusal) => match refusal {
+                Refusal::WrongType(_) => ErrorKind::UnsupportedAttachment,
+                Refusal::TooLarge { .. } => ErrorKind::AttachmentTooLarge,
+                Refusal::Empty(_) => ErrorKind::InvalidRequest,
+                Refusal::TooMany { .. } | Refusal::OverBudget { .. } => {
+                    ErrorKind::TooManyAttachments
+                }
+            },
+            Self::AttachmentsUnavailable(_) => ErrorKind::AttachmentsUnavailable,
             Self::Config(_) | Self::Listen { .. } | Self::DevIdentityNotLoopback { .. } => {
                 ErrorKind::Startup
             }
@@ -225,13 +267,21 @@ impl Error {
             ErrorKind::KeyServer
             | ErrorKind::ShuttingDown
             | ErrorKind::ModelUnavailable
-            | ErrorKind::HistoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::InvalidRequest | ErrorKind::BedrockRejected => StatusCode::BAD_REQUEST,
-            ErrorKind::MessageTooLong | ErrorKind::InputTooLong => StatusCode::PAYLOAD_TOO_LARGE,
+            | ErrorKind::HistoryUnavailable
+            | ErrorKind::AttachmentsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::InvalidRequest
+            | ErrorKind::BedrockRejected
+            | ErrorKind::TooManyAttachments => StatusCode::BAD_REQUEST,
+            ErrorKind::MessageTooLong | ErrorKind::InputTooLong | ErrorKind::AttachmentTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ErrorKind::UnsupportedAttachment => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RateLimited | ErrorKind::TooManyStreams | ErrorKind::Throttled => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ErrorKind::NotFound | ErrorKind::HistoryDisabled => StatusCode::NOT_FOUND,
+            ErrorKind::NotFound | ErrorKind::HistoryDisabled | ErrorKind::AttachmentsDisabled => {
+                StatusCode::NOT_FOUND
+            }
             ErrorKind::ClientStalled => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::ModelNotEnabled | ErrorKind::ModelAccess => StatusCode::FORBIDDEN,
             ErrorKind::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -245,7 +295,10 @@ impl Error {
         match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Bedrock(e) => e.retry_after(),
-            Self::KeyServer(_) | Self::ShuttingDown | Self::HistoryUnavailable(_) => Some(5),
+            Self::KeyServer(_)
+            | Self::ShuttingDown
+            | Self::HistoryUnavailable(_)
+            | Self::AttachmentsUnavailable(_) => Some(5),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bedrock_chatbot::attachments::Attachments;
 use bedrock_chatbot::auth::{AlbVerifier, Authenticator, Identity};
 use bedrock_chatbot::bedrock::Bedrock;
 use bedrock_chatbot::config::{self, Config};
@@ -132,6 +133,10 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         .history
         .as_ref()
         .map(|history| History::from_sdk(&sdk, history));
+    let attachments = config
+        .attachments
+        .as_ref()
+        .map(|attachments| Attachments::from_sdk(&sdk, attachments));
     drop(sdk);
     let listener = bedrock_chatbot::app::bind(&listen).await?;
     tracing::info!(
@@ -140,11 +145,16 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         region = %config.region,
         history_table = config.history.as_ref().map(|h| h.table.as_str()),
         history_retention_days = config.history.as_ref().map(|h| h.retention_days),
+        attachments_bucket = config.attachments.as_ref().map(|a| a.bucket.as_str()),
+        attachments_prefix = config.attachments.as_ref().map(|a| a.prefix.as_str()),
         "chatbot ready"
     );
     let mut state = AppState::new(config, auth, bedrock);
     if let Some(history) = history {
         state = state.with_history(history);
+    }
+    if let Some(attachments) = attachments {
+        state = state.with_attachments(attachments);
     }
     bedrock_chatbot::serve(state, listener, shutdown_signal()).await
 }

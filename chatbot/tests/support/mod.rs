@@ -638,3 +638,137 @@ pub fn signed_as(sub: &str, method: &str, uri: &str, body: Option<Value>) -> Req
         .sign(&alb_key());
     with_token(method, uri, body, Some(&token))
 }
+
+// ---------------------------------------------------------------------------
+// Attachments (S3, against the emulator).
+
+/// The platform's attachments bucket in tests.
+pub const ATTACHMENTS_BUCKET: &str = "bcb-shared-attachments";
+/// This chatbot's prefix in it (as the operator sets it: `<namespace>/<name>/`).
+pub const ATTACHMENTS_PREFIX: &str = "team-a/chatbot/";
+
+/// An SDK configuration for the emulator (or a proxy) at `endpoint`, with static test
+/// credentials and the SDK's standard retry with short backoffs: what the app loads,
+/// with `AWS_ENDPOINT_URL` set.
+pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region("us-west-2")
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "AKIDCHATBOT",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(10))
+                .with_max_backoff(std::time::Duration::from_millis(50)),
+        )
+        .load()
+        .await
+}
+
+/// An S3 client on `endpoint`, configured as the app configures its own.
+pub async fn s3_at(endpoint: &str) -> aws_sdk_s3::Client {
+    let sdk = sdk_at(endpoint).await;
+    aws_sdk_s3::Client::from_conf(bedrock_chatbot::attachments::Attachments::s3_config(&sdk))
+}
+
+/// Creates the attachments bucket (the operator's job).
+pub async fn create_attachments_bucket(client: &aws_sdk_s3::Client) {
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    client
+        .create_bucket()
+        .bucket(ATTACHMENTS_BUCKET)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Every key in the attachments bucket (tests look at what is stored).
+pub async fn attachment_keys(client: &aws_sdk_s3::Client) -> Vec<String> {
+    let listed = client
+        .list_objects_v2()
+        .bucket(ATTACHMENTS_BUCKET)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|object| object.key().map(str::to_string))
+        .collect()
+}
+
+/// The variables that turn attachments on.
+pub fn attachments_env() -> [(&'static str, &'static str); 2] {
+    [
+        (config::ENV_ATTACHMENTS_BUCKET, ATTACHMENTS_BUCKET),
+        (config::ENV_ATTACHMENTS_PREFIX, ATTACHMENTS_PREFIX),
+    ]
+}
+
+impl World {
+    /// This world, keeping attachments in the S3 at `endpoint` (the bucket its
+    /// configuration names; the caller's to create), through a client the app makes
+    /// itself from an SDK configuration with that endpoint.
+    pub async fn keeping_attachments_at(self, endpoint: &str) -> Self {
+        let attachments = bedrock_chatbot::attachments::Attachments::from_sdk(
+            &sdk_at(endpoint).await,
+            self.state.config.attachments.as_ref().unwrap(),
+        );
+        Self {
+            state: self.state.clone().with_attachments(attachments),
+            ..self
+        }
+    }
+}
+
+/// The boundary of [`upload_as`]'s bodies.
+pub const BOUNDARY: &str = "chatbot-test-boundary-7MA4YWxkTrZu0gW";
+
+/// A `multipart/form-data` body with one part `field`, a file named `file_name`.
+pub fn multipart_body(field: &str, file_name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// `POST /api/attachments` of `bytes` as `file_name`, signed for the user `sub`.
+pub fn upload_as(sub: &str, file_name: &str, bytes: &[u8]) -> Request<Body> {
+    raw_upload_as(sub, multipart_body("file", file_name, bytes))
+}
+
+/// `POST /api/attachments` with this body, signed for the user `sub`.
+pub fn raw_upload_as(sub: &str, body: Vec<u8>) -> Request<Body> {
+    let mut request = signed_as(sub, "POST", "/api/attachments", None);
+    request.headers_mut().insert(
+        "content-type",
+        format!("multipart/form-data; boundary={BOUNDARY}")
+            .parse()
+            .unwrap(),
+    );
+    *request.body_mut() = Body::from(body);
+    request
+}
+
+/// A small, valid PNG (`width` × `height`, the header only, as Bedrock's checks read).
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend(width.to_be_bytes());
+    bytes.extend(height.to_be_bytes());
+    bytes.extend([8, 6, 0, 0, 0]);
+    bytes
+}

@@ -1,0 +1,350 @@
+#![allow(clippy::unwrap_used)]
+//! Attached files, through the real handlers and the real S3 client, against the
+//! AWS emulator's S3 (a bucket as the operator makes it): upload and download, whose
+//! files they are, what is refused (by the bytes, not the name), and S3 faults.
+
+mod support;
+
+use axum::http::StatusCode;
+use bedrock_chatbot::attachments::format::{MAX_DOCUMENT_BYTES, MAX_IMAGE_BYTES};
+use serde_json::Value;
+use support::*;
+use testkit::{Fault, FaultProxy, Faults, Moto};
+use tower::ServiceExt;
+
+/// `TokenSpec::valid()`'s user.
+const ADA: &str = "2b4e1c9a-user";
+/// Another user of the same chatbot.
+const BOB: &str = "7f3d0c1e-bob";
+
+/// Bind every field (`_moto` too: `..` would drop the emulator at once).
+struct Setup {
+    _moto: Moto,
+    /// Straight to the emulator.
+    s3: aws_sdk_s3::Client,
+    world: World,
+}
+
+async fn setup() -> Setup {
+    let moto = Moto::start().unwrap();
+    let s3 = s3_at(&moto.endpoint()).await;
+    create_attachments_bucket(&s3).await;
+    let world = World::new(&attachments_env())
+        .await
+        .keeping_attachments_at(&moto.endpoint())
+        .await;
+    Setup {
+        _moto: moto,
+        s3,
+        world,
+    }
+}
+
+/// Uploads `bytes` as `name` for `user`: the status and the JSON answered.
+async fn upload(world: &World, user: &str, name: &str, bytes: &[u8]) -> (StatusCode, Value) {
+    let response = world
+        .app()
+        .oneshot(upload_as(user, name, bytes))
+        .await
+        .unwrap();
+    (response.status(), body_json(response).await)
+}
+
+async fn call(world: &World, user: &str, method: &str, uri: &str) -> axum::response::Response {
+    world
+        .app()
+        .oneshot(signed_as(user, method, uri, None))
+        .await
+        .unwrap()
+}
+
+async fn bytes_of(response: axum::response::Response) -> Vec<u8> {
+    use http_body_util::BodyExt;
+    response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn an_uploaded_image_is_stored_under_the_users_prefix_and_served_back_inline() {
+    let Setup { _moto, s3, world } = setup().await;
+    let image = png(64, 48);
+    let (status, stored) = upload(&world, ADA, "C:\\fakepath\\holiday.png", &image).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let id = stored["id"].as_str().unwrap();
+    assert_eq!(stored["name"], "holiday.png");
+    assert_eq!(stored["kind"], "image");
+    assert_eq!(stored["format"], "png");
+    assert_eq!(stored["size"], image.len());
+    assert_eq!(
+        attachment_keys(&s3).await,
+        vec![format!("{ATTACHMENTS_PREFIX}{ADA}/{id}")]
+    );
+
+    let response = call(&world, ADA, "GET", &format!("/api/attachments/{id}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(headers["content-disposition"], "inline");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(bytes_of(response).await, image);
+}
+
+#[tokio::test]
+async fn a_document_is_downloaded_never_rendered_whatever_its_name() {
+    let Setup { _moto, world, .. } = setup().await;
+    let page = b"<script>alert(document.cookie)</script>";
+    let (status, stored) = upload(&world, ADA, "r\u{e9}sum\u{e9}; x.html", page).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["kind"], "document");
+    assert_eq!(stored["format"], "html");
+    assert_eq!(stored["name"], "r\u{e9}sum\u{e9}; x.html");
+    let id = stored["id"].as_str().unwrap();
+    let response = call(&world, ADA, "GET", &format!("/api/attachments/{id}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    let disposition = response.headers()["content-disposition"].to_str().unwrap();
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"r_sum__ x.html\"; filename*=UTF-8''r%C3%A9sum%C3%A9%3B%20x.html"
+    );
+    assert_eq!(bytes_of(response).await, page);
+}
+
+#[tokio::test]
+async fn another_users_attachment_is_answered_as_if_it_did_not_exist() {
+    let Setup { _moto, s3, world } = setup().await;
+    let (_, stored) = upload(&world, ADA, "mine.txt", b"Ada's notes").await;
+    let id = stored["id"].as_str().unwrap();
+    let uri = format!("/api/attachments/{id}");
+
+    let response = call(&world, BOB, "GET", &uri).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body_json(response).await["error"]["kind"], "not_found");
+    // Bob's delete of Ada's id names Bob's own (absent) file: Ada's stays.
+    assert_eq!(
+        call(&world, BOB, "DELETE", &uri).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(attachment_keys(&s3).await.len(), 1);
+    assert_eq!(
+        call(&world, ADA, "GET", &uri).await.status(),
+        StatusCode::OK
+    );
+
+    for bad in ["../x", "0123456789ABCDEF", "short"] {
+        let response = call(&world, ADA, "GET", &format!("/api/attachments/{bad}")).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_user_deletes_an_attachment_of_their_own() {
+    let Setup { _moto, s3, world } = setup().await;
+    let (_, stored) = upload(&world, ADA, "chip.png", &png(2, 2)).await;
+    let uri = format!("/api/attachments/{}", stored["id"].as_str().unwrap());
+    assert_eq!(
+        call(&world, ADA, "DELETE", &uri).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(attachment_keys(&s3).await.is_empty());
+    assert_eq!(
+        call(&world, ADA, "GET", &uri).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Again: nothing to delete, and nothing wrong.
+    assert_eq!(
+        call(&world, ADA, "DELETE", &uri).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn files_are_refused_by_their_bytes_and_size_and_nothing_is_stored() {
+    let Setup { _moto, s3, world } = setup().await;
+    let program = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xffPE\0\0";
+    let mut big_image = png(100, 100);
+    big_image.resize(MAX_IMAGE_BYTES + 1, 0);
+    let mut big_document = b"%PDF-1.7\n".to_vec();
+    big_document.resize(MAX_DOCUMENT_BYTES + 1, b' ');
+    let cases: [(&str, &[u8], StatusCode, &str, &str); 6] = [
+        (
+            "cat.png",
+            program,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_attachment",
+            "“cat.png” is named as a PNG image but is binary data",
+        ),
+        (
+            "report.pdf",
+            &png(2, 2),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_attachment",
+            "“report.pdf” is named as a PDF but is a PNG image",
+        ),
+        (
+            "setup.exe",
+            program,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_attachment",
+            "this chatbot takes images (PNG, JPEG, GIF, WebP) and documents",
+        ),
+        (
+            "big.png",
+            &big_image,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "attachment_too_large",
+            "an image may be at most 3.75 MB",
+        ),
+        (
+            "big.pdf",
+            &big_document,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "attachment_too_large",
+            "a document may be at most 4.5 MB",
+        ),
+        (
+            "empty.txt",
+            b"",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "“empty.txt” is empty",
+        ),
+    ];
+    for (name, bytes, status, kind, says) in cases {
+        let (got, body) = upload(&world, ADA, name, bytes).await;
+        assert_eq!(got, status, "{name}: {body}");
+        assert_eq!(body["error"]["kind"], kind, "{name}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{name}: {message}");
+    }
+    assert!(attachment_keys(&s3).await.is_empty());
+}
+
+#[tokio::test]
+async fn uploads_have_their_own_body_limit_and_one_file_each() {
+    let Setup { _moto, s3, world } = setup().await;
+    // Over the JSON bodies' 2 MiB and within a document's 4.5 MB: taken.
+    let mut text = vec![b'a'; 3 * 1024 * 1024];
+    text.extend(b"\n");
+    let (status, body) = upload(&world, ADA, "long.txt", &text).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Over the upload limit itself: refused unread, with the same words.
+    let huge = vec![b'a'; 6 * 1024 * 1024];
+    let (status, body) = upload(&world, ADA, "huge.txt", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["kind"], "attachment_too_large");
+
+    let mut two = multipart_body("file", "a.txt", b"one");
+    let second = multipart_body("file", "b.txt", b"two");
+    // One body, two parts: drop the first closing boundary.
+    two.truncate(two.len() - format!("--{BOUNDARY}--\r\n").len());
+    two.extend_from_slice(&second[..]);
+    let response = world.app().oneshot(raw_upload_as(ADA, two)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = body_json(response).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one file per upload"),
+        "{body}"
+    );
+    let response = world
+        .app()
+        .oneshot(raw_upload_as(
+            ADA,
+            multipart_body("picture", "a.png", &png(1, 1)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = world
+        .app()
+        .oneshot(signed_as(
+            ADA,
+            "POST",
+            "/api/attachments",
+            Some(serde_json::json!({})),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Only the 3 MB text file was stored.
+    assert_eq!(attachment_keys(&s3).await.len(), 1);
+}
+
+#[tokio::test]
+async fn me_says_whether_attachments_are_taken_and_within_what_limits() {
+    let Setup { _moto, world, .. } = setup().await;
+    let me = body_json(call(&world, ADA, "GET", "/api/me").await).await;
+    let offered = &me["attachments"];
+    assert_eq!(offered["enabled"], true);
+    assert_eq!(offered["maxImageBytes"], MAX_IMAGE_BYTES);
+    assert_eq!(offered["maxDocumentBytes"], MAX_DOCUMENT_BYTES);
+    assert_eq!(offered["maxImages"], 20);
+    assert_eq!(offered["maxDocuments"], 5);
+    assert_eq!(
+        offered["imageFormats"],
+        serde_json::json!(["png", "jpeg", "gif", "webp"])
+    );
+
+    let off = World::new(&[]).await;
+    let me = body_json(call(&off, ADA, "GET", "/api/me").await).await;
+    assert_eq!(me["attachments"], serde_json::json!({ "enabled": false }));
+    let (status, body) = upload(&off, ADA, "a.png", &png(1, 1)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["kind"], "attachments_disabled");
+}
+
+#[tokio::test]
+async fn s3_unavailable_is_a_clear_error_and_the_next_upload_works() {
+    let moto = Moto::start().unwrap();
+    let s3 = s3_at(&moto.endpoint()).await;
+    create_attachments_bucket(&s3).await;
+    let proxy = FaultProxy::start(
+        &moto.endpoint(),
+        Faults {
+            rate: 1.0,
+            kinds: vec![Fault::Unavailable, Fault::Reset, Fault::InternalError],
+            seed: 7,
+        },
+    )
+    .await
+    .unwrap();
+    let world = World::new(&attachments_env())
+        .await
+        .keeping_attachments_at(&proxy.endpoint())
+        .await;
+    let response = world
+        .app()
+        .oneshot(upload_as(ADA, "a.png", &png(1, 1)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body = body_json(response).await;
+    assert_eq!(body["error"]["kind"], "attachments_unavailable");
+    assert_eq!(
+        body["error"]["message"],
+        "attached files cannot be reached right now; retry in a moment"
+    );
+    assert!(attachment_keys(&s3).await.is_empty());
+
+    proxy.set_faults(Faults {
+        rate: 0.0,
+        kinds: vec![],
+        seed: 1,
+    });
+    let (status, body) = upload(&world, ADA, "a.png", &png(1, 1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
