@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::desired::chatbot::{self, ChatbotDesired};
+use crate::desired::chatbot::{self, ChatbotDesired, RuleMatch, RuleThen};
 use crate::desired::platform::{
     self, DefaultAction, EndpointKind, Network, Peer, PlatformDesired, Role, SecurityGroupRule,
 };
@@ -101,6 +101,31 @@ struct Row {
     kind: &'static str,
     name: String,
     detail: String,
+}
+
+fn listener_rule_row(rule: &chatbot::ListenerRule) -> Row {
+    let condition = match &rule.condition {
+        RuleMatch::HostHeader(host) => format!("host {host}"),
+        RuleMatch::PathPattern(path) => format!("path {path} (any host)"),
+    };
+    let action = match &rule.action {
+        RuleThen::SignInThenForward { .. } => "authenticate-cognito → forward".to_string(),
+        RuleThen::FixedResponse(response) => format!(
+            "fixed {} {}, no sign-in",
+            response.status_code, response.content_type
+        ),
+    };
+    row(
+        "Listener rule",
+        match rule.priority {
+            Some(priority) => format!("priority {priority}"),
+            None => format!(
+                "priority: lowest free from {}",
+                chatbot::FIRST_TEAM_PRIORITY
+            ),
+        },
+        format!("{condition} → {action}, on {}", rule.listener),
+    )
 }
 
 fn row(kind: &'static str, name: impl Into<String>, detail: impl Into<String>) -> Row {
@@ -263,8 +288,8 @@ fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
     ));
     for listener in &p.listeners {
         let action = match &listener.default_action {
-            DefaultAction::FixedResponse { status_code, .. } => {
-                format!("default: fixed {status_code}")
+            DefaultAction::FixedResponse(response) => {
+                format!("default: fixed {}", response.status_code)
             }
             DefaultAction::RedirectToHttps { status_code } => {
                 format!("redirect to HTTPS:443 ({status_code})")
@@ -286,6 +311,7 @@ fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
             format!("{tls}{action}"),
         ));
     }
+    rows.push(listener_rule_row(&p.signed_out_rule));
     rows.push(row(
         "ECS cluster",
         &p.cluster.name,
@@ -366,18 +392,7 @@ fn chatbot_rows(c: &ChatbotDesired) -> Vec<Row> {
             hc.unhealthy_threshold
         ),
     ));
-    let rule = &c.listener_rule;
-    rows.push(row(
-        "Listener rule",
-        match rule.priority {
-            Some(priority) => format!("priority {priority}"),
-            None => "priority: lowest free".into(),
-        },
-        format!(
-            "host {} → authenticate-cognito → forward, on {}",
-            rule.host_header, rule.listener
-        ),
-    ));
+    rows.push(listener_rule_row(&c.listener_rule));
     rows.push(row(
         "Log group",
         &c.log_group.name,

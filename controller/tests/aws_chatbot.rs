@@ -219,6 +219,8 @@ impl World {
             .collect()
     }
 
+    /// The teams' rules on the HTTPS listener: neither its default rule nor the
+    /// platform's `/signed-out` rule (priority 1).
     async fn rules(&self) -> Vec<aws_sdk_elasticloadbalancingv2::types::Rule> {
         self.aws
             .elbv2
@@ -229,7 +231,7 @@ impl World {
             .unwrap()
             .rules()
             .iter()
-            .filter(|r| r.is_default() != Some(true))
+            .filter(|r| r.is_default() != Some(true) && r.priority() != Some("1"))
             .cloned()
             .collect()
     }
@@ -284,7 +286,8 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
         status.url.as_deref(),
         Some("https://chat.team-a.example.com")
     );
-    assert_eq!(status.listener_rule_priority, Some(1));
+    // Priority 1 is the platform's /signed-out rule.
+    assert_eq!(status.listener_rule_priority, Some(2));
     assert_eq!(status.running_count, Some(0));
     assert_eq!(
         status.log_group_name.as_deref(),
@@ -510,7 +513,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
         "{:?}",
         outcome_kinds(&events_again)
     );
-    assert_eq!(again.status.listener_rule_priority, Some(1));
+    assert_eq!(again.status.listener_rule_priority, Some(2));
 
     // The client secret is nowhere in what the operator shows.
     let shown = format!(
@@ -829,8 +832,8 @@ async fn two_teams_share_a_listener_and_deleting_one_leaves_the_other() {
     let a = w.apply(&w.chatbot).await;
     let b_object = team_b(&w.chatbot);
     let b = w.apply(&b_object).await;
-    assert_eq!(a.status.listener_rule_priority, Some(1));
-    assert_eq!(b.status.listener_rule_priority, Some(2));
+    assert_eq!(a.status.listener_rule_priority, Some(2));
+    assert_eq!(b.status.listener_rule_priority, Some(3));
     assert_ne!(a.status.user_pool_id, b.status.user_pool_id);
     assert_ne!(a.status.target_group_arn, b.status.target_group_arn);
     assert_eq!(w.rules().await.len(), 2);
@@ -864,7 +867,7 @@ async fn two_teams_share_a_listener_and_deleting_one_leaves_the_other() {
     c_object.metadata.namespace = Some("team-c".into());
     c_object.spec.hostname = "chat.team-c.example.com".into();
     let c = w.apply(&c_object).await;
-    assert_eq!(c.status.listener_rule_priority, Some(1));
+    assert_eq!(c.status.listener_rule_priority, Some(2));
 }
 
 #[tokio::test]

@@ -1772,3 +1772,186 @@ async fn zones_of_a_half_made_network_are_completed() {
         ])
     );
 }
+
+/// The HTTPS listener's rules other than its default, by priority.
+async fn listener_rules(
+    aws: &Aws,
+    listener: &str,
+) -> Vec<aws_sdk_elasticloadbalancingv2::types::Rule> {
+    let mut rules: Vec<_> = aws
+        .elbv2
+        .describe_rules()
+        .listener_arn(listener)
+        .send()
+        .await
+        .unwrap()
+        .rules()
+        .iter()
+        .filter(|r| r.is_default() != Some(true))
+        .cloned()
+        .collect();
+    rules.sort_by_key(|r| {
+        r.priority()
+            .unwrap_or_default()
+            .parse::<i32>()
+            .unwrap_or_default()
+    });
+    rules
+}
+
+/// A rule at `priority` answering `body`, tagged with `tags` (none: not the
+/// operator's).
+async fn hand_made_rule(
+    aws: &Aws,
+    listener: &str,
+    priority: i32,
+    host: &str,
+    tags: &[(&str, &str)],
+) -> String {
+    use aws_sdk_elasticloadbalancingv2::types::{HostHeaderConditionConfig, RuleCondition, Tag};
+    let created = aws
+        .elbv2
+        .create_rule()
+        .listener_arn(listener)
+        .priority(priority)
+        .conditions(
+            RuleCondition::builder()
+                .field("host-header")
+                .host_header_config(HostHeaderConditionConfig::builder().values(host).build())
+                .build(),
+        )
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .order(1)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("200")
+                        .content_type("text/plain")
+                        .message_body(host)
+                        .build(),
+                )
+                .build(),
+        )
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    created.rules()[0].rule_arn().unwrap().to_string()
+}
+
+/// After sign-out Cognito sends users to `https://<hostname>/signed-out`, which the
+/// chatbot's own rule would send straight back to sign-in: one platform rule at
+/// priority 1 answers it for every chatbot, without sign-in. A team's rule an
+/// earlier operator put at priority 1 is moved; a rule the operator does not
+/// manage is never moved, and the error names it.
+#[tokio::test]
+async fn signed_out_is_answered_before_every_team_rule_without_sign_in() {
+    let (moto, engine, _recorder) = engine();
+    let object = &reference(&moto);
+    let aws = support::aws(&engine);
+    let state = apply_until_ready(&engine, object).await;
+    let listener = state.status.https_listener_arn.clone().unwrap();
+
+    let rules = listener_rules(&aws, &listener).await;
+    assert_eq!(rules.len(), 1, "one rule for every chatbot: {rules:?}");
+    let rule = &rules[0];
+    assert_eq!(rule.priority(), Some("1"));
+    let paths: Vec<&String> = rule.conditions()[0]
+        .path_pattern_config()
+        .map(|p| p.values().iter().collect())
+        .unwrap_or_else(|| rule.conditions()[0].values().iter().collect());
+    assert_eq!(paths, ["/signed-out"]);
+    assert_eq!(rule.conditions().len(), 1, "any host");
+    assert_eq!(rule.actions().len(), 1, "no authenticate action");
+    let page = rule.actions()[0].fixed_response_config().unwrap();
+    assert_eq!(
+        (page.status_code(), page.content_type()),
+        (Some("200"), Some("text/html"))
+    );
+    assert_eq!(
+        page.message_body(),
+        Some(operator::desired::platform::SIGNED_OUT_PAGE)
+    );
+    let before = engine.calls().len();
+    platform::apply(&engine, object).await.unwrap();
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+
+    // A listener as an operator before this rule left it: a team's rule at 1.
+    let signed_out = rule.rule_arn().unwrap().to_string();
+    aws.elbv2
+        .delete_rule()
+        .rule_arn(&signed_out)
+        .send()
+        .await
+        .unwrap();
+    let team = hand_made_rule(
+        &aws,
+        &listener,
+        1,
+        "chat.team-a.example.com",
+        &[
+            ("bedrock-chatbot.dev/managed-by", "bedrock-chatbot-operator"),
+            (
+                "bedrock-chatbot.dev/owner",
+                "BedrockChatbot/team-a/assistant",
+            ),
+            ("bedrock-chatbot.dev/component", "listener-rule"),
+        ],
+    )
+    .await;
+    hand_made_rule(
+        &aws,
+        &listener,
+        2,
+        "chat.team-b.example.com",
+        &[
+            ("bedrock-chatbot.dev/managed-by", "bedrock-chatbot-operator"),
+            (
+                "bedrock-chatbot.dev/owner",
+                "BedrockChatbot/team-b/assistant",
+            ),
+            ("bedrock-chatbot.dev/component", "listener-rule"),
+        ],
+    )
+    .await;
+    platform::apply(&engine, object).await.unwrap();
+    let rules = listener_rules(&aws, &listener).await;
+    let by_priority: Vec<(&str, bool)> = rules
+        .iter()
+        .map(|r| (r.priority().unwrap(), r.rule_arn() == Some(team.as_str())))
+        .collect();
+    assert_eq!(
+        by_priority,
+        [("1", false), ("2", false), ("3", true)],
+        "the team's rule moved to the lowest free priority"
+    );
+    assert!(rules[0].actions()[0].fixed_response_config().is_some());
+    let before = engine.calls().len();
+    platform::apply(&engine, object).await.unwrap();
+    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+
+    // Someone's own rule at 1: left where it is, and the platform says which.
+    let signed_out = rules[0].rule_arn().unwrap().to_string();
+    aws.elbv2
+        .delete_rule()
+        .rule_arn(&signed_out)
+        .send()
+        .await
+        .unwrap();
+    let foreign = hand_made_rule(&aws, &listener, 1, "status.example.com", &[]).await;
+    let error = platform::apply(&engine, object).await.unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&foreign) && message.contains("does not manage"),
+        "{message}"
+    );
+    let rules = listener_rules(&aws, &listener).await;
+    assert_eq!(rules[0].rule_arn(), Some(foreign.as_str()));
+    assert_eq!(rules[0].priority(), Some("1"));
+}

@@ -459,12 +459,43 @@ async fn the_examples_on_aws_grant_least_privilege() {
         .send()
         .await
         .unwrap();
-    let team_rules: Vec<_> = https_rules
+    let (platform_rules, team_rules): (Vec<_>, Vec<_>) = https_rules
         .rules()
         .iter()
         .filter(|r| r.is_default() != Some(true))
-        .collect();
+        .partition(|r| r.priority() == Some("1"));
     assert_eq!(team_rules.len(), TEAMS.len());
+    // The one rule that does not sign in: the platform's `/signed-out` page, a
+    // fixed response of the load balancer's own. Nothing reaches a target group
+    // through it.
+    let [signed_out] = platform_rules[..] else {
+        panic!("one platform rule: {platform_rules:?}")
+    };
+    let matched: Vec<(Option<&str>, Vec<String>)> = signed_out
+        .conditions()
+        .iter()
+        .map(|c| {
+            let values = c
+                .path_pattern_config()
+                .map(|p| p.values().to_vec())
+                .unwrap_or_else(|| c.values().to_vec());
+            (c.field(), values)
+        })
+        .collect();
+    assert_eq!(
+        matched,
+        [(Some("path-pattern"), vec!["/signed-out".to_string()])]
+    );
+    let kinds: Vec<_> = signed_out
+        .actions()
+        .iter()
+        .map(|a| a.r#type().unwrap().clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        [ActionTypeEnum::FixedResponse],
+        "nothing forwarded without sign-in"
+    );
     let private: BTreeSet<String> = platform.private_subnet_ids.iter().cloned().collect();
     let public: BTreeSet<String> = platform.public_subnet_ids.iter().cloned().collect();
     let mut task_roles = BTreeSet::new();

@@ -481,7 +481,7 @@ fn chatbot_document(platform: String) -> impl Strategy<Value = Value> {
         proptest::option::of(dns_label()),
         proptest::option::of(re("[a-zA-Z0-9./:_@#-]{1,255}")),
         tags(),
-        proptest::option::of(1i32..=50000),
+        proptest::option::of(2i32..=50000),
     )
         .prop_map(
             move |(
@@ -735,7 +735,7 @@ fn check_chatbot(desired: &ChatbotDesired) -> Result<(), TestCaseError> {
             hyphens_underscores,
         )?;
     }
-    let host = &desired.listener_rule.host_header;
+    let host = desired.listener_rule.condition.value();
     prop_assert!(host.len() <= 128, "host-header value {host:?}");
     fits(
         "image",

@@ -122,10 +122,12 @@ pub struct BedrockChatbotSpec {
     pub scaling: Option<ScalingSpec>,
 
     /// Priority of the listener rule on the platform's HTTPS listener (lower is
-    /// evaluated first; unique per listener). Default: the lowest free one, chosen
-    /// when the rule is created and kept in status.
+    /// evaluated first; unique per listener), from 2: priority 1 is the platform's
+    /// own rule, which serves `/signed-out` for every chatbot without sign-in.
+    /// Default: the lowest free one, chosen when the rule is created and kept in
+    /// status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 50000))]
+    #[schemars(range(min = 2, max = 50000))]
     pub listener_rule_priority: Option<i32>,
 
     /// Extra AWS tags for every resource of this chatbot.

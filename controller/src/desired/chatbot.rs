@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
-use super::platform::{PlatformDesired, ROLE_PATH, Role, TASKS_SG};
+use super::platform::{FixedResponse, PlatformDesired, ROLE_PATH, Role, TASKS_SG};
 use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
 
 /// Everything AWS must hold for one chatbot.
@@ -213,7 +213,8 @@ pub struct HealthCheck {
     pub matcher: &'static str,
 }
 
-/// The listener rule on the platform's HTTPS listener.
+/// A rule on the platform's HTTPS listener: a chatbot's (its host, signed in, to its
+/// target group) or the platform's one rule for every chatbot (`/signed-out`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerRule {
@@ -221,14 +222,57 @@ pub struct ListenerRule {
     pub key: String,
     /// The platform's HTTPS listener: the only listener the rule can name.
     pub listener: HttpsListener,
-    /// Fixed priority, or `None` for the lowest free one.
+    /// Fixed priority, or `None` for the lowest free one from
+    /// [`FIRST_TEAM_PRIORITY`] on. The platform's rule holds
+    /// [`PLATFORM_RULE_PRIORITY`], and moves a team's rule found on it.
     pub priority: Option<i32>,
-    /// `host-header` values matched.
-    pub host_header: String,
-    /// Sign in through Cognito first.
-    pub authenticate: AuthenticateCognito,
-    /// Then forward to the target group.
-    pub forward_to: ChatbotRef,
+    /// The requests it takes.
+    pub condition: RuleMatch,
+    /// What it does with them.
+    pub action: RuleThen,
+}
+
+/// Priority of the platform's rule (`/signed-out`), evaluated before every team's
+/// rule: team rules match by host alone, so any of them would take the path first.
+pub const PLATFORM_RULE_PRIORITY: i32 = 1;
+
+/// The first priority a team's rule may have ([`PLATFORM_RULE_PRIORITY`] is the
+/// platform's).
+pub const FIRST_TEAM_PRIORITY: i32 = PLATFORM_RULE_PRIORITY + 1;
+
+/// The requests a listener rule takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "field", content = "value", rename_all = "kebab-case")]
+pub enum RuleMatch {
+    /// Requests for one hostname (`host-header`).
+    HostHeader(String),
+    /// Requests for one path on any host (`path-pattern`).
+    PathPattern(String),
+}
+
+impl RuleMatch {
+    /// The hostname or path matched, as progress shows the rule.
+    pub fn value(&self) -> &str {
+        match self {
+            Self::HostHeader(value) | Self::PathPattern(value) => value,
+        }
+    }
+}
+
+/// What a listener rule does with the requests it takes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum RuleThen {
+    /// Sign in through Cognito, then forward to the target group.
+    #[serde(rename_all = "camelCase")]
+    SignInThenForward {
+        /// The `authenticate-cognito` action.
+        authenticate: AuthenticateCognito,
+        /// The target group.
+        forward_to: ChatbotRef,
+    },
+    /// Answer from the load balancer itself, without sign-in.
+    FixedResponse(FixedResponse),
 }
 
 /// The platform's HTTPS listener, as the one place a chatbot's rule can go. An ALB
@@ -539,17 +583,19 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             key: "listener-rule".into(),
             listener: HttpsListener,
             priority: spec.listener_rule_priority,
-            host_header: spec.hostname.clone(),
-            authenticate: AuthenticateCognito {
-                user_pool: ChatbotRef::UserPoolArn,
-                user_pool_client: ChatbotRef::UserPoolClientId,
-                user_pool_domain: domain_prefix,
-                scope: "openid email profile",
-                on_unauthenticated_request: "authenticate",
-                session_cookie_name: "AWSELBAuthSessionCookie",
-                session_timeout_seconds: spec.cognito.session_timeout_seconds,
+            condition: RuleMatch::HostHeader(spec.hostname.clone()),
+            action: RuleThen::SignInThenForward {
+                authenticate: AuthenticateCognito {
+                    user_pool: ChatbotRef::UserPoolArn,
+                    user_pool_client: ChatbotRef::UserPoolClientId,
+                    user_pool_domain: domain_prefix,
+                    scope: "openid email profile",
+                    on_unauthenticated_request: "authenticate",
+                    session_cookie_name: "AWSELBAuthSessionCookie",
+                    session_timeout_seconds: spec.cognito.session_timeout_seconds,
+                },
+                forward_to: ChatbotRef::TargetGroupArn,
             },
-            forward_to: ChatbotRef::TargetGroupArn,
         },
         log_group: LogGroup {
             key: "log-group".into(),
@@ -910,10 +956,23 @@ mod tests {
             serde_json::to_value(rule.listener).unwrap(),
             serde_json::to_value(PlatformRef::HttpsListener).unwrap()
         );
-        assert_eq!(rule.host_header, "chat.team-a.example.com");
-        assert_eq!(rule.authenticate.on_unauthenticated_request, "authenticate");
-        assert_eq!(rule.authenticate.scope, "openid email profile");
-        assert_eq!(rule.forward_to, ChatbotRef::TargetGroupArn);
+        assert_eq!(
+            rule.condition,
+            RuleMatch::HostHeader("chat.team-a.example.com".into())
+        );
+        let RuleThen::SignInThenForward {
+            authenticate,
+            forward_to,
+        } = &rule.action
+        else {
+            panic!(
+                "a chatbot's rule signs in, then forwards: {:?}",
+                rule.action
+            )
+        };
+        assert_eq!(authenticate.on_unauthenticated_request, "authenticate");
+        assert_eq!(authenticate.scope, "openid email profile");
+        assert_eq!(forward_to, &ChatbotRef::TargetGroupArn);
         assert_eq!(rule.priority, None);
     }
 

@@ -159,10 +159,7 @@ pub async fn apply(
         tags: &desired.tags,
     };
     let service = if rule_missing {
-        let why = format!(
-            "waiting for listener rule {}",
-            desired.listener_rule.host_header
-        );
+        let why = format!("waiting for listener rule {}", desired.listener_rule.name());
         engine.progress().report(Event {
             owner: desired.owner.clone(),
             kind: Service::KIND,
@@ -307,7 +304,7 @@ pub async fn delete(
     );
     gone(
         remove(&desired.listener_rule, scope, &refs, progress).await?,
-        format!("listener rule {}", desired.listener_rule.host_header),
+        format!("listener rule {}", desired.listener_rule.name()),
     );
     gone(
         remove(&desired.target_group, scope, &refs, progress).await?,

@@ -113,6 +113,7 @@ async fn run(
     for listener in &desired.listeners {
         pass.step(listener, scope, engine).await?;
     }
+    pass.step(&desired.signed_out_rule, scope, engine).await?;
     pass.step(&desired.cluster, scope, engine).await?;
     pass.step(&desired.execution_role, scope, engine).await?;
     if let Some(repository) = &desired.ecr_repository
@@ -337,6 +338,12 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     let mut refs = Refs::default();
     if let Some(load_balancer) = find(&desired.load_balancer, scope.with(&refs)).await? {
         refs.insert(desired.load_balancer.key.clone(), load_balancer.arn);
+        // The listener the platform's rule is found on.
+        for listener in &desired.listeners {
+            if let Some(found) = find(listener, scope.with(&refs)).await? {
+                refs.insert(listener.key.clone(), found.arn);
+            }
+        }
     }
     if let Some(repository) = &desired.ecr_repository {
         deletion.remove(repository, scope, &refs, progress).await?;
@@ -346,6 +353,9 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
         .await?;
     deletion
         .remove(&desired.cluster, scope, &refs, progress)
+        .await?;
+    deletion
+        .remove(&desired.signed_out_rule, scope, &refs, progress)
         .await?;
     for listener in desired.listeners.iter().rev() {
         deletion.remove(listener, scope, &refs, progress).await?;

@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use super::{Ctx, Drift, Removal, Resource, tags};
 use crate::aws::AwsError;
 use crate::desired::PlatformRef;
-use crate::desired::platform::{DefaultAction, Listener};
+use crate::desired::platform::{DefaultAction, FixedResponse, Listener};
 use crate::{Error, Result};
 
 /// A listener's default action in the terms we compare.
@@ -47,15 +47,7 @@ pub enum ListenerAction {
 impl From<&DefaultAction> for ListenerAction {
     fn from(action: &DefaultAction) -> Self {
         match action {
-            DefaultAction::FixedResponse {
-                status_code,
-                content_type,
-                body,
-            } => Self::FixedResponse {
-                status_code: status_code.to_string(),
-                content_type: (*content_type).to_string(),
-                body: (*body).to_string(),
-            },
+            DefaultAction::FixedResponse(response) => Self::from(response),
             DefaultAction::RedirectToHttps { status_code } => Self::Redirect {
                 protocol: "HTTPS".into(),
                 port: "443".into(),
@@ -64,6 +56,16 @@ impl From<&DefaultAction> for ListenerAction {
                 query: "#{query}".into(),
                 status_code: (*status_code).to_string(),
             },
+        }
+    }
+}
+
+impl From<&FixedResponse> for ListenerAction {
+    fn from(response: &FixedResponse) -> Self {
+        Self::FixedResponse {
+            status_code: response.status_code.to_string(),
+            content_type: response.content_type.to_string(),
+            body: response.body.to_string(),
         }
     }
 }
@@ -95,7 +97,8 @@ impl From<&Action> for ListenerAction {
 }
 
 impl ListenerAction {
-    fn to_aws(&self) -> Action {
+    /// The action as AWS takes it (without an order: a listener's default needs none).
+    pub fn to_aws(&self) -> Action {
         match self {
             Self::FixedResponse {
                 status_code,
@@ -379,11 +382,11 @@ mod tests {
 
     #[test]
     fn a_fixed_response_reads_back_equal_and_differs_from_a_redirect() {
-        let fixed = ListenerAction::from(&DefaultAction::FixedResponse {
+        let fixed = ListenerAction::from(&DefaultAction::FixedResponse(FixedResponse {
             status_code: 404,
             content_type: "text/plain",
             body: "Not found",
-        });
+        }));
         assert_eq!(ListenerAction::from(&fixed.to_aws()), fixed);
         assert_ne!(
             fixed,

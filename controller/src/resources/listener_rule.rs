@@ -1,10 +1,16 @@
-//! The chatbot's rule on the platform's HTTPS listener: requests for its hostname
-//! sign in through Cognito (`authenticate-cognito`), then go to its target group.
+//! Rules on the platform's HTTPS listener: a chatbot's (requests for its hostname
+//! sign in through Cognito, `authenticate-cognito`, then go to its target group)
+//! and the platform's one rule for every chatbot (`/signed-out`, a fixed response
+//! without sign-in).
 //!
 //! Many teams share one listener, so a rule is found by its tags among the
 //! listener's rules, and its priority is the desired fixed one or the lowest free
-//! one. Two teams may pick the same free priority at once; AWS then answers
-//! `PriorityInUse` to the second, which looks again and takes the next free one.
+//! one from [`FIRST_TEAM_PRIORITY`]. Two teams may pick the same free priority at
+//! once; AWS then answers `PriorityInUse` to the second, which looks again and
+//! takes the next free one. The platform's rule holds [`PLATFORM_RULE_PRIORITY`]:
+//! a team's rule found there (an operator before this rule took priorities from
+//! 1) is moved to the lowest free one; a rule the operator does not manage there
+//! is an error naming it.
 
 use std::collections::BTreeSet;
 
@@ -12,14 +18,17 @@ use aws_sdk_elasticloadbalancingv2::operation::create_rule::CreateRuleError;
 use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesError;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, AuthenticateCognitoActionConditionalBehaviorEnum,
-    AuthenticateCognitoActionConfig, HostHeaderConditionConfig, Rule, RuleCondition,
-    RulePriorityPair,
+    AuthenticateCognitoActionConfig, HostHeaderConditionConfig, PathPatternConditionConfig, Rule,
+    RuleCondition, RulePriorityPair,
 };
 
+use super::listener::ListenerAction;
 use super::{Ctx, Drift, Removal, Resource, Write, chatbot_ref, tags};
 use crate::aws::{AwsError, ErrorClass, or_absent};
-use crate::desired::chatbot::ListenerRule;
-use crate::desired::{TAG_COMPONENT, TAG_OWNER};
+use crate::desired::chatbot::{
+    FIRST_TEAM_PRIORITY, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen,
+};
+use crate::desired::{MANAGED_BY, TAG_COMPONENT, TAG_MANAGED_BY, TAG_OWNER};
 use crate::{Error, Result};
 
 /// Highest priority a listener rule may have.
@@ -36,6 +45,9 @@ const PRIORITY_ATTEMPTS: usize = 5;
 
 /// The condition field matching the `Host` header.
 const HOST_HEADER: &str = "host-header";
+
+/// The condition field matching the path.
+const PATH_PATTERN: &str = "path-pattern";
 
 /// A listener rule as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +90,13 @@ pub enum RuleAction {
         order: i32,
         /// Target group ARN.
         target_group_arn: String,
+    },
+    /// Answer from the load balancer.
+    FixedResponse {
+        /// Order among the actions.
+        order: i32,
+        /// The answer, as a listener's default action compares it.
+        response: ListenerAction,
     },
     /// Anything else (someone changed the rule by hand).
     Other(String),
@@ -141,6 +160,10 @@ impl RuleAction {
                     _ => Self::other(action),
                 }
             }
+            Some(ActionTypeEnum::FixedResponse) => Self::FixedResponse {
+                order,
+                response: ListenerAction::from(action),
+            },
             _ => Self::other(action),
         }
     }
@@ -189,18 +212,25 @@ impl RuleAction {
                     .target_group_arn(target_group_arn)
                     .build(),
             ),
+            Self::FixedResponse { order, response } => {
+                let mut action = response.to_aws();
+                action.order = Some(*order);
+                Some(action)
+            }
             Self::Other(_) => None,
         }
     }
 }
 
-/// The lowest priority not in `taken`, if any is left.
+/// The lowest priority a team's rule may take that is not in `taken`, if any is
+/// left.
 pub fn lowest_free_priority(taken: &BTreeSet<i32>) -> Option<i32> {
-    (1..=MAX_PRIORITY).find(|p| !taken.contains(p))
+    (FIRST_TEAM_PRIORITY..=MAX_PRIORITY).find(|p| !taken.contains(p))
 }
 
-/// Conditions in a comparable shape: AWS reports host values either in `Values`
-/// or in `HostHeaderConfig`, depending on how the rule was written.
+/// Conditions in a comparable shape: AWS reports host and path values either in
+/// `Values` or in `HostHeaderConfig` / `PathPatternConfig`, depending on how the
+/// rule was written.
 pub fn normalise_conditions(conditions: &[RuleCondition]) -> Vec<(String, Vec<String>)> {
     let mut normalised: Vec<(String, Vec<String>)> = conditions
         .iter()
@@ -208,6 +238,9 @@ pub fn normalise_conditions(conditions: &[RuleCondition]) -> Vec<(String, Vec<St
             let mut values: BTreeSet<String> = c.values().iter().cloned().collect();
             if let Some(host) = c.host_header_config() {
                 values.extend(host.values().iter().cloned());
+            }
+            if let Some(path) = c.path_pattern_config() {
+                values.extend(path.values().iter().cloned());
             }
             (
                 c.field().unwrap_or_default().to_string(),
@@ -238,11 +271,14 @@ impl Resource for ListenerRule {
     }
 
     fn name(&self) -> &str {
-        &self.host_header
+        self.condition.value()
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedListenerRule>> {
-        let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
+        // No listener, no rule on it: creating one waits for the listener.
+        let Ok(listener) = ctx.refs.resolve(&self.listener.platform_ref()) else {
+            return Ok(None);
+        };
         let listed = listed_rules(ctx, &listener).await?;
         let owner = ctx.owner.to_string();
         let ours = listed.tags.iter().find(|(_, t)| {
@@ -287,8 +323,9 @@ impl Resource for ListenerRule {
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedListenerRule> {
         let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
         let actions = self.sdk_actions(ctx)?;
-        require_https(ctx, &listener).await?;
-        let tags = tags::for_resource(ctx.tags, &self.key, &self.host_header);
+        self.require_https(ctx, &listener).await?;
+        let tags = tags::for_resource(ctx.tags, &self.key, self.name());
+        self.claim_priority(ctx, &listener, None).await?;
         let mut taken = taken_priorities(ctx, &listener).await?;
         let mut attempt = 0;
         loop {
@@ -352,12 +389,15 @@ impl Resource for ListenerRule {
             }
             if actions {
                 let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
-                require_https(ctx, &listener).await?;
+                self.require_https(ctx, &listener).await?;
                 call = call.set_actions(Some(self.sdk_actions(ctx)?));
             }
             call.send().await?;
         }
         if let (true, Some(priority)) = (priority, self.priority) {
+            let listener = ctx.refs.resolve(&self.listener.platform_ref())?;
+            self.claim_priority(ctx, &listener, Some(&observed.arn))
+                .await?;
             ctx.aws
                 .elbv2
                 .set_rule_priorities()
@@ -396,21 +436,32 @@ impl Resource for ListenerRule {
 
 impl ListenerRule {
     fn conditions(&self) -> Vec<RuleCondition> {
-        vec![
-            RuleCondition::builder()
+        let condition = match &self.condition {
+            RuleMatch::HostHeader(host) => RuleCondition::builder()
                 .field(HOST_HEADER)
-                .host_header_config(
-                    HostHeaderConditionConfig::builder()
-                        .values(&self.host_header)
-                        .build(),
-                )
-                .build(),
-        ]
+                .host_header_config(HostHeaderConditionConfig::builder().values(host).build()),
+            RuleMatch::PathPattern(path) => RuleCondition::builder()
+                .field(PATH_PATTERN)
+                .path_pattern_config(PathPatternConditionConfig::builder().values(path).build()),
+        };
+        vec![condition.build()]
     }
 
-    /// Authenticate first (order 1), then forward (order 2).
+    /// Authenticate first (order 1), then forward (order 2); or the fixed response
+    /// alone.
     fn actions(&self, ctx: Ctx<'_>) -> Result<Vec<RuleAction>> {
-        let a = &self.authenticate;
+        let (a, forward_to) = match &self.action {
+            RuleThen::SignInThenForward {
+                authenticate,
+                forward_to,
+            } => (authenticate, forward_to),
+            RuleThen::FixedResponse(response) => {
+                return Ok(vec![RuleAction::FixedResponse {
+                    order: 1,
+                    response: ListenerAction::from(response),
+                }]);
+            }
+        };
         Ok(vec![
             RuleAction::AuthenticateCognito {
                 order: 1,
@@ -424,9 +475,65 @@ impl ListenerRule {
             },
             RuleAction::Forward {
                 order: 2,
-                target_group_arn: chatbot_ref::resolve(ctx.refs, &self.forward_to)?,
+                target_group_arn: chatbot_ref::resolve(ctx.refs, forward_to)?,
             },
         ])
+    }
+
+    /// [`require_https`] for a rule that signs in; a fixed response goes anywhere.
+    async fn require_https(&self, ctx: Ctx<'_>, listener: &str) -> Result<()> {
+        match self.action {
+            RuleThen::SignInThenForward { .. } => require_https(ctx, listener).await,
+            RuleThen::FixedResponse(_) => Ok(()),
+        }
+    }
+
+    /// Frees [`PLATFORM_RULE_PRIORITY`] for the platform's rule (a no-op for any
+    /// other rule): a team's rule holding it moves to the lowest free priority (the
+    /// team asked for none: the CRD refuses 1); a rule the operator does not
+    /// manage is left alone, and the error names it. `own` is this rule's ARN, once
+    /// it exists.
+    async fn claim_priority(&self, ctx: Ctx<'_>, listener: &str, own: Option<&str>) -> Result<()> {
+        if self.priority != Some(PLATFORM_RULE_PRIORITY) {
+            return Ok(());
+        }
+        let wanted = PLATFORM_RULE_PRIORITY.to_string();
+        let listed = listed_rules(ctx, listener).await?;
+        let Some(holder) = listed
+            .rules
+            .iter()
+            .filter(|r| r.is_default() != Some(true) && r.rule_arn() != own)
+            .find(|r| r.priority() == Some(wanted.as_str()))
+        else {
+            return Ok(());
+        };
+        let arn = holder.rule_arn().unwrap_or_default();
+        let tags = listed.tags.iter().find(|(a, _)| a == arn).map(|(_, t)| t);
+        let team_rule = tags.is_some_and(|t| {
+            t.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY)
+                && t.get(TAG_OWNER)
+                    .is_some_and(|o| o.starts_with("BedrockChatbot/"))
+        });
+        if !team_rule {
+            return Err(priority_held(listener, arn));
+        }
+        let taken = taken_priorities(ctx, listener).await?;
+        let free =
+            lowest_free_priority(&taken).ok_or_else(|| budget_exhausted(listener, taken.len()))?;
+        ctx.aws
+            .elbv2
+            .set_rule_priorities()
+            .rule_priorities(
+                RulePriorityPair::builder()
+                    .rule_arn(arn)
+                    .priority(free)
+                    .build(),
+            )
+            .send()
+            .await?;
+        // The listing the pass shares no longer holds the priorities AWS has.
+        ctx.aws.reads.forget(&listed_key(listener));
+        Ok(())
     }
 
     fn sdk_actions(&self, ctx: Ctx<'_>) -> Result<Vec<Action>> {
@@ -505,7 +612,9 @@ async fn taken_priorities(ctx: Ctx<'_>, listener: &str) -> Result<BTreeSet<i32>>
 fn observed(rule: &Rule) -> ObservedListenerRule {
     let mut actions: Vec<RuleAction> = rule.actions().iter().map(RuleAction::from_sdk).collect();
     actions.sort_by_key(|a| match a {
-        RuleAction::AuthenticateCognito { order, .. } | RuleAction::Forward { order, .. } => *order,
+        RuleAction::AuthenticateCognito { order, .. }
+        | RuleAction::Forward { order, .. }
+        | RuleAction::FixedResponse { order, .. } => *order,
         RuleAction::Other(_) => i32::MAX,
     });
     ObservedListenerRule {
@@ -561,6 +670,22 @@ pub fn https_only(listener: &str, protocol: Option<&str>) -> Result<()> {
     }))
 }
 
+/// Priority [`PLATFORM_RULE_PRIORITY`] held by a rule the operator does not manage:
+/// moving someone else's rule could change what their listener serves.
+fn priority_held(listener: &str, rule: &str) -> Error {
+    Error::Aws(AwsError {
+        service: "elasticloadbalancing".into(),
+        operation: "CreateRule".into(),
+        code: Some("PlatformPriorityHeld".into()),
+        message: format!(
+            "priority {PLATFORM_RULE_PRIORITY} of listener {listener} is held by rule {rule}, which the operator does not manage; the platform's /signed-out rule needs it (it must be evaluated before every chatbot's host rule): give that rule another priority (aws elbv2 set-rule-priorities --rule-priorities RuleArn={rule},Priority=<free priority>)"
+        ),
+        status: None,
+        class: ErrorClass::Terminal,
+        source: None,
+    })
+}
+
 fn budget_exhausted(listener: &str, rules: usize) -> Error {
     Error::Aws(AwsError {
         service: "elasticloadbalancing".into(),
@@ -603,11 +728,11 @@ mod tests {
     }
 
     #[test]
-    fn lowest_free_priority_fills_gaps_first() {
-        assert_eq!(lowest_free_priority(&BTreeSet::new()), Some(1));
+    fn lowest_free_priority_fills_gaps_first_and_never_takes_the_platforms() {
+        assert_eq!(lowest_free_priority(&BTreeSet::new()), Some(2));
         assert_eq!(lowest_free_priority(&[1, 2, 4].into()), Some(3));
-        assert_eq!(lowest_free_priority(&[2, 3].into()), Some(1));
-        let full: BTreeSet<i32> = (1..=MAX_PRIORITY).collect();
+        assert_eq!(lowest_free_priority(&[3, 4].into()), Some(2));
+        let full: BTreeSet<i32> = (2..=MAX_PRIORITY).collect();
         assert_eq!(lowest_free_priority(&full), None);
     }
 
@@ -617,17 +742,19 @@ mod tests {
             key: "listener-rule".into(),
             listener: crate::desired::chatbot::HttpsListener,
             priority: None,
-            host_header: "chat.example.com".into(),
-            authenticate: crate::desired::chatbot::AuthenticateCognito {
-                user_pool: crate::desired::chatbot::ChatbotRef::UserPoolArn,
-                user_pool_client: crate::desired::chatbot::ChatbotRef::UserPoolClientId,
-                user_pool_domain: "p".into(),
-                scope: "openid",
-                on_unauthenticated_request: "authenticate",
-                session_cookie_name: "c",
-                session_timeout_seconds: 1,
+            condition: RuleMatch::HostHeader("chat.example.com".into()),
+            action: RuleThen::SignInThenForward {
+                authenticate: crate::desired::chatbot::AuthenticateCognito {
+                    user_pool: crate::desired::chatbot::ChatbotRef::UserPoolArn,
+                    user_pool_client: crate::desired::chatbot::ChatbotRef::UserPoolClientId,
+                    user_pool_domain: "p".into(),
+                    scope: "openid",
+                    on_unauthenticated_request: "authenticate",
+                    session_cookie_name: "c",
+                    session_timeout_seconds: 1,
+                },
+                forward_to: crate::desired::chatbot::ChatbotRef::TargetGroupArn,
             },
-            forward_to: crate::desired::chatbot::ChatbotRef::TargetGroupArn,
         };
         let taken: BTreeSet<i32> = (1..=99).collect();
         assert_eq!(rule.choose_priority("l", &taken).unwrap(), 100);
@@ -667,7 +794,15 @@ mod tests {
             order: 2,
             target_group_arn: "arn:tg".into(),
         };
-        for action in [authenticate(), forward] {
+        let fixed = RuleAction::FixedResponse {
+            order: 1,
+            response: ListenerAction::from(&crate::desired::platform::FixedResponse {
+                status_code: 200,
+                content_type: "text/html",
+                body: "<p>bye</p>",
+            }),
+        };
+        for action in [authenticate(), forward, fixed] {
             let sdk = action.to_sdk().unwrap();
             assert_eq!(RuleAction::from_sdk(&sdk), action);
         }
@@ -709,11 +844,14 @@ mod tests {
             *on_unauthenticated_request = "allow".into();
         }
         assert_ne!(changed, authenticate());
-        let fixed = Action::builder()
-            .r#type(ActionTypeEnum::FixedResponse)
+        let redirect = Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
             .order(1)
             .build();
-        assert!(matches!(RuleAction::from_sdk(&fixed), RuleAction::Other(_)));
+        assert!(matches!(
+            RuleAction::from_sdk(&redirect),
+            RuleAction::Other(_)
+        ));
         // The default session timeout AWS reports when none was set is a drift
         // from an explicit one.
         let bare = Action::builder()
@@ -745,6 +883,26 @@ mod tests {
         let shown = format!("{:?}", RuleAction::from_sdk(&oidc));
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("authenticate-oidc"), "{shown}");
+    }
+
+    #[test]
+    fn path_values_compare_alike_in_either_shape() {
+        let via_config = RuleCondition::builder()
+            .field(PATH_PATTERN)
+            .path_pattern_config(
+                PathPatternConditionConfig::builder()
+                    .values("/signed-out")
+                    .build(),
+            )
+            .build();
+        let via_values = RuleCondition::builder()
+            .field(PATH_PATTERN)
+            .values("/signed-out")
+            .build();
+        assert_eq!(
+            normalise_conditions(&[via_config]),
+            normalise_conditions(&[via_values])
+        );
     }
 
     #[test]

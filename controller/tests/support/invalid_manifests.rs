@@ -779,6 +779,14 @@ pub fn cases() -> Vec<Case> {
             "greater than the maximum of 50000",
         ),
         chatbot_with(
+            Layer::ApiServer,
+            "listener rule priority 1, the platform's /signed-out rule",
+            "/spec/listenerRulePriority",
+            json!(1),
+            "spec.listenerRulePriority",
+            "less than the minimum of 2",
+        ),
+        chatbot_with(
             Layer::AcrossObjects,
             "platform that does not exist",
             "/spec/platformRef/name",

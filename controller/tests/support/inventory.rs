@@ -415,6 +415,8 @@ pub fn expected(platform: &str, chatbots: &[String]) -> Inventory {
         ("VPC endpoint", 2),
         ("load balancer", 1),
         ("listener", 2),
+        // `/signed-out`, for every chatbot.
+        ("listener rule", 1),
         ("ECS cluster", 1),
         ("IAM role", 1),
         ("ECR repository", 1),

@@ -8,6 +8,7 @@ use bedrock_chatbot_crds::{
 };
 use serde::Serialize;
 
+use super::chatbot::{HttpsListener, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen};
 use super::iam::{self, PolicyDocument};
 use super::naming::{Charset, fitted_name};
 use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
@@ -42,6 +43,9 @@ pub struct PlatformDesired {
     pub load_balancer: LoadBalancer,
     /// HTTPS:443 (chatbot rules attach here) and HTTP:80 (redirect).
     pub listeners: Vec<Listener>,
+    /// The one rule of the platform on the HTTPS listener: `/signed-out` answered
+    /// by the load balancer, without sign-in, for every chatbot.
+    pub signed_out_rule: ListenerRule,
     /// The Fargate cluster.
     pub cluster: EcsCluster,
     /// Role ECS uses to pull images and write logs for every chatbot.
@@ -91,15 +95,7 @@ pub struct Listener {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum DefaultAction {
     /// A fixed response.
-    #[serde(rename_all = "camelCase")]
-    FixedResponse {
-        /// HTTP status code.
-        status_code: u16,
-        /// Content type.
-        content_type: &'static str,
-        /// Body.
-        body: &'static str,
-    },
+    FixedResponse(FixedResponse),
     /// A redirect to HTTPS on 443, keeping host, path and query.
     #[serde(rename_all = "camelCase")]
     RedirectToHttps {
@@ -107,6 +103,43 @@ pub enum DefaultAction {
         status_code: &'static str,
     },
 }
+
+/// An answer the load balancer gives itself (a listener's default, a rule's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FixedResponse {
+    /// HTTP status code.
+    pub status_code: u16,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Body (at most [`FIXED_RESPONSE_MAX_BODY`] characters).
+    pub body: &'static str,
+}
+
+/// The longest body an ALB fixed response takes
+/// ([FixedResponseActionConfig](https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_FixedResponseActionConfig.html)).
+pub const FIXED_RESPONSE_MAX_BODY: usize = 1024;
+
+/// Where Cognito sends a user after sign-out (each chatbot's client lists
+/// `https://<hostname>` + this as its sign-out URL).
+pub const SIGNED_OUT_PATH: &str = "/signed-out";
+
+/// The page at [`SIGNED_OUT_PATH`], served by the load balancer for every chatbot:
+/// the chatbot's own rule signs in first, so a page behind it would send a user
+/// who just signed out straight back to the sign-in page. Self-contained (no
+/// script, nothing loaded) and under [`FIXED_RESPONSE_MAX_BODY`].
+pub const SIGNED_OUT_PAGE: &str = concat!(
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+    "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">",
+    "<meta name=\"referrer\" content=\"no-referrer\">",
+    "<title>Signed out</title><style>",
+    "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;",
+    "line-height:1.5;color:#1f2328;background:#fff}",
+    "a{color:#0969da}",
+    "@media(prefers-color-scheme:dark){body{color:#e6edf3;background:#0d1117}a{color:#4493f8}}",
+    "</style></head><body><main><h1>You have signed out</h1>",
+    "<p><a href=\"/\">Sign in again</a></p></main></body></html>",
+);
 
 /// The ECS cluster.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -261,11 +294,11 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
                 protocol: "HTTPS",
                 ssl_policy: Some(spec.load_balancer.ssl_policy.clone()),
                 certificate_arn: Some(spec.load_balancer.certificate_arn.clone()),
-                default_action: DefaultAction::FixedResponse {
+                default_action: DefaultAction::FixedResponse(FixedResponse {
                     status_code: 404,
                     content_type: "text/plain",
                     body: "Not found",
-                },
+                }),
             },
             Listener {
                 key: "http-listener".into(),
@@ -278,6 +311,17 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
                 },
             },
         ],
+        signed_out_rule: ListenerRule {
+            key: "signed-out-rule".into(),
+            listener: HttpsListener,
+            priority: Some(PLATFORM_RULE_PRIORITY),
+            condition: RuleMatch::PathPattern(SIGNED_OUT_PATH.into()),
+            action: RuleThen::FixedResponse(FixedResponse {
+                status_code: 200,
+                content_type: "text/html",
+                body: SIGNED_OUT_PAGE,
+            }),
+        },
         cluster: EcsCluster {
             key: "cluster".into(),
             name: fitted_name(&prefix, 255, Charset::HyphensUnderscores),
@@ -534,10 +578,10 @@ mod tests {
         );
         assert!(matches!(
             https.default_action,
-            DefaultAction::FixedResponse {
+            DefaultAction::FixedResponse(FixedResponse {
                 status_code: 404,
                 ..
-            }
+            })
         ));
         let http = &desired.listeners[1];
         assert_eq!((http.port, http.protocol), (80, "HTTP"));
@@ -581,6 +625,36 @@ mod tests {
                 other.default_action,
                 DefaultAction::RedirectToHttps { .. }
             ));
+        }
+    }
+
+    /// After sign-out Cognito sends users to `/signed-out`: one rule for every
+    /// chatbot (the listener's rule budget), before any team's rule, without
+    /// sign-in, a page the load balancer can serve.
+    #[test]
+    fn signed_out_is_one_unauthenticated_rule_before_every_team() {
+        let desired = desired(&reference_platform(), "1");
+        let rule = &desired.signed_out_rule;
+        assert_eq!(rule.listener.platform_ref(), PlatformRef::HttpsListener);
+        assert_eq!(rule.priority, Some(1));
+        assert!(rule.priority < Some(super::super::chatbot::FIRST_TEAM_PRIORITY));
+        assert_eq!(rule.condition, RuleMatch::PathPattern("/signed-out".into()));
+        let RuleThen::FixedResponse(page) = &rule.action else {
+            panic!(
+                "answered by the load balancer, without sign-in: {:?}",
+                rule.action
+            )
+        };
+        assert_eq!((page.status_code, page.content_type), (200, "text/html"));
+        assert!(
+            page.body.len() <= FIXED_RESPONSE_MAX_BODY,
+            "{}",
+            page.body.len()
+        );
+        assert!(page.body.contains("You have signed out"));
+        assert!(page.body.contains("<a href=\"/\">Sign in again</a>"));
+        for external in ["<script", "src=", "http:", "https:", "@import", "url("] {
+            assert!(!page.body.contains(external), "{external}");
         }
     }
 
