@@ -8,9 +8,9 @@
 //! one from [`FIRST_TEAM_PRIORITY`]. Two teams may pick the same free priority at
 //! once; AWS then answers `PriorityInUse` to the second, which looks again and
 //! takes the next free one. The platform's rule holds [`PLATFORM_RULE_PRIORITY`]:
-//! a team's rule found there (an operator before this rule took priorities from
-//! 1) is moved to the lowest free one; a rule the operator does not manage there
-//! is an error naming it.
+//! a team's rule found there (earlier operators gave teams the lowest free
+//! priority from the first) is moved to the lowest free one; a rule the operator
+//! does not manage there is an error naming it.
 
 use std::collections::BTreeSet;
 
