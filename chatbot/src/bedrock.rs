@@ -13,9 +13,13 @@ use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ContentBlockDelta, ConversationRole,
-    ConverseStreamOutput, InferenceConfiguration, Message, SystemContentBlock,
+    ConverseStreamOutput, DocumentBlock, DocumentFormat, DocumentSource, ImageBlock, ImageFormat,
+    ImageSource, InferenceConfiguration, Message, SystemContentBlock,
 };
+use aws_smithy_types::Blob;
 
+use crate::attachments::Kind;
+use crate::attachments::context::{ContextFiles, Given};
 use crate::config::{Config, ModelConfig};
 use crate::conversation::{Conversation, Role};
 use crate::error::ErrorKind;
@@ -338,6 +342,30 @@ pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
         .await
 }
 
+/// A file as Converse takes it: its bytes, in an `image` block, or in a `document`
+/// block under its name for Converse.
+fn file_block(
+    given: &Given,
+) -> Result<ContentBlock, aws_smithy_types::error::operation::BuildError> {
+    let stored = &given.file.stored;
+    let bytes = Blob::new(given.file.bytes.clone());
+    Ok(match stored.kind() {
+        Kind::Image => ContentBlock::Image(
+            ImageBlock::builder()
+                .format(ImageFormat::from(stored.format.as_str()))
+                .source(ImageSource::Bytes(bytes))
+                .build()?,
+        ),
+        Kind::Document => ContentBlock::Document(
+            DocumentBlock::builder()
+                .format(DocumentFormat::from(stored.format.as_str()))
+                .name(given.converse_name.clone().unwrap_or_default())
+                .source(DocumentSource::Bytes(bytes))
+                .build()?,
+        ),
+    })
+}
+
 /// The Bedrock runtime client and the model settings it asks with.
 #[derive(Debug, Clone)]
 pub struct Bedrock {
@@ -380,11 +408,15 @@ impl Bedrock {
     /// next question of the conversation sends again unchanged, so Bedrock reads it
     /// from its cache instead of processing it again (within the cache's 5 minutes:
     /// after a longer pause the write is paid without a read).
-    /// `model` is one of the configured choices ([`ModelConfig::choose`]).
+    /// `model` is one of the configured choices ([`ModelConfig::choose`]). The files
+    /// a user turn names go before its text, each the first time it is named, as
+    /// `image` or `document` blocks (Converse wants a text block beside a document);
+    /// those `files` does not give were left out.
     pub async fn converse_stream(
         &self,
         conversation: &Conversation,
         model: &str,
+        files: &ContextFiles,
     ) -> Result<Answer, BedrockError> {
         let cache = self.caches_prompts(model);
         // A conversation trimmed to the budget starts later with every question: its
@@ -405,14 +437,21 @@ impl Bedrock {
                 .map_err(rejected)
         };
         let mut messages = Vec::with_capacity(conversation.turns.len());
+        let mut sent = std::collections::HashSet::new();
         for (i, turn) in conversation.turns.iter().enumerate() {
             let role = match turn.role {
                 Role::User => ConversationRole::User,
                 Role::Assistant => ConversationRole::Assistant,
             };
-            let mut message = Message::builder()
-                .role(role)
-                .content(ContentBlock::Text(turn.text.clone()));
+            let mut message = Message::builder().role(role);
+            for id in &turn.attachments {
+                if let Some(given) = files.get(id)
+                    && sent.insert(id.as_str())
+                {
+                    message = message.content(file_block(given).map_err(rejected)?);
+                }
+            }
+            message = message.content(ContentBlock::Text(turn.text.clone()));
             if cache && Some(i) == last_answer {
                 message = message.content(ContentBlock::CachePoint(cache_point()?));
             }

@@ -10,6 +10,21 @@
 //! (`GET /api/me` lists them as `models`; 400 `invalid_request` for another), the
 //! default without it. `start.model` says which model answers.
 //!
+//! # Attached files
+//!
+//! With attachments on ([`crate::attachments`]), each user message of `messages`, or
+//! the `question`, may carry `"attachments": ["<id>", …]`: files the caller uploaded
+//! (`POST /api/attachments`). The server reads them from S3 under the caller's own
+//! part (another user's id, or one no longer there: 400 before Bedrock is called) and
+//! sends them before the message's text as Converse `image` and `document` blocks,
+//! documents under names made to Converse's rule and unique in the request. The
+//! question's files must fit one request (20 images, 5 documents, 13 MB: else 400
+//! `too_many_attachments`); earlier turns' files come along newest first while they
+//! fit, and `start` says how many were left out as `droppedAttachments` (only when
+//! some were). A question with files still needs text (Converse wants a text block
+//! beside a document). A model that reads no images or documents is refused by
+//! Bedrock, in its words (400 `bedrock_rejected`).
+//!
 //! # The two kinds of request
 //!
 //! `{"id", "messages": [{"role", "text"}, …]}`: the browser sends the whole
@@ -82,6 +97,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
+use crate::attachments;
 use crate::auth::Identity;
 use crate::bedrock::{Answer, AnswerEvent, BedrockError, Usage};
 use crate::config::{ModelChoice, Pricing};
@@ -252,7 +268,18 @@ async fn chat(
         (Some(messages), None, history)
             if request.conversation.is_none() && request.replaces.is_none() =>
         {
+            if request.attachments.is_some() {
+                return Err(Error::InvalidRequest(
+                    "with messages, each message carries its own attachments".into(),
+                ));
+            }
             let conversation = conversation::prepare(messages, &state.config.server.limits)?;
+            let files = attachments::context::gather(
+                state.attachments.as_deref(),
+                &identity.subject,
+                &conversation.turns,
+            )
+            .await?;
             // With history on, this chat is the browser's own: say it is not stored.
             let saved = history.map(|_| Saved {
                 conversation: None,
@@ -267,7 +294,7 @@ async fn chat(
             count_question(&state);
             let answer = state
                 .bedrock
-                .converse_stream(&conversation, &model.id)
+                .converse_stream(&conversation, &model.id, &files)
                 .await?;
             Ok(stream(
                 state,
@@ -276,6 +303,7 @@ async fn chat(
                     answer,
                     model,
                     conversation: &conversation,
+                    dropped_attachments: files.dropped,
                     saved,
                     log: None,
                     slot,
@@ -292,6 +320,7 @@ async fn chat(
                 question,
                 replaces: request.replaces,
                 model,
+                attachments: request.attachments.unwrap_or_default(),
             };
             ask_stored(state, history, identity, asked).await
         }
@@ -322,6 +351,8 @@ struct Opened<'a> {
     /// The model answering.
     model: ModelChoice,
     conversation: &'a Conversation,
+    /// Files of earlier turns left out of the model's context.
+    dropped_attachments: usize,
     saved: Option<Saved>,
     log: Option<AnswerLog>,
     slot: StreamSlot,
@@ -329,32 +360,27 @@ struct Opened<'a> {
     started: Instant,
 }
 
-/// The model's context from stored turns and the new question: blank turns left
-/// out, and a question asked again right after itself (its answer failed) once.
-fn context_turns(stored: &[StoredTurn], question: &str) -> Vec<Turn> {
+/// The model's context from stored turns and the new question (with the files
+/// attached to it): blank turns left out, and a question asked again right after
+/// itself (its answer failed) once, with the files of both.
+fn context_turns(stored: &[StoredTurn], question: &str, attachments: &[String]) -> Vec<Turn> {
     let mut turns: Vec<Turn> = Vec::with_capacity(stored.len() + 1);
-    let question = StoredTurn {
-        role: Role::User,
-        text: question.to_string(),
-        at: 0,
-        incomplete: None,
-        index: 0,
-        follows: Follows::Previous,
-        model: None,
-        spent: Spent::default(),
-    };
-    for turn in stored.iter().chain(std::iter::once(&question)) {
+    let question = Turn::new(Role::User, question).with_attachments(attachments.to_vec());
+    let stored = stored
+        .iter()
+        .map(|turn| Turn::new(turn.role, turn.text.clone()));
+    for turn in stored.chain(std::iter::once(question)) {
         if turn.text.trim().is_empty() {
             continue;
         }
-        if turn.role == Role::User
-            && turns
-                .last()
-                .is_some_and(|last| last.role == Role::User && last.text == turn.text)
-        {
-            continue;
+        match turns.last_mut() {
+            Some(last)
+                if turn.role == Role::User && last.role == Role::User && last.text == turn.text =>
+            {
+                last.attachments.extend(turn.attachments);
+            }
+            _ => turns.push(turn),
         }
-        turns.push(Turn::new(turn.role, turn.text.clone()));
     }
     turns
 }
@@ -370,6 +396,8 @@ struct Asked {
     replaces: Option<u32>,
     /// The model to ask (one of the choices).
     model: ModelChoice,
+    /// Ids of the files attached to the question.
+    attachments: Vec<String>,
 }
 
 /// What a stored question is answered from, and where it is saved.
@@ -534,6 +562,7 @@ async fn ask_stored(
             answer: begun.answer,
             model: begun.model,
             conversation: &begun.conversation,
+            dropped_attachments: begun.files.dropped,
             saved: Some(begun.saved),
             log: Some(begun.log),
             slot,
@@ -547,6 +576,8 @@ async fn ask_stored(
 /// A stored question's answer, begun.
 struct BegunStored {
     conversation: Conversation,
+    /// The files given to the model.
+    files: attachments::context::ContextFiles,
     answer: Answer,
     model: ModelChoice,
     saved: Saved,
@@ -569,9 +600,12 @@ async fn begin_stored(
 ) -> Result<BegunStored> {
     let limits = &state.config.server.limits;
     let mut conversation = conversation::prepare(
-        context_turns(&grounds.before.turns, &asked.question),
+        context_turns(&grounds.before.turns, &asked.question, &asked.attachments),
         limits,
     )?;
+    let files =
+        attachments::context::gather(state.attachments.as_deref(), user, &conversation.turns)
+            .await?;
     conversation.dropped += grounds.omitted();
     let Grounds {
         into,
@@ -616,7 +650,7 @@ async fn begin_stored(
     let model = asked.model.clone();
     let answer = match state
         .bedrock
-        .converse_stream(&conversation, &model.id)
+        .converse_stream(&conversation, &model.id, &files)
         .await
     {
         Ok(answer) => answer,
@@ -649,6 +683,7 @@ async fn begin_stored(
     );
     Ok(BegunStored {
         conversation,
+        files,
         answer,
         model,
         saved,
@@ -739,6 +774,7 @@ fn stream(
         answer,
         model,
         conversation,
+        dropped_attachments,
         saved,
         log,
         slot,
@@ -754,6 +790,9 @@ fn stream(
         "answer started"
     );
     let mut start = json!({ "model": model.id, "dropped": conversation.dropped });
+    if dropped_attachments > 0 {
+        start["droppedAttachments"] = json!(dropped_attachments);
+    }
     if let Some(saved) = saved {
         start["conversation"] = json!(saved.conversation);
         start["title"] = json!(saved.title);

@@ -20,8 +20,9 @@ pub enum Role {
     Assistant,
 }
 
-/// One message of the conversation: a role and plain text, nothing else (no
-/// system prompt, no content blocks, no tool use ride along).
+/// One message of the conversation: a role, plain text, and the ids of the files
+/// attached to it (the user's only; [`crate::attachments`]), nothing else (no system
+/// prompt, no content blocks, no tool use ride along).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Turn {
@@ -29,6 +30,9 @@ pub struct Turn {
     pub role: Role,
     /// What was said.
     pub text: String,
+    /// Ids of the caller's files attached to it (`POST /api/attachments`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
 }
 
 impl Turn {
@@ -37,7 +41,15 @@ impl Turn {
         Self {
             role,
             text: text.into(),
+            attachments: Vec::new(),
         }
+    }
+
+    /// The same turn with these files attached.
+    #[must_use]
+    pub fn with_attachments(mut self, attachments: Vec<String>) -> Self {
+        self.attachments = attachments;
+        self
     }
 }
 
@@ -68,6 +80,10 @@ pub struct ChatRequest {
     /// asks the default.
     #[serde(default)]
     pub model: Option<String>,
+    /// Ids of the caller's files attached to `question` (with `messages`, each user
+    /// message carries its own).
+    #[serde(default)]
+    pub attachments: Option<Vec<String>>,
 }
 
 /// A conversation ready for Bedrock: starts with the user, alternates, ends with the
@@ -135,6 +151,7 @@ pub fn prepare(turns: Vec<Turn>, limits: &Limits) -> Result<Conversation> {
             Some(last) if last.role == turn.role => {
                 last.text.push_str("\n\n");
                 last.text.push_str(&turn.text);
+                last.attachments.extend(turn.attachments);
             }
             None if turn.role == Role::Assistant => {}
             _ => merged.push(turn),

@@ -348,3 +348,179 @@ async fn s3_unavailable_is_a_clear_error_and_the_next_upload_works() {
     let (status, body) = upload(&world, ADA, "a.png", &png(1, 1)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+// ---------------------------------------------------------------------------
+// Questions with attachments: what reaches Bedrock.
+
+/// Uploads `bytes` as `name` for Ada; its id.
+async fn uploaded(world: &World, name: &str, bytes: &[u8]) -> String {
+    let (status, stored) = upload(world, ADA, name, bytes).await;
+    assert_eq!(status, StatusCode::CREATED, "{name}: {stored}");
+    stored["id"].as_str().unwrap().to_string()
+}
+
+/// Asks `body` as Ada: the status and, when it streams, its events.
+async fn ask(world: &World, body: Value) -> (StatusCode, Vec<SseEvent>, Value) {
+    let response = world
+        .app()
+        .oneshot(signed_as(ADA, "POST", "/api/chat", Some(body)))
+        .await
+        .unwrap();
+    let status = response.status();
+    if status == StatusCode::OK {
+        (status, SseReader::new(response).all().await, Value::Null)
+    } else {
+        (status, Vec::new(), body_json(response).await)
+    }
+}
+
+fn user(text: &str, attachments: &[&str]) -> Value {
+    serde_json::json!({ "role": "user", "text": text, "attachments": attachments })
+}
+
+fn model(text: &str) -> Value {
+    serde_json::json!({ "role": "assistant", "text": text })
+}
+
+fn messages(id: &str, turns: Vec<Value>) -> Value {
+    serde_json::json!({ "id": id, "messages": turns })
+}
+
+#[tokio::test]
+async fn an_attached_file_reaches_bedrock_unchanged_beside_its_question() {
+    let Setup { _moto, world, .. } = setup().await;
+    world
+        .standin
+        .state()
+        .set_default(bedrock_standin::Reply::echo());
+    let image = png(64, 48);
+    let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n".to_vec();
+    let image_id = uploaded(&world, "chart.png", &image).await;
+    let pdf_id = uploaded(&world, "Q3 report_final.pdf", &pdf).await;
+
+    let (status, events, _) = ask(
+        &world,
+        messages(
+            "a1",
+            vec![user("What do these show?", &[&image_id, &pdf_id])],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = text_of(&events);
+    assert!(answer.contains("- an image: png"), "{answer}");
+    assert!(
+        answer.contains("- a document, \"Q3 report final\": pdf"),
+        "{answer}"
+    );
+    assert_eq!(events[0].data.get("droppedAttachments"), None);
+
+    let request = world.standin.state().requests().pop().unwrap();
+    assert_eq!(request.attachments.len(), 2);
+    assert!(request.attachments[0].is(&image));
+    assert!(request.attachments[1].is(&pdf));
+    assert_eq!(
+        request.attachments[1].name.as_deref(),
+        Some("Q3 report final")
+    );
+}
+
+#[tokio::test]
+async fn files_of_the_same_name_in_two_turns_get_names_unique_in_the_request() {
+    let Setup { _moto, world, .. } = setup().await;
+    let first = uploaded(&world, "notes.txt", b"first notes").await;
+    let second = uploaded(&world, "notes.txt", b"second notes").await;
+    let (status, events, body) = ask(
+        &world,
+        messages(
+            "a2",
+            vec![
+                user("Read my notes.", &[&first]),
+                model("Read."),
+                user("And these?", &[&second]),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(events.last().unwrap().event, "done");
+    let request = world.standin.state().requests().pop().unwrap();
+    let names: Vec<_> = request
+        .attachments
+        .iter()
+        .map(|a| a.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["notes", "notes (2)"]);
+    assert!(request.attachments[0].is(b"first notes"));
+    assert!(request.attachments[1].is(b"second notes"));
+}
+
+#[tokio::test]
+async fn a_question_with_another_users_file_is_refused_before_bedrock() {
+    let Setup { _moto, world, .. } = setup().await;
+    let (status, bob) = upload(&world, BOB, "bob.txt", b"Bob's secret").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let bobs = bob["id"].as_str().unwrap();
+    let (status, _, body) = ask(&world, messages("a3", vec![user("Read it", &[bobs])])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not there (removed, or not yours)"),
+        "{message}"
+    );
+    assert!(world.standin.state().requests().is_empty());
+    // Files on the model's side are refused too.
+    let mine = uploaded(&world, "mine.txt", b"mine").await;
+    let turns = vec![
+        user("q", &[]),
+        serde_json::json!({ "role": "assistant", "text": "a", "attachments": [mine] }),
+        user("q2", &[]),
+    ];
+    let (status, _, _) = ask(&world, messages("a4", turns)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(world.standin.state().requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_question_over_the_counts_or_the_budget_is_refused_before_bedrock() {
+    let Setup { _moto, world, .. } = setup().await;
+    let mut ids = Vec::new();
+    for n in 0..21 {
+        ids.push(uploaded(&world, &format!("{n}.png"), &png(1, 1)).await);
+    }
+    let all: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (status, _, body) = ask(&world, messages("a5", vec![user("Look", &all)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["kind"], "too_many_attachments");
+    assert_eq!(
+        body["error"]["message"],
+        "a question may carry at most 20 images; this one has 21"
+    );
+
+    let mut full = png(100, 100);
+    full.resize(MAX_IMAGE_BYTES, 0);
+    let mut big = Vec::new();
+    for n in 0..4 {
+        big.push(uploaded(&world, &format!("big{n}.png"), &full).await);
+    }
+    let four: Vec<&str> = big.iter().map(String::as_str).collect();
+    let (status, _, body) = ask(&world, messages("a6", vec![user("Look", &four)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("at most 13 MB of files"), "{message}");
+    assert!(world.standin.state().requests().is_empty());
+
+    // Older turns' files that no longer fit beside the question's are left out, and
+    // the answer says how many.
+    let turns = vec![
+        user("first", &four[..3]),
+        model("seen"),
+        user("and this one?", &four[3..]),
+    ];
+    let (status, events, body) = ask(&world, messages("a7", turns)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(events[0].data["droppedAttachments"], 1);
+    let request = world.standin.state().requests().pop().unwrap();
+    assert_eq!(request.attachments.len(), 3);
+    assert!(request.attachments.iter().all(|a| a.is(&full)));
+}

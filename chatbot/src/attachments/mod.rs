@@ -74,6 +74,7 @@
 //! storage, not exposure.
 
 mod api;
+pub mod context;
 pub mod format;
 pub mod name;
 pub mod store;
