@@ -366,9 +366,10 @@ struct Opened<'a> {
 fn context_turns(stored: &[StoredTurn], question: &str, attachments: &[String]) -> Vec<Turn> {
     let mut turns: Vec<Turn> = Vec::with_capacity(stored.len() + 1);
     let question = Turn::new(Role::User, question).with_attachments(attachments.to_vec());
-    let stored = stored
-        .iter()
-        .map(|turn| Turn::new(turn.role, turn.text.clone()));
+    let stored = stored.iter().map(|turn| {
+        Turn::new(turn.role, turn.text.clone())
+            .with_attachments(turn.attachments.iter().map(|f| f.id.clone()).collect())
+    });
     for turn in stored.chain(std::iter::once(question)) {
         if turn.text.trim().is_empty() {
             continue;
@@ -630,20 +631,33 @@ async fn begin_stored(
         title: (!remembered).then(|| into.title().to_string()),
         history: recorder::saving(),
     };
+    // The question's own files are all given (else it was refused): saved with it.
+    let question_files: Vec<attachments::Stored> = asked
+        .attachments
+        .iter()
+        .filter_map(|id| files.get(id).map(|given| given.file.stored.clone()))
+        .collect();
     let begun = tokio::spawn({
-        let (history, user, question) = (
+        let (history, user, question, files_asked) = (
             Arc::clone(history),
             user.to_string(),
             asked.question.clone(),
+            question_files.clone(),
         );
         async move {
             match (&into, verdict_tx) {
                 (Destination::Existing(summary), Some(verdict)) => {
-                    let begun = history.begin_exactly(&user, summary, &question).await;
+                    let begun = history
+                        .begin_exactly(&user, summary, &question, &files_asked)
+                        .await;
                     let _ = verdict.send(matches!(begun, Err(HistoryError::Moved)));
                     begun
                 }
-                _ => history.begin(&user, &into, &question, follows).await,
+                _ => {
+                    history
+                        .begin(&user, &into, &question, &files_asked, follows)
+                        .await
+                }
             }
         }
     });
@@ -670,6 +684,7 @@ async fn begin_stored(
         before,
         base,
         question: asked.question.clone(),
+        attachments: question_files,
         follows,
         limits: context_limits(limits),
     };

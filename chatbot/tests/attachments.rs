@@ -524,3 +524,183 @@ async fn a_question_over_the_counts_or_the_budget_is_refused_before_bedrock() {
     assert_eq!(request.attachments.len(), 3);
     assert!(request.attachments.iter().all(|a| a.is(&full)));
 }
+
+// ---------------------------------------------------------------------------
+// With history: a conversation keeps its files, and deleting it deletes them.
+
+struct WithHistory {
+    _moto: Moto,
+    s3: aws_sdk_s3::Client,
+    world: World,
+}
+
+/// History in the emulator's DynamoDB, attachments in its S3; and its endpoint, for
+/// other worlds (tasks) on the same table and bucket.
+async fn setup_with_history() -> (WithHistory, String) {
+    let moto = Moto::start().unwrap();
+    let s3 = s3_at(&moto.endpoint()).await;
+    create_attachments_bucket(&s3).await;
+    let dynamodb = dynamodb_at(&moto.endpoint()).await;
+    create_history_table(&dynamodb, HISTORY_TABLE, true).await;
+    let endpoint = moto.endpoint();
+    let world = World::with_history(&endpoint, HISTORY_TABLE, 90, &attachments_env())
+        .await
+        .keeping_attachments_at(&endpoint)
+        .await;
+    (
+        WithHistory {
+            _moto: moto,
+            s3,
+            world,
+        },
+        endpoint,
+    )
+}
+
+/// Asks `question` with these files in `conversation` (none: a new one); the
+/// conversation's id.
+async fn ask_stored(
+    world: &World,
+    conversation: Option<&str>,
+    question: &str,
+    files: &[&str],
+) -> String {
+    let mut body = serde_json::json!({
+        "id": format!("s{}", files.len()),
+        "question": question,
+        "attachments": files,
+    });
+    if let Some(id) = conversation {
+        body["conversation"] = serde_json::json!(id);
+    }
+    let (status, events, body) = ask(world, body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(events.last().unwrap().event, "done", "{events:?}");
+    events[0].data["conversation"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_stored_conversation_reopens_with_its_files_and_keeps_giving_them_to_the_model() {
+    let (WithHistory { _moto, world, .. }, endpoint) = setup_with_history().await;
+    let image = png(640, 480);
+    let image_id = uploaded(&world, "diagram.png", &image).await;
+    let conversation = ask_stored(&world, None, "What is this?", &[&image_id]).await;
+    let first = world.standin.state().requests().pop().unwrap();
+    assert!(first.attachments[0].is(&image));
+
+    // The next question (from the memory of this conversation) still shows it.
+    ask_stored(&world, Some(&conversation), "And its colours?", &[]).await;
+    let second = world.standin.state().requests().pop().unwrap();
+    assert_eq!(second.attachments.len(), 1);
+    assert!(second.attachments[0].is(&image));
+    assert_eq!(second.attachments[0].message, 0);
+
+    let response = call(
+        &world,
+        ADA,
+        "GET",
+        &format!("/api/conversations/{conversation}"),
+    )
+    .await;
+    let stored = body_json(response).await;
+    let listed = &stored["turns"][0]["attachments"];
+    assert_eq!(
+        listed,
+        &serde_json::json!([{
+            "id": image_id, "name": "diagram.png", "kind": "image",
+            "format": "png", "size": image.len(),
+        }])
+    );
+    assert_eq!(stored["turns"][2].get("attachments"), None);
+
+    // Another task (no memory of it) reads the files from the stored conversation.
+    let fresh = World::with_history(&endpoint, HISTORY_TABLE, 90, &attachments_env())
+        .await
+        .keeping_attachments_at(&endpoint)
+        .await;
+    ask_stored(&fresh, Some(&conversation), "Once more?", &[]).await;
+    let third = fresh.standin.state().requests().pop().unwrap();
+    assert_eq!(third.attachments.len(), 1);
+    assert!(third.attachments[0].is(&image));
+}
+
+#[tokio::test]
+async fn deleting_a_conversation_deletes_its_files_and_only_the_owners() {
+    let (WithHistory { _moto, s3, world }, _) = setup_with_history().await;
+    let kept = uploaded(&world, "unsent.txt", b"never sent").await;
+    let sent = uploaded(&world, "sent.txt", b"sent once").await;
+    let conversation = ask_stored(&world, None, "Read this", &[&sent]).await;
+    assert_eq!(attachment_keys(&s3).await.len(), 2);
+
+    let uri = format!("/api/conversations/{conversation}");
+    assert_eq!(
+        call(&world, BOB, "DELETE", &uri).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(attachment_keys(&s3).await.len(), 2);
+
+    assert_eq!(
+        call(&world, ADA, "DELETE", &uri).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        attachment_keys(&s3).await,
+        vec![format!("{ATTACHMENTS_PREFIX}{ADA}/{kept}")]
+    );
+    assert_eq!(
+        call(&world, ADA, "GET", &format!("/api/attachments/{sent}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_conversation_whose_files_cannot_be_deleted_stays_to_be_deleted_again() {
+    let (setup, endpoint) = setup_with_history().await;
+    let proxy = FaultProxy::start(
+        &endpoint,
+        Faults {
+            rate: 0.0,
+            kinds: vec![],
+            seed: 3,
+        },
+    )
+    .await
+    .unwrap();
+    let world = World::with_history(&endpoint, HISTORY_TABLE, 90, &attachments_env())
+        .await
+        .keeping_attachments_at(&proxy.endpoint())
+        .await;
+    let sent = uploaded(&world, "sent.txt", b"sent once").await;
+    let conversation = ask_stored(&world, None, "Read this", &[&sent]).await;
+
+    proxy.set_faults(Faults {
+        rate: 1.0,
+        kinds: vec![Fault::Unavailable],
+        seed: 3,
+    });
+    let uri = format!("/api/conversations/{conversation}");
+    let response = call(&world, ADA, "DELETE", &uri).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body_json(response).await["error"]["kind"],
+        "attachments_unavailable"
+    );
+    assert_eq!(
+        call(&world, ADA, "GET", &uri).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(attachment_keys(&setup.s3).await.len(), 1);
+
+    proxy.set_faults(Faults {
+        rate: 0.0,
+        kinds: vec![],
+        seed: 3,
+    });
+    assert_eq!(
+        call(&world, ADA, "DELETE", &uri).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(attachment_keys(&setup.s3).await.is_empty());
+}

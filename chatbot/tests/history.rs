@@ -435,6 +435,7 @@ async fn two_claims_on_the_same_turn_both_land() {
             ADA,
             &Destination::new_for("hello"),
             "hello",
+            &[],
             Follows::Previous,
         )
         .await
@@ -448,11 +449,11 @@ async fn two_claims_on_the_same_turn_both_land() {
     // simultaneous case end to end).
     let read = Destination::Existing(summary);
     let a = history
-        .begin(ADA, &read, "tab one", Follows::Previous)
+        .begin(ADA, &read, "tab one", &[], Follows::Previous)
         .await
         .unwrap();
     let b = history
-        .begin(ADA, &read, "tab two", Follows::Previous)
+        .begin(ADA, &read, "tab two", &[], Follows::Previous)
         .await
         .unwrap();
     let mut claimed = vec![a.answer_index, b.answer_index];

@@ -92,6 +92,13 @@ fn conversation_json(summary: &Summary, turns: &Turns) -> Value {
                 "index": turn.index,
                 "incomplete": turn.incomplete.as_ref().map(|reason| json!({ "reason": reason })),
             });
+            if !turn.attachments.is_empty() {
+                value["attachments"] = turn
+                    .attachments
+                    .iter()
+                    .map(crate::attachments::Stored::to_json)
+                    .collect();
+            }
             // An answer saved at its end says which model wrote it and what it used.
             if let Some(model) = &turn.model {
                 value["model"] = json!(model);
@@ -177,8 +184,17 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let history = enabled(&state)?;
-    history.delete(&identity.subject, &id).await?;
-    tracing::info!(user = %identity.subject, conversation = %id, "conversation deleted");
+    let user = identity.subject.as_str();
+    // Its files first: if S3 fails, the conversation stays, to be deleted again.
+    let mut files = 0;
+    if let Some(attachments) = &state.attachments {
+        let ids = history.attachments_of(user, &id).await?;
+        files = ids.len();
+        futures_util::future::try_join_all(ids.iter().map(|file| attachments.delete(user, file)))
+            .await?;
+    }
+    history.delete(user, &id).await?;
+    tracing::info!(user = %user, conversation = %id, files, "conversation deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -405,6 +421,7 @@ mod tests {
                     follows: Follows::Previous,
                     model: None,
                     spent: Spent::default(),
+                    attachments: Vec::new(),
                 },
                 StoredTurn {
                     role: Role::Assistant,
@@ -415,6 +432,7 @@ mod tests {
                     follows: Follows::Previous,
                     model: None,
                     spent: Spent::default(),
+                    attachments: Vec::new(),
                 },
             ],
             truncated: false,

@@ -55,7 +55,8 @@
 //! ```json
 //! {"id": "…", "title": "…", "createdAt": 0, "updatedAt": 0,
 //!  "turns": [{"role": "user" | "assistant", "text": "…", "at": 0, "index": 0,
-//!             "incomplete": null | {"reason": "…"}}],
+//!             "incomplete": null | {"reason": "…"},
+//!             "attachments"?: [{"id", "name", "kind", "format", "size"}]}],
 //!  "truncated": false}
 //! ```
 //!
@@ -63,6 +64,8 @@
 //! again (`/api/chat` with `replaces`) starts a new branch from the turn before it,
 //! and the turns it replaced are kept but no longer listed. `index` names a turn for
 //! `replaces` (indexes of one branch grow, with gaps where other branches are).
+//! A question sent with files lists them as `attachments` (`GET
+//! /api/attachments/{id}` serves each; [`crate::attachments`]).
 //! An answer saved at its end also has `model` (the model that wrote it), `usage`
 //! (its tokens, as in `/api/chat`'s `done`) and, when priced, `cost`.
 //!
@@ -85,7 +88,9 @@
 //!
 //! ## `DELETE /api/conversations/{id}`
 //!
-//! 204: the conversation and every item of it are deleted.
+//! 204: the conversation and every item of it are deleted, and with attachments on,
+//! the files its questions carried (of every branch), first: when S3 cannot delete
+//! them, 503 `attachments_unavailable` and the conversation stays, to be deleted again.
 //!
 //! ## `GET /api/conversations/search?q=&cursor=`
 //!

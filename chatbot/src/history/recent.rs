@@ -183,6 +183,7 @@ mod tests {
                     follows: Follows::Previous,
                     model: None,
                     spent: Spent::default(),
+                    attachments: Vec::new(),
                 }],
                 truncated: false,
                 expires: None,

@@ -63,6 +63,8 @@ pub struct Remember {
     pub base: u32,
     /// The question.
     pub question: String,
+    /// The files attached to it.
+    pub attachments: Vec<crate::attachments::Stored>,
     /// The turn the question follows.
     pub follows: Follows,
     /// The limits a read of the conversation's context has.
@@ -371,6 +373,7 @@ impl Writer {
             follows: remember.follows,
             model: None,
             spent: Spent::default(),
+            attachments: remember.attachments,
         };
         let answer = StoredTurn {
             role: Role::Assistant,
@@ -381,6 +384,7 @@ impl Writer {
             follows: Follows::Previous,
             model: Some(self.model.clone()),
             spent: self.spent.clone(),
+            attachments: Vec::new(),
         };
         let mut context = remember.before;
         context.turns.extend([question, answer]);

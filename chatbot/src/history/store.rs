@@ -5,7 +5,7 @@
 //! | item | `sk` | attributes |
 //! |---|---|---|
 //! | conversation | `c#<id>` | `title`, `createdAt`, `updatedAt` (ms), `turns` (count), `expiresAt` |
-//! | turn (head) | `c#<id>#t#<index:06>` | `role`, `at` (ms), `text` (first part), `incomplete` (reason, while not whole), `follows` (only on an edited question: the index of the turn it follows, −1 for none), `expiresAt` |
+//! | turn (head) | `c#<id>#t#<index:06>` | `role`, `at` (ms), `text` (first part), `incomplete` (reason, while not whole), `follows` (only on an edited question: the index of the turn it follows, −1 for none), `attachments` (only on a question with files: a list of `{id, name, format, size}`, its files in the attachments bucket), `expiresAt` |
 //! | turn (part n ≥ 1) | `c#<id>#t#<index:06>#<n:03>` | `text` (the next [`PART_BYTES`] of it), `expiresAt` |
 //!
 //! Only conversation items carry `updatedAt`, so only they are in the sparse
@@ -40,6 +40,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::text;
 use super::{History, HistoryError};
+use crate::attachments::{Format, Stored};
 use crate::conversation::{Role, Turn};
 use crate::history_table::{BY_UPDATED_INDEX, EXPIRES_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT};
 
@@ -92,6 +93,8 @@ const COST_MICROS: &str = "costMicros";
 const CURRENCY: &str = "currency";
 /// On an answer: the model that wrote it (with the answer's own tokens and cost).
 const MODEL: &str = "model";
+/// On a question: the files attached to it, `{id, name, format, size}` each.
+const ATTACHMENTS: &str = "attachments";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -141,6 +144,8 @@ pub struct StoredTurn {
     pub model: Option<String>,
     /// An answer: the tokens it used and what it cost, when recorded at its end.
     pub spent: Spent,
+    /// A question: the files attached to it.
+    pub attachments: Vec<Stored>,
 }
 
 /// The turn a turn follows. A question asked again with other words (or the same,
@@ -441,6 +446,45 @@ fn spent_of(item: &Item) -> Spent {
     }
 }
 
+/// A question's files as an attribute: a list of `{id, name, format, size}`.
+fn attachments_value(files: &[Stored]) -> AttributeValue {
+    AttributeValue::L(
+        files
+            .iter()
+            .map(|file| {
+                AttributeValue::M(HashMap::from([
+                    ("id".to_string(), s(file.id.as_str())),
+                    ("name".to_string(), s(file.name.as_str())),
+                    ("format".to_string(), s(file.format.as_str())),
+                    ("size".to_string(), n(file.size)),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+/// The files an item's `attachments` lists (none when it lists none; an entry
+/// without an id or a known format is skipped).
+fn attachments_of_item(item: &Item) -> Vec<Stored> {
+    let Some(Ok(listed)) = item.get(ATTACHMENTS).map(AttributeValue::as_l) else {
+        return Vec::new();
+    };
+    listed
+        .iter()
+        .filter_map(|entry| {
+            let entry = entry.as_m().ok()?;
+            Some(Stored {
+                id: get_s(entry, "id")?.to_string(),
+                name: get_s(entry, "name").unwrap_or("file").to_string(),
+                format: Format::parse(get_s(entry, "format")?)?,
+                size: get_n(entry, "size")
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 /// The code of a service error (`ConditionalCheckFailedException`, …).
 fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
     match error {
@@ -499,6 +543,9 @@ impl History {
                 head.insert(AT.into(), n(turn.at));
                 if let Some(reason) = &turn.incomplete {
                     head.insert(INCOMPLETE.into(), s(reason.as_str()));
+                }
+                if !turn.attachments.is_empty() {
+                    head.insert(ATTACHMENTS.into(), attachments_value(&turn.attachments));
                 }
                 match turn.follows {
                     // An explicit follow that says "the one before" is left out.
@@ -696,6 +743,7 @@ impl History {
                     follows,
                     model: get_s(item, MODEL).map(str::to_string),
                     spent: spent_of(item),
+                    attachments: attachments_of_item(item),
                 });
                 let Some(before) = follows.of(index) else {
                     // The branch's first turn.
@@ -742,14 +790,16 @@ impl History {
     /// indexes while other tabs claim the same. A new conversation is created by the
     /// same transaction, under the id chosen beforehand. `follows`: the turn the
     /// question follows (an edited question: an earlier one; see [`Follows`]).
+    /// `files`: the files attached to the question (its item lists them).
     pub async fn begin(
         &self,
         user: &str,
         into: &Destination,
         question: &str,
+        files: &[Stored],
         follows: Follows,
     ) -> Result<Exchange, HistoryError> {
-        self.claim_exchange(user, into, question, follows, Claim::Next)
+        self.claim_exchange(user, into, question, files, follows, Claim::Next)
             .await
     }
 
@@ -764,9 +814,11 @@ impl History {
         user: &str,
         known: &Summary,
         question: &str,
+        files: &[Stored],
     ) -> Result<Exchange, HistoryError> {
         let into = Destination::Existing(known.clone());
-        self.claim_exchange(user, &into, question, Follows::Previous, Claim::Exactly)
+        let claim = Claim::Exactly;
+        self.claim_exchange(user, &into, question, files, Follows::Previous, claim)
             .await
     }
 
@@ -775,6 +827,7 @@ impl History {
         user: &str,
         into: &Destination,
         question: &str,
+        files: &[Stored],
         follows: Follows,
         claim: Claim,
     ) -> Result<Exchange, HistoryError> {
@@ -796,6 +849,7 @@ impl History {
                 follows,
                 model: None,
                 spent: Spent::default(),
+                attachments: files.to_vec(),
             };
             let answer_turn = StoredTurn {
                 role: Role::Assistant,
@@ -806,6 +860,7 @@ impl History {
                 follows: Follows::Previous,
                 model: None,
                 spent: Spent::default(),
+                attachments: Vec::new(),
             };
             let first = expected;
             let mut writes = Vec::new();
@@ -1088,6 +1143,35 @@ impl History {
         }
     }
 
+    /// The ids of the files attached to `user`'s conversation `id`, in every branch
+    /// (for deleting them with it).
+    pub async fn attachments_of(&self, user: &str, id: &str) -> Result<Vec<String>, HistoryError> {
+        if !text::is_id(id) {
+            return Err(HistoryError::NotFound);
+        }
+        let pk = partition(user);
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .query_sk(&pk, "begins_with(#sk, :value)", meta_sk(id))
+                .projection_expression("#sk, #attachments")
+                .expression_attribute_names("#attachments", ATTACHMENTS)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                ids.extend(attachments_of_item(item).into_iter().map(|file| file.id));
+            }
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+
     /// Deletes `user`'s conversation `id` and every item of it: the conversation item
     /// first (so no tab can claim a turn in it any more), then its turns.
     pub async fn delete(&self, user: &str, id: &str) -> Result<(), HistoryError> {
@@ -1209,6 +1293,7 @@ impl History {
                 follows: Follows::Previous,
                 model: None,
                 spent: Spent::default(),
+                attachments: Vec::new(),
             };
             items.extend(self.turn_items(&pk, &id, index, &stored, now));
         }
