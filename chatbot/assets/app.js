@@ -21,6 +21,7 @@ const ui = {
   offerAccept: $("import-accept"), offerDecline: $("import-decline"),
   picker: $("model-picker"), pickerField: $("model-field"), totals: $("totals"),
   copyConversation: $("copy-conversation"), theme: $("theme"),
+  attach: $("attach"), fileInput: $("file-input"), attachments: $("attachments"),
 };
 
 const state = {
@@ -37,6 +38,8 @@ const state = {
   signedOut: false, // the load balancer's session expired: nothing works until sign-in
   models: [], // [{ id, label }] the chatbot offers, the default first
   model: null, // the chosen model's id
+  files: null, // what /api/me says of attachments, when the chatbot takes them
+  attached: [], // the composer's files: { name, size, kind, url?, id?, uploading }
 };
 
 // The message each article of the log shows.
@@ -291,6 +294,7 @@ function fillMessage(article, message) {
   const body = article.querySelector(".body");
   if (message.role === "user") {
     body.textContent = message.text;
+    if (message.attachments?.length) body.append(sentFiles(message.attachments));
   } else {
     // Only what changed is built again: text selected in an earlier block stays.
     body.querySelector(":scope > .typing")?.remove();
@@ -585,6 +589,157 @@ function historyStatus(history) {
   ui.historyStatus.hidden = history.saving !== false;
 }
 
+// ---- attachments ------------------------------------------------------------------
+
+const sizeText = (bytes) =>
+  bytes < 1024 ? `${bytes} bytes` : bytes < 1048576 ? `${Math.ceil(bytes / 1024)} KB` : `${(Math.ceil(bytes / 10485.76) / 100).toFixed(2).replace(/\.?0+$/, "")} MB`;
+
+// The files of a sent question: images as small pictures, documents as downloads,
+// each served by the chatbot to its owner only.
+function sentFiles(files) {
+  const list = document.createElement("ul");
+  list.className = "sent-files";
+  list.setAttribute("aria-label", "Attached files");
+  for (const file of files) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `/api/attachments/${encodeURIComponent(file.id)}`;
+    if (file.kind === "image") {
+      link.target = "_blank";
+      link.rel = "noopener";
+      const image = document.createElement("img");
+      image.src = link.href;
+      image.alt = file.name;
+      image.loading = "lazy";
+      link.append(image);
+    } else {
+      link.download = file.name;
+      link.textContent = `📄 ${file.name} (${sizeText(file.size)})`;
+    }
+    item.append(link);
+    list.append(item);
+  }
+  return list;
+}
+
+function setUpAttachments(me) {
+  state.files = me?.attachments?.enabled ? me.attachments : null;
+  ui.attach.hidden = !state.files;
+}
+
+// What is refused before uploading (the server checks everything again, by the
+// bytes): too many of a kind, too large.
+function refusedBeforeUpload(file, kind) {
+  const limits = state.files;
+  const count = state.attached.filter((f) => f.kind === kind).length;
+  if (kind === "image" && count >= limits.maxImages) return `A question may carry at most ${limits.maxImages} images.`;
+  if (kind === "document" && count >= limits.maxDocuments) return `A question may carry at most ${limits.maxDocuments} documents.`;
+  const most = kind === "image" ? limits.maxImageBytes : limits.maxDocumentBytes;
+  if (file.size > most) return `“${file.name}” is ${sizeText(file.size)}: ${kind === "image" ? "an image" : "a document"} may be at most ${sizeText(most)}.`;
+  return null;
+}
+
+// Uploads `files` (from the button, a drop or a paste), each shown as a chip at once.
+function attachFiles(files) {
+  if (!state.files || state.signedOut) return;
+  for (const file of files) {
+    const kind = file.type.startsWith("image/") ? "image" : "document";
+    const refusal = refusedBeforeUpload(file, kind);
+    if (refusal) {
+      showNotice(refusal);
+      continue;
+    }
+    const entry = { name: file.name || "pasted file", size: file.size, kind, uploading: true };
+    if (kind === "image") entry.url = URL.createObjectURL(file);
+    state.attached.push(entry);
+    upload(entry, file);
+  }
+  renderAttached();
+}
+
+async function upload(entry, file) {
+  const form = new FormData();
+  form.append("file", file, entry.name);
+  try {
+    const response = await api("/api/attachments", { method: "POST", body: form });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.error?.message || `The file could not be attached (${response.status}).`);
+    if (!state.attached.includes(entry)) {
+      // Removed while it uploaded.
+      forgetFile(answer.id);
+      return;
+    }
+    Object.assign(entry, { id: answer.id, kind: answer.kind, format: answer.format, size: answer.size, name: answer.name, uploading: false });
+  } catch (error) {
+    dropAttached(entry);
+    if (!(error instanceof SignedOutError)) showNotice(error.message);
+  }
+  renderAttached();
+}
+
+// Deletes an uploaded file never sent (its chip was removed).
+function forgetFile(id) {
+  if (id) api(`/api/attachments/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+}
+
+function dropAttached(entry) {
+  state.attached = state.attached.filter((f) => f !== entry);
+  if (entry.url) URL.revokeObjectURL(entry.url);
+}
+
+function removeAttached(entry) {
+  dropAttached(entry);
+  forgetFile(entry.id);
+  renderAttached();
+  focusComposer();
+}
+
+function renderAttached() {
+  ui.attachments.replaceChildren();
+  for (const entry of state.attached) {
+    const item = document.createElement("li");
+    item.className = `attachment${entry.uploading ? " uploading" : ""}`;
+    if (entry.url) {
+      const image = document.createElement("img");
+      image.src = entry.url;
+      image.alt = "";
+      item.append(image);
+    } else {
+      const icon = document.createElement("span");
+      icon.className = "file-icon";
+      icon.setAttribute("aria-hidden", "true");
+      icon.textContent = "📄";
+      item.append(icon);
+    }
+    const name = document.createElement("span");
+    name.className = "file-name";
+    name.textContent = entry.name;
+    name.title = entry.name;
+    const size = document.createElement("span");
+    size.className = "file-size";
+    size.textContent = entry.uploading ? "uploading…" : sizeText(entry.size);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "icon-button remove";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Remove ${entry.name}`);
+    remove.addEventListener("click", () => removeAttached(entry));
+    item.append(name, size, remove);
+    ui.attachments.append(item);
+  }
+  ui.attachments.hidden = state.attached.length === 0;
+  updateComposer();
+}
+
+// The composer's files, taken for a question (the chips go; the files stay stored).
+function takeAttached() {
+  const files = state.attached.map(({ id, name, kind, format, size }) => ({ id, name, kind, format, size }));
+  for (const entry of state.attached) if (entry.url) URL.revokeObjectURL(entry.url);
+  state.attached = [];
+  renderAttached();
+  return files;
+}
+
 // ---- asking -----------------------------------------------------------------------
 
 function updateComposer() {
@@ -593,7 +748,8 @@ function updateComposer() {
   ui.counter.textContent = length > state.maxChars * 0.8 ? `${length.toLocaleString()} / ${state.maxChars.toLocaleString()}` : "";
   ui.counter.classList.toggle("over", over);
   const busy = state.streaming !== null;
-  ui.send.disabled = busy || over || ui.input.value.trim() === "" || state.retryTimer !== null;
+  const uploading = state.attached.some((f) => f.uploading);
+  ui.send.disabled = busy || over || uploading || ui.input.value.trim() === "" || state.retryTimer !== null;
   ui.send.hidden = busy;
   ui.stop.hidden = !busy;
   // Asking the last question again waits out a throttle as sending does.
@@ -611,7 +767,7 @@ function tooLong(text) {
 // Asks `text` in the open conversation. `replaces`: the stored index of the question
 // it is asked in place of (see askAgain). From the composer, the composer is emptied
 // once the question is on its way; a question that could not be sent comes back.
-async function ask(text, { replaces, fromComposer = false } = {}) {
+async function ask(text, { replaces, fromComposer = false, files = [] } = {}) {
   if (state.streaming || tooLong(text)) return;
   let conversation = current();
   if (!conversation) {
@@ -623,9 +779,11 @@ async function ask(text, { replaces, fromComposer = false } = {}) {
   hideNotice();
   if (!conversation.title) conversation.title = text.replace(/\s+/g, " ").trim().slice(0, 60);
   const question = { role: "user", text };
+  if (files.length) question.attachments = files;
   conversation.messages.push(question);
   const id = newId();
   const body = { id, ...state.store.question(conversation, text, replaces) };
+  if (files.length && "question" in body) body.attachments = files.map((f) => f.id);
   if (state.models.length > 1) body.model = state.model;
   const answer = { role: "assistant", text: "", pending: true };
   conversation.messages.push(answer);
@@ -661,6 +819,11 @@ async function ask(text, { replaces, fromComposer = false } = {}) {
     });
     if (!response.ok) {
       await refused(response, answer);
+      // The refused question's files wait in the composer again (still stored).
+      if (fromComposer && files.length && !state.attached.length) {
+        state.attached = files.map((f) => ({ ...f, uploading: false }));
+        renderAttached();
+      }
     } else if (!(await readEvents(response, answer, node, conversation)) && answer.stopReason !== "stopped") {
       lost = true;
     }
@@ -1124,7 +1287,7 @@ async function copy(button, text = button.dataset.copy) {
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.input.value;
-  if (text.trim() && !ui.send.disabled) ask(text, { fromComposer: true });
+  if (text.trim() && !ui.send.disabled) ask(text, { fromComposer: true, files: takeAttached() });
 });
 ui.input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -1137,6 +1300,29 @@ ui.input.addEventListener("input", () => {
   keepDraft();
 });
 ui.stop.addEventListener("click", stopAnswer);
+ui.attach.addEventListener("click", () => ui.fileInput.click());
+ui.fileInput.addEventListener("change", () => {
+  attachFiles([...ui.fileInput.files]);
+  ui.fileInput.value = "";
+});
+ui.form.addEventListener("dragover", (event) => {
+  if (!state.files || !event.dataTransfer?.types.includes("Files")) return;
+  event.preventDefault();
+  ui.form.classList.add("dropping");
+});
+ui.form.addEventListener("dragleave", () => ui.form.classList.remove("dropping"));
+ui.form.addEventListener("drop", (event) => {
+  ui.form.classList.remove("dropping");
+  if (!state.files || !event.dataTransfer?.files.length) return;
+  event.preventDefault();
+  attachFiles([...event.dataTransfer.files]);
+});
+ui.input.addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData?.files || [])];
+  if (!state.files || !files.length) return;
+  event.preventDefault();
+  attachFiles(files);
+});
 ui.newChat.addEventListener("click", startNewChat);
 ui.noticeClose.addEventListener("click", () => (ui.notice.hidden = true));
 ui.noticeAction.addEventListener("click", () => {
@@ -1196,6 +1382,7 @@ async function begin() {
   const me = await loadIdentity();
   state.user = me?.user || me?.name || "anonymous";
   setUpModels(me);
+  setUpAttachments(me);
   restoreDraft();
   const history = me?.history;
   state.store = history?.enabled ? new ServerStore() : new LocalStore(state.user);

@@ -113,6 +113,8 @@ function messagesOf(turns) {
     incomplete: Boolean(t.incomplete),
     reason: t.incomplete?.reason,
     error: t.incomplete ? reasonText(t.incomplete.reason) : undefined,
+    // A question's files: { id, name, kind, format, size } each.
+    attachments: t.attachments,
     // An answer saved at its end: which model wrote it, what it used and cost.
     model: t.model,
     usage: t.usage,
@@ -275,7 +277,9 @@ export class LocalStore {
   question(conversation) {
     const messages = conversation.messages
       .filter((m) => !m.pending && m.text && m.text.trim() !== "")
-      .map((m) => ({ role: m.role, text: m.text }));
+      .map((m) => (m.attachments?.length
+        ? { role: m.role, text: m.text, attachments: m.attachments.map((a) => a.id) }
+        : { role: m.role, text: m.text }));
     return { messages };
   }
 }

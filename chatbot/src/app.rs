@@ -36,8 +36,9 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Only the page's own scripts, styles, images and API; never framed; no plugins,
-/// no `<base>`, forms post only here.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// no `<base>`, forms post only here. Images also from `blob:`: the preview of a file
+/// being attached is shown from the file itself (an object URL), before it uploads.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Everything a handler needs, cheap to clone.
 #[derive(Clone, Debug)]

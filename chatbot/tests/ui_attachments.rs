@@ -1,0 +1,144 @@
+#![allow(clippy::unwrap_used)]
+//! Attaching files in headless Chromium, with history on (the emulator's DynamoDB
+//! and S3): files chosen with the file button show as chips (a picture for an image),
+//! a chip is removed by keyboard-reachable button (its file deleted from S3), the
+//! question goes with the rest, the stand-in's echo says what reached Bedrock (the
+//! same bytes), and the question shows its files, after a reload too. The page with
+//! chips stays clean for axe-core.
+
+mod support;
+
+use bedrock_standin::Reply;
+use fantoccini::Locator;
+use serde_json::json;
+use support::browser::*;
+use support::*;
+
+/// Chips shown and whether each is still uploading: `[[name, uploading]]`.
+const CHIPS: &str = "return [...document.querySelectorAll('#attachments .attachment')] \
+    .map(c => [c.querySelector('.file-name').textContent, c.classList.contains('uploading')])";
+
+#[tokio::test]
+async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_the_question() {
+    let moto = testkit::Moto::start().unwrap();
+    let endpoint = moto.endpoint();
+    create_history_table(&dynamodb_at(&endpoint).await, HISTORY_TABLE, true).await;
+    let s3 = s3_at(&endpoint).await;
+    create_attachments_bucket(&s3).await;
+    let world = dev_with_history_and(
+        "dev@example.com",
+        &endpoint,
+        HISTORY_TABLE,
+        &attachments_env(),
+    )
+    .await
+    .keeping_attachments_at(&endpoint)
+    .await;
+    world.standin.state().set_default(Reply::echo());
+
+    let dir = std::env::temp_dir().join(format!("chatbot-ui-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = png(64, 48);
+    let picture = dir.join("diagram.png");
+    std::fs::write(&picture, &image).unwrap();
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "not for this question").unwrap();
+
+    let (browser, _server) = open(&world).await;
+    let attach = browser.client.find(Locator::Id("attach")).await.unwrap();
+    assert!(
+        attach.is_displayed().await.unwrap(),
+        "the file button shows"
+    );
+    let input = browser
+        .client
+        .find(Locator::Id("file-input"))
+        .await
+        .unwrap();
+    for file in [&picture, &notes] {
+        input.send_keys(file.to_str().unwrap()).await.unwrap();
+    }
+    browser
+        .wait_for(
+            "both files uploaded",
+            "return document.querySelectorAll('#attachments .attachment:not(.uploading)').length === 2",
+        )
+        .await;
+    assert_eq!(
+        browser.js(CHIPS).await,
+        json!([["diagram.png", false], ["notes.txt", false]])
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#attachments img').src.startsWith('blob:')")
+            .await,
+        json!(true),
+        "the image's chip shows the picture itself"
+    );
+    assert_eq!(browser.axe_violations().await, json!([]), "with chips");
+    assert_eq!(attachment_keys(&s3).await.len(), 2);
+
+    // The text file's chip goes by keyboard, and its file with it.
+    assert!(
+        browser
+            .tab_to("button[aria-label='Remove notes.txt']", false)
+            .await
+    );
+    browser.keys("\u{e007}").await; // Enter
+    browser
+        .wait_for(
+            "one chip left",
+            "return document.querySelectorAll('#attachments .attachment').length === 1",
+        )
+        .await;
+    wait_until_async(|| async { attachment_keys(&s3).await.len() == 1 }).await;
+
+    browser.ask("What does the diagram show?").await;
+    browser.answer_done().await;
+    let answer = browser
+        .js("return document.querySelector('.message.assistant .body').textContent")
+        .await;
+    assert!(
+        answer.as_str().unwrap().contains("You attached:an image: png"),
+        "{answer}"
+    );
+    assert!(!answer.as_str().unwrap().contains("document"), "{answer}");
+    let request = world.standin.state().requests().pop().unwrap();
+    assert_eq!(request.attachments.len(), 1);
+    assert!(request.attachments[0].is(&image));
+    assert_eq!(
+        browser.js(CHIPS).await,
+        json!([]),
+        "the chips went with the question"
+    );
+
+    let shown =
+        "return [...document.querySelectorAll('.message.user .sent-files img')].map(i => i.alt)";
+    assert_eq!(browser.js(shown).await, json!(["diagram.png"]));
+    browser.reload_showing(".message.user .sent-files").await;
+    assert_eq!(browser.js(shown).await, json!(["diagram.png"]));
+    // The picture comes from the chatbot, as the image it was checked to be.
+    let served = browser
+        .js(
+            "return fetch(document.querySelector('.message.user .sent-files img').src) \
+             .then(r => [r.status, r.headers.get('content-type')])",
+        )
+        .await;
+    assert_eq!(served, json!([200, "image/png"]));
+
+    browser.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Polls the async `done` until it holds, for at most 20 s.
+async fn wait_until_async<F, Fut>(done: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "condition never held");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
