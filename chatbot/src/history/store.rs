@@ -1143,33 +1143,49 @@ impl History {
         }
     }
 
+    /// Every item of the conversation `id` in partition `pk` (every branch's), with
+    /// its sort key and, when `with_attachments`, its files.
+    async fn items_of(
+        &self,
+        pk: &str,
+        id: &str,
+        with_attachments: bool,
+    ) -> Result<Vec<Item>, HistoryError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .query_sk(pk, "begins_with(#sk, :value)", meta_sk(id))
+                .consistent_read(true)
+                .set_exclusive_start_key(start);
+            query = if with_attachments {
+                query
+                    .projection_expression("#sk, #attachments")
+                    .expression_attribute_names("#attachments", ATTACHMENTS)
+            } else {
+                query.projection_expression("#sk")
+            };
+            let output = query.send().await.map_err(unavailable)?;
+            items.extend(output.items().iter().cloned());
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// The ids of the files attached to `user`'s conversation `id`, in every branch
     /// (for deleting them with it).
     pub async fn attachments_of(&self, user: &str, id: &str) -> Result<Vec<String>, HistoryError> {
         if !text::is_id(id) {
             return Err(HistoryError::NotFound);
         }
-        let pk = partition(user);
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .query_sk(&pk, "begins_with(#sk, :value)", meta_sk(id))
-                .projection_expression("#sk, #attachments")
-                .expression_attribute_names("#attachments", ATTACHMENTS)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items() {
-                ids.extend(attachments_of_item(item).into_iter().map(|file| file.id));
-            }
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(ids);
-            }
-        }
+        let items = self.items_of(&partition(user), id, true).await?;
+        Ok(items
+            .iter()
+            .flat_map(attachments_of_item)
+            .map(|file| file.id)
+            .collect())
     }
 
     /// Deletes `user`'s conversation `id` and every item of it: the conversation item
@@ -1180,30 +1196,14 @@ impl History {
         }
         self.recent.forget(user, id);
         let pk = partition(user);
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .query_sk(&pk, "begins_with(#sk, :value)", meta_sk(id))
-                .projection_expression("#sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            keys.extend(
-                output
-                    .items()
-                    .iter()
-                    .filter_map(|item| get_s(item, SORT_KEY))
-                    .filter(|sk| parse_sk(sk).is_some())
-                    .map(str::to_string),
-            );
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let mut keys: Vec<String> = self
+            .items_of(&pk, id, false)
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, SORT_KEY))
+            .filter(|sk| parse_sk(sk).is_some())
+            .map(str::to_string)
+            .collect();
         if keys.is_empty() {
             return Err(HistoryError::NotFound);
         }

@@ -480,22 +480,7 @@ pub const HISTORY_TABLE: &str = "bedrock-chatbot-team-a-history";
 /// A DynamoDB client on `endpoint` with static test credentials: the SDK's standard
 /// retry (3 attempts), with short backoffs so that faults are met in milliseconds.
 pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region("us-west-2")
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            "AKIDCHATBOT",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(std::time::Duration::from_millis(10))
-                .with_max_backoff(std::time::Duration::from_millis(50)),
-        )
+    let sdk = emulator_config(endpoint)
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(std::time::Duration::from_secs(2))
@@ -651,6 +636,12 @@ pub const ATTACHMENTS_PREFIX: &str = "team-a/chatbot/";
 /// credentials and the SDK's standard retry with short backoffs: what the app loads,
 /// with `AWS_ENDPOINT_URL` set.
 pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
+    emulator_config(endpoint).load().await
+}
+
+/// The SDK configuration of every AWS client of the tests: `endpoint`, static test
+/// credentials, the standard retry (3 attempts) with short backoffs.
+fn emulator_config(endpoint: &str) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .region("us-west-2")
         .endpoint_url(endpoint)
@@ -667,8 +658,6 @@ pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
                 .with_initial_backoff(std::time::Duration::from_millis(10))
                 .with_max_backoff(std::time::Duration::from_millis(50)),
         )
-        .load()
-        .await
 }
 
 /// An S3 client on `endpoint`, configured as the app configures its own.
