@@ -931,7 +931,8 @@ async function askAgain(question, text) {
     if (!conversation.messages.includes(messageOf.get(node))) node.remove();
   }
   if (!state.store.server) state.store.save(conversation);
-  await ask(text, { replaces });
+  // Asked again (edited or regenerated) with the files it had.
+  await ask(text, { replaces, files: question.attachments || [] });
 }
 
 // The stored index of `question`: known for a conversation read from the server; for

@@ -99,7 +99,10 @@ async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_th
         .js("return document.querySelector('.message.assistant .body').textContent")
         .await;
     assert!(
-        answer.as_str().unwrap().contains("You attached:an image: png"),
+        answer
+            .as_str()
+            .unwrap()
+            .contains("You attached:an image: png"),
         "{answer}"
     );
     assert!(!answer.as_str().unwrap().contains("document"), "{answer}");
@@ -117,6 +120,18 @@ async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_th
     assert_eq!(browser.js(shown).await, json!(["diagram.png"]));
     browser.reload_showing(".message.user .sent-files").await;
     assert_eq!(browser.js(shown).await, json!(["diagram.png"]));
+    // Regenerated (after the reload: from the stored question), with its file.
+    let asked = world.standin.state().requests().len();
+    browser
+        .js("document.querySelector('.message.assistant .message-action.again').click()")
+        .await;
+    wait_until(|| world.standin.state().requests().len() > asked).await;
+    browser.answer_done().await;
+    let again = world.standin.state().requests().pop().unwrap();
+    assert_eq!(again.attachments.len(), 1, "regenerated with its file");
+    assert!(again.attachments[0].is(&image));
+    assert_eq!(browser.js(shown).await, json!(["diagram.png"]));
+
     // The picture comes from the chatbot, as the image it was checked to be.
     let served = browser
         .js(
