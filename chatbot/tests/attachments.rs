@@ -704,3 +704,52 @@ async fn a_conversation_whose_files_cannot_be_deleted_stays_to_be_deleted_again(
     );
     assert!(attachment_keys(&setup.s3).await.is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// What AWS's S3 does that the emulator does not.
+
+/// S3 as the task role sees it: it may get objects under its prefix but not list the
+/// bucket, so S3 answers a key that is not there with 403 `AccessDenied`, not 404
+/// `NoSuchKey` (Amazon S3 API Reference, GetObject, "Permissions").
+async fn s3_without_list_permission() -> String {
+    use axum::response::IntoResponse;
+    let denied = || async {
+        (
+            StatusCode::FORBIDDEN,
+            [("content-type", "application/xml")],
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>x</HostId></Error>",
+        )
+            .into_response()
+    };
+    let router = axum::Router::new().fallback(denied);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_missing_file_is_not_found_when_s3_says_access_denied_for_it() {
+    let endpoint = s3_without_list_permission().await;
+    let world = World::new(&attachments_env())
+        .await
+        .keeping_attachments_at(&endpoint)
+        .await;
+    let response = call(&world, ADA, "GET", "/api/attachments/0mxb0zh8kw3pkaj1").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (status, _, body) = ask(
+        &world,
+        messages("d1", vec![user("Read it", &["0mxb0zh8kw3pkaj1"])]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // An earlier turn's file gone (expired) is left out, not an error.
+    let turns = vec![
+        user("first", &["0mxb0zh8kw3pkaj1"]),
+        model("seen"),
+        user("go on", &[]),
+    ];
+    let (status, events, body) = ask(&world, messages("d2", turns)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(events[0].data["droppedAttachments"], 1);
+}
