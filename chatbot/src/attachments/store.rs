@@ -10,7 +10,8 @@
 //! back, and sent to Bedrock, as it was checked at upload without being checked again.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::format::{Format, Kind};
@@ -156,9 +157,7 @@ impl Attachments {
             .await
         {
             Ok(output) => output,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Err(AttachmentError::NotFound);
-            }
+            Err(e) if is_missing(&e) => return Err(AttachmentError::NotFound),
             Err(e) => return Err(unavailable(e)),
         };
         let metadata = output.metadata().cloned().unwrap_or_default();
@@ -215,6 +214,16 @@ impl Attachments {
             None => unreachable!("attachments without a client or an SDK configuration"),
         })
     }
+}
+
+/// Whether S3 says the key is not there: `NoSuchKey`, or `AccessDenied`, which is
+/// what S3 answers for a missing key to a caller without `s3:ListBucket` (Amazon S3
+/// API Reference, GetObject, "Permissions"), as the task role is: it may get any
+/// object under its prefix, so a denial there means no object.
+fn is_missing<R>(error: &SdkError<GetObjectError, R>) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(|e| e.is_no_such_key() || e.code() == Some("AccessDenied"))
 }
 
 fn unavailable<E, R>(error: SdkError<E, R>) -> AttachmentError
