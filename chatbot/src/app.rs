@@ -51,6 +51,8 @@ pub struct AppState {
     pub bedrock: Arc<Bedrock>,
     /// Per-user limits.
     pub limits: Arc<UserLimits>,
+    /// Per-user limits of uploads ([`attachments::upload_limits`]).
+    pub uploads: Arc<UserLimits>,
     /// Answers streaming now.
     pub streams: Arc<Streams>,
     /// Metrics.
@@ -68,6 +70,7 @@ impl AppState {
     pub fn new(config: Config, auth: Authenticator, bedrock: Bedrock) -> Self {
         Self {
             limits: UserLimits::new(config.server.limits.clone()),
+            uploads: UserLimits::new(attachments::upload_limits(&config.server.limits)),
             config: Arc::new(config),
             auth: Arc::new(auth),
             bedrock: Arc::new(bedrock),

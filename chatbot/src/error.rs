@@ -48,6 +48,12 @@ pub enum Error {
         /// Seconds until the next question is accepted.
         retry_after: u64,
     },
+    /// The user uploaded more files than the per-minute limit allows.
+    #[error("you are attaching files faster than this chatbot allows; retry in {retry_after} s")]
+    UploadsRateLimited {
+        /// Seconds until the next upload is accepted.
+        retry_after: u64,
+    },
     /// The user already has the most answers streaming that one user may have.
     #[error("{limit} answers are already streaming for you; wait for one to finish or stop it")]
     TooManyStreams {
@@ -236,7 +242,7 @@ impl Error {
             Self::KeyServer(_) => ErrorKind::KeyServer,
             Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
             Self::MessageTooLong { .. } | Self::BodyTooLarge { .. } => ErrorKind::MessageTooLong,
-            Self::RateLimited { .. } => ErrorKind::RateLimited,
+            Self::RateLimited { .. } | Self::UploadsRateLimited { .. } => ErrorKind::RateLimited,
             Self::TooManyStreams { .. } => ErrorKind::TooManyStreams,
             Self::NotFound => ErrorKind::NotFound,
             Self::ShuttingDown => ErrorKind::ShuttingDown,
@@ -293,7 +299,9 @@ impl Error {
     /// Seconds after which the same request may succeed, when that is known.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after } | Self::UploadsRateLimited { retry_after } => {
+                Some(*retry_after)
+            }
             Self::Bedrock(e) => e.retry_after(),
             Self::KeyServer(_)
             | Self::ShuttingDown

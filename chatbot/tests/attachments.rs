@@ -753,3 +753,41 @@ async fn a_missing_file_is_not_found_when_s3_says_access_denied_for_it() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(events[0].data["droppedAttachments"], 1);
 }
+
+#[tokio::test]
+async fn uploads_have_a_per_user_rate_of_their_own() {
+    let moto = Moto::start().unwrap();
+    let s3 = s3_at(&moto.endpoint()).await;
+    create_attachments_bucket(&s3).await;
+    let mut vars = attachments_env().to_vec();
+    vars.push((bedrock_chatbot::config::ENV_RATE_PER_MINUTE, "1"));
+    let world = World::new(&vars)
+        .await
+        .keeping_attachments_at(&moto.endpoint())
+        .await;
+    // One question a minute still allows one question's worth of files: 25.
+    for n in 0..25 {
+        let (status, body) = upload(&world, ADA, &format!("{n}.txt"), b"x").await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {body}");
+    }
+    let response = world
+        .app()
+        .oneshot(upload_as(ADA, "26.txt", b"x"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body = body_json(response).await;
+    assert_eq!(body["error"]["kind"], "rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("you are attaching files faster than this chatbot allows"),
+        "{body}"
+    );
+    assert_eq!(attachment_keys(&s3).await.len(), 25);
+    // Another user is not affected.
+    let (status, _) = upload(&world, BOB, "b.txt", b"x").await;
+    assert_eq!(status, StatusCode::CREATED);
+}

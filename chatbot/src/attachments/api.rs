@@ -1,6 +1,7 @@
 //! The `/api/attachments` routes (documented in [the module](super)).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Extension, Path, State};
@@ -58,6 +59,16 @@ async fn upload(
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<Response> {
     let attachments = enabled(&state)?;
+    // Counted, not held: an upload takes no stream slot.
+    drop(
+        state
+            .uploads
+            .admit(&identity.subject, Instant::now())
+            .map_err(|e| match e {
+                Error::RateLimited { retry_after } => Error::UploadsRateLimited { retry_after },
+                other => other,
+            })?,
+    );
     let mut multipart = multipart.map_err(|rejection| {
         Error::InvalidRequest(format!(
             "send the file as multipart/form-data, in a part named \"file\": {}",

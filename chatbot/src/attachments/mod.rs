@@ -49,6 +49,8 @@
 //! ## `POST /api/attachments`
 //!
 //! `multipart/form-data` with one part, `file`, whose filename is the name shown.
+//! Uploads have a per-user rate of their own ([`upload_limits`]; 429 `rate_limited`
+//! with `Retry-After` beyond it).
 //! The body may be [`MAX_UPLOAD_BODY_BYTES`] (the 2 MiB limit of JSON bodies does not
 //! apply). 201 with `{"id", "name", "kind": "image" | "document", "format", "size"}`
 //! (`format`: Converse's, `png` … `md`; `size` in bytes).
@@ -94,6 +96,26 @@ pub use store::{File, Stored};
 use crate::config::AttachmentsConfig;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Uploads one user may make per question the rate limit allows
+/// (`CHATBOT_RATE_LIMIT_PER_MINUTE`), and at least one question's worth of files:
+/// what a page needs, and a bound on what a user can store.
+pub const UPLOADS_PER_QUESTION: u32 = 5;
+
+/// The per-user limits of uploads, from the chatbot's limits of questions: a token
+/// bucket of [`UPLOADS_PER_QUESTION`] per question a minute (at least
+/// [`format::MAX_IMAGES`] + [`format::MAX_DOCUMENTS`]); an upload holds no stream.
+pub fn upload_limits(questions: &crate::config::Limits) -> crate::config::Limits {
+    let most_files = u32::try_from(format::MAX_IMAGES + format::MAX_DOCUMENTS).unwrap_or(25);
+    crate::config::Limits {
+        requests_per_minute: questions
+            .requests_per_minute
+            .saturating_mul(UPLOADS_PER_QUESTION)
+            .max(most_files),
+        streams_per_user: u32::MAX,
+        ..questions.clone()
+    }
+}
 
 /// Largest upload body: the largest file (a 4.5 MB document) and the multipart
 /// framing around it.
