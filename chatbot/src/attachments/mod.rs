@@ -253,3 +253,32 @@ fn endpoint_overridden(sdk: &SdkConfig) -> bool {
         .and_then(|config| config.load_config(key))
         .is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::limits::UserLimits;
+
+    #[test]
+    fn uploads_allow_a_questions_worth_of_files_at_least() {
+        let questions = |per_minute| Limits {
+            requests_per_minute: per_minute,
+            ..Limits::default()
+        };
+        assert_eq!(upload_limits(&questions(20)).requests_per_minute, 100);
+        let one = upload_limits(&questions(1));
+        assert_eq!(one.requests_per_minute, 25);
+        let limits = UserLimits::new(one);
+        let now = Instant::now();
+        for _ in 0..25 {
+            drop(limits.admit("u", now).unwrap());
+        }
+        assert!(matches!(
+            limits.admit("u", now),
+            Err(crate::Error::RateLimited { retry_after: 3 })
+        ));
+    }
+}
