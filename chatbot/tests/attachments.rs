@@ -12,6 +12,65 @@ use support::*;
 use testkit::{Fault, FaultProxy, Faults, Moto};
 use tower::ServiceExt;
 
+/// Emulators this file runs at once: each is a Python process, and all of this
+/// file's tests at once, on a machine busy with other work, made some of their calls
+/// time out.
+const EMULATORS_AT_ONCE: usize = 4;
+
+/// The emulators running now.
+static RUNNING: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+/// A place among the [`EMULATORS_AT_ONCE`], given back when dropped (a panic
+/// while starting included).
+struct Place;
+
+impl Place {
+    fn take() -> Self {
+        let (count, freed) = &RUNNING;
+        let mut running = count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *running >= EMULATORS_AT_ONCE {
+            running = freed
+                .wait(running)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *running += 1;
+        Self
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let (count, freed) = &RUNNING;
+        *count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) -= 1;
+        freed.notify_one();
+    }
+}
+
+/// An emulator with its place (the emulator stops first).
+struct Emulator {
+    moto: Moto,
+    _place: Place,
+}
+
+impl Emulator {
+    fn start() -> Self {
+        let place = Place::take();
+        Self {
+            moto: Moto::start().unwrap(),
+            _place: place,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.moto.endpoint()
+    }
+}
+
 /// `TokenSpec::valid()`'s user.
 const ADA: &str = "2b4e1c9a-user";
 /// Another user of the same chatbot.
@@ -19,14 +78,14 @@ const BOB: &str = "7f3d0c1e-bob";
 
 /// Bind every field (`_moto` too: `..` would drop the emulator at once).
 struct Setup {
-    _moto: Moto,
+    _moto: Emulator,
     /// Straight to the emulator.
     s3: aws_sdk_s3::Client,
     world: World,
 }
 
 async fn setup() -> Setup {
-    let moto = Moto::start().unwrap();
+    let moto = Emulator::start();
     let s3 = s3_at(&moto.endpoint()).await;
     create_attachments_bucket(&s3).await;
     let world = World::new(&attachments_env())
@@ -308,7 +367,7 @@ async fn me_says_whether_attachments_are_taken_and_within_what_limits() {
 
 #[tokio::test]
 async fn s3_unavailable_is_a_clear_error_and_the_next_upload_works() {
-    let moto = Moto::start().unwrap();
+    let moto = Emulator::start();
     let s3 = s3_at(&moto.endpoint()).await;
     create_attachments_bucket(&s3).await;
     let proxy = FaultProxy::start(
@@ -529,7 +588,7 @@ async fn a_question_over_the_counts_or_the_budget_is_refused_before_bedrock() {
 // With history: a conversation keeps its files, and deleting it deletes them.
 
 struct WithHistory {
-    _moto: Moto,
+    _moto: Emulator,
     s3: aws_sdk_s3::Client,
     world: World,
 }
@@ -537,7 +596,7 @@ struct WithHistory {
 /// History in the emulator's DynamoDB, attachments in its S3; and its endpoint, for
 /// other worlds (tasks) on the same table and bucket.
 async fn setup_with_history() -> (WithHistory, String) {
-    let moto = Moto::start().unwrap();
+    let moto = Emulator::start();
     let s3 = s3_at(&moto.endpoint()).await;
     create_attachments_bucket(&s3).await;
     let dynamodb = dynamodb_at(&moto.endpoint()).await;
@@ -756,7 +815,7 @@ async fn a_missing_file_is_not_found_when_s3_says_access_denied_for_it() {
 
 #[tokio::test]
 async fn uploads_have_a_per_user_rate_of_their_own() {
-    let moto = Moto::start().unwrap();
+    let moto = Emulator::start();
     let s3 = s3_at(&moto.endpoint()).await;
     create_attachments_bucket(&s3).await;
     let mut vars = attachments_env().to_vec();
