@@ -321,6 +321,10 @@ function fillMessage(article, message) {
     const n = message.dropped;
     meta.append(chip(`${n} older message${n === 1 ? " was" : "s were"} left out to fit the model's context`));
   }
+  if (message.droppedFiles > 0) {
+    const n = message.droppedFiles;
+    meta.append(chip(`${n} earlier file${n === 1 ? " was" : "s were"} left out: one question can carry only so many`));
+  }
   if (message.role === "user") meta.append(action("edit", "Edit", "Edit this question"));
   if (message.role === "assistant" && !message.pending) {
     if (message.incomplete) meta.prepend(chip("Incomplete answer"));
@@ -1100,6 +1104,7 @@ async function readEvents(response, answer, node, conversation) {
       if (event === "start") {
         started(conversation, payload);
         answer.dropped = payload.dropped || 0;
+        answer.droppedFiles = payload.droppedAttachments || 0;
         answer.model = payload.model;
       } else if (event === "restart") {
         // The conversation had changed elsewhere (another tab or device): the server
@@ -1107,6 +1112,7 @@ async function readEvents(response, answer, node, conversation) {
         // conversation is read again after the answer, to show what was added.
         answer.text = "";
         answer.dropped = payload.dropped || 0;
+        answer.droppedFiles = payload.droppedAttachments || 0;
         answer.restarted = true;
         if (!frame) frame = requestAnimationFrame(paint);
       } else if (event === "history") {

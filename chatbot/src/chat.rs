@@ -20,8 +20,8 @@
 //! documents under names made to Converse's rule and unique in the request. The
 //! question's files must fit one request (20 images, 5 documents, 13 MB: else 400
 //! `too_many_attachments`); earlier turns' files come along newest first while they
-//! fit, and `start` says how many were left out as `droppedAttachments` (only when
-//! some were). A question with files still needs text (Converse wants a text block
+//! fit, and `start` (or `restart`) says how many were left out as
+//! `droppedAttachments` (only when some were). A question with files still needs text (Converse wants a text block
 //! beside a document). A model that reads no images or documents is refused by
 //! Bedrock, in its words (400 `bedrock_rejected`).
 //!
@@ -1050,7 +1050,10 @@ async fn restart(s: &mut Streaming, again: Again) -> Relayed {
             s.log = Some(begun.log);
             // The first answer may have ended already: this one has not.
             s.phase = Phase::Streaming;
-            let data = json!({ "dropped": begun.conversation.dropped });
+            let mut data = json!({ "dropped": begun.conversation.dropped });
+            if begun.files.dropped > 0 {
+                data["droppedAttachments"] = json!(begun.files.dropped);
+            }
             (json_event("restart", &data), false)
         }
         Err(error) => {

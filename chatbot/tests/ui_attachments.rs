@@ -141,8 +141,56 @@ async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_th
         .await;
     assert_eq!(served, json!([200, "image/png"]));
 
+    // An earlier file no longer there (deleted, or expired) is left out of the
+    // next question's context, and its answer says so.
+    let id = request_id_of(&browser).await;
+    let deleted = browser
+        .js(&format!(
+            "return fetch('/api/attachments/{id}', {{ method: 'DELETE' }}).then(r => r.status)"
+        ))
+        .await;
+    assert_eq!(deleted, json!(204));
+    browser.ask("And without it?").await;
+    browser
+        .wait_for(
+            "the second answer",
+            "return document.querySelectorAll('.message.assistant').length === 2 \
+             && document.getElementById('stop').hidden",
+        )
+        .await;
+    let chips = browser
+        .js("return [...document.querySelectorAll('.message.assistant:last-of-type .chip')].map(c => c.textContent)")
+        .await;
+    assert_eq!(
+        chips,
+        json!(["1 earlier file was left out: one question can carry only so many"])
+    );
+    assert!(
+        world
+            .standin
+            .state()
+            .requests()
+            .pop()
+            .unwrap()
+            .attachments
+            .is_empty()
+    );
+
     browser.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The id of the file the first question carries, from its link.
+async fn request_id_of(browser: &Browser) -> String {
+    let href = browser
+        .js("return document.querySelector('.message.user .sent-files a').getAttribute('href')")
+        .await;
+    href.as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// Polls the async `done` until it holds, for at most 20 s.
