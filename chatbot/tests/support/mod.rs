@@ -230,16 +230,8 @@ pub fn env(keys_url: &str, overrides: &[(&str, &str)]) -> Config {
 
 /// The real SDK client aimed at the stand-in, with static test credentials.
 pub async fn bedrock_for(standin: &StandIn, config: &Config) -> Bedrock {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region("us-west-2")
-        .endpoint_url(standin.endpoint_url())
-        .credentials_provider(Credentials::new(
-            "AKIDCHATBOT",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
+    // No retry: a test sees each fault the stand-in makes.
+    let sdk = emulator_config(&standin.endpoint_url())
         .retry_config(RetryConfig::standard().with_max_attempts(1))
         .load()
         .await;
