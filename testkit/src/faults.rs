@@ -351,6 +351,7 @@ impl Shared {
                     Protocol::Json => "InvalidParameterException",
                     Protocol::Ec2 => "InvalidParameterValue",
                     Protocol::Query => "ValidationError",
+                    Protocol::RestXml => "InvalidArgument",
                 };
                 return Ok(service_error_saying(
                     protocol,
@@ -411,6 +412,7 @@ fn empty_success(protocol: Protocol, operation: &str) -> Response<Full<Bytes>> {
                  <RequestId>deferred</RequestId></ResponseMetadata></{operation}Response>"
             ),
         ),
+        Protocol::RestXml => ("application/xml", String::new()),
     };
     error_response(StatusCode::OK, content_type, text)
 }
@@ -428,6 +430,8 @@ enum Protocol {
     Ec2,
     /// The other query services: ELBv2, IAM, STS.
     Query,
+    /// REST with XML bodies and no `Action` parameter: S3.
+    RestXml,
 }
 
 impl Protocol {
@@ -437,19 +441,22 @@ impl Protocol {
                 .get(hyper::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("amz-json"));
+        let form = String::from_utf8_lossy(body);
         if json {
             Self::Json
-        } else if String::from_utf8_lossy(body).contains("Version=2016-11-15") {
+        } else if form.contains("Version=2016-11-15") {
             Self::Ec2
-        } else {
+        } else if form.contains("Action=") {
             Self::Query
+        } else {
+            Self::RestXml
         }
     }
 }
 
 /// The service's own throttling error, as AWS sends it: `ThrottlingException` from
 /// the JSON services, `RequestLimitExceeded` (HTTP 503) from EC2, `Throttling` from
-/// the other query services.
+/// the other query services, `SlowDown` (HTTP 503) from S3.
 fn throttle(protocol: Protocol) -> Response<Full<Bytes>> {
     match protocol {
         Protocol::Json => service_error(protocol, StatusCode::BAD_REQUEST, "ThrottlingException"),
@@ -459,6 +466,7 @@ fn throttle(protocol: Protocol) -> Response<Full<Bytes>> {
             "RequestLimitExceeded",
         ),
         Protocol::Query => service_error(protocol, StatusCode::BAD_REQUEST, "Throttling"),
+        Protocol::RestXml => service_error(protocol, StatusCode::SERVICE_UNAVAILABLE, "SlowDown"),
     }
 }
 
@@ -515,6 +523,14 @@ fn service_error_saying(
             format!(
                 "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>\
                  </Error><RequestId>injected</RequestId></ErrorResponse>"
+            ),
+        ),
+        Protocol::RestXml => error_response(
+            status,
+            "application/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+                 <Message>{message}</Message><RequestId>injected</RequestId></Error>"
             ),
         ),
     }
