@@ -338,6 +338,15 @@ fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
             ),
         ));
     }
+    let bucket = &p.attachments_bucket;
+    rows.push(row(
+        "S3 bucket",
+        &bucket.name,
+        format!(
+            "attachments, a prefix per chatbot; {}, public access blocked, TLS only, {}, unfinished uploads and old versions removed after {} day(s)",
+            bucket.encryption, bucket.object_ownership, bucket.cleanup_days
+        ),
+    ));
     rows
 }
 
@@ -410,6 +419,19 @@ fn chatbot_rows(c: &ChatbotDesired) -> Vec<Row> {
                     days => format!("items expire {days} days after they are written"),
                 }
             ),
+        ));
+    }
+    if let Some(files) = &c.attachments {
+        rows.push(row(
+            "S3 attachments",
+            files.location(),
+            match &c.attachments_expiry {
+                Some(expiry) => format!(
+                    "files expire {} days after they are written (lifecycle rule \"{}\")",
+                    expiry.days, expiry.rule_id
+                ),
+                None => "kept until deleted".to_string(),
+            },
         ));
     }
     rows.push(role_row(&c.task_role));

@@ -268,9 +268,9 @@ async fn deleting_a_platform_waits_for_asynchronous_network_deletions() {
         );
     }
     // A NAT gateway or endpoint deleting is not deleted again: one request for
-    // each of the two NAT gateways and the two endpoints (Bedrock, DynamoDB).
+    // each of the two NAT gateways and the three endpoints (Bedrock, DynamoDB, S3).
     assert_eq!(replay.requests("DeleteNatGateway"), 2);
-    assert_eq!(replay.requests("DeleteVpcEndpoints"), 2);
+    assert_eq!(replay.requests("DeleteVpcEndpoints"), 3);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let left = replay.left().await;
     assert!(left.is_empty(), "left behind: {left:?}");

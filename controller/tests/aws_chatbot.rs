@@ -31,6 +31,11 @@ use support::{engine, examples, outcomes_of};
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 /// The platform's resources a chatbot needs, made directly, as refs by key.
+/// The attachments bucket of the platform `shared` in the emulator's account.
+fn attachments_bucket() -> String {
+    operator::desired::platform::bucket_name("shared", testkit::moto::ACCOUNT_ID, "us-west-2")
+}
+
 async fn platform_prerequisites(aws: &Aws) -> Refs {
     let ec2 = &aws.ec2;
     let vpc = ec2
@@ -123,6 +128,18 @@ async fn platform_prerequisites(aws: &Aws) -> Refs {
         .listener_arn()
         .unwrap()
         .to_string();
+    // The platform's attachments bucket, as the platform `shared` names it.
+    aws.s3
+        .create_bucket()
+        .bucket(attachments_bucket())
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     let cluster = aws
         .ecs
         .create_cluster()
@@ -1663,4 +1680,182 @@ async fn a_table_of_ours_laid_out_otherwise_is_reported_and_left_alone() {
     );
     let keys = table(&w, &name).await.unwrap().key_schema().len();
     assert_eq!(keys, 1);
+}
+
+/// The ids, prefixes and days of the attachments bucket's lifecycle rules.
+async fn expiry_rules(w: &World) -> Vec<(String, String, Option<i32>)> {
+    let read = w
+        .aws
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(attachments_bucket())
+        .send()
+        .await;
+    let Ok(read) = read else {
+        return Vec::new();
+    };
+    let mut rules: Vec<_> = read
+        .rules()
+        .iter()
+        .map(|r| {
+            (
+                r.id().unwrap_or_default().to_string(),
+                r.filter()
+                    .and_then(|f| f.prefix())
+                    .unwrap_or_default()
+                    .to_string(),
+                r.expiration().and_then(|e| e.days()),
+            )
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
+/// The keys in the attachments bucket.
+async fn files(w: &World) -> Vec<String> {
+    let listed = w
+        .aws
+        .s3
+        .list_objects_v2()
+        .bucket(attachments_bucket())
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect()
+}
+
+async fn put_file(w: &World, key: &str) {
+    w.aws
+        .s3
+        .put_object()
+        .bucket(attachments_bucket())
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"%PDF"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The variables of the task definition the service runs.
+async fn task_variables(w: &World, state: &ChatbotState) -> Vec<(String, String)> {
+    let revision = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(state.status.task_definition_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    revision.task_definition().unwrap().container_definitions()[0]
+        .environment()
+        .iter()
+        .map(|v| {
+            (
+                v.name().unwrap_or_default().to_string(),
+                v.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Attachments (issue 17 §2): each chatbot's files under its prefix of the
+/// platform's bucket, told to the app, expired with its conversations by a rule of
+/// its own (none for a retention of 0), and deleted with the chatbot — or when
+/// switched off — under `Delete`, another team's files untouched; kept under
+/// `Retain`.
+#[tokio::test]
+async fn attachments_are_kept_per_chatbot_expire_with_history_and_go_with_the_chatbot() {
+    let w = world().await;
+    let bucket = attachments_bucket();
+    let state = w.apply(&w.chatbot).await;
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    assert_eq!(
+        state.status.attachments_location,
+        Some(format!("s3://{bucket}/team-a/assistant/"))
+    );
+    let variables = task_variables(&w, &state).await;
+    for (name, value) in [
+        ("CHATBOT_ATTACHMENTS_BUCKET", bucket.as_str()),
+        ("CHATBOT_ATTACHMENTS_PREFIX", "team-a/assistant/"),
+    ] {
+        assert!(
+            variables.contains(&(name.to_string(), value.to_string())),
+            "{variables:?}"
+        );
+    }
+    let retention = w.chatbot.spec.history.retention_days;
+    let rule_a = state.desired.attachments_expiry.clone().unwrap().rule_id;
+    assert_eq!(
+        expiry_rules(&w).await,
+        [(rule_a.clone(), "team-a/assistant/".into(), Some(retention))]
+    );
+    let b_object = team_b(&w.chatbot);
+    let b = w.apply(&b_object).await;
+    let rule_b = b.desired.attachments_expiry.clone().unwrap().rule_id;
+    assert_eq!(expiry_rules(&w).await.len(), 2, "a rule per chatbot");
+    let before = w.engine.calls().len();
+    w.apply(&w.chatbot).await;
+    w.apply(&b_object).await;
+    assert_eq!(w.writes_since(before), Vec::<String>::new());
+
+    // Changed behind our back, or with the spec: the team's rule only.
+    let mut forever = w.chatbot.clone();
+    forever.spec.history.retention_days = 0;
+    w.apply(&forever).await;
+    let rules = expiry_rules(&w).await;
+    assert_eq!(
+        rules,
+        [(rule_b.clone(), "team-b/assistant/".into(), Some(retention))]
+    );
+    let mut shorter = w.chatbot.clone();
+    shorter.spec.history.retention_days = 7;
+    w.apply(&shorter).await;
+    assert!(expiry_rules(&w).await.contains(&(
+        rule_a.clone(),
+        "team-a/assistant/".into(),
+        Some(7)
+    )));
+
+    // Switched off under Delete: team A's files and rule go, team B's stay.
+    put_file(&w, "team-a/assistant/user-1/report.pdf").await;
+    put_file(&w, "team-b/assistant/user-2/photo.png").await;
+    let mut off = shorter.clone();
+    off.spec.attachments.enabled = false;
+    let state = w.apply(&off).await;
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    assert_eq!(state.status.attachments_location, None);
+    assert_eq!(files(&w).await, ["team-b/assistant/user-2/photo.png"]);
+    assert_eq!(expiry_rules(&w).await.len(), 1);
+    let variables = task_variables(&w, &state).await;
+    assert!(
+        variables
+            .iter()
+            .all(|(name, _)| !name.starts_with("CHATBOT_ATTACHMENTS_")),
+        "{variables:?}"
+    );
+    let policies = w
+        .aws
+        .iam
+        .list_role_policies()
+        .role_name(&state.desired.task_role.name)
+        .send()
+        .await
+        .unwrap();
+    assert!(!policies.policy_names().contains(&"attachments".to_string()));
+
+    // Team B kept under Retain: its files stay when it goes.
+    let mut kept = b_object.clone();
+    kept.spec.deletion_policy = DeletionPolicy::Retain;
+    w.delete(&kept).await;
+    assert_eq!(files(&w).await, ["team-b/assistant/user-2/photo.png"]);
+    // Under Delete they go with it, and its rule.
+    w.delete(&b_object).await;
+    assert_eq!(files(&w).await, Vec::<String>::new());
+    assert_eq!(expiry_rules(&w).await, Vec::new());
+    w.delete(&off).await;
 }

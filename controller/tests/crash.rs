@@ -484,6 +484,18 @@ async fn census(aws: &Aws) -> Census {
     add("log group", groups.log_groups().len());
     let repositories = aws.ecr.describe_repositories().send().await.unwrap();
     add("ECR repository", repositories.repositories().len());
+    // Moto lists the buckets of every account on the emulator: this account's
+    // names hold its id.
+    let account = aws.account_id().await.unwrap();
+    let buckets = aws.s3.list_buckets().send().await.unwrap();
+    add(
+        "S3 bucket",
+        buckets
+            .buckets()
+            .iter()
+            .filter(|b| b.name().is_some_and(|n| n.contains(&account)))
+            .count(),
+    );
 
     let namespace = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
     let targets = aws
@@ -597,7 +609,7 @@ async fn apply_and_delete_killed_after_any_write_are_finished_by_a_fresh_run() {
 }
 
 /// A `delete` stopped right after it deleted a NAT gateway or an endpoint (Bedrock,
-/// DynamoDB), then `apply` again (a GitOps sync, a changed mind): AWS still
+/// DynamoDB, S3), then `apply` again (a GitOps sync, a changed mind): AWS still
 /// remembers the client tokens of their first creation, in the same subnet, address
 /// and VPC — the proxies replay them as AWS does — and must not be handed the
 /// deleted ones back for new ones.
@@ -616,8 +628,8 @@ async fn apply_after_a_stopped_delete_is_not_handed_back_what_it_deleted() {
         .collect();
     assert_eq!(
         points.len(),
-        4,
-        "two NAT gateways, two endpoints: {deletes:?}"
+        5,
+        "two NAT gateways, three endpoints: {deletes:?}"
     );
     let runs = points.iter().map(|&k| {
         let (world, reference) = (&world, &reference);

@@ -361,12 +361,16 @@ async fn the_examples_on_aws_grant_least_privilege() {
     }
     assert_eq!(
         kinds,
-        [("Interface", "bedrock-runtime"), ("Gateway", "dynamodb")]
-            .map(|(kind, service)| (
-                Some(kind.to_string()),
-                Some(format!("com.amazonaws.us-west-2.{service}"))
-            ))
-            .into()
+        [
+            ("Interface", "bedrock-runtime"),
+            ("Gateway", "dynamodb"),
+            ("Gateway", "s3")
+        ]
+        .map(|(kind, service)| (
+            Some(kind.to_string()),
+            Some(format!("com.amazonaws.us-west-2.{service}"))
+        ))
+        .into()
     );
 
     // --- Load balancer: IPv4 only (so no ::/0 rule is needed), its own group,
@@ -601,7 +605,35 @@ async fn the_examples_on_aws_grant_least_privilege() {
             .send()
             .await
             .unwrap();
-        assert_eq!(inline.policy_names(), ["bedrock-invoke", "history-table"]);
+        let mut names = inline.policy_names().to_vec();
+        names.sort();
+        assert_eq!(names, ["attachments", "bedrock-invoke", "history-table"]);
+        // Its files: objects under its own prefix of the platform's bucket only —
+        // no listing, no bucket setting, no other team's prefix.
+        let document = aws
+            .iam
+            .get_role_policy()
+            .role_name(&role_name)
+            .policy_name("attachments")
+            .send()
+            .await
+            .unwrap();
+        let files = policy_json(document.policy_document());
+        let bucket = platform.attachments_bucket_name.clone().unwrap();
+        assert_eq!(
+            status.attachments_location.as_deref(),
+            Some(format!("s3://{bucket}/{namespace}/{name}/").as_str())
+        );
+        assert_eq!(
+            files["Statement"],
+            json!([{
+                "Sid": "AttachmentObjects",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+                "Resource": [format!("arn:aws:s3:::{bucket}/{namespace}/{name}/*")],
+            }]),
+            "{namespace}"
+        );
         // Its history: the items of its own table only — no Scan, no table
         // management, no other team's table.
         let table = status.history_table_name.clone().unwrap();

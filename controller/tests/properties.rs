@@ -754,6 +754,10 @@ fn check_chatbot(desired: &ChatbotDesired) -> Result<(), TestCaseError> {
             history_policy_is_its_table_only(desired, policy)?;
             continue;
         }
+        if name == "attachments" {
+            attachments_policy_is_its_prefix_only(desired, policy)?;
+            continue;
+        }
         prop_assert_eq!(name, "bedrock-invoke");
         for statement in &policy.statement {
             prop_assert!(!statement.resource.is_empty());
@@ -795,6 +799,57 @@ fn check_chatbot(desired: &ChatbotDesired) -> Result<(), TestCaseError> {
 
 /// The history policy: the app's item actions on its own table (named without
 /// wildcards, within DynamoDB's limits) and that table's indexes, nothing else.
+/// The task role's files: three object actions under the chatbot's own prefix of a
+/// bucket whose name S3 accepts, the one wildcard the prefix's end.
+fn attachments_policy_is_its_prefix_only(
+    desired: &ChatbotDesired,
+    policy: &operator::desired::iam::PolicyDocument,
+) -> Result<(), TestCaseError> {
+    let files = desired.attachments.as_ref();
+    prop_assert!(files.is_some(), "an attachments policy without attachments");
+    let Some(files) = files else { return Ok(()) };
+    let bucket = &files.bucket;
+    prop_assert!((3..=63).contains(&bucket.len()), "bucket {bucket}");
+    fits("bucket", bucket, 63, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    })?;
+    prop_assert!(
+        !bucket.starts_with('-') && !bucket.ends_with('-'),
+        "bucket {bucket}"
+    );
+    prop_assert!(
+        files.prefix.ends_with('/') && files.prefix.matches('/').count() == 2,
+        "prefix {}",
+        files.prefix
+    );
+    prop_assert!(
+        files.prefix.len() <= bedrock_chatbot::config::MAX_ATTACHMENTS_PREFIX_BYTES,
+        "prefix {}",
+        files.prefix
+    );
+    prop_assert_eq!(policy.statement.len(), 1);
+    let statement = &policy.statement[0];
+    let arn = format!("arn:aws:s3:::{bucket}/{}*", files.prefix);
+    prop_assert!(
+        statement.resource.len() == 1 && statement.resource[0].ends_with(&arn[7..]),
+        "{:?}",
+        statement.resource
+    );
+    prop_assert!(
+        !statement.resource[0]
+            .trim_end_matches('*')
+            .contains(['*', '?'])
+    );
+    prop_assert!(statement.condition.is_none());
+    for action in &statement.action {
+        prop_assert!(
+            operator::desired::iam::ATTACHMENT_ACTIONS.contains(&action.as_str()),
+            "action {action}"
+        );
+    }
+    Ok(())
+}
+
 fn history_policy_is_its_table_only(
     desired: &ChatbotDesired,
     policy: &operator::desired::iam::PolicyDocument,

@@ -117,6 +117,13 @@ pub struct BedrockChatbotSpec {
     #[serde(default)]
     pub history: HistorySpec,
 
+    /// Images and documents users add to their questions, kept in the platform's
+    /// S3 bucket under this chatbot's prefix so a conversation reopens with its
+    /// files. On by default; kept only while `history` is on, and as long as its
+    /// conversations (`history.retentionDays`).
+    #[serde(default)]
+    pub attachments: AttachmentsSpec,
+
     /// Target-tracking auto scaling of the service on CPU. Off when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<ScalingSpec>,
@@ -501,6 +508,23 @@ fn default_history_retention_days() -> i32 {
     90
 }
 
+/// Files attached to conversations.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentsSpec {
+    /// Keep users' files in the platform's bucket. Switching it off stops keeping
+    /// them (the app is given no bucket); the files already kept then follow
+    /// `deletionPolicy`: deleted under `Delete`, kept under `Retain`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for AttachmentsSpec {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
 /// Fargate task size and count.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[x_kube(validation = Rule::new(FARGATE_SIZES_RULE).message("task.cpu and task.memory must be a Fargate combination: 256 CPU with 512-2048 MiB; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)"))]
@@ -699,4 +723,7 @@ pub struct BedrockChatbotStatus {
     /// Name of the DynamoDB table that keeps the users' conversations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_table_name: Option<String>,
+    /// Where the users' attachments are kept: `s3://<bucket>/<namespace>/<name>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments_location: Option<String>,
 }

@@ -473,4 +473,7 @@ pub struct ChatbotPlatformStatus {
     /// URI of the ECR repository, when one is requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr_repository_uri: Option<String>,
+    /// Name of the S3 bucket of the chatbots' attachments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments_bucket_name: Option<String>,
 }

@@ -39,6 +39,50 @@ const ROLE_ARN: &str = "arn:aws:iam::*:role/bedrock-chatbot/*";
 /// no other table of the account can be read, changed or deleted by it.
 const HISTORY_TABLE_ARN: &str = "arn:aws:dynamodb:*:*:table/*-history";
 
+/// The attachments buckets the controller makes: every name starts with `bcb-` (see
+/// `desired::platform::bucket_name`), so its S3 rights stop at those buckets and
+/// the objects in them (which it reads only to empty a bucket or a deleted
+/// chatbot's prefix: list and delete, never get).
+const ATTACHMENTS_BUCKET_ARNS: [&str; 2] = ["arn:aws:s3:::bcb-*", "arn:aws:s3:::bcb-*/*"];
+
+/// The IAM actions of an S3 operation: S3 names its actions otherwise than its
+/// operations ([Actions, resources, and condition keys for Amazon
+/// S3](https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html)).
+fn s3_actions(operation: &str) -> Vec<String> {
+    let actions: &[&str] = match operation {
+        "HeadBucket" => &["ListBucket"],
+        "ListObjectVersions" => &["ListBucketVersions"],
+        "DeleteObjects" => &["DeleteObject", "DeleteObjectVersion"],
+        "GetPublicAccessBlock" => &["GetBucketPublicAccessBlock"],
+        "PutPublicAccessBlock" => &["PutBucketPublicAccessBlock"],
+        "GetBucketEncryption" => &["GetEncryptionConfiguration"],
+        "PutBucketEncryption" => &["PutEncryptionConfiguration"],
+        "GetBucketLifecycleConfiguration" => &["GetLifecycleConfiguration"],
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => {
+            &["PutLifecycleConfiguration"]
+        }
+        "CreateBucket"
+        | "DeleteBucket"
+        | "GetBucketTagging"
+        | "PutBucketTagging"
+        | "GetBucketPolicy"
+        | "PutBucketPolicy"
+        | "DeleteBucketPolicy"
+        | "GetBucketOwnershipControls"
+        | "PutBucketOwnershipControls" => &[operation],
+        other => panic!("S3 operation {other} has no IAM action in this test: add it"),
+    };
+    actions.iter().map(|a| format!("s3:{a}")).collect()
+}
+
+/// The IAM actions an SDK call of `operation` on `service` needs.
+fn iam_actions(service: &str, operation: &str) -> Vec<String> {
+    match iam_prefix(service) {
+        "s3" => s3_actions(operation),
+        prefix => vec![format!("{prefix}:{operation}")],
+    }
+}
+
 /// The one AWS managed policy the controller attaches (to the shared task execution role).
 const EXECUTION_POLICY: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
@@ -70,6 +114,10 @@ const IMPLIED: &[(&str, &str)] = &[
         "tag-on-create: CreateLogGroup with tags",
     ),
     ("iam:TagRole", "tag-on-create: CreateRole with Tags"),
+    (
+        "s3:TagResource",
+        "tag-on-create: CreateBucket with CreateBucketConfiguration.Tags",
+    ),
     (
         "ecr:TagResource",
         "tag-on-create: CreateRepository with tags",
@@ -111,6 +159,7 @@ fn iam_prefix(service: &str) -> &'static str {
         "ecr" => "ecr",
         "acm" => "acm",
         "dynamodb" => "dynamodb",
+        "s3" => "s3",
         "applicationautoscaling" | "application auto scaling" | "application-autoscaling" => {
             "application-autoscaling"
         }
@@ -175,7 +224,7 @@ async fn called_actions() -> BTreeSet<String> {
         .calls()
         .calls()
         .iter()
-        .map(|call| format!("{}:{}", iam_prefix(&call.service), call.operation))
+        .flat_map(|call| iam_actions(&call.service, &call.operation))
         .collect()
 }
 
@@ -192,6 +241,7 @@ const CLIENTS: &[(&str, &str)] = &[
     ("autoscaling", "aws-sdk-applicationautoscaling"),
     ("acm", "aws-sdk-acm"),
     ("dynamodb", "aws-sdk-dynamodb"),
+    ("s3", "aws-sdk-s3"),
 ];
 
 /// The platform this test runs on, as rustc names it (`x86_64-unknown-linux-gnu`).
@@ -292,7 +342,7 @@ fn actions_in_source() -> BTreeSet<String> {
                 }
                 if let Some(operation) = sdk_operation(sources, &method) {
                     let service = krate.trim_start_matches("aws-sdk-");
-                    actions.insert(format!("{}:{operation}", iam_prefix(service)));
+                    actions.extend(iam_actions(service, &operation));
                 }
             }
         }
@@ -342,6 +392,11 @@ fn policy(called: &BTreeSet<String>) -> Value {
             statements.push(json!({
                 "Sid": "DynamodbHistoryTables", "Effect": "Allow", "Action": anywhere,
                 "Resource": HISTORY_TABLE_ARN,
+            }));
+        } else if *prefix == "s3" {
+            statements.push(json!({
+                "Sid": "S3AttachmentsBuckets", "Effect": "Allow", "Action": anywhere,
+                "Resource": ATTACHMENTS_BUCKET_ARNS,
             }));
         } else if !anywhere.is_empty() {
             let sid = prefix
@@ -496,6 +551,29 @@ fn the_policy_never_lets_the_controller_escalate_through_iam() {
             .filter(|s| s["Sid"] != "DynamodbHistoryTables")
             .all(|s| !s["Action"].to_string().contains("dynamodb:")),
         "every DynamoDB right is limited to the history tables"
+    );
+    // S3: the attachments buckets only, and never a file's content.
+    let buckets = statements
+        .iter()
+        .find(|s| s["Sid"] == "S3AttachmentsBuckets")
+        .expect("the controller manages the attachments buckets");
+    assert_eq!(buckets["Resource"], json!(ATTACHMENTS_BUCKET_ARNS));
+    for action in buckets["Action"].as_array().unwrap() {
+        let action = action.as_str().unwrap();
+        assert!(
+            !matches!(
+                action,
+                "s3:GetObject" | "s3:GetObjectVersion" | "s3:PutObject"
+            ),
+            "the controller may not read or write users' files: {action}"
+        );
+    }
+    assert!(
+        statements
+            .iter()
+            .filter(|s| s["Sid"] != "S3AttachmentsBuckets")
+            .all(|s| !s["Action"].to_string().contains("s3:")),
+        "every S3 right is limited to the attachments buckets"
     );
     let pass = statements
         .iter()

@@ -23,16 +23,16 @@ pub struct Call {
 
 impl Call {
     /// Whether the call may change something on AWS: anything but `Describe*`,
-    /// `List*` and `Get*`.
+    /// `List*`, `Get*` and `Head*` (S3's `HeadBucket`).
     pub fn is_write(&self) -> bool {
         is_write_operation(&self.operation)
     }
 }
 
 /// Whether the AWS operation `name` may change something: anything but
-/// `Describe*`, `List*` and `Get*`.
+/// `Describe*`, `List*`, `Get*` and `Head*`.
 pub(crate) fn is_write_operation(name: &str) -> bool {
-    !["Describe", "List", "Get"]
+    !["Describe", "List", "Get", "Head"]
         .iter()
         .any(|read| name.starts_with(read))
 }

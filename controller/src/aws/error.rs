@@ -168,7 +168,10 @@ const EC2_USES: &[&str] = &[
 /// - ECS right after `CreateRole`: `ClientException: Role is not valid`,
 ///   `InvalidParameterException: Unable to assume role`, or AccessDenied on
 ///   `iam:PassRole` ([IAM eventual consistency](https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency));
-/// - EC2's `Invalid…ID.NotFound` on a call that uses a resource just created.
+/// - EC2's `Invalid…ID.NotFound` on a call that uses a resource just created;
+/// - S3's `NoSuchBucket` on a `Put…` of a bucket's settings: the bucket was just
+///   created, and not every S3 host knows it yet (the operator puts settings only
+///   on a bucket it has found or created).
 pub fn propagating(service: &str, operation: &str, code: Option<&str>, message: &str) -> bool {
     let Some(code) = code else { return false };
     match (service, code) {
@@ -182,6 +185,9 @@ pub fn propagating(service: &str, operation: &str, code: Option<&str>, message: 
             code.starts_with("Invalid")
                 && code.ends_with(".NotFound")
                 && EC2_USES.iter().any(|verb| operation.starts_with(verb))
+        }
+        ("s3", "NoSuchBucket") => {
+            operation.starts_with("PutBucket") || operation == "PutPublicAccessBlock"
         }
         _ => false,
     }

@@ -45,6 +45,8 @@ pub struct Aws {
     pub acm: aws_sdk_acm::Client,
     /// DynamoDB: each chatbot's history table.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// S3: the platform's attachments bucket.
+    pub s3: aws_sdk_s3::Client,
     /// Every call made through these clients.
     pub calls: CallLog,
     /// Listings shared by the owners of one pass (see [`PassReads`]).
@@ -133,6 +135,7 @@ impl Aws {
             autoscaling: client!(aws_sdk_applicationautoscaling, sdk, region, calls, fence),
             acm: client!(aws_sdk_acm, sdk, region, calls, fence),
             dynamodb: client!(aws_sdk_dynamodb, sdk, region, calls, fence),
+            s3: client!(aws_sdk_s3, sdk, region, calls, fence),
             calls,
             reads: PassReads::default(),
             account: std::sync::Arc::default(),

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
-use super::platform::{FixedResponse, PlatformDesired, ROLE_PATH, Role, TASKS_SG};
+use super::platform::{
+    FixedResponse, PlatformDesired, ROLE_PATH, Role, TASKS_SG, bucket_arn, expiry_rule_id,
+};
 use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
 
 /// Everything AWS must hold for one chatbot.
@@ -55,6 +57,20 @@ pub struct ChatbotDesired {
     /// made is found, and deleted or kept as `deletionPolicy` says.
     #[serde(skip)]
     pub history_table_off: HistoryTable,
+    /// The chatbot's files in the platform's attachments bucket, when they are kept
+    /// (attachments and history on).
+    pub attachments: Option<AttachmentsPrefix>,
+    /// The same prefix when they are not, so that files an earlier spec let users
+    /// keep are found, and deleted or kept as `deletionPolicy` says.
+    #[serde(skip)]
+    pub attachments_off: AttachmentsPrefix,
+    /// The lifecycle rule expiring the chatbot's files `history.retentionDays` after
+    /// they were written, when they are kept and the retention is not 0.
+    pub attachments_expiry: Option<AttachmentsExpiry>,
+    /// The same rule's identity when it is not wanted, so that one an earlier spec
+    /// made is found.
+    #[serde(skip)]
+    pub attachments_expiry_off: AttachmentsExpiry,
     /// CPU target tracking, when asked for.
     pub scaling: Option<Scaling>,
     /// The same auto scaling's identity (policy name, key) when it is not asked
@@ -461,6 +477,60 @@ impl HistoryTable {
     }
 }
 
+/// The chatbot's part of the platform's attachments bucket: every object under
+/// its prefix (`<namespace>/<name>/`; the app adds the user). The app writes and
+/// deletes them; the operator grants the task role this prefix only, and deletes
+/// what is under it when the chatbot (or its attachments) goes under
+/// `deletionPolicy: Delete`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentsPrefix {
+    /// Component key.
+    pub key: String,
+    /// The platform's bucket.
+    pub bucket: String,
+    /// The bucket's component key (what a missing bucket is waited for as).
+    pub bucket_key: String,
+    /// The account that owns the bucket.
+    pub account_id: String,
+    /// `<namespace>/<name>/`.
+    pub prefix: String,
+}
+
+impl AttachmentsPrefix {
+    /// `s3://<bucket>/<prefix>`, as status shows it.
+    pub fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// The objects' ARN pattern: everything under the prefix, nothing else.
+    pub fn objects_arn(&self, env: &Environment) -> String {
+        format!("{}/{}*", bucket_arn(env, &self.bucket), self.prefix)
+    }
+}
+
+/// The lifecycle rule that expires a chatbot's files: one rule per chatbot in the
+/// platform's bucket, filtered by its prefix, with its conversations' retention.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentsExpiry {
+    /// Component key.
+    pub key: String,
+    /// The platform's bucket.
+    pub bucket: String,
+    /// The bucket's component key.
+    pub bucket_key: String,
+    /// The account that owns the bucket.
+    pub account_id: String,
+    /// Rule id (unique in the bucket).
+    pub rule_id: String,
+    /// The prefix it expires.
+    pub prefix: String,
+    /// Days after which a file is deleted (S3 runs lifecycle rules about once a
+    /// day: a file may outlive them by a day or two).
+    pub days: i32,
+}
+
 /// Target-tracking auto scaling of the service.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -517,7 +587,36 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         point_in_time_recovery: true,
     };
     let history_table = spec.history.enabled.then(|| history_table_off.clone());
-    let environment = container_environment(spec, &env, &url, &domain_url, history_table.as_ref());
+    let bucket = &platform.attachments_bucket;
+    let attachments_off = AttachmentsPrefix {
+        key: "attachments".into(),
+        bucket: bucket.name.clone(),
+        bucket_key: bucket.key.clone(),
+        account_id: bucket.account_id.clone(),
+        prefix: names.prefix(),
+    };
+    // Files are kept to reopen a conversation with them: only with history on.
+    let attachments =
+        (spec.attachments.enabled && spec.history.enabled).then(|| attachments_off.clone());
+    let attachments_expiry_off = AttachmentsExpiry {
+        key: "attachments-expiry".into(),
+        bucket: bucket.name.clone(),
+        bucket_key: bucket.key.clone(),
+        account_id: bucket.account_id.clone(),
+        rule_id: expiry_rule_id(&attachments_off.prefix),
+        prefix: attachments_off.prefix.clone(),
+        days: spec.history.retention_days,
+    };
+    let attachments_expiry = (attachments.is_some() && spec.history.retention_days > 0)
+        .then(|| attachments_expiry_off.clone());
+    let environment = container_environment(
+        spec,
+        &env,
+        &url,
+        &domain_url,
+        history_table.as_ref(),
+        attachments.as_ref(),
+    );
     let (vpc, private_subnets) = network(platform);
 
     let scaling_off = Scaling {
@@ -602,7 +701,13 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             name: log_group.clone(),
             retention_days: spec.logs.retention_days,
         },
-        task_role: task_role(&names, spec, platform, history_table.as_ref()),
+        task_role: task_role(
+            &names,
+            spec,
+            platform,
+            history_table.as_ref(),
+            attachments.as_ref(),
+        ),
         task_definition: TaskDefinition {
             key: "task-definition".into(),
             family: names.named(255, Charset::HyphensUnderscores, ""),
@@ -656,6 +761,10 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             ..scaling_off.clone()
         }),
         scaling_off,
+        attachments,
+        attachments_off,
+        attachments_expiry,
+        attachments_expiry_off,
         history_table,
         history_table_off,
         url,
@@ -696,6 +805,12 @@ impl Names {
         }
     }
 
+    /// The chatbot's prefix in the platform's attachments bucket: Kubernetes names
+    /// hold no `/`, so no two chatbots' prefixes overlap.
+    fn prefix(&self) -> String {
+        format!("{}/{}/", self.namespace, self.name)
+    }
+
     /// An AWS name of at most `max` characters of `charset`, ending in `suffix`.
     fn named(&self, max: usize, charset: Charset, suffix: &str) -> String {
         hashed_name(&self.readable, &self.identity, suffix, max, charset)
@@ -709,6 +824,7 @@ fn container_environment(
     url: &str,
     domain_url: &str,
     history_table: Option<&HistoryTable>,
+    attachments: Option<&AttachmentsPrefix>,
 ) -> Vec<(String, Input)> {
     let model = &spec.model;
     let mut environment: Vec<(&str, Input)> = vec![
@@ -764,6 +880,18 @@ fn container_environment(
             ),
         ]);
     }
+    if let Some(attachments) = attachments {
+        environment.extend([
+            (
+                env_vars::ENV_ATTACHMENTS_BUCKET,
+                Input::Value(attachments.bucket.clone()),
+            ),
+            (
+                env_vars::ENV_ATTACHMENTS_PREFIX,
+                Input::Value(attachments.prefix.clone()),
+            ),
+        ]);
+    }
     environment
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -771,12 +899,14 @@ fn container_environment(
 }
 
 /// The task role: invoke the chatbot's models (a policy each) and, with history, the
-/// items of its table; under the platform's permissions boundary.
+/// items of its table and the files under its attachments prefix; under the
+/// platform's permissions boundary.
 fn task_role(
     names: &Names,
     spec: &bedrock_chatbot_crds::BedrockChatbotSpec,
     platform: &PlatformDesired,
     history_table: Option<&HistoryTable>,
+    attachments: Option<&AttachmentsPrefix>,
 ) -> Role {
     let env = &platform.environment;
     let model = &spec.model;
@@ -795,6 +925,12 @@ fn task_role(
         policies.push((
             "history-table".into(),
             iam::history_table_policy(&table.arn(env)),
+        ));
+    }
+    if let Some(attachments) = attachments {
+        policies.push((
+            "attachments".into(),
+            iam::attachments_policy(&attachments.objects_arn(env)),
         ));
     }
     let (namespace, name) = (&names.namespace, &names.name);
@@ -1036,7 +1172,7 @@ mod tests {
         let desired = reference();
         let table = desired.history_table.clone().unwrap();
         let role = desired.task_role;
-        assert_eq!(role.inline_policies.len(), 2);
+        assert_eq!(role.inline_policies.len(), 3);
         assert_eq!(role.inline_policies[1].0, "history-table");
         let policy = serde_json::to_value(&role.inline_policies[1].1).unwrap();
         let arn = format!(
@@ -1069,8 +1205,66 @@ mod tests {
         assert_eq!(desired.task_role.inline_policies.len(), 1);
         let names = variable_names(&desired);
         assert!(names.contains(&env_vars::ENV_MODEL_ID));
-        for name in env_vars::OPERATOR_SET_FOR_HISTORY {
-            assert!(!names.contains(&name), "{name}");
+        for name in env_vars::OPERATOR_SET_FOR_HISTORY
+            .iter()
+            .chain(&env_vars::OPERATOR_SET_FOR_ATTACHMENTS)
+        {
+            assert!(!names.contains(name), "{name}");
+        }
+        // Files are kept to reopen conversations: without history, none are.
+        assert_eq!(desired.attachments, None);
+        assert_eq!(desired.attachments_expiry, None);
+        assert_eq!(desired.attachments_off.prefix, "team-a/assistant/");
+    }
+
+    /// The task role may put, get and delete objects under its own prefix of the
+    /// platform's bucket: nothing else in the bucket, no listing, no bucket action.
+    #[test]
+    fn task_role_may_touch_only_the_files_under_its_own_prefix() {
+        let reference = reference();
+        let files = reference.attachments.clone().unwrap();
+        assert_eq!(files.prefix, "team-a/assistant/");
+        let (name, policy) = &reference.task_role.inline_policies[2];
+        assert_eq!(name, "attachments");
+        let policy = serde_json::to_value(policy).unwrap();
+        assert_eq!(
+            policy["Statement"],
+            serde_json::json!([{
+                "Sid": "AttachmentObjects",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+                "Resource": [format!("arn:aws:s3:::{}/team-a/assistant/*", files.bucket)],
+            }])
+        );
+        // Another team's prefix is never a prefix of this one's, nor the reverse.
+        let platform = platform::desired(&reference_platform(), "123456789012");
+        let mut other = reference_chatbot();
+        other.metadata.name = Some("assistant-2".into());
+        let other = desired(&other, &platform).attachments.unwrap();
+        assert!(!other.prefix.starts_with(&files.prefix));
+        assert!(!files.prefix.starts_with(&other.prefix));
+        assert_eq!(other.bucket, files.bucket, "one bucket per platform");
+    }
+
+    #[test]
+    fn attachments_expire_with_the_conversations_and_can_be_switched_off() {
+        let expiry = reference().attachments_expiry.unwrap();
+        assert_eq!(expiry.days, 90);
+        assert_eq!(expiry.prefix, "team-a/assistant/");
+        assert!(expiry.rule_id.len() <= 255);
+        let platform = platform::desired(&reference_platform(), "1");
+        let mut chatbot = reference_chatbot();
+        chatbot.spec.history.retention_days = 0;
+        let forever = desired(&chatbot, &platform);
+        assert!(forever.attachments.is_some());
+        assert_eq!(forever.attachments_expiry, None, "0 keeps files for ever");
+        assert_eq!(forever.attachments_expiry_off.rule_id, expiry.rule_id);
+        chatbot.spec.attachments.enabled = false;
+        let off = desired(&chatbot, &platform);
+        assert_eq!(off.attachments, None);
+        assert_eq!(off.task_role.inline_policies.len(), 2);
+        for name in env_vars::OPERATOR_SET_FOR_ATTACHMENTS {
+            assert!(!variable_names(&off).contains(&name), "{name}");
         }
     }
 
@@ -1207,10 +1401,24 @@ mod tests {
         let expected: Vec<&str> = env_vars::OPERATOR_SET
             .iter()
             .chain(&env_vars::OPERATOR_SET_FOR_HISTORY)
+            .chain(&env_vars::OPERATOR_SET_FOR_ATTACHMENTS)
             .copied()
             .collect();
         assert_eq!(names, expected);
         let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        let files = desired.attachments.as_ref().unwrap();
+        assert_eq!(
+            vars[env_vars::ENV_ATTACHMENTS_BUCKET],
+            platform.attachments_bucket.name
+        );
+        assert_eq!(vars[env_vars::ENV_ATTACHMENTS_PREFIX], files.prefix);
+        assert!(files.prefix.len() <= env_vars::MAX_ATTACHMENTS_PREFIX_BYTES);
+        // The app accepts both (an S3 bucket name; a prefix of plain segments).
+        let attachments = config.attachments.as_ref().unwrap();
+        assert_eq!(
+            (attachments.bucket.as_str(), attachments.prefix.as_str()),
+            (files.bucket.as_str(), files.prefix.as_str())
+        );
         let history = config.history.unwrap();
         assert_eq!(history.table, desired.history_table.as_ref().unwrap().name);
         assert_eq!(history.retention_days, 90);

@@ -259,6 +259,29 @@ pub fn history_table_policy(table_arn: &str) -> PolicyDocument {
     }
 }
 
+/// What a chatbot's task role may do with its files: put, get and delete objects
+/// under its own prefix of the platform's bucket (`objects_arn`, ending in
+/// `<namespace>/<name>/*`). No `s3:ListBucket`: the app finds a conversation's
+/// files through the conversation, never by listing, so no other chatbot's (or
+/// user's) names can be listed either.
+pub fn attachments_policy(objects_arn: &str) -> PolicyDocument {
+    PolicyDocument {
+        version: "2012-10-17",
+        statement: vec![Statement {
+            sid: Some("AttachmentObjects".into()),
+            effect: "Allow",
+            principal: None,
+            action: ATTACHMENT_ACTIONS.iter().map(|a| a.to_string()).collect(),
+            resource: vec![objects_arn.to_string()],
+            condition: None,
+        }],
+    }
+}
+
+/// The object actions the chatbot's attachments need (upload, reopen, delete
+/// with the conversation).
+pub const ATTACHMENT_ACTIONS: [&str; 3] = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

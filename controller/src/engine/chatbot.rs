@@ -16,7 +16,9 @@ pub use super::Deletion;
 use super::{Engine, Pass, conditions, deletion_scope};
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
-use crate::desired::chatbot::{HistoryTable, Scaling, Service, TaskDefinition};
+use crate::desired::chatbot::{
+    AttachmentsExpiry, AttachmentsPrefix, HistoryTable, Scaling, Service, TaskDefinition,
+};
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
@@ -98,6 +100,7 @@ pub async fn apply(
 
     pass.step(&desired.log_group, scope, engine).await?;
     converge_history_table(&desired, scope, &mut pass, engine).await?;
+    converge_attachments(&desired, scope, &mut pass, engine).await?;
     pass.step(&desired.task_role, scope, engine).await?;
     if let Some(pool) = pass.step(&desired.user_pool, scope, engine).await? {
         pass.refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
@@ -240,6 +243,57 @@ async fn converge_history_table(
     Ok(())
 }
 
+/// Converges the expiry of the chatbot's files while they are kept (none with a
+/// retention of 0: a rule an earlier spec made goes). When they are not kept, the
+/// files and rule an earlier spec left follow `deletionPolicy`: deleted under
+/// `Delete`, left as they are under `Retain`.
+async fn converge_attachments(
+    desired: &ChatbotDesired,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
+    let progress = engine.progress();
+    let expiry_off = &desired.attachments_expiry_off;
+    let files_off = &desired.attachments_off;
+    if desired.attachments.is_some() {
+        if let Some(expiry) = &desired.attachments_expiry {
+            pass.step(expiry, scope, engine).await?;
+        } else if !pass.observe_only
+            && !remove_leftover(expiry_off, scope, &pass.refs, progress).await?
+        {
+            pass.waiting.push(format!(
+                "{} {}: being removed",
+                AttachmentsExpiry::KIND,
+                expiry_off.rule_id
+            ));
+        }
+        if let Some(files) = &desired.attachments {
+            pass.refs.insert(files.key.clone(), files.location());
+        }
+        return Ok(());
+    }
+    if pass.observe_only || desired.deletion_policy == DeletionPolicy::Retain {
+        return Ok(());
+    }
+    let files_gone = remove_leftover(files_off, scope, &pass.refs, progress).await?;
+    if !files_gone {
+        pass.waiting.push(format!(
+            "{} {}: being deleted",
+            AttachmentsPrefix::KIND,
+            files_off.prefix
+        ));
+    }
+    if files_gone && !remove_leftover(expiry_off, scope, &pass.refs, progress).await? {
+        pass.waiting.push(format!(
+            "{} {}: being removed",
+            AttachmentsExpiry::KIND,
+            expiry_off.rule_id
+        ));
+    }
+    Ok(())
+}
+
 /// Deletes the chatbot's resources in reverse dependency order, one pass; with
 /// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
 ///
@@ -337,6 +391,16 @@ pub async fn delete(
     gone(
         remove(&desired.history_table_off, scope, &refs, progress).await?,
         format!("DynamoDB table {}", desired.history_table_off.name),
+    );
+    // The files, then the rule that expired them.
+    let files_gone = remove(&desired.attachments_off, scope, &refs, progress).await?;
+    gone(
+        files_gone,
+        format!("attachments {}", desired.attachments_off.prefix),
+    );
+    gone(
+        files_gone && remove(&desired.attachments_expiry_off, scope, &refs, progress).await?,
+        format!("lifecycle rule {}", desired.attachments_expiry_off.rule_id),
     );
     Ok(deletion)
 }
@@ -474,6 +538,7 @@ fn status(
         service_arn: get(&desired.service.key),
         running_count: get(&desired.service.key).map(|_| running),
         history_table_name: get(&desired.history_table_off.key),
+        attachments_location: get(&desired.attachments_off.key),
     };
     let now = conditions::now();
     let synced = pass.waiting.is_empty();

@@ -116,6 +116,8 @@ async fn run(
     pass.step(&desired.signed_out_rule, scope, engine).await?;
     pass.step(&desired.cluster, scope, engine).await?;
     pass.step(&desired.execution_role, scope, engine).await?;
+    pass.step(&desired.attachments_bucket, scope, engine)
+        .await?;
     if let Some(repository) = &desired.ecr_repository
         && let Some(observed) = pass.step(repository, scope, engine).await?
     {
@@ -348,6 +350,10 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     if let Some(repository) = &desired.ecr_repository {
         deletion.remove(repository, scope, &refs, progress).await?;
     }
+    // Emptied, then deleted (its chatbots are gone: the platform waits for them).
+    deletion
+        .remove(&desired.attachments_bucket, scope, &refs, progress)
+        .await?;
     deletion
         .remove(&desired.execution_role, scope, &refs, progress)
         .await?;
@@ -486,6 +492,7 @@ fn status(
             .ecr_repository
             .as_ref()
             .and_then(|r| get(&r.uri_key())),
+        attachments_bucket_name: get(&desired.attachments_bucket.key),
     };
     let now = conditions::now();
     let (ready, reason, message) = if pass.waiting.is_empty() {

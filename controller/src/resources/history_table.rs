@@ -329,10 +329,7 @@ impl HistoryTable {
     /// The tags the table should have and has not (or has with another value).
     /// Tags someone else added are left alone.
     fn missing_tags(&self, observed: &ObservedHistoryTable, ctx: Ctx<'_>) -> Tags {
-        tags::for_resource(ctx.tags, &self.key, &self.name)
-            .into_iter()
-            .filter(|(k, v)| observed.tags.get(k) != Some(v))
-            .collect()
+        tags::missing(ctx.tags, &self.key, &self.name, &observed.tags)
     }
 
     /// The table's tags (at most 50, so one page in practice; followed anyway).

@@ -30,6 +30,7 @@ macro_rules! settings {
     };
 }
 
+pub mod attachments_bucket;
 pub mod chatbot_ref;
 pub mod cluster;
 pub mod ec2;

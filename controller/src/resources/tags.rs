@@ -12,6 +12,15 @@ pub fn for_resource(owner_tags: &Tags, component: &str, name: &str) -> Tags {
     resource_tags(owner_tags, component, Some(name))
 }
 
+/// The tags of one resource (see [`for_resource`]) that `have` lacks, or holds with
+/// another value; tags someone else added are left alone.
+pub fn missing(owner_tags: &Tags, component: &str, name: &str, have: &Tags) -> Tags {
+    for_resource(owner_tags, component, name)
+        .into_iter()
+        .filter(|(k, v)| have.get(k) != Some(v))
+        .collect()
+}
+
 /// EC2 tag specification for a resource being created.
 pub fn ec2_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
     TagSpecification::builder()

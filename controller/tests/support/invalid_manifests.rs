@@ -470,6 +470,22 @@ pub fn cases() -> Vec<Case> {
         ),
         chatbot_with(
             Layer::ApiServer,
+            "attachments.enabled as text",
+            "/spec/attachments",
+            json!({ "enabled": "never" }),
+            "spec.attachments.enabled",
+            "is not of type \"boolean\"",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
+            "attachments with an unknown field",
+            "/spec/attachments",
+            json!({ "enabled": true, "retentionDays": 7 }),
+            "spec.attachments",
+            "unknown field(s) retentionDays",
+        ),
+        chatbot_with(
+            Layer::ApiServer,
             "temperature as text",
             "/spec/model/temperature",
             json!("hot"),

@@ -374,6 +374,18 @@ pub async fn inventory(aws: &Aws) -> Inventory {
         add(&mut found, "DynamoDB table", owner);
     }
 
+    for bucket in aws.s3.list_buckets().send().await.unwrap().buckets() {
+        let name = bucket.name().unwrap();
+        let tags = aws.s3.get_bucket_tagging().bucket(name).send().await;
+        let owner = tags.ok().and_then(|t| {
+            t.tag_set()
+                .iter()
+                .find(|t| t.key() == TAG_OWNER)
+                .map(|t| t.value().to_string())
+        });
+        add(&mut found, "S3 bucket", owner);
+    }
+
     for repository in aws
         .ecr
         .describe_repositories()
@@ -412,7 +424,8 @@ pub fn expected(platform: &str, chatbots: &[String]) -> Inventory {
         ("Elastic IP", 2),
         ("route table", 3),
         ("security group", 3),
-        ("VPC endpoint", 2),
+        // bedrock-runtime, and the DynamoDB and S3 gateways.
+        ("VPC endpoint", 3),
         ("load balancer", 1),
         ("listener", 2),
         // `/signed-out`, for every chatbot.
@@ -420,6 +433,7 @@ pub fn expected(platform: &str, chatbots: &[String]) -> Inventory {
         ("ECS cluster", 1),
         ("IAM role", 1),
         ("ECR repository", 1),
+        ("S3 bucket", 1),
     ] {
         expected
             .entry(kind)

@@ -1,5 +1,5 @@
-//! The platform's VPC endpoints: Bedrock runtime, and where asked for, image pulls,
-//! logs and DynamoDB.
+//! The platform's VPC endpoints: Bedrock runtime; DynamoDB and S3 gateways for the
+//! chatbots' history and attachments; and where asked for, image pulls and logs.
 
 use super::*;
 
@@ -63,30 +63,29 @@ pub(super) fn vpc_endpoints(
             security_group: ENDPOINTS_SG.into(),
         },
     };
+    let gateway = |name: &str| VpcEndpoint {
+        key: format!("{name}-endpoint"),
+        name: format!("{prefix}-{name}"),
+        service_name: service(name),
+        kind: EndpointKind::Gateway {
+            route_tables: private_route_tables.clone(),
+        },
+    };
     let mut endpoints = vec![interface("bedrock-runtime")];
-    // The chatbots' history tables, reached without NAT (which a NAT-free network
-    // lacks altogether) and without leaving AWS's network. A gateway endpoint is
-    // free; it needs the private route tables, which only a managed network has.
+    // The chatbots' history tables and attachments, reached without NAT (which a
+    // NAT-free network lacks altogether) and without leaving AWS's network. A
+    // gateway endpoint is free; it needs the private route tables, which only a
+    // managed network has. No endpoint policy narrows S3 to the attachments
+    // bucket: image layers come from ECR's own bucket through the same endpoint,
+    // and the task roles are what limits each chatbot to its prefix.
     if !private_route_tables.is_empty() {
-        endpoints.push(VpcEndpoint {
-            key: "dynamodb-endpoint".into(),
-            name: format!("{prefix}-dynamodb"),
-            service_name: service("dynamodb"),
-            kind: EndpointKind::Gateway {
-                route_tables: private_route_tables.clone(),
-            },
-        });
+        endpoints.extend(["dynamodb", "s3"].map(gateway));
     }
     if image_pull_and_logs_endpoints(spec) {
         endpoints.extend(["ecr.api", "ecr.dkr", "logs"].map(interface));
-        endpoints.push(VpcEndpoint {
-            key: "s3-endpoint".into(),
-            name: format!("{prefix}-s3"),
-            service_name: service("s3"),
-            kind: EndpointKind::Gateway {
-                route_tables: private_route_tables,
-            },
-        });
+        if private_route_tables.is_empty() {
+            endpoints.push(gateway("s3"));
+        }
     }
     endpoints
 }

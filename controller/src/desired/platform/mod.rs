@@ -13,10 +13,12 @@ use super::iam::{self, PolicyDocument};
 use super::naming::{Charset, fitted_name};
 use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
 
+mod attachments;
 mod endpoints;
 mod network;
 mod security;
 
+pub use attachments::*;
 pub use endpoints::*;
 pub use network::*;
 pub use security::*;
@@ -52,6 +54,8 @@ pub struct PlatformDesired {
     pub execution_role: Role,
     /// Repository for teams' images, when asked for.
     pub ecr_repository: Option<EcrRepository>,
+    /// The files users attach to their conversations, a prefix per chatbot.
+    pub attachments_bucket: AttachmentsBucket,
 }
 
 /// The Application Load Balancer.
@@ -354,6 +358,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             scan_on_push: repo.scan_on_push,
             encryption: "AES256",
         }),
+        attachments_bucket: attachments_bucket(&name, &env),
         network,
         environment: env,
     }
@@ -472,8 +477,9 @@ mod tests {
             [
                 "com.amazonaws.us-west-2.bedrock-runtime",
                 "com.amazonaws.us-west-2.dynamodb",
+                "com.amazonaws.us-west-2.s3",
             ],
-            "NAT egress needs no endpoints but Bedrock's and the history tables'"
+            "NAT egress needs no endpoints but Bedrock's, the history tables' and the attachments'"
         );
 
         platform.spec.network.managed.as_mut().unwrap().nat_gateways = NatGatewayMode::None;
@@ -491,13 +497,13 @@ mod tests {
             [
                 "com.amazonaws.us-west-2.bedrock-runtime",
                 "com.amazonaws.us-west-2.dynamodb",
+                "com.amazonaws.us-west-2.s3",
                 "com.amazonaws.us-west-2.ecr.api",
                 "com.amazonaws.us-west-2.ecr.dkr",
                 "com.amazonaws.us-west-2.logs",
-                "com.amazonaws.us-west-2.s3",
             ]
         );
-        for gateway in [1, 5] {
+        for gateway in [1, 2] {
             let EndpointKind::Gateway { route_tables } = &none.vpc_endpoints[gateway].kind else {
                 panic!("DynamoDB and S3 must be gateway endpoints")
             };
@@ -656,6 +662,55 @@ mod tests {
         for external in ["<script", "src=", "http:", "https:", "@import", "url("] {
             assert!(!page.body.contains(external), "{external}");
         }
+    }
+
+    /// S3 names are global: one name per platform, account and region, within
+    /// S3's rules however long the platform's name.
+    #[test]
+    fn the_attachments_bucket_is_named_per_account_and_region_and_locked_down() {
+        let bucket = desired(&reference_platform(), "123456789012").attachments_bucket;
+        assert!(bucket.name.starts_with("bcb-shared-"), "{}", bucket.name);
+        assert!(
+            bucket.name.ends_with("-123456789012-us-west-2"),
+            "{}",
+            bucket.name
+        );
+        assert_ne!(
+            bucket.name,
+            desired(&reference_platform(), "210987654321")
+                .attachments_bucket
+                .name
+        );
+        let mut long = reference_platform();
+        long.metadata.name = Some(format!("{}.example", "p".repeat(240)));
+        for name in [
+            bucket.name.clone(),
+            desired(&long, "123456789012").attachments_bucket.name,
+        ] {
+            assert!((3..=63).contains(&name.len()), "{name}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{name}"
+            );
+            assert!(!name.starts_with('-') && !name.ends_with('-') && !name.contains("--"));
+        }
+        assert_eq!(
+            (bucket.encryption, bucket.object_ownership),
+            ("AES256", "BucketOwnerEnforced")
+        );
+        let arn = format!("arn:aws:s3:::{}", bucket.name);
+        assert_eq!(
+            bucket.policy["Statement"],
+            serde_json::json!([{
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn.clone(), format!("{arn}/*")],
+                "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+            }])
+        );
     }
 
     #[test]
