@@ -1581,20 +1581,13 @@ async fn switching_history_off_deletes_the_table_under_delete_and_keeps_it_under
         .await
         .unwrap();
     assert_eq!(policies.policy_names(), ["bedrock-invoke"]);
-    let revision = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(state.status.task_definition_arn.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let variables: Vec<&str> = revision.task_definition().unwrap().container_definitions()[0]
-        .environment()
-        .iter()
-        .filter_map(|v| v.name())
-        .collect();
-    assert!(!variables.contains(&bedrock_chatbot::config::ENV_HISTORY_TABLE));
+    let variables = task_variables(&w, &state).await;
+    assert!(
+        variables
+            .iter()
+            .all(|(name, _)| name != bedrock_chatbot::config::ENV_HISTORY_TABLE),
+        "{variables:?}"
+    );
 
     // Under Retain, what users saved stays, and the status says where.
     let mut kept = w.chatbot.clone();
@@ -1858,4 +1851,32 @@ async fn attachments_are_kept_per_chatbot_expire_with_history_and_go_with_the_ch
     assert_eq!(files(&w).await, Vec::<String>::new());
     assert_eq!(expiry_rules(&w).await, Vec::new());
     w.delete(&off).await;
+}
+
+/// The platform's bucket not there (yet): a chatbot keeping files for ever has
+/// nothing of its own in it to remove and converges; one with an expiry to write
+/// waits for the bucket and says so.
+#[tokio::test]
+async fn without_the_platforms_bucket_an_expiry_waits_and_none_needs_nothing() {
+    let w = world().await;
+    w.aws
+        .s3
+        .delete_bucket()
+        .bucket(attachments_bucket())
+        .send()
+        .await
+        .unwrap();
+    let mut forever = w.chatbot.clone();
+    forever.spec.history.retention_days = 0;
+    let state = w.apply(&forever).await;
+    assert!(state.is_synced(), "{:?}", state.waiting);
+    let state = w.apply(&w.chatbot).await;
+    assert!(
+        state
+            .waiting
+            .iter()
+            .any(|why| why.contains("waiting for attachments-bucket")),
+        "{:?}",
+        state.waiting
+    );
 }
