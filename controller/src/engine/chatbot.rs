@@ -256,7 +256,7 @@ async fn converge_attachments(
     let progress = engine.progress();
     let expiry_off = &desired.attachments_expiry_off;
     let files_off = &desired.attachments_off;
-    if desired.attachments.is_some() {
+    if let Some(files) = &desired.attachments {
         if let Some(expiry) = &desired.attachments_expiry {
             pass.step(expiry, scope, engine).await?;
         } else if !pass.observe_only
@@ -268,9 +268,7 @@ async fn converge_attachments(
                 expiry_off.rule_id
             ));
         }
-        if let Some(files) = &desired.attachments {
-            pass.refs.insert(files.key.clone(), files.location());
-        }
+        pass.refs.insert(files.key.clone(), files.location());
         return Ok(());
     }
     if pass.observe_only || desired.deletion_policy == DeletionPolicy::Retain {
@@ -462,14 +460,15 @@ async fn converge_task_definition(
 }
 
 /// Removes what the spec no longer asks for, if AWS still has it; reports only a
-/// removal (nothing when it was not there). Returns whether it is gone.
+/// removal (nothing when it was not there, nor when what it lives in is gone: a
+/// lifecycle rule of a bucket that does not exist). Returns whether it is gone.
 async fn remove_leftover<R: Resource>(
     resource: &R,
     scope: Scope<'_>,
     refs: &Refs,
     progress: &dyn Progress,
 ) -> Result<bool> {
-    match find(resource, scope.with(refs)).await? {
+    match gone_if_unresolved(find(resource, scope.with(refs)).await)? {
         None => Ok(true),
         Some(_) => remove(resource, scope, refs, progress).await,
     }
