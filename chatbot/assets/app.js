@@ -19,7 +19,7 @@ const ui = {
   rename: $("rename"), exportMd: $("export-md"), exportJson: $("export-json"),
   historyStatus: $("history-status"), offer: $("import-offer"), offerText: $("import-text"),
   offerAccept: $("import-accept"), offerDecline: $("import-decline"),
-  picker: $("model-picker"), pickerField: $("model-field"), totals: $("totals"),
+  picker: $("model-picker"), pickerField: $("model-field"), totals: $("totals"), totalsText: $("totals-text"), totalsDetail: $("totals-detail"),
   copyConversation: $("copy-conversation"), theme: $("theme"),
   attach: $("attach"), fileInput: $("file-input"), attachments: $("attachments"),
 };
@@ -170,7 +170,7 @@ function costText(cost) {
   }
 }
 
-// The tokens of `usage` one by one, for a tooltip.
+// The tokens of `usage` one by one, for the disclosure under a usage line.
 function usageDetail(usage) {
   const parts = [`${fullNumber.format(usage.inputTokens || 0)} input`, `${fullNumber.format(usage.outputTokens || 0)} output`];
   if (usage.cacheReadInputTokens) parts.push(`${fullNumber.format(usage.cacheReadInputTokens)} read from the prompt cache`);
@@ -191,13 +191,26 @@ function addSpent(conversation, usage, cost) {
   }
 }
 
+// `line`, opening (by click, Enter or Space: a native disclosure) onto `detail`.
+function usageDisclosure(line, detail) {
+  const details = document.createElement("details");
+  details.className = "usage";
+  const summary = document.createElement("summary");
+  summary.append(line);
+  const more = document.createElement("p");
+  more.className = "usage-detail";
+  more.textContent = detail;
+  details.append(summary, more);
+  return details;
+}
+
 function renderTotals() {
   const conversation = current();
   const used = tokenCount(conversation?.usage);
   ui.totals.hidden = !used;
   if (!used) return;
-  ui.totals.textContent = [tokensText(conversation.usage), costText(conversation.cost)].filter(Boolean).join(" · ");
-  ui.totals.title = `This conversation's answers used ${usageDetail(conversation.usage)}${conversation.cost ? "; the cost is an estimate by this chatbot's prices" : ""}.`;
+  ui.totalsText.textContent = [tokensText(conversation.usage), costText(conversation.cost)].filter(Boolean).join(" · ");
+  ui.totalsDetail.textContent = `This conversation's answers used ${usageDetail(conversation.usage)}${conversation.cost ? "; the cost is an estimate by this chatbot's prices" : ""}.`;
 }
 
 // ---- rendering --------------------------------------------------------------------
@@ -337,8 +350,7 @@ function fillMessage(article, message) {
       const info = document.createElement("span");
       info.className = "answer-info";
       info.textContent = about.filter(Boolean).join(" · ");
-      if (message.usage) info.title = usageDetail(message.usage) + (message.cost ? "; the cost is an estimate" : "");
-      meta.append(info);
+      meta.append(message.usage ? usageDisclosure(info, usageDetail(message.usage) + (message.cost ? "; the cost is an estimate" : "") + ".") : info);
     }
     if (message.text) {
       const copy = document.createElement("button");

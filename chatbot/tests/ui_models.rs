@@ -107,6 +107,26 @@ async fn pick_a_model(browser: &Browser, world: &World) {
     }
     let totals = shown["totals"].as_str().unwrap();
     assert!(totals.contains(" tokens · ≈ $"), "{shown}");
+    // The breakdown behind each usage line opens from the keyboard (no tooltip).
+    for (line, what) in [
+        ("#totals-text", "the totals"),
+        (".message.assistant .usage > summary", "an answer's line"),
+    ] {
+        assert!(
+            browser.tab_to(line, false).await,
+            "{what} is reached by Tab"
+        );
+        browser.keys("\u{E007}").await;
+        browser
+            .wait_for(
+                &format!("{what} to open onto its tokens"),
+                "const open = document.activeElement.closest('details[open]'); \
+                 return !!open && open.querySelector('.usage-detail').checkVisibility() \
+                   && /[0-9,]+ input, [0-9,]+ output/.test(open.querySelector('.usage-detail').textContent)",
+            )
+            .await;
+        browser.keys("\u{E007}").await;
+    }
     assert_eq!(
         browser.axe_violations().await,
         json!([]),
