@@ -1603,6 +1603,25 @@ async fn throttling_is_retried_by_the_sdk() {
     assert_eq!(turns(&conversation).len(), 2);
 }
 
+/// From now on DynamoDB answers every call 3 s late (through the proxy).
+fn answer_late(proxy: &FaultProxy) {
+    proxy.set_faults(Faults {
+        rate: 1.0,
+        kinds: vec![Fault::Latency(Duration::from_secs(3))],
+        seed: 1,
+    });
+}
+
+/// `body` posted to `/api/chat` as the valid token's user: its event stream.
+async fn open_chat(world: &World, body: Value) -> SseReader {
+    let response = world
+        .app()
+        .oneshot(signed("POST", "/api/chat", Some(body)))
+        .await
+        .unwrap();
+    SseReader::new(response)
+}
+
 #[tokio::test]
 async fn the_answer_streams_while_its_question_is_being_saved() {
     let setup = setup_behind_proxy().await;
@@ -1612,21 +1631,8 @@ async fn the_answer_streams_while_its_question_is_being_saved() {
         .state()
         .push_reply(Reply::text("Straight away."));
     // DynamoDB answers late: the answer must not wait for it.
-    proxy.set_faults(Faults {
-        rate: 1.0,
-        kinds: vec![Fault::Latency(Duration::from_secs(3))],
-        seed: 1,
-    });
-    let response = world
-        .app()
-        .oneshot(signed(
-            "POST",
-            "/api/chat",
-            Some(ask_body(None, "no waiting")),
-        ))
-        .await
-        .unwrap();
-    let mut reader = SseReader::new(response);
+    answer_late(proxy);
+    let mut reader = open_chat(world, ask_body(None, "no waiting")).await;
     let start = reader.next().await.unwrap();
     assert_eq!(start.event, "start");
     assert_eq!(start.data["history"], json!({ "saving": true }));
@@ -1844,21 +1850,8 @@ async fn a_next_question_is_answered_from_the_conversation_remembered_without_re
         .push_reply(Reply::text("About two million."));
     // From here DynamoDB answers late: a read before Bedrock would hold the answer.
     let before = proxy.journal().len();
-    proxy.set_faults(Faults {
-        rate: 1.0,
-        kinds: vec![Fault::Latency(Duration::from_secs(3))],
-        seed: 1,
-    });
-    let response = world
-        .app()
-        .oneshot(signed(
-            "POST",
-            "/api/chat",
-            Some(ask_body(Some(&id), "And its population?")),
-        ))
-        .await
-        .unwrap();
-    let mut reader = SseReader::new(response);
+    answer_late(proxy);
+    let mut reader = open_chat(world, ask_body(Some(&id), "And its population?")).await;
     assert_eq!(reader.next().await.unwrap().event, "start");
     let mut text = String::new();
     while text != "About two million." {
