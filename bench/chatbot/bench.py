@@ -291,7 +291,7 @@ class Ours(App):
 
 
 class OursSmall(Ours):
-    """The same chatbot built with `[profile.release-small]` (measured, not shipped)."""
+    """The same chatbot built with `[profile.release-small]`, the profile its image ships."""
     binary = ROOT / "target" / "release-small" / "bedrock-chatbot"
 
 
@@ -777,14 +777,14 @@ def write_report(r):
         f"{verdict(added['ours']['p99'] is not None and added['ours']['p99'] < 5)} |",
         f"| Cold start to ready (process start → health check answers, median of 3) | {fmt(f['cold_start_ms']['ours'])} ms | – | "
         f"{fmt(f['cold_start_ms']['reference'])} ms | {fmt(ratio(f['cold_start_ms']['ours'], f['cold_start_ms']['reference']))}× faster |",
-        f"| Release binary (stripped, shipped profile) vs the reference's Python dependencies | {fmt(f['binary_mib'])} MiB | – | "
+        f"| Release binary (stripped, `release` profile) vs the reference's Python dependencies | {fmt(f['binary_mib'])} MiB | – | "
         f"{fmt(f['python_footprint_mib'])} MiB site-packages ({len(r['python_packages'])} packages), plus the Python interpreter | "
         f"{fmt(ratio(f['binary_mib'], f['python_footprint_mib']))}× smaller |",
         (
-            f"| The same, built with `release-small` (opt-level \"s\", fat LTO; measured, not shipped): streams on one core / idle RSS / RSS with 50 conversations | "
+            f"| The same, built with `release-small` (opt-level \"s\", fat LTO; the profile the image ships): streams on one core / idle RSS / RSS with 50 conversations | "
             f"{f['streams_per_core']['ours_small']}{' (the cap)' if f['streams_per_core']['ours_small_capped'] else ''} / "
             f"{fmt(f['idle_rss_mib']['ours_small'])} / {fmt(f['rss_50_mib']['ours_small'])} MiB | – | – | "
-            f"against {ours_streams} / {fmt(f['idle_rss_mib']['ours'])} / {fmt(f['rss_50_mib']['ours'])} MiB shipped |"
+            f"against {ours_streams} / {fmt(f['idle_rss_mib']['ours'])} / {fmt(f['rss_50_mib']['ours'])} MiB with `release` |"
             if cap_small else "| release-small | not built | – | – | – |"
         ),
         f"| Release build of the chatbot (this run) | {fmt(r['build'].get('chatbot_build_s'))} s "
