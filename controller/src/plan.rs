@@ -317,7 +317,12 @@ fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
         &p.cluster.name,
         format!(
             "{}, Container Insights {}",
-            p.cluster.capacity_providers.join(" "),
+            p.cluster
+                .capacity_providers
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
             if p.cluster.container_insights {
                 "on"
             } else {

@@ -10,6 +10,7 @@ use bedrock_chatbot_crds::{
 };
 use serde::Serialize;
 
+use super::aws_enums::{Compatibility, LaunchType, NetworkMode, Protocol, TargetType};
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
 use super::platform::{
@@ -198,9 +199,9 @@ pub struct TargetGroup {
     /// Name (≤ 32 characters).
     pub name: String,
     /// `ip`: Fargate tasks register by address.
-    pub target_type: &'static str,
+    pub target_type: TargetType,
     /// `HTTP`.
-    pub protocol: &'static str,
+    pub protocol: Protocol,
     /// The chatbot port.
     pub port: u16,
     /// The platform's VPC.
@@ -359,9 +360,9 @@ pub struct TaskDefinition {
     /// Family (revisions share it).
     pub family: String,
     /// `awsvpc`.
-    pub network_mode: &'static str,
+    pub network_mode: NetworkMode,
     /// `FARGATE`.
-    pub requires_compatibilities: Vec<&'static str>,
+    pub requires_compatibilities: Vec<Compatibility>,
     /// CPU units, as the API takes them (a string).
     pub cpu: String,
     /// Memory in MiB, as the API takes it.
@@ -414,7 +415,7 @@ pub struct Service {
     /// Tasks to run.
     pub desired_count: i32,
     /// `FARGATE`.
-    pub launch_type: &'static str,
+    pub launch_type: LaunchType,
     /// `LATEST`.
     pub platform_version: &'static str,
     /// The private subnets.
@@ -664,8 +665,8 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         target_group: TargetGroup {
             key: "target-group".into(),
             name: names.named(32, Charset::Hyphens, ""),
-            target_type: "ip",
-            protocol: "HTTP",
+            target_type: TargetType::Ip,
+            protocol: Protocol::Http,
             port: CHATBOT_PORT,
             vpc,
             health_check: HealthCheck {
@@ -711,8 +712,8 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         task_definition: TaskDefinition {
             key: "task-definition".into(),
             family: names.named(255, Charset::HyphensUnderscores, ""),
-            network_mode: "awsvpc",
-            requires_compatibilities: vec!["FARGATE"],
+            network_mode: NetworkMode::AwsVpc,
+            requires_compatibilities: vec![Compatibility::Fargate],
             cpu: spec.task.cpu.to_string(),
             memory: spec.task.memory.to_string(),
             cpu_architecture: match spec.task.architecture {
@@ -738,7 +739,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             name: names.named(255, Charset::HyphensUnderscores, ""),
             cluster: PlatformRef::Cluster,
             desired_count: spec.task.desired_count,
-            launch_type: "FARGATE",
+            launch_type: LaunchType::Fargate,
             platform_version: "LATEST",
             subnets: private_subnets,
             security_group: TASKS_SG.into(),
@@ -1063,7 +1064,10 @@ mod tests {
     #[test]
     fn target_group_matches_the_reference_health_check() {
         let tg = reference().target_group;
-        assert_eq!((tg.target_type, tg.protocol, tg.port), ("ip", "HTTP", 8501));
+        assert_eq!(
+            (tg.target_type, tg.protocol, tg.port),
+            (TargetType::Ip, Protocol::Http, 8501)
+        );
         assert!(
             tg.name.len() <= 32 && tg.name.starts_with("team-a-assistant-"),
             "{}",
@@ -1127,15 +1131,15 @@ mod tests {
         assert_eq!(service.desired_count, 1);
         assert_eq!(service.health_check_grace_period_seconds, 60);
         assert!(service.circuit_breaker_rollback);
-        assert_eq!(service.launch_type, "FARGATE");
+        assert_eq!(service.launch_type, LaunchType::Fargate);
     }
 
     #[test]
     fn task_definition_is_the_reference_size_on_fargate() {
         let td = reference().task_definition;
         assert_eq!((td.cpu.as_str(), td.memory.as_str()), ("512", "1024"));
-        assert_eq!(td.network_mode, "awsvpc");
-        assert_eq!(td.requires_compatibilities, vec!["FARGATE"]);
+        assert_eq!(td.network_mode, NetworkMode::AwsVpc);
+        assert_eq!(td.requires_compatibilities, vec![Compatibility::Fargate]);
         assert_eq!(td.container.port, 8501);
         assert!(td.container.readonly_root_filesystem);
         assert_eq!(td.container.log_group, "/bedrock-chatbot/team-a/assistant");

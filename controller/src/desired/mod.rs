@@ -6,6 +6,7 @@
 //! service to its target group) do so through typed references ([`PlatformRef`],
 //! [`ChatbotRef`]) that the engine resolves to ids once they exist.
 
+pub mod aws_enums;
 pub mod chatbot;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -205,7 +205,7 @@ impl EcsCluster {
     fn providers(&self) -> BTreeSet<String> {
         self.capacity_providers
             .iter()
-            .map(|p| (*p).to_string())
+            .map(|p| p.as_str().to_string())
             .collect()
     }
 
@@ -215,7 +215,7 @@ impl EcsCluster {
             .take(1)
             .filter_map(|p| {
                 CapacityProviderStrategyItem::builder()
-                    .capacity_provider(*p)
+                    .capacity_provider(p.as_str())
                     .weight(1)
                     .build()
                     .ok()

@@ -10,6 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use super::{Ctx, Drift, Removal, Resource, tags};
 use crate::aws::AwsError;
 use crate::desired::PlatformRef;
+use crate::desired::aws_enums::Protocol;
 use crate::desired::platform::{DefaultAction, FixedResponse, Listener};
 use crate::{Error, Result};
 
@@ -49,7 +50,7 @@ impl From<&DefaultAction> for ListenerAction {
         match action {
             DefaultAction::FixedResponse(response) => Self::from(response),
             DefaultAction::RedirectToHttps { status_code } => Self::Redirect {
-                protocol: "HTTPS".into(),
+                protocol: Protocol::Https.as_str().into(),
                 port: "443".into(),
                 host: "#{host}".into(),
                 path: "/#{path}".into(),
@@ -228,12 +229,12 @@ impl Resource for Listener {
     ) -> Result<Vec<Drift<ListenerSetting>>> {
         // TLS settings mean nothing on a plain-HTTP listener (moto even reports a
         // default policy there): compared only where TLS is terminated.
-        let tls = self.protocol == "HTTPS";
+        let tls = self.protocol == Protocol::Https;
         Ok([
             Drift::compare(
                 ListenerSetting::Protocol,
                 observed.protocol.as_str(),
-                self.protocol,
+                self.protocol.as_str(),
             ),
             tls.then(|| {
                 Drift::compare(

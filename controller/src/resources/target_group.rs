@@ -126,12 +126,12 @@ impl Resource for TargetGroup {
             (
                 "targetType",
                 observed.target_type.clone(),
-                self.target_type.to_string(),
+                self.target_type.as_str().to_string(),
             ),
             (
                 "protocol",
                 observed.protocol.clone(),
-                self.protocol.to_string(),
+                self.protocol.as_str().to_string(),
             ),
             ("port", observed.port.to_string(), self.port.to_string()),
         ];

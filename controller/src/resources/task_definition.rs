@@ -320,11 +320,11 @@ impl TaskDefinition {
         let mut compatibilities: Vec<String> = self
             .requires_compatibilities
             .iter()
-            .map(|c| c.to_string())
+            .map(|c| c.as_str().to_string())
             .collect();
         compatibilities.sort();
         Ok(TaskSettings {
-            network_mode: self.network_mode.to_string(),
+            network_mode: self.network_mode.as_str().to_string(),
             requires_compatibilities: compatibilities,
             cpu: self.cpu.clone(),
             memory: self.memory.clone(),

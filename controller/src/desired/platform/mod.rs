@@ -8,6 +8,7 @@ use bedrock_chatbot_crds::{
 };
 use serde::Serialize;
 
+use super::aws_enums::{CapacityProvider, Protocol};
 use super::chatbot::{HttpsListener, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen};
 use super::iam::{self, PolicyDocument};
 use super::naming::{Charset, fitted_name};
@@ -85,7 +86,7 @@ pub struct Listener {
     /// 443 or 80.
     pub port: u16,
     /// `HTTPS` or `HTTP`.
-    pub protocol: &'static str,
+    pub protocol: Protocol,
     /// TLS policy (HTTPS only).
     pub ssl_policy: Option<String>,
     /// Server certificate (HTTPS only).
@@ -156,7 +157,7 @@ pub struct EcsCluster {
     /// Container Insights on or off.
     pub container_insights: bool,
     /// `FARGATE`.
-    pub capacity_providers: Vec<&'static str>,
+    pub capacity_providers: Vec<CapacityProvider>,
 }
 
 /// An IAM role.
@@ -295,7 +296,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
                 // them (authenticate-cognito needs HTTPS).
                 key: PlatformRef::HttpsListener.to_string(),
                 port: 443,
-                protocol: "HTTPS",
+                protocol: Protocol::Https,
                 ssl_policy: Some(spec.load_balancer.ssl_policy.clone()),
                 certificate_arn: Some(spec.load_balancer.certificate_arn.clone()),
                 default_action: DefaultAction::FixedResponse(FixedResponse {
@@ -307,7 +308,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             Listener {
                 key: "http-listener".into(),
                 port: 80,
-                protocol: "HTTP",
+                protocol: Protocol::Http,
                 ssl_policy: None,
                 certificate_arn: None,
                 default_action: DefaultAction::RedirectToHttps {
@@ -330,7 +331,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             key: "cluster".into(),
             name: fitted_name(&prefix, 255, Charset::HyphensUnderscores),
             container_insights: spec.ecs.container_insights,
-            capacity_providers: vec!["FARGATE"],
+            capacity_providers: vec![CapacityProvider::Fargate],
         },
         execution_role: Role {
             key: "execution-role".into(),
@@ -577,7 +578,7 @@ mod tests {
         assert_eq!(desired.load_balancer.scheme, "internet-facing");
         assert_eq!(desired.load_balancer.subnets.len(), 2);
         let https = &desired.listeners[0];
-        assert_eq!((https.port, https.protocol), (443, "HTTPS"));
+        assert_eq!((https.port, https.protocol), (443, Protocol::Https));
         assert_eq!(
             https.ssl_policy.as_deref(),
             Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
@@ -590,7 +591,7 @@ mod tests {
             })
         ));
         let http = &desired.listeners[1];
-        assert_eq!((http.port, http.protocol), (80, "HTTP"));
+        assert_eq!((http.port, http.protocol), (80, Protocol::Http));
         assert!(matches!(
             http.default_action,
             DefaultAction::RedirectToHttps { .. }
@@ -607,7 +608,7 @@ mod tests {
             desired.listeners.iter().filter(|l| l.key == key).collect();
         assert_eq!(rule_listeners.len(), 1);
         let https = rule_listeners[0];
-        assert_eq!((https.protocol, https.port), ("HTTPS", 443));
+        assert_eq!((https.protocol, https.port), (Protocol::Https, 443));
         assert_eq!(
             https.certificate_arn.as_deref(),
             Some(
@@ -626,7 +627,7 @@ mod tests {
         );
         assert!(https.ssl_policy.is_some());
         for other in desired.listeners.iter().filter(|l| l.key != key) {
-            assert_ne!(other.protocol, "HTTPS", "one HTTPS listener only");
+            assert_ne!(other.protocol, Protocol::Https, "one HTTPS listener only");
             assert!(matches!(
                 other.default_action,
                 DefaultAction::RedirectToHttps { .. }

@@ -1,0 +1,169 @@
+//! The AWS API enumerations the desired state names, as small enums: each shows and
+//! serializes as the API's own string (what `plan` prints) and converts into the
+//! SDK's enum where the SDK has one, so that a misspelt value does not compile.
+
+use serde::Serialize;
+
+/// Declares an enum whose variants stand for the API strings given, with `as_str`,
+/// `Display` and `Serialize` producing those strings.
+macro_rules! aws_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident => $value:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+        pub enum $name {
+            $($(#[$variant_meta])* #[serde(rename = $value)] $variant,)+
+        }
+
+        impl $name {
+            /// The value as the AWS API spells it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $value,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+aws_enum! {
+    /// How a target group's targets register.
+    pub enum TargetType {
+        /// By IP address: what Fargate tasks (`awsvpc`) need.
+        Ip => "ip",
+    }
+}
+
+aws_enum! {
+    /// The protocol of a listener or a target group.
+    pub enum Protocol {
+        /// Plain HTTP.
+        Http => "HTTP",
+        /// TLS terminated at the load balancer.
+        Https => "HTTPS",
+    }
+}
+
+aws_enum! {
+    /// The network mode of a task definition.
+    pub enum NetworkMode {
+        /// Each task has its own network interface: the only mode Fargate runs.
+        AwsVpc => "awsvpc",
+    }
+}
+
+aws_enum! {
+    /// Where a task definition may run (`requiresCompatibilities`).
+    pub enum Compatibility {
+        /// Fargate.
+        Fargate => "FARGATE",
+    }
+}
+
+aws_enum! {
+    /// Where a service runs its tasks.
+    pub enum LaunchType {
+        /// Fargate.
+        Fargate => "FARGATE",
+    }
+}
+
+aws_enum! {
+    /// A capacity provider of a cluster. (The SDK takes capacity providers by name:
+    /// custom ones are named by their owners.)
+    pub enum CapacityProvider {
+        /// Fargate, on demand.
+        Fargate => "FARGATE",
+    }
+}
+
+impl From<TargetType> for aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum {
+    fn from(value: TargetType) -> Self {
+        match value {
+            TargetType::Ip => Self::Ip,
+        }
+    }
+}
+
+impl From<Protocol> for aws_sdk_elasticloadbalancingv2::types::ProtocolEnum {
+    fn from(value: Protocol) -> Self {
+        match value {
+            Protocol::Http => Self::Http,
+            Protocol::Https => Self::Https,
+        }
+    }
+}
+
+impl From<NetworkMode> for aws_sdk_ecs::types::NetworkMode {
+    fn from(value: NetworkMode) -> Self {
+        match value {
+            NetworkMode::AwsVpc => Self::Awsvpc,
+        }
+    }
+}
+
+impl From<Compatibility> for aws_sdk_ecs::types::Compatibility {
+    fn from(value: Compatibility) -> Self {
+        match value {
+            Compatibility::Fargate => Self::Fargate,
+        }
+    }
+}
+
+impl From<LaunchType> for aws_sdk_ecs::types::LaunchType {
+    fn from(value: LaunchType) -> Self {
+        match value {
+            LaunchType::Fargate => Self::Fargate,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_value_converts_into_the_sdk_enum_of_the_same_spelling() {
+        use aws_sdk_ecs::types as ecs;
+        use aws_sdk_elasticloadbalancingv2::types as elbv2;
+        assert_eq!(elbv2::TargetTypeEnum::from(TargetType::Ip).as_str(), "ip");
+        for protocol in [Protocol::Http, Protocol::Https] {
+            assert_eq!(
+                elbv2::ProtocolEnum::from(protocol).as_str(),
+                protocol.as_str()
+            );
+        }
+        assert_eq!(
+            ecs::NetworkMode::from(NetworkMode::AwsVpc).as_str(),
+            "awsvpc"
+        );
+        assert_eq!(
+            ecs::Compatibility::from(Compatibility::Fargate).as_str(),
+            "FARGATE"
+        );
+        assert_eq!(
+            ecs::LaunchType::from(LaunchType::Fargate).as_str(),
+            "FARGATE"
+        );
+    }
+
+    #[test]
+    fn values_serialize_and_show_as_the_api_spells_them() {
+        assert_eq!(
+            serde_json::to_value([Protocol::Https, Protocol::Http]).unwrap(),
+            serde_json::json!(["HTTPS", "HTTP"])
+        );
+        assert_eq!(TargetType::Ip.to_string(), "ip");
+        assert_eq!(CapacityProvider::Fargate.to_string(), "FARGATE");
+    }
+}
