@@ -4,7 +4,9 @@
 //! a chip is removed by keyboard-reachable button (its file deleted from S3), the
 //! question goes with the rest, the stand-in's echo says what reached Bedrock (the
 //! same bytes), and the question shows its files, after a reload too. The page with
-//! chips stays clean for axe-core.
+//! chips stays clean for axe-core. A file too large, of a wrong type (read from its
+//! bytes by the server) or one too many is refused with a message that says why,
+//! and leaves no chip and no object behind.
 
 mod support;
 
@@ -17,6 +19,10 @@ use support::*;
 /// Chips shown and whether each is still uploading: `[[name, uploading]]`.
 const CHIPS: &str = "return [...document.querySelectorAll('#attachments .attachment')] \
     .map(c => [c.querySelector('.file-name').textContent, c.classList.contains('uploading')])";
+
+/// The notice's text, or null while it is hidden (a JavaScript expression).
+const NOTICE: &str = "(document.getElementById('notice').hidden ? null \
+    : document.getElementById('notice-text').textContent)";
 
 #[tokio::test]
 async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_the_question() {
@@ -175,6 +181,117 @@ async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_th
             .attachments
             .is_empty()
     );
+
+    browser.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn refused_files_say_why_and_leave_no_chip_and_no_object() {
+    let moto = testkit::Moto::start().unwrap();
+    let endpoint = moto.endpoint();
+    create_history_table(&dynamodb_at(&endpoint).await, HISTORY_TABLE, true).await;
+    let s3 = s3_at(&endpoint).await;
+    create_attachments_bucket(&s3).await;
+    let world = dev_with_history_and(
+        "dev@example.com",
+        &endpoint,
+        HISTORY_TABLE,
+        &attachments_env(),
+    )
+    .await
+    .keeping_attachments_at(&endpoint)
+    .await;
+
+    let dir = std::env::temp_dir().join(format!("chatbot-ui-refused-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let mut big = png(100, 100);
+    big.resize(5 * 1024 * 1024, 0);
+    let big = file("big.png", &big);
+    let disguised = file("cat.png", b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xffPE\0\0");
+    let notes: Vec<String> = (1..=6)
+        .map(|n| file(&format!("notes-{n}.txt"), format!("note {n}").as_bytes()))
+        .collect();
+
+    let (browser, _server) = open(&world).await;
+    let input = browser
+        .client
+        .find(Locator::Id("file-input"))
+        .await
+        .unwrap();
+
+    // Too large: refused by the page before any byte is sent.
+    input.send_keys(&big).await.unwrap();
+    browser
+        .wait_for("the size refusal", &format!("return {NOTICE} !== null"))
+        .await;
+    let said = browser.js(&format!("return {NOTICE}")).await;
+    assert!(
+        said.as_str()
+            .unwrap()
+            .contains("“big.png” is 5 MB: an image may be at most"),
+        "{said}"
+    );
+    assert_eq!(browser.js(CHIPS).await, json!([]));
+    assert!(attachment_keys(&s3).await.is_empty());
+
+    // Named as a picture, but a program: the server reads the bytes and refuses; the
+    // chip shown while it uploaded goes, and nothing stays in the bucket.
+    browser
+        .js("document.getElementById('notice-close').click()")
+        .await;
+    input.send_keys(&disguised).await.unwrap();
+    browser
+        .wait_for(
+            "the server's refusal",
+            &format!("return ({NOTICE} ?? '').includes('cat.png')"),
+        )
+        .await;
+    let said = browser.js(&format!("return {NOTICE}")).await;
+    assert!(
+        said.as_str()
+            .unwrap()
+            .contains("“cat.png” is named as a PNG image but is binary data"),
+        "{said}"
+    );
+    assert_eq!(browser.js(CHIPS).await, json!([]));
+    assert!(attachment_keys(&s3).await.is_empty());
+
+    // Five documents are allowed with one question; the sixth is refused by the page.
+    browser
+        .js("document.getElementById('notice-close').click()")
+        .await;
+    for path in &notes[..5] {
+        input.send_keys(path).await.unwrap();
+    }
+    browser
+        .wait_for(
+            "five documents uploaded",
+            "return document.querySelectorAll('#attachments .attachment:not(.uploading)').length === 5",
+        )
+        .await;
+    input.send_keys(&notes[5]).await.unwrap();
+    browser
+        .wait_for("the count refusal", &format!("return {NOTICE} !== null"))
+        .await;
+    assert_eq!(
+        browser.js(&format!("return {NOTICE}")).await,
+        json!("A question may carry at most 5 documents.")
+    );
+    assert_eq!(
+        browser.js(CHIPS).await,
+        json!(
+            (1..=5)
+                .map(|n| [json!(format!("notes-{n}.txt")), json!(false)])
+                .collect::<Vec<_>>()
+        )
+    );
+    assert_eq!(attachment_keys(&s3).await.len(), 5);
 
     browser.close().await;
     let _ = std::fs::remove_dir_all(&dir);
