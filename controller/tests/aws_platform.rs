@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange};
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, RouteTable};
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, LoadBalancerAttribute,
@@ -19,7 +19,7 @@ use operator::aws::Aws;
 use operator::engine::Engine;
 use operator::engine::platform::{self, PlatformState};
 use operator::resources::Outcome;
-use support::{engine, examples, outcomes_of};
+use support::{engine, examples, outcomes_of, read_back};
 use testkit::Moto;
 
 const OWNER_TAG: &str = "tag:bedrock-chatbot.dev/owner";
@@ -279,6 +279,30 @@ fn writes_since(engine: &Engine, before: usize) -> Vec<String> {
         .collect()
 }
 
+/// Applies once more and asserts that the pass finds nothing to change.
+async fn assert_next_pass_writes_nothing(engine: &Engine, object: &ChatbotPlatform) {
+    let before = engine.calls().len();
+    platform::apply(engine, object).await.unwrap();
+    assert_eq!(writes_since(engine, before), Vec::<String>::new());
+}
+
+/// The route tables tagged as ours.
+async fn owned_route_tables(aws: &Aws) -> Vec<RouteTable> {
+    aws.ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .route_tables()
+        .to_vec()
+}
+
+async fn assert_no_owned_ec2_left(aws: &Aws) {
+    let found = owned_ec2(aws).await;
+    assert!(found.iter().all(|(_, n)| *n == 0), "{found:?}");
+}
+
 /// Every live EC2 resource tagged as ours, by type (NAT gateways and endpoints in
 /// state `deleted` linger on AWS and are not counted).
 async fn owned_ec2(aws: &Aws) -> Vec<(&'static str, usize)> {
@@ -296,12 +320,7 @@ async fn owned_ec2(aws: &Aws) -> Vec<(&'static str, usize)> {
         .send()
         .await
         .unwrap();
-    let tables = ec2
-        .describe_route_tables()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
+    let tables = owned_route_tables(aws).await;
     let groups = ec2
         .describe_security_groups()
         .filters(owned())
@@ -342,7 +361,7 @@ async fn owned_ec2(aws: &Aws) -> Vec<(&'static str, usize)> {
         ("vpc", vpcs.vpcs().len()),
         ("subnet", subnets.subnets().len()),
         ("internet gateway", igws.internet_gateways().len()),
-        ("route table", tables.route_tables().len()),
+        ("route table", tables.len()),
         ("security group", groups.security_groups().len()),
         ("elastic ip", addresses.addresses().len()),
         ("nat gateway", nats),
@@ -356,15 +375,8 @@ fn count(found: &[(&str, usize)], kind: &str) -> usize {
 
 /// Ingress or egress rules of a group as (port, peer) pairs.
 async fn rules(aws: &Aws, group: &str, egress: bool) -> BTreeSet<(i32, String)> {
-    let found = aws
-        .ec2
-        .describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(group).build())
-        .send()
+    read_back::security_group_rules(aws, group)
         .await
-        .unwrap();
-    found
-        .security_group_rules()
         .iter()
         .filter(|r| r.is_egress() == Some(egress))
         .map(|r| {
@@ -383,20 +395,9 @@ async fn rules(aws: &Aws, group: &str, egress: bool) -> BTreeSet<(i32, String)> 
         .collect()
 }
 
-async fn alb_attribute(aws: &Aws, arn: &str, key: &str) -> Option<String> {
-    let attributes = aws
-        .elbv2
-        .describe_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    attributes
-        .attributes()
-        .iter()
-        .find(|a| a.key() == Some(key))
-        .and_then(|a| a.value().map(str::to_string))
-}
+/// The load balancer attribute the platform turns on so that requests with
+/// malformed headers never reach a chatbot.
+const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
 
 #[tokio::test]
 async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothing_is_left() {
@@ -490,15 +491,9 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
 
     // Routes: public → IGW for both public subnets; each private subnet → its
     // zone's NAT gateway.
-    let tables = aws
-        .ec2
-        .describe_route_tables()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
+    let tables = owned_route_tables(&aws).await;
     let mut routing = Vec::new();
-    for table in tables.route_tables() {
+    for table in &tables {
         let default = table
             .routes()
             .iter()
@@ -598,28 +593,17 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     // Load balancer, its attributes and listeners.
     let lb_arn = status.load_balancer_arn.clone().unwrap();
     assert!(status.load_balancer_dns_name.is_some());
-    let lbs = aws
-        .elbv2
-        .describe_load_balancers()
-        .load_balancer_arns(&lb_arn)
-        .send()
-        .await
-        .unwrap();
-    let lb = &lbs.load_balancers()[0];
+    let lb = read_back::load_balancer(&aws, &lb_arn).await;
     assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
     assert_eq!(lb.security_groups(), std::slice::from_ref(&lb_sg));
     assert_eq!(
-        alb_attribute(
-            &aws,
-            &lb_arn,
-            "routing.http.drop_invalid_header_fields.enabled"
-        )
-        .await
-        .as_deref(),
+        read_back::load_balancer_attribute(&aws, &lb_arn, DROP_INVALID_HEADERS)
+            .await
+            .as_deref(),
         Some("true")
     );
     assert_eq!(
-        alb_attribute(&aws, &lb_arn, "idle_timeout.timeout_seconds")
+        read_back::load_balancer_attribute(&aws, &lb_arn, "idle_timeout.timeout_seconds")
             .await
             .as_deref(),
         Some("60")
@@ -705,15 +689,8 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     // deleted, an ALB attribute flipped, the HTTP listener's default action changed.
     // Revoked by rule id: moto matches a group-pair permission only together with
     // its description.
-    let tasks_rules = aws
-        .ec2
-        .describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(&tasks_sg).build())
-        .send()
+    let from_lb = read_back::security_group_rules(&aws, &tasks_sg)
         .await
-        .unwrap();
-    let from_lb = tasks_rules
-        .security_group_rules()
         .iter()
         .find(|r| r.is_egress() == Some(false))
         .and_then(|r| r.security_group_rule_id())
@@ -741,7 +718,6 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
         .await
         .unwrap();
     let private_table = tables
-        .route_tables()
         .iter()
         .find(|t| t.routes().iter().any(|r| r.nat_gateway_id().is_some()))
         .unwrap()
@@ -813,13 +789,9 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
         [(8501, lb_sg.clone())].into()
     );
     assert_eq!(
-        alb_attribute(
-            &aws,
-            &lb_arn,
-            "routing.http.drop_invalid_header_fields.enabled"
-        )
-        .await
-        .as_deref(),
+        read_back::load_balancer_attribute(&aws, &lb_arn, DROP_INVALID_HEADERS)
+            .await
+            .as_deref(),
         Some("true")
     );
     let http_now = aws
@@ -850,17 +822,11 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
             )
     );
     // Restored means restored: the next pass writes nothing again.
-    let before = engine.calls().len();
-    platform::apply(&engine, object).await.unwrap();
-    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    assert_next_pass_writes_nothing(&engine, object).await;
 
     // Delete leaves nothing of ours, of any type.
     delete_until_done(&engine, object).await;
-    assert!(
-        owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0),
-        "{:?}",
-        owned_ec2(&aws).await
-    );
+    assert_no_owned_ec2_left(&aws).await;
     let lbs = aws.elbv2.describe_load_balancers().send().await.unwrap();
     assert!(lbs.load_balancers().is_empty());
     let clusters = aws
@@ -986,27 +952,18 @@ async fn without_nat_the_image_and_log_endpoints_replace_it() {
         );
     }
     // Private route tables have no default route.
-    let tables = aws
-        .ec2
-        .describe_route_tables()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
+    let tables = owned_route_tables(&aws).await;
     let defaults = tables
-        .route_tables()
         .iter()
         .flat_map(|t| t.routes())
         .filter(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
         .count();
     assert_eq!(defaults, 1, "only the public table routes to the internet");
 
-    let before = engine.calls().len();
-    platform::apply(&engine, &object).await.unwrap();
-    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    assert_next_pass_writes_nothing(&engine, &object).await;
 
     delete_until_done(&engine, &object).await;
-    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
+    assert_no_owned_ec2_left(&aws).await;
 }
 
 #[tokio::test]
@@ -1030,15 +987,8 @@ async fn a_single_nat_gateway_serves_both_zones() {
         "Bedrock, and the DynamoDB and S3 gateways"
     );
     let nat = state.status.nat_gateway_ids[0].clone();
-    let tables = aws
-        .ec2
-        .describe_route_tables()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
+    let tables = owned_route_tables(&aws).await;
     let via_nat = tables
-        .route_tables()
         .iter()
         .filter(|t| {
             t.routes()
@@ -1049,7 +999,7 @@ async fn a_single_nat_gateway_serves_both_zones() {
     assert_eq!(via_nat, 2);
 
     delete_until_done(&engine, &object).await;
-    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
+    assert_no_owned_ec2_left(&aws).await;
 }
 
 /// What a VPC needs for private endpoints with private DNS (off by default).
@@ -1230,7 +1180,7 @@ async fn an_existing_network_is_used_and_never_created_or_deleted() {
         1,
         "the user's VPC survives"
     );
-    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
+    assert_no_owned_ec2_left(&aws).await;
 }
 
 /// One JSON-protocol call to the emulator, without the SDK (which omits some
@@ -1419,14 +1369,8 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
     let fresh_nat = restored.status.nat_gateway_ids[0].clone();
     assert_ne!(fresh_nat, stale_nat);
     assert_eq!(restored.status.nat_gateway_ids.len(), 2);
-    let tables = aws
-        .ec2
-        .describe_route_tables()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
-    assert!(tables.route_tables().iter().any(|t| {
+    let tables = owned_route_tables(&aws).await;
+    assert!(tables.iter().any(|t| {
         t.routes()
             .iter()
             .any(|r| r.nat_gateway_id() == Some(fresh_nat.as_str()))
@@ -1504,9 +1448,7 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
     assert!(!trust.contains("ec2.amazonaws.com"), "{trust}");
 
     // Restored means restored: the next pass writes nothing.
-    let before = engine.calls().len();
-    platform::apply(&engine, object).await.unwrap();
-    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    assert_next_pass_writes_nothing(&engine, object).await;
     recorder.take();
 
     // A repository holding an image: the deletion says so and deletes no image.
@@ -1552,7 +1494,7 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
         .await
         .unwrap();
     delete_until_done(&engine, object).await;
-    assert!(owned_ec2(&aws).await.iter().all(|(_, n)| *n == 0));
+    assert_no_owned_ec2_left(&aws).await;
     assert!(
         aws.ecr
             .describe_repositories()
@@ -1784,18 +1726,8 @@ async fn listener_rules(
     aws: &Aws,
     listener: &str,
 ) -> Vec<aws_sdk_elasticloadbalancingv2::types::Rule> {
-    let mut rules: Vec<_> = aws
-        .elbv2
-        .describe_rules()
-        .listener_arn(listener)
-        .send()
-        .await
-        .unwrap()
-        .rules()
-        .iter()
-        .filter(|r| r.is_default() != Some(true))
-        .cloned()
-        .collect();
+    let mut rules = read_back::listener_rules(aws, listener).await;
+    rules.retain(|r| r.is_default() != Some(true));
     rules.sort_by_key(|r| {
         r.priority()
             .unwrap_or_default()
@@ -1883,9 +1815,7 @@ async fn signed_out_is_answered_before_every_team_rule_without_sign_in() {
         page.message_body(),
         Some(operator::desired::platform::SIGNED_OUT_PAGE)
     );
-    let before = engine.calls().len();
-    platform::apply(&engine, object).await.unwrap();
-    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    assert_next_pass_writes_nothing(&engine, object).await;
 
     // A listener as an operator before this rule left it: a team's rule at 1.
     let signed_out = rule.rule_arn().unwrap().to_string();
@@ -1937,9 +1867,7 @@ async fn signed_out_is_answered_before_every_team_rule_without_sign_in() {
         "the team's rule moved to the lowest free priority"
     );
     assert!(rules[0].actions()[0].fixed_response_config().is_some());
-    let before = engine.calls().len();
-    platform::apply(&engine, object).await.unwrap();
-    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    assert_next_pass_writes_nothing(&engine, object).await;
 
     // Someone's own rule at 1: left where it is, and the platform says which.
     let signed_out = rules[0].rule_arn().unwrap().to_string();
@@ -2054,9 +1982,7 @@ async fn the_attachments_bucket_is_locked_down_restored_and_emptied_before_delet
         "owner": "ChatbotPlatform/shared",
     });
     assert_eq!(bucket_settings(&aws, &bucket).await, locked_down);
-    let before = engine.calls().len();
-    platform::apply(&engine, object).await.unwrap();
-    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    assert_next_pass_writes_nothing(&engine, object).await;
 
     // Behind our back: every setting undone; a chatbot's rule is there too.
     let s3 = &aws.s3;
@@ -2170,9 +2096,7 @@ async fn the_attachments_bucket_is_locked_down_restored_and_emptied_before_delet
     restored["lifecycleRules"] =
         serde_json::json!(["expire team-a/assistant 1234abcd", "bcb-platform-cleanup"]);
     assert_eq!(bucket_settings(&aws, &bucket).await, restored);
-    let before = engine.calls().len();
-    platform::apply(&engine, object).await.unwrap();
-    assert_eq!(writes_since(&engine, before), Vec::<String>::new());
+    assert_next_pass_writes_nothing(&engine, object).await;
 
     // Files under two prefixes, one of them in two versions: all go, then the bucket.
     // (Moto gap: it denies every object request under a Deny statement whose

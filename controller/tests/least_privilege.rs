@@ -43,6 +43,7 @@ use operator::engine::Engine;
 use operator::file_mode::{self, ApplyReport, ReadyWhen, Timing};
 use operator::manifest;
 use serde_json::{Value, json};
+use support::read_back;
 use testkit::Moto;
 
 const EXAMPLE_CERTIFICATE: &str =
@@ -139,15 +140,8 @@ fn rule(egress: bool, port: i32, peer: &str) -> Rule {
 
 /// Every rule of `group` as AWS holds it: IPv4, IPv6, prefix-list and group peers.
 async fn rules_of(aws: &Aws, group: &str) -> BTreeSet<Rule> {
-    let found = aws
-        .ec2
-        .describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(group).build())
-        .send()
+    read_back::security_group_rules(aws, group)
         .await
-        .unwrap();
-    found
-        .security_group_rules()
         .iter()
         .map(|r| {
             let peers: Vec<String> = [
@@ -177,6 +171,11 @@ async fn rules_of(aws: &Aws, group: &str) -> BTreeSet<Rule> {
 fn policy_json(document: &str) -> Value {
     serde_json::from_str(&percent_encoding::percent_decode_str(document).decode_utf8_lossy())
         .unwrap()
+}
+
+/// The inline policy `name` of the role `role`, as JSON.
+async fn inline_policy(aws: &Aws, role: &str, name: &str) -> Value {
+    serde_json::from_str(&read_back::role_policy(aws, role, name).await).unwrap()
 }
 
 /// A JSON string or list of strings as a list.
@@ -376,29 +375,16 @@ async fn the_examples_on_aws_grant_least_privilege() {
     // --- Load balancer: IPv4 only (so no ::/0 rule is needed), its own group,
     // invalid headers dropped, TLS 1.2+, HTTP only redirects.
     let lb_arn = platform.load_balancer_arn.clone().unwrap();
-    let lbs = aws
-        .elbv2
-        .describe_load_balancers()
-        .load_balancer_arns(&lb_arn)
-        .send()
-        .await
-        .unwrap();
-    let lb = &lbs.load_balancers()[0];
+    let lb = read_back::load_balancer(&aws, &lb_arn).await;
     assert_eq!(lb.ip_address_type().map(|t| t.as_str()), Some("ipv4"));
     assert_eq!(lb.security_groups(), std::slice::from_ref(&lb_sg));
-    let attributes = aws
-        .elbv2
-        .describe_load_balancer_attributes()
-        .load_balancer_arn(&lb_arn)
-        .send()
-        .await
-        .unwrap();
-    let drop_invalid = attributes
-        .attributes()
-        .iter()
-        .find(|a| a.key() == Some("routing.http.drop_invalid_header_fields.enabled"))
-        .and_then(|a| a.value());
-    assert_eq!(drop_invalid, Some("true"));
+    let drop_invalid = read_back::load_balancer_attribute(
+        &aws,
+        &lb_arn,
+        "routing.http.drop_invalid_header_fields.enabled",
+    )
+    .await;
+    assert_eq!(drop_invalid.as_deref(), Some("true"));
     let listeners = aws
         .elbv2
         .describe_listeners()
@@ -419,13 +405,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
     ports.sort();
     assert_eq!(ports, [(80, "HTTP".into()), (443, "HTTPS".into())]);
     for listener in listeners.listeners() {
-        let rules = aws
-            .elbv2
-            .describe_rules()
-            .listener_arn(listener.listener_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let rules = read_back::listener_rules(&aws, listener.listener_arn().unwrap()).await;
         if listener.port() == Some(443) {
             let policy = listener.ssl_policy().unwrap();
             assert!(
@@ -447,24 +427,17 @@ async fn the_examples_on_aws_grant_least_privilege() {
                 (Some("HTTPS"), Some("443"))
             );
             assert!(
-                rules.rules().iter().all(|r| r.is_default() == Some(true)),
-                "nothing is served over plain HTTP: {:?}",
-                rules.rules()
+                rules.iter().all(|r| r.is_default() == Some(true)),
+                "nothing is served over plain HTTP: {rules:?}",
             );
         }
     }
 
     // --- Each team: its rule signs in with its own pool, then forwards to its own
     // target group; its service is private; its role invokes its own model only.
-    let https_rules = aws
-        .elbv2
-        .describe_rules()
-        .listener_arn(platform.https_listener_arn.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let https_rules =
+        read_back::listener_rules(&aws, platform.https_listener_arn.as_deref().unwrap()).await;
     let (platform_rules, team_rules): (Vec<_>, Vec<_>) = https_rules
-        .rules()
         .iter()
         .filter(|r| r.is_default() != Some(true))
         .partition(|r| r.priority() == Some("1"));
@@ -519,9 +492,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
             .iter()
             .flat_map(|c| {
                 assert_eq!(c.field(), Some("host-header"), "{namespace}: {c:?}");
-                c.host_header_config()
-                    .map(|h| h.values().to_vec())
-                    .unwrap_or_else(|| c.values().to_vec())
+                read_back::host_header_values(c)
             })
             .collect();
         assert_eq!(hosts, [hostname]);
@@ -598,27 +569,12 @@ async fn the_examples_on_aws_grant_least_privilege() {
             "{namespace}: {:?}",
             attached.attached_policies()
         );
-        let inline = aws
-            .iam
-            .list_role_policies()
-            .role_name(&role_name)
-            .send()
-            .await
-            .unwrap();
-        let mut names = inline.policy_names().to_vec();
+        let mut names = read_back::role_policy_names(&aws, &role_name).await;
         names.sort();
         assert_eq!(names, ["attachments", "bedrock-invoke", "history-table"]);
         // Its files: objects under its own prefix of the platform's bucket only —
         // no listing, no bucket setting, no other team's prefix.
-        let document = aws
-            .iam
-            .get_role_policy()
-            .role_name(&role_name)
-            .policy_name("attachments")
-            .send()
-            .await
-            .unwrap();
-        let files = policy_json(document.policy_document());
+        let files = inline_policy(&aws, &role_name, "attachments").await;
         let bucket = platform.attachments_bucket_name.clone().unwrap();
         assert_eq!(
             status.attachments_location.as_deref(),
@@ -638,15 +594,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
         // management, no other team's table.
         let table = status.history_table_name.clone().unwrap();
         assert!(history_tables.insert(table.clone()), "one table per team");
-        let document = aws
-            .iam
-            .get_role_policy()
-            .role_name(&role_name)
-            .policy_name("history-table")
-            .send()
-            .await
-            .unwrap();
-        let history = policy_json(document.policy_document());
+        let history = inline_policy(&aws, &role_name, "history-table").await;
         let table_arn = format!("arn:aws:dynamodb:us-west-2:{account}:table/{table}");
         assert_eq!(
             history["Statement"],
@@ -664,15 +612,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
                 "{namespace}: {action}"
             );
         }
-        let document = aws
-            .iam
-            .get_role_policy()
-            .role_name(&role_name)
-            .policy_name("bedrock-invoke")
-            .send()
-            .await
-            .unwrap();
-        let policy = policy_json(document.policy_document());
+        let policy = inline_policy(&aws, &role_name, "bedrock-invoke").await;
         let statements = policy["Statement"].as_array().unwrap();
         for statement in statements {
             assert_eq!(statement["Effect"], "Allow");
@@ -742,15 +682,8 @@ async fn the_examples_on_aws_grant_least_privilege() {
         }
 
         // The task definition runs with that role and holds no secret.
-        let definition = aws
-            .ecs
-            .describe_task_definition()
-            .task_definition(status.task_definition_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .task_definition
-            .unwrap();
+        let definition =
+            read_back::task_definition(&aws, status.task_definition_arn.as_deref().unwrap()).await;
         assert_eq!(definition.task_role_arn(), Some(role_arn.as_str()));
         assert_eq!(
             definition.execution_role_arn(),
@@ -762,24 +695,11 @@ async fn the_examples_on_aws_grant_least_privilege() {
         assert_eq!(container.readonly_root_filesystem(), Some(true));
 
         // The user pool: MFA required, TOTP only, strong passwords, invited users.
-        let cognito = &aws.cognito;
-        let mfa = cognito
-            .get_user_pool_mfa_config()
-            .user_pool_id(&pool_id)
-            .send()
-            .await
-            .unwrap();
+        let mfa = read_back::mfa_config(&aws, &pool_id).await;
         assert_eq!(mfa.mfa_configuration(), Some(&UserPoolMfaType::On));
         assert!(mfa.software_token_mfa_configuration().unwrap().enabled());
         assert!(mfa.sms_mfa_configuration().is_none(), "no SMS factor");
-        let pool = cognito
-            .describe_user_pool()
-            .user_pool_id(&pool_id)
-            .send()
-            .await
-            .unwrap()
-            .user_pool
-            .unwrap();
+        let pool = read_back::user_pool(&aws, &pool_id).await;
         let password = pool.policies().unwrap().password_policy().unwrap();
         assert!(password.minimum_length().unwrap() >= 12);
         assert!(
@@ -797,15 +717,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
         );
 
         // The app client: confidential, the code grant only, this hostname only.
-        let client = cognito
-            .describe_user_pool_client()
-            .user_pool_id(&pool_id)
-            .client_id(&client_id)
-            .send()
-            .await
-            .unwrap()
-            .user_pool_client
-            .unwrap();
+        let client = read_back::user_pool_client(&aws, &pool_id, &client_id).await;
         let secret = client.client_secret().unwrap();
         assert!(secret.len() >= 16, "a confidential client");
         assert_eq!(
@@ -864,14 +776,11 @@ async fn the_examples_on_aws_grant_least_privilege() {
         attached,
         ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
     );
-    let inline = aws
-        .iam
-        .list_role_policies()
-        .role_name(execution)
-        .send()
-        .await
-        .unwrap();
-    assert!(inline.policy_names().is_empty());
+    assert!(
+        read_back::role_policy_names(&aws, execution)
+            .await
+            .is_empty()
+    );
 }
 
 /// The models a team lets its users pick: the task role may invoke each exactly as it
@@ -909,32 +818,14 @@ async fn each_model_users_may_pick_is_invoked_the_same_way_and_no_other() {
         .unwrap()
         .to_string();
     let aws = support::aws(&engine);
-    let inline = |aws: Aws, role: String| async move {
-        aws.iam
-            .list_role_policies()
-            .role_name(role)
-            .send()
-            .await
-            .unwrap()
-            .policy_names()
-            .to_vec()
-    };
     assert_eq!(
-        inline(aws.clone(), role_name.clone()).await,
+        read_back::role_policy_names(&aws, &role_name).await,
         ["bedrock-invoke", "bedrock-invoke-2", "bedrock-invoke-3"]
     );
     let granted = |name: &'static str| {
         let (aws, role) = (aws.clone(), role_name.clone());
         async move {
-            let document = aws
-                .iam
-                .get_role_policy()
-                .role_name(role)
-                .policy_name(name)
-                .send()
-                .await
-                .unwrap();
-            let policy = policy_json(document.policy_document());
+            let policy = inline_policy(&aws, &role, name).await;
             policy["Statement"]
                 .as_array()
                 .unwrap()
@@ -976,15 +867,7 @@ async fn each_model_users_may_pick_is_invoked_the_same_way_and_no_other() {
     );
     // The app is told the choices, the default first with its label.
     let environment = |aws: Aws, arn: String| async move {
-        let definition = aws
-            .ecs
-            .describe_task_definition()
-            .task_definition(arn)
-            .send()
-            .await
-            .unwrap()
-            .task_definition
-            .unwrap();
+        let definition = read_back::task_definition(&aws, &arn).await;
         definition.container_definitions()[0]
             .environment()
             .iter()
@@ -1026,7 +909,7 @@ async fn each_model_users_may_pick_is_invoked_the_same_way_and_no_other() {
     let status: BedrockChatbotStatus =
         serde_json::from_value(statuses["BedrockChatbot/team-m/assistant"].clone()).unwrap();
     assert_eq!(
-        inline(aws.clone(), role_name.clone()).await,
+        read_back::role_policy_names(&aws, &role_name).await,
         ["bedrock-invoke", "bedrock-invoke-2"]
     );
     let env = environment(aws.clone(), status.task_definition_arn.clone().unwrap()).await;
@@ -1155,15 +1038,8 @@ fn leak_forms(client_id: &str, secret: &str) -> Vec<String> {
 
 /// Every team's `(client id, secret)`, read from the emulator.
 async fn client_secrets(aws: &Aws) -> Vec<(String, String)> {
-    let pools = aws
-        .cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
     let mut secrets = Vec::new();
-    for pool in pools.user_pools() {
+    for pool in read_back::user_pools(aws).await {
         let pool_id = pool.id().unwrap();
         let clients = aws
             .cognito
@@ -1173,16 +1049,8 @@ async fn client_secrets(aws: &Aws) -> Vec<(String, String)> {
             .await
             .unwrap();
         for client in clients.user_pool_clients() {
-            let described = aws
-                .cognito
-                .describe_user_pool_client()
-                .user_pool_id(pool_id)
-                .client_id(client.client_id().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .user_pool_client
-                .unwrap();
+            let described =
+                read_back::user_pool_client(aws, pool_id, client.client_id().unwrap()).await;
             secrets.push((
                 described.client_id().unwrap().to_string(),
                 described.client_secret().unwrap().to_string(),

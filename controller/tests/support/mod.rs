@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod invalid_manifests;
 pub mod inventory;
 pub mod rbac;
+pub mod read_back;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
