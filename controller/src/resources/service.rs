@@ -14,6 +14,7 @@
 //! The service also carries the record of the task definition revision it runs
 //! ([`TAG_TASK_DEFINITION`]), which lets the engine skip reading that revision.
 
+use std::fmt;
 use std::sync::Arc;
 
 use aws_sdk_ecs::types::{
@@ -42,13 +43,12 @@ pub struct ObservedService {
     pub task_definition: String,
     /// Network settings.
     pub network: NetworkSettings,
-    /// (target group ARN, container, port), sorted.
-    pub load_balancers: Vec<(String, String, i32)>,
+    /// The target groups its tasks register in, sorted.
+    pub load_balancers: Vec<ServiceLoadBalancer>,
     /// Health-check grace; `None` when AWS (or the emulator) does not say.
     pub health_check_grace_period_seconds: Option<i32>,
-    /// (minimum healthy %, maximum %, circuit breaker on, rollback on); `None` when
-    /// not reported.
-    pub deployment: Option<(i32, i32, bool, bool)>,
+    /// How it rolls to a new revision; `None` when not reported.
+    pub deployment: Option<Deployment>,
     /// `SERVICE`, `TASK_DEFINITION` or `NONE`.
     pub propagate_tags: String,
     /// ECS Exec on.
@@ -66,6 +66,56 @@ pub struct NetworkSettings {
     pub security_groups: Vec<String>,
     /// Whether tasks get a public IP.
     pub assign_public_ip: bool,
+}
+
+/// A target group the service's tasks register in, and with which container port.
+///
+/// Shown in drift messages as the tuple `(target group ARN, container, port)`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceLoadBalancer {
+    /// The target group's ARN.
+    pub target_group_arn: String,
+    /// The container registered.
+    pub container: String,
+    /// Its port.
+    pub port: i32,
+}
+
+impl fmt::Debug for ServiceLoadBalancer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("")
+            .field(&self.target_group_arn)
+            .field(&self.container)
+            .field(&self.port)
+            .finish()
+    }
+}
+
+/// How a service rolls to a new task definition revision.
+///
+/// Shown in drift messages as the tuple `(minimum healthy %, maximum %, circuit
+/// breaker on, rollback on)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    /// Percent of the desired tasks kept healthy.
+    pub minimum_healthy_percent: i32,
+    /// Percent of the desired tasks that may run at once.
+    pub maximum_percent: i32,
+    /// The circuit breaker stops a deployment that never turns healthy.
+    pub circuit_breaker: bool,
+    /// And rolls it back.
+    pub rollback: bool,
+}
+
+impl fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("")
+            .field(&self.minimum_healthy_percent)
+            .field(&self.maximum_percent)
+            .field(&self.circuit_breaker)
+            .field(&self.rollback)
+            .finish()
+    }
 }
 
 settings! {
@@ -459,46 +509,47 @@ impl Service {
         })
     }
 
-    fn load_balancers(&self, ctx: Ctx<'_>) -> Result<Vec<(String, String, i32)>> {
+    fn load_balancers(&self, ctx: Ctx<'_>) -> Result<Vec<ServiceLoadBalancer>> {
         let (container, port) = self.load_balancer_container;
-        Ok(vec![(
-            chatbot_ref::resolve(ctx.refs, &ChatbotRef::TargetGroupArn)?,
-            container.to_string(),
-            i32::from(port),
-        )])
+        Ok(vec![ServiceLoadBalancer {
+            target_group_arn: chatbot_ref::resolve(ctx.refs, &ChatbotRef::TargetGroupArn)?,
+            container: container.to_string(),
+            port: i32::from(port),
+        }])
     }
 
     fn sdk_load_balancers(&self, ctx: Ctx<'_>) -> Result<Vec<LoadBalancer>> {
         Ok(self
             .load_balancers(ctx)?
             .into_iter()
-            .map(|(group, container, port)| {
+            .map(|lb| {
                 LoadBalancer::builder()
-                    .target_group_arn(group)
-                    .container_name(container)
-                    .container_port(port)
+                    .target_group_arn(lb.target_group_arn)
+                    .container_name(lb.container)
+                    .container_port(lb.port)
                     .build()
             })
             .collect())
     }
 
-    fn deployment(&self) -> (i32, i32, bool, bool) {
-        (
-            self.minimum_healthy_percent,
-            self.maximum_percent,
-            self.circuit_breaker_rollback,
-            self.circuit_breaker_rollback,
-        )
+    fn deployment(&self) -> Deployment {
+        Deployment {
+            minimum_healthy_percent: self.minimum_healthy_percent,
+            maximum_percent: self.maximum_percent,
+            circuit_breaker: self.circuit_breaker_rollback,
+            rollback: self.circuit_breaker_rollback,
+        }
     }
 
     fn sdk_deployment(&self) -> DeploymentConfiguration {
+        let deployment = self.deployment();
         DeploymentConfiguration::builder()
-            .minimum_healthy_percent(self.minimum_healthy_percent)
-            .maximum_percent(self.maximum_percent)
+            .minimum_healthy_percent(deployment.minimum_healthy_percent)
+            .maximum_percent(deployment.maximum_percent)
             .deployment_circuit_breaker(
                 DeploymentCircuitBreaker::builder()
-                    .enable(self.circuit_breaker_rollback)
-                    .rollback(self.circuit_breaker_rollback)
+                    .enable(deployment.circuit_breaker)
+                    .rollback(deployment.rollback)
                     .build(),
             )
             .build()
@@ -530,15 +581,13 @@ fn observed(service: &SdkService) -> ObservedService {
         values.sort();
         values
     };
-    let mut load_balancers: Vec<(String, String, i32)> = service
+    let mut load_balancers: Vec<ServiceLoadBalancer> = service
         .load_balancers()
         .iter()
-        .map(|lb| {
-            (
-                lb.target_group_arn().unwrap_or_default().to_string(),
-                lb.container_name().unwrap_or_default().to_string(),
-                lb.container_port().unwrap_or_default(),
-            )
+        .map(|lb| ServiceLoadBalancer {
+            target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
+            container: lb.container_name().unwrap_or_default().to_string(),
+            port: lb.container_port().unwrap_or_default(),
         })
         .collect();
     load_balancers.sort();
@@ -559,12 +608,12 @@ fn observed(service: &SdkService) -> ObservedService {
         health_check_grace_period_seconds: service.health_check_grace_period_seconds(),
         deployment: service.deployment_configuration().map(|d| {
             let breaker = d.deployment_circuit_breaker();
-            (
-                d.minimum_healthy_percent().unwrap_or_default(),
-                d.maximum_percent().unwrap_or_default(),
-                breaker.is_some_and(|b| b.enable()),
-                breaker.is_some_and(|b| b.rollback()),
-            )
+            Deployment {
+                minimum_healthy_percent: d.minimum_healthy_percent().unwrap_or_default(),
+                maximum_percent: d.maximum_percent().unwrap_or_default(),
+                circuit_breaker: breaker.is_some_and(|b| b.enable()),
+                rollback: breaker.is_some_and(|b| b.rollback()),
+            }
         }),
         propagate_tags: service
             .propagate_tags()
@@ -582,4 +631,32 @@ fn observed(service: &SdkService) -> ObservedService {
 
 fn unexpected(operation: &'static str, message: &str) -> Error {
     Error::Aws(crate::aws::AwsError::unexpected("ecs", operation, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_shows_load_balancers_and_deployment_as_tuples() {
+        let lb = ServiceLoadBalancer {
+            target_group_arn: "arn:tg".into(),
+            container: "chatbot".into(),
+            port: 8501,
+        };
+        assert_eq!(
+            format!("{:?}", vec![lb]),
+            r#"[("arn:tg", "chatbot", 8501)]"#
+        );
+        let deployment = Deployment {
+            minimum_healthy_percent: 100,
+            maximum_percent: 200,
+            circuit_breaker: true,
+            rollback: false,
+        };
+        assert_eq!(
+            Drift::new("deploymentConfiguration", Some(deployment), deployment).to_string(),
+            "deploymentConfiguration Some((100, 200, true, false)) → (100, 200, true, false)"
+        );
+    }
 }

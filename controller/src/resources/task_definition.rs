@@ -13,6 +13,7 @@
 //! runs a revision that matches them.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, CpuArchitecture, HealthCheck, KeyValuePair,
@@ -84,8 +85,55 @@ pub struct ContainerSettings {
     pub environment: BTreeMap<String, String>,
     /// Log driver and its options.
     pub logging: Option<(String, BTreeMap<String, String>)>,
-    /// Health check: command, interval, timeout, retries, start period.
-    pub health_check: Option<(Vec<String>, i32, i32, i32, i32)>,
+    /// Health check.
+    pub health_check: Option<ContainerHealthCheck>,
+}
+
+/// A container's health check.
+///
+/// Shown in drift messages, and serialized into the service's record of the
+/// revision (so records written before stay valid), as the tuple `(command,
+/// interval, timeout, retries, start period)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ContainerHealthCheck {
+    /// The command (`CMD`, arguments…).
+    pub command: Vec<String>,
+    /// Seconds between checks.
+    pub interval_seconds: i32,
+    /// Seconds before a check fails.
+    pub timeout_seconds: i32,
+    /// Failures before the container is unhealthy.
+    pub retries: i32,
+    /// Seconds after start when failures do not count.
+    pub start_period_seconds: i32,
+}
+
+impl fmt::Debug for ContainerHealthCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("")
+            .field(&self.command)
+            .field(&self.interval_seconds)
+            .field(&self.timeout_seconds)
+            .field(&self.retries)
+            .field(&self.start_period_seconds)
+            .finish()
+    }
+}
+
+impl Serialize for ContainerHealthCheck {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        (
+            &self.command,
+            self.interval_seconds,
+            self.timeout_seconds,
+            self.retries,
+            self.start_period_seconds,
+        )
+            .serialize(serializer)
+    }
 }
 
 settings! {
@@ -350,14 +398,12 @@ impl TaskDefinition {
                         ),
                     ]),
                 )),
-                health_check: (!c.health_check.is_empty()).then(|| {
-                    (
-                        c.health_check.clone(),
-                        HEALTH_INTERVAL,
-                        HEALTH_TIMEOUT,
-                        HEALTH_RETRIES,
-                        HEALTH_START_PERIOD,
-                    )
+                health_check: (!c.health_check.is_empty()).then(|| ContainerHealthCheck {
+                    command: c.health_check.clone(),
+                    interval_seconds: HEALTH_INTERVAL,
+                    timeout_seconds: HEALTH_TIMEOUT,
+                    retries: HEALTH_RETRIES,
+                    start_period_seconds: HEALTH_START_PERIOD,
                 }),
             }],
         })
@@ -469,13 +515,13 @@ fn container_definition(
         None => None,
     };
     let health_check = match &c.health_check {
-        Some((command, interval, timeout, retries, start)) => Some(
+        Some(check) => Some(
             HealthCheck::builder()
-                .set_command(Some(command.clone()))
-                .interval(*interval)
-                .timeout(*timeout)
-                .retries(*retries)
-                .start_period(*start)
+                .set_command(Some(check.command.clone()))
+                .interval(check.interval_seconds)
+                .timeout(check.timeout_seconds)
+                .retries(check.retries)
+                .start_period(check.start_period_seconds)
                 .build()
                 .map_err(|e| unexpected("RegisterTaskDefinition", &e.to_string()))?,
         ),
@@ -576,14 +622,12 @@ fn container_settings(c: &ContainerDefinition) -> ContainerSettings {
                     .unwrap_or_default(),
             )
         }),
-        health_check: c.health_check().map(|h| {
-            (
-                h.command().to_vec(),
-                h.interval().unwrap_or(HEALTH_INTERVAL),
-                h.timeout().unwrap_or(5),
-                h.retries().unwrap_or(HEALTH_RETRIES),
-                h.start_period().unwrap_or(0),
-            )
+        health_check: c.health_check().map(|h| ContainerHealthCheck {
+            command: h.command().to_vec(),
+            interval_seconds: h.interval().unwrap_or(HEALTH_INTERVAL),
+            timeout_seconds: h.timeout().unwrap_or(5),
+            retries: h.retries().unwrap_or(HEALTH_RETRIES),
+            start_period_seconds: h.start_period().unwrap_or(0),
         }),
     }
 }
@@ -611,6 +655,26 @@ mod tests {
             logging: Some(("awslogs".into(), BTreeMap::new())),
             health_check: None,
         }
+    }
+
+    fn health_check(command: &[&str]) -> ContainerHealthCheck {
+        ContainerHealthCheck {
+            command: command.iter().map(|c| c.to_string()).collect(),
+            interval_seconds: 30,
+            timeout_seconds: 10,
+            retries: 3,
+            start_period_seconds: 5,
+        }
+    }
+
+    #[test]
+    fn a_health_check_shows_and_serializes_as_the_tuple_records_were_made_of() {
+        let check = health_check(&["CMD"]);
+        assert_eq!(format!("{check:?}"), r#"(["CMD"], 30, 10, 3, 5)"#);
+        assert_eq!(
+            serde_json::to_string(&check).unwrap(),
+            r#"[["CMD"],30,10,3,5]"#
+        );
     }
 
     fn settings() -> TaskSettings {
@@ -681,7 +745,7 @@ mod tests {
         let mut want = container();
         want.image = "img:2".into();
         want.readonly_root_filesystem = false;
-        want.health_check = Some((vec!["CMD".into()], 30, 10, 3, 5));
+        want.health_check = Some(health_check(&["CMD"]));
         let fields: Vec<String> = container_drift(&container(), &want)
             .into_iter()
             .map(|d| d.field.to_string())
@@ -699,7 +763,7 @@ mod tests {
     #[test]
     fn the_round_trip_through_the_sdk_shape_changes_nothing() {
         let mut c = container();
-        c.health_check = Some((vec!["CMD".into(), "/chatbot".into()], 30, 10, 3, 5));
+        c.health_check = Some(health_check(&["CMD", "/chatbot"]));
         let order = vec![
             (
                 "TEMPERATURE".to_string(),
