@@ -13,7 +13,7 @@ use bedrock_chatbot_crds::{
 };
 
 pub use super::Deletion;
-use super::{Engine, Pass, conditions, deletion_scope};
+use super::{Engine, Pass, Teardown, conditions, deletion_scope};
 use crate::desired::PlatformRef;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
 use crate::desired::chatbot::{
@@ -311,8 +311,6 @@ pub async fn delete(
         &desired.owner,
         &desired.tags,
         desired.deletion_policy,
-        "BedrockChatbot",
-        chatbot.metadata.name.as_deref(),
     ) else {
         return Ok(Deletion::default());
     };
@@ -328,79 +326,59 @@ pub async fn delete(
         refs.insert(desired.service.key.clone(), service.arn);
     }
 
-    let mut deletion = Deletion::default();
+    let mut teardown = Teardown::new(scope, &refs, engine);
     // Auto scaling an earlier spec set up goes too, even if this one has none.
-    let scaling_gone = match &desired.scaling {
-        Some(scaling) => remove(scaling, scope, &refs, progress).await?,
-        None => remove_leftover(&desired.scaling_off, scope, &refs, progress).await?,
-    };
-    if !scaling_gone {
-        deletion
-            .waiting
-            .push(format!("auto scaling {}", desired.scaling_off.policy_name));
-    }
-    if !remove(&desired.service, scope, &refs, progress).await? {
-        deletion
-            .waiting
-            .push(format!("ECS service {}", desired.service.name));
-        return Ok(deletion);
-    }
-    let mut gone = |done: bool, what: String| {
-        if !done {
-            deletion.waiting.push(what);
+    let off = &desired.scaling_off;
+    match &desired.scaling {
+        Some(scaling) => {
+            teardown.remove_as("auto scaling", scaling).await?;
         }
-    };
-    gone(
-        remove(&desired.task_definition, scope, &refs, progress).await?,
-        format!("task definition {}", desired.task_definition.family),
-    );
-    gone(
-        remove(&desired.listener_rule, scope, &refs, progress).await?,
-        format!("listener rule {}", desired.listener_rule.name()),
-    );
-    gone(
-        remove(&desired.target_group, scope, &refs, progress).await?,
-        format!("target group {}", desired.target_group.name),
-    );
-    gone(
-        remove(&desired.user_pool_client, scope, &refs, progress).await?,
-        format!("app client {}", desired.user_pool_client.name),
-    );
-    let domain_gone = remove(&desired.user_pool_domain, scope, &refs, progress).await?;
-    gone(
-        domain_gone,
-        format!("domain {}", desired.user_pool_domain.prefix),
-    );
+        None => {
+            if !remove_leftover(off, scope, &refs, progress).await? {
+                teardown.wait_for("auto scaling", off.name());
+            }
+        }
+    }
+    if !teardown.remove(&desired.service).await? {
+        return Ok(teardown.finish());
+    }
+    teardown
+        .remove_as("task definition", &desired.task_definition)
+        .await?;
+    teardown
+        .remove_as("listener rule", &desired.listener_rule)
+        .await?;
+    teardown
+        .remove_as("target group", &desired.target_group)
+        .await?;
+    teardown
+        .remove_as("app client", &desired.user_pool_client)
+        .await?;
     // AWS refuses to delete a pool that still has a domain, and a domain stays
     // DELETING for a while after DeleteUserPoolDomain returns.
-    gone(
-        domain_gone && remove(&desired.user_pool, scope, &refs, progress).await?,
-        format!("user pool {}", desired.user_pool.name),
-    );
-    gone(
-        remove(&desired.task_role, scope, &refs, progress).await?,
-        format!("IAM role {}", desired.task_role.name),
-    );
-    gone(
-        remove(&desired.log_group, scope, &refs, progress).await?,
-        format!("log group {}", desired.log_group.name),
-    );
+    if teardown
+        .remove_as("domain", &desired.user_pool_domain)
+        .await?
+    {
+        teardown.remove_as("user pool", &desired.user_pool).await?;
+    } else {
+        teardown.wait_for("user pool", desired.user_pool.name());
+    }
+    teardown.remove(&desired.task_role).await?;
+    teardown.remove_as("log group", &desired.log_group).await?;
     // On or off, the table an earlier spec may have made has this identity.
-    gone(
-        remove(&desired.history_table_off, scope, &refs, progress).await?,
-        format!("DynamoDB table {}", desired.history_table_off.name),
-    );
+    teardown.remove(&desired.history_table_off).await?;
     // The files, then the rule that expired them.
-    let files_gone = remove(&desired.attachments_off, scope, &refs, progress).await?;
-    gone(
-        files_gone,
-        format!("attachments {}", desired.attachments_off.prefix),
-    );
-    gone(
-        files_gone && remove(&desired.attachments_expiry_off, scope, &refs, progress).await?,
-        format!("lifecycle rule {}", desired.attachments_expiry_off.rule_id),
-    );
-    Ok(deletion)
+    let expiry = &desired.attachments_expiry_off;
+    if teardown
+        .remove_as("attachments", &desired.attachments_off)
+        .await?
+    {
+        teardown.remove_as("lifecycle rule", expiry).await?;
+    } else {
+        teardown.wait_for("lifecycle rule", expiry.name());
+    }
+    Ok(teardown.finish())
 }
 
 /// The revision `current` (the service as found) runs, when its

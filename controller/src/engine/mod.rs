@@ -152,20 +152,60 @@ impl Deletion {
     pub fn is_done(&self) -> bool {
         self.waiting.is_empty()
     }
+}
 
-    /// Deletes one resource, remembering it when AWS has not finished yet.
-    pub(crate) async fn remove<R: Resource>(
-        &mut self,
-        resource: &R,
-        scope: Scope<'_>,
-        refs: &Refs,
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        if !remove(resource, scope, refs, progress).await? {
-            self.waiting
-                .push(format!("{} {}", R::KIND, resource.name()));
+/// One deletion pass over an owner's resources: where it deletes them, the ids it
+/// finds them by, and what AWS has not finished deleting yet.
+pub(crate) struct Teardown<'a> {
+    scope: Scope<'a>,
+    refs: &'a Refs,
+    progress: &'a dyn Progress,
+    deletion: Deletion,
+}
+
+impl<'a> Teardown<'a> {
+    /// A pass deleting in `scope`, finding resources by `refs`.
+    pub(crate) fn new(scope: Scope<'a>, refs: &'a Refs, engine: &'a Engine) -> Self {
+        Self {
+            scope,
+            refs,
+            progress: engine.progress(),
+            deletion: Deletion::default(),
         }
-        Ok(())
+    }
+
+    /// Deletes one resource if it exists; while AWS has not finished, notes it by
+    /// its kind and name (`NAT gateway bcb-…`). Returns whether it is gone.
+    pub(crate) async fn remove<R: Resource>(&mut self, resource: &R) -> Result<bool> {
+        self.remove_as(R::KIND, resource).await
+    }
+
+    /// [`Teardown::remove`], noting the resource as `what` and its name.
+    pub(crate) async fn remove_as<R: Resource>(
+        &mut self,
+        what: &str,
+        resource: &R,
+    ) -> Result<bool> {
+        let gone = remove(resource, self.scope, self.refs, self.progress).await?;
+        if !gone {
+            self.wait_for(what, resource.name());
+        }
+        Ok(gone)
+    }
+
+    /// Notes `what` named `name` as not gone yet.
+    pub(crate) fn wait_for(&mut self, what: &str, name: &str) {
+        self.deletion.waiting.push(format!("{what} {name}"));
+    }
+
+    /// Whether nothing is left so far.
+    pub(crate) fn is_done(&self) -> bool {
+        self.deletion.is_done()
+    }
+
+    /// What the pass left.
+    pub(crate) fn finish(self) -> Deletion {
+        self.deletion
     }
 }
 
@@ -178,14 +218,16 @@ pub(crate) fn deletion_scope<'a>(
     owner: &'a Owner,
     tags: &'a Tags,
     policy: DeletionPolicy,
-    kind: &'static str,
-    name: Option<&str>,
 ) -> Option<Scope<'a>> {
     if policy == DeletionPolicy::Retain {
+        let (kind, name) = match owner {
+            Owner::ChatbotPlatform { name } => ("ChatbotPlatform", name),
+            Owner::BedrockChatbot { name, .. } => ("BedrockChatbot", name),
+        };
         engine.progress().report(Event {
             owner: owner.clone(),
             kind,
-            name: name.unwrap_or_default().to_string(),
+            name: name.clone(),
             id: None,
             outcome: Outcome::Retained,
         });

@@ -8,7 +8,7 @@ use bedrock_chatbot_crds::{
 };
 
 pub use super::Deletion;
-use super::{Engine, Pass, conditions, deletion_scope};
+use super::{Engine, Pass, Teardown, conditions, deletion_scope};
 use crate::Result;
 use crate::aws::ErrorClass;
 use crate::desired::PlatformRef;
@@ -325,13 +325,9 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
         &desired.owner,
         &desired.tags,
         desired.deletion_policy,
-        "ChatbotPlatform",
-        platform.metadata.name.as_deref(),
     ) else {
         return Ok(Deletion::default());
     };
-    let progress = engine.progress();
-    let mut deletion = Deletion::default();
 
     // Deletion runs in stages; a stage starts only once everything before it is
     // gone, since AWS refuses to delete what something still uses (a security
@@ -347,74 +343,59 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
             }
         }
     }
+    let mut teardown = Teardown::new(scope, &refs, engine);
     if let Some(repository) = &desired.ecr_repository {
-        deletion.remove(repository, scope, &refs, progress).await?;
+        teardown.remove(repository).await?;
     }
     // Emptied, then deleted (its chatbots are gone: the platform waits for them).
-    deletion
-        .remove(&desired.attachments_bucket, scope, &refs, progress)
-        .await?;
-    deletion
-        .remove(&desired.execution_role, scope, &refs, progress)
-        .await?;
-    deletion
-        .remove(&desired.cluster, scope, &refs, progress)
-        .await?;
-    deletion
-        .remove(&desired.signed_out_rule, scope, &refs, progress)
-        .await?;
+    teardown.remove(&desired.attachments_bucket).await?;
+    teardown.remove(&desired.execution_role).await?;
+    teardown.remove(&desired.cluster).await?;
+    teardown.remove(&desired.signed_out_rule).await?;
     for listener in desired.listeners.iter().rev() {
-        deletion.remove(listener, scope, &refs, progress).await?;
+        teardown.remove(listener).await?;
     }
-    deletion
-        .remove(&desired.load_balancer, scope, &refs, progress)
-        .await?;
+    teardown.remove(&desired.load_balancer).await?;
     for endpoint in desired.vpc_endpoints.iter().rev() {
-        deletion.remove(endpoint, scope, &refs, progress).await?;
+        teardown.remove(endpoint).await?;
     }
-    if !deletion.is_done() {
-        return Ok(deletion);
+    if !teardown.is_done() {
+        return Ok(teardown.finish());
     }
 
     // Rules first: a rule naming another group keeps that group from going.
     for group in desired.security_groups.iter().rev() {
-        deletion
-            .remove(&SecurityGroupRules(group), scope, &refs, progress)
-            .await?;
+        teardown.remove(&SecurityGroupRules(group)).await?;
     }
     for group in desired.security_groups.iter().rev() {
-        deletion.remove(group, scope, &refs, progress).await?;
+        teardown.remove(group).await?;
     }
     let Network::Managed(network) = &desired.network else {
         // An existing network is the user's: nothing of it is ours to delete.
-        return Ok(deletion);
+        return Ok(teardown.finish());
     };
-    if !deletion.is_done() {
-        return Ok(deletion);
+    if !teardown.is_done() {
+        return Ok(teardown.finish());
     }
 
     for table in network.route_tables.iter().rev() {
-        deletion.remove(table, scope, &refs, progress).await?;
+        teardown.remove(table).await?;
     }
     for nat in network.nat_gateways.iter().rev() {
-        deletion.remove(nat, scope, &refs, progress).await?;
+        teardown.remove(nat).await?;
     }
-    if !deletion.is_done() {
-        return Ok(deletion);
+    if !teardown.is_done() {
+        return Ok(teardown.finish());
     }
 
     // An Elastic IP may go only once its NAT gateway reads `deleted`; the internet
     // gateway detaches only once no public address is mapped in the VPC.
     for nat in network.nat_gateways.iter().rev() {
-        deletion
-            .remove(&nat.elastic_ip(), scope, &refs, progress)
-            .await?;
+        teardown.remove(&nat.elastic_ip()).await?;
     }
-    deletion
-        .remove(&network.internet_gateway, scope, &refs, progress)
-        .await?;
-    if !deletion.is_done() {
-        return Ok(deletion);
+    teardown.remove(&network.internet_gateway).await?;
+    if !teardown.is_done() {
+        return Ok(teardown.finish());
     }
 
     for subnet in network
@@ -423,15 +404,13 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
         .chain(&network.public_subnets)
         .rev()
     {
-        deletion.remove(subnet, scope, &refs, progress).await?;
+        teardown.remove(subnet).await?;
     }
-    if !deletion.is_done() {
-        return Ok(deletion);
+    if !teardown.is_done() {
+        return Ok(teardown.finish());
     }
-    deletion
-        .remove(&network.vpc, scope, &refs, progress)
-        .await?;
-    Ok(deletion)
+    teardown.remove(&network.vpc).await?;
+    Ok(teardown.finish())
 }
 
 fn status(
