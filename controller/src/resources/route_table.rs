@@ -3,39 +3,86 @@
 //! none without NAT), each with exactly its subnets associated.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use aws_sdk_ec2::types::ResourceType;
+use aws_sdk_ec2::types::{ResourceType, Route};
 
 use super::{Ctx, Drift, Removal, Resource, ec2, tags};
 use crate::Result;
 use crate::desired::PlatformRef;
-use crate::desired::platform::RouteTable;
+use crate::desired::platform::{RouteTable, RouteTarget};
 
 /// A route table as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedRouteTable {
     /// Route table id.
     pub id: String,
-    /// Routes we manage: destination CIDR → target id (gateway or NAT gateway).
-    pub routes: BTreeMap<String, String>,
+    /// Routes we manage: destination CIDR → target.
+    pub routes: BTreeMap<String, TargetId>,
     /// Associated subnets: subnet id → association id.
     pub associations: BTreeMap<String, String>,
 }
 
+/// A route's target by id, in the field AWS holds it in: a NAT gateway's, or any
+/// other gateway's (an internet gateway's, for the routes we write).
+///
+/// Shown in drift messages as the bare id.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TargetId {
+    /// `NatGatewayId`.
+    NatGateway(String),
+    /// `GatewayId`.
+    Gateway(String),
+}
+
+impl TargetId {
+    /// The target of `route` by the field AWS filled in, if it has one.
+    fn of(route: &Route) -> Option<Self> {
+        match (route.nat_gateway_id(), route.gateway_id()) {
+            (Some(nat), _) => Some(Self::NatGateway(nat.to_string())),
+            (None, Some(gateway)) => Some(Self::Gateway(gateway.to_string())),
+            (None, None) => None,
+        }
+    }
+
+    /// The id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::NatGateway(id) | Self::Gateway(id) => id,
+        }
+    }
+}
+
+impl fmt::Debug for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.id(), f)
+    }
+}
+
 /// What to do to a table's routes to reach the desired ones.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteChanges {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteChanges<T = TargetId> {
     /// Missing routes (destination, target).
-    pub create: Vec<(String, String)>,
+    pub create: Vec<(String, T)>,
     /// Routes whose target differs (destination, desired target).
-    pub replace: Vec<(String, String)>,
+    pub replace: Vec<(String, T)>,
     /// Routes nobody asked for (destination).
     pub delete: Vec<String>,
 }
 
-impl RouteChanges {
+impl<T> Default for RouteChanges<T> {
+    fn default() -> Self {
+        Self {
+            create: Vec::new(),
+            replace: Vec::new(),
+            delete: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone + PartialEq> RouteChanges<T> {
     /// Compares the routes AWS has with the desired ones, both destination → target.
-    pub fn between(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> Self {
+    pub fn between(have: &BTreeMap<String, T>, want: &BTreeMap<String, T>) -> Self {
         let mut changes = Self::default();
         for (destination, target) in want {
             match have.get(destination) {
@@ -82,18 +129,7 @@ impl Resource for RouteTable {
         let Some(table) = found.first() else {
             return Ok(None);
         };
-        let routes = table
-            .routes()
-            .iter()
-            .filter_map(|r| {
-                let destination = r.destination_cidr_block()?;
-                let target = r.nat_gateway_id().or(r.gateway_id())?;
-                // The VPC's local route and the routes gateway endpoints add are
-                // not ours to manage.
-                (target != "local" && !target.starts_with("vpce-"))
-                    .then(|| (destination.to_string(), target.to_string()))
-            })
-            .collect();
+        let routes = table.routes().iter().filter_map(managed_route).collect();
         let associations = table
             .associations()
             .iter()
@@ -222,10 +258,9 @@ impl RouteTable {
                 .replace_route()
                 .route_table_id(&observed.id)
                 .destination_cidr_block(destination);
-            let call = if target.starts_with("nat-") {
-                call.nat_gateway_id(target)
-            } else {
-                call.gateway_id(target)
+            let call = match target {
+                TargetId::NatGateway(id) => call.nat_gateway_id(id),
+                TargetId::Gateway(id) => call.gateway_id(id),
             };
             call.send().await?;
         }
@@ -234,10 +269,9 @@ impl RouteTable {
                 .create_route()
                 .route_table_id(&observed.id)
                 .destination_cidr_block(destination);
-            let call = if target.starts_with("nat-") {
-                call.nat_gateway_id(target)
-            } else {
-                call.gateway_id(target)
+            let call = match target {
+                TargetId::NatGateway(id) => call.nat_gateway_id(id),
+                TargetId::Gateway(id) => call.gateway_id(id),
             };
             call.send().await?;
         }
@@ -266,13 +300,31 @@ impl RouteTable {
         Ok(())
     }
 
-    /// Destination → target id, for the routes that can be resolved now.
-    fn desired_routes(&self, ctx: Ctx<'_>) -> Result<BTreeMap<String, String>> {
+    /// Destination → target, for the routes that can be resolved now.
+    fn desired_routes(&self, ctx: Ctx<'_>) -> Result<BTreeMap<String, TargetId>> {
         self.routes
             .iter()
-            .map(|r| Ok((r.destination.clone(), ctx.refs.resolve(&r.target)?)))
+            .map(|r| {
+                let id = ctx.refs.resolve(&r.target.gateway())?;
+                let target = match r.target {
+                    RouteTarget::InternetGateway => TargetId::Gateway(id),
+                    RouteTarget::NatGateway(_) => TargetId::NatGateway(id),
+                };
+                Ok((r.destination.clone(), target))
+            })
             .collect()
     }
+}
+
+/// A route we manage, as destination and target: not the VPC's local route, nor
+/// one a gateway endpoint added (those go to a prefix list, not a CIDR block).
+fn managed_route(route: &Route) -> Option<(String, TargetId)> {
+    if route.destination_prefix_list_id().is_some() {
+        return None;
+    }
+    let destination = route.destination_cidr_block()?;
+    let target = TargetId::of(route)?;
+    (target != TargetId::Gateway("local".into())).then(|| (destination.to_string(), target))
 }
 
 async fn disassociate(ctx: Ctx<'_>, association: &str) -> Result<()> {
@@ -317,6 +369,32 @@ mod tests {
             }
         );
         assert_eq!(RouteChanges::between(&want, &want), RouteChanges::default());
+    }
+
+    #[test]
+    fn a_route_is_told_by_the_fields_aws_filled_in() {
+        let cidr = |cidr: &str| Route::builder().destination_cidr_block(cidr);
+        let nat = cidr("0.0.0.0/0").nat_gateway_id("nat-1").build();
+        let igw = cidr("0.0.0.0/0").gateway_id("igw-1").build();
+        assert_eq!(
+            managed_route(&nat),
+            Some(("0.0.0.0/0".into(), TargetId::NatGateway("nat-1".into())))
+        );
+        assert_eq!(
+            managed_route(&igw),
+            Some(("0.0.0.0/0".into(), TargetId::Gateway("igw-1".into())))
+        );
+        let local = cidr("10.0.0.0/16").gateway_id("local").build();
+        let endpoint = Route::builder()
+            .destination_prefix_list_id("pl-63a5400a")
+            .gateway_id("vpce-1")
+            .build();
+        assert_eq!(managed_route(&local), None);
+        assert_eq!(managed_route(&endpoint), None);
+        assert_eq!(
+            format!("{:?}", TargetId::NatGateway("nat-1".into())),
+            r#""nat-1""#
+        );
     }
 
     #[test]

@@ -434,7 +434,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             private_b.routes[0].target,
-            PlatformRef::NatGateway("nat-gateway-b".into())
+            RouteTarget::NatGateway("nat-gateway-b".into())
         );
         assert_eq!(
             private_b.subnets,
@@ -445,7 +445,7 @@ mod tests {
             .iter()
             .find(|t| t.key == "public-route-table")
             .unwrap();
-        assert_eq!(public.routes[0].target, PlatformRef::InternetGateway);
+        assert_eq!(public.routes[0].target, RouteTarget::InternetGateway);
         assert_eq!(public.subnets.len(), 2);
     }
 
@@ -463,7 +463,7 @@ mod tests {
         {
             assert_eq!(
                 table.routes[0].target,
-                PlatformRef::NatGateway("nat-gateway-a".into())
+                RouteTarget::NatGateway("nat-gateway-a".into())
             );
         }
         let services = |desired: &PlatformDesired| -> Vec<String> {

@@ -1,6 +1,8 @@
 //! The platform's own network: VPC, subnets per zone, internet and NAT gateways,
 //! route tables.
 
+use std::fmt;
+
 use super::*;
 
 /// The platform's network.
@@ -109,7 +111,34 @@ pub struct Route {
     /// Destination CIDR.
     pub destination: String,
     /// Internet gateway or NAT gateway.
-    pub target: PlatformRef,
+    pub target: RouteTarget,
+}
+
+/// Where a route sends its traffic: AWS takes each kind of gateway in its own
+/// field. (Serialized as the [`PlatformRef`] of the gateway.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "ref", content = "key", rename_all = "camelCase")]
+pub enum RouteTarget {
+    /// The VPC's internet gateway.
+    InternetGateway,
+    /// A NAT gateway, by component key.
+    NatGateway(String),
+}
+
+impl RouteTarget {
+    /// The gateway, as the engine resolves it to its id.
+    pub fn gateway(&self) -> PlatformRef {
+        match self {
+            Self::InternetGateway => PlatformRef::InternetGateway,
+            Self::NatGateway(key) => PlatformRef::NatGateway(key.clone()),
+        }
+    }
+}
+
+impl fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.gateway().fmt(f)
+    }
 }
 
 /// The availability zones of a managed network: the spec's, else those recorded
@@ -178,7 +207,7 @@ pub(super) fn managed_network(
         name: format!("{prefix}-public"),
         routes: vec![Route {
             destination: "0.0.0.0/0".into(),
-            target: PlatformRef::InternetGateway,
+            target: RouteTarget::InternetGateway,
         }],
         subnets: public_subnets
             .iter()
@@ -196,7 +225,7 @@ pub(super) fn managed_network(
             routes: nat
                 .map(|nat| Route {
                     destination: "0.0.0.0/0".into(),
-                    target: PlatformRef::NatGateway(nat.key.clone()),
+                    target: RouteTarget::NatGateway(nat.key.clone()),
                 })
                 .into_iter()
                 .collect(),
