@@ -25,14 +25,24 @@ pub fn is_owned(tags: &[Tag], owner: &Owner, component: &str) -> bool {
 
 /// What an EC2 `Describe*` operation (`$describe`, its output's list `$items`)
 /// finds of component `$key` of the context's owner: asked for by the ownership
-/// tags and checked against them again on our side ([`is_owned`]), as a `Result`
-/// of the owned items. (A macro: every `Describe*` has a builder of its own.)
+/// tags (and any `$extra` filters; `$set_filters` where the operation names its
+/// filters otherwise) and checked against them again on our side ([`is_owned`]),
+/// as a `Result` of the owned items. (A macro: every `Describe*` has a builder of
+/// its own.)
 macro_rules! describe_owned {
     ($ctx:expr, $key:expr, $describe:ident, $items:ident) => {
+        $crate::resources::ec2::describe_owned!($ctx, $key, $describe, $items, set_filters, [])
+    };
+    ($ctx:expr, $key:expr, $describe:ident, $items:ident, $set_filters:ident, [$($extra:expr),*]) => {
         $ctx.aws
             .ec2
             .$describe()
-            .set_filters(Some($crate::resources::tags::ec2_owned($ctx.owner, $key)))
+            .$set_filters(Some(
+                $crate::resources::tags::ec2_owned($ctx.owner, $key)
+                    .into_iter()
+                    .chain([$($extra),*])
+                    .collect(),
+            ))
             .send()
             .await
             .map(|found| {
@@ -50,9 +60,13 @@ pub(crate) use describe_owned;
 /// A deletion that AWS refused because something still uses the resource (ENIs
 /// of a deleted load balancer or endpoint still releasing, a NAT gateway still
 /// deleting) is not a failure: it finishes once the dependency is gone.
-pub fn in_use_is_waiting(result: Result<()>, what: &str) -> Result<Removal> {
-    match result {
-        Ok(()) => Ok(Removal::Done),
+/// (`result` as the SDK answers it, or as one of our steps does.)
+pub fn in_use_is_waiting<T, E>(result: std::result::Result<T, E>, what: &str) -> Result<Removal>
+where
+    Error: From<E>,
+{
+    match result.map_err(Error::from) {
+        Ok(_) => Ok(Removal::Done),
         Err(Error::Aws(error)) if error.class == ErrorClass::Conflict => Ok(Removal::Waiting(
             format!("{what} still in use ({})", error.message),
         )),

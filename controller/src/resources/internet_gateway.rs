@@ -118,16 +118,15 @@ impl Resource for InternetGateway {
                 return Ok(Removal::Waiting(why));
             }
         }
-        let result = ctx
-            .aws
-            .ec2
-            .delete_internet_gateway()
-            .internet_gateway_id(&observed.id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(crate::Error::from);
-        ec2::in_use_is_waiting(result, "internet gateway")
+        ec2::in_use_is_waiting(
+            ctx.aws
+                .ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(&observed.id)
+                .send()
+                .await,
+            "internet gateway",
+        )
     }
 
     fn id(observed: &ObservedInternetGateway) -> String {

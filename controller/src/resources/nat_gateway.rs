@@ -125,7 +125,7 @@ impl Resource for ElasticIp {
                     error.message().unwrap_or("no message")
                 )))
             }
-            other => ec2::in_use_is_waiting(other.map(drop).map_err(Error::from), "Elastic IP"),
+            other => ec2::in_use_is_waiting(other, "Elastic IP"),
         }
     }
 
@@ -171,24 +171,22 @@ impl Resource for NatGateway {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedNatGateway>> {
-        let mut filters = tags::ec2_owned(ctx.owner, &self.key);
-        filters.push(
-            Filter::builder()
-                .name("state")
-                .set_values(Some(LIVE_STATES.map(String::from).to_vec()))
-                .build(),
-        );
-        let found = ctx
-            .aws
-            .ec2
-            .describe_nat_gateways()
-            .set_filter(Some(filters))
-            .send()
-            .await?;
-        // Checked again here: not every implementation of the API honours tag
-        // filters on NAT gateways (moto ignores them).
+        let live = Filter::builder()
+            .name("state")
+            .set_values(Some(LIVE_STATES.map(String::from).to_vec()))
+            .build();
+        // DescribeNatGateways names its filters `Filter`.
+        let found = ec2::describe_owned!(
+            ctx,
+            &self.key,
+            describe_nat_gateways,
+            nat_gateways,
+            set_filter,
+            [live]
+        )?;
+        // Its state checked again here, as its tags are: not every implementation
+        // of the API honours filters on NAT gateways (moto ignores them).
         Ok(found
-            .nat_gateways()
             .iter()
             .map(|g| ObservedNatGateway {
                 id: g.nat_gateway_id().unwrap_or_default().to_string(),
@@ -205,12 +203,7 @@ impl Resource for NatGateway {
                     .to_string(),
                 failure: g.failure_message().map(str::to_string),
             })
-            .zip(found.nat_gateways())
-            .find(|(g, raw)| {
-                ec2::is_owned(raw.tags(), ctx.owner, &self.key)
-                    && LIVE_STATES.contains(&g.state.as_str())
-            })
-            .map(|(g, _)| g))
+            .find(|g| LIVE_STATES.contains(&g.state.as_str())))
     }
 
     fn drift(&self, observed: &ObservedNatGateway, ctx: Ctx<'_>) -> Result<Vec<Drift<Infallible>>> {

@@ -117,16 +117,15 @@ impl Resource for SecurityGroup {
     async fn delete(&self, observed: &ObservedSecurityGroup, ctx: Ctx<'_>) -> Result<Removal> {
         // ENIs of a just-deleted load balancer or endpoint keep the group in use
         // for a while.
-        let result = ctx
-            .aws
-            .ec2
-            .delete_security_group()
-            .group_id(&observed.id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(crate::Error::from);
-        ec2::in_use_is_waiting(result, "security group")
+        ec2::in_use_is_waiting(
+            ctx.aws
+                .ec2
+                .delete_security_group()
+                .group_id(&observed.id)
+                .send()
+                .await,
+            "security group",
+        )
     }
 
     fn id(observed: &ObservedSecurityGroup) -> String {

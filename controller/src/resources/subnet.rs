@@ -149,16 +149,15 @@ impl Resource for Subnet {
     }
 
     async fn delete(&self, observed: &ObservedSubnet, ctx: Ctx<'_>) -> Result<Removal> {
-        let result = ctx
-            .aws
-            .ec2
-            .delete_subnet()
-            .subnet_id(&observed.id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(crate::Error::from);
-        ec2::in_use_is_waiting(result, "subnet")
+        ec2::in_use_is_waiting(
+            ctx.aws
+                .ec2
+                .delete_subnet()
+                .subnet_id(&observed.id)
+                .send()
+                .await,
+            "subnet",
+        )
     }
 
     fn id(observed: &ObservedSubnet) -> String {
