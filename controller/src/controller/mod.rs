@@ -24,6 +24,7 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +38,8 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::admission::Admission;
 use crate::aws::Fence;
@@ -451,26 +454,7 @@ pub async fn run(
     election: Option<Election>,
     health: Arc<Health>,
 ) -> Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown requested");
-        let _ = stop_tx.send(true);
-    });
-    let stopped = move || {
-        let mut stop = stop_rx.clone();
-        async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }
-    };
-
-    // With leader election, no AWS write leaves before the Lease is held, nor after
-    // it can no longer be renewed.
-    let fence = if election.is_some() {
-        Fence::closed()
-    } else {
-        Fence::open()
-    };
+    let stop = on_shutdown_signal();
     let lock = election.map(|e| {
         Arc::new(LeaseLock::new(
             client.clone(),
@@ -480,19 +464,80 @@ pub async fn run(
             Timing::default(),
         ))
     });
-    if let Some(lock) = &lock {
-        health.set_phase(Phase::Standby);
-        tracing::info!(lease = %lock.describe(), identity = lock.identity(), "waiting for the leader lease");
-        tokio::select! {
-            () = lock.acquire(&fence) => {}
-            () = stopped() => return Ok(()),
-        }
-        tracing::info!(lease = %lock.describe(), "leader lease acquired");
+    // With leader election, no AWS write leaves before the Lease is held, nor after
+    // it can no longer be renewed.
+    let fence = if lock.is_some() {
+        Fence::closed()
+    } else {
+        Fence::open()
+    };
+    if let Some(lock) = &lock
+        && !become_leader(lock, &fence, &health, &stop).await
+    {
+        return Ok(());
     }
     health.set_phase(Phase::Starting);
+    let (renewing, lost) = stay_leader(lock.clone(), &fence);
+    let halt = Halt { stop, lost };
 
-    let (lost_tx, lost_rx) = tokio::sync::watch::channel(None::<String>);
-    let renewing = lock.clone().map(|lock| {
+    let shutdown_grace = settings.shutdown_grace;
+    let controllers = Controllers::new(&client, &settings, &halt);
+    let ctx = Arc::new(
+        Context::new(
+            client,
+            sdk,
+            controllers.platforms.store(),
+            controllers.chatbot_stores.clone(),
+            health.metrics.clone(),
+            settings,
+        )
+        .fenced(fence.clone()),
+    );
+    health.set_refresh(Box::new(ScrapeState(ctx.clone())));
+    serve_once_synced(ctx.clone(), health.clone());
+    controllers.run(ctx, &halt, shutdown_grace).await;
+    health.set_phase(Phase::Stopping);
+    step_down(renewing, &fence, lock.as_deref(), &halt).await
+}
+
+/// A channel that turns true on SIGTERM or Ctrl-C.
+fn on_shutdown_signal() -> watch::Receiver<bool> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    stop_rx
+}
+
+/// Waits, as a standby, until this replica holds the leader Lease (opening the
+/// fence). False when a shutdown came first.
+async fn become_leader(
+    lock: &LeaseLock,
+    fence: &Fence,
+    health: &Health,
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    health.set_phase(Phase::Standby);
+    tracing::info!(lease = %lock.describe(), identity = lock.identity(), "waiting for the leader lease");
+    tokio::select! {
+        () = lock.acquire(fence) => {}
+        () = stopped(stop.clone()) => return false,
+    }
+    tracing::info!(lease = %lock.describe(), "leader lease acquired");
+    true
+}
+
+/// Renews the leader Lease in the background, if there is one: the task, and a
+/// channel that says why once the Lease is lost (it never does without leader
+/// election: its sender is gone).
+fn stay_leader(
+    lock: Option<Arc<LeaseLock>>,
+    fence: &Fence,
+) -> (Option<JoinHandle<()>>, watch::Receiver<Option<String>>) {
+    let (lost_tx, lost_rx) = watch::channel(None::<String>);
+    let renewing = lock.map(|lock| {
         let fence = fence.clone();
         tokio::spawn(async move {
             let why = lock.hold(&fence).await;
@@ -500,145 +545,177 @@ pub async fn run(
             let _ = lost_tx.send(Some(why));
         })
     });
-    let lost = {
-        let lost_rx = lost_rx.clone();
-        move || {
-            let mut lost = lost_rx.clone();
-            async move {
+    (renewing, lost_rx)
+}
+
+/// Resolves once `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Why the controllers stop: a shutdown signal, or the leader Lease lost.
+struct Halt {
+    /// True once a shutdown was asked for.
+    stop: watch::Receiver<bool>,
+    /// Why the Lease was lost, once it was.
+    lost: watch::Receiver<Option<String>>,
+}
+
+impl Halt {
+    /// Resolves on a shutdown signal or when the Lease is lost.
+    fn halted(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let stop = self.stop.clone();
+        let mut lost = self.lost.clone();
+        async move {
+            let lost = async move {
                 // No sender (no leader election): the Lease can never be lost.
                 if lost.wait_for(Option::is_some).await.is_err() {
                     std::future::pending::<()>().await;
                 }
-            }
-        }
-    };
-    let halt = move || {
-        let stopped = stopped();
-        let lost = lost();
-        async move {
+            };
             tokio::select! {
-                () = stopped => {}
+                () = stopped(stop) => {}
                 () = lost => {}
             }
         }
-    };
+    }
+}
 
-    let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
-    let platforms_api: Api<ChatbotPlatform> = Api::all(client.clone());
-    let (platform_store, platform_changes) = watched(platforms_api.clone());
-    let platform_controller = Controller::for_stream(platform_changes, platform_store)
-        .with_config(config.clone())
-        .graceful_shutdown_on(halt());
-    let namespaces: Vec<Option<String>> = if settings.namespaces.is_empty() {
-        vec![None]
-    } else {
-        settings.namespaces.iter().cloned().map(Some).collect()
-    };
-    let mut chatbot_controllers = Vec::new();
-    let mut chatbot_stores = Vec::new();
-    for namespace in namespaces {
-        let api: Api<BedrockChatbot> = match &namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let (store, changes) = watched(api);
-        let controller = Controller::for_stream(changes, store.clone())
+/// The platform controller and one chatbot controller per watched namespace (or
+/// one for all), each stopping gracefully on [`Halt`].
+struct Controllers {
+    /// `ChatbotPlatform`s.
+    platforms: Controller<ChatbotPlatform>,
+    /// `BedrockChatbot`s, per namespace.
+    chatbots: Vec<Controller<BedrockChatbot>>,
+    /// The chatbot controllers' caches.
+    chatbot_stores: Vec<Store<BedrockChatbot>>,
+}
+
+impl Controllers {
+    /// Watches the platforms and the chatbots of `settings.namespaces`.
+    fn new(client: &Client, settings: &Settings, halt: &Halt) -> Self {
+        let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
+        let platforms_api: Api<ChatbotPlatform> = Api::all(client.clone());
+        let (platform_store, platform_changes) = watched(platforms_api.clone());
+        let platforms = Controller::for_stream(platform_changes, platform_store)
             .with_config(config.clone())
-            .graceful_shutdown_on(halt());
-        chatbot_stores.push(store.clone());
-        // A platform change its chatbots depend on (spec, readiness, the ids in its
-        // status, deletion) requeues them; its other status writes do not.
-        let platform_changes = watcher(platforms_api.clone(), watcher::Config::default())
-            .applied_objects()
-            .predicate_filter(what_chatbots_use, PredicateConfig::default());
-        let controller =
-            controller.watches_stream(platform_changes, move |platform: ChatbotPlatform| {
-                let name = platform.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|c| c.spec.platform_ref.name == name)
-                    .map(|c| ObjectRef::from_obj(&*c))
-                    .collect::<Vec<_>>()
-            });
-        chatbot_controllers.push(controller);
-    }
-    let shutdown_grace = settings.shutdown_grace;
-    let ctx = Arc::new(
-        Context::new(
-            client,
-            sdk,
-            platform_controller.store(),
+            .graceful_shutdown_on(halt.halted());
+        let namespaces: Vec<Option<String>> = if settings.namespaces.is_empty() {
+            vec![None]
+        } else {
+            settings.namespaces.iter().cloned().map(Some).collect()
+        };
+        let mut chatbots = Vec::new();
+        let mut chatbot_stores = Vec::new();
+        for namespace in namespaces {
+            let api: Api<BedrockChatbot> = match &namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            };
+            let (store, changes) = watched(api);
+            let controller = Controller::for_stream(changes, store.clone())
+                .with_config(config.clone())
+                .graceful_shutdown_on(halt.halted());
+            chatbot_stores.push(store.clone());
+            // A platform change its chatbots depend on (spec, readiness, the ids in
+            // its status, deletion) requeues them; its other status writes do not.
+            let platform_changes = watcher(platforms_api.clone(), watcher::Config::default())
+                .applied_objects()
+                .predicate_filter(what_chatbots_use, PredicateConfig::default());
+            let controller =
+                controller.watches_stream(platform_changes, move |platform: ChatbotPlatform| {
+                    let name = platform.name_any();
+                    store
+                        .state()
+                        .into_iter()
+                        .filter(|c| c.spec.platform_ref.name == name)
+                        .map(|c| ObjectRef::from_obj(&*c))
+                        .collect::<Vec<_>>()
+                });
+            chatbots.push(controller);
+        }
+        Self {
+            platforms,
+            chatbots,
             chatbot_stores,
-            health.metrics.clone(),
-            settings,
-        )
-        .fenced(fence.clone()),
-    );
-    health.set_refresh(Box::new(ScrapeState(ctx.clone())));
-
-    {
-        let ctx = ctx.clone();
-        let health = health.clone();
-        tokio::spawn(async move {
-            while !ctx.caches_synced().await {
-                tracing::info!("waiting for the caches to fill");
-                // (at once when the controllers stopped before they filled)
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            tracing::info!("caches synced; serving");
-            health.set_phase(Phase::Serving);
-        });
-    }
-
-    let platforms = platform_controller
-        .run(
-            reconciler::reconcile::<ChatbotPlatform>,
-            reconciler::error_policy::<ChatbotPlatform>,
-            ctx.clone(),
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "platform controller");
-            }
-        });
-    let chatbots = futures_util::future::join_all(chatbot_controllers.into_iter().map(|c| {
-        c.run(
-            reconciler::reconcile::<BedrockChatbot>,
-            reconciler::error_policy::<BedrockChatbot>,
-            ctx.clone(),
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "chatbot controller");
-            }
-        })
-    }));
-    // On SIGTERM (or a lost Lease) the controllers start no new reconcile and wait
-    // for those in flight — for at most the shutdown grace, which the chart's
-    // terminationGracePeriodSeconds covers.
-    let controllers = futures_util::future::join(platforms, chatbots);
-    let overdue = async {
-        halt().await;
-        tokio::time::sleep(shutdown_grace).await;
-    };
-    tokio::select! {
-        _ = controllers => {}
-        () = overdue => {
-            tracing::warn!(grace = ?shutdown_grace, "reconciles still running after the shutdown grace; stopping them");
         }
     }
-    health.set_phase(Phase::Stopping);
 
-    // Renewals stop before anything else, so none can follow the release; then no
-    // AWS write may leave, then the Lease goes to a standby at once.
+    /// Runs every controller until it stops. On SIGTERM (or a lost Lease) the
+    /// controllers start no new reconcile and wait for those in flight — for at
+    /// most the shutdown grace, which the chart's terminationGracePeriodSeconds
+    /// covers.
+    async fn run(self, ctx: Arc<Context>, halt: &Halt, shutdown_grace: Duration) {
+        let platforms = self
+            .platforms
+            .run(
+                reconciler::reconcile::<ChatbotPlatform>,
+                reconciler::error_policy::<ChatbotPlatform>,
+                ctx.clone(),
+            )
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "platform controller");
+                }
+            });
+        let chatbots = futures_util::future::join_all(self.chatbots.into_iter().map(|c| {
+            c.run(
+                reconciler::reconcile::<BedrockChatbot>,
+                reconciler::error_policy::<BedrockChatbot>,
+                ctx.clone(),
+            )
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "chatbot controller");
+                }
+            })
+        }));
+        let controllers = futures_util::future::join(platforms, chatbots);
+        let halted = halt.halted();
+        let overdue = async {
+            halted.await;
+            tokio::time::sleep(shutdown_grace).await;
+        };
+        tokio::select! {
+            _ = controllers => {}
+            () = overdue => {
+                tracing::warn!(grace = ?shutdown_grace, "reconciles still running after the shutdown grace; stopping them");
+            }
+        }
+    }
+}
+
+/// Reports the phase `Serving` once the caches have filled.
+fn serve_once_synced(ctx: Arc<Context>, health: Arc<Health>) {
+    tokio::spawn(async move {
+        while !ctx.caches_synced().await {
+            tracing::info!("waiting for the caches to fill");
+            // (at once when the controllers stopped before they filled)
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tracing::info!("caches synced; serving");
+        health.set_phase(Phase::Serving);
+    });
+}
+
+/// Gives up leadership after the controllers stopped. Renewals stop before
+/// anything else, so none can follow the release; then no AWS write may leave,
+/// then the Lease goes to a standby at once. A lost Lease is an error (the pod
+/// restarts as a standby).
+async fn step_down(
+    renewing: Option<JoinHandle<()>>,
+    fence: &Fence,
+    lock: Option<&LeaseLock>,
+    halt: &Halt,
+) -> Result<()> {
     if let Some(renewing) = renewing {
         renewing.abort();
         let _ = renewing.await;
     }
     fence.close();
-    let lost = lost_rx.borrow().clone();
-    if let Some(lock) = &lock {
+    let lost = halt.lost.borrow().clone();
+    if let Some(lock) = lock {
         if let Some(why) = lost {
             return Err(Error::LeaseLost(format!("{} ({why})", lock.describe())));
         }
