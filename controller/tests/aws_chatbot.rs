@@ -10,13 +10,14 @@
 
 mod support;
 
+use aws_sdk_applicationautoscaling::types::{ScalableTarget, ScalingPolicy, ServiceNamespace};
 use aws_sdk_cognitoidentityprovider::types::{SoftwareTokenMfaConfigType, UserPoolMfaType};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
     PointInTimeRecoveryStatus, ScalarAttributeType, SseStatus, SseType, TableDescription, Tag,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
-use aws_sdk_ecs::types::TaskDefinitionStatus;
+use aws_sdk_ecs::types::{Service, TaskDefinitionStatus};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
     ProtocolEnum, RuleCondition,
@@ -26,7 +27,7 @@ use operator::aws::Aws;
 use operator::engine::Engine;
 use operator::engine::chatbot::{self, ChatbotState};
 use operator::resources::{Event, Outcome, Refs};
-use support::{engine, examples, outcomes_of};
+use support::{engine, examples, outcomes_of, read_back};
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
@@ -110,17 +111,7 @@ async fn platform_prerequisites(aws: &Aws) -> Refs {
         .protocol(ProtocolEnum::Https)
         .port(443)
         .certificates(Certificate::builder().certificate_arn(certificate).build())
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::FixedResponse)
-                .fixed_response_config(
-                    FixedResponseActionConfig::builder()
-                        .status_code("404")
-                        .content_type("text/plain")
-                        .build(),
-                )
-                .build(),
-        )
+        .default_actions(not_found())
         .send()
         .await
         .unwrap()
@@ -226,6 +217,14 @@ impl World {
         panic!("deletion did not finish");
     }
 
+    /// Applies `chatbot` once more and asserts that the pass finds nothing to change.
+    async fn assert_next_pass_writes_nothing(&self, chatbot: &BedrockChatbot) -> ChatbotState {
+        let before = self.engine.calls().len();
+        let state = self.apply(chatbot).await;
+        assert_eq!(self.writes_since(before), Vec::<String>::new());
+        state
+    }
+
     fn writes_since(&self, since: usize) -> Vec<String> {
         self.engine
             .calls()
@@ -239,18 +238,52 @@ impl World {
     /// The teams' rules on the HTTPS listener: neither its default rule nor the
     /// platform's `/signed-out` rule (priority 1).
     async fn rules(&self) -> Vec<aws_sdk_elasticloadbalancingv2::types::Rule> {
+        let mut rules =
+            read_back::listener_rules(&self.aws, self.refs.get("https-listener").unwrap()).await;
+        rules.retain(|r| r.is_default() != Some(true) && r.priority() != Some("1"));
+        rules
+    }
+
+    /// The ECS service `name` in the platform's cluster, as ECS describes it.
+    async fn services(&self, name: &str) -> Vec<Service> {
         self.aws
-            .elbv2
-            .describe_rules()
-            .listener_arn(self.refs.get("https-listener").unwrap())
+            .ecs
+            .describe_services()
+            .cluster(self.refs.get("cluster").unwrap())
+            .services(name)
             .send()
             .await
             .unwrap()
-            .rules()
-            .iter()
-            .filter(|r| r.is_default() != Some(true) && r.priority() != Some("1"))
-            .cloned()
-            .collect()
+            .services()
+            .to_vec()
+    }
+
+    /// The auto scaling targets of the ECS service `resource_id`.
+    async fn scalable_targets(&self, resource_id: &str) -> Vec<ScalableTarget> {
+        self.aws
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(resource_id)
+            .send()
+            .await
+            .unwrap()
+            .scalable_targets()
+            .to_vec()
+    }
+
+    /// The auto scaling policies of the ECS service `resource_id`.
+    async fn scaling_policies(&self, resource_id: &str) -> Vec<ScalingPolicy> {
+        self.aws
+            .autoscaling
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(resource_id)
+            .send()
+            .await
+            .unwrap()
+            .scaling_policies()
+            .to_vec()
     }
 }
 
@@ -259,6 +292,35 @@ fn team_b(chatbot: &BedrockChatbot) -> BedrockChatbot {
     other.metadata.namespace = Some("team-b".into());
     other.spec.hostname = "chat.team-b.example.com".into();
     other
+}
+
+/// The reference chatbot with auto scaling at its defaults.
+fn scaled(chatbot: &BedrockChatbot) -> BedrockChatbot {
+    let mut scaled = chatbot.clone();
+    scaled.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+    scaled
+}
+
+/// The settings of one kind of resource reported drifted, when it is reported
+/// exactly once and as updated.
+fn updated_once(events: &[Event], kind: &str) -> Vec<String> {
+    match &outcomes_of(events, kind)[..] {
+        [Outcome::Updated(drift)] => drift.iter().map(|d| d.field.clone()).collect(),
+        other => panic!("{kind}: {other:?}"),
+    }
+}
+
+/// The default action of a listener that has no rule for a request.
+fn not_found() -> Action {
+    Action::builder()
+        .r#type(ActionTypeEnum::FixedResponse)
+        .fixed_response_config(
+            FixedResponseActionConfig::builder()
+                .status_code("404")
+                .content_type("text/plain")
+                .build(),
+        )
+        .build()
 }
 
 fn outcome_kinds(events: &[Event]) -> Vec<(&'static str, Outcome)> {
@@ -325,31 +387,12 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
     }
 
     // User pool: MFA required with TOTP, the reference password policy, email.
-    let cognito = &w.aws.cognito;
     let pool_id = status.user_pool_id.clone().unwrap();
-    let pools = cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pools.user_pools().len(), 1);
-    let mfa = cognito
-        .get_user_pool_mfa_config()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(read_back::user_pools(&w.aws).await.len(), 1);
+    let mfa = read_back::mfa_config(&w.aws, &pool_id).await;
     assert_eq!(mfa.mfa_configuration(), Some(&UserPoolMfaType::On));
     assert!(mfa.software_token_mfa_configuration().unwrap().enabled());
-    let pool = cognito
-        .describe_user_pool()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .unwrap()
-        .user_pool
-        .unwrap();
+    let pool = read_back::user_pool(&w.aws, &pool_id).await;
     let password = pool.policies().unwrap().password_policy().unwrap();
     assert_eq!(password.minimum_length(), Some(12));
     assert!(password.require_symbols() && password.require_numbers());
@@ -366,15 +409,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
 
     // Client: confidential, code grant, the ALB callback.
     let client_id = status.user_pool_client_id.clone().unwrap();
-    let client = cognito
-        .describe_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_id(&client_id)
-        .send()
-        .await
-        .unwrap()
-        .user_pool_client
-        .unwrap();
+    let client = read_back::user_pool_client(&w.aws, &pool_id, &client_id).await;
     let secret = client.client_secret().unwrap().to_string();
     assert!(!secret.is_empty());
     assert_eq!(client.allowed_o_auth_flows()[0].as_str(), "code");
@@ -404,11 +439,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
     // Rule: host header → authenticate-cognito → forward.
     let rules = w.rules().await;
     assert_eq!(rules.len(), 1);
-    let conditions = rules[0].conditions();
-    let hosts: Vec<&String> = conditions[0]
-        .host_header_config()
-        .map(|h| h.values().iter().collect())
-        .unwrap_or_else(|| conditions[0].values().iter().collect());
+    let hosts = read_back::host_header_values(&rules[0].conditions()[0]);
     assert_eq!(hosts, ["chat.team-a.example.com"]);
     let mut actions = rules[0].actions().to_vec();
     actions.sort_by_key(|a| a.order());
@@ -439,31 +470,14 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
 
     // Task role: may invoke the model and nothing else.
     let role_name = state.desired.task_role.name.clone();
-    let policy = w
-        .aws
-        .iam
-        .get_role_policy()
-        .role_name(&role_name)
-        .policy_name("bedrock-invoke")
-        .send()
-        .await
-        .unwrap();
-    let document = percent_decode(policy.policy_document());
+    let document = read_back::role_policy(&w.aws, &role_name, "bedrock-invoke").await;
     assert!(document.contains("bedrock:InvokeModel"), "{document}");
     assert!(document.contains("bedrock:InvokeModelWithResponseStream"));
     assert!(!document.contains("\"*\""), "{document}");
 
     // Task definition: size, roles, environment.
-    let td = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(status.task_definition_arn.clone().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap();
+    let td =
+        read_back::task_definition(&w.aws, status.task_definition_arn.as_deref().unwrap()).await;
     assert_eq!((td.cpu(), td.memory()), (Some("512"), Some("1024")));
     assert_eq!(td.task_role_arn(), status.task_role_arn.as_deref());
     assert_eq!(td.execution_role_arn(), w.refs.get("execution-role"));
@@ -490,16 +504,8 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
     );
 
     // Service: private subnets, no public IP, the tasks SG, the target group.
-    let services = w
-        .aws
-        .ecs
-        .describe_services()
-        .cluster(w.refs.get("cluster").unwrap())
-        .services(&state.desired.service.name)
-        .send()
-        .await
-        .unwrap();
-    let service = &services.services()[0];
+    let services = w.services(&state.desired.service.name).await;
+    let service = &services[0];
     let vpc = service
         .network_configuration()
         .unwrap()
@@ -521,9 +527,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
     );
 
     // A second pass writes nothing.
-    let before = w.engine.calls().len();
-    let again = w.apply(&w.chatbot).await;
-    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    let again = w.assert_next_pass_writes_nothing(&w.chatbot).await;
     let events_again = w.recorder.take();
     assert!(
         events_again.iter().all(|e| e.outcome == Outcome::Unchanged),
@@ -557,16 +561,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
 
 async fn assert_nothing_left(w: &World, state: &ChatbotState) {
     let aws = &w.aws;
-    assert!(
-        aws.cognito
-            .list_user_pools()
-            .max_results(60)
-            .send()
-            .await
-            .unwrap()
-            .user_pools()
-            .is_empty()
-    );
+    assert!(read_back::user_pools(aws).await.is_empty());
     let domain = aws
         .cognito
         .describe_user_pool_domain()
@@ -623,20 +618,8 @@ async fn assert_nothing_left(w: &World, state: &ChatbotState) {
             .await
             .is_none()
     );
-    let services = aws
-        .ecs
-        .describe_services()
-        .cluster(w.refs.get("cluster").unwrap())
-        .services(&state.desired.service.name)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        services
-            .services()
-            .iter()
-            .all(|s| s.status() == Some("INACTIVE"))
-    );
+    let services = w.services(&state.desired.service.name).await;
+    assert!(services.iter().all(|s| s.status() == Some("INACTIVE")));
 }
 
 #[tokio::test]
@@ -697,12 +680,7 @@ async fn drift_behind_our_back_is_restored() {
 
     let restored = w.apply(&w.chatbot).await;
     let events = w.recorder.take();
-    let updated = |kind: &str| -> Vec<String> {
-        match &outcomes_of(&events, kind)[..] {
-            [Outcome::Updated(drift)] => drift.iter().map(|d| d.field.clone()).collect(),
-            other => panic!("{kind}: {other:?}"),
-        }
-    };
+    let updated = |kind: &str| updated_once(&events, kind);
     assert_eq!(updated("Cognito user pool"), ["mfa"]);
     assert_eq!(updated("Log group"), ["retentionInDays"]);
     assert_eq!(updated("ECS service"), ["desiredCount"]);
@@ -716,14 +694,7 @@ async fn drift_behind_our_back_is_restored() {
     }
     assert!(restored.is_synced());
 
-    let mfa = w
-        .aws
-        .cognito
-        .get_user_pool_mfa_config()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .unwrap();
+    let mfa = read_back::mfa_config(&w.aws, &pool_id).await;
     assert_eq!(mfa.mfa_configuration(), Some(&UserPoolMfaType::On));
     assert!(mfa.software_token_mfa_configuration().unwrap().enabled());
     let groups = w
@@ -735,28 +706,14 @@ async fn drift_behind_our_back_is_restored() {
         .await
         .unwrap();
     assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
-    let services = w
-        .aws
-        .ecs
-        .describe_services()
-        .cluster(&cluster)
-        .services(&service_name)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(services.services()[0].desired_count(), 1);
+    let services = w.services(&service_name).await;
+    assert_eq!(services[0].desired_count(), 1);
     let rules = w.rules().await;
-    let condition = &rules[0].conditions()[0];
-    let hosts: Vec<&String> = condition
-        .host_header_config()
-        .map(|h| h.values().iter().collect())
-        .unwrap_or_else(|| condition.values().iter().collect());
+    let hosts = read_back::host_header_values(&rules[0].conditions()[0]);
     assert_eq!(hosts, ["chat.team-a.example.com"]);
 
     // Restored means restored: the next pass writes nothing.
-    let before = w.engine.calls().len();
-    w.apply(&w.chatbot).await;
-    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    w.assert_next_pass_writes_nothing(&w.chatbot).await;
 }
 
 #[tokio::test]
@@ -807,26 +764,9 @@ async fn a_model_setting_change_rolls_a_new_revision_and_replaces_nothing_else()
     ] {
         assert_eq!(a, b);
     }
-    let services = w
-        .aws
-        .ecs
-        .describe_services()
-        .cluster(w.refs.get("cluster").unwrap())
-        .services(&first.desired.service.name)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(services.services()[0].task_definition(), Some(new.as_str()));
-    let td = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(&new)
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap();
+    let services = w.services(&first.desired.service.name).await;
+    assert_eq!(services[0].task_definition(), Some(new.as_str()));
+    let td = read_back::task_definition(&w.aws, &new).await;
     assert!(
         td.container_definitions()[0]
             .environment()
@@ -835,9 +775,7 @@ async fn a_model_setting_change_rolls_a_new_revision_and_replaces_nothing_else()
     );
 
     // And then it is stable.
-    let before = w.engine.calls().len();
-    w.apply(&changed).await;
-    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    w.assert_next_pass_writes_nothing(&changed).await;
     // Delete deregisters both revisions.
     w.delete(&changed).await;
     assert_nothing_left(&w, &second).await;
@@ -869,15 +807,7 @@ async fn two_teams_share_a_listener_and_deleting_one_leaves_the_other() {
     assert!(still.is_synced());
     assert_eq!(still.status.user_pool_id, b.status.user_pool_id);
     assert_eq!(still.status.service_arn, b.status.service_arn);
-    let pools = w
-        .aws
-        .cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pools.user_pools().len(), 1);
+    assert_eq!(read_back::user_pools(&w.aws).await.len(), 1);
 
     // A new team takes the freed lowest priority.
     let mut c_object = team_b(&w.chatbot);
@@ -914,47 +844,24 @@ async fn retain_leaves_everything_in_place() {
     assert_eq!(w.rules().await.len(), 1);
 }
 
-fn percent_decode(document: &str) -> String {
-    percent_encoding::percent_decode_str(document)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 #[tokio::test]
 async fn auto_scaling_tracks_cpu_and_owns_the_desired_count() {
     let w = world().await;
-    let mut scaled = w.chatbot.clone();
-    scaled.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+    let scaled = scaled(&w.chatbot);
     let state = w.apply(&scaled).await;
     let events = w.recorder.take();
     assert_eq!(outcomes_of(&events, "Auto scaling"), vec![Outcome::Created]);
     assert!(state.is_synced(), "{:?}", state.waiting);
     let scaling = state.desired.scaling.clone().unwrap();
     let resource_id = format!("service/shared/{}", state.desired.service.name);
-    let targets = w
-        .aws
-        .autoscaling
-        .describe_scalable_targets()
-        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-        .resource_ids(&resource_id)
-        .send()
-        .await
-        .unwrap();
-    let target = &targets.scalable_targets()[0];
+    let targets = w.scalable_targets(&resource_id).await;
+    let target = &targets[0];
     assert_eq!(
         (target.min_capacity(), target.max_capacity()),
         (scaling.min_capacity, scaling.max_capacity)
     );
-    let policies = w
-        .aws
-        .autoscaling
-        .describe_scaling_policies()
-        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-        .resource_id(&resource_id)
-        .send()
-        .await
-        .unwrap();
-    let policy = policies.scaling_policies()[0]
+    let policies = w.scaling_policies(&resource_id).await;
+    let policy = policies[0]
         .target_tracking_scaling_policy_configuration()
         .unwrap();
     assert!((policy.target_value() - scaling.target_value).abs() < f64::EPSILON);
@@ -969,21 +876,11 @@ async fn auto_scaling_tracks_cpu_and_owns_the_desired_count() {
         .send()
         .await
         .unwrap();
-    let before = w.engine.calls().len();
-    w.apply(&scaled).await;
-    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    w.assert_next_pass_writes_nothing(&scaled).await;
 
     w.delete(&scaled).await;
-    let targets = w
-        .aws
-        .autoscaling
-        .describe_scalable_targets()
-        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-        .resource_ids(&resource_id)
-        .send()
-        .await
-        .unwrap();
-    assert!(targets.scalable_targets().is_empty());
+    let targets = w.scalable_targets(&resource_id).await;
+    assert!(targets.is_empty());
     assert_nothing_left(&w, &state).await;
 }
 
@@ -1043,11 +940,10 @@ async fn a_same_named_target_group_of_someone_else_is_never_touched() {
 
 #[tokio::test]
 async fn every_other_chatbot_setting_changed_behind_our_back_is_restored() {
-    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    use aws_sdk_applicationautoscaling::types::ScalableDimension;
 
     let w = world().await;
-    let mut scaled = w.chatbot.clone();
-    scaled.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+    let scaled = scaled(&w.chatbot);
     let state = w.apply(&scaled).await;
     w.recorder.take();
     let pool_id = state.status.user_pool_id.clone().unwrap();
@@ -1115,12 +1011,7 @@ async fn every_other_chatbot_setting_changed_behind_our_back_is_restored() {
 
     let restored = w.apply(&scaled).await;
     let events = w.recorder.take();
-    let updated = |kind: &str| -> Vec<String> {
-        match &outcomes_of(&events, kind)[..] {
-            [Outcome::Updated(drift)] => drift.iter().map(|d| d.field.clone()).collect(),
-            other => panic!("{kind}: {other:?}"),
-        }
-    };
+    let updated = |kind: &str| updated_once(&events, kind);
     assert_eq!(updated("Target group"), ["healthCheck"]);
     assert!(
         updated("Cognito app client").contains(&"callbackUrls".to_string()),
@@ -1150,17 +1041,7 @@ async fn every_other_chatbot_setting_changed_behind_our_back_is_restored() {
     let tg = &tg.target_groups()[0];
     assert_eq!(tg.health_check_path(), Some("/?health=check"));
     assert_eq!(tg.health_check_interval_seconds(), Some(30));
-    let client = w
-        .aws
-        .cognito
-        .describe_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_id(&client_id)
-        .send()
-        .await
-        .unwrap()
-        .user_pool_client
-        .unwrap();
+    let client = read_back::user_pool_client(&w.aws, &pool_id, &client_id).await;
     assert_eq!(
         client.callback_urls(),
         ["https://chat.team-a.example.com/oauth2/idpresponse"]
@@ -1178,16 +1059,7 @@ async fn every_other_chatbot_setting_changed_behind_our_back_is_restored() {
         domain.domain_description().and_then(|d| d.user_pool_id()),
         Some(pool_id.as_str())
     );
-    let policy = w
-        .aws
-        .iam
-        .get_role_policy()
-        .role_name(&role)
-        .policy_name("bedrock-invoke")
-        .send()
-        .await
-        .unwrap();
-    let document = percent_decode(policy.policy_document());
+    let document = read_back::role_policy(&w.aws, &role, "bedrock-invoke").await;
     // No `bedrock:*` action (the policy's foundation-model ARNs hold `bedrock:*:` as
     // their region wildcard, so the text alone cannot tell).
     let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
@@ -1203,61 +1075,26 @@ async fn every_other_chatbot_setting_changed_behind_our_back_is_restored() {
         parsed,
         serde_json::to_value(&state.desired.task_role.inline_policies[0].1).unwrap()
     );
-    let targets = w
-        .aws
-        .autoscaling
-        .describe_scalable_targets()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_ids(&resource_id)
-        .send()
-        .await
-        .unwrap();
-    let target = &targets.scalable_targets()[0];
+    let targets = w.scalable_targets(&resource_id).await;
+    let target = &targets[0];
     assert_eq!(
         (target.min_capacity(), target.max_capacity()),
         (scaling.min_capacity, scaling.max_capacity)
     );
 
     // Restored means restored: the next pass writes nothing.
-    let before = w.engine.calls().len();
-    w.apply(&scaled).await;
-    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    w.assert_next_pass_writes_nothing(&scaled).await;
 }
 
 #[tokio::test]
 async fn dropping_scaling_from_the_spec_removes_the_target_and_its_policy() {
-    use aws_sdk_applicationautoscaling::types::ServiceNamespace;
-
     let w = world().await;
-    let mut scaled = w.chatbot.clone();
-    scaled.spec.scaling = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+    let scaled = scaled(&w.chatbot);
     let state = w.apply(&scaled).await;
     w.recorder.take();
     let resource_id = format!("service/shared/{}", state.desired.service.name);
-    let targets = async || {
-        w.aws
-            .autoscaling
-            .describe_scalable_targets()
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_ids(&resource_id)
-            .send()
-            .await
-            .unwrap()
-            .scalable_targets()
-            .len()
-    };
-    let policies = async || {
-        w.aws
-            .autoscaling
-            .describe_scaling_policies()
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_id(&resource_id)
-            .send()
-            .await
-            .unwrap()
-            .scaling_policies()
-            .len()
-    };
+    let targets = async || w.scalable_targets(&resource_id).await.len();
+    let policies = async || w.scaling_policies(&resource_id).await.len();
     assert_eq!((targets().await, policies().await), (1, 1));
 
     // The spec fixes the count again; the scaler must not keep moving it.
@@ -1275,9 +1112,7 @@ async fn dropping_scaling_from_the_spec_removes_the_target_and_its_policy() {
     assert_eq!((targets().await, policies().await), (0, 0));
 
     // Gone means gone: nothing more to do, and nothing reported.
-    let before = w.engine.calls().len();
-    w.apply(&unscaled).await;
-    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    w.assert_next_pass_writes_nothing(&unscaled).await;
     assert!(outcomes_of(&w.recorder.take(), "Auto scaling").is_empty());
 
     // A target an earlier spec left is removed on delete too.
@@ -1300,17 +1135,7 @@ async fn the_rule_is_never_written_on_a_plain_http_listener() {
         .load_balancer_arn(w.refs.get("load-balancer").unwrap())
         .protocol(ProtocolEnum::Http)
         .port(80)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::FixedResponse)
-                .fixed_response_config(
-                    FixedResponseActionConfig::builder()
-                        .status_code("404")
-                        .content_type("text/plain")
-                        .build(),
-                )
-                .build(),
-        )
+        .default_actions(not_found())
         .send()
         .await
         .unwrap()
@@ -1328,18 +1153,10 @@ async fn the_rule_is_never_written_on_a_plain_http_listener() {
         error.to_string().contains("only on an HTTPS listener"),
         "{error}"
     );
-    let rules = w
-        .aws
-        .elbv2
-        .describe_rules()
-        .listener_arn(&http)
-        .send()
-        .await
-        .unwrap();
+    let rules = read_back::listener_rules(&w.aws, &http).await;
     assert!(
-        rules.rules().iter().all(|r| r.is_default() == Some(true)),
-        "{:?}",
-        rules.rules()
+        rules.iter().all(|r| r.is_default() == Some(true)),
+        "{rules:?}"
     );
     assert!(
         !w.writes_since(0).contains(&"CreateRule".to_string()),
@@ -1522,9 +1339,7 @@ async fn the_history_table_is_laid_out_for_the_app_and_restored_after_drift() {
     assert!(table_tags(&w, &arn).await.contains_key(&removed));
 
     // Restored means restored: the next pass writes nothing.
-    let before = w.engine.calls().len();
-    w.apply(&w.chatbot).await;
-    assert_eq!(w.writes_since(before), Vec::<String>::new());
+    w.assert_next_pass_writes_nothing(&w.chatbot).await;
 }
 
 #[tokio::test]
@@ -1572,15 +1387,10 @@ async fn switching_history_off_deletes_the_table_under_delete_and_keeps_it_under
     assert!(table(&w, &name).await.is_none());
     assert_eq!(state.status.history_table_name, None);
     // The app is told no more, and may touch no table.
-    let policies = w
-        .aws
-        .iam
-        .list_role_policies()
-        .role_name(&state.desired.task_role.name)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(policies.policy_names(), ["bedrock-invoke"]);
+    assert_eq!(
+        read_back::role_policy_names(&w.aws, &state.desired.task_role.name).await,
+        ["bedrock-invoke"]
+    );
     let variables = task_variables(&w, &state).await;
     assert!(
         variables
@@ -1736,15 +1546,10 @@ async fn put_file(w: &World, key: &str) {
 
 /// The variables of the task definition the service runs.
 async fn task_variables(w: &World, state: &ChatbotState) -> Vec<(String, String)> {
-    let revision = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(state.status.task_definition_arn.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
-    revision.task_definition().unwrap().container_definitions()[0]
+    let revision =
+        read_back::task_definition(&w.aws, state.status.task_definition_arn.as_deref().unwrap())
+            .await;
+    revision.container_definitions()[0]
         .environment()
         .iter()
         .map(|v| {
@@ -1831,15 +1636,8 @@ async fn attachments_are_kept_per_chatbot_expire_with_history_and_go_with_the_ch
             .all(|(name, _)| !name.starts_with("CHATBOT_ATTACHMENTS_")),
         "{variables:?}"
     );
-    let policies = w
-        .aws
-        .iam
-        .list_role_policies()
-        .role_name(&state.desired.task_role.name)
-        .send()
-        .await
-        .unwrap();
-    assert!(!policies.policy_names().contains(&"attachments".to_string()));
+    let policies = read_back::role_policy_names(&w.aws, &state.desired.task_role.name).await;
+    assert!(!policies.contains(&"attachments".to_string()));
 
     // Team B kept under Retain: its files stay when it goes.
     let mut kept = b_object.clone();

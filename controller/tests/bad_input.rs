@@ -745,14 +745,7 @@ async fn snapshot(aws: &Aws) -> Vec<(&'static str, usize)> {
         ),
         (
             "user pools",
-            aws.cognito
-                .list_user_pools()
-                .max_results(60)
-                .send()
-                .await
-                .unwrap()
-                .user_pools()
-                .len(),
+            support::read_back::user_pools(aws).await.len(),
         ),
         (
             "log groups",

@@ -34,6 +34,18 @@ pub async fn load_balancer(aws: &Aws, arn: &str) -> LoadBalancer {
         .clone()
 }
 
+/// The load balancer named `name`.
+pub async fn load_balancer_named(aws: &Aws, name: &str) -> LoadBalancer {
+    aws.elbv2
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()[0]
+        .clone()
+}
+
 /// The value of the load balancer attribute `key`, if set.
 pub async fn load_balancer_attribute(aws: &Aws, arn: &str, key: &str) -> Option<String> {
     let attributes = aws
@@ -144,6 +156,20 @@ pub async fn role_policy_names(aws: &Aws, role: &str) -> Vec<String> {
         .unwrap()
         .policy_names()
         .to_vec()
+}
+
+/// The ARNs of the managed policies attached to the role `role`.
+pub async fn attached_policy_arns(aws: &Aws, role: &str) -> Vec<String> {
+    aws.iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect()
 }
 
 /// The task definition `arn` (or `family:revision`).
