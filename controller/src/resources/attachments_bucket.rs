@@ -694,7 +694,7 @@ impl Resource for AttachmentsPrefix {
         }))
     }
 
-    fn drift(&self, _observed: &ObservedFiles, _ctx: Ctx<'_>) -> Result<Vec<Drift<Self::Setting>>> {
+    fn drift(&self, _: &ObservedFiles, _: Ctx<'_>) -> Result<Vec<Drift<Self::Setting>>> {
         Ok(Vec::new())
     }
 
@@ -705,17 +705,7 @@ impl Resource for AttachmentsPrefix {
         })
     }
 
-    async fn update(
-        &self,
-        _observed: &ObservedFiles,
-        drift: &[Drift<Self::Setting>],
-        _ctx: Ctx<'_>,
-    ) -> Result<()> {
-        match drift.first().map(|d| d.field) {
-            None => Ok(()),
-            Some(never) => match never {},
-        }
-    }
+    nothing_changes_in_place!(ObservedFiles);
 
     async fn delete(&self, _observed: &ObservedFiles, ctx: Ctx<'_>) -> Result<Removal> {
         empty(ctx, &self.bucket, &self.account_id, &self.prefix).await

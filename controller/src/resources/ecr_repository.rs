@@ -9,7 +9,7 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
 };
 
-use super::{Ctx, Drift, Removal, Resource, tags};
+use super::{Ctx, Drift, Removal, Resource, check_fixed, tags};
 use crate::aws::{AwsError, or_absent};
 use crate::desired::platform::EcrRepository;
 use crate::{Error, Result};
@@ -103,15 +103,10 @@ impl Resource for EcrRepository {
         _ctx: Ctx<'_>,
     ) -> Result<Vec<Drift<RepositorySetting>>> {
         // A repository's encryption is fixed at creation.
-        if observed.encryption != self.encryption {
-            return Err(Error::Immutable {
-                kind: Self::KIND,
-                name: self.name.clone(),
-                field: "encryption",
-                have: observed.encryption.clone(),
-                want: self.encryption.to_string(),
-            });
-        }
+        check_fixed(
+            self,
+            &[("encryption", &observed.encryption, self.encryption)],
+        )?;
         Ok([
             Drift::compare(
                 RepositorySetting::ImageTagMutability,

@@ -11,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
 };
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
+use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, tags};
 use crate::aws::{AwsError, or_absent};
 use crate::desired::platform::LoadBalancer;
 use crate::desired::{PlatformRef, Tags};
@@ -128,15 +128,7 @@ impl Resource for LoadBalancer {
         observed: &ObservedLoadBalancer,
         ctx: Ctx<'_>,
     ) -> Result<Vec<Drift<LoadBalancerSetting>>> {
-        if observed.scheme != self.scheme {
-            return Err(Error::Immutable {
-                kind: Self::KIND,
-                name: self.name.clone(),
-                field: "scheme",
-                have: observed.scheme.clone(),
-                want: self.scheme.to_string(),
-            });
-        }
+        check_fixed(self, &[("scheme", &observed.scheme, self.scheme)])?;
         let (subnets, groups) = self.placement(ctx)?;
         let mut drift: Vec<_> = [
             Drift::compare(LoadBalancerSetting::Subnets, &observed.subnets, &subnets),

@@ -30,6 +30,25 @@ macro_rules! settings {
     };
 }
 
+/// [`Resource::update`] of a resource with nothing to change in place (its
+/// [`Resource::Setting`] is `Infallible`, observed as `$observed`): there is never
+/// a drift to apply.
+macro_rules! nothing_changes_in_place {
+    ($observed:ty) => {
+        async fn update(
+            &self,
+            _: &$observed,
+            drift: &[$crate::resources::Drift<std::convert::Infallible>],
+            _: $crate::resources::Ctx<'_>,
+        ) -> $crate::Result<()> {
+            match drift.first() {
+                None => Ok(()),
+                Some(change) => match change.field {},
+            }
+        }
+    };
+}
+
 pub mod attachments_bucket;
 pub mod chatbot_ref;
 pub mod cluster;
@@ -184,6 +203,25 @@ impl<S: fmt::Display> Drift<S> {
 impl<S: fmt::Display> fmt::Display for Drift<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} → {}", self.field, self.have, self.want)
+    }
+}
+
+/// Checks the settings of `resource` that AWS cannot change in place, each as
+/// (setting, what AWS has, what is desired): the first that differs is an
+/// [`Error::Immutable`].
+pub fn check_fixed<R: Resource>(
+    resource: &R,
+    settings: &[(&'static str, &str, &str)],
+) -> Result<()> {
+    match settings.iter().find(|(_, have, want)| have != want) {
+        None => Ok(()),
+        Some(&(field, have, want)) => Err(Error::Immutable {
+            kind: R::KIND,
+            name: resource.name().to_string(),
+            field,
+            have: have.to_string(),
+            want: want.to_string(),
+        }),
     }
 }
 

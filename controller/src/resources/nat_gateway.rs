@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
+use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
 use crate::desired::platform::NatGateway;
 use crate::{Error, Result};
 
@@ -68,11 +68,7 @@ impl Resource for ElasticIp {
         }))
     }
 
-    fn drift(
-        &self,
-        _observed: &ObservedElasticIp,
-        _ctx: Ctx<'_>,
-    ) -> Result<Vec<Drift<Infallible>>> {
+    fn drift(&self, _: &ObservedElasticIp, _: Ctx<'_>) -> Result<Vec<Drift<Infallible>>> {
         Ok(Vec::new())
     }
 
@@ -96,14 +92,7 @@ impl Resource for ElasticIp {
         })
     }
 
-    async fn update(
-        &self,
-        _: &ObservedElasticIp,
-        _: &[Drift<Infallible>],
-        _: Ctx<'_>,
-    ) -> Result<()> {
-        Ok(())
-    }
+    nothing_changes_in_place!(ObservedElasticIp);
 
     async fn delete(&self, observed: &ObservedElasticIp, ctx: Ctx<'_>) -> Result<Removal> {
         // The engine releases the address only after its NAT gateway reads
@@ -210,20 +199,13 @@ impl Resource for NatGateway {
         let subnet = ctx.refs.resolve(&self.subnet)?;
         let allocation = self.allocation_id(ctx)?;
         // A NAT gateway's subnet and address are fixed for its life.
-        for (field, have, want) in [
-            ("subnet", &observed.subnet_id, &subnet),
-            ("elasticIp", &observed.allocation_id, &allocation),
-        ] {
-            if have != want {
-                return Err(Error::Immutable {
-                    kind: Self::KIND,
-                    name: self.name.clone(),
-                    field,
-                    have: have.clone(),
-                    want: want.clone(),
-                });
-            }
-        }
+        check_fixed(
+            self,
+            &[
+                ("subnet", &observed.subnet_id, &subnet),
+                ("elasticIp", &observed.allocation_id, &allocation),
+            ],
+        )?;
         Ok(Vec::new())
     }
 
@@ -271,14 +253,7 @@ impl Resource for NatGateway {
         ))
     }
 
-    async fn update(
-        &self,
-        _: &ObservedNatGateway,
-        _: &[Drift<Infallible>],
-        _: Ctx<'_>,
-    ) -> Result<()> {
-        Ok(())
-    }
+    nothing_changes_in_place!(ObservedNatGateway);
 
     async fn delete(&self, observed: &ObservedNatGateway, ctx: Ctx<'_>) -> Result<Removal> {
         if observed.state != "deleting" {

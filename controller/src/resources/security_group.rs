@@ -12,7 +12,7 @@ use std::fmt;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, UserIdGroupPair};
 
-use super::{Ctx, Drift, Removal, Resource, ec2, tags};
+use super::{Ctx, Drift, Removal, Resource, check_fixed, ec2, tags};
 use crate::desired::PlatformRef;
 use crate::desired::platform::{Peer, SecurityGroup};
 use crate::{Error, Result};
@@ -63,21 +63,14 @@ impl Resource for SecurityGroup {
     ) -> Result<Vec<Drift<Infallible>>> {
         let vpc = ctx.refs.resolve(&PlatformRef::Vpc)?;
         // Name, description and VPC of a group are fixed for its life.
-        for (field, have, want) in [
-            ("groupName", &observed.name, &self.name),
-            ("description", &observed.description, &self.description),
-            ("vpc", &observed.vpc_id, &vpc),
-        ] {
-            if have != want {
-                return Err(Error::Immutable {
-                    kind: Self::KIND,
-                    name: self.name.clone(),
-                    field,
-                    have: have.clone(),
-                    want: want.clone(),
-                });
-            }
-        }
+        check_fixed(
+            self,
+            &[
+                ("groupName", &observed.name, &self.name),
+                ("description", &observed.description, &self.description),
+                ("vpc", &observed.vpc_id, &vpc),
+            ],
+        )?;
         Ok(Vec::new())
     }
 
@@ -105,14 +98,7 @@ impl Resource for SecurityGroup {
         })
     }
 
-    async fn update(
-        &self,
-        _: &ObservedSecurityGroup,
-        _: &[Drift<Infallible>],
-        _: Ctx<'_>,
-    ) -> Result<()> {
-        Ok(())
-    }
+    nothing_changes_in_place!(ObservedSecurityGroup);
 
     async fn delete(&self, observed: &ObservedSecurityGroup, ctx: Ctx<'_>) -> Result<Removal> {
         // ENIs of a just-deleted load balancer or endpoint keep the group in use

@@ -4,10 +4,10 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
+use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
 use crate::desired::PlatformRef;
 use crate::desired::platform::Subnet;
-use crate::{Error, Result};
+use crate::Result;
 
 /// A subnet as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,24 +61,17 @@ impl Resource for Subnet {
     fn drift(&self, observed: &ObservedSubnet, _ctx: Ctx<'_>) -> Result<Vec<Drift<SubnetSetting>>> {
         // A subnet's range and zone are fixed for its life; changing them means a
         // new subnet, and everything in the old one would have to move.
-        for (field, have, want) in [
-            ("cidr", &observed.cidr, &self.cidr),
-            (
-                "availabilityZone",
-                &observed.availability_zone,
-                &self.availability_zone,
-            ),
-        ] {
-            if have != want {
-                return Err(Error::Immutable {
-                    kind: Self::KIND,
-                    name: self.name.clone(),
-                    field,
-                    have: have.clone(),
-                    want: want.clone(),
-                });
-            }
-        }
+        check_fixed(
+            self,
+            &[
+                ("cidr", &observed.cidr, &self.cidr),
+                (
+                    "availabilityZone",
+                    &observed.availability_zone,
+                    &self.availability_zone,
+                ),
+            ],
+        )?;
         Ok(Drift::compare(
             SubnetSetting::MapPublicIpOnLaunch,
             observed.map_public_ip_on_launch,

@@ -13,7 +13,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use bedrock_chatbot_crds::PasswordPolicy;
 
-use super::{Ctx, Drift, Removal, Resource, Write, tags};
+use super::{Ctx, Drift, Removal, Resource, Write, check_fixed, tags};
 use crate::aws::or_absent;
 use crate::desired::chatbot::UserPool;
 use crate::desired::{TAG_COMPONENT, TAG_OWNER};
@@ -125,15 +125,14 @@ impl Resource for UserPool {
             .iter()
             .map(|a| a.to_string())
             .collect();
-        if observed.username_attributes != want_username {
-            return Err(Error::Immutable {
-                kind: Self::KIND,
-                name: self.name.clone(),
-                field: "usernameAttributes",
-                have: format!("{:?}", observed.username_attributes),
-                want: format!("{want_username:?}"),
-            });
-        }
+        check_fixed(
+            self,
+            &[(
+                "usernameAttributes",
+                &format!("{:?}", observed.username_attributes),
+                &format!("{want_username:?}"),
+            )],
+        )?;
         Ok([
             Drift::compare(
                 UserPoolSetting::Mfa,

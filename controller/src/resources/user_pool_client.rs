@@ -10,7 +10,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 
 use super::chatbot_ref::USER_POOL_ID as USER_POOL;
-use super::{Ctx, Drift, Removal, Resource};
+use super::{Ctx, Drift, Removal, Resource, check_fixed};
 use crate::desired::chatbot::UserPoolClient;
 use crate::{Error, Result};
 
@@ -108,15 +108,14 @@ impl Resource for UserPoolClient {
         observed: &ObservedUserPoolClient,
         _ctx: Ctx<'_>,
     ) -> Result<Vec<Drift<UserPoolClientSetting>>> {
-        if observed.has_secret != self.generate_secret {
-            return Err(Error::Immutable {
-                kind: Self::KIND,
-                name: self.name.clone(),
-                field: "generateSecret",
-                have: observed.has_secret.to_string(),
-                want: self.generate_secret.to_string(),
-            });
-        }
+        check_fixed(
+            self,
+            &[(
+                "generateSecret",
+                &observed.has_secret.to_string(),
+                &self.generate_secret.to_string(),
+            )],
+        )?;
         Ok([
             Drift::compare(
                 UserPoolClientSetting::AllowedOAuthFlows,

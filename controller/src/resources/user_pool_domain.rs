@@ -77,11 +77,7 @@ impl Resource for UserPoolDomain {
         }))
     }
 
-    fn drift(
-        &self,
-        _observed: &ObservedUserPoolDomain,
-        _ctx: Ctx<'_>,
-    ) -> Result<Vec<Drift<Infallible>>> {
+    fn drift(&self, _: &ObservedUserPoolDomain, _: Ctx<'_>) -> Result<Vec<Drift<Infallible>>> {
         // The prefix is the domain's identity and the pool is checked in observe.
         Ok(Vec::new())
     }
@@ -112,14 +108,7 @@ impl Resource for UserPoolDomain {
             }))
     }
 
-    async fn update(
-        &self,
-        _observed: &ObservedUserPoolDomain,
-        _drift: &[Drift<Infallible>],
-        _ctx: Ctx<'_>,
-    ) -> Result<()> {
-        Ok(())
-    }
+    nothing_changes_in_place!(ObservedUserPoolDomain);
 
     async fn delete(&self, observed: &ObservedUserPoolDomain, ctx: Ctx<'_>) -> Result<Removal> {
         // Deleted already, and AWS is not done yet: deleting again does not help.

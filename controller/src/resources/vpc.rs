@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
+use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
 use crate::Result;
 use crate::desired::platform::Vpc;
 
@@ -64,15 +64,7 @@ impl Resource for Vpc {
     }
 
     fn drift(&self, observed: &ObservedVpc, _ctx: Ctx<'_>) -> Result<Vec<Drift<VpcSetting>>> {
-        if observed.cidr != self.cidr {
-            return Err(crate::Error::Immutable {
-                kind: Self::KIND,
-                name: self.name.clone(),
-                field: "cidr",
-                have: observed.cidr.clone(),
-                want: self.cidr.clone(),
-            });
-        }
+        check_fixed(self, &[("cidr", &observed.cidr, &self.cidr)])?;
         Ok([
             Drift::compare(
                 VpcSetting::DnsSupport,

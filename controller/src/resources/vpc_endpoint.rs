@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, ec2, tags};
+use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
 use crate::desired::PlatformRef;
 use crate::desired::platform::{EndpointKind, VpcEndpoint};
 use crate::{Error, Result};
@@ -105,15 +105,10 @@ impl Resource for VpcEndpoint {
         observed: &ObservedVpcEndpoint,
         ctx: Ctx<'_>,
     ) -> Result<Vec<Drift<EndpointSetting>>> {
-        if observed.service_name != self.service_name {
-            return Err(Error::Immutable {
-                kind: Self::KIND,
-                name: self.name.clone(),
-                field: "serviceName",
-                have: observed.service_name.clone(),
-                want: self.service_name.clone(),
-            });
-        }
+        check_fixed(
+            self,
+            &[("serviceName", &observed.service_name, &self.service_name)],
+        )?;
         if !observed
             .endpoint_type
             .eq_ignore_ascii_case(self.endpoint_type().as_str())
