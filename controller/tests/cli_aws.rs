@@ -61,24 +61,32 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts that the binary succeeded, and returns its progress (standard error).
+fn succeeded(output: &Output) -> String {
+    let progress = text(&output.stderr);
+    assert!(output.status.success(), "{progress}");
+    progress
+}
+
+/// `command -f <file>…`, checking every second and giving up after `timeout` seconds.
+fn polling<'a>(command: &'a str, files: &[&'a str], timeout: &'a str) -> Vec<&'a str> {
+    let mut args = vec![command];
+    for file in files {
+        args.extend(["-f", file]);
+    }
+    args.extend(["--poll-interval", "1", "--timeout", timeout]);
+    args
+}
+
 #[test]
 fn apply_twice_then_delete_once() {
     let moto = Moto::start().unwrap();
     let dir = scratch("twice");
     let platform = platform_manifest(&moto, &dir);
-    let args = [
-        "apply",
-        "-f",
-        platform.as_str(),
-        "--poll-interval",
-        "1",
-        "--timeout",
-        "120",
-    ];
+    let args = polling("apply", &[&platform], "120");
 
     let first = operator(&moto, &args);
-    let progress = text(&first.stderr);
-    assert!(first.status.success(), "{progress}");
+    let progress = succeeded(&first);
     assert!(
         progress.contains("ChatbotPlatform/shared VPC bcb-shared (vpc-"),
         "{progress}"
@@ -90,8 +98,7 @@ fn apply_twice_then_delete_once() {
     );
 
     let second = operator(&moto, &[&args[..], &["-o", "yaml"]].concat());
-    let progress = text(&second.stderr);
-    assert!(second.status.success(), "{progress}");
+    let progress = succeeded(&second);
     assert!(
         !progress.contains("created") && !progress.contains("updated"),
         "{progress}"
@@ -114,20 +121,8 @@ fn apply_twice_then_delete_once() {
         .unwrap();
     assert_eq!(ready["status"], "True");
 
-    let deleted = operator(
-        &moto,
-        &[
-            "delete",
-            "-f",
-            platform.as_str(),
-            "--poll-interval",
-            "1",
-            "--timeout",
-            "120",
-        ],
-    );
-    let progress = text(&deleted.stderr);
-    assert!(deleted.status.success(), "{progress}");
+    let deleted = operator(&moto, &polling("delete", &[&platform], "120"));
+    let progress = succeeded(&deleted);
     assert!(
         progress.contains("VPC bcb-shared") && progress.contains(": deleted"),
         "{progress}"
@@ -190,20 +185,13 @@ fn examples_apply_twice_then_delete_once() {
     }
     let dir_arg = dir.to_string_lossy().into_owned();
     let apply = [
-        "apply",
-        "-f",
-        dir_arg.as_str(),
-        "--poll-interval",
-        "1",
-        "--timeout",
-        "120",
-        "--ready-when",
-        "converged",
-    ];
+        polling("apply", &[&dir_arg], "120"),
+        vec!["--ready-when", "converged"],
+    ]
+    .concat();
 
     let first = operator(&moto, &apply);
-    let progress = text(&first.stderr);
-    assert!(first.status.success(), "{progress}");
+    let progress = succeeded(&first);
     for expected in [
         "BedrockChatbot/team-a/assistant Cognito user pool",
         "BedrockChatbot/team-b/assistant Auto scaling",
@@ -225,8 +213,7 @@ fn examples_apply_twice_then_delete_once() {
     );
 
     let second = operator(&moto, &apply);
-    let progress = text(&second.stderr);
-    assert!(second.status.success(), "{progress}");
+    let progress = succeeded(&second);
     assert!(
         !progress.contains("created") && !progress.contains("updated"),
         "{progress}"
@@ -234,18 +221,7 @@ fn examples_apply_twice_then_delete_once() {
 
     // Waiting for Ready (the default) cannot succeed where tasks never run: the exit
     // code says so, with the reason.
-    let strict = operator(
-        &moto,
-        &[
-            "apply",
-            "-f",
-            dir_arg.as_str(),
-            "--poll-interval",
-            "1",
-            "--timeout",
-            "2",
-        ],
-    );
+    let strict = operator(&moto, &polling("apply", &[&dir_arg], "2"));
     assert_eq!(strict.status.code(), Some(1));
     let err = text(&strict.stderr);
     assert!(
@@ -253,20 +229,8 @@ fn examples_apply_twice_then_delete_once() {
         "{err}"
     );
 
-    let deleted = operator(
-        &moto,
-        &[
-            "delete",
-            "-f",
-            dir_arg.as_str(),
-            "--poll-interval",
-            "1",
-            "--timeout",
-            "120",
-        ],
-    );
-    let progress = text(&deleted.stderr);
-    assert!(deleted.status.success(), "{progress}");
+    let deleted = operator(&moto, &polling("delete", &[&dir_arg], "120"));
+    let progress = succeeded(&deleted);
     assert!(
         progress.contains("retained (deletionPolicy: Retain)"),
         "team C keeps its resources: {progress}"
@@ -277,20 +241,8 @@ fn examples_apply_twice_then_delete_once() {
     );
     // Deleting again finds nothing left to delete, although the platform the
     // chatbots lived in (their cluster, their listener) is gone.
-    let again = operator(
-        &moto,
-        &[
-            "delete",
-            "-f",
-            dir_arg.as_str(),
-            "--poll-interval",
-            "1",
-            "--timeout",
-            "60",
-        ],
-    );
-    let progress = text(&again.stderr);
-    assert!(again.status.success(), "{progress}");
+    let again = operator(&moto, &polling("delete", &[&dir_arg], "60"));
+    let progress = succeeded(&again);
     assert!(
         !progress.contains("deleted"),
         "nothing was left to delete: {progress}"
@@ -300,21 +252,10 @@ fn examples_apply_twice_then_delete_once() {
 
 /// The owners that still have AWS resources, read from the emulator.
 fn owners_left(moto: &Moto) -> BTreeSet<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let engine = operator::engine::Engine::new(
-            moto.sdk_config("us-west-2"),
-            std::sync::Arc::new(support::Recorder::default()),
-        );
-        support::inventory::inventory(&engine.aws("us-west-2"))
-            .await
-            .into_values()
-            .flat_map(|owners| owners.into_keys())
-            .collect()
-    })
+    owned(moto)
+        .into_values()
+        .flat_map(|owners| owners.into_keys())
+        .collect()
 }
 
 /// One team leaves: `delete -f` of its file alone deletes its chatbot and nothing
@@ -331,22 +272,12 @@ fn one_team_is_deleted_from_its_own_file_and_the_platform_stays() {
     let apply = operator(
         &moto,
         &[
-            "apply",
-            "-f",
-            &platform,
-            "-f",
-            &team_a,
-            "-f",
-            &teams,
-            "--poll-interval",
-            "1",
-            "--timeout",
-            "120",
-            "--ready-when",
-            "converged",
-        ],
+            polling("apply", &[&platform, &team_a, &teams], "120"),
+            vec!["--ready-when", "converged"],
+        ]
+        .concat(),
     );
-    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    succeeded(&apply);
     let everyone: BTreeSet<String> = [
         "ChatbotPlatform/shared",
         "BedrockChatbot/team-a/assistant",
@@ -382,19 +313,8 @@ fn one_team_is_deleted_from_its_own_file_and_the_platform_stays() {
         "a refused delete touched something"
     );
 
-    let by_tags = operator(
-        &moto,
-        &[
-            "delete",
-            "-f",
-            &team_a,
-            "--poll-interval",
-            "1",
-            "--timeout",
-            "120",
-        ],
-    );
-    assert!(by_tags.status.success(), "{}", text(&by_tags.stderr));
+    let by_tags = operator(&moto, &polling("delete", &[&team_a], "120"));
+    succeeded(&by_tags);
     let mut left = everyone.clone();
     left.remove("BedrockChatbot/team-a/assistant");
     assert_eq!(owners_left(&moto), left);
@@ -402,22 +322,12 @@ fn one_team_is_deleted_from_its_own_file_and_the_platform_stays() {
     let with_context = operator(
         &moto,
         &[
-            "delete",
-            "-f",
-            &teams,
-            "--platform",
-            &platform,
-            "--poll-interval",
-            "1",
-            "--timeout",
-            "120",
-        ],
+            polling("delete", &[&teams], "120"),
+            vec!["--platform", &platform],
+        ]
+        .concat(),
     );
-    assert!(
-        with_context.status.success(),
-        "{}",
-        text(&with_context.stderr)
-    );
+    succeeded(&with_context);
     // team-c's chatbot has deletionPolicy: Retain; the platform given as context
     // is never deleted.
     let kept: BTreeSet<String> = ["ChatbotPlatform/shared", "BedrockChatbot/team-c/research"]
@@ -525,22 +435,12 @@ fn one_team_alone_is_deleted_and_every_other_resource_stays() {
     let team_a = example(&moto, &dir, "chatbot.yaml");
     let team_b = team_b_file(&dir);
     let apply_args = [
-        "apply",
-        "-f",
-        &platform,
-        "-f",
-        &team_a,
-        "-f",
-        &team_b,
-        "--poll-interval",
-        "1",
-        "--timeout",
-        "120",
-        "--ready-when",
-        "converged",
-    ];
+        polling("apply", &[&platform, &team_a, &team_b], "120"),
+        vec!["--ready-when", "converged"],
+    ]
+    .concat();
     let apply = operator(&moto, &apply_args);
-    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    succeeded(&apply);
     let before = owned(&moto);
     let team_b_owner = "BedrockChatbot/team-b/assistant";
     for owner in [
@@ -629,7 +529,7 @@ fn one_team_alone_is_deleted_and_every_other_resource_stays() {
     let config = dir.join("aws-config");
     std::fs::write(&config, "[profile team]\nregion = us-west-2\n").unwrap();
     let by_tags = deleted(&["-f", &team_b], Region::Profile(&config));
-    assert!(by_tags.status.success(), "{}", text(&by_tags.stderr));
+    succeeded(&by_tags);
     let after = owned(&moto);
     assert_eq!(except(&after, team_b_owner), except(&before, team_b_owner));
     assert_eq!(
@@ -640,7 +540,7 @@ fn one_team_alone_is_deleted_and_every_other_resource_stays() {
 
     // Again, the platform given as context; its region (us-west-2) is the one used.
     let again = operator(&moto, &apply_args);
-    assert!(again.status.success(), "{}", text(&again.stderr));
+    succeeded(&again);
     assert_eq!(
         except(&owned(&moto), team_b_owner),
         except(&before, team_b_owner)
@@ -649,11 +549,7 @@ fn one_team_alone_is_deleted_and_every_other_resource_stays() {
         &["-f", &team_b, "--platform", &platform],
         Region::Environment("eu-west-1"),
     );
-    assert!(
-        with_context.status.success(),
-        "{}",
-        text(&with_context.stderr)
-    );
+    succeeded(&with_context);
     assert_eq!(owned(&moto), except(&before, team_b_owner));
     std::fs::remove_dir_all(dir).unwrap();
 }
