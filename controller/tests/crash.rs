@@ -37,6 +37,7 @@ use operator::engine::Engine;
 use operator::file_mode::{self, ReadyWhen, Timing};
 use operator::manifest::{self, Manifests};
 use support::inventory::{Inventory, expected, inventory};
+use support::read_back;
 use testkit::{ClientTokens, CrashProxy, Moto};
 
 const REGION: &str = "us-west-2";
@@ -370,16 +371,10 @@ async fn census(aws: &Aws) -> Census {
             .unwrap();
         for listener in listeners.listeners() {
             add("listener", 1);
-            let rules = elb
-                .describe_rules()
-                .listener_arn(listener.listener_arn().unwrap())
-                .send()
-                .await
-                .unwrap();
+            let rules = read_back::listener_rules(aws, listener.listener_arn().unwrap()).await;
             add(
                 "listener rule",
                 rules
-                    .rules()
                     .iter()
                     .filter(|r| r.is_default() != Some(true))
                     .count(),
@@ -433,41 +428,17 @@ async fn census(aws: &Aws) -> Census {
     let roles = aws.iam.list_roles().send().await.unwrap();
     for role in roles.roles() {
         add("IAM role", 1);
-        let inline = aws
-            .iam
-            .list_role_policies()
-            .role_name(role.role_name())
-            .send()
-            .await
-            .unwrap();
-        add("IAM inline policy", inline.policy_names().len());
-        let attached = aws
-            .iam
-            .list_attached_role_policies()
-            .role_name(role.role_name())
-            .send()
-            .await
-            .unwrap();
-        add("IAM attached policy", attached.attached_policies().len());
+        let inline = read_back::role_policy_names(aws, role.role_name()).await;
+        add("IAM inline policy", inline.len());
+        let attached = read_back::attached_policy_arns(aws, role.role_name()).await;
+        add("IAM attached policy", attached.len());
     }
 
     let cognito = &aws.cognito;
-    let pools = cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    for pool in pools.user_pools() {
+    for pool in read_back::user_pools(aws).await {
         add("user pool", 1);
         let id = pool.id().unwrap();
-        let described = cognito
-            .describe_user_pool()
-            .user_pool_id(id)
-            .send()
-            .await
-            .unwrap();
-        if described.user_pool().and_then(|p| p.domain()).is_some() {
+        if read_back::user_pool(aws, id).await.domain().is_some() {
             add("user pool domain", 1);
         }
         let clients = cognito

@@ -7,6 +7,8 @@ use aws_sdk_ec2::types::Filter;
 use operator::aws::Aws;
 use operator::desired::TAG_OWNER;
 
+use super::read_back;
+
 /// Count of owned resources: kind → owner tag → how many.
 pub type Inventory = BTreeMap<&'static str, BTreeMap<String, usize>>;
 
@@ -28,36 +30,28 @@ pub async fn inventory(aws: &Aws) -> Inventory {
     let owned = || Filter::builder().name("tag-key").values(TAG_OWNER).build();
     let ec2 = &aws.ec2;
 
-    for vpc in ec2
-        .describe_vpcs()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap()
-        .vpcs()
-    {
-        add(&mut found, "vpc", ec2_owner(vpc.tags()));
+    // Every resource one EC2 `Describe*` call lists with the ownership tag, by owner.
+    macro_rules! add_tagged {
+        ($kind:literal, $describe:ident, $list:ident) => {
+            for item in ec2
+                .$describe()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .$list()
+            {
+                add(&mut found, $kind, ec2_owner(item.tags()));
+            }
+        };
     }
-    for subnet in ec2
-        .describe_subnets()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap()
-        .subnets()
-    {
-        add(&mut found, "subnet", ec2_owner(subnet.tags()));
-    }
-    for igw in ec2
-        .describe_internet_gateways()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap()
-        .internet_gateways()
-    {
-        add(&mut found, "internet gateway", ec2_owner(igw.tags()));
-    }
+    add_tagged!("vpc", describe_vpcs, vpcs);
+    add_tagged!("subnet", describe_subnets, subnets);
+    add_tagged!(
+        "internet gateway",
+        describe_internet_gateways,
+        internet_gateways
+    );
     for nat in ec2
         .describe_nat_gateways()
         .send()
@@ -73,36 +67,9 @@ pub async fn inventory(aws: &Aws) -> Inventory {
             add(&mut found, "NAT gateway", ec2_owner(nat.tags()));
         }
     }
-    for address in ec2
-        .describe_addresses()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap()
-        .addresses()
-    {
-        add(&mut found, "Elastic IP", ec2_owner(address.tags()));
-    }
-    for table in ec2
-        .describe_route_tables()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap()
-        .route_tables()
-    {
-        add(&mut found, "route table", ec2_owner(table.tags()));
-    }
-    for group in ec2
-        .describe_security_groups()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap()
-        .security_groups()
-    {
-        add(&mut found, "security group", ec2_owner(group.tags()));
-    }
+    add_tagged!("Elastic IP", describe_addresses, addresses);
+    add_tagged!("route table", describe_route_tables, route_tables);
+    add_tagged!("security group", describe_security_groups, security_groups);
     for endpoint in ec2
         .describe_vpc_endpoints()
         .filters(owned())
@@ -153,17 +120,8 @@ pub async fn inventory(aws: &Aws) -> Inventory {
             .listeners()
         {
             add(&mut found, "listener", owner.clone());
-            let rules = elb
-                .describe_rules()
-                .listener_arn(listener.listener_arn().unwrap())
-                .send()
-                .await
-                .unwrap();
-            for rule in rules
-                .rules()
-                .iter()
-                .filter(|r| !r.is_default().unwrap_or(false))
-            {
+            let rules = read_back::listener_rules(aws, listener.listener_arn().unwrap()).await;
+            for rule in rules.iter().filter(|r| !r.is_default().unwrap_or(false)) {
                 let tags = elb
                     .describe_tags()
                     .resource_arns(rule.rule_arn().unwrap())
@@ -291,24 +249,10 @@ pub async fn inventory(aws: &Aws) -> Inventory {
         add(&mut found, "IAM role", owner);
     }
 
-    let pools = aws
-        .cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    for pool in pools.user_pools() {
-        let described = aws
-            .cognito
-            .describe_user_pool()
-            .user_pool_id(pool.id().unwrap())
-            .send()
-            .await
-            .unwrap();
+    for pool in read_back::user_pools(aws).await {
+        let described = read_back::user_pool(aws, pool.id().unwrap()).await;
         let owner = described
-            .user_pool()
-            .and_then(|p| p.user_pool_tags())
+            .user_pool_tags()
             .and_then(|tags| tags.get(TAG_OWNER).cloned());
         add(&mut found, "user pool", owner);
     }
