@@ -52,6 +52,23 @@ settings! {
     }
 }
 
+/// A CreateUserPoolClient or UpdateUserPoolClient call `$call` given every setting
+/// of `$client` that both take (all but the secret, fixed at creation). A macro:
+/// the two builders share no trait.
+macro_rules! with_settings {
+    ($call:expr, $client:expr) => {
+        $call
+            .client_name(&$client.name)
+            .allowed_o_auth_flows_user_pool_client(true)
+            .set_allowed_o_auth_flows(Some($client.flows()))
+            .set_allowed_o_auth_scopes(Some(strings(&$client.allowed_oauth_scopes)))
+            .set_callback_urls(Some($client.callback_urls.clone()))
+            .set_logout_urls(Some($client.logout_urls.clone()))
+            .set_supported_identity_providers(Some(strings(&$client.supported_identity_providers)))
+            .prevent_user_existence_errors($client.prevent_errors())
+    };
+}
+
 impl Resource for UserPoolClient {
     const KIND: &'static str = "Cognito app client";
     type Observed = ObservedUserPoolClient;
@@ -164,22 +181,13 @@ impl Resource for UserPoolClient {
             .get(USER_POOL)
             .ok_or_else(|| Error::Unresolved(USER_POOL.into()))?
             .to_string();
-        let created = ctx
+        let create = ctx
             .aws
             .cognito
             .create_user_pool_client()
             .user_pool_id(&pool)
-            .client_name(&self.name)
-            .generate_secret(self.generate_secret)
-            .allowed_o_auth_flows_user_pool_client(true)
-            .set_allowed_o_auth_flows(Some(self.flows()))
-            .set_allowed_o_auth_scopes(Some(strings(&self.allowed_oauth_scopes)))
-            .set_callback_urls(Some(self.callback_urls.clone()))
-            .set_logout_urls(Some(self.logout_urls.clone()))
-            .set_supported_identity_providers(Some(strings(&self.supported_identity_providers)))
-            .prevent_user_existence_errors(self.prevent_errors())
-            .send()
-            .await?;
+            .generate_secret(self.generate_secret);
+        let created = with_settings!(create, self).send().await?;
         // The response holds the secret: only the id is taken from it.
         let id = created
             .user_pool_client()
@@ -207,21 +215,13 @@ impl Resource for UserPoolClient {
         ctx: Ctx<'_>,
     ) -> Result<()> {
         // UpdateUserPoolClient resets whatever it is not given: give it everything.
-        ctx.aws
+        let update = ctx
+            .aws
             .cognito
             .update_user_pool_client()
             .user_pool_id(&observed.user_pool_id)
-            .client_id(&observed.id)
-            .client_name(&self.name)
-            .allowed_o_auth_flows_user_pool_client(true)
-            .set_allowed_o_auth_flows(Some(self.flows()))
-            .set_allowed_o_auth_scopes(Some(strings(&self.allowed_oauth_scopes)))
-            .set_callback_urls(Some(self.callback_urls.clone()))
-            .set_logout_urls(Some(self.logout_urls.clone()))
-            .set_supported_identity_providers(Some(strings(&self.supported_identity_providers)))
-            .prevent_user_existence_errors(self.prevent_errors())
-            .send()
-            .await?;
+            .client_id(&observed.id);
+        with_settings!(update, self).send().await?;
         Ok(())
     }
 
