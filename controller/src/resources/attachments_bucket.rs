@@ -126,12 +126,7 @@ impl Resource for AttachmentsBucket {
         // platform's hash, account and region, so it is ours, and is tagged by the
         // update. A bucket with any other tags is someone else's.
         if !tags.is_empty() {
-            tags::ensure_owned(
-                Self::KIND,
-                &self.name,
-                ctx.owner,
-                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            )?;
+            tags::ensure_owned(Self::KIND, &self.name, ctx.owner, &tags)?;
         }
         let block = or_absent_code(
             s3.get_public_access_block()
@@ -206,16 +201,12 @@ impl Resource for AttachmentsBucket {
         observed: &ObservedAttachmentsBucket,
         ctx: Ctx<'_>,
     ) -> Result<Vec<Drift<AttachmentsBucketSetting>>> {
-        let missing = self.missing_tags(observed, ctx);
         // Tags first: after a create they are what makes the bucket known as ours.
         Ok([
-            (!missing.is_empty()).then(|| {
-                Drift::new(
-                    AttachmentsBucketSetting::Tags,
-                    "missing or changed",
-                    missing,
-                )
-            }),
+            tags::drift(
+                AttachmentsBucketSetting::Tags,
+                self.missing_tags(observed, ctx),
+            ),
             Drift::compare(
                 AttachmentsBucketSetting::PublicAccessBlock,
                 observed.public_access_block,

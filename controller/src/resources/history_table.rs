@@ -104,12 +104,7 @@ impl Resource for HistoryTable {
         let table = described.table.ok_or_else(|| unexpected("DescribeTable"))?;
         let arn = table.table_arn().unwrap_or_default().to_string();
         let tags = self.tags_of(&arn, ctx).await?;
-        tags::ensure_owned(
-            Self::KIND,
-            &self.name,
-            ctx.owner,
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )?;
+        tags::ensure_owned(Self::KIND, &self.name, ctx.owner, &tags)?;
         self.check_layout(&table)?;
         let status = table
             .table_status()
@@ -146,7 +141,6 @@ impl Resource for HistoryTable {
         if !observed.is_active() {
             return Ok(Vec::new());
         }
-        let missing = self.missing_tags(observed, ctx);
         let expiry = self.expires_items().then(|| EXPIRES_AT.to_string());
         Ok([
             Drift::compare(HistoryTableSetting::OnDemand, observed.on_demand, true),
@@ -165,8 +159,7 @@ impl Resource for HistoryTable {
                 observed.expiry_attribute.clone(),
                 Some(expiry),
             ),
-            (!missing.is_empty())
-                .then(|| Drift::new(HistoryTableSetting::Tags, "missing or changed", missing)),
+            tags::drift(HistoryTableSetting::Tags, self.missing_tags(observed, ctx)),
         ]
         .into_iter()
         .flatten()

@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use super::Ctx;
+use super::{Ctx, Drift};
 use crate::desired::{Owner, TAG_COMPONENT, TAG_OWNER, Tags, resource_tags};
 use crate::{Error, Result};
 
@@ -19,6 +19,11 @@ pub fn missing(owner_tags: &Tags, component: &str, name: &str, have: &Tags) -> T
         .into_iter()
         .filter(|(k, v)| have.get(k) != Some(v))
         .collect()
+}
+
+/// The drift of a resource's tags when some are [`missing`], as `setting`.
+pub fn drift<S>(setting: S, missing: Tags) -> Option<Drift<S>> {
+    (!missing.is_empty()).then(|| Drift::new(setting, "missing or changed", missing))
 }
 
 /// EC2 tag specification for a resource being created.
@@ -93,12 +98,7 @@ pub async fn elbv2_ensure_owned(
         .find(|(a, _)| a == arn)
         .map(|(_, t)| t)
         .unwrap_or_default();
-    ensure_owned(
-        kind,
-        name,
-        ctx.owner,
-        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    )
+    ensure_owned(kind, name, ctx.owner, &tags)
 }
 
 /// EC2 filters that find exactly the resource with `component` of `owner`.
@@ -117,16 +117,16 @@ pub fn ec2_owned(owner: &Owner, component: &str) -> Vec<Filter> {
 
 /// Refuses to touch a resource found by name unless `owner` owns it: a same-named
 /// resource made by someone else is never modified or deleted.
-pub fn ensure_owned<'a>(
+pub fn ensure_owned<K: AsRef<str>, V: AsRef<str>>(
     kind: &'static str,
     name: &str,
     owner: &Owner,
-    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    tags: impl IntoIterator<Item = (K, V)>,
 ) -> Result<()> {
     let found = tags
         .into_iter()
-        .find(|(key, _)| *key == TAG_OWNER)
-        .map(|(_, value)| value.to_string());
+        .find(|(key, _)| key.as_ref() == TAG_OWNER)
+        .map(|(_, value)| value.as_ref().to_string());
     if found.as_deref() == Some(owner.to_string().as_str()) {
         Ok(())
     } else {
