@@ -10,6 +10,7 @@ use crate::desired::platform::{
     self, DefaultAction, EndpointKind, Network, Peer, PlatformDesired, Role, SecurityGroupRule,
 };
 use crate::manifest::Manifests;
+use crate::resources::Resource;
 
 /// A platform's desired state and its chatbots'.
 #[derive(Clone, Debug, Serialize)]
@@ -103,36 +104,34 @@ struct Row {
     detail: String,
 }
 
-fn listener_rule_row(rule: &chatbot::ListenerRule) -> Row {
-    let condition = match &rule.condition {
-        RuleMatch::HostHeader(host) => format!("host {host}"),
-        RuleMatch::PathPattern(path) => format!("path {path} (any host)"),
-    };
-    let action = match &rule.action {
-        RuleThen::SignInThenForward { .. } => "authenticate-cognito → forward".to_string(),
-        RuleThen::FixedResponse(response) => format!(
-            "fixed {} {}, no sign-in",
-            response.status_code, response.content_type
-        ),
-    };
-    row(
-        "Listener rule",
-        match rule.priority {
-            Some(priority) => format!("priority {priority}"),
-            None => format!(
-                "priority: lowest free from {}",
-                chatbot::FIRST_TEAM_PRIORITY
-            ),
-        },
-        format!("{condition} → {action}, on {}", rule.listener),
-    )
-}
-
 fn row(kind: &'static str, name: impl Into<String>, detail: impl Into<String>) -> Row {
     Row {
         kind,
         name: name.into(),
         detail: detail.into(),
+    }
+}
+
+/// The row of a resource: its kind ([`Resource::KIND`]) and name, and `detail`.
+fn row_of<R: Resource>(resource: &R, detail: impl Into<String>) -> Row {
+    row(R::KIND, resource.name(), detail)
+}
+
+/// How a desired resource shows in the plan: one row of its [`Resource::KIND`].
+/// A new resource implements it and adds one line to [`platform_rows`] or
+/// [`chatbot_rows`].
+trait Planned: Resource {
+    /// The settings that matter, in a few words.
+    fn detail(&self) -> String;
+
+    /// The name shown: [`Resource::name`] unless the row names it otherwise.
+    fn shown_name(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// The row.
+    fn row(&self) -> Row {
+        row(Self::KIND, self.shown_name(), self.detail())
     }
 }
 
@@ -162,80 +161,213 @@ fn rules(rules: &[SecurityGroupRule], direction: &str) -> String {
     format!("{direction}: {}", list.join(", "))
 }
 
-fn role_row(role: &Role) -> Row {
-    let mut grants: Vec<String> = role
-        .managed_policy_arns
-        .iter()
-        .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_string())
-        .collect();
-    for (name, policy) in &role.inline_policies {
-        for statement in &policy.statement {
-            grants.push(format!(
-                "{name}: {} on {} ARN(s)",
-                statement.action.join(" + "),
-                statement.resource.len()
-            ));
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+impl Planned for platform::Vpc {
+    fn detail(&self) -> String {
+        format!("{}, DNS support + hostnames", self.cidr)
+    }
+}
+
+impl Planned for platform::InternetGateway {
+    fn detail(&self) -> String {
+        "attached to the VPC".into()
+    }
+}
+
+impl Planned for platform::NatGateway {
+    fn detail(&self) -> String {
+        format!("in {}", self.subnet)
+    }
+}
+
+impl Planned for platform::RouteTable {
+    fn detail(&self) -> String {
+        let routes: Vec<String> = self
+            .routes
+            .iter()
+            .map(|r| format!("{} → {}", r.destination, r.target))
+            .collect();
+        let subnets: Vec<String> = self.subnets.iter().map(ToString::to_string).collect();
+        let routes = if routes.is_empty() {
+            "local only".to_string()
+        } else {
+            routes.join(", ")
+        };
+        format!("{routes}; for {}", subnets.join(", "))
+    }
+}
+
+impl Planned for platform::SecurityGroup {
+    fn detail(&self) -> String {
+        format!(
+            "{}; {}",
+            rules(&self.ingress, "in"),
+            rules(&self.egress, "out")
+        )
+    }
+}
+
+impl Planned for platform::VpcEndpoint {
+    fn detail(&self) -> String {
+        match &self.kind {
+            EndpointKind::Interface {
+                private_dns,
+                security_group,
+                ..
+            } => format!(
+                "{}, interface in private subnets, private DNS {}, {security_group}",
+                self.service_name,
+                on_off(*private_dns)
+            ),
+            EndpointKind::Gateway { route_tables } => format!(
+                "{}, gateway in {} route table(s)",
+                self.service_name,
+                route_tables.len()
+            ),
         }
     }
-    row(
-        "IAM role",
-        &role.name,
-        format!("trusted by ecs-tasks; {}", grants.join("; ")),
-    )
+}
+
+impl Planned for platform::LoadBalancer {
+    fn detail(&self) -> String {
+        let attributes: Vec<String> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{}, {}", self.scheme, attributes.join(", "))
+    }
+}
+
+impl Planned for platform::Listener {
+    fn shown_name(&self) -> String {
+        format!("{}:{}", self.protocol, self.port)
+    }
+
+    fn detail(&self) -> String {
+        let action = match &self.default_action {
+            DefaultAction::FixedResponse(response) => {
+                format!("default: fixed {}", response.status_code)
+            }
+            DefaultAction::RedirectToHttps { status_code } => {
+                format!("redirect to HTTPS:443 ({status_code})")
+            }
+        };
+        let tls = self
+            .ssl_policy
+            .as_ref()
+            .map(|policy| {
+                format!(
+                    "{policy}, certificate {}; ",
+                    self.certificate_arn.as_deref().unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
+        format!("{tls}{action}")
+    }
+}
+
+impl Planned for chatbot::ListenerRule {
+    fn shown_name(&self) -> String {
+        match self.priority {
+            Some(priority) => format!("priority {priority}"),
+            None => format!(
+                "priority: lowest free from {}",
+                chatbot::FIRST_TEAM_PRIORITY
+            ),
+        }
+    }
+
+    fn detail(&self) -> String {
+        let condition = match &self.condition {
+            RuleMatch::HostHeader(host) => format!("host {host}"),
+            RuleMatch::PathPattern(path) => format!("path {path} (any host)"),
+        };
+        let action = match &self.action {
+            RuleThen::SignInThenForward { .. } => "authenticate-cognito → forward".to_string(),
+            RuleThen::FixedResponse(response) => format!(
+                "fixed {} {}, no sign-in",
+                response.status_code, response.content_type
+            ),
+        };
+        format!("{condition} → {action}, on {}", self.listener)
+    }
+}
+
+impl Planned for platform::EcsCluster {
+    fn detail(&self) -> String {
+        let providers: Vec<&str> = self.capacity_providers.iter().map(|p| p.as_str()).collect();
+        format!(
+            "{}, Container Insights {}",
+            providers.join(" "),
+            on_off(self.container_insights)
+        )
+    }
+}
+
+impl Planned for Role {
+    fn detail(&self) -> String {
+        let mut grants: Vec<String> = self
+            .managed_policy_arns
+            .iter()
+            .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_string())
+            .collect();
+        for (name, policy) in &self.inline_policies {
+            for statement in &policy.statement {
+                grants.push(format!(
+                    "{name}: {} on {} ARN(s)",
+                    statement.action.join(" + "),
+                    statement.resource.len()
+                ));
+            }
+        }
+        format!("trusted by ecs-tasks; {}", grants.join("; "))
+    }
+}
+
+impl Planned for platform::EcrRepository {
+    fn detail(&self) -> String {
+        format!(
+            "{}, scan on push {}, {}",
+            self.image_tag_mutability,
+            on_off(self.scan_on_push),
+            self.encryption
+        )
+    }
+}
+
+impl Planned for platform::AttachmentsBucket {
+    fn detail(&self) -> String {
+        format!(
+            "attachments, a prefix per chatbot; {}, public access blocked, TLS only, {}, unfinished uploads and old versions removed after {} day(s)",
+            self.encryption, self.object_ownership, self.cleanup_days
+        )
+    }
 }
 
 fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
     let mut rows = Vec::new();
     match &p.network {
         Network::Managed(net) => {
-            rows.push(row(
-                "VPC",
-                &net.vpc.name,
-                format!("{}, DNS support + hostnames", net.vpc.cidr),
-            ));
-            rows.push(row(
-                "Internet gateway",
-                &net.internet_gateway.name,
-                "attached to the VPC",
-            ));
+            rows.push(net.vpc.row());
+            rows.push(net.internet_gateway.row());
             for (subnet, tier) in net
                 .public_subnets
                 .iter()
                 .map(|s| (s, "public"))
                 .chain(net.private_subnets.iter().map(|s| (s, "private")))
             {
-                rows.push(row(
-                    "Subnet",
-                    &subnet.name,
-                    format!("{} in {}, {tier}", subnet.cidr, subnet.availability_zone),
-                ));
+                let detail = format!("{} in {}, {tier}", subnet.cidr, subnet.availability_zone);
+                rows.push(row_of(subnet, detail));
             }
             for nat in &net.nat_gateways {
-                rows.push(row(
-                    "Elastic IP",
-                    format!("{}-eip", nat.name),
-                    format!("for {}", nat.key),
-                ));
-                rows.push(row("NAT gateway", &nat.name, format!("in {}", nat.subnet)));
+                rows.push(row_of(&nat.elastic_ip(), format!("for {}", nat.key)));
+                rows.push(nat.row());
             }
-            for table in &net.route_tables {
-                let routes: Vec<String> = table
-                    .routes
-                    .iter()
-                    .map(|r| format!("{} → {}", r.destination, r.target))
-                    .collect();
-                let subnets: Vec<String> = table.subnets.iter().map(ToString::to_string).collect();
-                let routes = if routes.is_empty() {
-                    "local only".to_string()
-                } else {
-                    routes.join(", ")
-                };
-                rows.push(row(
-                    "Route table",
-                    &table.name,
-                    format!("{routes}; for {}", subnets.join(", ")),
-                ));
-            }
+            rows.extend(net.route_tables.iter().map(Planned::row));
         }
         Network::Existing(existing) => rows.push(row(
             "Existing VPC",
@@ -247,233 +379,144 @@ fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
             ),
         )),
     }
-    for sg in &p.security_groups {
-        rows.push(row(
-            "Security group",
-            &sg.name,
-            format!("{}; {}", rules(&sg.ingress, "in"), rules(&sg.egress, "out")),
-        ));
-    }
-    for endpoint in &p.vpc_endpoints {
-        let detail = match &endpoint.kind {
-            EndpointKind::Interface {
-                private_dns,
-                security_group,
-                ..
-            } => format!(
-                "{}, interface in private subnets, private DNS {}, {security_group}",
-                endpoint.service_name,
-                if *private_dns { "on" } else { "off" }
-            ),
-            EndpointKind::Gateway { route_tables } => {
-                format!(
-                    "{}, gateway in {} route table(s)",
-                    endpoint.service_name,
-                    route_tables.len()
-                )
-            }
-        };
-        rows.push(row("VPC endpoint", &endpoint.name, detail));
-    }
-    let lb = &p.load_balancer;
-    let attributes: Vec<String> = lb
-        .attributes
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    rows.push(row(
-        "Load balancer",
-        &lb.name,
-        format!("{}, {}", lb.scheme, attributes.join(", ")),
-    ));
-    for listener in &p.listeners {
-        let action = match &listener.default_action {
-            DefaultAction::FixedResponse(response) => {
-                format!("default: fixed {}", response.status_code)
-            }
-            DefaultAction::RedirectToHttps { status_code } => {
-                format!("redirect to HTTPS:443 ({status_code})")
-            }
-        };
-        let tls = listener
-            .ssl_policy
-            .as_ref()
-            .map(|policy| {
-                format!(
-                    "{policy}, certificate {}; ",
-                    listener.certificate_arn.as_deref().unwrap_or("")
-                )
-            })
-            .unwrap_or_default();
-        rows.push(row(
-            "Listener",
-            format!("{}:{}", listener.protocol, listener.port),
-            format!("{tls}{action}"),
-        ));
-    }
-    rows.push(listener_rule_row(&p.signed_out_rule));
-    rows.push(row(
-        "ECS cluster",
-        &p.cluster.name,
-        format!(
-            "{}, Container Insights {}",
-            p.cluster
-                .capacity_providers
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            if p.cluster.container_insights {
-                "on"
-            } else {
-                "off"
-            }
-        ),
-    ));
-    rows.push(role_row(&p.execution_role));
-    if let Some(repo) = &p.ecr_repository {
-        rows.push(row(
-            "ECR repository",
-            &repo.name,
-            format!(
-                "{}, scan on push {}, {}",
-                repo.image_tag_mutability,
-                if repo.scan_on_push { "on" } else { "off" },
-                repo.encryption
-            ),
-        ));
-    }
-    let bucket = &p.attachments_bucket;
-    rows.push(row(
-        "S3 bucket",
-        &bucket.name,
-        format!(
-            "attachments, a prefix per chatbot; {}, public access blocked, TLS only, {}, unfinished uploads and old versions removed after {} day(s)",
-            bucket.encryption, bucket.object_ownership, bucket.cleanup_days
-        ),
-    ));
+    rows.extend(p.security_groups.iter().map(Planned::row));
+    rows.extend(p.vpc_endpoints.iter().map(Planned::row));
+    rows.push(p.load_balancer.row());
+    rows.extend(p.listeners.iter().map(Planned::row));
+    rows.push(p.signed_out_rule.row());
+    rows.push(p.cluster.row());
+    rows.push(p.execution_role.row());
+    rows.extend(p.ecr_repository.iter().map(Planned::row));
+    rows.push(p.attachments_bucket.row());
     rows
 }
 
-fn chatbot_rows(c: &ChatbotDesired) -> Vec<Row> {
-    let pool = &c.user_pool;
-    let policy = &pool.password_policy;
-    let mut rows = vec![
-        row(
-            "Cognito user pool",
-            &pool.name,
-            format!(
-                "MFA {} (TOTP), passwords ≥ {} with upper/lower/digit/symbol, recovery by email, {}",
-                pool.mfa_configuration,
-                policy.minimum_length,
-                if pool.admin_create_user_only {
-                    "admin-created users"
-                } else {
-                    "self sign-up"
-                }
-            ),
-        ),
-        row(
-            "Cognito domain",
-            &c.user_pool_domain.prefix,
-            c.user_pool_domain.url.clone(),
-        ),
-        row(
-            "Cognito app client",
-            &c.user_pool_client.name,
-            format!(
-                "secret, {} grant, scopes {}, callback {}",
-                c.user_pool_client.allowed_oauth_flows.join(" "),
-                c.user_pool_client.allowed_oauth_scopes.join(" "),
-                c.user_pool_client.callback_urls.join(" ")
-            ),
-        ),
-    ];
-    let tg = &c.target_group;
-    let hc = &tg.health_check;
-    rows.push(row(
-        "Target group",
-        &tg.name,
+impl Planned for chatbot::UserPool {
+    fn detail(&self) -> String {
+        format!(
+            "MFA {} (TOTP), passwords ≥ {} with upper/lower/digit/symbol, recovery by email, {}",
+            self.mfa_configuration,
+            self.password_policy.minimum_length,
+            if self.admin_create_user_only {
+                "admin-created users"
+            } else {
+                "self sign-up"
+            }
+        )
+    }
+}
+
+impl Planned for chatbot::UserPoolDomain {
+    fn detail(&self) -> String {
+        self.url.clone()
+    }
+}
+
+impl Planned for chatbot::UserPoolClient {
+    fn detail(&self) -> String {
+        format!(
+            "secret, {} grant, scopes {}, callback {}",
+            self.allowed_oauth_flows.join(" "),
+            self.allowed_oauth_scopes.join(" "),
+            self.callback_urls.join(" ")
+        )
+    }
+}
+
+impl Planned for chatbot::TargetGroup {
+    fn detail(&self) -> String {
+        let hc = &self.health_check;
         format!(
             "{} {}:{}, health {} every {}s (timeout {}s, {}/{})",
-            tg.target_type,
-            tg.protocol,
-            tg.port,
+            self.target_type,
+            self.protocol,
+            self.port,
             hc.path,
             hc.interval_seconds,
             hc.timeout_seconds,
             hc.healthy_threshold,
             hc.unhealthy_threshold
-        ),
-    ));
-    rows.push(listener_rule_row(&c.listener_rule));
-    rows.push(row(
-        "Log group",
-        &c.log_group.name,
-        format!("retention {} days", c.log_group.retention_days),
-    ));
-    if let Some(table) = &c.history_table {
-        rows.push(row(
-            "DynamoDB table",
-            &table.name,
-            format!(
-                "conversations per user, on demand, KMS (aws/dynamodb), point-in-time recovery {}, {}",
-                if table.point_in_time_recovery { "on" } else { "off" },
-                match table.retention_days {
-                    0 => "kept until deleted".to_string(),
-                    days => format!("items expire {days} days after they are written"),
-                }
-            ),
-        ));
+        )
     }
-    if let Some(files) = &c.attachments {
-        rows.push(row(
-            "S3 attachments",
-            files.location(),
-            match &c.attachments_expiry {
-                Some(expiry) => format!(
-                    "files expire {} days after they are written (lifecycle rule \"{}\")",
-                    expiry.days, expiry.rule_id
-                ),
-                None => "kept until deleted".to_string(),
-            },
-        ));
+}
+
+impl Planned for chatbot::LogGroup {
+    fn detail(&self) -> String {
+        format!("retention {} days", self.retention_days)
     }
-    rows.push(role_row(&c.task_role));
-    let td = &c.task_definition;
-    rows.push(row(
-        "Task definition",
-        &td.family,
+}
+
+impl Planned for chatbot::HistoryTable {
+    fn detail(&self) -> String {
+        format!(
+            "conversations per user, on demand, KMS (aws/dynamodb), point-in-time recovery {}, {}",
+            on_off(self.point_in_time_recovery),
+            match self.retention_days {
+                0 => "kept until deleted".to_string(),
+                days => format!("items expire {days} days after they are written"),
+            }
+        )
+    }
+}
+
+impl Planned for chatbot::TaskDefinition {
+    fn detail(&self) -> String {
         format!(
             "{} CPU / {} MiB, {}, {}, image {}",
-            td.cpu, td.memory, td.cpu_architecture, td.network_mode, td.container.image
-        ),
-    ));
-    let service = &c.service;
-    rows.push(row(
-        "ECS service",
-        &service.name,
+            self.cpu, self.memory, self.cpu_architecture, self.network_mode, self.container.image
+        )
+    }
+}
+
+impl Planned for chatbot::Service {
+    fn detail(&self) -> String {
         format!(
             "{} task(s), {}, private subnets, public IP {}, grace {}s, circuit breaker + rollback",
-            service.desired_count,
-            service.launch_type,
-            if service.assign_public_ip {
-                "on"
-            } else {
-                "off"
-            },
-            service.health_check_grace_period_seconds
-        ),
-    ));
-    if let Some(scaling) = &c.scaling {
-        rows.push(row(
-            "Auto scaling",
-            &scaling.policy_name,
-            format!(
-                "{}-{} tasks, {} at {}%",
-                scaling.min_capacity, scaling.max_capacity, scaling.metric, scaling.target_value
+            self.desired_count,
+            self.launch_type,
+            on_off(self.assign_public_ip),
+            self.health_check_grace_period_seconds
+        )
+    }
+}
+
+impl Planned for chatbot::Scaling {
+    fn detail(&self) -> String {
+        format!(
+            "{}-{} tasks, {} at {}%",
+            self.min_capacity, self.max_capacity, self.metric, self.target_value
+        )
+    }
+}
+
+fn chatbot_rows(c: &ChatbotDesired) -> Vec<Row> {
+    let mut rows = vec![
+        c.user_pool.row(),
+        c.user_pool_domain.row(),
+        c.user_pool_client.row(),
+        c.target_group.row(),
+        c.listener_rule.row(),
+        c.log_group.row(),
+    ];
+    rows.extend(c.history_table.iter().map(Planned::row));
+    if let Some(files) = &c.attachments {
+        // The files' place, and how long they stay (a rule of its own on AWS).
+        let detail = match &c.attachments_expiry {
+            Some(expiry) => format!(
+                "files expire {} days after they are written (lifecycle rule \"{}\")",
+                expiry.days, expiry.rule_id
             ),
+            None => "kept until deleted".to_string(),
+        };
+        rows.push(row(
+            <chatbot::AttachmentsPrefix as Resource>::KIND,
+            files.location(),
+            detail,
         ));
     }
+    rows.push(c.task_role.row());
+    rows.push(c.task_definition.row());
+    rows.push(c.service.row());
+    rows.extend(c.scaling.iter().map(Planned::row));
     rows
 }
