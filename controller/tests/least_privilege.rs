@@ -557,18 +557,8 @@ async fn the_examples_on_aws_grant_least_privilege() {
         let role_name = role_arn.rsplit('/').next().unwrap().to_string();
         assert!(task_roles.insert(role_arn.clone()), "one role per team");
         assert_trusted_by_ecs_tasks_only(&aws, &role_name, &account, Trusted::TaskRole).await;
-        let attached = aws
-            .iam
-            .list_attached_role_policies()
-            .role_name(&role_name)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            attached.attached_policies().is_empty(),
-            "{namespace}: {:?}",
-            attached.attached_policies()
-        );
+        let attached = read_back::attached_policy_arns(&aws, &role_name).await;
+        assert!(attached.is_empty(), "{namespace}: {attached:?}");
         let mut names = read_back::role_policy_names(&aws, &role_name).await;
         names.sort();
         assert_eq!(names, ["attachments", "bedrock-invoke", "history-table"]);
@@ -760,18 +750,7 @@ async fn the_examples_on_aws_grant_least_privilege() {
     let execution_arn = platform.execution_role_arn.clone().unwrap();
     let execution = execution_arn.rsplit('/').next().unwrap();
     assert_trusted_by_ecs_tasks_only(&aws, execution, &account, Trusted::ExecutionRole).await;
-    let attached = aws
-        .iam
-        .list_attached_role_policies()
-        .role_name(execution)
-        .send()
-        .await
-        .unwrap();
-    let attached: Vec<_> = attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn())
-        .collect();
+    let attached = read_back::attached_policy_arns(&aws, execution).await;
     assert_eq!(
         attached,
         ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
