@@ -154,11 +154,7 @@ async fn a_key_server_slower_than_the_fetch_timeout_is_503_and_recovery_lets_use
 
     // The key server recovers: the very next request is let in.
     delay.store(0, Ordering::SeqCst);
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("k2", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("k2", "hi").await;
     assert_eq!(response.status(), StatusCode::OK);
     let events = SseReader::new(response).all().await;
     assert_eq!(events.last().unwrap().event, "done");
@@ -486,11 +482,7 @@ async fn a_browser_that_stops_reading_frees_its_stream_and_the_bedrock_stream() 
         .standin
         .state()
         .push_reply(Reply::text(answer.clone()).paced(Duration::from_millis(1)));
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("slow", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("slow", "hi").await;
     let mut reader = SseReader::new(response);
     assert_eq!(reader.next().await.unwrap().event, "start");
 
@@ -522,11 +514,7 @@ async fn a_browser_that_reads_slowly_but_steadily_gets_the_whole_answer() {
         .standin
         .state()
         .push_reply(Reply::text(answer.clone()));
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("steady", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("steady", "hi").await;
     let mut reader = SseReader::new(response);
     let mut events = Vec::new();
     while let Some(event) = reader.next().await {

@@ -19,11 +19,7 @@ async fn streams_the_answer_as_server_sent_events() {
     let answer = "# Title\n\nSome **bold** text and `code`.";
     world.standin.state().push_reply(Reply::text(answer));
 
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("a1", "Hello?"))))
-        .await
-        .unwrap();
+    let response = world.ask("a1", "Hello?").await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -347,11 +343,7 @@ async fn trims_the_oldest_turns_to_the_history_budget() {
 const SONNET_4_5: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 async fn ask_once(world: &World) -> (StatusCode, Vec<SseEvent>, serde_json::Value) {
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("p", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("p", "hi").await;
     let status = response.status();
     if status == StatusCode::OK {
         (status, SseReader::new(response).all().await, json!(null))
@@ -417,11 +409,7 @@ async fn both_set_for_a_model_that_refuses_them_shows_bedrocks_words() {
 
 async fn refused(world: &World, fault: Fault) -> (StatusCode, serde_json::Value, Option<String>) {
     world.standin.state().push_reply(Reply::fault(fault));
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("f", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("f", "hi").await;
     let status = response.status();
     let retry = response
         .headers()
@@ -555,11 +543,7 @@ async fn a_model_stream_error_mid_answer_is_an_error_event() {
     world.standin.state().push_reply(
         Reply::text("one two three four five").failing(Fault::ModelStreamError { after_tokens: 2 }),
     );
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("m", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("m", "hi").await;
     let events = SseReader::new(response).all().await;
 
     assert_eq!(text_of(&events), "one two ");
@@ -615,29 +599,12 @@ async fn stop_cancels_the_bedrock_stream_on_the_server() {
         .standin
         .state()
         .push_reply(Reply::text("word ".repeat(400)).paced(Duration::from_millis(10)));
-    let app = world.app();
-    let response = app
-        .clone()
-        .oneshot(signed(
-            "POST",
-            "/api/chat",
-            Some(question("stop-me", "long answer please")),
-        ))
-        .await
-        .unwrap();
+    let response = world.ask("stop-me", "long answer please").await;
     let mut reader = SseReader::new(response);
     assert_eq!(reader.next().await.unwrap().event, "start");
     assert_eq!(reader.next().await.unwrap().event, "delta");
 
-    let stopped = app
-        .clone()
-        .oneshot(signed(
-            "POST",
-            "/api/chat/stop",
-            Some(json!({ "id": "stop-me" })),
-        ))
-        .await
-        .unwrap();
+    let stopped = world.stop("stop-me").await;
     assert_eq!(stopped.status(), StatusCode::NO_CONTENT);
 
     let rest = reader.all().await;
@@ -651,14 +618,7 @@ async fn stop_cancels_the_bedrock_stream_on_the_server() {
     wait_until(|| world.state.streams.is_empty()).await;
 
     // Stopping it again: there is nothing to stop.
-    let again = app
-        .oneshot(signed(
-            "POST",
-            "/api/chat/stop",
-            Some(json!({ "id": "stop-me" })),
-        ))
-        .await
-        .unwrap();
+    let again = world.stop("stop-me").await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
@@ -669,11 +629,7 @@ async fn a_browser_that_goes_away_drops_the_bedrock_stream() {
         .standin
         .state()
         .push_reply(Reply::text("word ".repeat(400)).paced(Duration::from_millis(10)));
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("gone", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("gone", "hi").await;
     let mut reader = SseReader::new(response);
     reader.next().await.unwrap();
     reader.next().await.unwrap();
@@ -724,19 +680,11 @@ async fn one_user_cannot_stop_another_users_answer() {
 async fn per_user_rate_and_stream_limits() {
     let world = World::new(&[("CHATBOT_RATE_LIMIT_PER_MINUTE", "2")]).await;
     for id in ["r1", "r2"] {
-        let response = world
-            .app()
-            .oneshot(signed("POST", "/api/chat", Some(question(id, "hi"))))
-            .await
-            .unwrap();
+        let response = world.ask(id, "hi").await;
         assert_eq!(response.status(), StatusCode::OK);
         SseReader::new(response).all().await;
     }
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("r3", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("r3", "hi").await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let body = body_json(response).await;
     assert_eq!(body["error"]["kind"], "rate_limited");
@@ -748,18 +696,10 @@ async fn per_user_rate_and_stream_limits() {
         .standin
         .state()
         .push_reply(Reply::text("word ".repeat(100)).paced(Duration::from_millis(10)));
-    let first = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("s1", "hi"))))
-        .await
-        .unwrap();
+    let first = world.ask("s1", "hi").await;
     let mut reader = SseReader::new(first);
     reader.next().await.unwrap();
-    let second = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("s2", "hi"))))
-        .await
-        .unwrap();
+    let second = world.ask("s2", "hi").await;
     assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body_json(second).await["error"]["kind"], "too_many_streams");
 }
@@ -866,22 +806,14 @@ async fn probes_answer_without_a_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("late", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("late", "hi").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]
 async fn metrics_count_questions_tokens_and_latency() {
     let world = World::new(&[]).await;
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("m1", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("m1", "hi").await;
     let events = SseReader::new(response).all().await;
     let output = events.last().unwrap().data["usage"]["outputTokens"]
         .as_u64()

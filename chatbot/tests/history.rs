@@ -937,15 +937,7 @@ async fn a_stopped_or_cut_off_answer_is_saved_incomplete_with_its_reason() {
         let delta = reader.next().await.unwrap();
         streamed.push_str(delta.data["text"].as_str().unwrap());
     }
-    let stopped = app
-        .clone()
-        .oneshot(signed(
-            "POST",
-            "/api/chat/stop",
-            Some(json!({ "id": "stop-me" })),
-        ))
-        .await
-        .unwrap();
+    let stopped = world.stop("stop-me").await;
     assert_eq!(stopped.status(), StatusCode::NO_CONTENT);
     let rest = reader.all().await;
     assert_eq!(rest.last().unwrap().data["stopReason"], "stopped");
@@ -1431,11 +1423,7 @@ async fn without_history_the_api_says_so_and_questions_need_their_messages() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // The browser's own conversation: exactly as before history existed.
-    let response = world
-        .app()
-        .oneshot(signed("POST", "/api/chat", Some(question("x", "hi"))))
-        .await
-        .unwrap();
+    let response = world.ask("x", "hi").await;
     let events = SseReader::new(response).all().await;
     assert_eq!(
         events[0]

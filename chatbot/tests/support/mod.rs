@@ -250,18 +250,10 @@ pub struct World {
 
 impl World {
     pub async fn new(overrides: &[(&str, &str)]) -> Self {
-        let standin = StandIn::start(0, Reply::text("Hello from the stand-in."))
-            .await
-            .unwrap();
-        let keys = KeyServer::start().await;
-        let config = env(&keys.url, overrides);
-        let bedrock = bedrock_for(&standin, &config).await;
-        let auth = Authenticator::Alb(AlbVerifier::new(&config));
-        Self {
-            state: AppState::new(config, auth, bedrock),
-            standin,
-            keys,
-        }
+        Self::signed_in_by(overrides, |config| {
+            Authenticator::Alb(AlbVerifier::new(config))
+        })
+        .await
     }
 
     /// The same world, everyone signed in as `name` (the development identity).
@@ -271,16 +263,28 @@ impl World {
 
     /// [`World::dev`] with these variables set.
     pub async fn dev_with(name: &str, overrides: &[(&str, &str)]) -> Self {
+        Self::signed_in_by(overrides, |_| {
+            Authenticator::Dev(Identity {
+                subject: format!("dev:{name}"),
+                name: name.into(),
+            })
+        })
+        .await
+    }
+
+    /// The stand-in, the key server and the app with these variables set, users
+    /// signed in by the authenticator `auth` makes of the configuration.
+    async fn signed_in_by(
+        overrides: &[(&str, &str)],
+        auth: impl FnOnce(&Config) -> Authenticator,
+    ) -> Self {
         let standin = StandIn::start(0, Reply::text("Hello from the stand-in."))
             .await
             .unwrap();
         let keys = KeyServer::start().await;
         let config = env(&keys.url, overrides);
         let bedrock = bedrock_for(&standin, &config).await;
-        let auth = Authenticator::Dev(Identity {
-            subject: format!("dev:{name}"),
-            name: name.into(),
-        });
+        let auth = auth(&config);
         Self {
             state: AppState::new(config, auth, bedrock),
             standin,
@@ -290,6 +294,26 @@ impl World {
 
     pub fn app(&self) -> Router {
         app(self.state.clone())
+    }
+
+    /// `POST /api/chat/stop` of the answer streaming in the conversation `id`, with
+    /// a valid ALB token.
+    pub async fn stop(&self, id: &str) -> Response {
+        use tower::ServiceExt;
+        self.app()
+            .oneshot(signed("POST", "/api/chat/stop", Some(json!({ "id": id }))))
+            .await
+            .unwrap()
+    }
+
+    /// `POST /api/chat`: `text` asked in the conversation `id`, with a valid ALB
+    /// token.
+    pub async fn ask(&self, id: &str, text: &str) -> Response {
+        use tower::ServiceExt;
+        self.app()
+            .oneshot(signed("POST", "/api/chat", Some(question(id, text))))
+            .await
+            .unwrap()
     }
 }
 
