@@ -835,7 +835,8 @@ async fn put_lifecycle_rule(
     id: &str,
     rule: Option<LifecycleRule>,
 ) -> Result<()> {
-    // Read afresh: the engine forgot the pass's copy before this write.
+    // Read afresh: the engine forgets the pass's copy before this write and after
+    // it (`Resource::listing` of the bucket and of the expiry rules).
     let current = lifecycle_of(ctx, bucket, owner).await?;
     let mut rules: Vec<LifecycleRule> = current
         .rules
@@ -864,7 +865,6 @@ async fn put_lifecycle_rule(
             .send()
             .await?;
     }
-    ctx.aws.reads.forget(&lifecycle_key(bucket));
     Ok(())
 }
 
