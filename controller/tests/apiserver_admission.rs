@@ -92,9 +92,13 @@ fn refused_by_file_mode(admission: &Admission, case: &Case) -> Option<Layer> {
     }
 }
 
-/// `kubectl create --dry-run=server` of the documents as one file: `Err(stderr)`
-/// when any object was refused.
-fn api_server_verdict(plane: &KubeControlPlane, documents: &[Value]) -> Result<(), String> {
+/// `kubectl create --dry-run=server -o <format>` of the documents as one file:
+/// kubectl's output, or `Err(stderr)` when any object was refused.
+fn dry_run_create(
+    plane: &KubeControlPlane,
+    documents: &[Value],
+    format: &str,
+) -> Result<Vec<u8>, String> {
     let output = plane
         .kubectl_stdin(
             &[
@@ -102,7 +106,7 @@ fn api_server_verdict(plane: &KubeControlPlane, documents: &[Value]) -> Result<(
                 "--dry-run=server",
                 "--validate=strict",
                 "-o",
-                "name",
+                format,
                 "-f",
                 "-",
             ],
@@ -110,10 +114,16 @@ fn api_server_verdict(plane: &KubeControlPlane, documents: &[Value]) -> Result<(
         )
         .unwrap();
     if output.status.success() {
-        Ok(())
+        Ok(output.stdout)
     } else {
         Err(String::from_utf8_lossy(&output.stderr).into_owned())
     }
+}
+
+/// `kubectl create --dry-run=server` of the documents as one file: `Err(stderr)`
+/// when any object was refused.
+fn api_server_verdict(plane: &KubeControlPlane, documents: &[Value]) -> Result<(), String> {
+    dry_run_create(plane, documents, "name").map(|_| ())
 }
 
 /// What the API server's refusal must contain to name the field the file mode
@@ -462,24 +472,8 @@ fn api_server_would_store(
     plane: &KubeControlPlane,
     documents: &[Value],
 ) -> Result<BTreeMap<String, Value>, String> {
-    let output = plane
-        .kubectl_stdin(
-            &[
-                "create",
-                "--dry-run=server",
-                "--validate=strict",
-                "-o",
-                "json",
-                "-f",
-                "-",
-            ],
-            &support::yaml_documents(documents),
-        )
-        .unwrap();
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    Ok(serde_json::Deserializer::from_slice(&output.stdout)
+    let stored = dry_run_create(plane, documents, "json")?;
+    Ok(serde_json::Deserializer::from_slice(&stored)
         .into_iter::<Value>()
         .map(|object| {
             let object = object.unwrap();
