@@ -24,6 +24,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform, ConditionStatus, DeletionPolicy};
 use operator::aws::Aws;
+use operator::desired::RefKey;
 use operator::engine::Engine;
 use operator::engine::chatbot::{self, ChatbotState};
 use operator::resources::{Event, Outcome, Refs};
@@ -155,16 +156,16 @@ async fn platform_prerequisites(aws: &Aws) -> Refs {
         .arn;
     let mut refs = Refs::default();
     for (key, id) in [
-        ("vpc", vpc),
-        ("public-subnet-a", public_a),
-        ("public-subnet-b", public_b),
-        ("private-subnet-a", private_a),
-        ("private-subnet-b", private_b),
-        ("tasks-sg", tasks_sg),
-        ("load-balancer", alb),
-        ("https-listener", listener),
-        ("cluster", cluster),
-        ("execution-role", execution_role),
+        (RefKey::VPC, vpc),
+        (RefKey::component("public-subnet-a"), public_a),
+        (RefKey::component("public-subnet-b"), public_b),
+        (RefKey::component("private-subnet-a"), private_a),
+        (RefKey::component("private-subnet-b"), private_b),
+        (RefKey::component("tasks-sg"), tasks_sg),
+        (RefKey::LOAD_BALANCER, alb),
+        (RefKey::HTTPS_LISTENER, listener),
+        (RefKey::CLUSTER, cluster),
+        (RefKey::EXECUTION_ROLE, execution_role),
     ] {
         refs.insert(key, id);
     }
@@ -239,7 +240,8 @@ impl World {
     /// platform's `/signed-out` rule (priority 1).
     async fn rules(&self) -> Vec<aws_sdk_elasticloadbalancingv2::types::Rule> {
         let mut rules =
-            read_back::listener_rules(&self.aws, self.refs.get("https-listener").unwrap()).await;
+            read_back::listener_rules(&self.aws, self.refs.get(&RefKey::HTTPS_LISTENER).unwrap())
+                .await;
         rules.retain(|r| r.is_default() != Some(true) && r.priority() != Some("1"));
         rules
     }
@@ -249,7 +251,7 @@ impl World {
         self.aws
             .ecs
             .describe_services()
-            .cluster(self.refs.get("cluster").unwrap())
+            .cluster(self.refs.get(&RefKey::CLUSTER).unwrap())
             .services(name)
             .send()
             .await
@@ -480,7 +482,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
         read_back::task_definition(&w.aws, status.task_definition_arn.as_deref().unwrap()).await;
     assert_eq!((td.cpu(), td.memory()), (Some("512"), Some("1024")));
     assert_eq!(td.task_role_arn(), status.task_role_arn.as_deref());
-    assert_eq!(td.execution_role_arn(), w.refs.get("execution-role"));
+    assert_eq!(td.execution_role_arn(), w.refs.get(&RefKey::EXECUTION_ROLE));
     let env: std::collections::HashMap<&str, &str> = td.container_definitions()[0]
         .environment()
         .iter()
@@ -495,7 +497,7 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
     assert!(env.values().any(|v| *v == client_id));
     assert!(
         env.values()
-            .any(|v| Some(*v) == w.refs.get("load-balancer"))
+            .any(|v| Some(*v) == w.refs.get(&RefKey::LOAD_BALANCER))
     );
     assert!(
         td.container_definitions()[0]
@@ -514,12 +516,21 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
     let mut subnets = vpc.subnets().to_vec();
     subnets.sort();
     let mut private = vec![
-        w.refs.get("private-subnet-a").unwrap().to_string(),
-        w.refs.get("private-subnet-b").unwrap().to_string(),
+        w.refs
+            .get(&RefKey::component("private-subnet-a"))
+            .unwrap()
+            .to_string(),
+        w.refs
+            .get(&RefKey::component("private-subnet-b"))
+            .unwrap()
+            .to_string(),
     ];
     private.sort();
     assert_eq!(subnets, private);
-    assert_eq!(vpc.security_groups(), [w.refs.get("tasks-sg").unwrap()]);
+    assert_eq!(
+        vpc.security_groups(),
+        [w.refs.get(&RefKey::component("tasks-sg")).unwrap()]
+    );
     assert_eq!(vpc.assign_public_ip().unwrap().as_str(), "DISABLED");
     assert_eq!(
         service.load_balancers()[0].target_group_arn(),
@@ -629,7 +640,7 @@ async fn drift_behind_our_back_is_restored() {
     w.recorder.take();
     let pool_id = state.status.user_pool_id.clone().unwrap();
     let rule_arn = state.status.listener_rule_arn.clone().unwrap();
-    let cluster = w.refs.get("cluster").unwrap().to_string();
+    let cluster = w.refs.get(&RefKey::CLUSTER).unwrap().to_string();
     let service_name = state.desired.service.name.clone();
 
     w.aws
@@ -870,7 +881,7 @@ async fn auto_scaling_tracks_cpu_and_owns_the_desired_count() {
     w.aws
         .ecs
         .update_service()
-        .cluster(w.refs.get("cluster").unwrap())
+        .cluster(w.refs.get(&RefKey::CLUSTER).unwrap())
         .service(&state.desired.service.name)
         .desired_count(scaling.max_capacity)
         .send()
@@ -898,7 +909,7 @@ async fn a_same_named_target_group_of_someone_else_is_never_touched() {
         .name(&desired.target_group.name)
         .protocol(ProtocolEnum::Http)
         .port(8501)
-        .vpc_id(w.refs.get("vpc").unwrap())
+        .vpc_id(w.refs.get(&RefKey::VPC).unwrap())
         .health_check_path("/foreign")
         .send()
         .await
@@ -1132,7 +1143,7 @@ async fn the_rule_is_never_written_on_a_plain_http_listener() {
         .aws
         .elbv2
         .create_listener()
-        .load_balancer_arn(w.refs.get("load-balancer").unwrap())
+        .load_balancer_arn(w.refs.get(&RefKey::LOAD_BALANCER).unwrap())
         .protocol(ProtocolEnum::Http)
         .port(80)
         .default_actions(not_found())
@@ -1143,7 +1154,7 @@ async fn the_rule_is_never_written_on_a_plain_http_listener() {
         .listener_arn()
         .unwrap()
         .to_string();
-    w.refs.insert("https-listener", http.clone());
+    w.refs.insert(RefKey::HTTPS_LISTENER, http.clone());
 
     let error = chatbot::apply(&w.engine, &w.chatbot, &w.platform, &w.refs)
         .await

@@ -1494,6 +1494,7 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
 /// a delete stopped by it).
 #[tokio::test]
 async fn a_repeated_gateway_attach_or_detach_is_done_not_failed() {
+    use operator::desired::RefKey;
     use operator::resources::internet_gateway::ObservedInternetGateway;
     use operator::resources::{Refs, Removal, Resource, Scope};
 
@@ -1507,7 +1508,7 @@ async fn a_repeated_gateway_attach_or_detach_is_done_not_failed() {
     let vpc = new_vpc(&aws, "10.9.0.0/16").await;
     let id = new_gateway(&aws).await;
     let mut refs = Refs::default();
-    refs.insert("vpc", vpc.clone());
+    refs.insert(RefKey::VPC, vpc.clone());
     let scope = Scope {
         aws: &aws,
         owner: &desired.owner,

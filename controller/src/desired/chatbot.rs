@@ -16,7 +16,7 @@ use super::naming::{Charset, cognito_domain_prefix, hashed_name};
 use super::platform::{
     FixedResponse, PlatformDesired, ROLE_PATH, Role, TASKS_SG, bucket_arn, expiry_rule_id,
 };
-use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
+use super::{Environment, Owner, PlatformRef, RefKey, Tags, owner_tags};
 
 /// Everything AWS must hold for one chatbot.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -636,7 +636,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         platform: spec.platform_ref.name.clone(),
         deletion_policy: spec.deletion_policy,
         user_pool: UserPool {
-            key: "user-pool".into(),
+            key: RefKey::USER_POOL.to_string(),
             name: names.named(128, Charset::HyphensUnderscores, ""),
             mfa_configuration: "ON",
             software_token_mfa: true,
@@ -652,7 +652,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             url: domain_url,
         },
         user_pool_client: UserPoolClient {
-            key: "user-pool-client".into(),
+            key: RefKey::USER_POOL_CLIENT.to_string(),
             name: names.named(128, Charset::HyphensUnderscores, ""),
             generate_secret: true,
             allowed_oauth_flows: vec!["code"],
@@ -663,7 +663,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             prevent_user_existence_errors: true,
         },
         target_group: TargetGroup {
-            key: "target-group".into(),
+            key: RefKey::TARGET_GROUP.to_string(),
             name: names.named(32, Charset::Hyphens, ""),
             target_type: TargetType::Ip,
             protocol: Protocol::Http,
@@ -710,7 +710,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             attachments.as_ref(),
         ),
         task_definition: TaskDefinition {
-            key: "task-definition".into(),
+            key: RefKey::TASK_DEFINITION.to_string(),
             family: names.named(255, Charset::HyphensUnderscores, ""),
             network_mode: NetworkMode::AwsVpc,
             requires_compatibilities: vec![Compatibility::Fargate],
@@ -735,7 +735,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             },
         },
         service: Service {
-            key: "service".into(),
+            key: RefKey::SERVICE.to_string(),
             name: names.named(255, Charset::HyphensUnderscores, ""),
             cluster: PlatformRef::Cluster,
             desired_count: spec.task.desired_count,
@@ -936,7 +936,7 @@ fn task_role(
     }
     let (namespace, name) = (&names.namespace, &names.name);
     Role {
-        key: "task-role".into(),
+        key: RefKey::TASK_ROLE.to_string(),
         name: names.named(64, Charset::Iam, "-task"),
         path: ROLE_PATH,
         description: match history_table {

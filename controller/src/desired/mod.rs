@@ -14,6 +14,7 @@ pub mod iam;
 pub mod naming;
 pub mod platform;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -159,21 +160,91 @@ pub enum PlatformRef {
     ExecutionRole,
 }
 
-impl fmt::Display for PlatformRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Id(id) => f.write_str(id),
-            Self::Vpc => f.write_str("vpc"),
+impl PlatformRef {
+    /// The key the engine records the resource's id under, unless it is a known id.
+    pub fn key(&self) -> Option<RefKey> {
+        Some(match self {
+            Self::Id(_) => return None,
+            Self::Vpc => RefKey::VPC,
             Self::PublicSubnet(key)
             | Self::PrivateSubnet(key)
             | Self::NatGateway(key)
             | Self::SecurityGroup(key)
-            | Self::RouteTable(key) => f.write_str(key),
-            Self::InternetGateway => f.write_str("internet-gateway"),
-            Self::LoadBalancer => f.write_str("load-balancer"),
-            Self::HttpsListener => f.write_str("https-listener"),
-            Self::Cluster => f.write_str("cluster"),
-            Self::ExecutionRole => f.write_str("execution-role"),
+            | Self::RouteTable(key) => RefKey::component(key.clone()),
+            Self::InternetGateway => RefKey::INTERNET_GATEWAY,
+            Self::LoadBalancer => RefKey::LOAD_BALANCER,
+            Self::HttpsListener => RefKey::HTTPS_LISTENER,
+            Self::Cluster => RefKey::CLUSTER,
+            Self::ExecutionRole => RefKey::EXECUTION_ROLE,
+        })
+    }
+}
+
+impl fmt::Display for PlatformRef {
+    /// The known id, or the key of the resource.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, self.key()) {
+            (Self::Id(id), _) => f.write_str(id),
+            (_, key) => f.write_str(key.as_ref().map_or("", RefKey::as_str)),
         }
+    }
+}
+
+/// The key the engine records an id (or ARN, or another value) under while
+/// resources converge: a resource's component key (the
+/// [`TAG_COMPONENT`] tag), or a name for a second value of one resource. The keys
+/// other resources look up by name are constants, so a misspelt one does not
+/// compile; the desired state names its resources by them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RefKey(Cow<'static, str>);
+
+impl RefKey {
+    /// The VPC (created, or the existing one).
+    pub const VPC: Self = Self::fixed("vpc");
+    /// The internet gateway.
+    pub const INTERNET_GATEWAY: Self = Self::fixed("internet-gateway");
+    /// The load balancer.
+    pub const LOAD_BALANCER: Self = Self::fixed("load-balancer");
+    /// The load balancer's DNS name (status shows it).
+    pub const LOAD_BALANCER_DNS_NAME: Self = Self::fixed("load-balancer-dns-name");
+    /// The HTTPS listener, the one chatbots' rules go on.
+    pub const HTTPS_LISTENER: Self = Self::fixed("https-listener");
+    /// The ECS cluster.
+    pub const CLUSTER: Self = Self::fixed("cluster");
+    /// The shared task execution role.
+    pub const EXECUTION_ROLE: Self = Self::fixed("execution-role");
+    /// A chatbot's user pool, by id.
+    pub const USER_POOL: Self = Self::fixed("user-pool");
+    /// A chatbot's user pool, by ARN (the listener rule needs it).
+    pub const USER_POOL_ARN: Self = Self::fixed("user-pool-arn");
+    /// A chatbot's app client.
+    pub const USER_POOL_CLIENT: Self = Self::fixed("user-pool-client");
+    /// A chatbot's target group.
+    pub const TARGET_GROUP: Self = Self::fixed("target-group");
+    /// A chatbot's task role.
+    pub const TASK_ROLE: Self = Self::fixed("task-role");
+    /// A chatbot's task definition (its latest revision).
+    pub const TASK_DEFINITION: Self = Self::fixed("task-definition");
+    /// A chatbot's ECS service (auto scaling scales it).
+    pub const SERVICE: Self = Self::fixed("service");
+
+    const fn fixed(key: &'static str) -> Self {
+        Self(Cow::Borrowed(key))
+    }
+
+    /// The key of the resource with component key `key` (from the desired state).
+    pub fn component(key: impl Into<String>) -> Self {
+        Self(Cow::Owned(key.into()))
+    }
+
+    /// The key as the component tag holds it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RefKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }

@@ -14,7 +14,7 @@ use bedrock_chatbot_crds::{
 
 pub use super::Deletion;
 use super::{Engine, Pass, Teardown, conditions, deletion_scope};
-use crate::desired::PlatformRef;
+use crate::desired::RefKey;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
 use crate::desired::chatbot::{
     AttachmentsExpiry, AttachmentsPrefix, HistoryTable, Scaling, Service, TaskDefinition,
@@ -24,9 +24,7 @@ use crate::desired::platform::{
 };
 use crate::resources::service::ObservedService;
 use crate::resources::task_definition::ObservedTaskDefinition;
-use crate::resources::{
-    Event, Outcome, Progress, Refs, Resource, Scope, chatbot_ref, find, remove,
-};
+use crate::resources::{Event, Outcome, Progress, Refs, Resource, Scope, find, remove};
 use crate::{Error, Result};
 
 /// A look-up before deleting: when what the resource lives in is gone (the
@@ -103,7 +101,7 @@ pub async fn apply(
     converge_attachments(&desired, scope, &mut pass, engine).await?;
     pass.step(&desired.task_role, scope, engine).await?;
     if let Some(pool) = pass.step(&desired.user_pool, scope, engine).await? {
-        pass.refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
+        pass.refs.insert(RefKey::USER_POOL_ARN, pool.arn);
     }
     pass.step(&desired.user_pool_domain, scope, engine).await?;
     pass.step(&desired.user_pool_client, scope, engine).await?;
@@ -123,7 +121,7 @@ pub async fn apply(
         // Revisions never change: the one the service runs, recorded as holding
         // today's settings, still does. Nothing of the family is read.
         Some(arn) => {
-            pass.refs.insert(task_definition.key.clone(), arn.clone());
+            pass.refs.record(task_definition, arn.clone());
             engine.progress().report(Event {
                 owner: desired.owner.clone(),
                 kind: TaskDefinition::KIND,
@@ -238,7 +236,7 @@ async fn converge_history_table(
             id: Some(id.clone()),
             outcome: Outcome::Retained,
         });
-        pass.refs.insert(off.key.clone(), id);
+        pass.refs.record(off, id);
     }
     Ok(())
 }
@@ -268,7 +266,7 @@ async fn converge_attachments(
                 expiry_off.rule_id
             ));
         }
-        pass.refs.insert(files.key.clone(), files.location());
+        pass.refs.record(files, files.location());
         return Ok(());
     }
     if pass.observe_only || desired.deletion_policy == DeletionPolicy::Retain {
@@ -319,11 +317,11 @@ pub async fn delete(
     // What later removals find their resources by: the pool (domain, client) and
     // the service (its scalable target).
     if let Some(pool) = gone_if_unresolved(find(&desired.user_pool, scope.with(&refs)).await)? {
-        refs.insert(desired.user_pool.key.clone(), pool.id);
-        refs.insert(chatbot_ref::USER_POOL_ARN, pool.arn);
+        refs.record(&desired.user_pool, pool.id);
+        refs.insert(RefKey::USER_POOL_ARN, pool.arn);
     }
     if let Some(service) = gone_if_unresolved(find(&desired.service, scope.with(&refs)).await)? {
-        refs.insert(desired.service.key.clone(), service.arn);
+        refs.record(&desired.service, service.arn);
     }
 
     let mut teardown = Teardown::new(scope, &refs, engine);
@@ -432,8 +430,7 @@ async fn converge_task_definition(
     let Some(fresh) = find(task_definition, scope.with(&pass.refs)).await? else {
         return Ok(None);
     };
-    pass.refs
-        .insert(task_definition.key.clone(), fresh.arn.clone());
+    pass.refs.record(task_definition, fresh.arn.clone());
     Ok(matches(&fresh, &pass.refs).then_some(fresh.arn))
 }
 
@@ -457,32 +454,35 @@ async fn remove_leftover<R: Resource>(
 /// order, as the desired subnets are.
 pub fn platform_refs(desired: &PlatformDesired, status: &ChatbotPlatformStatus) -> Refs {
     let mut refs = Refs::default();
-    let mut put = |key: &str, id: &Option<String>| {
+    let mut put = |key: RefKey, id: &Option<String>| {
         if let Some(id) = id {
             refs.insert(key, id.clone());
         }
     };
-    put("vpc", &status.vpc_id);
-    put(LOAD_BALANCER_SG, &status.load_balancer_security_group_id);
-    put(TASKS_SG, &status.tasks_security_group_id);
-    put(ENDPOINTS_SG, &status.endpoints_security_group_id);
-    put(&desired.load_balancer.key, &status.load_balancer_arn);
+    put(RefKey::VPC, &status.vpc_id);
     put(
-        &PlatformRef::HttpsListener.to_string(),
-        &status.https_listener_arn,
+        RefKey::component(LOAD_BALANCER_SG),
+        &status.load_balancer_security_group_id,
     );
-    put(&desired.cluster.key, &status.cluster_arn);
-    put(&desired.execution_role.key, &status.execution_role_arn);
+    put(RefKey::component(TASKS_SG), &status.tasks_security_group_id);
+    put(
+        RefKey::component(ENDPOINTS_SG),
+        &status.endpoints_security_group_id,
+    );
+    put(RefKey::LOAD_BALANCER, &status.load_balancer_arn);
+    put(RefKey::HTTPS_LISTENER, &status.https_listener_arn);
+    put(RefKey::CLUSTER, &status.cluster_arn);
+    put(RefKey::EXECUTION_ROLE, &status.execution_role_arn);
     if let Network::Managed(network) = &desired.network {
         for (subnet, id) in network.public_subnets.iter().zip(&status.public_subnet_ids) {
-            refs.insert(subnet.key.clone(), id.clone());
+            refs.record(subnet, id.clone());
         }
         for (subnet, id) in network
             .private_subnets
             .iter()
             .zip(&status.private_subnet_ids)
         {
-            refs.insert(subnet.key.clone(), id.clone());
+            refs.record(subnet, id.clone());
         }
     }
     refs
@@ -497,7 +497,7 @@ fn status(
 ) -> BedrockChatbotStatus {
     let generation = chatbot.metadata.generation;
     let previous = chatbot.status.clone().unwrap_or_default();
-    let get = |key: &str| pass.refs.get(key).map(str::to_string);
+    let get = |key: &str| pass.refs.get(&RefKey::component(key)).map(str::to_string);
     let mut status = BedrockChatbotStatus {
         observed_generation: generation,
         conditions: previous.conditions,
@@ -594,9 +594,10 @@ mod tests {
             ..Default::default()
         };
         let refs = platform_refs(&desired, &status);
-        assert_eq!(refs.get("private-subnet-a"), Some("subnet-a"));
-        assert_eq!(refs.get("private-subnet-b"), Some("subnet-b"));
-        assert_eq!(refs.get("public-subnet-a"), Some("subnet-pa"));
+        let get = |key: &str| refs.get(&RefKey::component(key));
+        assert_eq!(get("private-subnet-a"), Some("subnet-a"));
+        assert_eq!(get("private-subnet-b"), Some("subnet-b"));
+        assert_eq!(get("public-subnet-a"), Some("subnet-pa"));
         for (key, id) in [
             ("vpc", "vpc-1"),
             ("tasks-sg", "sg-t"),
@@ -605,8 +606,8 @@ mod tests {
             ("cluster", "arn:cluster"),
             ("execution-role", "arn:exec"),
         ] {
-            assert_eq!(refs.get(key), Some(id), "{key}");
+            assert_eq!(get(key), Some(id), "{key}");
         }
-        assert_eq!(refs.get(LOAD_BALANCER_SG), None);
+        assert_eq!(get(LOAD_BALANCER_SG), None);
     }
 }

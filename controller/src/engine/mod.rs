@@ -124,7 +124,7 @@ impl Pass {
         if self.observe_only {
             let found = find(resource, scope.with(&self.refs)).await?;
             if let Some(observed) = &found {
-                self.refs.insert(resource.key(), R::id(observed));
+                self.refs.record(resource, R::id(observed));
             }
             return Ok(found);
         }

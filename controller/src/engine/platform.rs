@@ -11,7 +11,7 @@ pub use super::Deletion;
 use super::{Engine, Pass, Teardown, conditions, deletion_scope};
 use crate::Result;
 use crate::aws::ErrorClass;
-use crate::desired::PlatformRef;
+use crate::desired::RefKey;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
 use crate::resources::{Refs, Scope, find};
@@ -93,7 +93,7 @@ async fn run(
             }
         }
         Network::Existing(existing) => {
-            pass.refs.insert("vpc", existing.vpc_id.clone());
+            pass.refs.insert(RefKey::VPC, existing.vpc_id.clone());
         }
     }
     // Every group before any rule: the rules refer to each other's groups.
@@ -108,7 +108,7 @@ async fn run(
     }
     if let Some(load_balancer) = pass.step(&desired.load_balancer, scope, engine).await? {
         pass.refs
-            .insert(LOAD_BALANCER_DNS_NAME, load_balancer.dns_name);
+            .insert(RefKey::LOAD_BALANCER_DNS_NAME, load_balancer.dns_name);
     }
     for listener in &desired.listeners {
         pass.step(listener, scope, engine).await?;
@@ -121,7 +121,8 @@ async fn run(
     if let Some(repository) = &desired.ecr_repository
         && let Some(observed) = pass.step(repository, scope, engine).await?
     {
-        pass.refs.insert(repository.uri_key(), observed.uri);
+        pass.refs
+            .insert(RefKey::component(repository.uri_key()), observed.uri);
     }
 
     let status = status(platform, &desired, &pass, &account);
@@ -308,9 +309,6 @@ async fn check_existing_network(
     Ok(())
 }
 
-/// Key of the load balancer's DNS name in [`Refs`] (status shows it).
-const LOAD_BALANCER_DNS_NAME: &str = "load-balancer-dns-name";
-
 /// Deletes the platform's resources in reverse dependency order, one pass; with
 /// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
 pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Deletion> {
@@ -335,11 +333,11 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     // a NAT gateway, an Elastic IP still associated).
     let mut refs = Refs::default();
     if let Some(load_balancer) = find(&desired.load_balancer, scope.with(&refs)).await? {
-        refs.insert(desired.load_balancer.key.clone(), load_balancer.arn);
+        refs.record(&desired.load_balancer, load_balancer.arn);
         // The listener the platform's rule is found on.
         for listener in &desired.listeners {
             if let Some(found) = find(listener, scope.with(&refs)).await? {
-                refs.insert(listener.key.clone(), found.arn);
+                refs.record(listener, found.arn);
             }
         }
     }
@@ -422,24 +420,22 @@ fn status(
     let generation = platform.metadata.generation;
     let previous = platform.status.clone().unwrap_or_default();
     let refs = &pass.refs;
-    let get = |key: &str| refs.get(key).map(str::to_string);
-    let subnets = |keys: Vec<String>| {
-        keys.iter()
-            .filter_map(|k| refs.get(k).map(str::to_string))
+    let get = |key: RefKey| refs.get(&key).map(str::to_string);
+    let subnets = |subnets: &[desired::Subnet]| {
+        subnets
+            .iter()
+            .filter_map(|s| refs.of(s).map(str::to_string))
             .collect()
     };
     let (public, private) = match &desired.network {
-        Network::Managed(n) => (
-            subnets(n.public_subnets.iter().map(|s| s.key.clone()).collect()),
-            subnets(n.private_subnets.iter().map(|s| s.key.clone()).collect()),
-        ),
+        Network::Managed(n) => (subnets(&n.public_subnets), subnets(&n.private_subnets)),
         Network::Existing(e) => (e.public_subnet_ids.clone(), e.private_subnet_ids.clone()),
     };
     let mut status = ChatbotPlatformStatus {
         observed_generation: generation,
         conditions: previous.conditions,
         account_id: Some(account.to_string()),
-        vpc_id: get("vpc"),
+        vpc_id: get(RefKey::VPC),
         public_subnet_ids: public,
         private_subnet_ids: private,
         availability_zones: match &desired.network {
@@ -450,28 +446,32 @@ fn status(
                 .collect(),
             Network::Existing(_) => Vec::new(),
         },
-        load_balancer_security_group_id: get(desired::LOAD_BALANCER_SG),
-        tasks_security_group_id: get(desired::TASKS_SG),
-        endpoints_security_group_id: get(desired::ENDPOINTS_SG),
+        load_balancer_security_group_id: get(RefKey::component(desired::LOAD_BALANCER_SG)),
+        tasks_security_group_id: get(RefKey::component(desired::TASKS_SG)),
+        endpoints_security_group_id: get(RefKey::component(desired::ENDPOINTS_SG)),
         vpc_endpoint_ids: desired
             .vpc_endpoints
             .iter()
-            .filter_map(|e| get(&e.key))
+            .filter_map(|e| refs.of(e).map(str::to_string))
             .collect(),
         nat_gateway_ids: match &desired.network {
-            Network::Managed(n) => n.nat_gateways.iter().filter_map(|g| get(&g.key)).collect(),
+            Network::Managed(n) => n
+                .nat_gateways
+                .iter()
+                .filter_map(|g| refs.of(g).map(str::to_string))
+                .collect(),
             Network::Existing(_) => Vec::new(),
         },
-        load_balancer_arn: get(&desired.load_balancer.key),
-        load_balancer_dns_name: get(LOAD_BALANCER_DNS_NAME),
-        https_listener_arn: get(&PlatformRef::HttpsListener.to_string()),
-        cluster_arn: get(&desired.cluster.key),
-        execution_role_arn: get(&desired.execution_role.key),
+        load_balancer_arn: get(RefKey::LOAD_BALANCER),
+        load_balancer_dns_name: get(RefKey::LOAD_BALANCER_DNS_NAME),
+        https_listener_arn: get(RefKey::HTTPS_LISTENER),
+        cluster_arn: get(RefKey::CLUSTER),
+        execution_role_arn: get(RefKey::EXECUTION_ROLE),
         ecr_repository_uri: desired
             .ecr_repository
             .as_ref()
-            .and_then(|r| get(&r.uri_key())),
-        attachments_bucket_name: get(&desired.attachments_bucket.key),
+            .and_then(|r| get(RefKey::component(r.uri_key()))),
+        attachments_bucket_name: refs.of(&desired.attachments_bucket).map(str::to_string),
     };
     let now = conditions::now();
     let (ready, reason, message) = if pass.waiting.is_empty() {

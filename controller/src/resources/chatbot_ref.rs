@@ -3,32 +3,27 @@
 //! resource it names, so a module never needs to know who converged what.
 
 use super::Refs;
+use crate::desired::RefKey;
 use crate::desired::chatbot::{ChatbotRef, Input};
 use crate::{Error, Result};
 
-/// Key under which the user pool's id is recorded (the pool's component key).
-pub const USER_POOL_ID: &str = "user-pool";
-
-/// Key under which the user pool's ARN is recorded (its id goes under the pool's
-/// component key; the listener rule needs the ARN).
-pub const USER_POOL_ARN: &str = "user-pool-arn";
-
-/// The [`Refs`] key of `reference`.
-pub fn key(reference: &ChatbotRef) -> &'static str {
+/// The [`Refs`] key of `reference`: the component key of the resource it names,
+/// but for the user pool's ARN (its id goes under the pool's component key).
+pub fn key(reference: &ChatbotRef) -> RefKey {
     match reference {
-        ChatbotRef::UserPoolId => USER_POOL_ID,
-        ChatbotRef::UserPoolArn => USER_POOL_ARN,
-        ChatbotRef::UserPoolClientId => "user-pool-client",
-        ChatbotRef::TargetGroupArn => "target-group",
-        ChatbotRef::TaskRoleArn => "task-role",
-        ChatbotRef::TaskDefinitionArn => "task-definition",
+        ChatbotRef::UserPoolId => RefKey::USER_POOL,
+        ChatbotRef::UserPoolArn => RefKey::USER_POOL_ARN,
+        ChatbotRef::UserPoolClientId => RefKey::USER_POOL_CLIENT,
+        ChatbotRef::TargetGroupArn => RefKey::TARGET_GROUP,
+        ChatbotRef::TaskRoleArn => RefKey::TASK_ROLE,
+        ChatbotRef::TaskDefinitionArn => RefKey::TASK_DEFINITION,
     }
 }
 
 /// The id or ARN `reference` points at, or [`Error::Unresolved`] until it exists.
 pub fn resolve(refs: &Refs, reference: &ChatbotRef) -> Result<String> {
     let key = key(reference);
-    refs.get(key)
+    refs.get(&key)
         .map(str::to_string)
         .ok_or_else(|| Error::Unresolved(key.to_string()))
 }
@@ -53,9 +48,9 @@ mod tests {
     #[test]
     fn inputs_resolve_through_refs_or_wait() {
         let mut refs = Refs::default();
-        refs.insert("load-balancer", "arn:alb");
-        refs.insert("user-pool-client", "client-1");
-        refs.insert("user-pool", "us-west-2_AbC");
+        refs.insert(RefKey::LOAD_BALANCER, "arn:alb");
+        refs.insert(RefKey::USER_POOL_CLIENT, "client-1");
+        refs.insert(RefKey::USER_POOL, "us-west-2_AbC");
         assert_eq!(value(&refs, &Input::Value("x".into())).unwrap(), "x");
         assert_eq!(
             value(&refs, &Input::Platform(PlatformRef::LoadBalancer)).unwrap(),

@@ -81,7 +81,7 @@ use std::fmt;
 use std::future::Future;
 
 use crate::aws::Aws;
-use crate::desired::{Owner, PlatformRef, Tags};
+use crate::desired::{Owner, PlatformRef, RefKey, Tags};
 use crate::{Error, Result};
 
 /// Who a pass works for: the clients, the owning object and its tags.
@@ -123,31 +123,40 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// Ids and ARNs by component key, filled in as resources converge.
+/// Ids and ARNs by component key ([`RefKey`]), filled in as resources converge.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Refs(BTreeMap<String, String>);
+pub struct Refs(BTreeMap<RefKey, String>);
 
 impl Refs {
-    /// Records the id (or ARN) of the resource with component `key`.
-    pub fn insert(&mut self, key: impl Into<String>, id: impl Into<String>) {
-        self.0.insert(key.into(), id.into());
+    /// Records the id (or ARN) under `key`.
+    pub fn insert(&mut self, key: RefKey, id: impl Into<String>) {
+        self.0.insert(key, id.into());
     }
 
-    /// The id of the resource with component `key`, if it exists yet.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    /// Records the id (or ARN) of `resource`, under its component key.
+    pub fn record<R: Resource>(&mut self, resource: &R, id: impl Into<String>) {
+        self.insert(RefKey::component(resource.key()), id);
+    }
+
+    /// The id recorded under `key`, if the resource exists yet.
+    pub fn get(&self, key: &RefKey) -> Option<&str> {
         self.0.get(key).map(String::as_str)
+    }
+
+    /// The id of `resource`, if it exists yet.
+    pub fn of<R: Resource>(&self, resource: &R) -> Option<&str> {
+        self.get(&RefKey::component(resource.key()))
     }
 
     /// The id `reference` points at: a known id as it is, a component by key.
     pub fn resolve(&self, reference: &PlatformRef) -> Result<String> {
-        match reference {
-            PlatformRef::Id(id) => Ok(id.clone()),
-            other => {
-                let key = other.to_string();
-                self.get(&key)
-                    .map(str::to_string)
-                    .ok_or(Error::Unresolved(key))
-            }
+        match reference.key() {
+            // Only a known id has no key: it is shown as itself.
+            None => Ok(reference.to_string()),
+            Some(key) => self
+                .get(&key)
+                .map(str::to_string)
+                .ok_or_else(|| Error::Unresolved(key.to_string())),
         }
     }
 
@@ -439,7 +448,7 @@ pub async fn converge<R: Resource>(
     match result {
         Ok((observed, outcome)) => {
             let id = R::id(&observed);
-            refs.insert(resource.key(), id.clone());
+            refs.record(resource, id.clone());
             match R::readiness(&observed) {
                 Readiness::Ready => {
                     progress.report(event(Some(id), outcome));

@@ -12,6 +12,7 @@ use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
+use crate::desired::RefKey;
 use crate::desired::platform::NatGateway;
 use crate::{Error, Result};
 
@@ -329,7 +330,7 @@ impl NatGateway {
 
     fn allocation_id(&self, ctx: Ctx<'_>) -> Result<String> {
         ctx.refs
-            .get(&self.elastic_ip_key)
+            .get(&RefKey::component(self.elastic_ip_key.clone()))
             .map(str::to_string)
             .ok_or_else(|| Error::Unresolved(self.elastic_ip_key.clone()))
     }

@@ -12,12 +12,9 @@ use aws_sdk_applicationautoscaling::types::{
 
 use super::{Ctx, Drift, Removal, Resource, Write, tags};
 use crate::aws::ErrorClass;
-use crate::desired::PlatformRef;
 use crate::desired::chatbot::Scaling;
+use crate::desired::{PlatformRef, RefKey};
 use crate::{Error, Result};
-
-/// Component key of the service being scaled.
-const SERVICE: &str = "service";
 
 /// A scalable target and its policy as found on AWS.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,8 +276,8 @@ fn resource_id(ctx: Ctx<'_>) -> Result<String> {
     let cluster = ctx.refs.resolve(&PlatformRef::Cluster)?;
     let service = ctx
         .refs
-        .get(SERVICE)
-        .ok_or_else(|| Error::Unresolved(SERVICE.into()))?;
+        .get(&RefKey::SERVICE)
+        .ok_or_else(|| Error::Unresolved(RefKey::SERVICE.to_string()))?;
     let last = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_string();
     Ok(format!("service/{}/{}", last(&cluster), last(service)))
 }

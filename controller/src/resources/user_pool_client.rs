@@ -9,8 +9,8 @@ use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, PreventUserExistenceErrorTypes, UserPoolClientType,
 };
 
-use super::chatbot_ref::USER_POOL_ID as USER_POOL;
 use super::{Ctx, Drift, Removal, Resource, check_fixed};
+use crate::desired::RefKey;
 use crate::desired::chatbot::UserPoolClient;
 use crate::{Error, Result};
 
@@ -83,7 +83,7 @@ impl Resource for UserPoolClient {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedUserPoolClient>> {
-        let Some(pool) = ctx.refs.get(USER_POOL) else {
+        let Some(pool) = ctx.refs.get(&RefKey::USER_POOL) else {
             return Ok(None);
         };
         let cognito = &ctx.aws.cognito;
@@ -178,8 +178,8 @@ impl Resource for UserPoolClient {
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedUserPoolClient> {
         let pool = ctx
             .refs
-            .get(USER_POOL)
-            .ok_or_else(|| Error::Unresolved(USER_POOL.into()))?
+            .get(&RefKey::USER_POOL)
+            .ok_or_else(|| Error::Unresolved(RefKey::USER_POOL.to_string()))?
             .to_string();
         let create = ctx
             .aws

@@ -5,8 +5,8 @@
 
 use std::convert::Infallible;
 
-use super::chatbot_ref::USER_POOL_ID as USER_POOL;
 use super::{Ctx, Drift, Readiness, Removal, Resource};
+use crate::desired::RefKey;
 use crate::desired::chatbot::UserPoolDomain;
 use crate::{Error, Result};
 
@@ -42,7 +42,7 @@ impl Resource for UserPoolDomain {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ObservedUserPoolDomain>> {
         // Without our pool there is no domain of ours (and `create` waits for it).
-        let Some(pool) = ctx.refs.get(USER_POOL) else {
+        let Some(pool) = ctx.refs.get(&RefKey::USER_POOL) else {
             return Ok(None);
         };
         let out = ctx
@@ -85,8 +85,8 @@ impl Resource for UserPoolDomain {
     async fn create(&self, ctx: Ctx<'_>) -> Result<ObservedUserPoolDomain> {
         let pool = ctx
             .refs
-            .get(USER_POOL)
-            .ok_or_else(|| Error::Unresolved(USER_POOL.into()))?
+            .get(&RefKey::USER_POOL)
+            .ok_or_else(|| Error::Unresolved(RefKey::USER_POOL.to_string()))?
             .to_string();
         ctx.aws
             .cognito

@@ -12,7 +12,7 @@ use super::aws_enums::{CapacityProvider, Protocol};
 use super::chatbot::{HttpsListener, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen};
 use super::iam::{self, PolicyDocument};
 use super::naming::{Charset, fitted_name};
-use super::{Environment, Owner, PlatformRef, Tags, owner_tags};
+use super::{Environment, Owner, PlatformRef, RefKey, Tags, owner_tags};
 
 mod attachments;
 mod endpoints;
@@ -270,7 +270,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
         security_groups: security_groups(spec, &prefix),
         vpc_endpoints: vpc_endpoints(spec, &env, &prefix, &private_subnets, private_route_tables),
         load_balancer: LoadBalancer {
-            key: "load-balancer".into(),
+            key: RefKey::LOAD_BALANCER.to_string(),
             name: fitted_name(&prefix, 32, Charset::Hyphens),
             scheme: "internet-facing",
             subnets: public_subnets,
@@ -294,7 +294,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             Listener {
                 // The key chatbots' rules find it by: only this listener can carry
                 // them (authenticate-cognito needs HTTPS).
-                key: PlatformRef::HttpsListener.to_string(),
+                key: RefKey::HTTPS_LISTENER.to_string(),
                 port: 443,
                 protocol: Protocol::Https,
                 ssl_policy: Some(spec.load_balancer.ssl_policy.clone()),
@@ -328,13 +328,13 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             }),
         },
         cluster: EcsCluster {
-            key: "cluster".into(),
+            key: RefKey::CLUSTER.to_string(),
             name: fitted_name(&prefix, 255, Charset::HyphensUnderscores),
             container_insights: spec.ecs.container_insights,
             capacity_providers: vec![CapacityProvider::Fargate],
         },
         execution_role: Role {
-            key: "execution-role".into(),
+            key: RefKey::EXECUTION_ROLE.to_string(),
             name: super::naming::hashed_name(
                 &prefix,
                 &platform_identity(&name),

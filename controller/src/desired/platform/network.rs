@@ -235,14 +235,14 @@ pub(super) fn managed_network(
 
     ManagedNetworkDesired {
         vpc: Vpc {
-            key: "vpc".into(),
+            key: RefKey::VPC.to_string(),
             name: prefix.to_string(),
             cidr: managed.vpc_cidr.clone(),
             enable_dns_support: true,
             enable_dns_hostnames: true,
         },
         internet_gateway: InternetGateway {
-            key: "internet-gateway".into(),
+            key: RefKey::INTERNET_GATEWAY.to_string(),
             name: prefix.to_string(),
         },
         public_subnets,
