@@ -7,7 +7,9 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, RouteTable};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, InternetGateway, IpPermission, IpRange, RouteTable, Subnet,
+};
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, LoadBalancerAttribute,
@@ -269,6 +271,30 @@ async fn assert_next_pass_writes_nothing(engine: &Engine, object: &ChatbotPlatfo
     assert_eq!(writes_since(engine, before), Vec::<String>::new());
 }
 
+/// The subnets tagged as ours.
+async fn owned_subnets(aws: &Aws) -> Vec<Subnet> {
+    aws.ec2
+        .describe_subnets()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+        .to_vec()
+}
+
+/// The internet gateways tagged as ours.
+async fn owned_internet_gateways(aws: &Aws) -> Vec<InternetGateway> {
+    aws.ec2
+        .describe_internet_gateways()
+        .filters(owned())
+        .send()
+        .await
+        .unwrap()
+        .internet_gateways()
+        .to_vec()
+}
+
 /// The route tables tagged as ours.
 async fn owned_route_tables(aws: &Aws) -> Vec<RouteTable> {
     aws.ec2
@@ -291,18 +317,8 @@ async fn assert_no_owned_ec2_left(aws: &Aws) {
 async fn owned_ec2(aws: &Aws) -> Vec<(&'static str, usize)> {
     let ec2 = &aws.ec2;
     let vpcs = ec2.describe_vpcs().filters(owned()).send().await.unwrap();
-    let subnets = ec2
-        .describe_subnets()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
-    let igws = ec2
-        .describe_internet_gateways()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
+    let subnets = owned_subnets(aws).await;
+    let igws = owned_internet_gateways(aws).await;
     let tables = owned_route_tables(aws).await;
     let groups = ec2
         .describe_security_groups()
@@ -342,8 +358,8 @@ async fn owned_ec2(aws: &Aws) -> Vec<(&'static str, usize)> {
         .count();
     vec![
         ("vpc", vpcs.vpcs().len()),
-        ("subnet", subnets.subnets().len()),
-        ("internet gateway", igws.internet_gateways().len()),
+        ("subnet", subnets.len()),
+        ("internet gateway", igws.len()),
         ("route table", tables.len()),
         ("security group", groups.security_groups().len()),
         ("elastic ip", addresses.addresses().len()),
@@ -411,15 +427,8 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     assert_eq!(status.nat_gateway_ids.len(), 2);
 
     // Subnets: the reference's ranges and zones, no public IPs on launch.
-    let subnets = aws
-        .ec2
-        .describe_subnets()
-        .filters(owned())
-        .send()
+    let mut layout: Vec<_> = owned_subnets(&aws)
         .await
-        .unwrap();
-    let mut layout: Vec<_> = subnets
-        .subnets()
         .iter()
         .map(|s| {
             assert_eq!(s.vpc_id(), Some(vpc.as_str()));
@@ -443,14 +452,8 @@ async fn reference_platform_has_every_resource_then_drift_is_restored_then_nothi
     );
 
     // The internet gateway is attached to our VPC.
-    let igws = aws
-        .ec2
-        .describe_internet_gateways()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap();
-    let igw = &igws.internet_gateways()[0];
+    let igws = owned_internet_gateways(&aws).await;
+    let igw = &igws[0];
     assert_eq!(igw.attachments()[0].vpc_id(), Some(vpc.as_str()));
     let igw = igw.internet_gateway_id().unwrap().to_string();
 
@@ -1211,14 +1214,7 @@ async fn every_other_platform_resource_drift_is_restored_and_images_are_never_de
     let endpoint = status.vpc_endpoint_ids[0].clone();
     let stale_nat = status.nat_gateway_ids[0].clone();
     let role = state.desired.execution_role.name.clone();
-    let igw = aws
-        .ec2
-        .describe_internet_gateways()
-        .filters(owned())
-        .send()
-        .await
-        .unwrap()
-        .internet_gateways()[0]
+    let igw = owned_internet_gateways(&aws).await[0]
         .internet_gateway_id()
         .unwrap()
         .to_string();
@@ -1583,15 +1579,8 @@ async fn a_repeated_gateway_attach_or_detach_is_done_not_failed() {
 
 /// The zones of every subnet of the platform, as AWS has them.
 async fn subnet_zones(aws: &Aws) -> BTreeSet<String> {
-    let subnets = aws
-        .ec2
-        .describe_subnets()
-        .filters(owned())
-        .send()
+    owned_subnets(aws)
         .await
-        .unwrap();
-    subnets
-        .subnets()
         .iter()
         .map(|s| s.availability_zone().unwrap().to_string())
         .collect()
