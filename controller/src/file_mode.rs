@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
+use bedrock_chatbot_crds::{
+    BedrockChatbot, BedrockChatbotStatus, ChatbotPlatform, ChatbotPlatformStatus, Condition,
+};
 use serde::Serialize;
 
 use crate::backoff::Backoff;
@@ -46,7 +48,33 @@ pub struct ObjectReport {
     /// Name and namespace.
     pub metadata: Metadata,
     /// The status.
-    pub status: serde_json::Value,
+    pub status: ObjectStatus,
+}
+
+/// A reported object's status, as its kind's status type: serialized as that type
+/// (`null` when there is none), for the printed output only.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum ObjectStatus {
+    /// A platform's.
+    Platform(Option<ChatbotPlatformStatus>),
+    /// A chatbot's.
+    Chatbot(Option<BedrockChatbotStatus>),
+}
+
+impl ObjectStatus {
+    /// The conditions (none without a status).
+    pub fn conditions(&self) -> &[Condition] {
+        match self {
+            Self::Platform(status) => status.as_ref().map_or(&[], |s| &s.conditions),
+            Self::Chatbot(status) => status.as_ref().map_or(&[], |s| &s.conditions),
+        }
+    }
+
+    /// The condition of type `type_`, if there is one.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions().iter().find(|c| c.type_ == type_)
+    }
 }
 
 /// Name and namespace of a reported object.
@@ -77,7 +105,7 @@ fn platform_report(platform: &ChatbotPlatform) -> ObjectReport {
             name: platform.metadata.name.clone().unwrap_or_default(),
             namespace: None,
         },
-        status: serde_json::to_value(&platform.status).unwrap_or_default(),
+        status: ObjectStatus::Platform(platform.status.clone()),
     }
 }
 
@@ -89,7 +117,7 @@ fn chatbot_report(chatbot: &BedrockChatbot) -> ObjectReport {
             name: chatbot.metadata.name.clone().unwrap_or_default(),
             namespace: chatbot.metadata.namespace.clone(),
         },
-        status: serde_json::to_value(&chatbot.status).unwrap_or_default(),
+        status: ObjectStatus::Chatbot(chatbot.status.clone()),
     }
 }
 
@@ -415,5 +443,41 @@ async fn repeat<T>(
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bedrock_chatbot_crds::ConditionStatus;
+
+    use super::*;
+
+    #[test]
+    fn a_status_serializes_as_its_kind_s_status_and_finds_its_conditions() {
+        let ready = Condition {
+            type_: "Ready".into(),
+            status: ConditionStatus::True,
+            reason: "Ready".into(),
+            message: String::new(),
+            last_transition_time: "2026-01-01T00:00:00Z".into(),
+            observed_generation: Some(1),
+        };
+        let status = ChatbotPlatformStatus {
+            observed_generation: Some(1),
+            conditions: vec![ready.clone()],
+            ..ChatbotPlatformStatus::default()
+        };
+        let reported = ObjectStatus::Platform(Some(status.clone()));
+        assert_eq!(
+            serde_json::to_value(&reported).unwrap(),
+            serde_json::to_value(Some(status)).unwrap()
+        );
+        assert_eq!(reported.condition("Ready"), Some(&ready));
+        let none = ObjectStatus::Chatbot(None);
+        assert_eq!(
+            serde_json::to_value(&none).unwrap(),
+            serde_json::Value::Null
+        );
+        assert!(none.conditions().is_empty());
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bedrock_chatbot_crds::CONDITION_READY;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use operator::desired::UNKNOWN_ACCOUNT;
 use operator::engine::Engine;
@@ -282,10 +283,10 @@ async fn run_aws(command: Command) -> Result<(), Error> {
                     .items
                     .iter()
                     .map(|item| {
-                        let ready = item.status["conditions"]
-                            .as_array()
-                            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-                            .map(|c| format!("Ready={} ({})", c["status"].as_str().unwrap_or("?"), c["reason"].as_str().unwrap_or("")))
+                        let ready = item
+                            .status
+                            .condition(CONDITION_READY)
+                            .map(|c| format!("Ready={:?} ({})", c.status, c.reason))
                             .unwrap_or_default();
                         {
                             let name = match &item.metadata.namespace {

@@ -113,7 +113,7 @@ fn statuses(report: &ApplyReport) -> BTreeMap<String, Value> {
                 Some(ns) => format!("{}/{ns}/{}", item.kind, item.metadata.name),
                 None => format!("{}/{}", item.kind, item.metadata.name),
             };
-            (key, item.status.clone())
+            (key, serde_json::to_value(&item.status).unwrap())
         })
         .collect()
 }

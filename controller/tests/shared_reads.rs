@@ -42,12 +42,12 @@ fn count(calls: &[Call], operation: &str) -> usize {
     calls.iter().filter(|c| c.operation == operation).count()
 }
 
-fn statuses<'a>(report: &'a ApplyReport, field: &str) -> Vec<&'a serde_json::Value> {
+fn statuses(report: &ApplyReport, field: &str) -> Vec<serde_json::Value> {
     report
         .items
         .iter()
         .filter(|i| i.kind == "BedrockChatbot")
-        .map(|i| &i.status[field])
+        .map(|i| serde_json::to_value(&i.status).unwrap()[field].clone())
         .collect()
 }
 
@@ -168,12 +168,12 @@ async fn a_resync_reads_no_task_definition_until_the_spec_the_record_or_the_revi
     };
     let manifests = manifests_with("Answer concisely.");
     let (created, _) = apply(&engine, &manifests).await;
-    let cluster = created
+    let platform = created
         .items
         .iter()
         .find(|i| i.kind == "ChatbotPlatform")
-        .unwrap()
-        .status["clusterArn"]
+        .unwrap();
+    let cluster = serde_json::to_value(&platform.status).unwrap()["clusterArn"]
         .as_str()
         .unwrap()
         .to_string();
