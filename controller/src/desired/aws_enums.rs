@@ -87,6 +87,51 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// The CPU architecture of a task definition's tasks (on Linux).
+    #[allow(non_camel_case_types)]
+    pub enum CpuArchitecture {
+        /// Intel/AMD 64-bit.
+        X86_64 => "X86_64",
+        /// AWS Graviton.
+        Arm64 => "ARM64",
+    }
+}
+
+aws_enum! {
+    /// Which tags a service's tasks get.
+    pub enum PropagateTags {
+        /// The service's.
+        Service => "SERVICE",
+    }
+}
+
+impl From<bedrock_chatbot_crds::CpuArchitecture> for CpuArchitecture {
+    fn from(value: bedrock_chatbot_crds::CpuArchitecture) -> Self {
+        match value {
+            bedrock_chatbot_crds::CpuArchitecture::X86_64 => Self::X86_64,
+            bedrock_chatbot_crds::CpuArchitecture::ARM64 => Self::Arm64,
+        }
+    }
+}
+
+impl From<CpuArchitecture> for aws_sdk_ecs::types::CpuArchitecture {
+    fn from(value: CpuArchitecture) -> Self {
+        match value {
+            CpuArchitecture::X86_64 => Self::X8664,
+            CpuArchitecture::Arm64 => Self::Arm64,
+        }
+    }
+}
+
+impl From<PropagateTags> for aws_sdk_ecs::types::PropagateTags {
+    fn from(value: PropagateTags) -> Self {
+        match value {
+            PropagateTags::Service => Self::Service,
+        }
+    }
+}
+
 impl From<TargetType> for aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum {
     fn from(value: TargetType) -> Self {
         match value {
@@ -154,6 +199,16 @@ mod tests {
         assert_eq!(
             ecs::LaunchType::from(LaunchType::Fargate).as_str(),
             "FARGATE"
+        );
+        for architecture in [CpuArchitecture::X86_64, CpuArchitecture::Arm64] {
+            assert_eq!(
+                ecs::CpuArchitecture::from(architecture).as_str(),
+                architecture.as_str()
+            );
+        }
+        assert_eq!(
+            ecs::PropagateTags::from(PropagateTags::Service).as_str(),
+            "SERVICE"
         );
     }
 

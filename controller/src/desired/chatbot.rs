@@ -5,12 +5,12 @@
 use std::fmt;
 
 use bedrock_chatbot::config as env_vars;
-use bedrock_chatbot_crds::{
-    BedrockChatbot, CHATBOT_PORT, CpuArchitecture, DeletionPolicy, PasswordPolicy,
-};
+use bedrock_chatbot_crds::{BedrockChatbot, CHATBOT_PORT, DeletionPolicy, PasswordPolicy};
 use serde::Serialize;
 
-use super::aws_enums::{Compatibility, LaunchType, NetworkMode, Protocol, TargetType};
+use super::aws_enums::{
+    Compatibility, CpuArchitecture, LaunchType, NetworkMode, PropagateTags, Protocol, TargetType,
+};
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
 use super::platform::{
@@ -368,7 +368,7 @@ pub struct TaskDefinition {
     /// Memory in MiB, as the API takes it.
     pub memory: String,
     /// `X86_64` or `ARM64` (on `LINUX`).
-    pub cpu_architecture: &'static str,
+    pub cpu_architecture: CpuArchitecture,
     /// The platform's execution role.
     pub execution_role: PlatformRef,
     /// The chatbot's own task role.
@@ -435,7 +435,7 @@ pub struct Service {
     /// Stop and roll back a deployment whose tasks never turn healthy.
     pub circuit_breaker_rollback: bool,
     /// Tags flow from the service to its tasks.
-    pub propagate_tags: &'static str,
+    pub propagate_tags: PropagateTags,
     /// ECS Exec into tasks: off (no shell in the image, no extra permissions).
     pub enable_execute_command: bool,
     /// The service's [`TAG_TASK_DEFINITION`](crate::desired::TAG_TASK_DEFINITION)
@@ -716,10 +716,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             requires_compatibilities: vec![Compatibility::Fargate],
             cpu: spec.task.cpu.to_string(),
             memory: spec.task.memory.to_string(),
-            cpu_architecture: match spec.task.architecture {
-                CpuArchitecture::X86_64 => "X86_64",
-                CpuArchitecture::ARM64 => "ARM64",
-            },
+            cpu_architecture: spec.task.architecture.into(),
             execution_role: PlatformRef::ExecutionRole,
             task_role: ChatbotRef::TaskRoleArn,
             container: Container {
@@ -749,7 +746,7 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             minimum_healthy_percent: 100,
             maximum_percent: 200,
             circuit_breaker_rollback: true,
-            propagate_tags: "SERVICE",
+            propagate_tags: PropagateTags::Service,
             enable_execute_command: false,
             task_definition_record: None,
         },

@@ -234,7 +234,7 @@ impl Resource for Service {
             Drift::compare(
                 ServiceSetting::PropagateTags,
                 observed.propagate_tags.as_str(),
-                self.propagate_tags,
+                self.propagate_tags.as_str(),
             ),
             Drift::compare(
                 ServiceSetting::EnableExecuteCommand,

@@ -376,7 +376,7 @@ impl TaskDefinition {
             requires_compatibilities: compatibilities,
             cpu: self.cpu.clone(),
             memory: self.memory.clone(),
-            runtime_platform: ("LINUX".into(), self.cpu_architecture.to_string()),
+            runtime_platform: ("LINUX".into(), self.cpu_architecture.as_str().to_string()),
             execution_role_arn: ctx.refs.resolve(&self.execution_role)?,
             task_role_arn: chatbot_ref::resolve(ctx.refs, &self.task_role)?,
             containers: vec![ContainerSettings {
