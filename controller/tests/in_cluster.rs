@@ -7,27 +7,9 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::Value;
-use support::cluster::{Cluster, Operator, block_on, condition_is};
+use support::cluster::{Cluster, block_on};
 use support::inventory::{Inventory, expected, inventory};
-
-/// Generous: the emulator answers at once, but the machine may be busy.
-const CONVERGE: Duration = Duration::from_secs(300);
-
-fn kubectl_wait(cluster: &Cluster, operator: &Operator, args: &[&str]) {
-    let mut full = vec!["wait", "--timeout=300s"];
-    full.extend_from_slice(args);
-    let output = cluster.kubectl_output(&full);
-    assert!(
-        output.status.success(),
-        "kubectl {}: {}\n{}",
-        full.join(" "),
-        String::from_utf8_lossy(&output.stderr),
-        operator.log_tail()
-    );
-}
 
 /// `status.<field>` of every chatbot, for comparing before and after an edit.
 fn ids(chatbot: &Value) -> Vec<(String, Value)> {
@@ -71,14 +53,12 @@ fn the_examples_converge_through_kubectl_and_leave_only_what_is_retained() {
     // The documented conditions: a platform is Ready; a chatbot's AWS resources
     // are Synced (Ready also needs its ECS tasks running, which the emulator never
     // runs: Ready=False TasksNotRunning).
-    kubectl_wait(
-        &cluster,
+    cluster.kubectl_wait(
         &operator,
         &["--for=condition=Ready", "chatbotplatform/shared"],
     );
     for namespace in ["team-a", "team-b", "team-c"] {
-        kubectl_wait(
-            &cluster,
+        cluster.kubectl_wait(
             &operator,
             &[
                 "--for=condition=Synced",
@@ -130,24 +110,8 @@ fn the_examples_converge_through_kubectl_and_leave_only_what_is_retained() {
     // A spec edit changes only what it drifts: a new task definition revision,
     // the same user pool, target group, rule, role, service and log group.
     let before = ids(&chatbot);
-    cluster.kubectl(&[
-        "patch",
-        "bcb/assistant",
-        "-n",
-        "team-a",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"model":{"temperature":0.2}}}"#,
-    ]);
-    let edited = cluster
-        .wait_for(
-            "bcb/assistant",
-            Some("team-a"),
-            CONVERGE,
-            || operator.log_tail(),
-            |c| condition_is(c, "Synced", "True"),
-        )
-        .unwrap();
+    cluster.edit_chatbot();
+    let edited = cluster.wait_for_chatbot_synced(&operator);
     assert_eq!(edited["metadata"]["generation"], 2);
     assert!(
         edited["status"]["taskDefinitionArn"]
@@ -179,26 +143,16 @@ fn the_examples_converge_through_kubectl_and_leave_only_what_is_retained() {
             "{platform}"
         );
     }
-    kubectl_wait(
-        &cluster,
+    cluster.kubectl_wait(
         &operator,
         &["--for=delete", "bcb/assistant", "-n", "team-a"],
     );
-    kubectl_wait(
-        &cluster,
+    cluster.kubectl_wait(
         &operator,
         &["--for=delete", "bcb/assistant", "-n", "team-b"],
     );
-    kubectl_wait(
-        &cluster,
-        &operator,
-        &["--for=delete", "bcb/research", "-n", "team-c"],
-    );
-    kubectl_wait(
-        &cluster,
-        &operator,
-        &["--for=delete", "chatbotplatform/shared"],
-    );
+    cluster.kubectl_wait(&operator, &["--for=delete", "bcb/research", "-n", "team-c"]);
+    cluster.kubectl_wait(&operator, &["--for=delete", "chatbotplatform/shared"]);
     let left = block_on(inventory(&cluster.aws()));
     let retained = owned_by(&everything, &["BedrockChatbot/team-c/research"]);
     let retained = retained
@@ -223,8 +177,7 @@ fn a_controller_watching_some_namespaces_leaves_the_others_alone() {
     support::set(&mut team_b, "/spec/platformRef/name", Value::from("shared"));
     cluster.apply(&support::yaml_documents(&[team_b]));
 
-    kubectl_wait(
-        &cluster,
+    cluster.kubectl_wait(
         &operator,
         &["--for=condition=Synced", "bcb/assistant", "-n", "team-a"],
     );
@@ -247,16 +200,11 @@ fn a_controller_watching_some_namespaces_leaves_the_others_alone() {
 
     cluster.kubectl(&["delete", "-f", &examples, "--wait=false"]);
     cluster.kubectl(&["delete", "bcb/assistant", "-n", "team-b", "--wait=false"]);
-    kubectl_wait(
-        &cluster,
+    cluster.kubectl_wait(
         &operator,
         &["--for=delete", "bcb/assistant", "-n", "team-a"],
     );
-    kubectl_wait(
-        &cluster,
-        &operator,
-        &["--for=delete", "chatbotplatform/shared"],
-    );
+    cluster.kubectl_wait(&operator, &["--for=delete", "chatbotplatform/shared"]);
     assert!(cluster.get("bcb/assistant", Some("team-b")).is_none());
     let left = block_on(inventory(&cluster.aws()));
     assert!(left.is_empty(), "{left:?}");

@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::cluster::{
-    Cluster, Operator, OperatorSettings, block_on, condition, condition_is, log_path,
+    CONVERGE, Cluster, Operator, OperatorSettings, block_on, condition, log_path,
 };
 use support::inventory::inventory;
-
-const CONVERGE: Duration = Duration::from_secs(300);
 
 /// The controller's permissions, as a ClusterRole whose watch of `hidden` (a
 /// resource of the bedrock-chatbot.dev group) can be taken away and given back.
@@ -103,20 +101,8 @@ fn converged(cluster: &Cluster, kubeconfig: &std::path::Path) -> String {
     let operator = start(cluster, kubeconfig, "first");
     let examples = cluster.examples(&["platform.yaml", "chatbot.yaml"]);
     cluster.kubectl(&["apply", "-f", &examples]);
-    cluster.wait_for(
-        "chatbotplatform/shared",
-        None,
-        CONVERGE,
-        || operator.log_tail(),
-        |p| condition_is(p, "Ready", "True"),
-    );
-    cluster.wait_for(
-        "bcb/assistant",
-        Some("team-a"),
-        CONVERGE,
-        || operator.log_tail(),
-        |c| condition_is(c, "Synced", "True"),
-    );
+    cluster.wait_for_platform_ready(&operator);
+    cluster.wait_for_chatbot_synced(&operator);
     examples
 }
 

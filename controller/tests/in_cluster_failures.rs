@@ -9,10 +9,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::cluster::{Cluster, Operator, condition, condition_is};
+use support::cluster::{CONVERGE, Cluster, Operator, condition, condition_is};
 use testkit::{Fault, Faults};
-
-const CONVERGE: Duration = Duration::from_secs(300);
 
 /// Every request fails with a client error whose message names the request.
 fn refuse_everything() -> Faults {
@@ -47,15 +45,7 @@ fn a_failed_pass_keeps_every_status_field_and_ready_tells_the_truth() {
     settings.env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
     let operator = Operator::start(settings);
     cluster.kubectl(&["apply", "-f", &cluster.examples(&["platform.yaml"])]);
-    let ready = cluster
-        .wait_for(
-            "chatbotplatform/shared",
-            None,
-            CONVERGE,
-            || operator.log_tail(),
-            |p| condition_is(p, "Ready", "True"),
-        )
-        .unwrap();
+    let ready = cluster.wait_for_platform_ready(&operator);
     let before = fields(&ready);
     assert!(before.contains_key("vpcId"), "{before:?}");
     assert!(before.contains_key("observedGeneration"), "{before:?}");
@@ -126,25 +116,13 @@ fn a_persistent_error_whose_message_changes_does_not_make_the_controller_spin() 
     settings.env.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
     let operator = Operator::start(settings);
     cluster.kubectl(&["apply", "-f", &cluster.examples(&["platform.yaml"])]);
-    cluster.wait_for(
-        "chatbotplatform/shared",
-        None,
-        CONVERGE,
-        || operator.log_tail(),
-        |p| condition_is(p, "Ready", "True"),
-    );
+    cluster.wait_for_platform_ready(&operator);
 
     // Every AWS answer is now an error that names its request, and a spec edit
     // makes the controller look: each failure writes a new message into status,
     // and each status write is a watch event.
     proxy.set_faults(refuse_everything());
-    cluster.kubectl(&[
-        "patch",
-        "chatbotplatform/shared",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"loadBalancer":{"idleTimeoutSeconds":90}}}"#,
-    ]);
+    cluster.edit_platform();
     let started = std::time::Instant::now();
     let reconciles_before = reconciles(&operator, "ChatbotPlatform");
     let requests_before = proxy.journal().len();
@@ -183,13 +161,7 @@ fn a_platform_throttled_for_a_while_does_not_send_its_chatbots_waiting() {
         "-f",
         &cluster.examples(&["platform.yaml", "chatbot.yaml"]),
     ]);
-    cluster.wait_for(
-        "bcb/assistant",
-        Some("team-a"),
-        CONVERGE,
-        || operator.log_tail(),
-        |c| condition_is(c, "Synced", "True"),
-    );
+    cluster.wait_for_chatbot_synced(&operator);
 
     proxy.set_faults(Faults {
         rate: 1.0,

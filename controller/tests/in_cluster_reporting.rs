@@ -10,9 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::cluster::{Cluster, condition_is};
-
-const CONVERGE: Duration = Duration::from_secs(300);
+use support::cluster::{CONVERGE, Cluster};
 
 /// The Events about `name` in `namespace`, as events.k8s.io/v1 objects.
 fn events(plane: &testkit::KubeControlPlane, namespace: &str, name: &str) -> Vec<Value> {
@@ -39,13 +37,7 @@ fn each_aws_resource_created_is_an_event_of_its_own() {
     let cluster = Cluster::start();
     let operator = cluster.operator(&["--no-leader-election"]);
     cluster.kubectl(&["apply", "-f", &cluster.examples(&["platform.yaml"])]);
-    cluster.wait_for(
-        "chatbotplatform/shared",
-        None,
-        CONVERGE,
-        || operator.log_tail(),
-        |p| condition_is(p, "Ready", "True"),
-    );
+    cluster.wait_for_platform_ready(&operator);
     // Events about a cluster-scoped platform land in `default`.
     let created: Vec<Value> = events(&cluster.plane, "default", "shared")
         .into_iter()
@@ -176,24 +168,12 @@ fn kstatus_and_kubectl_wait_read_progress_readiness_and_failure_right() {
     }
 
     let operator = cluster.operator(&["--no-leader-election"]);
-    cluster.wait_for(
-        "chatbotplatform/shared",
-        None,
-        CONVERGE,
-        || operator.log_tail(),
-        |p| condition_is(p, "Ready", "True"),
-    );
+    cluster.wait_for_platform_ready(&operator);
     assert_eq!(
         kstatus(&cluster, "chatbotplatform/shared", None).0,
         "Current"
     );
-    cluster.wait_for(
-        "bcb/assistant",
-        Some("team-a"),
-        CONVERGE,
-        || operator.log_tail(),
-        |c| condition_is(c, "Synced", "True"),
-    );
+    cluster.wait_for_chatbot_synced(&operator);
     // Converged on AWS, but its tasks do not run (never, on the emulator).
     assert_eq!(
         kstatus(&cluster, "bcb/assistant", Some("team-a")).0,
@@ -223,13 +203,7 @@ fn kstatus_and_kubectl_wait_read_progress_readiness_and_failure_right() {
     // spec edit leaves Ready=True from generation 1, which neither kstatus nor
     // `kubectl wait` may take for the new spec.
     drop(operator);
-    cluster.kubectl(&[
-        "patch",
-        "chatbotplatform/shared",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"loadBalancer":{"idleTimeoutSeconds":90}}}"#,
-    ]);
+    cluster.edit_platform();
     assert_eq!(
         kstatus(&cluster, "chatbotplatform/shared", None).0,
         "InProgress"

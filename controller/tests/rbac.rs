@@ -34,19 +34,6 @@ const CHATBOTS: [(&str, &str); 3] = [
     ("team-c", "research"),
 ];
 
-fn kubectl_wait(cluster: &Cluster, operator: &Operator, args: &[&str]) {
-    let mut full = vec!["wait", "--timeout=300s"];
-    full.extend_from_slice(args);
-    let output = cluster.kubectl_output(&full);
-    assert!(
-        output.status.success(),
-        "kubectl {}: {}\n{}",
-        full.join(" "),
-        String::from_utf8_lossy(&output.stderr),
-        operator.log_tail()
-    );
-}
-
 /// Waits until an Event about `object` (`kind/name`) has repeated: its
 /// `series.count` is 2 or more.
 fn wait_for_repeated_event(
@@ -145,14 +132,12 @@ fn lifecycle_uses_exactly_what_the_chart_grants(watched: &[&str]) {
     // Everything converges: the platform Ready, the watched chatbots Synced.
     let examples = cluster.examples(&["platform.yaml", "chatbot.yaml", "teams.yaml"]);
     cluster.kubectl(&["apply", "-f", &examples]);
-    kubectl_wait(
-        &cluster,
+    cluster.kubectl_wait(
         &operator,
         &["--for=condition=Ready", "chatbotplatform/shared"],
     );
     for (namespace, name) in &reconciled {
-        kubectl_wait(
-            &cluster,
+        cluster.kubectl_wait(
             &operator,
             &[
                 "--for=condition=Synced",
@@ -164,17 +149,8 @@ fn lifecycle_uses_exactly_what_the_chart_grants(watched: &[&str]) {
     }
 
     // A spec edit.
-    cluster.kubectl(&[
-        "patch",
-        "bcb/assistant",
-        "-n",
-        "team-a",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"model":{"temperature":0.2}}}"#,
-    ]);
-    kubectl_wait(
-        &cluster,
+    cluster.edit_chatbot();
+    cluster.kubectl_wait(
         &operator,
         &[
             "--for=jsonpath={.status.observedGeneration}=2",
@@ -183,8 +159,7 @@ fn lifecycle_uses_exactly_what_the_chart_grants(watched: &[&str]) {
             "team-a",
         ],
     );
-    kubectl_wait(
-        &cluster,
+    cluster.kubectl_wait(
         &operator,
         &["--for=condition=Synced", "bcb/assistant", "-n", "team-a"],
     );
@@ -260,24 +235,19 @@ fn lifecycle_uses_exactly_what_the_chart_grants(watched: &[&str]) {
         if let Some(ns) = namespace {
             args.extend(["-n", ns]);
         }
-        kubectl_wait(&cluster, &operator, &args);
+        cluster.kubectl_wait(&operator, &args);
     }
 
     // Everything deleted, and gone (finalizers removed once AWS confirms).
     cluster.kubectl(&["delete", "-f", &examples, "--wait=false"]);
     cluster.kubectl(&["delete", "bcb/copy", "-n", "team-a", "--wait=false"]);
     for (namespace, name) in CHATBOTS.into_iter().chain([("team-a", "copy")]) {
-        kubectl_wait(
-            &cluster,
+        cluster.kubectl_wait(
             &operator,
             &["--for=delete", &format!("bcb/{name}"), "-n", namespace],
         );
     }
-    kubectl_wait(
-        &cluster,
-        &operator,
-        &["--for=delete", "chatbotplatform/shared"],
-    );
+    cluster.kubectl_wait(&operator, &["--for=delete", "chatbotplatform/shared"]);
     // Stopped as Kubernetes stops a pod: it hands the Lease back.
     let exit = operator.terminate(Duration::from_secs(60));
     assert!(exit.success(), "{exit}\n{}", operator.log_tail());

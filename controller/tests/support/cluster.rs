@@ -17,6 +17,10 @@ use testkit::{FaultProxy, Faults, KubeControlPlane, Moto};
 pub const PLACEHOLDER_CERTIFICATE: &str =
     "arn:aws:acm:us-west-2:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef";
 
+/// How long a test waits for the operator to converge: generous, the emulator
+/// answers at once, but the machine may be busy.
+pub const CONVERGE: Duration = Duration::from_secs(300);
+
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -54,18 +58,9 @@ pub struct Cluster {
 impl Cluster {
     /// Starts both sides.
     pub fn start() -> Self {
-        let plane = KubeControlPlane::start().unwrap();
-        install_crds(&plane);
-        let moto = Moto::start().unwrap();
-        let certificate = moto.certificate("*.example.com", "us-west-2").unwrap();
-        let dir = plane.dir().join("manifests");
-        std::fs::create_dir_all(&dir).unwrap();
-        Self {
-            plane,
-            moto,
-            certificate,
-            dir,
-        }
+        let cluster = Self::start_without_crds();
+        install_crds(&cluster.plane);
+        cluster
     }
 
     /// `kubectl args…` as the administrator; panics with stderr when it fails.
@@ -78,6 +73,21 @@ impl Cluster {
     /// `kubectl args…`, whatever its exit status.
     pub fn kubectl_output(&self, args: &[&str]) -> Output {
         self.plane.kubectl().args(args).output().unwrap()
+    }
+
+    /// `kubectl wait --timeout=300s <args>`; on failure the message holds
+    /// kubectl's error and the end of `operator`'s log.
+    pub fn kubectl_wait(&self, operator: &Operator, args: &[&str]) {
+        let mut full = vec!["wait", "--timeout=300s"];
+        full.extend_from_slice(args);
+        let output = self.kubectl_output(&full);
+        assert!(
+            output.status.success(),
+            "kubectl {}: {}\n{}",
+            full.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            operator.log_tail()
+        );
     }
 
     /// `kubectl apply -f -` of `yaml`.
@@ -123,6 +133,58 @@ impl Cluster {
         }
         let text = self.kubectl(&args);
         (!text.trim().is_empty()).then(|| serde_json::from_str(&text).unwrap())
+    }
+
+    /// Waits at most [`CONVERGE`] until the platform `shared` is Ready, and returns
+    /// it; panics with the end of `operator`'s log otherwise.
+    pub fn wait_for_platform_ready(&self, operator: &Operator) -> Value {
+        self.wait_for(
+            "chatbotplatform/shared",
+            None,
+            CONVERGE,
+            || operator.log_tail(),
+            |p| condition_is(p, "Ready", "True"),
+        )
+        .unwrap()
+    }
+
+    /// Waits at most [`CONVERGE`] until team A's chatbot `assistant` is Synced, and
+    /// returns it; panics with the end of `operator`'s log otherwise.
+    pub fn wait_for_chatbot_synced(&self, operator: &Operator) -> Value {
+        self.wait_for(
+            "bcb/assistant",
+            Some("team-a"),
+            CONVERGE,
+            || operator.log_tail(),
+            |c| condition_is(c, "Synced", "True"),
+        )
+        .unwrap()
+    }
+
+    /// A spec edit the controller must act on: the platform's load balancer idle
+    /// timeout to 90 s.
+    pub fn edit_platform(&self) {
+        self.kubectl(&[
+            "patch",
+            "chatbotplatform/shared",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"loadBalancer":{"idleTimeoutSeconds":90}}}"#,
+        ]);
+    }
+
+    /// A spec edit of team A's chatbot that drifts its task definition only: the
+    /// model's temperature to 0.2.
+    pub fn edit_chatbot(&self) {
+        self.kubectl(&[
+            "patch",
+            "bcb/assistant",
+            "-n",
+            "team-a",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"model":{"temperature":0.2}}}"#,
+        ]);
     }
 
     /// Polls `object` until `done` holds for it (`None`: it does not exist), at most
