@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cluster::{Cluster, Operator, OperatorSettings, condition_is, log_path};
+use support::cluster::{CONVERGE, Cluster, Operator, OperatorSettings, condition_is, log_path};
+use support::read_back;
 use testkit::{FaultProxy, Faults};
 
-const CONVERGE: Duration = Duration::from_secs(300);
 /// The Lease's duration (`run`'s, 15 s).
 const LEASE: Duration = Duration::from_secs(15);
 const LEASE_NAME: &str = "bedrock-chatbot-operator";
@@ -169,13 +169,7 @@ fn a_killed_leader_is_replaced_within_the_lease_duration() {
 
     // The new leader reconciles: a spec edit converges through its proxy alone.
     let leader_writes = leader.writes().len();
-    cluster.kubectl(&[
-        "patch",
-        "chatbotplatform/shared",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"loadBalancer":{"idleTimeoutSeconds":90}}}"#,
-    ]);
+    cluster.edit_platform();
     cluster.wait_for(
         "chatbotplatform/shared",
         None,
@@ -227,20 +221,10 @@ fn a_leader_cut_off_from_the_api_server_stops_its_aws_writes_before_anyone_could
     std::thread::sleep(Duration::from_secs(11));
     let aws = cluster.aws();
     support::cluster::block_on(async {
-        let arn = aws
-            .elbv2
-            .describe_load_balancers()
-            .names("bcb-shared")
-            .send()
-            .await
-            .unwrap()
-            .load_balancers()[0]
-            .load_balancer_arn()
-            .unwrap()
-            .to_string();
+        let balancer = read_back::load_balancer_named(&aws, "bcb-shared").await;
         aws.elbv2
             .modify_load_balancer_attributes()
-            .load_balancer_arn(arn)
+            .load_balancer_arn(balancer.load_balancer_arn().unwrap())
             .attributes(
                 aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
                     .key("idle_timeout.timeout_seconds")
@@ -276,27 +260,13 @@ fn a_leader_cut_off_from_the_api_server_stops_its_aws_writes_before_anyone_could
     let started = Instant::now();
     loop {
         let idle = support::cluster::block_on(async {
-            let arn = aws
-                .elbv2
-                .describe_load_balancers()
-                .names("bcb-shared")
-                .send()
-                .await
-                .unwrap()
-                .load_balancers()[0]
-                .load_balancer_arn()
-                .unwrap()
-                .to_string();
-            aws.elbv2
-                .describe_load_balancer_attributes()
-                .load_balancer_arn(arn)
-                .send()
-                .await
-                .unwrap()
-                .attributes()
-                .iter()
-                .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
-                .and_then(|a| a.value().map(str::to_string))
+            let balancer = read_back::load_balancer_named(&aws, "bcb-shared").await;
+            read_back::load_balancer_attribute(
+                &aws,
+                balancer.load_balancer_arn().unwrap(),
+                "idle_timeout.timeout_seconds",
+            )
+            .await
         });
         if idle.as_deref() == Some("60") {
             break;
@@ -389,13 +359,7 @@ fn a_holder_whose_clock_is_behind_keeps_its_live_lease() {
         "{:?}",
         stopped.elapsed()
     );
-    cluster.wait_for(
-        "chatbotplatform/shared",
-        None,
-        CONVERGE,
-        || a.operator.log_tail(),
-        |p| condition_is(p, "Ready", "True"),
-    );
+    cluster.wait_for_platform_ready(&a.operator);
 }
 
 /// The Lease requests of `user`, in order: (verb, holder in the answer).
