@@ -5,9 +5,9 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
+use crate::Result;
 use crate::desired::PlatformRef;
 use crate::desired::platform::Subnet;
-use crate::Result;
 
 /// A subnet as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
