@@ -552,7 +552,8 @@ async fn the_examples_on_aws_grant_least_privilege() {
         assert_eq!(network.security_groups(), std::slice::from_ref(&tasks_sg));
 
         // The task role: trusted by ECS tasks of this account, one inline policy,
-        // exactly the two invoke actions on exactly the configured model.
+        // exactly the two invoke actions on exactly the configured models (team A's
+        // example lets its users pick a second one, in a policy of its own).
         let role_arn = status.task_role_arn.clone().unwrap();
         let role_name = role_arn.rsplit('/').next().unwrap().to_string();
         assert!(task_roles.insert(role_arn.clone()), "one role per team");
@@ -561,7 +562,22 @@ async fn the_examples_on_aws_grant_least_privilege() {
         assert!(attached.is_empty(), "{namespace}: {attached:?}");
         let mut names = read_back::role_policy_names(&aws, &role_name).await;
         names.sort();
-        assert_eq!(names, ["attachments", "bedrock-invoke", "history-table"]);
+        let sonnet = "anthropic.claude-sonnet-4-20250514-v1:0";
+        let models: &[(&str, &str)] = if namespace == "team-a" {
+            &[
+                ("bedrock-invoke", sonnet),
+                (
+                    "bedrock-invoke-2",
+                    "anthropic.claude-haiku-4-5-20251001-v1:0",
+                ),
+            ]
+        } else {
+            &[("bedrock-invoke", sonnet)]
+        };
+        let mut expected_names = vec!["attachments", "history-table"];
+        expected_names.extend(models.iter().map(|(policy, _)| *policy));
+        expected_names.sort();
+        assert_eq!(names, expected_names, "{namespace}");
         // Its files: objects under its own prefix of the platform's bucket only —
         // no listing, no bucket setting, no other team's prefix.
         let files = inline_policy(&aws, &role_name, "attachments").await;
@@ -602,71 +618,74 @@ async fn the_examples_on_aws_grant_least_privilege() {
                 "{namespace}: {action}"
             );
         }
-        let policy = inline_policy(&aws, &role_name, "bedrock-invoke").await;
-        let statements = policy["Statement"].as_array().unwrap();
-        for statement in statements {
-            assert_eq!(statement["Effect"], "Allow");
-            assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
-            assert_eq!(
-                strings(&statement["Action"]),
-                [
-                    "bedrock:InvokeModel",
-                    "bedrock:InvokeModelWithResponseStream"
-                ],
-                "{namespace}"
-            );
-        }
-        // What each statement allows, and under which condition.
-        let granted: Vec<(BTreeSet<String>, Value)> = statements
-            .iter()
-            .map(|s| {
-                (
-                    strings(&s["Resource"]).into_iter().collect(),
-                    s.get("Condition").cloned().unwrap_or(Value::Null),
-                )
-            })
-            .collect();
-        let model = "anthropic.claude-sonnet-4-20250514-v1:0";
-        let expected: Vec<(BTreeSet<String>, Value)> = if namespace == "team-c" {
-            // An in-region model id: that model in the platform's region, no profile.
-            vec![(
-                [format!(
-                    "arn:aws:bedrock:us-west-2::foundation-model/{model}"
+        for (policy_name, model) in models {
+            let policy = inline_policy(&aws, &role_name, policy_name).await;
+            let statements = policy["Statement"].as_array().unwrap();
+            for statement in statements {
+                assert_eq!(statement["Effect"], "Allow");
+                assert!(
+                    statement.get("NotAction").is_none() && statement.get("NotResource").is_none()
+                );
+                assert_eq!(
+                    strings(&statement["Action"]),
+                    [
+                        "bedrock:InvokeModel",
+                        "bedrock:InvokeModelWithResponseStream"
+                    ],
+                    "{namespace}"
+                );
+            }
+            // What each statement allows, and under which condition.
+            let granted: Vec<(BTreeSet<String>, Value)> = statements
+                .iter()
+                .map(|s| {
+                    (
+                        strings(&s["Resource"]).into_iter().collect(),
+                        s.get("Condition").cloned().unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            let expected: Vec<(BTreeSet<String>, Value)> = if namespace == "team-c" {
+                // An in-region model id: that model in the platform's region, no profile.
+                vec![(
+                    [format!(
+                        "arn:aws:bedrock:us-west-2::foundation-model/{model}"
+                    )]
+                    .into(),
+                    Value::Null,
                 )]
-                .into(),
-                Value::Null,
-            )]
-        } else {
-            // The `us.` inference profile, and its foundation model in whichever
-            // region the profile routes to — only through that profile.
-            let profile =
-                format!("arn:aws:bedrock:us-west-2:{account}:inference-profile/us.{model}");
-            vec![
-                ([profile.clone()].into(), Value::Null),
-                (
-                    [format!("arn:aws:bedrock:*::foundation-model/{model}")].into(),
-                    json!({ "StringEquals": { "bedrock:InferenceProfileArn": profile } }),
-                ),
-            ]
-        };
-        assert_eq!(granted, expected, "{namespace}: {policy}");
-        // A wildcard only in a foundation model's region, and only under a condition
-        // naming the profile; never `Resource: "*"`.
-        for (resources, condition) in &granted {
-            for resource in resources {
-                assert_ne!(resource, "*");
-                if resource.contains('*') || resource.contains('?') {
-                    assert!(
-                        resource.starts_with("arn:aws:bedrock:*::foundation-model/")
-                            && !resource["arn:aws:bedrock:*".len()..].contains(['*', '?']),
-                        "{namespace}: {resource}"
-                    );
-                    assert!(
-                        condition["StringEquals"]["bedrock:InferenceProfileArn"]
-                            .as_str()
-                            .is_some_and(|p| !p.contains(['*', '?'])),
-                        "{namespace}: {resource} without a condition naming its profile"
-                    );
+            } else {
+                // The `us.` inference profile, and its foundation model in whichever
+                // region the profile routes to — only through that profile.
+                let profile =
+                    format!("arn:aws:bedrock:us-west-2:{account}:inference-profile/us.{model}");
+                vec![
+                    ([profile.clone()].into(), Value::Null),
+                    (
+                        [format!("arn:aws:bedrock:*::foundation-model/{model}")].into(),
+                        json!({ "StringEquals": { "bedrock:InferenceProfileArn": profile } }),
+                    ),
+                ]
+            };
+            assert_eq!(granted, expected, "{namespace}: {policy}");
+            // A wildcard only in a foundation model's region, and only under a condition
+            // naming the profile; never `Resource: "*"`.
+            for (resources, condition) in &granted {
+                for resource in resources {
+                    assert_ne!(resource, "*");
+                    if resource.contains('*') || resource.contains('?') {
+                        assert!(
+                            resource.starts_with("arn:aws:bedrock:*::foundation-model/")
+                                && !resource["arn:aws:bedrock:*".len()..].contains(['*', '?']),
+                            "{namespace}: {resource}"
+                        );
+                        assert!(
+                            condition["StringEquals"]["bedrock:InferenceProfileArn"]
+                                .as_str()
+                                .is_some_and(|p| !p.contains(['*', '?'])),
+                            "{namespace}: {resource} without a condition naming its profile"
+                        );
+                    }
                 }
             }
         }
