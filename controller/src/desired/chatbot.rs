@@ -1369,6 +1369,32 @@ mod tests {
         assert_eq!(model.choices[1].pricing, None);
     }
 
+    /// The task role's description says what it may invoke: every model users may
+    /// pick, not only the default.
+    #[test]
+    fn the_task_role_description_names_every_model_it_may_invoke() {
+        let mut chatbot = reference_chatbot();
+        let platform = platform::desired(&reference_platform(), "123456789012");
+        let one = desired(&chatbot, &platform).task_role.description;
+        assert!(
+            one.contains("invoke us.anthropic.claude-sonnet-4-20250514-v1:0 only"),
+            "{one}"
+        );
+        chatbot.spec.model.alternatives = vec![bedrock_chatbot_crds::AlternativeModel {
+            id: "amazon.nova-pro-v1:0".into(),
+            label: "Nova Pro".into(),
+            pricing: None,
+            inference_regions: vec![],
+        }];
+        let two = desired(&chatbot, &platform).task_role.description;
+        assert!(
+            two.contains(
+                "invoke us.anthropic.claude-sonnet-4-20250514-v1:0 and amazon.nova-pro-v1:0 only"
+            ),
+            "{two}"
+        );
+    }
+
     /// The environment the operator writes is exactly what the chat app accepts.
     #[test]
     fn container_environment_satisfies_the_chatbot_config_contract() {
