@@ -936,18 +936,47 @@ fn task_role(
         key: RefKey::TASK_ROLE.to_string(),
         name: names.named(64, Charset::Iam, "-task"),
         path: ROLE_PATH,
-        description: match history_table {
-            Some(_) => format!(
-                "Chatbot {namespace}/{name}: invoke {} only, keep its users' history",
-                model.id
-            ),
-            None => format!("Chatbot {namespace}/{name}: invoke {} only", model.id),
-        },
+        description: task_role_description(namespace, name, model, history_table.is_some()),
         trust_policy: iam::task_role_trust_policy(env),
         managed_policy_arns: Vec::new(),
         inline_policies: policies,
         // The platform's boundary, as its execution role has it.
         permissions_boundary: platform.execution_role.permissions_boundary.clone(),
+    }
+}
+
+/// What the task role is for: the models it may invoke (all of them, as users may
+/// pick any), and whether it keeps history. IAM takes at most 1,000 characters of
+/// description; a list of long model ids that would not fit is counted instead.
+fn task_role_description(
+    namespace: &str,
+    name: &str,
+    model: &bedrock_chatbot_crds::ModelSpec,
+    history: bool,
+) -> String {
+    const MOST: usize = 1000;
+    let mut models = model.id.clone();
+    if let Some((last, between)) = model.alternatives.split_last() {
+        for alternative in between {
+            models.push_str(", ");
+            models.push_str(&alternative.id);
+        }
+        models.push_str(" and ");
+        models.push_str(&last.id);
+    }
+    let history = if history {
+        ", keep its users' history"
+    } else {
+        ""
+    };
+    let description = format!("Chatbot {namespace}/{name}: invoke {models} only{history}");
+    if description.len() <= MOST {
+        description
+    } else {
+        format!(
+            "Chatbot {namespace}/{name}: invoke its {} models only{history}",
+            1 + model.alternatives.len()
+        )
     }
 }
 
@@ -1393,6 +1422,18 @@ mod tests {
             ),
             "{two}"
         );
+        // Ten long ids would not fit IAM's 1,000 characters: they are counted.
+        chatbot.spec.model.alternatives = (1..=9)
+            .map(|n| bedrock_chatbot_crds::AlternativeModel {
+                id: format!("amazon.{}-v{n}:0", "m".repeat(100)),
+                label: format!("Model {n}"),
+                pricing: None,
+                inference_regions: vec![],
+            })
+            .collect();
+        let many = desired(&chatbot, &platform).task_role.description;
+        assert!(many.len() <= 1000, "{many}");
+        assert!(many.contains("invoke its 10 models only"), "{many}");
     }
 
     /// The environment the operator writes is exactly what the chat app accepts.
