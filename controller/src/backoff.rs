@@ -11,7 +11,7 @@
 //! 2. **The engine, per resource step.** A step (observe, then create or update; or
 //!    delete) that still fails transiently — such a write, a bare 429 (which the
 //!    SDK's classifiers do not retry), or what outlived the SDK's attempts — is
-//!    repeated, up to [`STEP_ATTEMPTS`](crate::resources::STEP_ATTEMPTS) times.
+//!    repeated, up to [`STEP_ATTEMPTS`](crate::engine::STEP_ATTEMPTS) times.
 //!    Repeating the step, not the call, is what makes a write safe to repeat: the
 //!    step observes by ownership tags first and writes only if still needed. (Only
 //!    for unknown outcomes was tried: with three SDK attempts and a fifth of all
@@ -19,7 +19,7 @@
 //!    clean within its ten minutes.)
 //! 3. **AWS still propagating a change it accepted** (a new role, a new VPC): the
 //!    step waits for it, up to
-//!    [`PROPAGATION_BUDGET`](crate::resources::PROPAGATION_BUDGET).
+//!    [`PROPAGATION_BUDGET`](crate::engine::PROPAGATION_BUDGET).
 //! 4. **The next pass.** Any other failure leaves the resource (and what depends on
 //!    it) for the next pass, after a [`Backoff`]: in the cluster per object
 //!    ([`Requeue`], keyed by its [`ObjectRef`]: 5 s doubling to 5 min), in file mode

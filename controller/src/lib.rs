@@ -5,12 +5,11 @@
 pub mod admission;
 pub mod aws;
 pub mod backoff;
-pub mod controller;
 pub mod crd;
 pub mod desired;
 pub mod engine;
 pub mod file_mode;
-pub mod leader;
+pub mod in_cluster;
 pub mod manifest;
 pub mod metrics;
 pub mod plan;

@@ -11,7 +11,7 @@ use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use operator::desired::UNKNOWN_ACCOUNT;
 use operator::engine::Engine;
 use operator::telemetry::{self, LogFormat};
-use operator::{Error, controller, crd, file_mode, manifest, metrics, plan, progress};
+use operator::{Error, crd, file_mode, in_cluster, manifest, metrics, plan, progress};
 
 /// Gives every team its own secure Amazon Bedrock chatbot, declared as Kubernetes
 /// objects.
@@ -339,7 +339,7 @@ async fn run_aws(command: Command) -> Result<(), Error> {
 
 /// `run`: the in-cluster controller.
 async fn run_controller(args: RunArgs) -> Result<(), Error> {
-    let settings = controller::Settings {
+    let settings = in_cluster::Settings {
         namespaces: args
             .namespaces
             .into_iter()
@@ -352,7 +352,7 @@ async fn run_controller(args: RunArgs) -> Result<(), Error> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace_seconds),
     };
     let election =
-        (args.leader_election && !args.no_leader_election).then(|| controller::Election {
+        (args.leader_election && !args.no_leader_election).then(|| in_cluster::Election {
             namespace: args.lease_namespace,
             name: args.lease_name,
             identity: std::env::var("POD_NAME")
@@ -368,7 +368,7 @@ async fn run_controller(args: RunArgs) -> Result<(), Error> {
     tracing::info!(addr = %args.metrics_addr, ?settings, leader_election = election.is_some(), "starting");
     let client = kube::Client::try_default().await.map_err(Error::Kube)?;
     let sdk = operator::aws::load_config().await;
-    let result = controller::run(client, sdk, settings, election, health).await;
+    let result = in_cluster::run(client, sdk, settings, election, health).await;
     let _ = stop_tx.send(());
     let _ = server.await;
     result

@@ -2115,7 +2115,8 @@ async fn the_attachments_bucket_is_locked_down_restored_and_emptied_before_delet
 #[tokio::test]
 async fn a_bucket_is_created_in_either_kind_of_region_and_a_repeated_create_is_ours() {
     use operator::desired::{Environment, Owner, owner_tags};
-    use operator::resources::{Refs, Resource, Scope, converge};
+    use operator::engine::converge;
+    use operator::resources::{Refs, Resource, Scope};
     let (_moto, engine, recorder) = engine();
     let owner = Owner::ChatbotPlatform {
         name: "shared".into(),

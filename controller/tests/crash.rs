@@ -644,7 +644,7 @@ mod in_cluster {
     use kube::runtime::reflector;
     use kube::runtime::watcher;
     use operator::Error;
-    use operator::controller::{Context, FINALIZER, Settings, reconciler};
+    use operator::in_cluster::{Context, FINALIZER, Settings, reconciler};
     use operator::metrics::Metrics;
     use serde_json::{Value, json};
 

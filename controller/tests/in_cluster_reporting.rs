@@ -65,7 +65,7 @@ fn each_aws_resource_created_is_an_event_of_its_own() {
 #[test]
 fn the_same_outcome_repeated_is_one_event_with_a_count() {
     use kube::runtime::events::{Event, EventType, Reporter};
-    use operator::controller::events::Publisher;
+    use operator::in_cluster::events::Publisher;
 
     let plane = testkit::KubeControlPlane::shared().unwrap();
     let namespace = plane.namespace("events").unwrap();

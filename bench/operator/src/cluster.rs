@@ -1,4 +1,4 @@
-//! In-cluster mode at scale: the real controller (`operator::controller::run`)
+//! In-cluster mode at scale: the real controller (`operator::in_cluster::run`)
 //! against an in-process fake API server that holds one Ready platform and N
 //! chatbots, answers list (with pages) and watch (open, no changes) requests, and
 //! accepts Events. The controller runs with `--dry-run`: every reconcile admits
@@ -18,7 +18,7 @@ use aws_types::region::Region;
 use bytes::Bytes;
 use http::{Request, Response};
 use kube::client::Body;
-use operator::controller::{self, Settings};
+use operator::in_cluster::{self, Settings};
 use operator::metrics::{Health, Metrics};
 use serde::{Deserialize, Serialize};
 
@@ -268,7 +268,7 @@ pub async fn run(count: usize) -> Result<Figures, BoxError> {
     };
     let concurrency = settings.concurrency;
     let health = Arc::new(Health::new(Arc::new(Metrics::default())));
-    tokio::spawn(controller::run(client, sdk, settings, None, health));
+    tokio::spawn(in_cluster::run(client, sdk, settings, None, health));
 
     let deadline = Instant::now() + Duration::from_secs(300);
     while state.distinct() < count {

@@ -217,7 +217,7 @@ fn markdown(profile: &str, scales: &[scale::Figures], cluster: &cluster::Figures
     let _ = writeln!(md, "### In-cluster mode, {} chatbots\n", cluster.objects);
     let _ = writeln!(
         md,
-        "The real controller (`operator::controller::run`, {} reconciles at a time per kind) \
+        "The real controller (`operator::in_cluster::run`, {} reconciles at a time per kind) \
          against an in-process fake API server that serves {} Ready `ChatbotPlatform`s and {} \
          `BedrockChatbot`s (100 per platform, the most one HTTPS listener's rules allow; list in pages of 500, watches that stay open without changes, \
          Events accepted), with `--dry-run`: each reconcile admits the object (schema and CEL), \

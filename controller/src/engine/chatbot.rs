@@ -14,6 +14,7 @@ use bedrock_chatbot_crds::{
 
 pub use super::Deletion;
 use super::{Engine, Pass, Teardown, conditions, deletion_scope};
+use super::{find, remove};
 use crate::desired::RefKey;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
 use crate::desired::chatbot::{
@@ -24,7 +25,7 @@ use crate::desired::platform::{
 };
 use crate::resources::service::ObservedService;
 use crate::resources::task_definition::ObservedTaskDefinition;
-use crate::resources::{Event, Outcome, Progress, Refs, Resource, Scope, find, remove};
+use crate::resources::{Event, Outcome, Progress, Refs, Resource, Scope};
 use crate::{Error, Result};
 
 /// A look-up before deleting: when what the resource lives in is gone (the

@@ -6,6 +6,7 @@
 pub mod chatbot;
 pub mod conditions;
 pub mod platform;
+pub mod step;
 pub mod zones;
 
 use std::collections::BTreeMap;
@@ -17,9 +18,9 @@ use bedrock_chatbot_crds::DeletionPolicy;
 use crate::Result;
 use crate::aws::{Aws, CallLog, Fence, PassReads, PassScope};
 use crate::desired::{Owner, Tags};
-use crate::resources::{
-    Converged, Event, Outcome, Progress, Refs, Resource, Scope, converge, find, remove,
-};
+pub use step::{Converged, PROPAGATION_BUDGET, STEP_ATTEMPTS, converge, find, remove};
+
+use crate::resources::{Event, Outcome, Progress, Refs, Resource, Scope};
 
 /// Shared by every pass: one AWS configuration, one call log, one progress sink.
 #[derive(Clone)]

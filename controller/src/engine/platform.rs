@@ -8,13 +8,14 @@ use bedrock_chatbot_crds::{
 };
 
 pub use super::Deletion;
+use super::find;
 use super::{Engine, Pass, Teardown, conditions, deletion_scope};
 use crate::Result;
 use crate::aws::ErrorClass;
 use crate::desired::RefKey;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
-use crate::resources::{Refs, Scope, find};
+use crate::resources::{Refs, Scope};
 
 /// Where a platform stands after a pass.
 #[derive(Clone, Debug)]

@@ -4,9 +4,9 @@
 
 use aws_sdk_ec2::types::Tag;
 
-use super::Removal;
 use crate::aws::{AwsError, ErrorClass};
 use crate::desired::{Owner, TAG_COMPONENT, TAG_OWNER};
+use crate::resources::Removal;
 use crate::{Error, Result};
 
 /// Whether `tags` mark a resource as component `component` of `owner`.

@@ -11,13 +11,14 @@
 //! Kubernetes Event ([`events`]). What differs between the kinds is their
 //! [`reconciler::Kind`] ([`platform`], [`chatbot`]). This module holds what every
 //! reconcile shares ([`Context`]: the caches, the engine, the Event publisher, the
-//! metrics) and [`run`], which wires the controllers, the leader Lease and the
-//! shutdown.
+//! metrics) and [`run`], which wires the controllers, the leader Lease ([`leader`])
+//! and the shutdown.
 
 pub mod chatbot;
 pub mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod leader;
 pub mod platform;
 pub mod reconciler;
 pub mod status;
@@ -46,7 +47,7 @@ use crate::aws::Fence;
 use crate::backoff::{Backoff, Requeue, jitter};
 use crate::desired::Owner;
 use crate::engine::{Engine, conditions};
-use crate::leader::{LeaseLock, Timing};
+use crate::in_cluster::leader::{LeaseLock, Timing};
 use crate::metrics::{Health, Metrics, Phase, Refresh};
 use crate::resources::{Event as Progressed, Outcome, Progress};
 use crate::validation::{self, FieldProblem, Subject};

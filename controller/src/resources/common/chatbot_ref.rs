@@ -2,9 +2,9 @@
 //! through the same [`Refs`] as the platform's ids, under the component key of the
 //! resource it names, so a module never needs to know who converged what.
 
-use super::Refs;
 use crate::desired::RefKey;
 use crate::desired::chatbot::{ChatbotRef, Input};
+use crate::resources::Refs;
 use crate::{Error, Result};
 
 /// The [`Refs`] key of `reference`: the component key of the resource it names,

@@ -347,7 +347,7 @@ mod tests {
     use k8s_openapi::jiff::SignedDuration;
 
     use super::*;
-    use crate::controller::fixtures::{ApiServer, respond};
+    use crate::in_cluster::fixtures::{ApiServer, respond};
 
     const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases";
 

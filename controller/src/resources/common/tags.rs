@@ -3,8 +3,8 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use super::{Ctx, Drift};
 use crate::desired::{Owner, TAG_COMPONENT, TAG_OWNER, Tags, resource_tags};
+use crate::resources::{Ctx, Drift};
 use crate::{Error, Result};
 
 /// The tags of one resource: its owner's plus its component key and `Name`.
