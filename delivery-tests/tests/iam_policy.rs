@@ -312,7 +312,7 @@ fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
 fn actions_in_source() -> BTreeSet<String> {
     let sdk = sdk_sources();
     let mut files = Vec::new();
-    rust_files(&repo().join("controller/src"), &mut files);
+    rust_files(&repo().join("operator/src"), &mut files);
     let mut actions = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
