@@ -5,12 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::desired::chatbot::{self, ChatbotDesired, RuleMatch, RuleThen};
-use crate::desired::platform::{
-    self, DefaultAction, EndpointKind, Network, Peer, PlatformDesired, Role, SecurityGroupRule,
-};
+use crate::desired::chatbot::{self, ChatbotDesired};
+use crate::desired::platform::{self, Network, PlatformDesired};
 use crate::manifest::Manifests;
-use crate::resources::Resource;
+use crate::resources::{Planned, Resource};
 
 /// A platform's desired state and its chatbots'.
 #[derive(Clone, Debug, Serialize)]
@@ -117,22 +115,9 @@ fn row_of<R: Resource>(resource: &R, detail: impl Into<String>) -> Row {
     row(R::KIND, resource.name(), detail)
 }
 
-/// How a desired resource shows in the plan: one row of its [`Resource::KIND`].
-/// A new resource implements it and adds one line to [`platform_rows`] or
-/// [`chatbot_rows`].
-trait Planned: Resource {
-    /// The settings that matter, in a few words.
-    fn detail(&self) -> String;
-
-    /// The name shown: [`Resource::name`] unless the row names it otherwise.
-    fn shown_name(&self) -> String {
-        self.name().to_string()
-    }
-
-    /// The row.
-    fn row(&self) -> Row {
-        row(Self::KIND, self.shown_name(), self.detail())
-    }
+/// The row of a resource, as it says itself ([`Planned`]).
+fn planned<P: Planned>(resource: &P) -> Row {
+    row(P::KIND, resource.shown_name(), resource.detail())
 }
 
 fn write_rows(out: &mut String, indent: &str, rows: &[Row]) {
@@ -147,213 +132,12 @@ fn write_rows(out: &mut String, indent: &str, rows: &[Row]) {
     }
 }
 
-fn rules(rules: &[SecurityGroupRule], direction: &str) -> String {
-    if rules.is_empty() {
-        return format!("{direction}: none");
-    }
-    let list: Vec<String> = rules
-        .iter()
-        .map(|r| match &r.peer {
-            Peer::Cidr(cidr) => format!("{} {cidr}", r.port),
-            Peer::SecurityGroup(sg) => format!("{} {sg}", r.port),
-        })
-        .collect();
-    format!("{direction}: {}", list.join(", "))
-}
-
-fn on_off(on: bool) -> &'static str {
-    if on { "on" } else { "off" }
-}
-
-impl Planned for platform::Vpc {
-    fn detail(&self) -> String {
-        format!("{}, DNS support + hostnames", self.cidr)
-    }
-}
-
-impl Planned for platform::InternetGateway {
-    fn detail(&self) -> String {
-        "attached to the VPC".into()
-    }
-}
-
-impl Planned for platform::NatGateway {
-    fn detail(&self) -> String {
-        format!("in {}", self.subnet)
-    }
-}
-
-impl Planned for platform::RouteTable {
-    fn detail(&self) -> String {
-        let routes: Vec<String> = self
-            .routes
-            .iter()
-            .map(|r| format!("{} → {}", r.destination, r.target))
-            .collect();
-        let subnets: Vec<String> = self.subnets.iter().map(ToString::to_string).collect();
-        let routes = if routes.is_empty() {
-            "local only".to_string()
-        } else {
-            routes.join(", ")
-        };
-        format!("{routes}; for {}", subnets.join(", "))
-    }
-}
-
-impl Planned for platform::SecurityGroup {
-    fn detail(&self) -> String {
-        format!(
-            "{}; {}",
-            rules(&self.ingress, "in"),
-            rules(&self.egress, "out")
-        )
-    }
-}
-
-impl Planned for platform::VpcEndpoint {
-    fn detail(&self) -> String {
-        match &self.kind {
-            EndpointKind::Interface {
-                private_dns,
-                security_group,
-                ..
-            } => format!(
-                "{}, interface in private subnets, private DNS {}, {security_group}",
-                self.service_name,
-                on_off(*private_dns)
-            ),
-            EndpointKind::Gateway { route_tables } => format!(
-                "{}, gateway in {} route table(s)",
-                self.service_name,
-                route_tables.len()
-            ),
-        }
-    }
-}
-
-impl Planned for platform::LoadBalancer {
-    fn detail(&self) -> String {
-        let attributes: Vec<String> = self
-            .attributes
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("{}, {}", self.scheme, attributes.join(", "))
-    }
-}
-
-impl Planned for platform::Listener {
-    fn shown_name(&self) -> String {
-        format!("{}:{}", self.protocol, self.port)
-    }
-
-    fn detail(&self) -> String {
-        let action = match &self.default_action {
-            DefaultAction::FixedResponse(response) => {
-                format!("default: fixed {}", response.status_code)
-            }
-            DefaultAction::RedirectToHttps { status_code } => {
-                format!("redirect to HTTPS:443 ({status_code})")
-            }
-        };
-        let tls = self
-            .ssl_policy
-            .as_ref()
-            .map(|policy| {
-                format!(
-                    "{policy}, certificate {}; ",
-                    self.certificate_arn.as_deref().unwrap_or("")
-                )
-            })
-            .unwrap_or_default();
-        format!("{tls}{action}")
-    }
-}
-
-impl Planned for chatbot::ListenerRule {
-    fn shown_name(&self) -> String {
-        match self.priority {
-            Some(priority) => format!("priority {priority}"),
-            None => format!(
-                "priority: lowest free from {}",
-                chatbot::FIRST_TEAM_PRIORITY
-            ),
-        }
-    }
-
-    fn detail(&self) -> String {
-        let condition = match &self.condition {
-            RuleMatch::HostHeader(host) => format!("host {host}"),
-            RuleMatch::PathPattern(path) => format!("path {path} (any host)"),
-        };
-        let action = match &self.action {
-            RuleThen::SignInThenForward { .. } => "authenticate-cognito → forward".to_string(),
-            RuleThen::FixedResponse(response) => format!(
-                "fixed {} {}, no sign-in",
-                response.status_code, response.content_type
-            ),
-        };
-        format!("{condition} → {action}, on {}", self.listener)
-    }
-}
-
-impl Planned for platform::EcsCluster {
-    fn detail(&self) -> String {
-        let providers: Vec<&str> = self.capacity_providers.iter().map(|p| p.as_str()).collect();
-        format!(
-            "{}, Container Insights {}",
-            providers.join(" "),
-            on_off(self.container_insights)
-        )
-    }
-}
-
-impl Planned for Role {
-    fn detail(&self) -> String {
-        let mut grants: Vec<String> = self
-            .managed_policy_arns
-            .iter()
-            .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_string())
-            .collect();
-        for (name, policy) in &self.inline_policies {
-            for statement in &policy.statement {
-                grants.push(format!(
-                    "{name}: {} on {} ARN(s)",
-                    statement.action.join(" + "),
-                    statement.resource.len()
-                ));
-            }
-        }
-        format!("trusted by ecs-tasks; {}", grants.join("; "))
-    }
-}
-
-impl Planned for platform::EcrRepository {
-    fn detail(&self) -> String {
-        format!(
-            "{}, scan on push {}, {}",
-            self.image_tag_mutability,
-            on_off(self.scan_on_push),
-            self.encryption
-        )
-    }
-}
-
-impl Planned for platform::AttachmentsBucket {
-    fn detail(&self) -> String {
-        format!(
-            "attachments, a prefix per chatbot; {}, public access blocked, TLS only, {}, unfinished uploads and old versions removed after {} day(s)",
-            self.encryption, self.object_ownership, self.cleanup_days
-        )
-    }
-}
-
 fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
     let mut rows = Vec::new();
     match &p.network {
         Network::Managed(net) => {
-            rows.push(net.vpc.row());
-            rows.push(net.internet_gateway.row());
+            rows.push(planned(&net.vpc));
+            rows.push(planned(&net.internet_gateway));
             for (subnet, tier) in net
                 .public_subnets
                 .iter()
@@ -365,9 +149,9 @@ fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
             }
             for nat in &net.nat_gateways {
                 rows.push(row_of(&nat.elastic_ip(), format!("for {}", nat.key)));
-                rows.push(nat.row());
+                rows.push(planned(nat));
             }
-            rows.extend(net.route_tables.iter().map(Planned::row));
+            rows.extend(net.route_tables.iter().map(planned));
         }
         Network::Existing(existing) => rows.push(row(
             "Existing VPC",
@@ -379,126 +163,28 @@ fn platform_rows(p: &PlatformDesired) -> Vec<Row> {
             ),
         )),
     }
-    rows.extend(p.security_groups.iter().map(Planned::row));
-    rows.extend(p.vpc_endpoints.iter().map(Planned::row));
-    rows.push(p.load_balancer.row());
-    rows.extend(p.listeners.iter().map(Planned::row));
-    rows.push(p.signed_out_rule.row());
-    rows.push(p.cluster.row());
-    rows.push(p.execution_role.row());
-    rows.extend(p.ecr_repository.iter().map(Planned::row));
-    rows.push(p.attachments_bucket.row());
+    rows.extend(p.security_groups.iter().map(planned));
+    rows.extend(p.vpc_endpoints.iter().map(planned));
+    rows.push(planned(&p.load_balancer));
+    rows.extend(p.listeners.iter().map(planned));
+    rows.push(planned(&p.signed_out_rule));
+    rows.push(planned(&p.cluster));
+    rows.push(planned(&p.execution_role));
+    rows.extend(p.ecr_repository.iter().map(planned));
+    rows.push(planned(&p.attachments_bucket));
     rows
-}
-
-impl Planned for chatbot::UserPool {
-    fn detail(&self) -> String {
-        format!(
-            "MFA {} (TOTP), passwords ≥ {} with upper/lower/digit/symbol, recovery by email, {}",
-            self.mfa_configuration,
-            self.password_policy.minimum_length,
-            if self.admin_create_user_only {
-                "admin-created users"
-            } else {
-                "self sign-up"
-            }
-        )
-    }
-}
-
-impl Planned for chatbot::UserPoolDomain {
-    fn detail(&self) -> String {
-        self.url.clone()
-    }
-}
-
-impl Planned for chatbot::UserPoolClient {
-    fn detail(&self) -> String {
-        format!(
-            "secret, {} grant, scopes {}, callback {}",
-            self.allowed_oauth_flows.join(" "),
-            self.allowed_oauth_scopes.join(" "),
-            self.callback_urls.join(" ")
-        )
-    }
-}
-
-impl Planned for chatbot::TargetGroup {
-    fn detail(&self) -> String {
-        let hc = &self.health_check;
-        format!(
-            "{} {}:{}, health {} every {}s (timeout {}s, {}/{})",
-            self.target_type,
-            self.protocol,
-            self.port,
-            hc.path,
-            hc.interval_seconds,
-            hc.timeout_seconds,
-            hc.healthy_threshold,
-            hc.unhealthy_threshold
-        )
-    }
-}
-
-impl Planned for chatbot::LogGroup {
-    fn detail(&self) -> String {
-        format!("retention {} days", self.retention_days)
-    }
-}
-
-impl Planned for chatbot::HistoryTable {
-    fn detail(&self) -> String {
-        format!(
-            "conversations per user, on demand, KMS (aws/dynamodb), point-in-time recovery {}, {}",
-            on_off(self.point_in_time_recovery),
-            match self.retention_days {
-                0 => "kept until deleted".to_string(),
-                days => format!("items expire {days} days after they are written"),
-            }
-        )
-    }
-}
-
-impl Planned for chatbot::TaskDefinition {
-    fn detail(&self) -> String {
-        format!(
-            "{} CPU / {} MiB, {}, {}, image {}",
-            self.cpu, self.memory, self.cpu_architecture, self.network_mode, self.container.image
-        )
-    }
-}
-
-impl Planned for chatbot::Service {
-    fn detail(&self) -> String {
-        format!(
-            "{} task(s), {}, private subnets, public IP {}, grace {}s, circuit breaker + rollback",
-            self.desired_count,
-            self.launch_type,
-            on_off(self.assign_public_ip),
-            self.health_check_grace_period_seconds
-        )
-    }
-}
-
-impl Planned for chatbot::Scaling {
-    fn detail(&self) -> String {
-        format!(
-            "{}-{} tasks, {} at {}%",
-            self.min_capacity, self.max_capacity, self.metric, self.target_value
-        )
-    }
 }
 
 fn chatbot_rows(c: &ChatbotDesired) -> Vec<Row> {
     let mut rows = vec![
-        c.user_pool.row(),
-        c.user_pool_domain.row(),
-        c.user_pool_client.row(),
-        c.target_group.row(),
-        c.listener_rule.row(),
-        c.log_group.row(),
+        planned(&c.user_pool),
+        planned(&c.user_pool_domain),
+        planned(&c.user_pool_client),
+        planned(&c.target_group),
+        planned(&c.listener_rule),
+        planned(&c.log_group),
     ];
-    rows.extend(c.history_table.iter().map(Planned::row));
+    rows.extend(c.history_table.iter().map(planned));
     if let Some(files) = &c.attachments {
         // The files' place, and how long they stay (a rule of its own on AWS).
         let detail = match &c.attachments_expiry {
@@ -514,9 +200,9 @@ fn chatbot_rows(c: &ChatbotDesired) -> Vec<Row> {
             detail,
         ));
     }
-    rows.push(c.task_role.row());
-    rows.push(c.task_definition.row());
-    rows.push(c.service.row());
-    rows.extend(c.scaling.iter().map(Planned::row));
+    rows.push(planned(&c.task_role));
+    rows.push(planned(&c.task_definition));
+    rows.push(planned(&c.service));
+    rows.extend(c.scaling.iter().map(planned));
     rows
 }

@@ -42,7 +42,7 @@ use aws_sdk_s3::types::{
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use super::{Ctx, Drift, Removal, Resource, Write, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, Write, tags};
 use crate::aws::AwsError;
 use crate::desired::Tags;
 use crate::desired::chatbot::{AttachmentsExpiry, AttachmentsPrefix};
@@ -929,4 +929,13 @@ fn taken_by_another_account(bucket: &str) -> Error {
 
 fn build_error(operation: &'static str, error: &impl std::fmt::Display) -> Error {
     Error::Aws(AwsError::unexpected("s3", operation, &error.to_string()))
+}
+
+impl Planned for AttachmentsBucket {
+    fn detail(&self) -> String {
+        format!(
+            "attachments, a prefix per chatbot; {}, public access blocked, TLS only, {}, unfinished uploads and old versions removed after {} day(s)",
+            self.encryption, self.object_ownership, self.cleanup_days
+        )
+    }
 }

@@ -7,7 +7,7 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName,
 };
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource, on_off, tags};
 use crate::aws::AwsError;
 use crate::desired::platform::EcsCluster;
 use crate::{Error, Result};
@@ -236,5 +236,16 @@ impl EcsCluster {
             .name(ClusterSettingName::ContainerInsights)
             .value(self.insights_value())
             .build()
+    }
+}
+
+impl Planned for EcsCluster {
+    fn detail(&self) -> String {
+        let providers: Vec<&str> = self.capacity_providers.iter().map(|p| p.as_str()).collect();
+        format!(
+            "{}, Container Insights {}",
+            providers.join(" "),
+            on_off(self.container_insights)
+        )
     }
 }

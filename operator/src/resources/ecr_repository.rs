@@ -9,7 +9,7 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability, Tag,
 };
 
-use super::{Ctx, Drift, Removal, Resource, check_fixed, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, check_fixed, on_off, tags};
 use crate::aws::{AwsError, or_absent};
 use crate::desired::platform::EcrRepository;
 use crate::{Error, Result};
@@ -244,4 +244,15 @@ impl EcrRepository {
 
 fn unexpected(operation: &'static str, message: &str) -> Error {
     Error::Aws(AwsError::unexpected("ecr", operation, message))
+}
+
+impl Planned for EcrRepository {
+    fn detail(&self) -> String {
+        format!(
+            "{}, scan on push {}, {}",
+            self.image_tag_mutability,
+            on_off(self.scan_on_push),
+            self.encryption
+        )
+    }
 }

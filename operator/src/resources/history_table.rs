@@ -26,7 +26,7 @@ use bedrock_chatbot::history_table::{
     BY_UPDATED_INDEX, EXPIRES_AT, PARTITION_KEY, SORT_KEY, UPDATED_AT,
 };
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, tags};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource, on_off, tags};
 use crate::aws::{AwsError, ErrorClass, or_absent};
 use crate::desired::Tags;
 use crate::desired::chatbot::HistoryTable;
@@ -533,4 +533,17 @@ fn unexpected(operation: &'static str) -> Error {
         operation,
         "the answer holds no table description",
     ))
+}
+
+impl Planned for HistoryTable {
+    fn detail(&self) -> String {
+        format!(
+            "conversations per user, on demand, KMS (aws/dynamodb), point-in-time recovery {}, {}",
+            on_off(self.point_in_time_recovery),
+            match self.retention_days {
+                0 => "kept until deleted".to_string(),
+                days => format!("items expire {days} days after they are written"),
+            }
+        )
+    }
 }

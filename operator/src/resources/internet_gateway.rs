@@ -4,7 +4,7 @@
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::ResourceType;
 
-use super::{Ctx, Drift, Removal, Resource, ec2, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, ec2, tags};
 use crate::Result;
 use crate::desired::PlatformRef;
 use crate::desired::platform::InternetGateway;
@@ -197,4 +197,10 @@ fn vpcs_of(gateway: &aws_sdk_ec2::types::InternetGateway) -> Vec<String> {
         .iter()
         .filter_map(|a| a.vpc_id().map(str::to_string))
         .collect()
+}
+
+impl Planned for InternetGateway {
+    fn detail(&self) -> String {
+        "attached to the VPC".into()
+    }
 }

@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionConfig, RedirectActionStatusCodeEnum,
 };
 
-use super::{Ctx, Drift, Removal, Resource, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, tags};
 use crate::aws::AwsError;
 use crate::desired::PlatformRef;
 use crate::desired::aws_enums::Protocol;
@@ -344,6 +344,34 @@ impl Listener {
         self.certificate_arn
             .as_ref()
             .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()])
+    }
+}
+
+impl Planned for Listener {
+    fn shown_name(&self) -> String {
+        format!("{}:{}", self.protocol, self.port)
+    }
+
+    fn detail(&self) -> String {
+        let action = match &self.default_action {
+            DefaultAction::FixedResponse(response) => {
+                format!("default: fixed {}", response.status_code)
+            }
+            DefaultAction::RedirectToHttps { status_code } => {
+                format!("redirect to HTTPS:443 ({status_code})")
+            }
+        };
+        let tls = self
+            .ssl_policy
+            .as_ref()
+            .map(|policy| {
+                format!(
+                    "{policy}, certificate {}; ",
+                    self.certificate_arn.as_deref().unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
+        format!("{tls}{action}")
     }
 }
 

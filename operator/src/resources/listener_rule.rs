@@ -23,7 +23,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::listener::ListenerAction;
-use super::{Ctx, Drift, Removal, Resource, Write, chatbot_ref, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, Write, chatbot_ref, tags};
 use crate::aws::{AwsError, ErrorClass, or_absent};
 use crate::desired::chatbot::{
     FIRST_TEAM_PRIORITY, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen,
@@ -706,6 +706,33 @@ fn unexpected(operation: &'static str, message: &str) -> Error {
         operation,
         message,
     ))
+}
+
+impl Planned for ListenerRule {
+    fn shown_name(&self) -> String {
+        match self.priority {
+            Some(priority) => format!("priority {priority}"),
+            None => format!(
+                "priority: lowest free from {}",
+                crate::desired::chatbot::FIRST_TEAM_PRIORITY
+            ),
+        }
+    }
+
+    fn detail(&self) -> String {
+        let condition = match &self.condition {
+            RuleMatch::HostHeader(host) => format!("host {host}"),
+            RuleMatch::PathPattern(path) => format!("path {path} (any host)"),
+        };
+        let action = match &self.action {
+            RuleThen::SignInThenForward { .. } => "authenticate-cognito → forward".to_string(),
+            RuleThen::FixedResponse(response) => format!(
+                "fixed {} {}, no sign-in",
+                response.status_code, response.content_type
+            ),
+        };
+        format!("{condition} → {action}, on {}", self.listener)
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
 };
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, tags};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource, check_fixed, tags};
 use crate::aws::{AwsError, or_absent};
 use crate::desired::platform::LoadBalancer;
 use crate::desired::{PlatformRef, Tags};
@@ -277,4 +277,15 @@ impl LoadBalancer {
 
 fn unexpected(operation: &'static str, message: &str) -> Error {
     Error::Aws(AwsError::unexpected("elbv2", operation, message))
+}
+
+impl Planned for LoadBalancer {
+    fn detail(&self) -> String {
+        let attributes: Vec<String> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{}, {}", self.scheme, attributes.join(", "))
+    }
 }

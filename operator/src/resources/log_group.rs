@@ -4,7 +4,7 @@
 
 use aws_sdk_cloudwatchlogs::types::LogGroup as LogGroupSdk;
 
-use super::{Ctx, Drift, Removal, Resource, Write, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, Write, tags};
 use crate::desired::chatbot::LogGroup;
 use crate::{Error, Result};
 
@@ -187,4 +187,10 @@ async fn listed_groups(ctx: Ctx<'_>, prefix: &str) -> Result<Vec<LogGroupSdk>> {
             Ok(groups)
         })
         .await
+}
+
+impl Planned for LogGroup {
+    fn detail(&self) -> String {
+        format!("retention {} days", self.retention_days)
+    }
 }

@@ -304,6 +304,24 @@ pub trait Resource {
     }
 }
 
+/// How a desired resource shows in `plan`: its [`Resource::KIND`], the name shown
+/// and the settings that matter, in a few words. Each resource module says its own,
+/// beside how it converges; `plan` lists them in the engine's order.
+pub trait Planned: Resource {
+    /// The settings that matter, in a few words.
+    fn detail(&self) -> String;
+
+    /// The name shown: [`Resource::name`] unless the row names it otherwise.
+    fn shown_name(&self) -> String {
+        self.name().to_string()
+    }
+}
+
+/// "on" or "off", as `plan` shows a switch.
+pub(crate) fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
 /// A write of the engine to a resource (see [`Resource::listing`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Write {

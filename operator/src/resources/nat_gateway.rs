@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource, check_fixed, ec2, tags};
 use crate::desired::RefKey;
 use crate::desired::platform::NatGateway;
 use crate::{Error, Result};
@@ -333,5 +333,11 @@ impl NatGateway {
             .get(&RefKey::component(self.elastic_ip_key.clone()))
             .map(str::to_string)
             .ok_or_else(|| Error::Unresolved(self.elastic_ip_key.clone()))
+    }
+}
+
+impl Planned for NatGateway {
+    fn detail(&self) -> String {
+        format!("in {}", self.subnet)
     }
 }

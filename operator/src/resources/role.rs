@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use aws_sdk_iam::operation::get_role::GetRoleError;
 use aws_sdk_iam::types::Tag;
 
-use super::{Ctx, Drift, Removal, Resource, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, tags};
 use crate::Result;
 use crate::aws::or_absent;
 use crate::desired::platform::Role;
@@ -333,6 +333,26 @@ fn policy_json(document: &str) -> serde_json::Value {
 
 fn unexpected(operation: &'static str, message: &str) -> crate::Error {
     crate::Error::Aws(crate::aws::AwsError::unexpected("iam", operation, message))
+}
+
+impl Planned for Role {
+    fn detail(&self) -> String {
+        let mut grants: Vec<String> = self
+            .managed_policy_arns
+            .iter()
+            .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_string())
+            .collect();
+        for (name, policy) in &self.inline_policies {
+            for statement in &policy.statement {
+                grants.push(format!(
+                    "{name}: {} on {} ARN(s)",
+                    statement.action.join(" + "),
+                    statement.resource.len()
+                ));
+            }
+        }
+        format!("trusted by ecs-tasks; {}", grants.join("; "))
+    }
 }
 
 #[cfg(test)]

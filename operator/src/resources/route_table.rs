@@ -7,7 +7,7 @@ use std::fmt;
 
 use aws_sdk_ec2::types::{ResourceType, Route};
 
-use super::{Ctx, Drift, Removal, Resource, ec2, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, ec2, tags};
 use crate::Result;
 use crate::desired::PlatformRef;
 use crate::desired::platform::{RouteTable, RouteTarget};
@@ -335,6 +335,23 @@ async fn disassociate(ctx: Ctx<'_>, association: &str) -> Result<()> {
         .send()
         .await?;
     Ok(())
+}
+
+impl Planned for RouteTable {
+    fn detail(&self) -> String {
+        let routes: Vec<String> = self
+            .routes
+            .iter()
+            .map(|r| format!("{} → {}", r.destination, r.target))
+            .collect();
+        let subnets: Vec<String> = self.subnets.iter().map(ToString::to_string).collect();
+        let routes = if routes.is_empty() {
+            "local only".to_string()
+        } else {
+            routes.join(", ")
+        };
+        format!("{routes}; for {}", subnets.join(", "))
+    }
 }
 
 #[cfg(test)]

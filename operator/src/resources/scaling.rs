@@ -10,7 +10,7 @@ use aws_sdk_applicationautoscaling::types::{
     ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
 };
 
-use super::{Ctx, Drift, Removal, Resource, Write, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, Write, tags};
 use crate::aws::ErrorClass;
 use crate::desired::chatbot::Scaling;
 use crate::desired::{PlatformRef, RefKey};
@@ -288,4 +288,13 @@ fn unexpected(message: &str) -> Error {
         "PutScalingPolicy",
         message,
     ))
+}
+
+impl Planned for Scaling {
+    fn detail(&self) -> String {
+        format!(
+            "{}-{} tasks, {} at {}%",
+            self.min_capacity, self.max_capacity, self.metric, self.target_value
+        )
+    }
 }

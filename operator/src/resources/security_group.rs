@@ -12,7 +12,7 @@ use std::fmt;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, UserIdGroupPair};
 
-use super::{Ctx, Drift, Removal, Resource, check_fixed, ec2, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, check_fixed, ec2, tags};
 use crate::desired::PlatformRef;
 use crate::desired::platform::{Peer, SecurityGroup};
 use crate::{Error, Result};
@@ -467,6 +467,30 @@ fn permission(rule: &Rule) -> IpPermission {
         RulePeer::Other(_) => builder,
     }
     .build()
+}
+
+impl Planned for SecurityGroup {
+    fn detail(&self) -> String {
+        format!(
+            "{}; {}",
+            rules(&self.ingress, "in"),
+            rules(&self.egress, "out")
+        )
+    }
+}
+
+fn rules(rules: &[crate::desired::platform::SecurityGroupRule], direction: &str) -> String {
+    if rules.is_empty() {
+        return format!("{direction}: none");
+    }
+    let list: Vec<String> = rules
+        .iter()
+        .map(|r| match &r.peer {
+            Peer::Cidr(cidr) => format!("{} {cidr}", r.port),
+            Peer::SecurityGroup(sg) => format!("{} {sg}", r.port),
+        })
+        .collect();
+    format!("{direction}: {}", list.join(", "))
 }
 
 #[cfg(test)]

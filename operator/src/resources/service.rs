@@ -23,7 +23,7 @@ use aws_sdk_ecs::types::{
     ServiceField,
 };
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, Write, chatbot_ref, tags};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource, Write, chatbot_ref, on_off, tags};
 use crate::desired::chatbot::{ChatbotRef, Service};
 use crate::desired::{PlatformRef, TAG_TASK_DEFINITION};
 use crate::{Error, Result};
@@ -631,6 +631,18 @@ fn observed(service: &SdkService) -> ObservedService {
 
 fn unexpected(operation: &'static str, message: &str) -> Error {
     Error::Aws(crate::aws::AwsError::unexpected("ecs", operation, message))
+}
+
+impl Planned for Service {
+    fn detail(&self) -> String {
+        format!(
+            "{} task(s), {}, private subnets, public IP {}, grace {}s, circuit breaker + rollback",
+            self.desired_count,
+            self.launch_type,
+            on_off(self.assign_public_ip),
+            self.health_check_grace_period_seconds
+        )
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Matcher, ProtocolEnum, TargetGroup as SdkTargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 
-use super::{Ctx, Drift, Removal, Resource, Write, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, Write, tags};
 use crate::aws::or_absent;
 use crate::desired::chatbot::{HealthCheck, TargetGroup};
 use crate::{Error, Result};
@@ -386,5 +386,22 @@ impl TargetGroup {
         }
         let delay = deregistration_delay(ctx, &arn).await?;
         Ok(Some(observed(group, arn, delay)))
+    }
+}
+
+impl Planned for TargetGroup {
+    fn detail(&self) -> String {
+        let hc = &self.health_check;
+        format!(
+            "{} {}:{}, health {} every {}s (timeout {}s, {}/{})",
+            self.target_type,
+            self.protocol,
+            self.port,
+            hc.path,
+            hc.interval_seconds,
+            hc.timeout_seconds,
+            hc.healthy_threshold,
+            hc.unhealthy_threshold
+        )
     }
 }

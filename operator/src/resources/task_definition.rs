@@ -22,7 +22,7 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Drift, Removal, Resource, chatbot_ref, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, chatbot_ref, tags};
 use crate::desired::chatbot::TaskDefinition;
 use crate::desired::naming::sha256_hex;
 use crate::{Error, Result};
@@ -634,6 +634,15 @@ fn container_settings(c: &ContainerDefinition) -> ContainerSettings {
 
 fn unexpected(operation: &'static str, message: &str) -> Error {
     Error::Aws(crate::aws::AwsError::unexpected("ecs", operation, message))
+}
+
+impl Planned for TaskDefinition {
+    fn detail(&self) -> String {
+        format!(
+            "{} CPU / {} MiB, {}, {}, image {}",
+            self.cpu, self.memory, self.cpu_architecture, self.network_mode, self.container.image
+        )
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use bedrock_chatbot_crds::PasswordPolicy;
 
-use super::{Ctx, Drift, Removal, Resource, Write, check_fixed, tags};
+use super::{Ctx, Drift, Planned, Removal, Resource, Write, check_fixed, tags};
 use crate::aws::or_absent;
 use crate::desired::chatbot::UserPool;
 use crate::desired::{TAG_COMPONENT, TAG_OWNER};
@@ -425,4 +425,19 @@ async fn listed_pools(ctx: Ctx<'_>) -> Result<Vec<(String, String)>> {
                 .collect())
         })
         .await
+}
+
+impl Planned for UserPool {
+    fn detail(&self) -> String {
+        format!(
+            "MFA {} (TOTP), passwords ≥ {} with upper/lower/digit/symbol, recovery by email, {}",
+            self.mfa_configuration,
+            self.password_policy.minimum_length,
+            if self.admin_create_user_only {
+                "admin-created users"
+            } else {
+                "self sign-up"
+            }
+        )
+    }
 }

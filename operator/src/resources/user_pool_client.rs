@@ -9,7 +9,7 @@ use aws_sdk_cognitoidentityprovider::types::{
     OAuthFlowType, PreventUserExistenceErrorTypes, UserPoolClientType,
 };
 
-use super::{Ctx, Drift, Removal, Resource, check_fixed};
+use super::{Ctx, Drift, Planned, Removal, Resource, check_fixed};
 use crate::desired::RefKey;
 use crate::desired::chatbot::UserPoolClient;
 use crate::{Error, Result};
@@ -298,4 +298,15 @@ fn unexpected(operation: &'static str, message: &str) -> Error {
         operation,
         message,
     ))
+}
+
+impl Planned for UserPoolClient {
+    fn detail(&self) -> String {
+        format!(
+            "secret, {} grant, scopes {}, callback {}",
+            self.allowed_oauth_flows.join(" "),
+            self.allowed_oauth_scopes.join(" "),
+            self.callback_urls.join(" ")
+        )
+    }
 }

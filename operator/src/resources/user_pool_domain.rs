@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 
-use super::{Ctx, Drift, Readiness, Removal, Resource};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource};
 use crate::desired::RefKey;
 use crate::desired::chatbot::UserPoolDomain;
 use crate::{Error, Result};
@@ -147,5 +147,11 @@ impl Resource for UserPoolDomain {
             "" | "ACTIVE" => Readiness::Ready,
             other => Readiness::Waiting(format!("domain {other}")),
         }
+    }
+}
+
+impl Planned for UserPoolDomain {
+    fn detail(&self) -> String {
+        self.url.clone()
     }
 }

@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource, check_fixed, ec2, tags};
 use crate::Result;
 use crate::desired::platform::Vpc;
 
@@ -177,4 +177,10 @@ fn missing(operation: &'static str) -> crate::Error {
         operation,
         "the response holds no VPC",
     ))
+}
+
+impl Planned for Vpc {
+    fn detail(&self) -> String {
+        format!("{}, DNS support + hostnames", self.cidr)
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
 
-use super::{Ctx, Drift, Readiness, Removal, Resource, check_fixed, ec2, tags};
+use super::{Ctx, Drift, Planned, Readiness, Removal, Resource, check_fixed, ec2, on_off, tags};
 use crate::desired::PlatformRef;
 use crate::desired::platform::{EndpointKind, VpcEndpoint};
 use crate::{Error, Result};
@@ -364,5 +364,26 @@ impl VpcEndpoint {
                 route_tables: ctx.refs.resolve_all(route_tables)?.into_iter().collect(),
             },
         })
+    }
+}
+
+impl Planned for VpcEndpoint {
+    fn detail(&self) -> String {
+        match &self.kind {
+            EndpointKind::Interface {
+                private_dns,
+                security_group,
+                ..
+            } => format!(
+                "{}, interface in private subnets, private DNS {}, {security_group}",
+                self.service_name,
+                on_off(*private_dns)
+            ),
+            EndpointKind::Gateway { route_tables } => format!(
+                "{}, gateway in {} route table(s)",
+                self.service_name,
+                route_tables.len()
+            ),
+        }
     }
 }
