@@ -43,7 +43,7 @@ pub enum ReadyWhen {
 pub struct ObjectReport {
     /// `bedrock-chatbot.dev/v1alpha1`.
     pub api_version: &'static str,
-    /// Kind.
+    /// `ChatbotPlatform` or `BedrockChatbot`, as in the manifest.
     pub kind: &'static str,
     /// Name and namespace.
     pub metadata: Metadata,
@@ -80,7 +80,7 @@ impl ObjectStatus {
 /// Name and namespace of a reported object.
 #[derive(Clone, Debug, Serialize)]
 pub struct Metadata {
-    /// Name.
+    /// The object's name, as in its manifest.
     pub name: String,
     /// Namespace (chatbots only).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -383,7 +383,7 @@ pub struct TaskDefinition {
 pub struct Container {
     /// `chatbot`.
     pub name: &'static str,
-    /// Image.
+    /// The chat app's image (`spec.image`; by default the operator's own chatbot image).
     pub image: String,
     /// The chatbot port (TCP).
     pub port: u16,

@@ -134,7 +134,8 @@ pub struct Context {
     pub platforms: Store<ChatbotPlatform>,
     /// Every watched chatbot, one store per watched namespace (or one for all).
     pub chatbots: Vec<Store<BedrockChatbot>>,
-    /// Metrics.
+    /// What `/metrics` serves: reconciles, their durations and errors, AWS calls,
+    /// objects by condition.
     pub metrics: Arc<Metrics>,
     /// Settings from the command line.
     pub settings: Settings,

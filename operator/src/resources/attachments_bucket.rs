@@ -525,7 +525,7 @@ fn rule_prefix(rule: &LifecycleRule) -> &str {
 pub struct ObservedExpiry {
     /// Rule id.
     pub id: String,
-    /// Enabled.
+    /// Whether the rule is on (`Status: Enabled`); one turned off is corrected.
     pub enabled: bool,
     /// The prefix it applies to.
     pub prefix: String,

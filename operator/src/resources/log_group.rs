@@ -11,7 +11,8 @@ use crate::{Error, Result};
 /// A log group as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedLogGroup {
-    /// Name.
+    /// The group's name (`/bedrock-chatbot/<namespace>/<name>`), also its id: log groups
+    /// are found by name.
     pub name: String,
     /// ARN without the trailing `:*`.
     pub arn: String,

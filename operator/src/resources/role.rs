@@ -19,7 +19,7 @@ pub struct ObservedRole {
     pub arn: String,
     /// Trust policy, parsed.
     pub trust_policy: serde_json::Value,
-    /// Description.
+    /// What the role is for, as IAM shows it; corrected when it drifts.
     pub description: String,
     /// ARNs of attached managed policies.
     pub managed_policy_arns: BTreeSet<String>,

@@ -31,7 +31,7 @@ use crate::{Error, Result};
 /// A service as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedService {
-    /// ARN.
+    /// The service's ARN, its id in the engine's records.
     pub arn: String,
     /// `ACTIVE` or `DRAINING` (an `INACTIVE` service counts as absent).
     pub status: String,

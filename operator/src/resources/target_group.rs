@@ -19,15 +19,15 @@ const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 /// A target group as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedTargetGroup {
-    /// ARN.
+    /// The group's ARN: the id the listener rule forwards to and the service registers in.
     pub arn: String,
-    /// VPC id.
+    /// The VPC its targets must be in; AWS cannot move a group to another.
     pub vpc_id: String,
-    /// `ip`.
+    /// How targets register (`ip` for Fargate tasks); fixed at creation.
     pub target_type: String,
-    /// `HTTP`.
+    /// The protocol the load balancer speaks to the tasks (`HTTP`); fixed at creation.
     pub protocol: String,
-    /// Port.
+    /// The port the tasks listen on; fixed at creation.
     pub port: i32,
     /// The health check, in the desired shape.
     pub health_check: HealthCheckSettings,
@@ -38,15 +38,15 @@ pub struct ObservedTargetGroup {
 /// A health check as AWS reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthCheckSettings {
-    /// Path.
+    /// The path the load balancer requests (the app answers `/?health=check`).
     pub path: String,
-    /// Interval.
+    /// Seconds between two checks of one target.
     pub interval_seconds: i32,
-    /// Timeout.
+    /// Seconds a check may take before it counts as failed.
     pub timeout_seconds: i32,
-    /// Healthy threshold.
+    /// Checks in a row that make an unhealthy target healthy.
     pub healthy_threshold: i32,
-    /// Unhealthy threshold.
+    /// Checks in a row that make a healthy target unhealthy.
     pub unhealthy_threshold: i32,
     /// HTTP codes.
     pub matcher: String,

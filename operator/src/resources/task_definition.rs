@@ -48,7 +48,7 @@ pub struct ObservedTaskDefinition {
 /// Task-level settings in a comparable shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TaskSettings {
-    /// `awsvpc`.
+    /// `awsvpc`, the only mode Fargate takes: each task gets its own network interface.
     pub network_mode: String,
     /// `FARGATE`, sorted.
     pub requires_compatibilities: Vec<String>,
@@ -58,9 +58,9 @@ pub struct TaskSettings {
     pub memory: String,
     /// (`LINUX`, `X86_64` | `ARM64`).
     pub runtime_platform: (String, String),
-    /// Execution role ARN.
+    /// The role ECS uses to start the task (pull the image, write logs).
     pub execution_role_arn: String,
-    /// Task role ARN.
+    /// The role the app itself runs with (Bedrock, its table, its files).
     pub task_role_arn: String,
     /// The containers (we write exactly one).
     pub containers: Vec<ContainerSettings>,
@@ -69,13 +69,13 @@ pub struct TaskSettings {
 /// One container's settings in a comparable shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ContainerSettings {
-    /// Name.
+    /// The container's name, as the service's load balancer entry names it.
     pub name: String,
-    /// Image.
+    /// The image reference, tag or digest as the spec gave it.
     pub image: String,
     /// Port mappings: (port, protocol).
     pub ports: Vec<(i32, String)>,
-    /// Essential.
+    /// Whether the task stops when this container stops (ours is the only one).
     pub essential: bool,
     /// Read-only root filesystem.
     pub readonly_root_filesystem: bool,
@@ -85,7 +85,7 @@ pub struct ContainerSettings {
     pub environment: BTreeMap<String, String>,
     /// Log driver and its options.
     pub logging: Option<(String, BTreeMap<String, String>)>,
-    /// Health check.
+    /// The container's own health check (the binary checks itself), if any.
     pub health_check: Option<ContainerHealthCheck>,
 }
 

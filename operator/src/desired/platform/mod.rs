@@ -170,7 +170,7 @@ pub struct Role {
     pub name: String,
     /// IAM path, grouping the operator's roles.
     pub path: &'static str,
-    /// Description.
+    /// What the role is for, shown in IAM beside its name.
     pub description: String,
     /// Who may assume it.
     pub trust_policy: PolicyDocument,
