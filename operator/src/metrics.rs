@@ -463,6 +463,28 @@ mod tests {
     }
 
     #[test]
+    fn the_reconciles_help_names_every_result_label() {
+        let metrics = Metrics::default();
+        metrics.reconciled("BedrockChatbot", Outcome::Provisioning, Duration::ZERO);
+        let text = metrics.render();
+        let help = text
+            .lines()
+            .find(|l| l.starts_with("# HELP bedrock_chatbot_operator_reconciles "))
+            .unwrap_or_else(|| panic!("no help line for reconciles in {text}"));
+        for label in [
+            "ok",
+            "provisioning",
+            "waiting",
+            "invalid_spec",
+            "paused",
+            "dry_run",
+            "error",
+        ] {
+            assert!(help.contains(label), "{label} missing from {help}");
+        }
+    }
+
+    #[test]
     fn a_listen_address_is_a_port_for_every_address_or_one_socket_address() {
         assert_eq!(":8080".parse(), Ok(ListenAddr::AnyAddress(8080)));
         assert_eq!(
