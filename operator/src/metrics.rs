@@ -81,7 +81,10 @@ impl Default for Metrics {
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         registry.register(
             "reconciles",
-            "Reconciles by kind and result (ok, error, paused, invalid_spec, waiting, dry_run)",
+            format!(
+                "Reconciles by kind and result ({})",
+                Outcome::ALL.map(Outcome::label).join(", ")
+            ),
             reconciles.clone(),
         );
         let duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {

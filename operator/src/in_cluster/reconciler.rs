@@ -62,6 +62,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order the metric's help lists them.
+    pub const ALL: [Self; 7] = [
+        Self::Ok,
+        Self::Provisioning,
+        Self::Waiting,
+        Self::InvalidSpec,
+        Self::Paused,
+        Self::DryRun,
+        Self::Failed,
+    ];
+
     /// The metrics label.
     pub fn label(self) -> &'static str {
         match self {
