@@ -5,7 +5,9 @@
 use std::fmt;
 
 use bedrock_chatbot::config as env_vars;
-use bedrock_chatbot_crds::{BedrockChatbot, CHATBOT_PORT, DeletionPolicy, PasswordPolicy};
+use bedrock_chatbot_crds::{
+    BedrockChatbot, BedrockChatbotSpec, CHATBOT_PORT, DeletionPolicy, PasswordPolicy,
+};
 use serde::Serialize;
 
 use super::aws_enums::{
@@ -635,68 +637,15 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         tags: owner_tags(&names.owner, &spec.platform_ref.name, &spec.tags),
         platform: spec.platform_ref.name.clone(),
         deletion_policy: spec.deletion_policy,
-        user_pool: UserPool {
-            key: RefKey::USER_POOL.to_string(),
-            name: names.named(128, Charset::HyphensUnderscores, ""),
-            mfa_configuration: "ON",
-            software_token_mfa: true,
-            password_policy: spec.cognito.password_policy.clone(),
-            username_attributes: vec!["email"],
-            auto_verified_attributes: vec!["email"],
-            account_recovery: vec!["verified_email"],
-            admin_create_user_only: !spec.cognito.self_sign_up,
-        },
+        user_pool: user_pool(&names, spec),
         user_pool_domain: UserPoolDomain {
             key: "user-pool-domain".into(),
             prefix: domain_prefix.clone(),
             url: domain_url,
         },
-        user_pool_client: UserPoolClient {
-            key: RefKey::USER_POOL_CLIENT.to_string(),
-            name: names.named(128, Charset::HyphensUnderscores, ""),
-            generate_secret: true,
-            allowed_oauth_flows: vec!["code"],
-            allowed_oauth_scopes: vec!["openid", "email", "profile"],
-            callback_urls: vec![format!("{url}/oauth2/idpresponse")],
-            logout_urls: vec![format!("{url}/signed-out")],
-            supported_identity_providers: vec!["COGNITO"],
-            prevent_user_existence_errors: true,
-        },
-        target_group: TargetGroup {
-            key: RefKey::TARGET_GROUP.to_string(),
-            name: names.named(32, Charset::Hyphens, ""),
-            target_type: TargetType::Ip,
-            protocol: Protocol::Http,
-            port: CHATBOT_PORT,
-            vpc,
-            health_check: HealthCheck {
-                path: spec.task.health_check_path.clone(),
-                interval_seconds: 30,
-                timeout_seconds: 5,
-                healthy_threshold: 2,
-                unhealthy_threshold: 2,
-                matcher: "200",
-            },
-            deregistration_delay_seconds: 120,
-        },
-        listener_rule: ListenerRule {
-            key: "listener-rule".into(),
-            listener: HttpsListener,
-            priority: spec.listener_rule_priority,
-            condition: RuleMatch::HostHeader(spec.hostname.clone()),
-            action: RuleThen::SignInThenForward {
-                authenticate: AuthenticateCognito {
-                    user_pool: ChatbotRef::UserPoolArn,
-                    user_pool_client: ChatbotRef::UserPoolClientId,
-                    user_pool_domain: domain_prefix,
-                    scope: "openid email profile",
-                    on_unauthenticated_request: "authenticate",
-                    session_cookie_name: "AWSELBAuthSessionCookie",
-                    session_timeout_seconds: spec.cognito.session_timeout_seconds,
-                },
-                forward_to: ChatbotRef::TargetGroupArn,
-            },
-        },
+        user_pool_client: user_pool_client(&names, &url),
+        target_group: target_group(&names, spec, vpc),
+        listener_rule: listener_rule(spec, domain_prefix),
         log_group: LogGroup {
             key: "log-group".into(),
             name: log_group.clone(),
@@ -709,47 +658,8 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
             history_table.as_ref(),
             attachments.as_ref(),
         ),
-        task_definition: TaskDefinition {
-            key: RefKey::TASK_DEFINITION.to_string(),
-            family: names.named(255, Charset::HyphensUnderscores, ""),
-            network_mode: NetworkMode::AwsVpc,
-            requires_compatibilities: vec![Compatibility::Fargate],
-            cpu: spec.task.cpu.to_string(),
-            memory: spec.task.memory.to_string(),
-            cpu_architecture: spec.task.architecture.into(),
-            execution_role: PlatformRef::ExecutionRole,
-            task_role: ChatbotRef::TaskRoleArn,
-            container: Container {
-                name: CONTAINER_NAME,
-                image: spec.image.clone(),
-                port: CHATBOT_PORT,
-                readonly_root_filesystem: true,
-                stop_timeout_seconds: 120,
-                environment,
-                log_group,
-                log_stream_prefix: "chatbot",
-                health_check: spec.task.container_health_check.clone(),
-            },
-        },
-        service: Service {
-            key: RefKey::SERVICE.to_string(),
-            name: names.named(255, Charset::HyphensUnderscores, ""),
-            cluster: PlatformRef::Cluster,
-            desired_count: spec.task.desired_count,
-            launch_type: LaunchType::Fargate,
-            platform_version: "LATEST",
-            subnets: private_subnets,
-            security_group: TASKS_SG.into(),
-            assign_public_ip: false,
-            load_balancer_container: (CONTAINER_NAME, CHATBOT_PORT),
-            health_check_grace_period_seconds: spec.task.health_check_grace_period_seconds,
-            minimum_healthy_percent: 100,
-            maximum_percent: 200,
-            circuit_breaker_rollback: true,
-            propagate_tags: PropagateTags::Service,
-            enable_execute_command: false,
-            task_definition_record: None,
-        },
+        task_definition: task_definition(&names, spec, environment, log_group),
+        service: service(&names, spec, private_subnets),
         scaling: spec.scaling.as_ref().map(|scaling| Scaling {
             min_capacity: scaling.min_capacity,
             max_capacity: scaling.max_capacity,
@@ -768,6 +678,138 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         url,
         owner: names.owner,
         environment: env,
+    }
+}
+
+/// The chatbot's Cognito user pool: MFA required (TOTP), e-mail sign-in and recovery,
+/// the spec's password policy, no self sign-up unless the spec allows it.
+fn user_pool(names: &Names, spec: &BedrockChatbotSpec) -> UserPool {
+    UserPool {
+        key: RefKey::USER_POOL.to_string(),
+        name: names.named(128, Charset::HyphensUnderscores, ""),
+        mfa_configuration: "ON",
+        software_token_mfa: true,
+        password_policy: spec.cognito.password_policy.clone(),
+        username_attributes: vec!["email"],
+        auto_verified_attributes: vec!["email"],
+        account_recovery: vec!["verified_email"],
+        admin_create_user_only: !spec.cognito.self_sign_up,
+    }
+}
+
+/// The app client the load balancer signs users in with: code grant only, a secret,
+/// the one callback URL on the chatbot's hostname.
+fn user_pool_client(names: &Names, url: &str) -> UserPoolClient {
+    UserPoolClient {
+        key: RefKey::USER_POOL_CLIENT.to_string(),
+        name: names.named(128, Charset::HyphensUnderscores, ""),
+        generate_secret: true,
+        allowed_oauth_flows: vec!["code"],
+        allowed_oauth_scopes: vec!["openid", "email", "profile"],
+        callback_urls: vec![format!("{url}/oauth2/idpresponse")],
+        logout_urls: vec![format!("{url}/signed-out")],
+        supported_identity_providers: vec!["COGNITO"],
+        prevent_user_existence_errors: true,
+    }
+}
+
+/// The target group the tasks register in, health-checked on the spec's path.
+fn target_group(names: &Names, spec: &BedrockChatbotSpec, vpc: PlatformRef) -> TargetGroup {
+    TargetGroup {
+        key: RefKey::TARGET_GROUP.to_string(),
+        name: names.named(32, Charset::Hyphens, ""),
+        target_type: TargetType::Ip,
+        protocol: Protocol::Http,
+        port: CHATBOT_PORT,
+        vpc,
+        health_check: HealthCheck {
+            path: spec.task.health_check_path.clone(),
+            interval_seconds: 30,
+            timeout_seconds: 5,
+            healthy_threshold: 2,
+            unhealthy_threshold: 2,
+            matcher: "200",
+        },
+        deregistration_delay_seconds: 120,
+    }
+}
+
+/// The HTTPS listener's rule for the chatbot's hostname: sign in through its pool,
+/// then forward to its target group.
+fn listener_rule(spec: &BedrockChatbotSpec, domain_prefix: String) -> ListenerRule {
+    ListenerRule {
+        key: "listener-rule".into(),
+        listener: HttpsListener,
+        priority: spec.listener_rule_priority,
+        condition: RuleMatch::HostHeader(spec.hostname.clone()),
+        action: RuleThen::SignInThenForward {
+            authenticate: AuthenticateCognito {
+                user_pool: ChatbotRef::UserPoolArn,
+                user_pool_client: ChatbotRef::UserPoolClientId,
+                user_pool_domain: domain_prefix,
+                scope: "openid email profile",
+                on_unauthenticated_request: "authenticate",
+                session_cookie_name: "AWSELBAuthSessionCookie",
+                session_timeout_seconds: spec.cognito.session_timeout_seconds,
+            },
+            forward_to: ChatbotRef::TargetGroupArn,
+        },
+    }
+}
+
+/// The task definition: one read-only container of the chat app on Fargate, with the
+/// environment the app reads and its logs in the chatbot's log group.
+fn task_definition(
+    names: &Names,
+    spec: &BedrockChatbotSpec,
+    environment: Vec<(String, Input)>,
+    log_group: String,
+) -> TaskDefinition {
+    TaskDefinition {
+        key: RefKey::TASK_DEFINITION.to_string(),
+        family: names.named(255, Charset::HyphensUnderscores, ""),
+        network_mode: NetworkMode::AwsVpc,
+        requires_compatibilities: vec![Compatibility::Fargate],
+        cpu: spec.task.cpu.to_string(),
+        memory: spec.task.memory.to_string(),
+        cpu_architecture: spec.task.architecture.into(),
+        execution_role: PlatformRef::ExecutionRole,
+        task_role: ChatbotRef::TaskRoleArn,
+        container: Container {
+            name: CONTAINER_NAME,
+            image: spec.image.clone(),
+            port: CHATBOT_PORT,
+            readonly_root_filesystem: true,
+            stop_timeout_seconds: 120,
+            environment,
+            log_group,
+            log_stream_prefix: "chatbot",
+            health_check: spec.task.container_health_check.clone(),
+        },
+    }
+}
+
+/// The ECS service: the spec's task count in private subnets without public IPs,
+/// rolling deployments that roll back on failure.
+fn service(names: &Names, spec: &BedrockChatbotSpec, private_subnets: Vec<PlatformRef>) -> Service {
+    Service {
+        key: RefKey::SERVICE.to_string(),
+        name: names.named(255, Charset::HyphensUnderscores, ""),
+        cluster: PlatformRef::Cluster,
+        desired_count: spec.task.desired_count,
+        launch_type: LaunchType::Fargate,
+        platform_version: "LATEST",
+        subnets: private_subnets,
+        security_group: TASKS_SG.into(),
+        assign_public_ip: false,
+        load_balancer_container: (CONTAINER_NAME, CHATBOT_PORT),
+        health_check_grace_period_seconds: spec.task.health_check_grace_period_seconds,
+        minimum_healthy_percent: 100,
+        maximum_percent: 200,
+        circuit_breaker_rollback: true,
+        propagate_tags: PropagateTags::Service,
+        enable_execute_command: false,
+        task_definition_record: None,
     }
 }
 
