@@ -24,8 +24,9 @@ const CHIPS: &str = "return [...document.querySelectorAll('#attachments .attachm
 const NOTICE: &str = "(document.getElementById('notice').hidden ? null \
     : document.getElementById('notice-text').textContent)";
 
-#[tokio::test]
-async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_the_question() {
+/// A developer's chatbot keeping history and attachments in a fresh emulator (its
+/// table and bucket made), and an S3 client to look into the bucket.
+async fn with_attachments() -> (testkit::Moto, aws_sdk_s3::Client, World) {
     let moto = testkit::Moto::start().unwrap();
     let endpoint = moto.endpoint();
     create_history_table(&dynamodb_at(&endpoint).await, HISTORY_TABLE, true).await;
@@ -40,6 +41,12 @@ async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_th
     .await
     .keeping_attachments_at(&endpoint)
     .await;
+    (moto, s3, world)
+}
+
+#[tokio::test]
+async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_the_question() {
+    let (_moto, s3, world) = with_attachments().await;
     world.standin.state().set_default(Reply::echo());
 
     let dir = std::env::temp_dir().join(format!("chatbot-ui-files-{}", std::process::id()));
@@ -188,20 +195,7 @@ async fn files_are_attached_by_the_button_removed_by_their_chip_and_sent_with_th
 
 #[tokio::test]
 async fn refused_files_say_why_and_leave_no_chip_and_no_object() {
-    let moto = testkit::Moto::start().unwrap();
-    let endpoint = moto.endpoint();
-    create_history_table(&dynamodb_at(&endpoint).await, HISTORY_TABLE, true).await;
-    let s3 = s3_at(&endpoint).await;
-    create_attachments_bucket(&s3).await;
-    let world = dev_with_history_and(
-        "dev@example.com",
-        &endpoint,
-        HISTORY_TABLE,
-        &attachments_env(),
-    )
-    .await
-    .keeping_attachments_at(&endpoint)
-    .await;
+    let (_moto, s3, world) = with_attachments().await;
 
     let dir = std::env::temp_dir().join(format!("chatbot-ui-refused-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
