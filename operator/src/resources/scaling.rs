@@ -5,6 +5,8 @@
 //! The scalable target is identified by the service (`service/<cluster>/<service>`),
 //! which is ours; it needs no tags of its own to be found again.
 
+use std::fmt;
+
 use aws_sdk_applicationautoscaling::types::{
     MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ScalableTarget,
     ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
@@ -25,8 +27,33 @@ pub struct ObservedScaling {
     pub min_capacity: i32,
     /// Most tasks.
     pub max_capacity: i32,
-    /// The policy: (metric, target, scale-in cooldown, scale-out cooldown).
-    pub policy: Option<(String, f64, Option<i32>, Option<i32>)>,
+    /// The target-tracking policy, if the service has ours.
+    pub policy: Option<TargetTracking>,
+}
+
+/// A target-tracking policy's settings, as compared with the desired ones.
+#[derive(Clone, PartialEq)]
+pub struct TargetTracking {
+    /// The predefined metric (`ECSServiceAverageCPUUtilization`).
+    pub metric: String,
+    /// The value the metric is held at (percent CPU).
+    pub target: f64,
+    /// Seconds after a scale-in before the next one.
+    pub scale_in_cooldown: Option<i32>,
+    /// Seconds after a scale-out before the next one.
+    pub scale_out_cooldown: Option<i32>,
+}
+
+/// Shown as the tuple it was, so drift messages read as before.
+impl fmt::Debug for TargetTracking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("")
+            .field(&self.metric)
+            .field(&self.target)
+            .field(&self.scale_in_cooldown)
+            .field(&self.scale_out_cooldown)
+            .finish()
+    }
 }
 
 settings! {
@@ -75,15 +102,14 @@ impl Resource for Scaling {
             .iter()
             .find(|p| p.policy_name() == self.policy_name)
             .and_then(|p| p.target_tracking_scaling_policy_configuration())
-            .map(|c| {
-                (
-                    c.predefined_metric_specification()
-                        .map(|m| m.predefined_metric_type().as_str().to_string())
-                        .unwrap_or_default(),
-                    c.target_value(),
-                    c.scale_in_cooldown(),
-                    c.scale_out_cooldown(),
-                )
+            .map(|c| TargetTracking {
+                metric: c
+                    .predefined_metric_specification()
+                    .map(|m| m.predefined_metric_type().as_str().to_string())
+                    .unwrap_or_default(),
+                target: c.target_value(),
+                scale_in_cooldown: c.scale_in_cooldown(),
+                scale_out_cooldown: c.scale_out_cooldown(),
             });
         Ok(Some(ObservedScaling {
             resource_id,
@@ -216,13 +242,13 @@ async fn listed_targets(ctx: Ctx<'_>, resource_id: &str) -> Result<Vec<ScalableT
 }
 
 impl Scaling {
-    fn policy(&self) -> (String, f64, Option<i32>, Option<i32>) {
-        (
-            self.metric.to_string(),
-            self.target_value,
-            Some(self.scale_in_cooldown_seconds),
-            Some(self.scale_out_cooldown_seconds),
-        )
+    fn policy(&self) -> TargetTracking {
+        TargetTracking {
+            metric: self.metric.to_string(),
+            target: self.target_value,
+            scale_in_cooldown: Some(self.scale_in_cooldown_seconds),
+            scale_out_cooldown: Some(self.scale_out_cooldown_seconds),
+        }
     }
 
     async fn register(&self, ctx: Ctx<'_>, resource_id: &str, with_tags: bool) -> Result<()> {
@@ -296,5 +322,32 @@ impl Planned for Scaling {
             "{}-{} tasks, {} at {}%",
             self.min_capacity, self.max_capacity, self.metric, self.target_value
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TargetTracking;
+
+    #[test]
+    fn a_policy_shows_as_the_tuple_drift_messages_always_showed() {
+        let policy = TargetTracking {
+            metric: "ECSServiceAverageCPUUtilization".into(),
+            target: 60.0,
+            scale_in_cooldown: Some(300),
+            scale_out_cooldown: None,
+        };
+        assert_eq!(
+            format!("{policy:?}"),
+            format!(
+                "{:?}",
+                (
+                    "ECSServiceAverageCPUUtilization",
+                    60.0,
+                    Some(300),
+                    None::<i32>
+                )
+            )
+        );
     }
 }
