@@ -1397,10 +1397,11 @@ async fn switching_history_off_deletes_the_table_under_delete_and_keeps_it_under
     );
     assert!(table(&w, &name).await.is_none());
     assert_eq!(state.status.history_table_name, None);
-    // The app is told no more, and may touch no table.
+    // The app is told no more, and may touch no table: its role keeps only its
+    // models' invoke policies (the example offers two models).
     assert_eq!(
         read_back::role_policy_names(&w.aws, &state.desired.task_role.name).await,
-        ["bedrock-invoke"]
+        ["bedrock-invoke", "bedrock-invoke-2"]
     );
     let variables = task_variables(&w, &state).await;
     assert!(
