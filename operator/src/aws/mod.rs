@@ -164,6 +164,18 @@ impl Aws {
         Ok(self.account.get_or_init(|| account).clone())
     }
 
+    /// `created`, the result of an ECS create, as it is; when it failed because the
+    /// account has no ECS service-linked role yet, that role is created first (the
+    /// error, propagating, then has the step try again).
+    pub async fn after_ecs_create<T>(&self, created: crate::Result<T>) -> crate::Result<T> {
+        if let Err(error) = &created
+            && no_ecs_service_linked_role(error)
+        {
+            self.ensure_ecs_service_linked_role().await?;
+        }
+        created
+    }
+
     /// Creates ECS's service-linked role, once per set of clients, after ECS said
     /// it cannot assume it: a brand-new account has none until something creates
     /// it ([Using service-linked roles for Amazon

@@ -125,13 +125,7 @@ impl Resource for EcsCluster {
             .send()
             .await
             .map_err(crate::Error::from);
-        if let Err(error) = &created
-            && crate::aws::no_ecs_service_linked_role(error)
-        {
-            // Create it; the error (propagating) has the step try again.
-            ctx.aws.ensure_ecs_service_linked_role().await?;
-        }
-        let created = created?;
+        let created = ctx.aws.after_ecs_create(created).await?;
         let cluster = created.cluster().ok_or_else(|| {
             Error::Aws(AwsError::unexpected(
                 "ecs",

@@ -278,13 +278,7 @@ impl Resource for Service {
             .send()
             .await
             .map_err(crate::Error::from);
-        if let Err(error) = &created
-            && crate::aws::no_ecs_service_linked_role(error)
-        {
-            // Create it; the error (propagating) has the step try again.
-            ctx.aws.ensure_ecs_service_linked_role().await?;
-        }
-        let created = created?;
+        let created = ctx.aws.after_ecs_create(created).await?;
         let service = created
             .service()
             .ok_or_else(|| unexpected("CreateService", "no service in the response"))?;

@@ -226,14 +226,7 @@ impl Resource for TaskDefinition {
         let Some((_, arn)) = revisions.into_iter().max_by_key(|(revision, _)| *revision) else {
             return Ok(None);
         };
-        let described = ctx
-            .aws
-            .ecs
-            .describe_task_definition()
-            .task_definition(&arn)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await?;
+        let described = describe(ctx, &arn).await?;
         tags::ensure_owned(
             Self::KIND,
             &self.family,
@@ -313,14 +306,7 @@ impl Resource for TaskDefinition {
 
     async fn delete(&self, _observed: &ObservedTaskDefinition, ctx: Ctx<'_>) -> Result<Removal> {
         for (_, arn) in self.active_revisions(ctx).await? {
-            let described = ctx
-                .aws
-                .ecs
-                .describe_task_definition()
-                .task_definition(&arn)
-                .include(TaskDefinitionField::Tags)
-                .send()
-                .await?;
+            let described = describe(ctx, &arn).await?;
             // A revision someone else registered in our family stays.
             let ours = tags::ensure_owned(
                 Self::KIND,
@@ -634,6 +620,21 @@ fn container_settings(c: &ContainerDefinition) -> ContainerSettings {
 
 fn unexpected(operation: &'static str, message: &str) -> Error {
     Error::Aws(crate::aws::AwsError::unexpected("ecs", operation, message))
+}
+
+/// A task definition revision with its tags (ECS leaves them out unless asked).
+async fn describe(
+    ctx: Ctx<'_>,
+    arn: &str,
+) -> Result<aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput> {
+    Ok(ctx
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await?)
 }
 
 impl Planned for TaskDefinition {
