@@ -136,7 +136,8 @@ impl fmt::Display for Input {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPool {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Pool name.
     pub name: String,
@@ -160,7 +161,8 @@ pub struct UserPool {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPoolDomain {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// `<prefix>.auth.<region>.amazoncognito.com`.
     pub prefix: String,
@@ -172,7 +174,8 @@ pub struct UserPoolDomain {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPoolClient {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Client name.
     pub name: String,
@@ -196,7 +199,8 @@ pub struct UserPoolClient {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetGroup {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Name (≤ 32 characters).
     pub name: String,
@@ -237,7 +241,8 @@ pub struct HealthCheck {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerRule {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// The platform's HTTPS listener: the only listener the rule can name.
     pub listener: HttpsListener,
@@ -345,7 +350,8 @@ pub struct AuthenticateCognito {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogGroup {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// `/bedrock-chatbot/<namespace>/<name>`.
     pub name: String,
@@ -357,7 +363,8 @@ pub struct LogGroup {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDefinition {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Family (revisions share it).
     pub family: String,
@@ -408,7 +415,8 @@ pub struct Container {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Service name (unique in the cluster).
     pub name: String,
@@ -454,7 +462,8 @@ pub struct Service {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryTable {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Table name (unique per account and region).
     pub name: String,
@@ -488,7 +497,8 @@ impl HistoryTable {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentsPrefix {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// The platform's bucket.
     pub bucket: String,
@@ -517,7 +527,8 @@ impl AttachmentsPrefix {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentsExpiry {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// The platform's bucket.
     pub bucket: String,
@@ -538,7 +549,8 @@ pub struct AttachmentsExpiry {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Scaling {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Policy name.
     pub policy_name: String,

@@ -24,7 +24,8 @@ use crate::desired::naming::short_hash;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentsBucket {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Bucket name (globally unique, see [`bucket_name`]).
     pub name: String,

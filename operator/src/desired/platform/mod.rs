@@ -63,7 +63,8 @@ pub struct PlatformDesired {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancer {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Name (≤ 32 characters).
     pub name: String,
@@ -150,7 +151,8 @@ pub const SIGNED_OUT_PAGE: &str = concat!(
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EcsCluster {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Cluster name.
     pub name: String,
@@ -164,7 +166,8 @@ pub struct EcsCluster {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Role {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Role name (≤ 64 characters).
     pub name: String,
@@ -187,7 +190,8 @@ pub struct Role {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EcrRepository {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// Repository name.
     pub name: String,

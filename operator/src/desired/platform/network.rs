@@ -47,7 +47,8 @@ pub struct InternetGateway {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Vpc {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// `Name` tag.
     pub name: String,
@@ -94,7 +95,8 @@ pub struct NatGateway {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteTable {
-    /// Component key.
+    /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
+    /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
     /// `Name` tag.
     pub name: String,
