@@ -218,54 +218,12 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
     let owner = Owner::ChatbotPlatform { name: name.clone() };
     let prefix = format!("bcb-{name}");
 
-    let (network, public_subnets, private_subnets, private_route_tables) =
-        match (&spec.network.managed, &spec.network.existing) {
-            (_, Some(existing)) => (
-                Network::Existing(existing.clone()),
-                existing
-                    .public_subnet_ids
-                    .iter()
-                    .cloned()
-                    .map(PlatformRef::Id)
-                    .collect(),
-                existing
-                    .private_subnet_ids
-                    .iter()
-                    .cloned()
-                    .map(PlatformRef::Id)
-                    .collect(),
-                Vec::new(),
-            ),
-            (managed, None) => {
-                let managed = managed.clone().unwrap_or_default();
-                let recorded = platform
-                    .status
-                    .as_ref()
-                    .map(|s| s.availability_zones.as_slice())
-                    .unwrap_or_default();
-                let net = managed_network(&managed, spec, &prefix, recorded);
-                let refs = |subnets: &[Subnet], make: fn(String) -> PlatformRef| {
-                    subnets
-                        .iter()
-                        .map(|s| make(s.key.clone()))
-                        .collect::<Vec<_>>()
-                };
-                let public = refs(&net.public_subnets, PlatformRef::PublicSubnet);
-                let private = refs(&net.private_subnets, PlatformRef::PrivateSubnet);
-                let route_tables = net
-                    .route_tables
-                    .iter()
-                    .filter(|t| t.key.starts_with("private-"))
-                    .map(|t| PlatformRef::RouteTable(t.key.clone()))
-                    .collect();
-                (
-                    Network::Managed(Box::new(net)),
-                    public,
-                    private,
-                    route_tables,
-                )
-            }
-        };
+    let Subnets {
+        network,
+        public_subnets,
+        private_subnets,
+        private_route_tables,
+    } = subnets(platform, &prefix);
 
     PlatformDesired {
         tags: owner_tags(&owner, &name, &spec.tags),
@@ -273,53 +231,8 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
         deletion_policy: spec.deletion_policy,
         security_groups: security_groups(spec, &prefix),
         vpc_endpoints: vpc_endpoints(spec, &env, &prefix, &private_subnets, private_route_tables),
-        load_balancer: LoadBalancer {
-            key: RefKey::LOAD_BALANCER.to_string(),
-            name: fitted_name(&prefix, 32, Charset::Hyphens),
-            scheme: "internet-facing",
-            subnets: public_subnets,
-            security_group: LOAD_BALANCER_SG.into(),
-            attributes: [
-                (DROP_INVALID_HEADERS, "true".to_string()),
-                (
-                    "deletion_protection.enabled",
-                    spec.load_balancer.deletion_protection.to_string(),
-                ),
-                (
-                    "idle_timeout.timeout_seconds",
-                    spec.load_balancer.idle_timeout_seconds.to_string(),
-                ),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        },
-        listeners: vec![
-            Listener {
-                // The key chatbots' rules find it by: only this listener can carry
-                // them (authenticate-cognito needs HTTPS).
-                key: RefKey::HTTPS_LISTENER.to_string(),
-                port: 443,
-                protocol: Protocol::Https,
-                ssl_policy: Some(spec.load_balancer.ssl_policy.clone()),
-                certificate_arn: Some(spec.load_balancer.certificate_arn.clone()),
-                default_action: DefaultAction::FixedResponse(FixedResponse {
-                    status_code: 404,
-                    content_type: "text/plain",
-                    body: "Not found",
-                }),
-            },
-            Listener {
-                key: "http-listener".into(),
-                port: 80,
-                protocol: Protocol::Http,
-                ssl_policy: None,
-                certificate_arn: None,
-                default_action: DefaultAction::RedirectToHttps {
-                    status_code: "HTTP_301",
-                },
-            },
-        ],
+        load_balancer: load_balancer(spec, &prefix, public_subnets),
+        listeners: listeners(spec),
         signed_out_rule: ListenerRule {
             key: "signed-out-rule".into(),
             listener: HttpsListener,
@@ -337,22 +250,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             container_insights: spec.ecs.container_insights,
             capacity_providers: vec![CapacityProvider::Fargate],
         },
-        execution_role: Role {
-            key: RefKey::EXECUTION_ROLE.to_string(),
-            name: super::naming::hashed_name(
-                &prefix,
-                &platform_identity(&name),
-                "-execution",
-                64,
-                Charset::Iam,
-            ),
-            path: ROLE_PATH,
-            description: format!("ECS task execution role of chatbot platform {name}"),
-            trust_policy: iam::execution_role_trust_policy(&env),
-            managed_policy_arns: vec![iam::execution_role_managed_policy(&env)],
-            inline_policies: Vec::new(),
-            permissions_boundary: spec.iam.role_permissions_boundary_arn.clone(),
-        },
+        execution_role: execution_role(spec, &name, &prefix, &env),
         ecr_repository: spec.ecr_repository.as_ref().map(|repo| EcrRepository {
             key: "ecr-repository".into(),
             name: repo.name.clone(),
@@ -366,6 +264,134 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
         attachments_bucket: attachments_bucket(&name, &env),
         network,
         environment: env,
+    }
+}
+
+/// The platform's network and the ids its other resources are placed by.
+struct Subnets {
+    network: Network,
+    public_subnets: Vec<PlatformRef>,
+    private_subnets: Vec<PlatformRef>,
+    /// The private route tables (gateway endpoints are added to them); none in an
+    /// existing network.
+    private_route_tables: Vec<PlatformRef>,
+}
+
+/// The network the platform manages, or the existing one it was given, and its
+/// public and private subnets as references.
+fn subnets(platform: &ChatbotPlatform, prefix: &str) -> Subnets {
+    let spec = &platform.spec;
+    if let Some(existing) = &spec.network.existing {
+        let ids = |ids: &[String]| ids.iter().cloned().map(PlatformRef::Id).collect();
+        return Subnets {
+            network: Network::Existing(existing.clone()),
+            public_subnets: ids(&existing.public_subnet_ids),
+            private_subnets: ids(&existing.private_subnet_ids),
+            private_route_tables: Vec::new(),
+        };
+    }
+    let managed = spec.network.managed.clone().unwrap_or_default();
+    let recorded = platform
+        .status
+        .as_ref()
+        .map(|s| s.availability_zones.as_slice())
+        .unwrap_or_default();
+    let net = managed_network(&managed, spec, prefix, recorded);
+    let refs = |subnets: &[Subnet], make: fn(String) -> PlatformRef| {
+        subnets.iter().map(|s| make(s.key.clone())).collect()
+    };
+    Subnets {
+        public_subnets: refs(&net.public_subnets, PlatformRef::PublicSubnet),
+        private_subnets: refs(&net.private_subnets, PlatformRef::PrivateSubnet),
+        private_route_tables: net
+            .route_tables
+            .iter()
+            .filter(|t| t.key.starts_with("private-"))
+            .map(|t| PlatformRef::RouteTable(t.key.clone()))
+            .collect(),
+        network: Network::Managed(Box::new(net)),
+    }
+}
+
+/// The internet-facing ALB in the public subnets: invalid header fields dropped,
+/// the spec's deletion protection and idle timeout.
+fn load_balancer(
+    spec: &ChatbotPlatformSpec,
+    prefix: &str,
+    public_subnets: Vec<PlatformRef>,
+) -> LoadBalancer {
+    LoadBalancer {
+        key: RefKey::LOAD_BALANCER.to_string(),
+        name: fitted_name(prefix, 32, Charset::Hyphens),
+        scheme: "internet-facing",
+        subnets: public_subnets,
+        security_group: LOAD_BALANCER_SG.into(),
+        attributes: [
+            (DROP_INVALID_HEADERS, "true".to_string()),
+            (
+                "deletion_protection.enabled",
+                spec.load_balancer.deletion_protection.to_string(),
+            ),
+            (
+                "idle_timeout.timeout_seconds",
+                spec.load_balancer.idle_timeout_seconds.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    }
+}
+
+/// HTTPS on 443 with the spec's certificate and TLS policy, answering 404 to a host
+/// no chatbot claims; HTTP on 80 only redirects to it.
+fn listeners(spec: &ChatbotPlatformSpec) -> Vec<Listener> {
+    vec![
+        Listener {
+            // The key chatbots' rules find it by: only this listener can carry
+            // them (authenticate-cognito needs HTTPS).
+            key: RefKey::HTTPS_LISTENER.to_string(),
+            port: 443,
+            protocol: Protocol::Https,
+            ssl_policy: Some(spec.load_balancer.ssl_policy.clone()),
+            certificate_arn: Some(spec.load_balancer.certificate_arn.clone()),
+            default_action: DefaultAction::FixedResponse(FixedResponse {
+                status_code: 404,
+                content_type: "text/plain",
+                body: "Not found",
+            }),
+        },
+        Listener {
+            key: "http-listener".into(),
+            port: 80,
+            protocol: Protocol::Http,
+            ssl_policy: None,
+            certificate_arn: None,
+            default_action: DefaultAction::RedirectToHttps {
+                status_code: "HTTP_301",
+            },
+        },
+    ]
+}
+
+/// The role ECS starts every chatbot's tasks with (pull the image, write logs),
+/// under the spec's permissions boundary.
+fn execution_role(spec: &ChatbotPlatformSpec, name: &str, prefix: &str, env: &Environment) -> Role {
+    Role {
+        key: RefKey::EXECUTION_ROLE.to_string(),
+        name: super::naming::hashed_name(
+            prefix,
+            &platform_identity(name),
+            "-execution",
+            64,
+            Charset::Iam,
+        ),
+        path: ROLE_PATH,
+        description: format!("ECS task execution role of chatbot platform {name}"),
+        trust_policy: iam::execution_role_trust_policy(env),
+        managed_policy_arns: vec![iam::execution_role_managed_policy(env)],
+        inline_policies: Vec::new(),
+        permissions_boundary: spec.iam.role_permissions_boundary_arn.clone(),
     }
 }
 
