@@ -106,6 +106,50 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// Whether a user pool's users sign in with a second factor.
+    pub enum MfaConfiguration {
+        /// Every user, every sign-in: what the reference requires.
+        On => "ON",
+    }
+}
+
+aws_enum! {
+    /// Whether an image tag, once pushed, may point at another image.
+    pub enum TagMutability {
+        /// A tag names one image for ever.
+        Immutable => "IMMUTABLE",
+        /// A push may move a tag.
+        Mutable => "MUTABLE",
+    }
+}
+
+impl From<MfaConfiguration> for aws_sdk_cognitoidentityprovider::types::UserPoolMfaType {
+    fn from(value: MfaConfiguration) -> Self {
+        match value {
+            MfaConfiguration::On => Self::On,
+        }
+    }
+}
+
+impl From<bedrock_chatbot_crds::ImageTagMutability> for TagMutability {
+    fn from(value: bedrock_chatbot_crds::ImageTagMutability) -> Self {
+        match value {
+            bedrock_chatbot_crds::ImageTagMutability::Immutable => Self::Immutable,
+            bedrock_chatbot_crds::ImageTagMutability::Mutable => Self::Mutable,
+        }
+    }
+}
+
+impl From<TagMutability> for aws_sdk_ecr::types::ImageTagMutability {
+    fn from(value: TagMutability) -> Self {
+        match value {
+            TagMutability::Immutable => Self::Immutable,
+            TagMutability::Mutable => Self::Mutable,
+        }
+    }
+}
+
 impl From<bedrock_chatbot_crds::CpuArchitecture> for CpuArchitecture {
     fn from(value: bedrock_chatbot_crds::CpuArchitecture) -> Self {
         match value {
@@ -196,6 +240,17 @@ mod tests {
             ecs::Compatibility::from(Compatibility::Fargate).as_str(),
             "FARGATE"
         );
+        assert_eq!(
+            aws_sdk_cognitoidentityprovider::types::UserPoolMfaType::from(MfaConfiguration::On)
+                .as_str(),
+            "ON"
+        );
+        for mutability in [TagMutability::Immutable, TagMutability::Mutable] {
+            assert_eq!(
+                aws_sdk_ecr::types::ImageTagMutability::from(mutability).as_str(),
+                mutability.as_str()
+            );
+        }
         assert_eq!(
             ecs::LaunchType::from(LaunchType::Fargate).as_str(),
             "FARGATE"

@@ -11,7 +11,8 @@ use bedrock_chatbot_crds::{
 use serde::Serialize;
 
 use super::aws_enums::{
-    Compatibility, CpuArchitecture, LaunchType, NetworkMode, PropagateTags, Protocol, TargetType,
+    Compatibility, CpuArchitecture, LaunchType, MfaConfiguration, NetworkMode, PropagateTags,
+    Protocol, TargetType,
 };
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
@@ -142,7 +143,7 @@ pub struct UserPool {
     /// Pool name.
     pub name: String,
     /// `ON`: every user must use MFA.
-    pub mfa_configuration: &'static str,
+    pub mfa_configuration: MfaConfiguration,
     /// TOTP authenticator apps.
     pub software_token_mfa: bool,
     /// Password rules.
@@ -699,7 +700,7 @@ fn user_pool(names: &Names, spec: &BedrockChatbotSpec) -> UserPool {
     UserPool {
         key: RefKey::USER_POOL.to_string(),
         name: names.named(128, Charset::HyphensUnderscores, ""),
-        mfa_configuration: "ON",
+        mfa_configuration: MfaConfiguration::On,
         software_token_mfa: true,
         password_policy: spec.cognito.password_policy.clone(),
         username_attributes: vec!["email"],
@@ -1114,7 +1115,7 @@ mod tests {
     #[test]
     fn user_pool_requires_totp_mfa_and_strong_passwords() {
         let pool = reference().user_pool;
-        assert_eq!(pool.mfa_configuration, "ON");
+        assert_eq!(pool.mfa_configuration.as_str(), "ON");
         assert!(pool.software_token_mfa);
         let p = &pool.password_policy;
         assert_eq!(p.minimum_length, 12);

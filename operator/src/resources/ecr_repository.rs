@@ -111,7 +111,7 @@ impl Resource for EcrRepository {
             Drift::compare(
                 RepositorySetting::ImageTagMutability,
                 observed.image_tag_mutability.as_str(),
-                self.image_tag_mutability,
+                self.image_tag_mutability.as_str(),
             ),
             Drift::compare(
                 RepositorySetting::ScanOnPush,

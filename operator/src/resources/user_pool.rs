@@ -140,7 +140,7 @@ impl Resource for UserPool {
                     observed.mfa_configuration.as_str(),
                     observed.software_token_mfa,
                 ),
-                (self.mfa_configuration, self.software_token_mfa),
+                (self.mfa_configuration.as_str(), self.software_token_mfa),
             ),
             Drift::compare(
                 UserPoolSetting::PasswordPolicy,

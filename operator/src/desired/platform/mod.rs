@@ -4,11 +4,11 @@
 
 use bedrock_chatbot_crds::{
     CHATBOT_PORT, ChatbotPlatform, ChatbotPlatformSpec, DeletionPolicy, ExistingNetwork,
-    ImageTagMutability, ManagedNetwork, NatGatewayMode,
+    ManagedNetwork, NatGatewayMode,
 };
 use serde::Serialize;
 
-use super::aws_enums::{CapacityProvider, Protocol};
+use super::aws_enums::{CapacityProvider, Protocol, TagMutability};
 use super::chatbot::{HttpsListener, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen};
 use super::iam::{self, PolicyDocument};
 use super::naming::{Charset, fitted_name};
@@ -196,7 +196,7 @@ pub struct EcrRepository {
     /// Repository name.
     pub name: String,
     /// `IMMUTABLE` or `MUTABLE`.
-    pub image_tag_mutability: &'static str,
+    pub image_tag_mutability: TagMutability,
     /// Scan images on push.
     pub scan_on_push: bool,
     /// `AES256`.
@@ -254,10 +254,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
         ecr_repository: spec.ecr_repository.as_ref().map(|repo| EcrRepository {
             key: "ecr-repository".into(),
             name: repo.name.clone(),
-            image_tag_mutability: match repo.image_tag_mutability {
-                ImageTagMutability::Immutable => "IMMUTABLE",
-                ImageTagMutability::Mutable => "MUTABLE",
-            },
+            image_tag_mutability: repo.image_tag_mutability.into(),
             scan_on_push: repo.scan_on_push,
             encryption: "AES256",
         }),
