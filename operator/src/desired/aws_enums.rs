@@ -124,6 +124,38 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// Where a load balancer takes traffic from.
+    pub enum LoadBalancerScheme {
+        /// From the internet, through its public subnets.
+        InternetFacing => "internet-facing",
+    }
+}
+
+aws_enum! {
+    /// How an ECR repository encrypts its images at rest.
+    pub enum RepositoryEncryption {
+        /// With keys ECR manages (AES-256).
+        Aes256 => "AES256",
+    }
+}
+
+impl From<LoadBalancerScheme> for aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum {
+    fn from(value: LoadBalancerScheme) -> Self {
+        match value {
+            LoadBalancerScheme::InternetFacing => Self::InternetFacing,
+        }
+    }
+}
+
+impl From<RepositoryEncryption> for aws_sdk_ecr::types::EncryptionType {
+    fn from(value: RepositoryEncryption) -> Self {
+        match value {
+            RepositoryEncryption::Aes256 => Self::Aes256,
+        }
+    }
+}
+
 impl From<MfaConfiguration> for aws_sdk_cognitoidentityprovider::types::UserPoolMfaType {
     fn from(value: MfaConfiguration) -> Self {
         match value {
@@ -244,6 +276,14 @@ mod tests {
             aws_sdk_cognitoidentityprovider::types::UserPoolMfaType::from(MfaConfiguration::On)
                 .as_str(),
             "ON"
+        );
+        assert_eq!(
+            elbv2::LoadBalancerSchemeEnum::from(LoadBalancerScheme::InternetFacing).as_str(),
+            "internet-facing"
+        );
+        assert_eq!(
+            aws_sdk_ecr::types::EncryptionType::from(RepositoryEncryption::Aes256).as_str(),
+            "AES256"
         );
         for mutability in [TagMutability::Immutable, TagMutability::Mutable] {
             assert_eq!(

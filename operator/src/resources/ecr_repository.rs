@@ -105,7 +105,7 @@ impl Resource for EcrRepository {
         // A repository's encryption is fixed at creation.
         check_fixed(
             self,
-            &[("encryption", &observed.encryption, self.encryption)],
+            &[("encryption", &observed.encryption, self.encryption.as_str())],
         )?;
         Ok([
             Drift::compare(

@@ -128,7 +128,7 @@ impl Resource for LoadBalancer {
         observed: &ObservedLoadBalancer,
         ctx: Ctx<'_>,
     ) -> Result<Vec<Drift<LoadBalancerSetting>>> {
-        check_fixed(self, &[("scheme", &observed.scheme, self.scheme)])?;
+        check_fixed(self, &[("scheme", &observed.scheme, self.scheme.as_str())])?;
         let (subnets, groups) = self.placement(ctx)?;
         let mut drift: Vec<_> = [
             Drift::compare(LoadBalancerSetting::Subnets, &observed.subnets, &subnets),

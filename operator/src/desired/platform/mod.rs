@@ -8,7 +8,9 @@ use bedrock_chatbot_crds::{
 };
 use serde::Serialize;
 
-use super::aws_enums::{CapacityProvider, Protocol, TagMutability};
+use super::aws_enums::{
+    CapacityProvider, LoadBalancerScheme, Protocol, RepositoryEncryption, TagMutability,
+};
 use super::chatbot::{HttpsListener, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen};
 use super::iam::{self, PolicyDocument};
 use super::naming::{Charset, fitted_name};
@@ -69,7 +71,7 @@ pub struct LoadBalancer {
     /// Name (≤ 32 characters).
     pub name: String,
     /// `internet-facing`.
-    pub scheme: &'static str,
+    pub scheme: LoadBalancerScheme,
     /// The public subnets.
     pub subnets: Vec<PlatformRef>,
     /// Component key of its security group.
@@ -199,8 +201,8 @@ pub struct EcrRepository {
     pub image_tag_mutability: TagMutability,
     /// Scan images on push.
     pub scan_on_push: bool,
-    /// `AES256`.
-    pub encryption: &'static str,
+    /// How images are encrypted at rest (`AES256`, keys ECR manages).
+    pub encryption: RepositoryEncryption,
 }
 
 /// IAM path of every role the operator creates.
@@ -256,7 +258,7 @@ pub fn desired(platform: &ChatbotPlatform, account_id: &str) -> PlatformDesired 
             name: repo.name.clone(),
             image_tag_mutability: repo.image_tag_mutability.into(),
             scan_on_push: repo.scan_on_push,
-            encryption: "AES256",
+            encryption: RepositoryEncryption::Aes256,
         }),
         attachments_bucket: attachments_bucket(&name, &env),
         network,
@@ -320,7 +322,7 @@ fn load_balancer(
     LoadBalancer {
         key: RefKey::LOAD_BALANCER.to_string(),
         name: fitted_name(prefix, 32, Charset::Hyphens),
-        scheme: "internet-facing",
+        scheme: LoadBalancerScheme::InternetFacing,
         subnets: public_subnets,
         security_group: LOAD_BALANCER_SG.into(),
         attributes: [
@@ -602,7 +604,7 @@ mod tests {
             desired.load_balancer.attributes[DROP_INVALID_HEADERS],
             "true"
         );
-        assert_eq!(desired.load_balancer.scheme, "internet-facing");
+        assert_eq!(desired.load_balancer.scheme.as_str(), "internet-facing");
         assert_eq!(desired.load_balancer.subnets.len(), 2);
         let https = &desired.listeners[0];
         assert_eq!((https.port, https.protocol), (443, Protocol::Https));
