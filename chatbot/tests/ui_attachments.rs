@@ -221,16 +221,12 @@ async fn refused_files_say_why_and_leave_no_chip_and_no_object() {
 
     // Too large: refused by the page before any byte is sent.
     input.send_keys(&big).await.unwrap();
-    browser
-        .wait_for("the size refusal", &format!("return {NOTICE} !== null"))
-        .await;
-    let said = browser.js(&format!("return {NOTICE}")).await;
-    assert!(
-        said.as_str()
-            .unwrap()
-            .contains("“big.png” is 5 MB: an image may be at most"),
-        "{said}"
-    );
+    assert_refused(
+        &browser,
+        "big.png",
+        "“big.png” is 5 MB: an image may be at most",
+    )
+    .await;
     assert_eq!(browser.js(CHIPS).await, json!([]));
     assert!(attachment_keys(&s3).await.is_empty());
 
@@ -240,19 +236,12 @@ async fn refused_files_say_why_and_leave_no_chip_and_no_object() {
         .js("document.getElementById('notice-close').click()")
         .await;
     input.send_keys(&disguised).await.unwrap();
-    browser
-        .wait_for(
-            "the server's refusal",
-            &format!("return ({NOTICE} ?? '').includes('cat.png')"),
-        )
-        .await;
-    let said = browser.js(&format!("return {NOTICE}")).await;
-    assert!(
-        said.as_str()
-            .unwrap()
-            .contains("“cat.png” is named as a PNG image but is binary data"),
-        "{said}"
-    );
+    assert_refused(
+        &browser,
+        "cat.png",
+        "“cat.png” is named as a PNG image but is binary data",
+    )
+    .await;
     assert_eq!(browser.js(CHIPS).await, json!([]));
     assert!(attachment_keys(&s3).await.is_empty());
 
@@ -289,6 +278,18 @@ async fn refused_files_say_why_and_leave_no_chip_and_no_object() {
 
     browser.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits for the notice about `file` and checks it says `why`.
+async fn assert_refused(browser: &Browser, file: &str, why: &str) {
+    browser
+        .wait_for(
+            &format!("the refusal of {file}"),
+            &format!("return ({NOTICE} ?? '').includes('{file}')"),
+        )
+        .await;
+    let said = browser.js(&format!("return {NOTICE}")).await;
+    assert!(said.as_str().unwrap().contains(why), "{said}");
 }
 
 /// The id of the file the first question carries, from its link.
