@@ -42,12 +42,16 @@ CONVERSATIONS = 50
 
 
 class Moto:
-    """moto's server (the project's pinned one, from ./scripts/setup-aws-emulator)."""
+    """moto's server (the project's pinned one, from ./scripts/setup-aws-emulator), as
+    scripts/aws-emulator.py runs it for the tests and the quick start."""
 
     def __init__(self):
         self.port = bench.free_port()
-        server = ROOT / ".venv" / "bin" / "moto_server"
-        self.process = Process("moto", [str(server), "-H", "127.0.0.1", "-p", str(self.port)], core=bench.DRIVER_CORE)
+        python = ROOT / ".venv" / "bin" / "python"
+        launcher = ROOT / "scripts" / "aws-emulator.py"
+        self.process = Process(
+            "moto", [str(python), str(launcher), "-H", "127.0.0.1", "-p", str(self.port)], core=bench.DRIVER_CORE
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while not bench.http_ok(f"{self.url}/moto-api/", timeout=0.5):

@@ -39,22 +39,18 @@ impl Moto {
     /// [`Moto::start`] with moto settings (`MOTO_*` environment variables) set to
     /// other values than the defaults this harness gives them.
     pub fn start_with_env(settings: &[(&str, &str)]) -> Result<Self, MotoError> {
-        let server = moto_server()?;
+        let (python, launcher) = emulator()?;
         let port = free_port()?;
-        let child = Command::new(&server)
+        // The launcher gives moto this project's settings (see its docstring).
+        let child = Command::new(&python)
+            .arg(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            // AWS managed policies (AmazonECSTaskExecutionRolePolicy) exist only
-            // when moto loads them.
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            // Requested certificates are issued at once, as after DNS validation
-            // (moto keeps them PENDING_VALIDATION for 60 s by default).
-            .env("MOTO_ACM_VALIDATION_WAIT", "0")
             .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| MotoError(format!("cannot start {}: {e}", server.display())))?;
+            .map_err(|e| MotoError(format!("cannot start {}: {e}", python.display())))?;
         let moto = Self { child, port };
         moto.wait_ready(Duration::from_secs(60))?;
         Ok(moto)
@@ -201,24 +197,35 @@ fn free_port() -> Result<u16, MotoError> {
         .map_err(|e| MotoError(format!("no free port: {e}")))
 }
 
-/// `MOTO_SERVER` when set, else `.venv/bin/moto_server` in the working directory or
-/// one of its parents (tests run in their package's directory, inside the
-/// workspace), else next to this crate's source.
-fn moto_server() -> Result<PathBuf, MotoError> {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return Ok(PathBuf::from(path));
+/// The Python that runs the emulator and the launcher it runs
+/// (`scripts/aws-emulator.py`: moto's server with this project's settings and its
+/// DynamoDB's requests served one at a time). The Python is `MOTO_PYTHON` when set
+/// (one with `moto[server]` installed), else `.venv/bin/python` in the working
+/// directory or one of its parents (tests run in their package's directory, inside
+/// the workspace), else next to this crate's source.
+fn emulator() -> Result<(PathBuf, PathBuf), MotoError> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let launcher = workspace.join("scripts/aws-emulator.py");
+    if !launcher.exists() {
+        return Err(MotoError(format!("no {}", launcher.display())));
     }
-    let relative = Path::new(".venv/bin/moto_server");
+    if let Some(path) = std::env::var_os("MOTO_PYTHON") {
+        return Ok((PathBuf::from(path), launcher));
+    }
+    let relative = Path::new(".venv/bin/python");
     let here = std::env::current_dir().unwrap_or_default();
     let found = here
         .ancestors()
-        .chain(Path::new(env!("CARGO_MANIFEST_DIR")).ancestors())
+        .chain(workspace.ancestors())
         .map(|dir| dir.join(relative))
-        .find(|candidate| candidate.exists());
-    found.ok_or_else(|| {
+        .find(|candidate| candidate.exists() && candidate.with_file_name("moto_server").exists());
+    let python = found.ok_or_else(|| {
         MotoError(format!(
-            "no .venv/bin/moto_server above {}: run ./scripts/setup-aws-emulator (scripts/test does it for you)",
+            "no .venv with moto above {}: run ./scripts/setup-aws-emulator (scripts/test does it for you)",
             here.display()
         ))
-    })
+    })?;
+    Ok((python, launcher))
 }
