@@ -71,9 +71,9 @@ impl Kind {
 /// An object admitted: defaulted, valid, typed.
 #[derive(Clone, Debug)]
 pub enum Admitted {
-    /// A platform.
+    /// A `ChatbotPlatform` manifest, with the CRD's defaults filled in.
     Platform(Box<ChatbotPlatform>),
-    /// A chatbot.
+    /// A `BedrockChatbot` manifest, with the CRD's defaults filled in.
     Chatbot(Box<BedrockChatbot>),
 }
 
@@ -110,6 +110,34 @@ impl KindSchema {
             rules,
         }
     }
+
+    /// What the structural schema refuses in `value` (types, bounds, patterns,
+    /// required and unknown fields), in the validator's order.
+    fn structural_problems(&self, value: &Value) -> Vec<FieldProblem> {
+        self.structural
+            .iter_errors(value)
+            .map(|error| {
+                FieldProblem::new(
+                    dotted(error.instance_path().as_str()),
+                    describe(&error, &self.schema),
+                )
+            })
+            .collect()
+    }
+
+    /// Evaluates the CEL rules against `value`; transition rules only with `old`.
+    fn check_cel_rules(
+        &self,
+        value: &Value,
+        old: Option<&Value>,
+        problems: &mut Vec<FieldProblem>,
+    ) {
+        let root = Node {
+            rules: &self.rules,
+            schema: &self.schema,
+        };
+        KUBERNETES_CEL.with(|context| check_rules(&root, value, old, "", context, problems));
+    }
 }
 
 /// Defaulting and validation of both kinds, as the API server does it.
@@ -144,90 +172,84 @@ impl Admission {
     /// Defaults and validates `manifest` the way the API server would on create;
     /// with `old`, also checks the transition rules (immutable fields) as on update.
     pub fn admit(&self, manifest: &Value, old: Option<&Value>) -> Result<Admitted, Rejection> {
-        let mut rejection = Rejection {
+        let kind = kind_of(manifest).map_err(|problem| Rejection {
             kind: None,
             object: None,
-            problems: Vec::new(),
-        };
-        let Some(fields) = manifest.as_object() else {
-            rejection.problems.push(FieldProblem::new(
-                "",
-                "a manifest must be a YAML mapping (an object)",
-            ));
-            return Err(rejection);
-        };
-        let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
-        let kind = match Kind::from_manifest(text("apiVersion"), text("kind")) {
-            Ok(kind) => kind,
-            Err(problem) => {
-                rejection.problems.push(problem);
-                return Err(rejection);
-            }
-        };
-        rejection.kind = Some(kind);
+            problems: vec![problem],
+        })?;
         let mut manifest = without_nulls(manifest);
         let (object, problems) = check_metadata(kind, manifest.get("metadata"));
-        rejection.object = object;
-        rejection.problems.extend(problems);
-
-        let schema = match kind {
-            Kind::ChatbotPlatform => &self.platform,
-            Kind::BedrockChatbot => &self.chatbot,
+        let mut rejection = Rejection {
+            kind: Some(kind),
+            object,
+            problems,
         };
-        if let Some(fields) = manifest.as_object_mut() {
-            // Status belongs to the controller; the API server ignores it on create.
-            fields.remove("status");
-            if !kind.namespaced()
-                && let Some(metadata) = fields.get_mut("metadata").and_then(Value::as_object_mut)
-            {
-                // The API server drops the namespace of a cluster-scoped object
-                // silently; tools that put every object of a directory in one
-                // namespace (a kustomization's `namespace:`) set it on ours too.
-                metadata.remove("namespace");
-            }
-        }
+        let schema = self.schema_of(kind);
+        drop_what_create_ignores(kind, &mut manifest);
         whole_numbers_as_integers(&mut manifest, &schema.schema);
         let defaulted = cel::apply_defaults(&schema.schema, &manifest);
         rejection
             .problems
-            .extend(schema.structural.iter_errors(&defaulted).map(|error| {
-                FieldProblem::new(
-                    dotted(error.instance_path().as_str()),
-                    describe(&error, &schema.schema),
-                )
-            }));
+            .extend(schema.structural_problems(&defaulted));
         if rejection.problems.is_empty() {
             let old = old.map(|old| cel::apply_defaults(&schema.schema, &without_nulls(old)));
-            KUBERNETES_CEL.with(|context| {
-                check_rules(
-                    &Node {
-                        rules: &schema.rules,
-                        schema: &schema.schema,
-                    },
-                    &defaulted,
-                    old.as_ref(),
-                    "",
-                    context,
-                    &mut rejection.problems,
-                );
-            });
+            schema.check_cel_rules(&defaulted, old.as_ref(), &mut rejection.problems);
         }
         if !rejection.problems.is_empty() {
             return Err(rejection);
         }
-        let admitted = match kind {
-            Kind::ChatbotPlatform => typed(defaulted).map(|p| Admitted::Platform(Box::new(p))),
-            Kind::BedrockChatbot => typed(defaulted).map(|c| Admitted::Chatbot(Box::new(c))),
-        };
-        admitted.map_err(|problem| {
+        typed(kind, defaulted).map_err(|problem| {
             rejection.problems.push(problem);
             rejection
         })
     }
+
+    fn schema_of(&self, kind: Kind) -> &KindSchema {
+        match kind {
+            Kind::ChatbotPlatform => &self.platform,
+            Kind::BedrockChatbot => &self.chatbot,
+        }
+    }
 }
 
-fn typed<T: DeserializeOwned>(value: Value) -> Result<T, FieldProblem> {
-    serde_json::from_value(value).map_err(|e| FieldProblem::new("", e.to_string()))
+/// The kind `manifest` declares, when it is a mapping of a kind this operator serves.
+fn kind_of(manifest: &Value) -> Result<Kind, FieldProblem> {
+    let Some(fields) = manifest.as_object() else {
+        return Err(FieldProblem::new(
+            "",
+            "a manifest must be a YAML mapping (an object)",
+        ));
+    };
+    let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
+    Kind::from_manifest(text("apiVersion"), text("kind"))
+}
+
+/// Removes from `manifest` what the API server ignores on create.
+fn drop_what_create_ignores(kind: Kind, manifest: &mut Value) {
+    let Some(fields) = manifest.as_object_mut() else {
+        return;
+    };
+    // Status belongs to the controller; the API server ignores it on create.
+    fields.remove("status");
+    if !kind.namespaced()
+        && let Some(metadata) = fields.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        // The API server drops the namespace of a cluster-scoped object
+        // silently; tools that put every object of a directory in one
+        // namespace (a kustomization's `namespace:`) set it on ours too.
+        metadata.remove("namespace");
+    }
+}
+
+/// `value`, admitted, as the typed object of `kind`.
+fn typed(kind: Kind, value: Value) -> Result<Admitted, FieldProblem> {
+    fn parse<T: DeserializeOwned>(value: Value) -> Result<T, FieldProblem> {
+        serde_json::from_value(value).map_err(|e| FieldProblem::new("", e.to_string()))
+    }
+    Ok(match kind {
+        Kind::ChatbotPlatform => Admitted::Platform(Box::new(parse(value)?)),
+        Kind::BedrockChatbot => Admitted::Chatbot(Box::new(parse(value)?)),
+    })
 }
 
 /// Checks `metadata` (without nulls) the way the API server does every object's:
@@ -305,115 +327,154 @@ const QUALIFIED_NAME: &str = "must be a qualified name: an optional DNS subdomai
 
 /// The parts of `metadata` the API server checks for every kind, as it does.
 fn check_object_meta(metadata: &Map<String, Value>, problems: &mut Vec<FieldProblem>) {
-    let unknown: Vec<&str> = metadata
+    check_known_meta_fields(metadata, problems);
+    check_labels(metadata.get("labels"), problems);
+    check_annotations(metadata.get("annotations"), problems);
+    check_finalizers(metadata.get("finalizers"), problems);
+    check_owner_references(metadata.get("ownerReferences"), problems);
+}
+
+/// Only the fields of `ObjectMeta`: the API server decodes `metadata` strictly.
+fn check_known_meta_fields(metadata: &Map<String, Value>, problems: &mut Vec<FieldProblem>) {
+    let unknown: Vec<String> = metadata
         .keys()
         .map(String::as_str)
         .filter(|key| !OBJECT_META_FIELDS.contains(key))
+        .map(excerpt_if_long)
         .collect();
     if !unknown.is_empty() {
-        let names: Vec<String> = unknown.iter().map(|name| excerpt_if_long(name)).collect();
         problems.push(FieldProblem::new(
             "metadata",
-            format!("unknown field(s) {}", names.join(", ")),
+            format!("unknown field(s) {}", unknown.join(", ")),
         ));
     }
-    let mut problem =
-        |field: &str, message: String| problems.push(FieldProblem::new(field, message));
-    match metadata.get("labels") {
-        None => {}
-        Some(Value::Object(labels)) => {
-            for (key, value) in labels {
-                if !is_qualified_name(key) {
-                    problem(
-                        "metadata.labels",
-                        format!("label key {} {QUALIFIED_NAME}", excerpt(key)),
-                    );
-                }
-                match value.as_str() {
-                    Some(value) if is_label_value(value) => {}
-                    Some(value) => problem(
-                        "metadata.labels",
-                        format!(
-                            "label value {} must be empty or at most 63 characters of a-z, A-Z, 0-9, '-', '_', '.', beginning and ending with a letter or digit",
-                            excerpt(value)
-                        ),
-                    ),
-                    None => problem(
-                        "metadata.labels",
-                        format!("label {} must be a string", excerpt(key)),
-                    ),
-                }
-            }
+}
+
+/// Label keys are qualified names, values are label values.
+fn check_labels(labels: Option<&Value>, problems: &mut Vec<FieldProblem>) {
+    const FIELD: &str = "metadata.labels";
+    let labels = match labels {
+        None => return,
+        Some(Value::Object(labels)) => labels,
+        Some(_) => {
+            problems.push(FieldProblem::new(FIELD, "must be a mapping of strings"));
+            return;
         }
-        Some(_) => problem("metadata.labels", "must be a mapping of strings".into()),
+    };
+    for (key, value) in labels {
+        if !is_qualified_name(key) {
+            problems.push(FieldProblem::new(
+                FIELD,
+                format!("label key {} {QUALIFIED_NAME}", excerpt(key)),
+            ));
+        }
+        match value.as_str() {
+            Some(value) if is_label_value(value) => {}
+            Some(value) => problems.push(FieldProblem::new(
+                FIELD,
+                format!(
+                    "label value {} must be empty or at most 63 characters of a-z, A-Z, 0-9, '-', '_', '.', beginning and ending with a letter or digit",
+                    excerpt(value)
+                ),
+            )),
+            None => problems.push(FieldProblem::new(
+                FIELD,
+                format!("label {} must be a string", excerpt(key)),
+            )),
+        }
     }
-    match metadata.get("annotations") {
-        None => {}
-        Some(Value::Object(annotations)) => {
-            let mut bytes = 0;
-            for (key, value) in annotations {
-                // The API server checks annotation keys lowercased.
-                if !is_qualified_name(&key.to_lowercase()) {
-                    problem(
-                        "metadata.annotations",
-                        format!("annotation key {} {QUALIFIED_NAME}", excerpt(key)),
-                    );
-                }
-                match value.as_str() {
-                    Some(value) => bytes += key.len() + value.len(),
-                    None => problem(
-                        "metadata.annotations",
-                        format!("annotation {} must be a string", excerpt(key)),
-                    ),
-                }
-            }
-            if bytes > ANNOTATIONS_MAX_BYTES {
-                problem(
-                    "metadata.annotations",
-                    format!(
-                        "annotations hold {bytes} bytes; the API server allows at most {ANNOTATIONS_MAX_BYTES} bytes"
-                    ),
-                );
-            }
+}
+
+/// Annotation keys are qualified names, values are strings, and all of them
+/// together fit in [`ANNOTATIONS_MAX_BYTES`].
+fn check_annotations(annotations: Option<&Value>, problems: &mut Vec<FieldProblem>) {
+    const FIELD: &str = "metadata.annotations";
+    let annotations = match annotations {
+        None => return,
+        Some(Value::Object(annotations)) => annotations,
+        Some(_) => {
+            problems.push(FieldProblem::new(FIELD, "must be a mapping of strings"));
+            return;
         }
-        Some(_) => problem(
-            "metadata.annotations",
-            "must be a mapping of strings".into(),
-        ),
+    };
+    let mut bytes = 0;
+    for (key, value) in annotations {
+        // The API server checks annotation keys lowercased.
+        if !is_qualified_name(&key.to_lowercase()) {
+            problems.push(FieldProblem::new(
+                FIELD,
+                format!("annotation key {} {QUALIFIED_NAME}", excerpt(key)),
+            ));
+        }
+        match value.as_str() {
+            Some(value) => bytes += key.len() + value.len(),
+            None => problems.push(FieldProblem::new(
+                FIELD,
+                format!("annotation {} must be a string", excerpt(key)),
+            )),
+        }
     }
-    match metadata.get("finalizers") {
-        None => {}
-        Some(Value::Array(finalizers)) => {
-            for finalizer in finalizers {
-                match finalizer.as_str() {
-                    Some(name) if is_qualified_name(name) => {}
-                    Some(name) => problem(
-                        "metadata.finalizers",
-                        format!("{} {QUALIFIED_NAME}", excerpt(name)),
-                    ),
-                    None => problem("metadata.finalizers", "must be a list of strings".into()),
-                }
-            }
-        }
-        Some(_) => problem("metadata.finalizers", "must be a list of strings".into()),
+    if bytes > ANNOTATIONS_MAX_BYTES {
+        problems.push(FieldProblem::new(
+            FIELD,
+            format!(
+                "annotations hold {bytes} bytes; the API server allows at most {ANNOTATIONS_MAX_BYTES} bytes"
+            ),
+        ));
     }
-    match metadata.get("ownerReferences") {
-        None => {}
-        Some(Value::Array(owners)) => {
-            for (i, owner) in owners.iter().enumerate() {
-                let field = format!("metadata.ownerReferences[{i}]");
-                for required in ["apiVersion", "kind", "name", "uid"] {
-                    if owner
-                        .get(required)
-                        .and_then(Value::as_str)
-                        .is_none_or(str::is_empty)
-                    {
-                        problem(&field, format!("missing required field {required}"));
-                    }
-                }
+}
+
+/// Finalizers are qualified names.
+fn check_finalizers(finalizers: Option<&Value>, problems: &mut Vec<FieldProblem>) {
+    const FIELD: &str = "metadata.finalizers";
+    const NOT_STRINGS: &str = "must be a list of strings";
+    let finalizers = match finalizers {
+        None => return,
+        Some(Value::Array(finalizers)) => finalizers,
+        Some(_) => {
+            problems.push(FieldProblem::new(FIELD, NOT_STRINGS));
+            return;
+        }
+    };
+    for finalizer in finalizers {
+        match finalizer.as_str() {
+            Some(name) if is_qualified_name(name) => {}
+            Some(name) => problems.push(FieldProblem::new(
+                FIELD,
+                format!("{} {QUALIFIED_NAME}", excerpt(name)),
+            )),
+            None => problems.push(FieldProblem::new(FIELD, NOT_STRINGS)),
+        }
+    }
+}
+
+/// Every owner reference names its owner completely.
+fn check_owner_references(owners: Option<&Value>, problems: &mut Vec<FieldProblem>) {
+    let owners = match owners {
+        None => return,
+        Some(Value::Array(owners)) => owners,
+        Some(_) => {
+            problems.push(FieldProblem::new(
+                "metadata.ownerReferences",
+                "must be a list",
+            ));
+            return;
+        }
+    };
+    for (i, owner) in owners.iter().enumerate() {
+        let field = format!("metadata.ownerReferences[{i}]");
+        for required in ["apiVersion", "kind", "name", "uid"] {
+            if owner
+                .get(required)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                problems.push(FieldProblem::new(
+                    &field,
+                    format!("missing required field {required}"),
+                ));
             }
         }
-        Some(_) => problem("metadata.ownerReferences", "must be a list".into()),
     }
 }
 
@@ -783,6 +844,51 @@ fn check_rules(
     context: &Context<'_>,
     problems: &mut Vec<FieldProblem>,
 ) {
+    check_rules_of_node(node, value, old, path, context, problems);
+    match value {
+        Value::Object(fields) => {
+            for (key, child) in fields {
+                let Some(child_node) = node.property(key).or_else(|| node.map_values()) else {
+                    continue;
+                };
+                let child_path = match path {
+                    "" => key.clone(),
+                    _ => format!("{path}.{key}"),
+                };
+                let old_child = old.and_then(|o| o.get(key));
+                check_rules(
+                    &child_node,
+                    child,
+                    old_child,
+                    &child_path,
+                    context,
+                    problems,
+                );
+            }
+        }
+        Value::Array(items) => {
+            let Some(item) = node.items() else {
+                return;
+            };
+            for (i, child) in items.iter().enumerate() {
+                let old_child = old.and_then(|o| o.get(i));
+                let child_path = format!("{path}[{i}]");
+                check_rules(&item, child, old_child, &child_path, context, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Evaluates the rules of `node` itself (not of its children) against `value`.
+fn check_rules_of_node(
+    node: &Node<'_>,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    context: &Context<'_>,
+    problems: &mut Vec<FieldProblem>,
+) {
     let mut scope = context.new_inner_scope();
     scope.add_variable_from_value("self", as_cel(value, node.schema));
     if let Some(old) = old {
@@ -793,77 +899,32 @@ fn check_rules(
         if compiled.is_transition_rule && old.is_none() {
             continue;
         }
-        let rule = &compiled.rule;
-        let field = format!("{path}{}", rule.field_path.as_deref().unwrap_or_default());
-        match compiled.program.execute(&scope) {
-            Ok(cel::cel::Value::Bool(true)) => {}
-            Ok(cel::cel::Value::Bool(false)) => {
-                let message = compiled
-                    .message_program
-                    .as_ref()
-                    .and_then(|program| match program.execute(&scope) {
-                        Ok(cel::cel::Value::String(text)) => Some(text.to_string()),
-                        _ => None,
-                    })
-                    .or_else(|| rule.message.clone())
-                    .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
-                problems.push(FieldProblem::new(field, message));
-            }
-            Ok(other) => problems.push(FieldProblem::new(
-                field,
-                format!("rule {} gave {other:?}, not a bool", rule.rule),
-            )),
-            Err(error) => problems.push(FieldProblem::new(
-                field,
-                format!("rule {} cannot be evaluated: {error}", rule.rule),
-            )),
+        if let Some(message) = rule_failure(compiled, &scope) {
+            let field_path = compiled.rule.field_path.as_deref().unwrap_or_default();
+            problems.push(FieldProblem::new(format!("{path}{field_path}"), message));
         }
     }
-    let child_path = |segment: &str| match path {
-        "" => segment.to_string(),
-        _ => format!("{path}.{segment}"),
-    };
-    match value {
-        Value::Object(fields) => {
-            for (key, child) in fields {
-                let old_child = old.and_then(|o| o.get(key));
-                if let Some(property) = node.property(key) {
-                    check_rules(
-                        &property,
-                        child,
-                        old_child,
-                        &child_path(key),
-                        context,
-                        problems,
-                    );
-                } else if let Some(map_value) = node.map_values() {
-                    check_rules(
-                        &map_value,
-                        child,
-                        old_child,
-                        &child_path(key),
-                        context,
-                        problems,
-                    );
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item) = node.items() {
-                for (i, child) in items.iter().enumerate() {
-                    let old_child = old.and_then(|o| o.get(i));
-                    check_rules(
-                        &item,
-                        child,
-                        old_child,
-                        &format!("{path}[{i}]"),
-                        context,
-                        problems,
-                    );
-                }
-            }
-        }
-        _ => {}
+}
+
+/// Why `compiled` does not hold in `scope`: the rule's message when it is false,
+/// or why it could not be evaluated; `None` when it holds.
+fn rule_failure(compiled: &cel::CompilationResult, scope: &Context<'_>) -> Option<String> {
+    let rule = &compiled.rule;
+    match compiled.program.execute(scope) {
+        Ok(cel::cel::Value::Bool(true)) => None,
+        Ok(cel::cel::Value::Bool(false)) => Some(
+            compiled
+                .message_program
+                .as_ref()
+                .and_then(|program| match program.execute(scope) {
+                    Ok(cel::cel::Value::String(text)) => Some(text.to_string()),
+                    _ => None,
+                })
+                .or_else(|| rule.message.clone())
+                .unwrap_or_else(|| format!("failed rule: {}", rule.rule)),
+        ),
+        Ok(other) => Some(format!("rule {} gave {other:?}, not a bool", rule.rule)),
+        Err(error) => Some(format!("rule {} cannot be evaluated: {error}", rule.rule)),
     }
 }
 
@@ -905,38 +966,60 @@ fn as_cel(value: &Value, schema: &Value) -> cel::cel::Value {
     }
 }
 
+/// Words CEL reserves: Kubernetes escapes field names that are one of them.
+const CEL_RESERVED: [&str; 21] = [
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
 /// Checks that the rules see values exactly as [`as_cel`] makes them: no field
 /// name that Kubernetes escapes for CEL (not an identifier, or a reserved word),
 /// no format or extension that changes a value's CEL type (`date-time`,
 /// `duration`, `byte`, int-or-string, embedded resources) and no `allOf`,
 /// `anyOf` or `oneOf`. A schema that needs them needs them here first.
 fn assert_rules_see_plain_json(schema: &Value, path: &str) {
-    const RESERVED: [&str; 21] = [
-        "true",
-        "false",
-        "null",
-        "in",
-        "as",
-        "break",
-        "const",
-        "continue",
-        "else",
-        "for",
-        "function",
-        "if",
-        "import",
-        "let",
-        "loop",
-        "package",
-        "namespace",
-        "return",
-        "var",
-        "void",
-        "while",
-    ];
     let Some(node) = schema.as_object() else {
         return;
     };
+    assert_no_value_retyping(node, path);
+    assert_rules_portable(node, path);
+    if let Some(properties) = node.get("properties").and_then(Value::as_object) {
+        for (name, child) in properties {
+            assert!(
+                is_cel_identifier(name),
+                "{path}.{name}: Kubernetes escapes this field name for CEL"
+            );
+            assert_rules_see_plain_json(child, &format!("{path}.{name}"));
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(child) = node.get(key) {
+            assert_rules_see_plain_json(child, &format!("{path}.{key}"));
+        }
+    }
+}
+
+/// No keyword or format at this schema node that changes the CEL type of its value.
+fn assert_no_value_retyping(node: &Map<String, Value>, path: &str) {
     for key in [
         "allOf",
         "anyOf",
@@ -952,6 +1035,10 @@ fn assert_rules_see_plain_json(schema: &Value, path: &str) {
             "{path}: format {format} is not supported"
         );
     }
+}
+
+/// The rules at this schema node mean here what they mean to the API server.
+fn assert_rules_portable(node: &Map<String, Value>, path: &str) {
     for rule in node
         .get("x-kubernetes-validations")
         .and_then(Value::as_array)
@@ -972,26 +1059,16 @@ fn assert_rules_see_plain_json(schema: &Value, path: &str) {
             "{path}: rule {rule} uses a Perl character class"
         );
     }
-    if let Some(properties) = node.get("properties").and_then(Value::as_object) {
-        for (name, child) in properties {
-            let identifier = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !name.contains("__");
-            assert!(
-                identifier && !RESERVED.contains(&name.as_str()),
-                "{path}.{name}: Kubernetes escapes this field name for CEL"
-            );
-            assert_rules_see_plain_json(child, &format!("{path}.{name}"));
-        }
-    }
-    for key in ["items", "additionalProperties"] {
-        if let Some(child) = node.get(key) {
-            assert_rules_see_plain_json(child, &format!("{path}.{key}"));
-        }
-    }
+}
+
+/// A field name Kubernetes hands to CEL as it is, unescaped.
+fn is_cel_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.contains("__")
+        && !CEL_RESERVED.contains(&name)
 }
 
 #[cfg(test)]
