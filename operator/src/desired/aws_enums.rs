@@ -140,6 +140,72 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// How an S3 bucket encrypts new objects by default.
+    pub enum BucketEncryption {
+        /// With keys S3 manages (SSE-S3, AES-256).
+        Aes256 => "AES256",
+    }
+}
+
+aws_enum! {
+    /// Who owns the objects written to an S3 bucket, and whether ACLs count.
+    pub enum ObjectOwnership {
+        /// ACLs off: the bucket's account owns every object, whoever wrote it.
+        BucketOwnerEnforced => "BucketOwnerEnforced",
+    }
+}
+
+aws_enum! {
+    /// What users of a Cognito user pool sign in with.
+    pub enum UsernameAttribute {
+        /// Their email address.
+        Email => "email",
+    }
+}
+
+aws_enum! {
+    /// What Cognito verifies itself, by sending a code, when a user signs up.
+    pub enum VerifiedAttribute {
+        /// The email address.
+        Email => "email",
+    }
+}
+
+aws_enum! {
+    /// How users of a Cognito user pool get their account back.
+    pub enum RecoveryOption {
+        /// A code sent to their verified email address.
+        VerifiedEmail => "verified_email",
+    }
+}
+
+aws_enum! {
+    /// An OAuth 2.0 grant a Cognito app client allows.
+    pub enum OAuthFlow {
+        /// Authorization code grant: what `authenticate-cognito` uses.
+        Code => "code",
+    }
+}
+
+aws_enum! {
+    /// Where a Cognito app client's users sign in. (The SDK takes identity
+    /// providers by name: federated ones are named by whoever adds them.)
+    pub enum IdentityProvider {
+        /// The user pool's own users.
+        Cognito => "COGNITO",
+    }
+}
+
+aws_enum! {
+    /// What a listener rule's `authenticate-cognito` action does with a request
+    /// that carries no session.
+    pub enum OnUnauthenticatedRequest {
+        /// Send it to the sign-in page.
+        Authenticate => "authenticate",
+    }
+}
+
 impl From<LoadBalancerScheme> for aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum {
     fn from(value: LoadBalancerScheme) -> Self {
         match value {
@@ -160,6 +226,64 @@ impl From<MfaConfiguration> for aws_sdk_cognitoidentityprovider::types::UserPool
     fn from(value: MfaConfiguration) -> Self {
         match value {
             MfaConfiguration::On => Self::On,
+        }
+    }
+}
+
+impl From<BucketEncryption> for aws_sdk_s3::types::ServerSideEncryption {
+    fn from(value: BucketEncryption) -> Self {
+        match value {
+            BucketEncryption::Aes256 => Self::Aes256,
+        }
+    }
+}
+
+impl From<ObjectOwnership> for aws_sdk_s3::types::ObjectOwnership {
+    fn from(value: ObjectOwnership) -> Self {
+        match value {
+            ObjectOwnership::BucketOwnerEnforced => Self::BucketOwnerEnforced,
+        }
+    }
+}
+
+impl From<UsernameAttribute> for aws_sdk_cognitoidentityprovider::types::UsernameAttributeType {
+    fn from(value: UsernameAttribute) -> Self {
+        match value {
+            UsernameAttribute::Email => Self::Email,
+        }
+    }
+}
+
+impl From<VerifiedAttribute> for aws_sdk_cognitoidentityprovider::types::VerifiedAttributeType {
+    fn from(value: VerifiedAttribute) -> Self {
+        match value {
+            VerifiedAttribute::Email => Self::Email,
+        }
+    }
+}
+
+impl From<RecoveryOption> for aws_sdk_cognitoidentityprovider::types::RecoveryOptionNameType {
+    fn from(value: RecoveryOption) -> Self {
+        match value {
+            RecoveryOption::VerifiedEmail => Self::VerifiedEmail,
+        }
+    }
+}
+
+impl From<OAuthFlow> for aws_sdk_cognitoidentityprovider::types::OAuthFlowType {
+    fn from(value: OAuthFlow) -> Self {
+        match value {
+            OAuthFlow::Code => Self::Code,
+        }
+    }
+}
+
+impl From<OnUnauthenticatedRequest>
+    for aws_sdk_elasticloadbalancingv2::types::AuthenticateCognitoActionConditionalBehaviorEnum
+{
+    fn from(value: OnUnauthenticatedRequest) -> Self {
+        match value {
+            OnUnauthenticatedRequest::Authenticate => Self::Authenticate,
         }
     }
 }
@@ -304,6 +428,43 @@ mod tests {
         assert_eq!(
             ecs::PropagateTags::from(PropagateTags::Service).as_str(),
             "SERVICE"
+        );
+    }
+
+    #[test]
+    fn bucket_and_sign_in_values_convert_into_the_sdk_enum_of_the_same_spelling() {
+        use aws_sdk_cognitoidentityprovider::types as cognito;
+        use aws_sdk_s3::types as s3;
+        assert_eq!(
+            s3::ServerSideEncryption::from(BucketEncryption::Aes256).as_str(),
+            BucketEncryption::Aes256.as_str()
+        );
+        assert_eq!(
+            s3::ObjectOwnership::from(ObjectOwnership::BucketOwnerEnforced).as_str(),
+            ObjectOwnership::BucketOwnerEnforced.as_str()
+        );
+        assert_eq!(
+            cognito::UsernameAttributeType::from(UsernameAttribute::Email).as_str(),
+            UsernameAttribute::Email.as_str()
+        );
+        assert_eq!(
+            cognito::VerifiedAttributeType::from(VerifiedAttribute::Email).as_str(),
+            VerifiedAttribute::Email.as_str()
+        );
+        assert_eq!(
+            cognito::RecoveryOptionNameType::from(RecoveryOption::VerifiedEmail).as_str(),
+            RecoveryOption::VerifiedEmail.as_str()
+        );
+        assert_eq!(
+            cognito::OAuthFlowType::from(OAuthFlow::Code).as_str(),
+            OAuthFlow::Code.as_str()
+        );
+        assert_eq!(
+            aws_sdk_elasticloadbalancingv2::types::AuthenticateCognitoActionConditionalBehaviorEnum::from(
+                OnUnauthenticatedRequest::Authenticate
+            )
+            .as_str(),
+            OnUnauthenticatedRequest::Authenticate.as_str()
         );
     }
 

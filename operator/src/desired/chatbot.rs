@@ -11,8 +11,9 @@ use bedrock_chatbot_crds::{
 use serde::Serialize;
 
 use super::aws_enums::{
-    Compatibility, CpuArchitecture, LaunchType, MfaConfiguration, NetworkMode, PropagateTags,
-    Protocol, TargetType,
+    Compatibility, CpuArchitecture, IdentityProvider, LaunchType, MfaConfiguration, NetworkMode,
+    OAuthFlow, OnUnauthenticatedRequest, PropagateTags, Protocol, RecoveryOption, TargetType,
+    UsernameAttribute, VerifiedAttribute,
 };
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
@@ -149,11 +150,11 @@ pub struct UserPool {
     /// Password rules.
     pub password_policy: PasswordPolicy,
     /// Users sign in with their email address.
-    pub username_attributes: Vec<&'static str>,
+    pub username_attributes: Vec<UsernameAttribute>,
     /// Cognito verifies email addresses.
-    pub auto_verified_attributes: Vec<&'static str>,
+    pub auto_verified_attributes: Vec<VerifiedAttribute>,
     /// Account recovery through verified email only.
-    pub account_recovery: Vec<&'static str>,
+    pub account_recovery: Vec<RecoveryOption>,
     /// Only administrators create users (unless self sign-up is on).
     pub admin_create_user_only: bool,
 }
@@ -182,16 +183,16 @@ pub struct UserPoolClient {
     pub name: String,
     /// A secret, as `authenticate-cognito` requires.
     pub generate_secret: bool,
-    /// `code`.
-    pub allowed_oauth_flows: Vec<&'static str>,
+    /// `code`: the grant `authenticate-cognito` signs users in with.
+    pub allowed_oauth_flows: Vec<OAuthFlow>,
     /// `openid`, `email`, `profile`.
     pub allowed_oauth_scopes: Vec<&'static str>,
     /// `https://<hostname>/oauth2/idpresponse`.
     pub callback_urls: Vec<String>,
     /// Where Cognito may send users after sign-out.
     pub logout_urls: Vec<String>,
-    /// `COGNITO`.
-    pub supported_identity_providers: Vec<&'static str>,
+    /// `COGNITO`: the pool's own users, no federation.
+    pub supported_identity_providers: Vec<IdentityProvider>,
     /// Don't reveal whether a user exists.
     pub prevent_user_existence_errors: bool,
 }
@@ -340,7 +341,7 @@ pub struct AuthenticateCognito {
     /// `openid email profile`.
     pub scope: &'static str,
     /// `authenticate`: send anonymous users to sign in.
-    pub on_unauthenticated_request: &'static str,
+    pub on_unauthenticated_request: OnUnauthenticatedRequest,
     /// Session cookie name.
     pub session_cookie_name: &'static str,
     /// Seconds a sign-in lasts.
@@ -703,9 +704,9 @@ fn user_pool(names: &Names, spec: &BedrockChatbotSpec) -> UserPool {
         mfa_configuration: MfaConfiguration::On,
         software_token_mfa: true,
         password_policy: spec.cognito.password_policy.clone(),
-        username_attributes: vec!["email"],
-        auto_verified_attributes: vec!["email"],
-        account_recovery: vec!["verified_email"],
+        username_attributes: vec![UsernameAttribute::Email],
+        auto_verified_attributes: vec![VerifiedAttribute::Email],
+        account_recovery: vec![RecoveryOption::VerifiedEmail],
         admin_create_user_only: !spec.cognito.self_sign_up,
     }
 }
@@ -717,11 +718,11 @@ fn user_pool_client(names: &Names, url: &str) -> UserPoolClient {
         key: RefKey::USER_POOL_CLIENT.to_string(),
         name: names.named(128, Charset::HyphensUnderscores, ""),
         generate_secret: true,
-        allowed_oauth_flows: vec!["code"],
+        allowed_oauth_flows: vec![OAuthFlow::Code],
         allowed_oauth_scopes: vec!["openid", "email", "profile"],
         callback_urls: vec![format!("{url}/oauth2/idpresponse")],
         logout_urls: vec![format!("{url}/signed-out")],
-        supported_identity_providers: vec!["COGNITO"],
+        supported_identity_providers: vec![IdentityProvider::Cognito],
         prevent_user_existence_errors: true,
     }
 }
@@ -761,7 +762,7 @@ fn listener_rule(spec: &BedrockChatbotSpec, domain_prefix: String) -> ListenerRu
                 user_pool_client: ChatbotRef::UserPoolClientId,
                 user_pool_domain: domain_prefix,
                 scope: "openid email profile",
-                on_unauthenticated_request: "authenticate",
+                on_unauthenticated_request: OnUnauthenticatedRequest::Authenticate,
                 session_cookie_name: "AWSELBAuthSessionCookie",
                 session_timeout_seconds: spec.cognito.session_timeout_seconds,
             },
@@ -1122,7 +1123,7 @@ mod tests {
         assert!(
             p.require_uppercase && p.require_lowercase && p.require_numbers && p.require_symbols
         );
-        assert_eq!(pool.account_recovery, vec!["verified_email"]);
+        assert_eq!(pool.account_recovery, vec![RecoveryOption::VerifiedEmail]);
         assert!(pool.admin_create_user_only);
     }
 
@@ -1130,7 +1131,7 @@ mod tests {
     fn client_is_confidential_code_grant_with_the_alb_callback() {
         let client = reference().user_pool_client;
         assert!(client.generate_secret);
-        assert_eq!(client.allowed_oauth_flows, vec!["code"]);
+        assert_eq!(client.allowed_oauth_flows, vec![OAuthFlow::Code]);
         assert_eq!(
             client.allowed_oauth_scopes,
             vec!["openid", "email", "profile"]
@@ -1139,7 +1140,10 @@ mod tests {
             client.callback_urls,
             vec!["https://chat.team-a.example.com/oauth2/idpresponse"]
         );
-        assert_eq!(client.supported_identity_providers, vec!["COGNITO"]);
+        assert_eq!(
+            client.supported_identity_providers,
+            vec![IdentityProvider::Cognito]
+        );
     }
 
     #[test]
@@ -1191,7 +1195,10 @@ mod tests {
                 rule.action
             )
         };
-        assert_eq!(authenticate.on_unauthenticated_request, "authenticate");
+        assert_eq!(
+            authenticate.on_unauthenticated_request.as_str(),
+            "authenticate"
+        );
         assert_eq!(authenticate.scope, "openid email profile");
         assert_eq!(forward_to, &ChatbotRef::TargetGroupArn);
         assert_eq!(rule.priority, None);

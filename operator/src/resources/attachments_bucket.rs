@@ -34,10 +34,10 @@ use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
     CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-    LifecycleRuleFilter, NoncurrentVersionExpiration, ObjectIdentifier, ObjectOwnership,
-    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging, TransitionDefaultMinimumObjectSize,
+    LifecycleRuleFilter, NoncurrentVersionExpiration, ObjectIdentifier, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    TransitionDefaultMinimumObjectSize,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -215,7 +215,7 @@ impl Resource for AttachmentsBucket {
             Drift::compare(
                 AttachmentsBucketSetting::Encryption,
                 observed.encryption.as_deref(),
-                Some(self.encryption),
+                Some(self.encryption.as_str()),
             ),
             Drift::compare(
                 AttachmentsBucketSetting::Policy,
@@ -225,7 +225,7 @@ impl Resource for AttachmentsBucket {
             Drift::compare(
                 AttachmentsBucketSetting::ObjectOwnership,
                 observed.object_ownership.as_deref(),
-                Some(self.object_ownership),
+                Some(self.object_ownership.as_str()),
             ),
             Drift::compare(
                 AttachmentsBucketSetting::Lifecycle,
@@ -253,7 +253,7 @@ impl Resource for AttachmentsBucket {
             .create_bucket()
             .bucket(&self.name)
             .create_bucket_configuration(configuration)
-            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+            .object_ownership(self.object_ownership.into())
             .send()
             .await;
         match created {
@@ -340,7 +340,7 @@ impl Resource for AttachmentsBucket {
                 }
                 AttachmentsBucketSetting::Encryption => {
                     let default = ServerSideEncryptionByDefault::builder()
-                        .sse_algorithm(ServerSideEncryption::from(self.encryption))
+                        .sse_algorithm(self.encryption.into())
                         .build()
                         .map_err(|e| build_error("PutBucketEncryption", &e))?;
                     let configuration = ServerSideEncryptionConfiguration::builder()
@@ -368,7 +368,7 @@ impl Resource for AttachmentsBucket {
                 }
                 AttachmentsBucketSetting::ObjectOwnership => {
                     let rule = OwnershipControlsRule::builder()
-                        .object_ownership(ObjectOwnership::from(self.object_ownership))
+                        .object_ownership(self.object_ownership.into())
                         .build()
                         .map_err(|e| build_error("PutBucketOwnershipControls", &e))?;
                     s3.put_bucket_ownership_controls()

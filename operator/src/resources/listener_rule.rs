@@ -131,7 +131,12 @@ impl RuleAction {
                     on_unauthenticated_request: c
                         .on_unauthenticated_request()
                         .map(|b| b.as_str().to_string())
-                        .unwrap_or_else(|| "authenticate".into()),
+                        // AWS's default when the action names none.
+                        .unwrap_or_else(|| {
+                            AuthenticateCognitoActionConditionalBehaviorEnum::Authenticate
+                                .as_str()
+                                .into()
+                        }),
                     session_cookie_name: c
                         .session_cookie_name()
                         .unwrap_or("AWSELBAuthSessionCookie")
@@ -740,6 +745,7 @@ mod tests {
     use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
 
     use super::*;
+    use crate::desired::aws_enums::OnUnauthenticatedRequest;
 
     fn authenticate() -> RuleAction {
         RuleAction::AuthenticateCognito {
@@ -776,7 +782,7 @@ mod tests {
                     user_pool_client: crate::desired::chatbot::ChatbotRef::UserPoolClientId,
                     user_pool_domain: "p".into(),
                     scope: "openid",
-                    on_unauthenticated_request: "authenticate",
+                    on_unauthenticated_request: OnUnauthenticatedRequest::Authenticate,
                     session_cookie_name: "c",
                     session_timeout_seconds: 1,
                 },

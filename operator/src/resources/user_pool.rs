@@ -9,7 +9,7 @@ use aws_sdk_cognitoidentityprovider::operation::describe_user_pool::DescribeUser
 use aws_sdk_cognitoidentityprovider::types::{
     AccountRecoverySettingType, AdminCreateUserConfigType, PasswordPolicyType,
     RecoveryOptionNameType, RecoveryOptionType, SoftwareTokenMfaConfigType, UserPoolMfaType,
-    UserPoolPolicyType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
+    UserPoolPolicyType, UserPoolType, VerifiedAttributeType,
 };
 use bedrock_chatbot_crds::PasswordPolicy;
 
@@ -120,11 +120,7 @@ impl Resource for UserPool {
         observed: &ObservedUserPool,
         _ctx: Ctx<'_>,
     ) -> Result<Vec<Drift<UserPoolSetting>>> {
-        let want_username: Vec<String> = self
-            .username_attributes
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let want_username = strings(&self.username_attributes);
         check_fixed(
             self,
             &[(
@@ -176,12 +172,7 @@ impl Resource for UserPool {
             .create_user_pool()
             .pool_name(&self.name)
             .policies(self.policies())
-            .set_username_attributes(Some(
-                self.username_attributes
-                    .iter()
-                    .map(|a| UsernameAttributeType::from(*a))
-                    .collect(),
-            ))
+            .set_username_attributes(Some(sdk_values(&self.username_attributes)))
             .set_auto_verified_attributes(Some(self.verified()))
             // ON needs SMS configured at creation; TOTP is switched on right after.
             .mfa_configuration(UserPoolMfaType::Off)
@@ -289,10 +280,7 @@ impl UserPool {
     }
 
     fn verified(&self) -> Vec<VerifiedAttributeType> {
-        self.auto_verified_attributes
-            .iter()
-            .map(|a| VerifiedAttributeType::from(*a))
-            .collect()
+        sdk_values(&self.auto_verified_attributes)
     }
 
     fn admin_config(&self) -> AdminCreateUserConfigType {
@@ -386,8 +374,14 @@ fn observed(pool: &UserPoolType, id: &str, software_token_mfa: bool) -> Observed
     }
 }
 
-fn strings(values: &[&'static str]) -> Vec<String> {
-    values.iter().map(|v| v.to_string()).collect()
+/// Desired values as AWS spells them, to compare with what it reports.
+fn strings<T: std::fmt::Display>(values: &[T]) -> Vec<String> {
+    values.iter().map(T::to_string).collect()
+}
+
+/// Desired values as the SDK's enum.
+fn sdk_values<T: Copy + Into<S>, S>(values: &[T]) -> Vec<S> {
+    values.iter().map(|&v| v.into()).collect()
 }
 
 fn unexpected(operation: &'static str, message: &str) -> Error {

@@ -245,7 +245,7 @@ impl UserPoolClient {
     fn flows(&self) -> Vec<OAuthFlowType> {
         self.allowed_oauth_flows
             .iter()
-            .map(|f| OAuthFlowType::from(*f))
+            .map(|&f| OAuthFlowType::from(f))
             .collect()
     }
 
@@ -283,8 +283,9 @@ fn observed(client: &UserPoolClientType, pool: &str, id: &str) -> ObservedUserPo
     }
 }
 
-fn strings(values: &[&'static str]) -> Vec<String> {
-    values.iter().map(|v| v.to_string()).collect()
+/// Desired values as AWS spells them, to compare with what it reports.
+fn strings<T: std::fmt::Display>(values: &[T]) -> Vec<String> {
+    values.iter().map(T::to_string).collect()
 }
 
 fn sorted(mut values: Vec<String>) -> Vec<String> {
@@ -304,7 +305,7 @@ impl Planned for UserPoolClient {
     fn detail(&self) -> String {
         format!(
             "secret, {} grant, scopes {}, callback {}",
-            self.allowed_oauth_flows.join(" "),
+            strings(&self.allowed_oauth_flows).join(" "),
             self.allowed_oauth_scopes.join(" "),
             self.callback_urls.join(" ")
         )

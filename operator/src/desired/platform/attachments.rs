@@ -18,6 +18,7 @@
 //! as a noncurrent version; a day after, the rule removes one).
 
 use super::*;
+use crate::desired::aws_enums::{BucketEncryption, ObjectOwnership};
 use crate::desired::naming::short_hash;
 
 /// The S3 bucket of every chatbot's attachments.
@@ -38,9 +39,9 @@ pub struct AttachmentsBucket {
     pub region: String,
     /// `AES256`: server-side encryption with S3 managed keys, as the reference
     /// architecture encrypts its repository.
-    pub encryption: &'static str,
+    pub encryption: BucketEncryption,
     /// `BucketOwnerEnforced`: ACLs off, the platform's account owns every object.
-    pub object_ownership: &'static str,
+    pub object_ownership: ObjectOwnership,
     /// The bucket policy: requests without TLS are denied.
     pub policy: serde_json::Value,
     /// Days after which an upload never completed is aborted, and a version no
@@ -100,8 +101,8 @@ pub(super) fn attachments_bucket(name: &str, env: &Environment) -> AttachmentsBu
         name: bucket,
         account_id: env.account_id.clone(),
         region: env.region.clone(),
-        encryption: "AES256",
-        object_ownership: "BucketOwnerEnforced",
+        encryption: BucketEncryption::Aes256,
+        object_ownership: ObjectOwnership::BucketOwnerEnforced,
         cleanup_days: 1,
     }
 }

@@ -726,7 +726,7 @@ mod tests {
             assert!(!name.starts_with('-') && !name.ends_with('-') && !name.contains("--"));
         }
         assert_eq!(
-            (bucket.encryption, bucket.object_ownership),
+            (bucket.encryption.as_str(), bucket.object_ownership.as_str()),
             ("AES256", "BucketOwnerEnforced")
         );
         let arn = format!("arn:aws:s3:::{}", bucket.name);
