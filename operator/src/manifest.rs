@@ -16,7 +16,8 @@ use crate::validation::{self, FieldProblem, Subject};
 /// Where an object came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
-    /// The file.
+    /// The file the object was read from: as given on the command line, or found
+    /// in a directory given there.
     pub path: PathBuf,
     /// 1-based position of the document in the file.
     pub document: usize,
@@ -25,9 +26,10 @@ pub struct Source {
 /// An object and where it came from.
 #[derive(Clone, Debug)]
 pub struct Located<T> {
-    /// Where it came from.
+    /// The file and document the object was read from.
     pub source: Source,
-    /// The admitted object.
+    /// The object as admitted: with the CRD's defaults, and a chatbot's namespace
+    /// `default` when its manifest names none.
     pub object: T,
 }
 
@@ -126,10 +128,34 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, Problems> {
 pub fn load_for_delete(paths: &[PathBuf], context: &[PathBuf]) -> Result<Manifests, Problems> {
     let mut problems = Vec::new();
     let mut documents = read(paths, &mut problems);
-    let mut context_sources: Vec<Source> = Vec::new();
+    let context_sources = read_context(context, &mut documents, &mut problems);
+    let mut manifests = admit_all(documents, problems, true)?;
+    let (context, platforms) = manifests
+        .platforms
+        .into_iter()
+        .partition(|p| context_sources.contains(&p.source));
+    manifests.platforms = platforms;
+    manifests.context = context;
+    let mut problems = chatbots_in_context(&manifests, &context_sources);
+    problems.extend(context_no_chatbot_is_on(&manifests, &context_sources));
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Reads the `--platform` files into `documents`, and tells where their documents
+/// are; a file that holds no document is a problem.
+fn read_context(
+    context: &[PathBuf],
+    documents: &mut Vec<(Source, Value)>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Source> {
+    let mut context_sources = Vec::new();
     for path in context {
         let known = problems.len();
-        let found = read(std::slice::from_ref(path), &mut problems);
+        let found = read(std::slice::from_ref(path), problems);
         if found.is_empty() && problems.len() == known {
             problems.push(unlocated(format!(
                 "--platform {}: holds no ChatbotPlatform; give the manifest of the chatbots' platform",
@@ -139,63 +165,57 @@ pub fn load_for_delete(paths: &[PathBuf], context: &[PathBuf]) -> Result<Manifes
         context_sources.extend(found.iter().map(|(source, _)| source.clone()));
         documents.extend(found);
     }
-    let mut manifests = admit_all(documents, problems, true)?;
-    let (context, platforms) = manifests
-        .platforms
-        .into_iter()
-        .partition(|p| context_sources.contains(&p.source));
-    manifests.platforms = platforms;
-    manifests.context = context;
-    let strays = manifests
+    context_sources
+}
+
+/// Chatbots read from `--platform` files: they belong in the -f files.
+fn chatbots_in_context(manifests: &Manifests, context_sources: &[Source]) -> Vec<Problem> {
+    manifests
         .chatbots
         .iter()
         .filter(|c| context_sources.contains(&c.source))
         .map(|c| Problem {
             source: Some(c.source.clone()),
-            object: Some(label(
-                Kind::BedrockChatbot,
-                &c.object.metadata.name,
-                &c.object.metadata.namespace,
-            )),
+            object: Some(chatbot_label(&c.object)),
             problem: FieldProblem::new(
                 "",
                 "--platform takes ChatbotPlatform manifests only; give chatbots to delete with -f",
             ),
-        });
+        })
+        .collect()
+}
+
+/// Context platforms no chatbot to delete is on: the wrong file was given.
+fn context_no_chatbot_is_on(manifests: &Manifests, context_sources: &[Source]) -> Vec<Problem> {
     let on: BTreeSet<&str> = manifests
         .chatbots
         .iter()
         .filter(|c| !context_sources.contains(&c.source))
         .map(|c| c.object.spec.platform_ref.name.as_str())
         .collect();
-    let unused = manifests
+    let theirs = if on.is_empty() {
+        "they hold none".to_string()
+    } else {
+        format!(
+            "theirs: {}",
+            on.iter().copied().collect::<Vec<_>>().join(", ")
+        )
+    };
+    manifests
         .context
         .iter()
         .filter(|p| !on.contains(p.object.metadata.name.as_deref().unwrap_or_default()))
         .map(|p| Problem {
             source: Some(p.source.clone()),
-            object: Some(label(Kind::ChatbotPlatform, &p.object.metadata.name, &None)),
+            object: Some(platform_label(&p.object)),
             problem: FieldProblem::new(
                 "metadata.name",
                 format!(
-                    "given with --platform, but no BedrockChatbot in the -f files is on it ({}); give the manifest of their platform",
-                    if on.is_empty() {
-                        "they hold none".to_string()
-                    } else {
-                        format!(
-                            "theirs: {}",
-                            on.iter().copied().collect::<Vec<_>>().join(", ")
-                        )
-                    }
+                    "given with --platform, but no BedrockChatbot in the -f files is on it ({theirs}); give the manifest of their platform"
                 ),
             ),
-        });
-    let problems: Vec<Problem> = strays.chain(unused).collect();
-    if problems.is_empty() {
-        Ok(manifests)
-    } else {
-        Err(Problems(problems))
-    }
+        })
+        .collect()
 }
 
 /// The documents of the files (and directories) in `paths`.
@@ -314,58 +334,9 @@ fn admit_all(
     mut problems: Vec<Problem>,
     platforms_elsewhere: bool,
 ) -> Result<Manifests, Problems> {
-    // The schemas and CEL rules are compiled once per process, not once per load.
-    static ADMISSION: std::sync::LazyLock<Admission> = std::sync::LazyLock::new(Admission::default);
-    let admission = &*ADMISSION;
     let mut manifests = Manifests::default();
     for (source, value) in documents {
-        match admission.admit(&value, None) {
-            Ok(Admitted::Platform(platform)) => {
-                let label = label(Kind::ChatbotPlatform, &platform.metadata.name, &None);
-                report(
-                    &mut problems,
-                    &source,
-                    &label,
-                    validation::check_platform(&platform),
-                );
-                manifests.platforms.push(Located {
-                    source,
-                    object: *platform,
-                });
-            }
-            Ok(Admitted::Chatbot(mut chatbot)) => {
-                chatbot
-                    .metadata
-                    .namespace
-                    .get_or_insert_with(|| "default".into());
-                let meta = &chatbot.metadata;
-                let label = label(Kind::BedrockChatbot, &meta.name, &meta.namespace);
-                report(
-                    &mut problems,
-                    &source,
-                    &label,
-                    validation::check_chatbot(&chatbot),
-                );
-                manifests.chatbots.push(Located {
-                    source,
-                    object: *chatbot,
-                });
-            }
-            Err(rejection) => {
-                let object = rejection.kind.map(|kind| {
-                    format!(
-                        "{} {}",
-                        kind.as_str(),
-                        rejection.object.as_deref().unwrap_or("(unnamed)")
-                    )
-                });
-                problems.extend(rejection.problems.into_iter().map(|problem| Problem {
-                    source: Some(source.clone()),
-                    object: object.clone(),
-                    problem,
-                }));
-            }
-        }
+        admit_one(source, &value, &mut manifests, &mut problems);
     }
     if problems.is_empty() && manifests.platforms.is_empty() && manifests.chatbots.is_empty() {
         // As `kubectl apply`: an empty file is a mistake, not a request to do nothing.
@@ -374,6 +345,70 @@ fn admit_all(
         ));
     }
     check_duplicates(&manifests, &mut problems);
+    check_across_objects(&manifests, platforms_elsewhere, &mut problems);
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Admits the document read from `source` into `manifests`, and reports what is
+/// wrong with it on its own: what admission refuses, or what the checks of one
+/// object find.
+fn admit_one(
+    source: Source,
+    value: &Value,
+    manifests: &mut Manifests,
+    problems: &mut Vec<Problem>,
+) {
+    // The schemas and CEL rules are compiled once per process, not once per load.
+    static ADMISSION: std::sync::LazyLock<Admission> = std::sync::LazyLock::new(Admission::default);
+    match ADMISSION.admit(value, None) {
+        Ok(Admitted::Platform(platform)) => {
+            let found = validation::check_platform(&platform);
+            report(problems, &source, &platform_label(&platform), found);
+            manifests.platforms.push(Located {
+                source,
+                object: *platform,
+            });
+        }
+        Ok(Admitted::Chatbot(mut chatbot)) => {
+            chatbot
+                .metadata
+                .namespace
+                .get_or_insert_with(|| "default".into());
+            let found = validation::check_chatbot(&chatbot);
+            report(problems, &source, &chatbot_label(&chatbot), found);
+            manifests.chatbots.push(Located {
+                source,
+                object: *chatbot,
+            });
+        }
+        Err(rejection) => {
+            let object = rejection.kind.map(|kind| {
+                format!(
+                    "{} {}",
+                    kind.as_str(),
+                    rejection.object.as_deref().unwrap_or("(unnamed)")
+                )
+            });
+            problems.extend(rejection.problems.into_iter().map(|problem| Problem {
+                source: Some(source.clone()),
+                object: object.clone(),
+                problem,
+            }));
+        }
+    }
+}
+
+/// The problems [`validation::check_set`] finds across the objects, each reported
+/// against the object that has to change.
+fn check_across_objects(
+    manifests: &Manifests,
+    platforms_elsewhere: bool,
+    problems: &mut Vec<Problem>,
+) {
     let platforms: Vec<&ChatbotPlatform> = manifests.platforms.iter().map(|p| &p.object).collect();
     let chatbots: Vec<&BedrockChatbot> = manifests.chatbots.iter().map(|c| &c.object).collect();
     for found in validation::check_set(&platforms, &chatbots) {
@@ -383,18 +418,11 @@ fn admit_all(
         let (source, object) = match found.subject {
             Subject::Platform(i) => {
                 let p = &manifests.platforms[i];
-                (
-                    &p.source,
-                    label(Kind::ChatbotPlatform, &p.object.metadata.name, &None),
-                )
+                (&p.source, platform_label(&p.object))
             }
             Subject::Chatbot(i) => {
                 let c = &manifests.chatbots[i];
-                let meta = &c.object.metadata;
-                (
-                    &c.source,
-                    label(Kind::BedrockChatbot, &meta.name, &meta.namespace),
-                )
+                (&c.source, chatbot_label(&c.object))
             }
         };
         problems.push(Problem {
@@ -402,11 +430,6 @@ fn admit_all(
             object: Some(object),
             problem: found.problem,
         });
-    }
-    if problems.is_empty() {
-        Ok(manifests)
-    } else {
-        Err(Problems(problems))
     }
 }
 
@@ -416,6 +439,17 @@ fn label(kind: Kind, name: &Option<String>, namespace: &Option<String>) -> Strin
         Some(ns) => format!("{} {ns}/{name}", kind.as_str()),
         None => format!("{} {name}", kind.as_str()),
     }
+}
+
+/// `ChatbotPlatform <name>`, as problems name a platform.
+fn platform_label(platform: &ChatbotPlatform) -> String {
+    label(Kind::ChatbotPlatform, &platform.metadata.name, &None)
+}
+
+/// `BedrockChatbot <namespace>/<name>`, as problems name a chatbot.
+fn chatbot_label(chatbot: &BedrockChatbot) -> String {
+    let meta = &chatbot.metadata;
+    label(Kind::BedrockChatbot, &meta.name, &meta.namespace)
 }
 
 fn report(problems: &mut Vec<Problem>, source: &Source, label: &str, found: Vec<FieldProblem>) {
@@ -432,19 +466,13 @@ fn check_duplicates(manifests: &Manifests, problems: &mut Vec<Problem>) {
     let objects = manifests
         .platforms
         .iter()
-        .map(|p| {
-            (
-                label(Kind::ChatbotPlatform, &p.object.metadata.name, &None),
-                &p.source,
-            )
-        })
-        .chain(manifests.chatbots.iter().map(|c| {
-            let meta = &c.object.metadata;
-            (
-                label(Kind::BedrockChatbot, &meta.name, &meta.namespace),
-                &c.source,
-            )
-        }));
+        .map(|p| (platform_label(&p.object), &p.source))
+        .chain(
+            manifests
+                .chatbots
+                .iter()
+                .map(|c| (chatbot_label(&c.object), &c.source)),
+        );
     for (label, source) in objects {
         if let Some((_, first)) = seen.iter().find(|(l, _)| *l == label) {
             problems.push(Problem {
