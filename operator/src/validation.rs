@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform};
+use bedrock_chatbot_crds::{
+    BedrockChatbot, ChatbotPlatform, ExistingNetwork, ManagedNetwork, ModelSpec,
+};
 use ipnet::Ipv4Net;
 
 use crate::desired::Environment;
@@ -81,7 +83,6 @@ pub const SYSTEM_PROMPT_MAX_BYTES: usize = 48 * 1024;
 /// Problems of one platform on its own.
 pub fn check_platform(platform: &ChatbotPlatform) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
-    let spec = &platform.spec;
     let name = platform.metadata.name.as_deref().unwrap_or_default();
     if name.len() > PLATFORM_NAME_MAX {
         problems.push(FieldProblem::new(
@@ -92,59 +93,81 @@ pub fn check_platform(platform: &ChatbotPlatform) -> Vec<FieldProblem> {
             ),
         ));
     }
-    if let Some(managed) = &spec.network.managed {
-        let field = "spec.network.managed";
-        let zones = &managed.availability_zones;
-        if let Some(zone) = first_duplicate(zones) {
-            problems.push(FieldProblem::new(
-                format!("{field}.availabilityZones"),
-                format!("{zone} is listed twice; each zone gets one public and one private subnet"),
-            ));
-        }
-        let subnets: Vec<(String, Ipv4Net)> = [
-            ("publicSubnetCidrs", &managed.public_subnet_cidrs),
-            ("privateSubnetCidrs", &managed.private_subnet_cidrs),
-        ]
-        .into_iter()
-        .flat_map(|(list, cidrs)| {
-            cidrs.iter().enumerate().filter_map(move |(i, cidr)| {
-                cidr.parse::<Ipv4Net>()
-                    .ok()
-                    .map(|net| (format!("{field}.{list}[{i}]"), net))
-            })
+    if let Some(managed) = &platform.spec.network.managed {
+        check_managed_network(managed, &mut problems);
+    }
+    if let Some(existing) = &platform.spec.network.existing {
+        check_existing_network(existing, &mut problems);
+    }
+    problems
+}
+
+/// A network the operator makes: each zone once, no two subnets overlapping.
+fn check_managed_network(managed: &ManagedNetwork, problems: &mut Vec<FieldProblem>) {
+    let field = "spec.network.managed";
+    if let Some(zone) = first_duplicate(&managed.availability_zones) {
+        problems.push(FieldProblem::new(
+            format!("{field}.availabilityZones"),
+            format!("{zone} is listed twice; each zone gets one public and one private subnet"),
+        ));
+    }
+    let subnets: Vec<(String, Ipv4Net)> = [
+        ("publicSubnetCidrs", &managed.public_subnet_cidrs),
+        ("privateSubnetCidrs", &managed.private_subnet_cidrs),
+    ]
+    .into_iter()
+    .flat_map(|(list, cidrs)| {
+        cidrs.iter().enumerate().filter_map(move |(i, cidr)| {
+            cidr.parse::<Ipv4Net>()
+                .ok()
+                .map(|net| (format!("{field}.{list}[{i}]"), net))
         })
-        .collect();
-        for (i, (path_a, a)) in subnets.iter().enumerate() {
-            for (path_b, b) in &subnets[i + 1..] {
-                if a.contains(&b.network()) || b.contains(&a.network()) {
-                    problems.push(FieldProblem::new(
-                        path_b.clone(),
-                        format!("{b} overlaps {a} ({path_a}); subnets of a VPC must not overlap"),
-                    ));
-                }
+    })
+    .collect();
+    for (i, (path_a, a)) in subnets.iter().enumerate() {
+        for (path_b, b) in &subnets[i + 1..] {
+            if a.contains(&b.network()) || b.contains(&a.network()) {
+                problems.push(FieldProblem::new(
+                    path_b.clone(),
+                    format!("{b} overlaps {a} ({path_a}); subnets of a VPC must not overlap"),
+                ));
             }
         }
     }
-    if let Some(existing) = &spec.network.existing {
-        let all: Vec<&String> = existing
-            .public_subnet_ids
-            .iter()
-            .chain(&existing.private_subnet_ids)
-            .collect();
-        if let Some(id) = first_duplicate(&all) {
-            problems.push(FieldProblem::new(
-                "spec.network.existing",
-                format!("subnet {id} is listed twice; public and private subnets must be distinct"),
-            ));
-        }
+}
+
+/// A network the platform is given: each subnet once, public or private.
+fn check_existing_network(existing: &ExistingNetwork, problems: &mut Vec<FieldProblem>) {
+    let all: Vec<&String> = existing
+        .public_subnet_ids
+        .iter()
+        .chain(&existing.private_subnet_ids)
+        .collect();
+    if let Some(id) = first_duplicate(&all) {
+        problems.push(FieldProblem::new(
+            "spec.network.existing",
+            format!("subnet {id} is listed twice; public and private subnets must be distinct"),
+        ));
     }
-    problems
 }
 
 /// Problems of one chatbot on its own.
 pub fn check_chatbot(chatbot: &BedrockChatbot) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
     let spec = &chatbot.spec;
+    check_owner_tag_fits(chatbot, &mut problems);
+    check_hostname(&spec.hostname, &mut problems);
+    check_image(&spec.image, &mut problems);
+    check_health_check_path(&spec.task.health_check_path, &mut problems);
+    if let Some(prompt) = &spec.model.system_prompt {
+        check_system_prompt(prompt, &mut problems);
+    }
+    check_inference_regions(&spec.model, &mut problems);
+    problems
+}
+
+/// The owner tag `BedrockChatbot/<namespace>/<name>` fits in an AWS tag value.
+fn check_owner_tag_fits(chatbot: &BedrockChatbot, problems: &mut Vec<FieldProblem>) {
     let namespace = chatbot.metadata.namespace.as_deref().unwrap_or("default");
     let name = chatbot.metadata.name.as_deref().unwrap_or_default();
     if namespace.len() + name.len() > CHATBOT_NAMESPACE_AND_NAME_MAX {
@@ -156,25 +179,32 @@ pub fn check_chatbot(chatbot: &BedrockChatbot) -> Vec<FieldProblem> {
             ),
         ));
     }
-    if spec.hostname.len() > HOSTNAME_MAX {
+}
+
+/// The hostname fits in the load balancer's host-header rule.
+fn check_hostname(hostname: &str, problems: &mut Vec<FieldProblem>) {
+    if hostname.len() > HOSTNAME_MAX {
         problems.push(FieldProblem::new(
             "spec.hostname",
             format!(
                 "is {} characters; the load balancer's host-header rule matches at most {HOSTNAME_MAX}",
-                spec.hostname.len()
+                hostname.len()
             ),
         ));
     }
-    if spec.image.len() > IMAGE_MAX {
+}
+
+/// The image reference is one ECS takes: short enough, of the characters it allows.
+fn check_image(image: &str, problems: &mut Vec<FieldProblem>) {
+    if image.len() > IMAGE_MAX {
         problems.push(FieldProblem::new(
             "spec.image",
             format!(
                 "is {} characters; ECS takes image references of at most {IMAGE_MAX}",
-                spec.image.len()
+                image.len()
             ),
         ));
-    } else if let Some(c) = spec
-        .image
+    } else if let Some(c) = image
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "-_:./#@".contains(*c)))
     {
@@ -185,12 +215,11 @@ pub fn check_chatbot(chatbot: &BedrockChatbot) -> Vec<FieldProblem> {
             ),
         ));
     }
-    if let Some(c) = spec
-        .task
-        .health_check_path
-        .chars()
-        .find(|c| !c.is_ascii_graphic())
-    {
+}
+
+/// The health check path is printable ASCII, as the load balancer requires.
+fn check_health_check_path(path: &str, problems: &mut Vec<FieldProblem>) {
+    if let Some(c) = path.chars().find(|c| !c.is_ascii_graphic()) {
         problems.push(FieldProblem::new(
             "spec.task.healthCheckPath",
             format!(
@@ -198,35 +227,41 @@ pub fn check_chatbot(chatbot: &BedrockChatbot) -> Vec<FieldProblem> {
             ),
         ));
     }
-    if let Some(prompt) = &spec.model.system_prompt {
-        if prompt.len() > SYSTEM_PROMPT_MAX_BYTES {
-            problems.push(FieldProblem::new(
-                "spec.model.systemPrompt",
-                format!(
-                    "is {} bytes in UTF-8; at most {SYSTEM_PROMPT_MAX_BYTES} fit in the task definition (ECS limits it to 64 KiB)",
-                    prompt.len()
-                ),
-            ));
-        }
-        if let Some(c) = prompt
-            .chars()
-            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            problems.push(FieldProblem::new(
-                "spec.model.systemPrompt",
-                format!(
-                    "contains the control character {c:?}; only tabs and line breaks are allowed (it is passed as an environment variable)"
-                ),
-            ));
-        }
+}
+
+/// The system prompt fits in the task definition as an environment variable.
+fn check_system_prompt(prompt: &str, problems: &mut Vec<FieldProblem>) {
+    if prompt.len() > SYSTEM_PROMPT_MAX_BYTES {
+        problems.push(FieldProblem::new(
+            "spec.model.systemPrompt",
+            format!(
+                "is {} bytes in UTF-8; at most {SYSTEM_PROMPT_MAX_BYTES} fit in the task definition (ECS limits it to 64 KiB)",
+                prompt.len()
+            ),
+        ));
     }
-    if let Some(region) = first_duplicate(&chatbot.spec.model.inference_regions) {
+    if let Some(c) = prompt
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        problems.push(FieldProblem::new(
+            "spec.model.systemPrompt",
+            format!(
+                "contains the control character {c:?}; only tabs and line breaks are allowed (it is passed as an environment variable)"
+            ),
+        ));
+    }
+}
+
+/// No inference region listed twice, for the model or any alternative.
+fn check_inference_regions(model: &ModelSpec, problems: &mut Vec<FieldProblem>) {
+    if let Some(region) = first_duplicate(&model.inference_regions) {
         problems.push(FieldProblem::new(
             "spec.model.inferenceRegions",
             format!("{region} is listed twice"),
         ));
     }
-    for (i, alternative) in chatbot.spec.model.alternatives.iter().enumerate() {
+    for (i, alternative) in model.alternatives.iter().enumerate() {
         if let Some(region) = first_duplicate(&alternative.inference_regions) {
             problems.push(FieldProblem::new(
                 format!("spec.model.alternatives[{i}].inferenceRegions"),
@@ -234,7 +269,6 @@ pub fn check_chatbot(chatbot: &BedrockChatbot) -> Vec<FieldProblem> {
             ));
         }
     }
-    problems
 }
 
 /// The object a [`SetProblem`] belongs to, by position in the slices given to
@@ -251,9 +285,9 @@ pub enum Subject {
 /// object that has to change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetProblem {
-    /// The object.
+    /// The object that has to change for the problem to go away.
     pub subject: Subject,
-    /// The problem.
+    /// Its field at fault, and what is wrong across the objects.
     pub problem: FieldProblem,
 }
 
@@ -271,95 +305,139 @@ pub fn check_set(platforms: &[&ChatbotPlatform], chatbots: &[&BedrockChatbot]) -
         .enumerate()
         .map(|(i, p)| (p.metadata.name.as_deref().unwrap_or_default(), (i, *p)))
         .collect();
-    let mut hostnames: BTreeMap<&str, String> = BTreeMap::new();
-    let mut prefixes: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut priorities: BTreeMap<(&str, i32), String> = BTreeMap::new();
+    let mut taken = Taken::default();
     let mut per_platform: BTreeMap<usize, usize> = BTreeMap::new();
-
     for (index, chatbot) in chatbots.iter().enumerate() {
-        let object = object_key(chatbot);
-        let spec = &chatbot.spec;
-        let mut report = |field: &str, message: String| {
-            problems.push(SetProblem {
-                subject: Subject::Chatbot(index),
-                problem: FieldProblem::new(field, message),
-            })
-        };
-        let platform_name = spec.platform_ref.name.as_str();
-        let Some(&(platform_index, platform)) = platform_names.get(platform_name) else {
-            report(
+        let mut found = Vec::new();
+        let platform_name = chatbot.spec.platform_ref.name.as_str();
+        match platform_names.get(platform_name) {
+            None => found.push(FieldProblem::new(
                 PLATFORM_REF_FIELD,
                 format!(
                     "ChatbotPlatform {platform_name:?} does not exist; create it first or fix the name"
                 ),
-            );
-            continue;
-        };
-        *per_platform.entry(platform_index).or_default() += 1;
-        if let Some(message) =
-            profile_outside_its_partition(&spec.model.id, platform_name, &platform.spec.region)
-        {
-            report("spec.model.id", message);
-        }
-        for (i, alternative) in spec.model.alternatives.iter().enumerate() {
-            if let Some(message) =
-                profile_outside_its_partition(&alternative.id, platform_name, &platform.spec.region)
-            {
-                report(&format!("spec.model.alternatives[{i}].id"), message);
+            )),
+            Some(&(platform_index, platform)) => {
+                *per_platform.entry(platform_index).or_default() += 1;
+                check_profile_partitions(chatbot, platform, &mut found);
+                taken.take(chatbot, platform, &mut found);
             }
         }
+        problems.extend(found.into_iter().map(|problem| SetProblem {
+            subject: Subject::Chatbot(index),
+            problem,
+        }));
+    }
+    problems.extend(listeners_out_of_slots(&per_platform));
+    problems
+}
 
-        if let Some(first) = hostnames.insert(spec.hostname.as_str(), object.clone()) {
-            report(
+/// The inference profiles of a chatbot's models that do not exist in its
+/// platform's partition.
+fn check_profile_partitions(
+    chatbot: &BedrockChatbot,
+    platform: &ChatbotPlatform,
+    problems: &mut Vec<FieldProblem>,
+) {
+    let model = &chatbot.spec.model;
+    let platform_name = chatbot.spec.platform_ref.name.as_str();
+    let region = &platform.spec.region;
+    if let Some(message) = profile_outside_its_partition(&model.id, platform_name, region) {
+        problems.push(FieldProblem::new("spec.model.id", message));
+    }
+    for (i, alternative) in model.alternatives.iter().enumerate() {
+        if let Some(message) = profile_outside_its_partition(&alternative.id, platform_name, region)
+        {
+            problems.push(FieldProblem::new(
+                format!("spec.model.alternatives[{i}].id"),
+                message,
+            ));
+        }
+    }
+}
+
+/// What the chatbots checked so far have taken that no other may, each with the
+/// `namespace/name` of the first to take it.
+#[derive(Debug, Default)]
+struct Taken<'a> {
+    /// Hostnames: each chatbot needs its own.
+    hostnames: BTreeMap<&'a str, String>,
+    /// Cognito domain prefixes, by region: unique within a region.
+    domain_prefixes: BTreeMap<(String, String), String>,
+    /// Listener rule priorities, by platform: unique on a platform's listener.
+    priorities: BTreeMap<(&'a str, i32), String>,
+}
+
+impl<'a> Taken<'a> {
+    /// Takes the hostname, Cognito domain prefix and rule priority of `chatbot` on
+    /// `platform`, with a problem for each an earlier chatbot took already.
+    fn take(
+        &mut self,
+        chatbot: &'a BedrockChatbot,
+        platform: &ChatbotPlatform,
+        problems: &mut Vec<FieldProblem>,
+    ) {
+        let object = object_key(chatbot);
+        let spec = &chatbot.spec;
+        if let Some(first) = self
+            .hostnames
+            .insert(spec.hostname.as_str(), object.clone())
+        {
+            problems.push(FieldProblem::new(
                 "spec.hostname",
                 format!(
                     "{} is already used by BedrockChatbot {first}; every chatbot needs its own hostname",
                     spec.hostname
                 ),
-            );
+            ));
         }
         let namespace = chatbot.metadata.namespace.as_deref().unwrap_or("default");
         let name = chatbot.metadata.name.as_deref().unwrap_or_default();
         let prefix = spec.cognito.domain_prefix.clone().unwrap_or_else(|| {
             cognito_domain_prefix(&format!("{namespace}-{name}"), &spec.hostname)
         });
-        if let Some(first) = prefixes.insert(
-            (platform.spec.region.clone(), prefix.clone()),
-            object.clone(),
-        ) {
-            report(
+        let region = &platform.spec.region;
+        if let Some(first) = self
+            .domain_prefixes
+            .insert((region.clone(), prefix.clone()), object.clone())
+        {
+            problems.push(FieldProblem::new(
                 "spec.cognito.domainPrefix",
                 format!(
-                    "Cognito domain prefix {prefix:?} is already used by BedrockChatbot {first} in {}",
-                    platform.spec.region
+                    "Cognito domain prefix {prefix:?} is already used by BedrockChatbot {first} in {region}"
                 ),
-            );
+            ));
         }
+        let platform_name = spec.platform_ref.name.as_str();
         if let Some(priority) = spec.listener_rule_priority
-            && let Some(first) = priorities.insert((platform_name, priority), object.clone())
+            && let Some(first) = self.priorities.insert((platform_name, priority), object)
         {
-            report(
+            problems.push(FieldProblem::new(
                 "spec.listenerRulePriority",
                 format!(
                     "priority {priority} is already used by BedrockChatbot {first} on platform {platform_name}"
                 ),
-            );
+            ));
         }
     }
-    for (platform, count) in per_platform {
-        if count > LISTENER_RULE_BUDGET {
-            problems.push(SetProblem {
-                subject: Subject::Platform(platform),
-                problem: FieldProblem::new(
-                    "",
-                    format!(
-                        "{count} chatbots use this platform, but its HTTPS listener holds at most {LISTENER_RULE_BUDGET} rules (one per chatbot); spread teams over more platforms"
-                    ),
+}
+
+/// Platforms with more chatbots than their HTTPS listener has rule slots, given
+/// the number of chatbots on each (by position).
+fn listeners_out_of_slots(per_platform: &BTreeMap<usize, usize>) -> Vec<SetProblem> {
+    per_platform
+        .iter()
+        .filter(|&(_, &count)| count > LISTENER_RULE_BUDGET)
+        .map(|(&platform, count)| SetProblem {
+            subject: Subject::Platform(platform),
+            problem: FieldProblem::new(
+                "",
+                format!(
+                    "{count} chatbots use this platform, but its HTTPS listener holds at most {LISTENER_RULE_BUDGET} rules (one per chatbot); spread teams over more platforms"
                 ),
-            });
-        }
-    }
-    problems
+            ),
+        })
+        .collect()
 }
 
 fn object_key(chatbot: &BedrockChatbot) -> String {
