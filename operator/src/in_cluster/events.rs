@@ -23,18 +23,49 @@ use tokio::sync::Mutex;
 /// recorder uses the same six minutes).
 const SERIES_WINDOW: SignedDuration = SignedDuration::from_mins(6);
 
+/// What makes two notes the same Event: the same outcome (type, reason, action
+/// and note) about the same object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
-    regarding: (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ),
+    regarding: Regarding,
     type_: &'static str,
     reason: String,
     action: String,
     note: Option<String>,
+}
+
+/// The object an Event is about, as its `ObjectReference` names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Regarding {
+    uid: Option<String>,
+    kind: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+impl Key {
+    fn new(note: &Note, regarding: &ObjectReference) -> Self {
+        Self {
+            regarding: Regarding {
+                uid: regarding.uid.clone(),
+                kind: regarding.kind.clone(),
+                namespace: regarding.namespace.clone(),
+                name: regarding.name.clone(),
+            },
+            type_: type_name(&note.type_),
+            reason: note.reason.clone(),
+            action: note.action.clone(),
+            note: note.note.clone(),
+        }
+    }
+}
+
+/// The Event `type` of `type_`, as the API server spells it.
+fn type_name(type_: &EventType) -> &'static str {
+    match type_ {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    }
 }
 
 /// The Event's name and namespace, and its series so far.
@@ -81,50 +112,63 @@ impl Publisher {
         regarding: &ObjectReference,
     ) -> Result<(), kube::Error> {
         let now = Timestamp::now();
-        let type_ = match note.type_ {
-            EventType::Normal => "Normal",
-            EventType::Warning => "Warning",
-        };
-        let key = Key {
-            regarding: (
-                regarding.uid.clone(),
-                regarding.kind.clone(),
-                regarding.namespace.clone(),
-                regarding.name.clone(),
-            ),
-            type_,
-            reason: note.reason.clone(),
-            action: note.action.clone(),
-            note: note.note.clone(),
-        };
+        let key = Key::new(note, regarding);
         let mut published = self.published.lock().await;
         published.retain(|_, p| p.last + SERIES_WINDOW > now);
         if let Some(previous) = published.get_mut(&key) {
-            let count = previous.count + 1;
-            let api: Api<Event> = Api::namespaced(self.client.clone(), &previous.namespace);
-            let series = serde_json::json!({
-                "series": EventSeries { count, last_observed_time: MicroTime(now) }
-            });
-            match api
-                .patch(
-                    &previous.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&series),
-                )
-                .await
-            {
-                Ok(_) => {
-                    previous.count = count;
-                    previous.last = now;
-                    return Ok(());
-                }
-                // Gone (the API server's event TTL): start a new one.
-                Err(kube::Error::Api(status)) if status.code == 404 => {
-                    published.remove(&key);
-                }
-                Err(error) => return Err(error),
+            if self.continue_series(previous, now).await? {
+                return Ok(());
             }
+            // Gone (the API server's event TTL): start a new one.
+            published.remove(&key);
         }
+        let event = self.new_event(note, regarding, now);
+        let first = Published {
+            namespace: event.metadata.namespace.clone().unwrap_or_default(),
+            name: event.metadata.name.clone().unwrap_or_default(),
+            count: 1,
+            last: now,
+        };
+        Api::<Event>::namespaced(self.client.clone(), &first.namespace)
+            .create(&PostParams::default(), &event)
+            .await?;
+        published.insert(key, first);
+        Ok(())
+    }
+
+    /// Counts one more of the `previous` Event at `now`; `false` when that Event is
+    /// gone.
+    async fn continue_series(
+        &self,
+        previous: &mut Published,
+        now: Timestamp,
+    ) -> Result<bool, kube::Error> {
+        let count = previous.count + 1;
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &previous.namespace);
+        let series = serde_json::json!({
+            "series": EventSeries { count, last_observed_time: MicroTime(now) }
+        });
+        let patched = api
+            .patch(
+                &previous.name,
+                &PatchParams::default(),
+                &Patch::Merge(&series),
+            )
+            .await;
+        match patched {
+            Ok(_) => {
+                previous.count = count;
+                previous.last = now;
+                Ok(true)
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The first Event of a series: `note` about `regarding`, at `now`, named after
+    /// the object and the time, in the object's namespace (or `default`).
+    fn new_event(&self, note: &Note, regarding: &ObjectReference, now: Timestamp) -> Event {
         let namespace = regarding
             .namespace
             .clone()
@@ -137,16 +181,16 @@ impl Publisher {
                 .unwrap_or(&self.reporter.controller),
             now.as_nanosecond()
         );
-        let event = Event {
+        Event {
             metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(namespace.clone()),
+                name: Some(name),
+                namespace: Some(namespace),
                 ..ObjectMeta::default()
             },
             action: Some(note.action.clone()),
             reason: Some(note.reason.clone()),
             note: note.note.clone(),
-            type_: Some(type_.to_string()),
+            type_: Some(type_name(&note.type_).to_string()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
             related: note.secondary.clone(),
@@ -158,19 +202,6 @@ impl Publisher {
                     .unwrap_or_else(|| self.reporter.controller.clone()),
             ),
             ..Event::default()
-        };
-        Api::<Event>::namespaced(self.client.clone(), &namespace)
-            .create(&PostParams::default(), &event)
-            .await?;
-        published.insert(
-            key,
-            Published {
-                namespace,
-                name,
-                count: 1,
-                last: now,
-            },
-        );
-        Ok(())
+        }
     }
 }
