@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use bedrock_chatbot_crds::CONDITION_READY;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use operator::desired::UNKNOWN_ACCOUNT;
@@ -39,7 +40,7 @@ enum Command {
         /// Manifest files or directories (YAML, multi-document, or JSON).
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
-        /// Output format.
+        /// `text`: a table per owner; `json`: the complete desired state, for scripts.
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -121,7 +122,7 @@ struct RunArgs {
     /// Namespace of the Lease (the pod's own namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     lease_namespace: String,
-    /// Name of the Lease.
+    /// Name of the Lease: replicas given the same one elect one leader.
     #[arg(
         long,
         env = "BCB_LEASE_NAME",
@@ -132,7 +133,7 @@ struct RunArgs {
     /// and add no finalizers.
     #[arg(long, env = "BCB_DRY_RUN")]
     dry_run: bool,
-    /// Log format.
+    /// How the logs on stderr are written.
     #[arg(long, env = "BCB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
     /// Seconds a stopping controller (SIGTERM) waits for the reconciles in flight
@@ -253,14 +254,6 @@ fn print(text: &str) -> Result<(), Error> {
 /// configuration points at).
 async fn run_aws(command: Command) -> Result<(), Error> {
     let sdk = operator::aws::load_config().await;
-    let timing = |timeout, interval, ready_when| file_mode::Timing {
-        timeout: Duration::from_secs(timeout),
-        interval: Duration::from_secs(interval),
-        ready_when: match ready_when {
-            ReadyWhenArg::Ready => file_mode::ReadyWhen::Ready,
-            ReadyWhenArg::Converged => file_mode::ReadyWhen::Converged,
-        },
-    };
     match command {
         Command::Apply {
             files,
@@ -270,46 +263,8 @@ async fn run_aws(command: Command) -> Result<(), Error> {
             ready_when,
             verbose,
         } => {
-            let manifests = manifest::load(&files)?;
-            let engine = Engine::new(sdk, progress::for_stderr(verbose));
-            let report = file_mode::apply(
-                &engine,
-                &manifests,
-                timing(timeout, poll_interval, ready_when),
-            )
-            .await?;
-            let text = match output {
-                StatusOutput::Text => report
-                    .items
-                    .iter()
-                    .map(|item| {
-                        let ready = item
-                            .status
-                            .condition(CONDITION_READY)
-                            .map(|c| format!("Ready={:?} ({})", c.status, c.reason))
-                            .unwrap_or_default();
-                        {
-                            let name = match &item.metadata.namespace {
-                                Some(namespace) => format!("{namespace}/{}", item.metadata.name),
-                                None => item.metadata.name.clone(),
-                            };
-                            format!("{} {name}: {ready}\n", item.kind)
-                        }
-                    })
-                    .collect::<String>(),
-                StatusOutput::Yaml => serde_norway::to_string(&serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": report.items }))
-                    .map_err(|e| Error::Render(serde::ser::Error::custom(e)))?,
-                StatusOutput::Json => serde_json::to_string_pretty(&serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": report.items }))
-                    .map_err(Error::Render)?
-                    + "\n",
-            };
-            print(&text)?;
-            eprintln!("{} AWS calls", engine.calls().len());
-            if report.not_ready.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::NotReady(report.not_ready))
-            }
+            let timing = timing(timeout, poll_interval, ready_when);
+            apply(sdk, &files, output, timing, verbose).await
         }
         Command::Delete {
             files,
@@ -318,22 +273,91 @@ async fn run_aws(command: Command) -> Result<(), Error> {
             platform_context,
             verbose,
         } => {
-            let manifests = manifest::load_for_delete(&files, &platform_context)?;
-            let engine = Engine::new(sdk, progress::for_stderr(verbose));
-            let remaining = file_mode::delete(
-                &engine,
-                &manifests,
-                timing(timeout, poll_interval, ReadyWhenArg::Converged),
-            )
-            .await?;
-            eprintln!("{} AWS calls", engine.calls().len());
-            if remaining.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::NotReady(remaining))
-            }
+            let timing = timing(timeout, poll_interval, ReadyWhenArg::Converged);
+            delete(sdk, &files, &platform_context, timing, verbose).await
         }
         other => run(other),
+    }
+}
+
+/// The file mode's timing from the flags (`--timeout` and `--poll-interval` in
+/// seconds).
+fn timing(timeout: u64, poll_interval: u64, ready_when: ReadyWhenArg) -> file_mode::Timing {
+    file_mode::Timing {
+        timeout: Duration::from_secs(timeout),
+        interval: Duration::from_secs(poll_interval),
+        ready_when: match ready_when {
+            ReadyWhenArg::Ready => file_mode::ReadyWhen::Ready,
+            ReadyWhenArg::Converged => file_mode::ReadyWhen::Converged,
+        },
+    }
+}
+
+/// `apply`: makes AWS match the manifests in `files`, prints every object's
+/// status, and fails when something is still not ready.
+async fn apply(
+    sdk: SdkConfig,
+    files: &[PathBuf],
+    output: StatusOutput,
+    timing: file_mode::Timing,
+    verbose: bool,
+) -> Result<(), Error> {
+    let manifests = manifest::load(files)?;
+    let engine = Engine::new(sdk, progress::for_stderr(verbose));
+    let report = file_mode::apply(&engine, &manifests, timing).await?;
+    print(&status_text(&report.items, output)?)?;
+    eprintln!("{} AWS calls", engine.calls().len());
+    if report.not_ready.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NotReady(report.not_ready))
+    }
+}
+
+/// The objects `apply` reports, as `--output` asks: a line each, or a `List` as
+/// `kubectl get -o yaml|json` prints one.
+fn status_text(items: &[file_mode::ObjectReport], output: StatusOutput) -> Result<String, Error> {
+    let list = || serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+    Ok(match output {
+        StatusOutput::Text => items
+            .iter()
+            .map(|item| {
+                let ready = item
+                    .status
+                    .condition(CONDITION_READY)
+                    .map(|c| format!("Ready={:?} ({})", c.status, c.reason))
+                    .unwrap_or_default();
+                let name = match &item.metadata.namespace {
+                    Some(namespace) => format!("{namespace}/{}", item.metadata.name),
+                    None => item.metadata.name.clone(),
+                };
+                format!("{} {name}: {ready}\n", item.kind)
+            })
+            .collect(),
+        StatusOutput::Yaml => serde_norway::to_string(&list())
+            .map_err(|e| Error::Render(serde::ser::Error::custom(e)))?,
+        StatusOutput::Json => serde_json::to_string_pretty(&list()).map_err(Error::Render)? + "\n",
+    })
+}
+
+/// `delete`: deletes what `apply` made for the manifests in `files` (with the
+/// platforms of `platform_context` only as context), and fails when something
+/// is still there.
+async fn delete(
+    sdk: SdkConfig,
+    files: &[PathBuf],
+    platform_context: &[PathBuf],
+    timing: file_mode::Timing,
+    verbose: bool,
+) -> Result<(), Error> {
+    let manifests = manifest::load_for_delete(files, platform_context)?;
+    let engine = Engine::new(sdk, progress::for_stderr(verbose));
+    let remaining = file_mode::delete(&engine, &manifests, timing).await?;
+    eprintln!("{} AWS calls", engine.calls().len());
+    if remaining.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NotReady(remaining))
     }
 }
 
