@@ -9,7 +9,7 @@
 
 use bedrock_chatbot_crds::{
     BedrockChatbot, BedrockChatbotStatus, CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED,
-    ChatbotPlatform, ChatbotPlatformStatus, ConditionStatus, DeletionPolicy,
+    ChatbotPlatform, ChatbotPlatformStatus, Condition, ConditionStatus, DeletionPolicy,
 };
 
 pub use super::Deletion;
@@ -23,6 +23,7 @@ use crate::desired::chatbot::{
 use crate::desired::platform::{
     self as platform_desired, ENDPOINTS_SG, LOAD_BALANCER_SG, Network, PlatformDesired, TASKS_SG,
 };
+use crate::resources::listener_rule::ObservedListenerRule;
 use crate::resources::service::ObservedService;
 use crate::resources::task_definition::ObservedTaskDefinition;
 use crate::resources::{Event, Outcome, Progress, Refs, Resource, Scope};
@@ -45,15 +46,18 @@ pub const REASON_TASKS_NOT_RUNNING: &str = "TasksNotRunning";
 /// Where a chatbot stands after a pass.
 #[derive(Clone, Debug)]
 pub struct ChatbotState {
-    /// What was asked for.
+    /// The spec on its platform, as this pass applied it: the service's desired
+    /// count and task definition record are settled from what AWS had.
     pub desired: ChatbotDesired,
     /// Ids and ARNs by component key (the platform's and the chatbot's).
     pub refs: Refs,
     /// AWS resources not converged yet, in words (empty: Synced).
     pub waiting: Vec<String>,
-    /// (running, desired) tasks of the service.
+    /// (running, desired) tasks of the service; running is 0 while the service
+    /// does not exist.
     pub tasks: (i32, i32),
-    /// The status to show on the object.
+    /// The object's new status, from its previous conditions: the controller
+    /// writes it to the status subresource, the file mode prints it.
     pub status: BedrockChatbotStatus,
 }
 
@@ -81,6 +85,16 @@ async fn desired_state(
     Ok((aws, desired::desired(chatbot, &platform)))
 }
 
+/// Where the chatbot's resources are made: its platform's account and region,
+/// tagged as the chatbot's.
+fn chatbot_scope<'a>(aws: &'a crate::aws::Aws, desired: &'a ChatbotDesired) -> Scope<'a> {
+    Scope {
+        aws,
+        owner: &desired.owner,
+        tags: &desired.tags,
+    }
+}
+
 /// Converges the chatbot's AWS resources to its spec, one pass. `platform_refs`
 /// holds the platform's ids by component key.
 pub async fn apply(
@@ -90,110 +104,26 @@ pub async fn apply(
     platform_refs: &Refs,
 ) -> Result<ChatbotState> {
     let (aws, mut desired) = desired_state(engine, chatbot, platform).await?;
-    let scope = Scope {
-        aws: &aws,
-        owner: &desired.owner,
-        tags: &desired.tags,
-    };
     let mut pass = Pass::from(platform_refs.clone());
-
-    pass.step(&desired.log_group, scope, engine).await?;
-    converge_history_table(&desired, scope, &mut pass, engine).await?;
-    converge_attachments(&desired, scope, &mut pass, engine).await?;
-    pass.step(&desired.task_role, scope, engine).await?;
-    if let Some(pool) = pass.step(&desired.user_pool, scope, engine).await? {
-        pass.refs.insert(RefKey::USER_POOL_ARN, pool.arn);
-    }
-    pass.step(&desired.user_pool_domain, scope, engine).await?;
-    pass.step(&desired.user_pool_client, scope, engine).await?;
-    pass.step(&desired.target_group, scope, engine).await?;
-    let rule = pass.step(&desired.listener_rule, scope, engine).await?;
+    let scope = chatbot_scope(&aws, &desired);
+    let rule = converge_up_to_listener_rule(&desired, scope, &mut pass, engine).await?;
     // ECS refuses a service whose target group no load balancer forwards to yet
     // ("The target group … does not have an associated load balancer"), and that
     // error is terminal: while the listener rule is not there (its step failed
     // for a moment, say), the service waits for it.
     let rule_missing = rule.is_none() && !pass.observe_only;
-    // The service as it is now: the revision it runs and the record it keeps of it,
-    // and (with auto scaling) the count the scaler set. In file mode it comes from
-    // the pass's shared listing of the cluster's services.
-    let current = find(&desired.service, scope.with(&pass.refs)).await;
-    let task_definition = &desired.task_definition;
-    let converged_revision = match recorded_revision(task_definition, &current, scope, &pass.refs) {
-        // Revisions never change: the one the service runs, recorded as holding
-        // today's settings, still does. Nothing of the family is read.
-        Some(arn) => {
-            pass.refs.record(task_definition, arn.clone());
-            engine.progress().report(Event {
-                owner: desired.owner.clone(),
-                kind: TaskDefinition::KIND,
-                name: task_definition.family.clone(),
-                id: Some(arn.clone()),
-                outcome: Outcome::Unchanged,
-            });
-            Some(arn)
-        }
-        None => converge_task_definition(task_definition, scope, &mut pass, engine).await?,
-    };
-    // The service records the revision only once it points at it (see
-    // `Service::update`), and only one known to match the spec.
-    let record = converged_revision
-        .as_deref()
-        .and_then(|arn| task_definition.record(arn, scope.with(&pass.refs)).ok());
-    desired.service.task_definition_record = record;
-    // With auto scaling on, the desired count is the scaler's to set within
-    // [min, max]; only a count outside it is corrected.
-    if let Some(scaling) = &desired.scaling {
-        // A service that cannot be looked at yet is reported blocked by its step.
-        let current = match current {
-            Ok(current) => current,
-            Err(Error::Unresolved(_)) => None,
-            Err(error) => return Err(error),
-        };
-        if let Some(current) = current
-            && (scaling.min_capacity..=scaling.max_capacity).contains(&current.desired_count)
-        {
-            desired.service.desired_count = current.desired_count;
-        }
-    }
-    let scope = Scope {
-        aws: &aws,
-        owner: &desired.owner,
-        tags: &desired.tags,
-    };
+    settle_service(&mut desired, &aws, &mut pass, engine).await?;
+    let scope = chatbot_scope(&aws, &desired);
     let service = if rule_missing {
-        let why = format!("waiting for listener rule {}", desired.listener_rule.name());
-        engine.progress().report(Event {
-            owner: desired.owner.clone(),
-            kind: Service::KIND,
-            name: desired.service.name.clone(),
-            id: None,
-            outcome: Outcome::Blocked(why.clone()),
-        });
-        pass.waiting
-            .push(format!("{} {}: {why}", Service::KIND, desired.service.name));
+        wait_for_listener_rule(&desired, &mut pass, engine);
         None
     } else {
         pass.step(&desired.service, scope, engine).await?
     };
-    match &desired.scaling {
-        Some(scaling) => {
-            pass.step(scaling, scope, engine).await?;
-        }
-        // Scaling dropped from the spec: a scalable target left in place would
-        // keep moving the desired count the spec now fixes.
-        None => {
-            let off = &desired.scaling_off;
-            if !remove_leftover(off, scope, &pass.refs, engine.progress()).await? {
-                pass.waiting
-                    .push(format!("{} {}: being removed", Scaling::KIND, off.name()));
-            }
-        }
-    }
+    converge_scaling(&desired, scope, &mut pass, engine).await?;
 
-    let tasks = match &service {
-        Some(s) => (s.running_count, desired.service.desired_count),
-        None => (0, desired.service.desired_count),
-    };
+    let running = service.map_or(0, |s| s.running_count);
+    let tasks = (running, desired.service.desired_count);
     let status = status(chatbot, &desired, &pass, tasks, rule.map(|r| r.priority));
     Ok(ChatbotState {
         desired,
@@ -202,6 +132,139 @@ pub async fn apply(
         tasks,
         status,
     })
+}
+
+/// Converges, in dependency order, what the service needs besides its task
+/// definition: logs, history, files, the task role, sign-in, and the target group
+/// and listener rule that bring it requests. Returns the listener rule, unless it
+/// could not be worked on.
+async fn converge_up_to_listener_rule(
+    desired: &ChatbotDesired,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<Option<ObservedListenerRule>> {
+    pass.step(&desired.log_group, scope, engine).await?;
+    converge_history_table(desired, scope, pass, engine).await?;
+    converge_attachments(desired, scope, pass, engine).await?;
+    pass.step(&desired.task_role, scope, engine).await?;
+    if let Some(pool) = pass.step(&desired.user_pool, scope, engine).await? {
+        pass.refs.insert(RefKey::USER_POOL_ARN, pool.arn);
+    }
+    pass.step(&desired.user_pool_domain, scope, engine).await?;
+    pass.step(&desired.user_pool_client, scope, engine).await?;
+    pass.step(&desired.target_group, scope, engine).await?;
+    pass.step(&desired.listener_rule, scope, engine).await
+}
+
+/// Completes the desired service from the service as it is now: the task
+/// definition revision it is to run (converged, unless the service's record of it
+/// still holds) and, with auto scaling, the count the scaler set.
+async fn settle_service(
+    desired: &mut ChatbotDesired,
+    aws: &crate::aws::Aws,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
+    let scope = chatbot_scope(aws, desired);
+    // The service as it is now: the revision it runs and the record it keeps of it,
+    // and (with auto scaling) the count the scaler set. In file mode it comes from
+    // the pass's shared listing of the cluster's services.
+    let current = find(&desired.service, scope.with(&pass.refs)).await;
+    let task_definition = &desired.task_definition;
+    let converged_revision = match recorded_revision(task_definition, &current, scope, &pass.refs) {
+        Some(arn) => {
+            keep_recorded_revision(task_definition, &arn, scope, pass, engine);
+            Some(arn)
+        }
+        None => converge_task_definition(task_definition, scope, pass, engine).await?,
+    };
+    // The service records the revision only once it points at it (see
+    // `Service::update`), and only one known to match the spec.
+    let record = converged_revision
+        .as_deref()
+        .and_then(|arn| task_definition.record(arn, scope.with(&pass.refs)).ok());
+    desired.service.task_definition_record = record;
+    if let Some(scaling) = &desired.scaling
+        && let Some(count) = scaler_count(scaling, current)?
+    {
+        desired.service.desired_count = count;
+    }
+    Ok(())
+}
+
+/// Takes the revision the service runs as converged, its record vouching for it
+/// (see [`recorded_revision`]): revisions never change, so nothing of the family
+/// is read.
+fn keep_recorded_revision(
+    task_definition: &TaskDefinition,
+    arn: &str,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) {
+    pass.refs.record(task_definition, arn);
+    engine.progress().report(Event {
+        owner: scope.owner.clone(),
+        kind: TaskDefinition::KIND,
+        name: task_definition.family.clone(),
+        id: Some(arn.to_string()),
+        outcome: Outcome::Unchanged,
+    });
+}
+
+/// The desired count to keep with auto scaling on: the count the scaler set, when
+/// it is within [min, max] (the scaler's to set; only a count outside it is
+/// corrected). `None` when the spec's count applies.
+fn scaler_count(
+    scaling: &Scaling,
+    current: Result<Option<ObservedService>>,
+) -> Result<Option<i32>> {
+    // A service that cannot be looked at yet is reported blocked by its step.
+    let current = match current {
+        Ok(current) => current,
+        Err(Error::Unresolved(_)) => None,
+        Err(error) => return Err(error),
+    };
+    Ok(current
+        .map(|current| current.desired_count)
+        .filter(|count| (scaling.min_capacity..=scaling.max_capacity).contains(count)))
+}
+
+/// Reports the service blocked until its listener rule exists, and notes it as
+/// waiting.
+fn wait_for_listener_rule(desired: &ChatbotDesired, pass: &mut Pass, engine: &Engine) {
+    let why = format!("waiting for listener rule {}", desired.listener_rule.name());
+    engine.progress().report(Event {
+        owner: desired.owner.clone(),
+        kind: Service::KIND,
+        name: desired.service.name.clone(),
+        id: None,
+        outcome: Outcome::Blocked(why.clone()),
+    });
+    pass.waiting
+        .push(format!("{} {}: {why}", Service::KIND, desired.service.name));
+}
+
+/// Converges the service's auto scaling when the spec asks for it. When it does
+/// not, a scalable target an earlier spec set up is removed: left in place, it
+/// would keep moving the desired count the spec now fixes.
+async fn converge_scaling(
+    desired: &ChatbotDesired,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
+    if let Some(scaling) = &desired.scaling {
+        pass.step(scaling, scope, engine).await?;
+        return Ok(());
+    }
+    let off = &desired.scaling_off;
+    if !remove_leftover(off, scope, &pass.refs, engine.progress()).await? {
+        pass.waiting
+            .push(format!("{} {}: being removed", Scaling::KIND, off.name()));
+    }
+    Ok(())
 }
 
 /// Converges the history table when history is on. When it is off, a table an
@@ -313,31 +376,9 @@ pub async fn delete(
     ) else {
         return Ok(Deletion::default());
     };
-    let progress = engine.progress();
-    let mut refs = platform_refs.clone();
-    // What later removals find their resources by: the pool (domain, client) and
-    // the service (its scalable target).
-    if let Some(pool) = gone_if_unresolved(find(&desired.user_pool, scope.with(&refs)).await)? {
-        refs.record(&desired.user_pool, pool.id);
-        refs.insert(RefKey::USER_POOL_ARN, pool.arn);
-    }
-    if let Some(service) = gone_if_unresolved(find(&desired.service, scope.with(&refs)).await)? {
-        refs.record(&desired.service, service.arn);
-    }
-
+    let refs = deletion_refs(&desired, scope, platform_refs).await?;
     let mut teardown = Teardown::new(scope, &refs, engine);
-    // Auto scaling an earlier spec set up goes too, even if this one has none.
-    let off = &desired.scaling_off;
-    match &desired.scaling {
-        Some(scaling) => {
-            teardown.remove_as("auto scaling", scaling).await?;
-        }
-        None => {
-            if !remove_leftover(off, scope, &refs, progress).await? {
-                teardown.wait_for("auto scaling", off.name());
-            }
-        }
-    }
+    remove_scaling(&mut teardown, &desired).await?;
     if !teardown.remove(&desired.service).await? {
         return Ok(teardown.finish());
     }
@@ -350,11 +391,54 @@ pub async fn delete(
     teardown
         .remove_as("target group", &desired.target_group)
         .await?;
+    remove_sign_in(&mut teardown, &desired).await?;
+    teardown.remove(&desired.task_role).await?;
+    teardown.remove_as("log group", &desired.log_group).await?;
+    // On or off, the table an earlier spec may have made has this identity.
+    teardown.remove(&desired.history_table_off).await?;
+    remove_attachments(&mut teardown, &desired).await?;
+    Ok(teardown.finish())
+}
+
+/// The ids later removals find their resources by, added to the platform's: the
+/// pool's (for its domain and client) and the service's (for its scalable target).
+async fn deletion_refs(
+    desired: &ChatbotDesired,
+    scope: Scope<'_>,
+    platform_refs: &Refs,
+) -> Result<Refs> {
+    let mut refs = platform_refs.clone();
+    if let Some(pool) = gone_if_unresolved(find(&desired.user_pool, scope.with(&refs)).await)? {
+        refs.record(&desired.user_pool, pool.id);
+        refs.insert(RefKey::USER_POOL_ARN, pool.arn);
+    }
+    if let Some(service) = gone_if_unresolved(find(&desired.service, scope.with(&refs)).await)? {
+        refs.record(&desired.service, service.arn);
+    }
+    Ok(refs)
+}
+
+/// Removes the service's auto scaling: the spec's, or one an earlier spec set up
+/// even if this one has none.
+async fn remove_scaling(teardown: &mut Teardown<'_>, desired: &ChatbotDesired) -> Result<()> {
+    if let Some(scaling) = &desired.scaling {
+        teardown.remove_as("auto scaling", scaling).await?;
+        return Ok(());
+    }
+    let off = &desired.scaling_off;
+    if !remove_leftover(off, teardown.scope, teardown.refs, teardown.progress).await? {
+        teardown.wait_for("auto scaling", off.name());
+    }
+    Ok(())
+}
+
+/// Removes the app client, the domain and the user pool. AWS refuses to delete a
+/// pool that still has a domain, and a domain stays DELETING for a while after
+/// DeleteUserPoolDomain returns: the pool waits for it.
+async fn remove_sign_in(teardown: &mut Teardown<'_>, desired: &ChatbotDesired) -> Result<()> {
     teardown
         .remove_as("app client", &desired.user_pool_client)
         .await?;
-    // AWS refuses to delete a pool that still has a domain, and a domain stays
-    // DELETING for a while after DeleteUserPoolDomain returns.
     if teardown
         .remove_as("domain", &desired.user_pool_domain)
         .await?
@@ -363,11 +447,11 @@ pub async fn delete(
     } else {
         teardown.wait_for("user pool", desired.user_pool.name());
     }
-    teardown.remove(&desired.task_role).await?;
-    teardown.remove_as("log group", &desired.log_group).await?;
-    // On or off, the table an earlier spec may have made has this identity.
-    teardown.remove(&desired.history_table_off).await?;
-    // The files, then the rule that expired them.
+    Ok(())
+}
+
+/// Removes the chatbot's files, then the lifecycle rule that expired them.
+async fn remove_attachments(teardown: &mut Teardown<'_>, desired: &ChatbotDesired) -> Result<()> {
     let expiry = &desired.attachments_expiry_off;
     if teardown
         .remove_as("attachments", &desired.attachments_off)
@@ -377,7 +461,7 @@ pub async fn delete(
     } else {
         teardown.wait_for("lifecycle rule", expiry.name());
     }
-    Ok(teardown.finish())
+    Ok(())
 }
 
 /// The revision `current` (the service as found) runs, when its
@@ -489,6 +573,8 @@ pub fn platform_refs(desired: &PlatformDesired, status: &ChatbotPlatformStatus) 
     refs
 }
 
+/// The chatbot's status after `pass`: the ids of what exists, the tasks running
+/// against `wanted`, and the Synced, Ready and Degraded conditions.
 fn status(
     chatbot: &BedrockChatbot,
     desired: &ChatbotDesired,
@@ -518,9 +604,58 @@ fn status(
         history_table_name: get(&desired.history_table_off.key),
         attachments_location: get(&desired.attachments_off.key),
     };
+    set_conditions(
+        &mut status.conditions,
+        &pass.waiting,
+        (running, wanted),
+        generation,
+    );
+    status
+}
+
+/// Sets Synced and Ready from what is `waiting` and the tasks running; a chatbot
+/// pass never finds it Degraded.
+fn set_conditions(
+    conditions: &mut Vec<Condition>,
+    waiting: &[String],
+    (running, wanted): (i32, i32),
+    generation: Option<i64>,
+) {
     let now = conditions::now();
-    let synced = pass.waiting.is_empty();
-    let (synced_status, synced_reason, synced_message) = if synced {
+    let (synced, reason, message) = synced_condition(waiting);
+    conditions::set(
+        conditions,
+        CONDITION_SYNCED,
+        synced,
+        reason,
+        message,
+        generation,
+        &now,
+    );
+    let (ready, reason, message) = ready_condition(waiting, running, wanted);
+    conditions::set(
+        conditions,
+        CONDITION_READY,
+        ready,
+        reason,
+        message,
+        generation,
+        &now,
+    );
+    conditions::set(
+        conditions,
+        CONDITION_DEGRADED,
+        ConditionStatus::False,
+        "Healthy",
+        "",
+        generation,
+        &now,
+    );
+}
+
+/// Synced: true once nothing is `waiting`; else false, saying what is.
+fn synced_condition(waiting: &[String]) -> (ConditionStatus, &'static str, String) {
+    if waiting.is_empty() {
         (
             ConditionStatus::True,
             "Converged",
@@ -530,49 +665,29 @@ fn status(
         (
             ConditionStatus::False,
             REASON_CONVERGING,
-            pass.waiting.join("; "),
+            waiting.join("; "),
         )
-    };
+    }
+}
+
+/// Ready: true once synced with `running` tasks of the `wanted` count.
+fn ready_condition(
+    waiting: &[String],
+    running: i32,
+    wanted: i32,
+) -> (ConditionStatus, &'static str, String) {
     let tasks = format!("{running}/{wanted} tasks running");
-    let (ready, reason, message) = if !synced {
+    if !waiting.is_empty() {
         (
             ConditionStatus::False,
             REASON_CONVERGING,
-            pass.waiting.join("; "),
+            waiting.join("; "),
         )
     } else if running < wanted {
         (ConditionStatus::False, REASON_TASKS_NOT_RUNNING, tasks)
     } else {
         (ConditionStatus::True, "Ready", tasks)
-    };
-    conditions::set(
-        &mut status.conditions,
-        CONDITION_SYNCED,
-        synced_status,
-        synced_reason,
-        synced_message,
-        generation,
-        &now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        CONDITION_READY,
-        ready,
-        reason,
-        message,
-        generation,
-        &now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        CONDITION_DEGRADED,
-        ConditionStatus::False,
-        "Healthy",
-        "",
-        generation,
-        &now,
-    );
-    status
+    }
 }
 
 #[cfg(test)]
