@@ -118,7 +118,6 @@ impl Resource for AttachmentsBucket {
         if !self.exists(ctx).await? {
             return Ok(None);
         }
-        let s3 = &ctx.aws.s3;
         let tags = bucket_tags(ctx, &self.name, &self.account_id).await?;
         // A bucket of this name in this account with no tag at all is one whose
         // creation was cut off before its tags were kept (AWS keeps the tags given
@@ -128,62 +127,14 @@ impl Resource for AttachmentsBucket {
         if !tags.is_empty() {
             tags::ensure_owned(Self::KIND, &self.name, ctx.owner, &tags)?;
         }
-        let block = or_absent_code(
-            s3.get_public_access_block()
-                .bucket(&self.name)
-                .expected_bucket_owner(&self.account_id)
-                .send()
-                .await,
-            &["NoSuchPublicAccessBlockConfiguration"],
-        )?;
-        let block = block
-            .and_then(|b| b.public_access_block_configuration)
-            .map(|c| {
-                [
-                    c.block_public_acls == Some(true),
-                    c.ignore_public_acls == Some(true),
-                    c.block_public_policy == Some(true),
-                    c.restrict_public_buckets == Some(true),
-                ]
-            })
-            .unwrap_or_default();
-        let encryption = or_absent_code(
-            s3.get_bucket_encryption()
-                .bucket(&self.name)
-                .expected_bucket_owner(&self.account_id)
-                .send()
-                .await,
-            &["ServerSideEncryptionConfigurationNotFoundError"],
-        )?
-        .and_then(|e| e.server_side_encryption_configuration)
-        .and_then(|c| c.rules.into_iter().next())
-        .and_then(|r| r.apply_server_side_encryption_by_default)
-        .map(|d| d.sse_algorithm.as_str().to_string());
-        let policy = or_absent_code(
-            s3.get_bucket_policy()
-                .bucket(&self.name)
-                .expected_bucket_owner(&self.account_id)
-                .send()
-                .await,
-            &["NoSuchBucketPolicy"],
-        )?
-        .and_then(|p| p.policy)
-        .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
-        let object_ownership = or_absent_code(
-            s3.get_bucket_ownership_controls()
-                .bucket(&self.name)
-                .expected_bucket_owner(&self.account_id)
-                .send()
-                .await,
-            &["OwnershipControlsNotFoundError"],
-        )?
-        .and_then(|o| o.ownership_controls)
-        .and_then(|c| c.rules.into_iter().next())
-        .map(|r| r.object_ownership.as_str().to_string());
+        let public_access_block = self.read_public_access_block(ctx).await?;
+        let encryption = self.read_encryption(ctx).await?;
+        let policy = self.read_policy(ctx).await?;
+        let object_ownership = self.read_object_ownership(ctx).await?;
         let lifecycle = lifecycle_of(ctx, &self.name, &self.account_id).await?;
         Ok(Some(ObservedAttachmentsBucket {
             name: self.name.clone(),
-            public_access_block: block,
+            public_access_block,
             encryption,
             policy,
             object_ownership,
@@ -303,91 +254,22 @@ impl Resource for AttachmentsBucket {
         drift: &[Drift<AttachmentsBucketSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        let s3 = &ctx.aws.s3;
-        let (bucket, owner) = (&self.name, &self.account_id);
         for change in drift {
             match change.field {
-                AttachmentsBucketSetting::Tags => {
-                    // PutBucketTagging replaces the whole set: keep what others added.
-                    let mut all = observed.tags.clone();
-                    all.extend(self.missing_tags(observed, ctx));
-                    s3.put_bucket_tagging()
-                        .bucket(bucket)
-                        .expected_bucket_owner(owner)
-                        .tagging(
-                            Tagging::builder()
-                                .set_tag_set(Some(s3_tags(&all)?))
-                                .build()
-                                .map_err(|e| build_error("PutBucketTagging", &e))?,
-                        )
-                        .send()
-                        .await?;
-                }
+                AttachmentsBucketSetting::Tags => self.put_tags(observed, ctx).await?,
                 AttachmentsBucketSetting::PublicAccessBlock => {
-                    s3.put_public_access_block()
-                        .bucket(bucket)
-                        .expected_bucket_owner(owner)
-                        .public_access_block_configuration(
-                            PublicAccessBlockConfiguration::builder()
-                                .block_public_acls(true)
-                                .ignore_public_acls(true)
-                                .block_public_policy(true)
-                                .restrict_public_buckets(true)
-                                .build(),
-                        )
-                        .send()
-                        .await?;
+                    self.put_public_access_block(ctx).await?;
                 }
-                AttachmentsBucketSetting::Encryption => {
-                    let default = ServerSideEncryptionByDefault::builder()
-                        .sse_algorithm(self.encryption.into())
-                        .build()
-                        .map_err(|e| build_error("PutBucketEncryption", &e))?;
-                    let configuration = ServerSideEncryptionConfiguration::builder()
-                        .rules(
-                            ServerSideEncryptionRule::builder()
-                                .apply_server_side_encryption_by_default(default)
-                                .build(),
-                        )
-                        .build()
-                        .map_err(|e| build_error("PutBucketEncryption", &e))?;
-                    s3.put_bucket_encryption()
-                        .bucket(bucket)
-                        .expected_bucket_owner(owner)
-                        .server_side_encryption_configuration(configuration)
-                        .send()
-                        .await?;
-                }
-                AttachmentsBucketSetting::Policy => {
-                    s3.put_bucket_policy()
-                        .bucket(bucket)
-                        .expected_bucket_owner(owner)
-                        .policy(self.policy.to_string())
-                        .send()
-                        .await?;
-                }
+                AttachmentsBucketSetting::Encryption => self.put_encryption(ctx).await?,
+                AttachmentsBucketSetting::Policy => self.put_policy(ctx).await?,
                 AttachmentsBucketSetting::ObjectOwnership => {
-                    let rule = OwnershipControlsRule::builder()
-                        .object_ownership(self.object_ownership.into())
-                        .build()
-                        .map_err(|e| build_error("PutBucketOwnershipControls", &e))?;
-                    s3.put_bucket_ownership_controls()
-                        .bucket(bucket)
-                        .expected_bucket_owner(owner)
-                        .ownership_controls(
-                            OwnershipControls::builder()
-                                .rules(rule)
-                                .build()
-                                .map_err(|e| build_error("PutBucketOwnershipControls", &e))?,
-                        )
-                        .send()
-                        .await?;
+                    self.put_object_ownership(ctx).await?;
                 }
                 AttachmentsBucketSetting::Lifecycle => {
                     put_lifecycle_rule(
                         ctx,
-                        bucket,
-                        owner,
+                        &self.name,
+                        &self.account_id,
                         PLATFORM_LIFECYCLE_RULE,
                         Some(self.cleanup_sdk()?),
                     )
@@ -490,6 +372,187 @@ impl AttachmentsBucket {
             )
             .build()
             .map_err(|e| build_error("PutBucketLifecycleConfiguration", &e))
+    }
+}
+
+/// Reads of the bucket's settings, one S3 call each, as `observe` makes them.
+impl AttachmentsBucket {
+    /// `BlockPublicAcls`, `IgnorePublicAcls`, `BlockPublicPolicy`,
+    /// `RestrictPublicBuckets` as set (all false when none is).
+    async fn read_public_access_block(&self, ctx: Ctx<'_>) -> Result<[bool; 4]> {
+        let block = or_absent_code(
+            ctx.aws
+                .s3
+                .get_public_access_block()
+                .bucket(&self.name)
+                .expected_bucket_owner(&self.account_id)
+                .send()
+                .await,
+            &["NoSuchPublicAccessBlockConfiguration"],
+        )?;
+        Ok(block
+            .and_then(|b| b.public_access_block_configuration)
+            .map(|c| {
+                [
+                    c.block_public_acls == Some(true),
+                    c.ignore_public_acls == Some(true),
+                    c.block_public_policy == Some(true),
+                    c.restrict_public_buckets == Some(true),
+                ]
+            })
+            .unwrap_or_default())
+    }
+
+    /// The algorithm of the default encryption, if one is set.
+    async fn read_encryption(&self, ctx: Ctx<'_>) -> Result<Option<String>> {
+        let encryption = or_absent_code(
+            ctx.aws
+                .s3
+                .get_bucket_encryption()
+                .bucket(&self.name)
+                .expected_bucket_owner(&self.account_id)
+                .send()
+                .await,
+            &["ServerSideEncryptionConfigurationNotFoundError"],
+        )?;
+        Ok(encryption
+            .and_then(|e| e.server_side_encryption_configuration)
+            .and_then(|c| c.rules.into_iter().next())
+            .and_then(|r| r.apply_server_side_encryption_by_default)
+            .map(|d| d.sse_algorithm.as_str().to_string()))
+    }
+
+    /// The bucket policy, parsed (kept as a JSON string if it does not parse).
+    async fn read_policy(&self, ctx: Ctx<'_>) -> Result<Option<serde_json::Value>> {
+        let policy = or_absent_code(
+            ctx.aws
+                .s3
+                .get_bucket_policy()
+                .bucket(&self.name)
+                .expected_bucket_owner(&self.account_id)
+                .send()
+                .await,
+            &["NoSuchBucketPolicy"],
+        )?;
+        Ok(policy
+            .and_then(|p| p.policy)
+            .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))))
+    }
+
+    /// The object ownership of the first ownership rule, if any is set.
+    async fn read_object_ownership(&self, ctx: Ctx<'_>) -> Result<Option<String>> {
+        let ownership = or_absent_code(
+            ctx.aws
+                .s3
+                .get_bucket_ownership_controls()
+                .bucket(&self.name)
+                .expected_bucket_owner(&self.account_id)
+                .send()
+                .await,
+            &["OwnershipControlsNotFoundError"],
+        )?;
+        Ok(ownership
+            .and_then(|o| o.ownership_controls)
+            .and_then(|c| c.rules.into_iter().next())
+            .map(|r| r.object_ownership.as_str().to_string()))
+    }
+}
+
+/// Writes of the bucket's settings, one S3 call each, as `update` makes them.
+impl AttachmentsBucket {
+    /// Adds the missing tags. PutBucketTagging replaces the whole set: the tags
+    /// others added are kept.
+    async fn put_tags(&self, observed: &ObservedAttachmentsBucket, ctx: Ctx<'_>) -> Result<()> {
+        let mut all = observed.tags.clone();
+        all.extend(self.missing_tags(observed, ctx));
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(s3_tags(&all)?))
+            .build()
+            .map_err(|e| build_error("PutBucketTagging", &e))?;
+        ctx.aws
+            .s3
+            .put_bucket_tagging()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.account_id)
+            .tagging(tagging)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Blocks every kind of public access.
+    async fn put_public_access_block(&self, ctx: Ctx<'_>) -> Result<()> {
+        let block = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        ctx.aws
+            .s3
+            .put_public_access_block()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.account_id)
+            .public_access_block_configuration(block)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn put_encryption(&self, ctx: Ctx<'_>) -> Result<()> {
+        let default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(self.encryption.into())
+            .build()
+            .map_err(|e| build_error("PutBucketEncryption", &e))?;
+        let configuration = ServerSideEncryptionConfiguration::builder()
+            .rules(
+                ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(default)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| build_error("PutBucketEncryption", &e))?;
+        ctx.aws
+            .s3
+            .put_bucket_encryption()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.account_id)
+            .server_side_encryption_configuration(configuration)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn put_policy(&self, ctx: Ctx<'_>) -> Result<()> {
+        ctx.aws
+            .s3
+            .put_bucket_policy()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.account_id)
+            .policy(self.policy.to_string())
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn put_object_ownership(&self, ctx: Ctx<'_>) -> Result<()> {
+        let rule = OwnershipControlsRule::builder()
+            .object_ownership(self.object_ownership.into())
+            .build()
+            .map_err(|e| build_error("PutBucketOwnershipControls", &e))?;
+        let controls = OwnershipControls::builder()
+            .rules(rule)
+            .build()
+            .map_err(|e| build_error("PutBucketOwnershipControls", &e))?;
+        ctx.aws
+            .s3
+            .put_bucket_ownership_controls()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.account_id)
+            .ownership_controls(controls)
+            .send()
+            .await?;
+        Ok(())
     }
 }
 
