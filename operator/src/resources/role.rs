@@ -189,77 +189,13 @@ impl Resource for Role {
         drift: &[Drift<RoleSetting>],
         ctx: Ctx<'_>,
     ) -> Result<()> {
-        let iam = &ctx.aws.iam;
         for change in drift {
             match change.field {
-                RoleSetting::TrustPolicy => {
-                    let trust =
-                        serde_json::to_string(&self.trust_policy).map_err(crate::Error::Render)?;
-                    iam.update_assume_role_policy()
-                        .role_name(&self.name)
-                        .policy_document(trust)
-                        .send()
-                        .await?;
-                }
-                RoleSetting::PermissionsBoundary => match &self.permissions_boundary {
-                    Some(boundary) => {
-                        iam.put_role_permissions_boundary()
-                            .role_name(&self.name)
-                            .permissions_boundary(boundary)
-                            .send()
-                            .await?;
-                    }
-                    None => {
-                        iam.delete_role_permissions_boundary()
-                            .role_name(&self.name)
-                            .send()
-                            .await?;
-                    }
-                },
-                RoleSetting::Description => {
-                    iam.update_role()
-                        .role_name(&self.name)
-                        .description(&self.description)
-                        .send()
-                        .await?;
-                }
-                RoleSetting::ManagedPolicies => {
-                    for arn in self
-                        .managed_policy_arns
-                        .iter()
-                        .filter(|a| !observed.managed_policy_arns.contains(*a))
-                    {
-                        iam.attach_role_policy()
-                            .role_name(&self.name)
-                            .policy_arn(arn)
-                            .send()
-                            .await?;
-                    }
-                    for arn in observed
-                        .managed_policy_arns
-                        .iter()
-                        .filter(|a| !self.managed_policy_arns.contains(*a))
-                    {
-                        detach(ctx, &self.name, arn).await?;
-                    }
-                }
-                RoleSetting::InlinePolicies => {
-                    for (name, document) in &self.inline_policies {
-                        let document =
-                            serde_json::to_string(document).map_err(crate::Error::Render)?;
-                        iam.put_role_policy()
-                            .role_name(&self.name)
-                            .policy_name(name)
-                            .policy_document(document)
-                            .send()
-                            .await?;
-                    }
-                    for (name, _) in &observed.inline_policies {
-                        if !self.inline_policies.iter().any(|(n, _)| n == name) {
-                            delete_inline(ctx, &self.name, name).await?;
-                        }
-                    }
-                }
+                RoleSetting::TrustPolicy => self.put_trust_policy(ctx).await?,
+                RoleSetting::PermissionsBoundary => self.put_permissions_boundary(ctx).await?,
+                RoleSetting::Description => self.put_description(ctx).await?,
+                RoleSetting::ManagedPolicies => self.sync_managed_policies(observed, ctx).await?,
+                RoleSetting::InlinePolicies => self.sync_inline_policies(observed, ctx).await?,
             }
         }
         Ok(())
@@ -283,6 +219,101 @@ impl Resource for Role {
 
     fn id(observed: &ObservedRole) -> String {
         observed.arn.clone()
+    }
+}
+
+/// Writes of the role's settings, as `update` makes them.
+impl Role {
+    async fn put_trust_policy(&self, ctx: Ctx<'_>) -> Result<()> {
+        let trust = serde_json::to_string(&self.trust_policy).map_err(crate::Error::Render)?;
+        ctx.aws
+            .iam
+            .update_assume_role_policy()
+            .role_name(&self.name)
+            .policy_document(trust)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the desired boundary, or removes the one found when none is desired.
+    async fn put_permissions_boundary(&self, ctx: Ctx<'_>) -> Result<()> {
+        let iam = &ctx.aws.iam;
+        match &self.permissions_boundary {
+            Some(boundary) => {
+                iam.put_role_permissions_boundary()
+                    .role_name(&self.name)
+                    .permissions_boundary(boundary)
+                    .send()
+                    .await?;
+            }
+            None => {
+                iam.delete_role_permissions_boundary()
+                    .role_name(&self.name)
+                    .send()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn put_description(&self, ctx: Ctx<'_>) -> Result<()> {
+        ctx.aws
+            .iam
+            .update_role()
+            .role_name(&self.name)
+            .description(&self.description)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Attaches the desired managed policies not attached yet, then detaches
+    /// those attached and not desired.
+    async fn sync_managed_policies(&self, observed: &ObservedRole, ctx: Ctx<'_>) -> Result<()> {
+        for arn in self
+            .managed_policy_arns
+            .iter()
+            .filter(|a| !observed.managed_policy_arns.contains(*a))
+        {
+            ctx.aws
+                .iam
+                .attach_role_policy()
+                .role_name(&self.name)
+                .policy_arn(arn)
+                .send()
+                .await?;
+        }
+        for arn in observed
+            .managed_policy_arns
+            .iter()
+            .filter(|a| !self.managed_policy_arns.contains(*a))
+        {
+            detach(ctx, &self.name, arn).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes every desired inline policy, then deletes those found and not
+    /// desired.
+    async fn sync_inline_policies(&self, observed: &ObservedRole, ctx: Ctx<'_>) -> Result<()> {
+        for (name, document) in &self.inline_policies {
+            let document = serde_json::to_string(document).map_err(crate::Error::Render)?;
+            ctx.aws
+                .iam
+                .put_role_policy()
+                .role_name(&self.name)
+                .policy_name(name)
+                .policy_document(document)
+                .send()
+                .await?;
+        }
+        for (name, _) in &observed.inline_policies {
+            if !self.inline_policies.iter().any(|(n, _)| n == name) {
+                delete_inline(ctx, &self.name, name).await?;
+            }
+        }
+        Ok(())
     }
 }
 
