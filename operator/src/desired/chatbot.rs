@@ -18,7 +18,8 @@ use super::aws_enums::{
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
 use super::platform::{
-    FixedResponse, PlatformDesired, ROLE_PATH, Role, TASKS_SG, bucket_arn, expiry_rule_id,
+    AttachmentsBucket, FixedResponse, PlatformDesired, ROLE_PATH, Role, TASKS_SG, bucket_arn,
+    expiry_rule_id,
 };
 use super::{Environment, Owner, PlatformRef, RefKey, Tags, owner_tags};
 
@@ -586,57 +587,151 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
     let spec = &chatbot.spec;
     let env = platform.environment.clone();
     let url = format!("https://{}", spec.hostname);
-    let domain_prefix = spec
+    let user_pool_domain = user_pool_domain(&names, spec, &env);
+    let log_group = log_group(&names, spec);
+    let history_table = history_table(&names, spec);
+    let attachments = attachments(&names, spec, &platform.attachments_bucket);
+    let attachments_expiry = attachments_expiry(spec, &attachments);
+    let environment = container_environment(
+        spec,
+        &env,
+        &url,
+        &user_pool_domain.url,
+        history_table.wanted.as_ref(),
+        attachments.wanted.as_ref(),
+    );
+    let task_network = task_network(platform);
+    let scaling = scaling(&names, spec);
+
+    ChatbotDesired {
+        tags: owner_tags(&names.owner, &spec.platform_ref.name, &spec.tags),
+        platform: spec.platform_ref.name.clone(),
+        deletion_policy: spec.deletion_policy,
+        user_pool: user_pool(&names, spec),
+        user_pool_client: user_pool_client(&names, &url),
+        target_group: target_group(&names, spec, task_network.vpc),
+        listener_rule: listener_rule(spec, user_pool_domain.prefix.clone()),
+        user_pool_domain,
+        task_role: task_role(
+            &names,
+            spec,
+            platform,
+            history_table.wanted.as_ref(),
+            attachments.wanted.as_ref(),
+        ),
+        task_definition: task_definition(&names, spec, environment, log_group.name.clone()),
+        log_group,
+        service: service(&names, spec, task_network.private_subnets),
+        scaling: scaling.wanted,
+        scaling_off: scaling.identity,
+        attachments: attachments.wanted,
+        attachments_off: attachments.identity,
+        attachments_expiry: attachments_expiry.wanted,
+        attachments_expiry_off: attachments_expiry.identity,
+        history_table: history_table.wanted,
+        history_table_off: history_table.identity,
+        url,
+        owner: names.owner,
+        environment: env,
+    }
+}
+
+/// A resource the spec can turn off: its desired state when on, and its identity
+/// either way, so that one an earlier spec made is found, and deleted or kept as
+/// `deletionPolicy` says.
+struct Switchable<T> {
+    /// The resource, when the spec wants it.
+    wanted: Option<T>,
+    /// The same resource's key and names (its settings are never applied when
+    /// it is not wanted).
+    identity: T,
+}
+
+impl<T: Clone> Switchable<T> {
+    /// `identity` when `on`, nothing otherwise.
+    fn when(on: bool, identity: T) -> Self {
+        Self {
+            wanted: on.then(|| identity.clone()),
+            identity,
+        }
+    }
+}
+
+/// The hosted sign-in domain: the spec's prefix, or one made from the chatbot's
+/// names and hostname.
+fn user_pool_domain(names: &Names, spec: &BedrockChatbotSpec, env: &Environment) -> UserPoolDomain {
+    let prefix = spec
         .cognito
         .domain_prefix
         .clone()
         .unwrap_or_else(|| cognito_domain_prefix(&names.readable, &spec.hostname));
-    let domain_url = format!(
-        "https://{domain_prefix}.auth.{}.amazoncognito.com",
-        env.region
-    );
-    let log_group = format!("/bedrock-chatbot/{}/{}", names.namespace, names.name);
+    UserPoolDomain {
+        key: "user-pool-domain".into(),
+        url: format!("https://{prefix}.auth.{}.amazoncognito.com", env.region),
+        prefix,
+    }
+}
 
-    let history_table_off = HistoryTable {
+/// The app's log group, `/bedrock-chatbot/<namespace>/<name>`.
+fn log_group(names: &Names, spec: &BedrockChatbotSpec) -> LogGroup {
+    LogGroup {
+        key: "log-group".into(),
+        name: format!("/bedrock-chatbot/{}/{}", names.namespace, names.name),
+        retention_days: spec.logs.retention_days,
+    }
+}
+
+/// The conversations' table, wanted when history is on.
+fn history_table(names: &Names, spec: &BedrockChatbotSpec) -> Switchable<HistoryTable> {
+    let table = HistoryTable {
         key: "history-table".into(),
         name: names.named(255, Charset::HyphensUnderscores, "-history"),
         retention_days: u32::try_from(spec.history.retention_days).unwrap_or(0),
         point_in_time_recovery: true,
     };
-    let history_table = spec.history.enabled.then(|| history_table_off.clone());
-    let bucket = &platform.attachments_bucket;
-    let attachments_off = AttachmentsPrefix {
+    Switchable::when(spec.history.enabled, table)
+}
+
+/// The chatbot's prefix in the platform's bucket. Files are kept to reopen a
+/// conversation with them: wanted only with history on.
+fn attachments(
+    names: &Names,
+    spec: &BedrockChatbotSpec,
+    bucket: &AttachmentsBucket,
+) -> Switchable<AttachmentsPrefix> {
+    let prefix = AttachmentsPrefix {
         key: "attachments".into(),
         bucket: bucket.name.clone(),
         bucket_key: bucket.key.clone(),
         account_id: bucket.account_id.clone(),
         prefix: names.prefix(),
     };
-    // Files are kept to reopen a conversation with them: only with history on.
-    let attachments =
-        (spec.attachments.enabled && spec.history.enabled).then(|| attachments_off.clone());
-    let attachments_expiry_off = AttachmentsExpiry {
+    Switchable::when(spec.attachments.enabled && spec.history.enabled, prefix)
+}
+
+/// The lifecycle rule expiring the chatbot's files with its conversations: wanted
+/// when the files are kept and the retention is not 0 (for ever).
+fn attachments_expiry(
+    spec: &BedrockChatbotSpec,
+    attachments: &Switchable<AttachmentsPrefix>,
+) -> Switchable<AttachmentsExpiry> {
+    let prefix = &attachments.identity;
+    let expiry = AttachmentsExpiry {
         key: "attachments-expiry".into(),
-        bucket: bucket.name.clone(),
-        bucket_key: bucket.key.clone(),
-        account_id: bucket.account_id.clone(),
-        rule_id: expiry_rule_id(&attachments_off.prefix),
-        prefix: attachments_off.prefix.clone(),
+        bucket: prefix.bucket.clone(),
+        bucket_key: prefix.bucket_key.clone(),
+        account_id: prefix.account_id.clone(),
+        rule_id: expiry_rule_id(&prefix.prefix),
+        prefix: prefix.prefix.clone(),
         days: spec.history.retention_days,
     };
-    let attachments_expiry = (attachments.is_some() && spec.history.retention_days > 0)
-        .then(|| attachments_expiry_off.clone());
-    let environment = container_environment(
-        spec,
-        &env,
-        &url,
-        &domain_url,
-        history_table.as_ref(),
-        attachments.as_ref(),
-    );
-    let (vpc, private_subnets) = network(platform);
+    let on = attachments.wanted.is_some() && spec.history.retention_days > 0;
+    Switchable::when(on, expiry)
+}
 
-    let scaling_off = Scaling {
+/// CPU target tracking with the spec's bounds, wanted when the spec asks for it.
+fn scaling(names: &Names, spec: &BedrockChatbotSpec) -> Switchable<Scaling> {
+    let identity = Scaling {
         key: "scaling".into(),
         policy_name: names.named(256, Charset::HyphensUnderscores, "-cpu"),
         min_capacity: 0,
@@ -646,52 +741,16 @@ pub fn desired(chatbot: &BedrockChatbot, platform: &PlatformDesired) -> ChatbotD
         scale_in_cooldown_seconds: 0,
         scale_out_cooldown_seconds: 0,
     };
-
-    ChatbotDesired {
-        tags: owner_tags(&names.owner, &spec.platform_ref.name, &spec.tags),
-        platform: spec.platform_ref.name.clone(),
-        deletion_policy: spec.deletion_policy,
-        user_pool: user_pool(&names, spec),
-        user_pool_domain: UserPoolDomain {
-            key: "user-pool-domain".into(),
-            prefix: domain_prefix.clone(),
-            url: domain_url,
-        },
-        user_pool_client: user_pool_client(&names, &url),
-        target_group: target_group(&names, spec, vpc),
-        listener_rule: listener_rule(spec, domain_prefix),
-        log_group: LogGroup {
-            key: "log-group".into(),
-            name: log_group.clone(),
-            retention_days: spec.logs.retention_days,
-        },
-        task_role: task_role(
-            &names,
-            spec,
-            platform,
-            history_table.as_ref(),
-            attachments.as_ref(),
-        ),
-        task_definition: task_definition(&names, spec, environment, log_group),
-        service: service(&names, spec, private_subnets),
-        scaling: spec.scaling.as_ref().map(|scaling| Scaling {
+    Switchable {
+        wanted: spec.scaling.as_ref().map(|scaling| Scaling {
             min_capacity: scaling.min_capacity,
             max_capacity: scaling.max_capacity,
             target_value: f64::from(scaling.target_cpu_utilization),
             scale_in_cooldown_seconds: scaling.scale_in_cooldown_seconds,
             scale_out_cooldown_seconds: scaling.scale_out_cooldown_seconds,
-            ..scaling_off.clone()
+            ..identity.clone()
         }),
-        scaling_off,
-        attachments,
-        attachments_off,
-        attachments_expiry,
-        attachments_expiry_off,
-        history_table,
-        history_table_off,
-        url,
-        owner: names.owner,
-        environment: env,
+        identity,
     }
 }
 
@@ -1036,26 +1095,32 @@ fn task_role_description(
     }
 }
 
-/// The VPC and the private subnets the chatbot's tasks run in: the platform's own,
-/// or those of the existing network it was given.
-fn network(platform: &PlatformDesired) -> (PlatformRef, Vec<PlatformRef>) {
+/// Where the chatbot's tasks run: the platform's own VPC and private subnets, or
+/// those of the existing network it was given.
+struct TaskNetwork {
+    vpc: PlatformRef,
+    private_subnets: Vec<PlatformRef>,
+}
+
+fn task_network(platform: &PlatformDesired) -> TaskNetwork {
     match &platform.network {
-        super::platform::Network::Managed(net) => (
-            PlatformRef::Vpc,
-            net.private_subnets
+        super::platform::Network::Managed(net) => TaskNetwork {
+            vpc: PlatformRef::Vpc,
+            private_subnets: net
+                .private_subnets
                 .iter()
                 .map(|s| PlatformRef::PrivateSubnet(s.key.clone()))
                 .collect(),
-        ),
-        super::platform::Network::Existing(existing) => (
-            PlatformRef::Id(existing.vpc_id.clone()),
-            existing
+        },
+        super::platform::Network::Existing(existing) => TaskNetwork {
+            vpc: PlatformRef::Id(existing.vpc_id.clone()),
+            private_subnets: existing
                 .private_subnet_ids
                 .iter()
                 .cloned()
                 .map(PlatformRef::Id)
                 .collect(),
-        ),
+        },
     }
 }
 
