@@ -165,6 +165,8 @@ pub(super) fn zone_suffix(zone: &str) -> String {
     zone.chars().last().map(String::from).unwrap_or_default()
 }
 
+/// The VPC the operator creates for the platform named by `prefix`: a public and
+/// a private subnet per zone, NAT gateways as the spec says, and route tables.
 pub(super) fn managed_network(
     managed: &ManagedNetwork,
     spec: &ChatbotPlatformSpec,
@@ -172,26 +174,55 @@ pub(super) fn managed_network(
     recorded_zones: &[String],
 ) -> ManagedNetworkDesired {
     let zones = availability_zones(managed, &spec.region, recorded_zones);
-    let subnets = |tier: &str, cidrs: &[String]| -> Vec<Subnet> {
-        zones
-            .iter()
-            .zip(cidrs)
-            .map(|(zone, cidr)| {
-                let key = format!("{tier}-subnet-{}", zone_suffix(zone));
-                Subnet {
-                    name: format!("{prefix}-{key}"),
-                    key,
-                    cidr: cidr.clone(),
-                    availability_zone: zone.clone(),
-                    map_public_ip_on_launch: false,
-                }
-            })
-            .collect()
-    };
-    let public_subnets = subnets("public", &managed.public_subnet_cidrs);
-    let private_subnets = subnets("private", &managed.private_subnet_cidrs);
+    let public_subnets = subnets("public", &zones, &managed.public_subnet_cidrs, prefix);
+    let private_subnets = subnets("private", &zones, &managed.private_subnet_cidrs, prefix);
+    let nat_gateways = nat_gateways(managed.nat_gateways, &public_subnets, prefix);
+    let mut route_tables = vec![public_route_table(&public_subnets, prefix)];
+    route_tables.extend(private_route_tables(
+        &private_subnets,
+        &nat_gateways,
+        prefix,
+    ));
+    ManagedNetworkDesired {
+        vpc: Vpc {
+            key: RefKey::VPC.to_string(),
+            name: prefix.to_string(),
+            cidr: managed.vpc_cidr.clone(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+        },
+        internet_gateway: InternetGateway {
+            key: RefKey::INTERNET_GATEWAY.to_string(),
+            name: prefix.to_string(),
+        },
+        public_subnets,
+        private_subnets,
+        nat_gateways,
+        route_tables,
+    }
+}
 
-    let nat_gateways: Vec<NatGateway> = match managed.nat_gateways {
+/// One subnet of `tier` (`public` or `private`) per zone, with the CIDRs in order.
+fn subnets(tier: &str, zones: &[String], cidrs: &[String], prefix: &str) -> Vec<Subnet> {
+    zones
+        .iter()
+        .zip(cidrs)
+        .map(|(zone, cidr)| {
+            let key = format!("{tier}-subnet-{}", zone_suffix(zone));
+            Subnet {
+                name: format!("{prefix}-{key}"),
+                key,
+                cidr: cidr.clone(),
+                availability_zone: zone.clone(),
+                map_public_ip_on_launch: false,
+            }
+        })
+        .collect()
+}
+
+/// None, one in the first public subnet (`Single`) or one in each (`PerZone`).
+fn nat_gateways(mode: NatGatewayMode, public_subnets: &[Subnet], prefix: &str) -> Vec<NatGateway> {
+    match mode {
         NatGatewayMode::None => Vec::new(),
         NatGatewayMode::Single => public_subnets
             .iter()
@@ -202,9 +233,13 @@ pub(super) fn managed_network(
             .iter()
             .map(|s| nat_gateway(s, prefix))
             .collect(),
-    };
+    }
+}
 
-    let mut route_tables = vec![RouteTable {
+/// The public subnets' one route table: everything else through the internet
+/// gateway.
+fn public_route_table(public_subnets: &[Subnet], prefix: &str) -> RouteTable {
+    RouteTable {
         key: "public-route-table".into(),
         name: format!("{prefix}-public"),
         routes: vec![Route {
@@ -215,7 +250,16 @@ pub(super) fn managed_network(
             .iter()
             .map(|s| PlatformRef::PublicSubnet(s.key.clone()))
             .collect(),
-    }];
+    }
+}
+
+/// A route table per private subnet, through a NAT gateway when there is one.
+fn private_route_tables(
+    private_subnets: &[Subnet],
+    nat_gateways: &[NatGateway],
+    prefix: &str,
+) -> Vec<RouteTable> {
+    let mut route_tables = Vec::new();
     for (index, subnet) in private_subnets.iter().enumerate() {
         let suffix = zone_suffix(&subnet.availability_zone);
         // Each zone's tasks leave through their own zone's NAT gateway (PerZone), so
@@ -234,24 +278,7 @@ pub(super) fn managed_network(
             subnets: vec![PlatformRef::PrivateSubnet(subnet.key.clone())],
         });
     }
-
-    ManagedNetworkDesired {
-        vpc: Vpc {
-            key: RefKey::VPC.to_string(),
-            name: prefix.to_string(),
-            cidr: managed.vpc_cidr.clone(),
-            enable_dns_support: true,
-            enable_dns_hostnames: true,
-        },
-        internet_gateway: InternetGateway {
-            key: RefKey::INTERNET_GATEWAY.to_string(),
-            name: prefix.to_string(),
-        },
-        public_subnets,
-        private_subnets,
-        nat_gateways,
-        route_tables,
-    }
+    route_tables
 }
 
 pub(super) fn nat_gateway(subnet: &Subnet, prefix: &str) -> NatGateway {
