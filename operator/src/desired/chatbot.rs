@@ -119,7 +119,7 @@ pub enum Input {
     Prefixed {
         /// What comes before the id.
         prefix: String,
-        /// The id.
+        /// The resource whose id ends the value.
         reference: ChatbotRef,
     },
 }
@@ -142,13 +142,13 @@ pub struct UserPool {
     /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
     /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
-    /// Pool name.
+    /// Pool name (Cognito pool names are not unique: the pool is found by its tags).
     pub name: String,
     /// `ON`: every user must use MFA.
     pub mfa_configuration: MfaConfiguration,
     /// TOTP authenticator apps.
     pub software_token_mfa: bool,
-    /// Password rules.
+    /// Password rules, as `spec.cognito.passwordPolicy` gives them.
     pub password_policy: PasswordPolicy,
     /// Users sign in with their email address.
     pub username_attributes: Vec<UsernameAttribute>,
@@ -180,7 +180,7 @@ pub struct UserPoolClient {
     /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
     /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
-    /// Client name.
+    /// Client name: the client is found by it in the pool (clients carry no tags).
     pub name: String,
     /// A secret, as `authenticate-cognito` requires.
     pub generate_secret: bool,
@@ -215,7 +215,7 @@ pub struct TargetGroup {
     pub port: u16,
     /// The platform's VPC.
     pub vpc: PlatformRef,
-    /// Health check.
+    /// How the load balancer checks each task.
     pub health_check: HealthCheck,
     /// Seconds a draining task keeps its streams (the app finishes answers within it).
     pub deregistration_delay_seconds: i32,
@@ -333,17 +333,17 @@ impl Serialize for HttpsListener {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticateCognito {
-    /// The pool.
+    /// The pool users sign in to, by ARN.
     pub user_pool: ChatbotRef,
-    /// The client.
+    /// The app client the load balancer signs in with, by id.
     pub user_pool_client: ChatbotRef,
-    /// The domain prefix.
+    /// The prefix of the pool's hosted sign-in domain.
     pub user_pool_domain: String,
     /// `openid email profile`.
     pub scope: &'static str,
     /// `authenticate`: send anonymous users to sign in.
     pub on_unauthenticated_request: OnUnauthenticatedRequest,
-    /// Session cookie name.
+    /// Name of the load balancer's session cookie (AWS's default name).
     pub session_cookie_name: &'static str,
     /// Seconds a sign-in lasts.
     pub session_timeout_seconds: i64,
@@ -555,7 +555,7 @@ pub struct Scaling {
     /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
     /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
-    /// Policy name.
+    /// Name of the target tracking policy (unique per service).
     pub policy_name: String,
     /// Fewest tasks.
     pub min_capacity: i32,

@@ -13,7 +13,7 @@ use super::Environment;
 pub struct PolicyDocument {
     /// Always `2012-10-17`.
     pub version: &'static str,
-    /// The statements.
+    /// What the policy allows, statement by statement.
     pub statement: Vec<Statement>,
 }
 
@@ -29,7 +29,7 @@ pub struct Statement {
     /// Who may assume the role (trust policies only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<Principal>,
-    /// Actions allowed.
+    /// Actions allowed (`service:Action`).
     pub action: Vec<String>,
     /// Resources the actions apply to (permission policies only).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -57,7 +57,7 @@ pub const OBJECTS_PER_PASS: usize = 10_000;
 /// The bucket as found on S3.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedAttachmentsBucket {
-    /// Bucket name.
+    /// The desired name it was found by (S3 bucket names are global).
     pub name: String,
     /// `BlockPublicAcls`, `IgnorePublicAcls`, `BlockPublicPolicy`,
     /// `RestrictPublicBuckets` (all false when none is set).
@@ -70,14 +70,14 @@ pub struct ObservedAttachmentsBucket {
     pub object_ownership: Option<String>,
     /// The platform's lifecycle rule, in comparable form.
     pub cleanup: Option<CleanupRule>,
-    /// Its tags.
+    /// Its tags as GetBucketTagging returns them (empty when it has none).
     pub tags: Tags,
 }
 
 /// The platform's lifecycle rule in a shape that compares by value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CleanupRule {
-    /// Rule enabled.
+    /// Whether the rule is on (`Status: Enabled`).
     pub enabled: bool,
     /// It applies to the whole bucket.
     pub whole_bucket: bool,
@@ -586,7 +586,7 @@ fn rule_prefix(rule: &LifecycleRule) -> &str {
 /// A chatbot's expiry rule as found: its filter's prefix and days.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedExpiry {
-    /// Rule id.
+    /// The chatbot's rule id (see `expiry_rule_id`), unique in the bucket.
     pub id: String,
     /// Whether the rule is on (`Status: Enabled`); one turned off is corrected.
     pub enabled: bool,
@@ -707,7 +707,7 @@ impl AttachmentsExpiry {
 /// A chatbot's files, as found: something is under its prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedFiles {
-    /// The prefix.
+    /// `<namespace>/<name>/`: the chatbot's prefix, under which something was found.
     pub prefix: String,
 }
 

@@ -15,13 +15,13 @@ use crate::{Error, Result};
 /// A cluster as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedCluster {
-    /// Its ARN.
+    /// The cluster's ARN: its recorded id, what services are created in.
     pub arn: String,
     /// `ACTIVE`, `PROVISIONING`, …
     pub status: String,
     /// Container Insights: `enabled`, `enhanced` or `disabled`.
     pub container_insights: String,
-    /// Capacity providers.
+    /// Capacity providers by name (`FARGATE`, `FARGATE_SPOT`, or custom ones).
     pub capacity_providers: BTreeSet<String>,
 }
 

@@ -17,13 +17,13 @@ use crate::{Error, Result};
 /// A repository as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedRepository {
-    /// Its ARN.
+    /// The repository's ARN: its recorded id.
     pub arn: String,
     /// `<account>.dkr.ecr.<region>.amazonaws.com/<name>`.
     pub uri: String,
     /// `IMMUTABLE` or `MUTABLE`.
     pub image_tag_mutability: String,
-    /// Scan on push.
+    /// Whether ECR scans each image for vulnerabilities when it is pushed.
     pub scan_on_push: bool,
     /// `AES256` or `KMS`.
     pub encryption: String,

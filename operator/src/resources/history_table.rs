@@ -35,9 +35,10 @@ use crate::{Error, Result};
 /// A history table as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedHistoryTable {
-    /// Table name.
+    /// The desired name it was found by: its recorded id (unique per account and
+    /// region).
     pub name: String,
-    /// Table ARN.
+    /// The table's ARN, what its tags are written to.
     pub arn: String,
     /// `CREATING`, `UPDATING`, `ACTIVE`, `DELETING`, …
     pub status: String,
@@ -51,7 +52,7 @@ pub struct ObservedHistoryTable {
     /// The attribute time to live expires items by, while it is on or turning on
     /// (`None` inside: off or turning off; outer `None`: not read, not `ACTIVE`).
     pub expiry_attribute: Option<Option<String>>,
-    /// Its tags.
+    /// Its tags, as ListTagsOfResource returns them.
     pub tags: Tags,
 }
 

@@ -12,7 +12,7 @@ use crate::desired::platform::InternetGateway;
 /// An internet gateway as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedInternetGateway {
-    /// Gateway id.
+    /// Gateway id (`igw-…`): its recorded id, what the public route table targets.
     pub id: String,
     /// VPCs it is attached to (at most one on AWS).
     pub attached_vpcs: Vec<String>,

@@ -23,14 +23,14 @@ pub enum ListenerAction {
         status_code: String,
         /// e.g. `text/plain`.
         content_type: String,
-        /// The body.
+        /// The text answered (at most 1,024 characters).
         body: String,
     },
     /// A redirect.
     Redirect {
-        /// Target protocol.
+        /// Protocol of the address redirected to (`HTTPS`, or `#{protocol}` to keep it).
         protocol: String,
-        /// Target port.
+        /// Port of the address redirected to (`443`, or `#{port}` to keep it).
         port: String,
         /// Target host (`#{host}` keeps it).
         host: String,
@@ -145,7 +145,7 @@ impl ListenerAction {
 /// A listener as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedListener {
-    /// Its ARN.
+    /// The listener's ARN: its recorded id, what rules are made on.
     pub arn: String,
     /// `HTTPS` or `HTTP`.
     pub protocol: String,

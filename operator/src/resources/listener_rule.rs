@@ -52,9 +52,9 @@ const PATH_PATTERN: &str = "path-pattern";
 /// A listener rule as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedListenerRule {
-    /// Rule ARN.
+    /// The rule's ARN: its recorded id, what it is modified and deleted by.
     pub arn: String,
-    /// Its priority.
+    /// Its priority on the listener: lower numbers are evaluated first.
     pub priority: i32,
     /// Conditions, normalised: (field, sorted values), sorted.
     pub conditions: Vec<(String, Vec<String>)>,
@@ -69,26 +69,26 @@ pub enum RuleAction {
     AuthenticateCognito {
         /// Order among the actions.
         order: i32,
-        /// User pool ARN.
+        /// ARN of the user pool users sign in to.
         user_pool_arn: String,
-        /// App client id.
+        /// Id of the app client the load balancer signs users in with.
         user_pool_client_id: String,
-        /// Domain prefix.
+        /// Prefix of the pool's hosted sign-in domain.
         user_pool_domain: String,
-        /// OAuth scope.
+        /// Scopes asked for, space-separated (AWS's default: `openid`).
         scope: String,
         /// What to do with anonymous requests.
         on_unauthenticated_request: String,
-        /// Session cookie name.
+        /// Name of the load balancer's session cookie (AWS's default: `AWSELBAuthSessionCookie`).
         session_cookie_name: String,
-        /// Session lifetime.
+        /// Seconds a sign-in lasts (AWS's default: 604,800, a week).
         session_timeout_seconds: i64,
     },
     /// Send to one target group.
     Forward {
         /// Order among the actions.
         order: i32,
-        /// Target group ARN.
+        /// ARN of the one target group the requests go to.
         target_group_arn: String,
     },
     /// Answer from the load balancer.

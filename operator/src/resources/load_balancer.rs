@@ -20,7 +20,7 @@ use crate::{Error, Result};
 /// A load balancer as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedLoadBalancer {
-    /// Its ARN.
+    /// The load balancer's ARN: its recorded id, what listeners are made on.
     pub arn: String,
     /// The DNS name chatbot hostnames point at (CNAME / alias).
     pub dns_name: String,
@@ -28,9 +28,9 @@ pub struct ObservedLoadBalancer {
     pub scheme: String,
     /// `provisioning`, `active`, `failed`, …
     pub state: String,
-    /// Its subnets.
+    /// Ids of the subnets it is in, one per zone.
     pub subnets: BTreeSet<String>,
-    /// Its security groups.
+    /// Ids of the security groups on its network interfaces.
     pub security_groups: BTreeSet<String>,
     /// The attributes we manage, as AWS has them.
     pub attributes: Tags,

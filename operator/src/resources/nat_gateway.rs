@@ -38,9 +38,9 @@ impl NatGateway {
 /// An Elastic IP as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedElasticIp {
-    /// Allocation id.
+    /// Allocation id (`eipalloc-…`): its recorded id, what the NAT gateway is made with.
     pub allocation_id: String,
-    /// The address.
+    /// The public IPv4 address the NAT gateway's traffic leaves from.
     pub public_ip: String,
     /// Set while a NAT gateway (or anything else) uses it.
     pub association_id: Option<String>,
@@ -127,7 +127,7 @@ impl Resource for ElasticIp {
 /// A NAT gateway as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedNatGateway {
-    /// Gateway id.
+    /// Gateway id (`nat-…`): its recorded id, what private route tables target.
     pub id: String,
     /// `pending`, `available`, `deleting`, `failed`.
     pub state: String,

@@ -15,9 +15,9 @@ use crate::desired::platform::Role;
 /// A role as found on AWS.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedRole {
-    /// Role ARN.
+    /// The role's ARN: its recorded id, what task definitions name.
     pub arn: String,
-    /// Trust policy, parsed.
+    /// Who may assume the role, parsed from IAM's URL-encoded document.
     pub trust_policy: serde_json::Value,
     /// What the role is for, as IAM shows it; corrected when it drifts.
     pub description: String,

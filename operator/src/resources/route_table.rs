@@ -15,7 +15,7 @@ use crate::desired::platform::{RouteTable, RouteTarget};
 /// A route table as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedRouteTable {
-    /// Route table id.
+    /// Route table id (`rtb-…`): its recorded id.
     pub id: String,
     /// Routes we manage: destination CIDR → target.
     pub routes: BTreeMap<String, TargetId>,
@@ -45,7 +45,7 @@ impl TargetId {
         }
     }
 
-    /// The id.
+    /// The gateway's id, whichever field AWS keeps it in.
     pub fn id(&self) -> &str {
         match self {
             Self::NatGateway(id) | Self::Gateway(id) => id,

@@ -20,13 +20,14 @@ use crate::{Error, Result};
 /// A security group as found on AWS (without its rules).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedSecurityGroup {
-    /// Group id.
+    /// Group id (`sg-…`): its recorded id, what rules and services name.
     pub id: String,
-    /// Group name.
+    /// Its name (unique in its VPC), fixed for the group's life: a change is an
+    /// `Immutable` error.
     pub name: String,
-    /// Group description.
+    /// Its description, fixed at creation: a change is an `Immutable` error.
     pub description: String,
-    /// Its VPC.
+    /// Id of the VPC it belongs to.
     pub vpc_id: String,
 }
 

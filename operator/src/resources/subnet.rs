@@ -12,7 +12,7 @@ use crate::desired::platform::Subnet;
 /// A subnet as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedSubnet {
-    /// Subnet id.
+    /// Subnet id (`subnet-…`): its recorded id.
     pub id: String,
     /// Its IPv4 CIDR.
     pub cidr: String,

@@ -39,7 +39,7 @@ const HEALTH_START_PERIOD: i32 = 5;
 pub struct ObservedTaskDefinition {
     /// ARN of the revision.
     pub arn: String,
-    /// Revision number.
+    /// Revision number within the family: each registration adds one.
     pub revision: i32,
     /// Its settings, comparable with the desired ones.
     pub settings: TaskSettings,
@@ -52,9 +52,9 @@ pub struct TaskSettings {
     pub network_mode: String,
     /// `FARGATE`, sorted.
     pub requires_compatibilities: Vec<String>,
-    /// CPU units.
+    /// CPU units as the API gives them (1,024 to a vCPU).
     pub cpu: String,
-    /// Memory MiB.
+    /// Memory in MiB, as the API gives it.
     pub memory: String,
     /// (`LINUX`, `X86_64` | `ARM64`).
     pub runtime_platform: (String, String),

@@ -22,7 +22,7 @@ use crate::{Error, Result};
 /// A user pool as found on AWS.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedUserPool {
-    /// Pool id.
+    /// Pool id (`<region>_<suffix>`): its recorded id, what the client and domain are made in.
     pub id: String,
     /// Pool ARN (the listener rule's `authenticate-cognito` needs it).
     pub arn: String,
@@ -30,11 +30,11 @@ pub struct ObservedUserPool {
     pub mfa_configuration: String,
     /// TOTP authenticator apps allowed.
     pub software_token_mfa: bool,
-    /// Password rules.
+    /// Password rules, with Cognito's defaults for what the pool leaves unset.
     pub password_policy: PasswordPolicy,
     /// Sign-in attributes (immutable after creation).
     pub username_attributes: Vec<String>,
-    /// Attributes Cognito verifies.
+    /// Attributes Cognito verifies by sending a code, as it spells them (`email`).
     pub auto_verified_attributes: Vec<String>,
     /// Account recovery mechanisms, by priority.
     pub account_recovery: Vec<String>,

@@ -19,21 +19,21 @@ use crate::{Error, Result};
 pub struct ObservedUserPoolClient {
     /// Client id (public: it is in the sign-in URL).
     pub id: String,
-    /// The pool.
+    /// Id of the user pool the client belongs to.
     pub user_pool_id: String,
     /// Whether the client has a secret (never the secret itself).
     pub has_secret: bool,
-    /// OAuth flows.
+    /// Allowed OAuth grants, as Cognito spells them (`code`, `implicit`, …).
     pub allowed_oauth_flows: Vec<String>,
-    /// OAuth scopes.
+    /// Allowed OAuth scopes (`openid`, `email`, …).
     pub allowed_oauth_scopes: Vec<String>,
     /// OAuth enabled on the client.
     pub oauth_enabled: bool,
-    /// Callback URLs.
+    /// Where Cognito may send users back after sign-in.
     pub callback_urls: Vec<String>,
-    /// Sign-out URLs.
+    /// Where Cognito may send users after sign-out.
     pub logout_urls: Vec<String>,
-    /// Identity providers.
+    /// Where users may sign in, by provider name (`COGNITO`: the pool's own users).
     pub supported_identity_providers: Vec<String>,
     /// `ENABLED` or `LEGACY`.
     pub prevent_user_existence_errors: String,

@@ -18,7 +18,7 @@ const DELETING: &str = "DELETING";
 /// A domain as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedUserPoolDomain {
-    /// The prefix.
+    /// `<prefix>` of `<prefix>.auth.<region>.amazoncognito.com`: its recorded id.
     pub prefix: String,
     /// The pool it belongs to.
     pub user_pool_id: String,

@@ -10,7 +10,7 @@ use crate::desired::platform::Vpc;
 /// A VPC as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedVpc {
-    /// VPC id.
+    /// VPC id (`vpc-…`): its recorded id.
     pub id: String,
     /// Its IPv4 CIDR.
     pub cidr: String,

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// A VPC endpoint as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedVpcEndpoint {
-    /// Endpoint id.
+    /// Endpoint id (`vpce-…`): its recorded id.
     pub id: String,
     /// e.g. `com.amazonaws.us-west-2.bedrock-runtime`.
     pub service_name: String,

@@ -118,7 +118,7 @@ pub enum DefaultAction {
 pub struct FixedResponse {
     /// HTTP status code.
     pub status_code: u16,
-    /// Content type.
+    /// The answer's `Content-Type`.
     pub content_type: &'static str,
     /// Body (at most [`FIXED_RESPONSE_MAX_BODY`] characters).
     pub body: &'static str,
@@ -156,7 +156,7 @@ pub struct EcsCluster {
     /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
     /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
-    /// Cluster name.
+    /// Cluster name (unique per account and region).
     pub name: String,
     /// Container Insights on or off.
     pub container_insights: bool,
@@ -195,7 +195,7 @@ pub struct EcrRepository {
     /// Its component key: the `bedrock-chatbot.dev/component` tag that finds it on
     /// AWS, and the key its id is recorded under for what points at it.
     pub key: String,
-    /// Repository name.
+    /// Repository name (unique per account and region).
     pub name: String,
     /// `IMMUTABLE` or `MUTABLE`.
     pub image_tag_mutability: TagMutability,

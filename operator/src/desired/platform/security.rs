@@ -9,9 +9,9 @@ use super::*;
 pub struct SecurityGroup {
     /// Component key: `load-balancer-sg`, `tasks-sg` or `endpoints-sg`.
     pub key: String,
-    /// Group name.
+    /// Group name (unique in its VPC), fixed for the group's life.
     pub name: String,
-    /// Group description.
+    /// What the group is for; fixed at creation.
     pub description: String,
     /// Inbound rules.
     pub ingress: Vec<SecurityGroupRule>,
