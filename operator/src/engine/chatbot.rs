@@ -57,7 +57,7 @@ pub struct ChatbotState {
     /// does not exist.
     pub tasks: (i32, i32),
     /// The object's new status, from its previous conditions: the controller
-    /// writes it to the status subresource, the file mode prints it.
+    /// writes it to the status subresource, the file mode puts it in its report.
     pub status: BedrockChatbotStatus,
 }
 

@@ -2,9 +2,10 @@
 //! them in reverse order.
 
 use aws_sdk_acm::types::CertificateStatus;
+use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use bedrock_chatbot_crds::{
     CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, ChatbotPlatformStatus,
-    ConditionStatus, NatGatewayMode,
+    Condition, ConditionStatus, NatGatewayMode,
 };
 
 pub use super::Deletion;
@@ -15,18 +16,20 @@ use crate::aws::ErrorClass;
 use crate::desired::RefKey;
 use crate::desired::platform::{self as desired, Network, PlatformDesired};
 use crate::resources::security_group::SecurityGroupRules;
-use crate::resources::{Refs, Scope};
+use crate::resources::{Refs, Resource, Scope};
 
 /// Where a platform stands after a pass.
 #[derive(Clone, Debug)]
 pub struct PlatformState {
-    /// What was asked for.
+    /// The spec as this pass applied it, with its availability zones resolved.
     pub desired: PlatformDesired,
-    /// Ids and ARNs of what exists, by component key.
+    /// Ids and ARNs of what exists, by component key: what the platform's
+    /// chatbots are converged against.
     pub refs: Refs,
-    /// What is not ready yet, in words.
+    /// What is not ready yet, in words (empty: Ready).
     pub waiting: Vec<String>,
-    /// The status to show on the object.
+    /// The object's new status, from its previous conditions: the controller
+    /// writes it to the status subresource, the file mode puts it in its report.
     pub status: ChatbotPlatformStatus,
 }
 
@@ -74,39 +77,83 @@ async fn run(
         ..Pass::default()
     };
 
-    match &desired.network {
-        Network::Managed(network) => {
-            pass.step(&network.vpc, scope, engine).await?;
-            for subnet in network
-                .public_subnets
-                .iter()
-                .chain(&network.private_subnets)
-            {
-                pass.step(subnet, scope, engine).await?;
-            }
-            pass.step(&network.internet_gateway, scope, engine).await?;
-            for nat in &network.nat_gateways {
-                pass.step(&nat.elastic_ip(), scope, engine).await?;
-                pass.step(nat, scope, engine).await?;
-            }
-            for table in &network.route_tables {
-                pass.step(table, scope, engine).await?;
-            }
-        }
+    converge_network(&desired.network, scope, &mut pass, engine).await?;
+    converge_security_groups(&desired, scope, &mut pass, engine).await?;
+    for endpoint in &desired.vpc_endpoints {
+        pass.step(endpoint, scope, engine).await?;
+    }
+    converge_load_balancer(&desired, scope, &mut pass, engine).await?;
+    converge_chatbot_hosting(&desired, scope, &mut pass, engine).await?;
+
+    let status = status(platform, &desired, &pass, &account);
+    Ok(PlatformState {
+        desired,
+        refs: pass.refs,
+        waiting: pass.waiting,
+        status,
+    })
+}
+
+/// Converges a managed network: the VPC, its subnets, the internet gateway, the
+/// NAT gateways with their Elastic IPs, and the route tables. An existing network
+/// is only noted: its VPC id is the spec's.
+async fn converge_network(
+    network: &Network,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
+    let network = match network {
+        Network::Managed(network) => network,
         Network::Existing(existing) => {
             pass.refs.insert(RefKey::VPC, existing.vpc_id.clone());
+            return Ok(());
         }
+    };
+    pass.step(&network.vpc, scope, engine).await?;
+    for subnet in network
+        .public_subnets
+        .iter()
+        .chain(&network.private_subnets)
+    {
+        pass.step(subnet, scope, engine).await?;
     }
-    // Every group before any rule: the rules refer to each other's groups.
+    pass.step(&network.internet_gateway, scope, engine).await?;
+    for nat in &network.nat_gateways {
+        pass.step(&nat.elastic_ip(), scope, engine).await?;
+        pass.step(nat, scope, engine).await?;
+    }
+    for table in &network.route_tables {
+        pass.step(table, scope, engine).await?;
+    }
+    Ok(())
+}
+
+/// Converges every security group before any of their rules: the rules refer to
+/// each other's groups.
+async fn converge_security_groups(
+    desired: &PlatformDesired,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
     for group in &desired.security_groups {
         pass.step(group, scope, engine).await?;
     }
     for group in &desired.security_groups {
         pass.step(&SecurityGroupRules(group), scope, engine).await?;
     }
-    for endpoint in &desired.vpc_endpoints {
-        pass.step(endpoint, scope, engine).await?;
-    }
+    Ok(())
+}
+
+/// Converges the load balancer (noting its DNS name), its listeners, and the
+/// `/signed-out` page it answers itself for every chatbot.
+async fn converge_load_balancer(
+    desired: &PlatformDesired,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
     if let Some(load_balancer) = pass.step(&desired.load_balancer, scope, engine).await? {
         pass.refs
             .insert(RefKey::LOAD_BALANCER_DNS_NAME, load_balancer.dns_name);
@@ -115,6 +162,18 @@ async fn run(
         pass.step(listener, scope, engine).await?;
     }
     pass.step(&desired.signed_out_rule, scope, engine).await?;
+    Ok(())
+}
+
+/// Converges what the chatbots run on and share: the ECS cluster, the tasks'
+/// execution role, the attachments bucket and, when asked for, the image
+/// repository (noting its URI).
+async fn converge_chatbot_hosting(
+    desired: &PlatformDesired,
+    scope: Scope<'_>,
+    pass: &mut Pass,
+    engine: &Engine,
+) -> Result<()> {
     pass.step(&desired.cluster, scope, engine).await?;
     pass.step(&desired.execution_role, scope, engine).await?;
     pass.step(&desired.attachments_bucket, scope, engine)
@@ -125,14 +184,7 @@ async fn run(
         pass.refs
             .insert(RefKey::component(repository.uri_key()), observed.uri);
     }
-
-    let status = status(platform, &desired, &pass, &account);
-    Ok(PlatformState {
-        desired,
-        refs: pass.refs,
-        waiting: pass.waiting,
-        status,
-    })
+    Ok(())
 }
 
 /// Refuses a certificate the HTTPS listener cannot use, before the platform's first
@@ -215,15 +267,27 @@ async fn check_existing_network(
     desired: &PlatformDesired,
     vpc: &str,
 ) -> Result<()> {
-    use aws_sdk_ec2::types::{Filter, VpcAttributeName};
-    let refuse = |problem: String| {
-        Err(crate::Error::ExistingNetwork {
+    let private_dns = private_dns_services(desired);
+    if private_dns.is_empty() {
+        return Ok(());
+    }
+    let problem = match dns_problem(aws, vpc).await? {
+        Some(problem) => Some(problem),
+        None => foreign_endpoint(aws, desired, vpc, &private_dns).await?,
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(crate::Error::ExistingNetwork {
             platform: platform.metadata.name.clone().unwrap_or_default(),
             vpc: vpc.to_string(),
             problem,
-        })
-    };
-    let private_dns: Vec<&str> = desired
+        }),
+    }
+}
+
+/// The services of the platform's interface endpoints with private DNS.
+fn private_dns_services(desired: &PlatformDesired) -> Vec<&str> {
+    desired
         .vpc_endpoints
         .iter()
         .filter(|e| {
@@ -236,45 +300,67 @@ async fn check_existing_network(
             )
         })
         .map(|e| e.service_name.as_str())
-        .collect();
-    if private_dns.is_empty() {
-        return Ok(());
-    }
-    for (attribute, name) in [
-        (VpcAttributeName::EnableDnsSupport, "enableDnsSupport"),
-        (VpcAttributeName::EnableDnsHostnames, "enableDnsHostnames"),
+        .collect()
+}
+
+/// Why `vpc` cannot resolve private endpoints' DNS names, if it cannot: it does
+/// not exist, or has DNS support or DNS hostnames off.
+async fn dns_problem(aws: &crate::aws::Aws, vpc: &str) -> Result<Option<String>> {
+    for (attribute, name, flag) in [
+        (
+            VpcAttributeName::EnableDnsSupport,
+            "enableDnsSupport",
+            "enable-dns-support",
+        ),
+        (
+            VpcAttributeName::EnableDnsHostnames,
+            "enableDnsHostnames",
+            "enable-dns-hostnames",
+        ),
     ] {
-        let described = aws
-            .ec2
-            .describe_vpc_attribute()
-            .vpc_id(vpc)
-            .attribute(attribute.clone())
-            .send()
-            .await
-            .map_err(crate::Error::from);
-        let described = match described {
+        let on = match vpc_attribute_on(aws, vpc, attribute).await {
             Err(error) if error.class() == Some(ErrorClass::NotFound) => {
-                return refuse(format!("does not exist in {}", aws.region));
+                return Ok(Some(format!("does not exist in {}", aws.region)));
             }
             other => other?,
         };
-        let on = match attribute {
-            VpcAttributeName::EnableDnsSupport => described.enable_dns_support(),
-            _ => described.enable_dns_hostnames(),
-        }
-        .and_then(|v| v.value())
-        .unwrap_or(false);
         if !on {
-            return refuse(format!(
-                "has {name} off, and the private Bedrock endpoint's DNS name only resolves inside a VPC with DNS support and DNS hostnames on: `aws ec2 modify-vpc-attribute --vpc-id {vpc} --{} '{{\"Value\":true}}'`",
-                if name == "enableDnsSupport" {
-                    "enable-dns-support"
-                } else {
-                    "enable-dns-hostnames"
-                }
-            ));
+            return Ok(Some(format!(
+                "has {name} off, and the private Bedrock endpoint's DNS name only resolves inside a VPC with DNS support and DNS hostnames on: `aws ec2 modify-vpc-attribute --vpc-id {vpc} --{flag} '{{\"Value\":true}}'`"
+            )));
         }
     }
+    Ok(None)
+}
+
+/// Whether `attribute` (DNS support or DNS hostnames) is on for `vpc`.
+async fn vpc_attribute_on(
+    aws: &crate::aws::Aws,
+    vpc: &str,
+    attribute: VpcAttributeName,
+) -> Result<bool> {
+    let described = aws
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc)
+        .attribute(attribute.clone())
+        .send()
+        .await?;
+    let on = match attribute {
+        VpcAttributeName::EnableDnsSupport => described.enable_dns_support(),
+        _ => described.enable_dns_hostnames(),
+    };
+    Ok(on.and_then(|v| v.value()).unwrap_or(false))
+}
+
+/// The live endpoint with private DNS for one of `services` in `vpc` that is not
+/// the platform's, if there is one, as why the platform cannot add its own.
+async fn foreign_endpoint(
+    aws: &crate::aws::Aws,
+    desired: &PlatformDesired,
+    vpc: &str,
+    services: &[&str],
+) -> Result<Option<String>> {
     let owner = desired.owner.to_string();
     let found = aws
         .ec2
@@ -283,7 +369,7 @@ async fn check_existing_network(
         .filters(
             Filter::builder()
                 .name("service-name")
-                .set_values(Some(private_dns.iter().map(ToString::to_string).collect()))
+                .set_values(Some(services.iter().map(ToString::to_string).collect()))
                 .build(),
         )
         .send()
@@ -300,18 +386,23 @@ async fn check_existing_network(
             .state()
             .is_none_or(|state| !gone.contains(&state.as_str().to_ascii_lowercase().as_str()));
         if !ours && live && endpoint.private_dns_enabled() == Some(true) {
-            return refuse(format!(
+            return Ok(Some(format!(
                 "already has endpoint {} for {} with private DNS, and AWS allows one per service and VPC: delete it, or turn off its private DNS",
                 endpoint.vpc_endpoint_id().unwrap_or("?"),
                 endpoint.service_name().unwrap_or("?"),
-            ));
+            )));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Deletes the platform's resources in reverse dependency order, one pass; with
 /// `deletionPolicy: Retain`, reports them as retained and deletes nothing.
+///
+/// Deletion runs in stages; a stage starts only once everything before it is
+/// gone, since AWS refuses to delete what something still uses (a security group
+/// with ENIs of an endpoint or load balancer being deleted, a subnet with a NAT
+/// gateway, an Elastic IP still associated).
 pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Deletion> {
     let aws = engine.aws(&platform.spec.region);
     let account = aws.account_id().await?;
@@ -328,21 +419,50 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
         return Ok(Deletion::default());
     };
 
-    // Deletion runs in stages; a stage starts only once everything before it is
-    // gone, since AWS refuses to delete what something still uses (a security
-    // group with ENIs of an endpoint or load balancer being deleted, a subnet with
-    // a NAT gateway, an Elastic IP still associated).
+    let refs = deletion_refs(&desired, scope).await?;
+    let mut teardown = Teardown::new(scope, &refs, engine);
+    remove_above_network(&mut teardown, &desired).await?;
+    if !teardown.is_done() {
+        return Ok(teardown.finish());
+    }
+    // Rules first: a rule naming another group keeps that group from going.
+    for group in desired.security_groups.iter().rev() {
+        teardown.remove(&SecurityGroupRules(group)).await?;
+    }
+    for group in desired.security_groups.iter().rev() {
+        teardown.remove(group).await?;
+    }
+    let Network::Managed(network) = &desired.network else {
+        // An existing network is the user's: nothing of it is ours to delete.
+        return Ok(teardown.finish());
+    };
+    if teardown.is_done() {
+        remove_managed_network(&mut teardown, network).await?;
+    }
+    Ok(teardown.finish())
+}
+
+/// The ids deletion finds the platform's resources by: the load balancer's and
+/// its listeners' (the platform's rule is found on a listener).
+async fn deletion_refs(desired: &PlatformDesired, scope: Scope<'_>) -> Result<Refs> {
     let mut refs = Refs::default();
     if let Some(load_balancer) = find(&desired.load_balancer, scope.with(&refs)).await? {
         refs.record(&desired.load_balancer, load_balancer.arn);
-        // The listener the platform's rule is found on.
         for listener in &desired.listeners {
             if let Some(found) = find(listener, scope.with(&refs)).await? {
                 refs.record(listener, found.arn);
             }
         }
     }
-    let mut teardown = Teardown::new(scope, &refs, engine);
+    Ok(refs)
+}
+
+/// The first stage: everything that stands on the network, from the image
+/// repository down to the load balancer and the VPC endpoints.
+async fn remove_above_network(
+    teardown: &mut Teardown<'_>,
+    desired: &PlatformDesired,
+) -> Result<()> {
     if let Some(repository) = &desired.ecr_repository {
         teardown.remove(repository).await?;
     }
@@ -358,25 +478,16 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     for endpoint in desired.vpc_endpoints.iter().rev() {
         teardown.remove(endpoint).await?;
     }
-    if !teardown.is_done() {
-        return Ok(teardown.finish());
-    }
+    Ok(())
+}
 
-    // Rules first: a rule naming another group keeps that group from going.
-    for group in desired.security_groups.iter().rev() {
-        teardown.remove(&SecurityGroupRules(group)).await?;
-    }
-    for group in desired.security_groups.iter().rev() {
-        teardown.remove(group).await?;
-    }
-    let Network::Managed(network) = &desired.network else {
-        // An existing network is the user's: nothing of it is ours to delete.
-        return Ok(teardown.finish());
-    };
-    if !teardown.is_done() {
-        return Ok(teardown.finish());
-    }
-
+/// The last stages, once the security groups are gone: a managed network from
+/// its route tables and NAT gateways down to the VPC, each stage waiting for the
+/// one before it.
+async fn remove_managed_network(
+    teardown: &mut Teardown<'_>,
+    network: &desired::ManagedNetworkDesired,
+) -> Result<()> {
     for table in network.route_tables.iter().rev() {
         teardown.remove(table).await?;
     }
@@ -384,7 +495,7 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
         teardown.remove(nat).await?;
     }
     if !teardown.is_done() {
-        return Ok(teardown.finish());
+        return Ok(());
     }
 
     // An Elastic IP may go only once its NAT gateway reads `deleted`; the internet
@@ -394,7 +505,7 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
     }
     teardown.remove(&network.internet_gateway).await?;
     if !teardown.is_done() {
-        return Ok(teardown.finish());
+        return Ok(());
     }
 
     for subnet in network
@@ -406,12 +517,14 @@ pub async fn delete(engine: &Engine, platform: &ChatbotPlatform) -> Result<Delet
         teardown.remove(subnet).await?;
     }
     if !teardown.is_done() {
-        return Ok(teardown.finish());
+        return Ok(());
     }
     teardown.remove(&network.vpc).await?;
-    Ok(teardown.finish())
+    Ok(())
 }
 
+/// The platform's status after `pass`: the ids of what exists, in the account
+/// `account`, and the Ready, Synced and Degraded conditions.
 fn status(
     platform: &ChatbotPlatform,
     desired: &PlatformDesired,
@@ -422,47 +535,20 @@ fn status(
     let previous = platform.status.clone().unwrap_or_default();
     let refs = &pass.refs;
     let get = |key: RefKey| refs.get(&key).map(str::to_string);
-    let subnets = |subnets: &[desired::Subnet]| {
-        subnets
-            .iter()
-            .filter_map(|s| refs.of(s).map(str::to_string))
-            .collect()
-    };
-    let (public, private) = match &desired.network {
-        Network::Managed(n) => (subnets(&n.public_subnets), subnets(&n.private_subnets)),
-        Network::Existing(e) => (e.public_subnet_ids.clone(), e.private_subnet_ids.clone()),
-    };
+    let network = NetworkIds::of(&desired.network, refs);
     let mut status = ChatbotPlatformStatus {
         observed_generation: generation,
         conditions: previous.conditions,
         account_id: Some(account.to_string()),
         vpc_id: get(RefKey::VPC),
-        public_subnet_ids: public,
-        private_subnet_ids: private,
-        availability_zones: match &desired.network {
-            Network::Managed(n) => n
-                .public_subnets
-                .iter()
-                .map(|s| s.availability_zone.clone())
-                .collect(),
-            Network::Existing(_) => Vec::new(),
-        },
+        public_subnet_ids: network.public_subnets,
+        private_subnet_ids: network.private_subnets,
+        availability_zones: network.availability_zones,
         load_balancer_security_group_id: get(RefKey::component(desired::LOAD_BALANCER_SG)),
         tasks_security_group_id: get(RefKey::component(desired::TASKS_SG)),
         endpoints_security_group_id: get(RefKey::component(desired::ENDPOINTS_SG)),
-        vpc_endpoint_ids: desired
-            .vpc_endpoints
-            .iter()
-            .filter_map(|e| refs.of(e).map(str::to_string))
-            .collect(),
-        nat_gateway_ids: match &desired.network {
-            Network::Managed(n) => n
-                .nat_gateways
-                .iter()
-                .filter_map(|g| refs.of(g).map(str::to_string))
-                .collect(),
-            Network::Existing(_) => Vec::new(),
-        },
+        vpc_endpoint_ids: ids_of(&desired.vpc_endpoints, refs),
+        nat_gateway_ids: network.nat_gateways,
         load_balancer_arn: get(RefKey::LOAD_BALANCER),
         load_balancer_dns_name: get(RefKey::LOAD_BALANCER_DNS_NAME),
         https_listener_arn: get(RefKey::HTTPS_LISTENER),
@@ -474,22 +560,72 @@ fn status(
             .and_then(|r| get(RefKey::component(r.uri_key()))),
         attachments_bucket_name: refs.of(&desired.attachments_bucket).map(str::to_string),
     };
+    set_conditions(&mut status.conditions, platform, &pass.waiting, generation);
+    status
+}
+
+/// The network's part of the status. A managed network's subnets and NAT
+/// gateways are those that exist, in zone order; an existing network's subnets
+/// are the spec's, and its zones and gateways are not the platform's to show.
+#[derive(Default)]
+struct NetworkIds {
+    public_subnets: Vec<String>,
+    private_subnets: Vec<String>,
+    /// The managed network's zones, one per public subnet.
+    availability_zones: Vec<String>,
+    nat_gateways: Vec<String>,
+}
+
+impl NetworkIds {
+    fn of(network: &Network, refs: &Refs) -> Self {
+        match network {
+            Network::Managed(n) => Self {
+                public_subnets: ids_of(&n.public_subnets, refs),
+                private_subnets: ids_of(&n.private_subnets, refs),
+                availability_zones: n
+                    .public_subnets
+                    .iter()
+                    .map(|s| s.availability_zone.clone())
+                    .collect(),
+                nat_gateways: ids_of(&n.nat_gateways, refs),
+            },
+            Network::Existing(e) => Self {
+                public_subnets: e.public_subnet_ids.clone(),
+                private_subnets: e.private_subnet_ids.clone(),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+/// The ids of those of `resources` that exist, in their order.
+fn ids_of<R: Resource>(resources: &[R], refs: &Refs) -> Vec<String> {
+    resources
+        .iter()
+        .filter_map(|r| refs.of(r).map(str::to_string))
+        .collect()
+}
+
+/// Sets Ready from what is `waiting`, Synced (a pass that ran applied the current
+/// spec) and Degraded when the chatbots will have no way out (see [`no_egress`]).
+fn set_conditions(
+    conditions: &mut Vec<Condition>,
+    platform: &ChatbotPlatform,
+    waiting: &[String],
+    generation: Option<i64>,
+) {
     let now = conditions::now();
-    let (ready, reason, message) = if pass.waiting.is_empty() {
+    let (ready, reason, message) = if waiting.is_empty() {
         (
             ConditionStatus::True,
             "Ready",
             "every AWS resource of the platform exists as specified".to_string(),
         )
     } else {
-        (
-            ConditionStatus::False,
-            "Provisioning",
-            pass.waiting.join("; "),
-        )
+        (ConditionStatus::False, "Provisioning", waiting.join("; "))
     };
     conditions::set(
-        &mut status.conditions,
+        conditions,
         CONDITION_READY,
         ready,
         reason,
@@ -498,7 +634,7 @@ fn status(
         &now,
     );
     conditions::set(
-        &mut status.conditions,
+        conditions,
         CONDITION_SYNCED,
         ConditionStatus::True,
         "Converged",
@@ -511,7 +647,7 @@ fn status(
         None => (ConditionStatus::False, "Healthy", String::new()),
     };
     conditions::set(
-        &mut status.conditions,
+        conditions,
         CONDITION_DEGRADED,
         degraded,
         reason,
@@ -519,7 +655,6 @@ fn status(
         generation,
         &now,
     );
-    status
 }
 
 /// Why the platform's chatbots will refuse every request, if they will: without NAT
