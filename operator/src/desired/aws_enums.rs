@@ -206,6 +206,22 @@ aws_enum! {
     }
 }
 
+aws_enum! {
+    /// How a listener's redirect answers.
+    pub enum RedirectStatus {
+        /// Moved permanently: browsers remember it and go to HTTPS straight away.
+        Http301 => "HTTP_301",
+    }
+}
+
+aws_enum! {
+    /// The metric a target tracking policy holds at its target.
+    pub enum ScalingMetric {
+        /// The service's average CPU use, in percent.
+        EcsServiceAverageCpuUtilization => "ECSServiceAverageCPUUtilization",
+    }
+}
+
 impl From<LoadBalancerScheme> for aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum {
     fn from(value: LoadBalancerScheme) -> Self {
         match value {
@@ -284,6 +300,22 @@ impl From<OnUnauthenticatedRequest>
     fn from(value: OnUnauthenticatedRequest) -> Self {
         match value {
             OnUnauthenticatedRequest::Authenticate => Self::Authenticate,
+        }
+    }
+}
+
+impl From<RedirectStatus> for aws_sdk_elasticloadbalancingv2::types::RedirectActionStatusCodeEnum {
+    fn from(value: RedirectStatus) -> Self {
+        match value {
+            RedirectStatus::Http301 => Self::Http301,
+        }
+    }
+}
+
+impl From<ScalingMetric> for aws_sdk_applicationautoscaling::types::MetricType {
+    fn from(value: ScalingMetric) -> Self {
+        match value {
+            ScalingMetric::EcsServiceAverageCpuUtilization => Self::EcsServiceAverageCpuUtilization,
         }
     }
 }
@@ -465,6 +497,20 @@ mod tests {
             )
             .as_str(),
             OnUnauthenticatedRequest::Authenticate.as_str()
+        );
+        assert_eq!(
+            aws_sdk_elasticloadbalancingv2::types::RedirectActionStatusCodeEnum::from(
+                RedirectStatus::Http301
+            )
+            .as_str(),
+            RedirectStatus::Http301.as_str()
+        );
+        assert_eq!(
+            aws_sdk_applicationautoscaling::types::MetricType::from(
+                ScalingMetric::EcsServiceAverageCpuUtilization
+            )
+            .as_str(),
+            ScalingMetric::EcsServiceAverageCpuUtilization.as_str()
         );
     }
 

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::aws_enums::{
     Compatibility, CpuArchitecture, IdentityProvider, LaunchType, MfaConfiguration, NetworkMode,
-    OAuthFlow, OnUnauthenticatedRequest, PropagateTags, Protocol, RecoveryOption, TargetType,
-    UsernameAttribute, VerifiedAttribute,
+    OAuthFlow, OnUnauthenticatedRequest, PropagateTags, Protocol, RecoveryOption, ScalingMetric,
+    TargetType, UsernameAttribute, VerifiedAttribute,
 };
 use super::iam;
 use super::naming::{Charset, cognito_domain_prefix, hashed_name};
@@ -562,7 +562,7 @@ pub struct Scaling {
     /// Most tasks.
     pub max_capacity: i32,
     /// `ECSServiceAverageCPUUtilization`.
-    pub metric: &'static str,
+    pub metric: ScalingMetric,
     /// Target percent.
     pub target_value: f64,
     /// Seconds between scale-ins.
@@ -736,7 +736,7 @@ fn scaling(names: &Names, spec: &BedrockChatbotSpec) -> Switchable<Scaling> {
         policy_name: names.named(256, Charset::HyphensUnderscores, "-cpu"),
         min_capacity: 0,
         max_capacity: 0,
-        metric: "ECSServiceAverageCPUUtilization",
+        metric: ScalingMetric::EcsServiceAverageCpuUtilization,
         target_value: 0.0,
         scale_in_cooldown_seconds: 0,
         scale_out_cooldown_seconds: 0,
@@ -1688,7 +1688,7 @@ mod tests {
             (&scaling.key, &scaling.policy_name)
         );
         assert_eq!(scaled.scaling_off, off);
-        assert_eq!(scaling.metric, "ECSServiceAverageCPUUtilization");
+        assert_eq!(scaling.metric.as_str(), "ECSServiceAverageCPUUtilization");
         assert!((scaling.target_value - 60.0).abs() < f64::EPSILON);
     }
 }

@@ -378,11 +378,12 @@ impl Planned for Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desired::aws_enums::RedirectStatus;
 
     #[test]
     fn the_redirect_keeps_host_path_and_query_and_reads_back_equal() {
         let desired = ListenerAction::from(&DefaultAction::RedirectToHttps {
-            status_code: "HTTP_301",
+            status_code: RedirectStatus::Http301,
         });
         let aws = desired.to_aws();
         assert_eq!(ListenerAction::from(&aws), desired);
@@ -420,7 +421,7 @@ mod tests {
         assert_ne!(
             fixed,
             ListenerAction::from(&DefaultAction::RedirectToHttps {
-                status_code: "HTTP_301"
+                status_code: RedirectStatus::Http301
             })
         );
     }

@@ -9,7 +9,8 @@ use bedrock_chatbot_crds::{
 use serde::Serialize;
 
 use super::aws_enums::{
-    CapacityProvider, LoadBalancerScheme, Protocol, RepositoryEncryption, TagMutability,
+    CapacityProvider, LoadBalancerScheme, Protocol, RedirectStatus, RepositoryEncryption,
+    TagMutability,
 };
 use super::chatbot::{HttpsListener, ListenerRule, PLATFORM_RULE_PRIORITY, RuleMatch, RuleThen};
 use super::iam::{self, PolicyDocument};
@@ -108,7 +109,7 @@ pub enum DefaultAction {
     #[serde(rename_all = "camelCase")]
     RedirectToHttps {
         /// `HTTP_301`.
-        status_code: &'static str,
+        status_code: RedirectStatus,
     },
 }
 
@@ -367,7 +368,7 @@ fn listeners(spec: &ChatbotPlatformSpec) -> Vec<Listener> {
             ssl_policy: None,
             certificate_arn: None,
             default_action: DefaultAction::RedirectToHttps {
-                status_code: "HTTP_301",
+                status_code: RedirectStatus::Http301,
             },
         },
     ]
