@@ -939,48 +939,8 @@ fn container_environment(
     history_table: Option<&HistoryTable>,
     attachments: Option<&AttachmentsPrefix>,
 ) -> Vec<(String, Input)> {
-    let model = &spec.model;
-    let mut environment: Vec<(&str, Input)> = vec![
-        (env_vars::ENV_REGION, Input::Value(env.region.clone())),
-        (env_vars::ENV_MODEL_ID, Input::Value(model.id.clone())),
-        (
-            env_vars::ENV_TEMPERATURE,
-            Input::Value(model.temperature.to_string()),
-        ),
-        (
-            env_vars::ENV_MAX_TOKENS,
-            Input::Value(model.max_tokens.to_string()),
-        ),
-        (env_vars::ENV_TOP_P, Input::Value(model.top_p.to_string())),
-    ];
-    if let Some(prompt) = &model.system_prompt {
-        environment.push((env_vars::ENV_SYSTEM_PROMPT, Input::Value(prompt.clone())));
-    }
-    if !model.alternatives.is_empty() || model.pricing.is_some() {
-        environment.push((env_vars::ENV_MODELS, Input::Value(model_choices(model))));
-    }
-    environment.extend([
-        (
-            env_vars::ENV_ALB_ARN,
-            Input::Platform(PlatformRef::LoadBalancer),
-        ),
-        (env_vars::ENV_PUBLIC_URL, Input::Value(url.to_string())),
-        (
-            env_vars::ENV_COGNITO_DOMAIN_URL,
-            Input::Value(domain_url.to_string()),
-        ),
-        (
-            env_vars::ENV_COGNITO_CLIENT_ID,
-            Input::Chatbot(ChatbotRef::UserPoolClientId),
-        ),
-        (
-            env_vars::ENV_TOKEN_ISSUER,
-            Input::Prefixed {
-                prefix: token_issuer_prefix(&env.region),
-                reference: ChatbotRef::UserPoolId,
-            },
-        ),
-    ]);
+    let mut environment = model_variables(&spec.model, env);
+    environment.extend(sign_in_variables(env, url, domain_url));
     if let Some(table) = history_table {
         environment.extend([
             (
@@ -1009,6 +969,61 @@ fn container_environment(
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+}
+
+/// The region and the model the app invokes, with its settings and the choices
+/// users have.
+fn model_variables(
+    model: &bedrock_chatbot_crds::ModelSpec,
+    env: &Environment,
+) -> Vec<(&'static str, Input)> {
+    let mut variables = vec![
+        (env_vars::ENV_REGION, Input::Value(env.region.clone())),
+        (env_vars::ENV_MODEL_ID, Input::Value(model.id.clone())),
+        (
+            env_vars::ENV_TEMPERATURE,
+            Input::Value(model.temperature.to_string()),
+        ),
+        (
+            env_vars::ENV_MAX_TOKENS,
+            Input::Value(model.max_tokens.to_string()),
+        ),
+        (env_vars::ENV_TOP_P, Input::Value(model.top_p.to_string())),
+    ];
+    if let Some(prompt) = &model.system_prompt {
+        variables.push((env_vars::ENV_SYSTEM_PROMPT, Input::Value(prompt.clone())));
+    }
+    if !model.alternatives.is_empty() || model.pricing.is_some() {
+        variables.push((env_vars::ENV_MODELS, Input::Value(model_choices(model))));
+    }
+    variables
+}
+
+/// What the app checks a signed-in request with: the load balancer that signs
+/// it, the pool's domain, client and token issuer.
+fn sign_in_variables(env: &Environment, url: &str, domain_url: &str) -> [(&'static str, Input); 5] {
+    [
+        (
+            env_vars::ENV_ALB_ARN,
+            Input::Platform(PlatformRef::LoadBalancer),
+        ),
+        (env_vars::ENV_PUBLIC_URL, Input::Value(url.to_string())),
+        (
+            env_vars::ENV_COGNITO_DOMAIN_URL,
+            Input::Value(domain_url.to_string()),
+        ),
+        (
+            env_vars::ENV_COGNITO_CLIENT_ID,
+            Input::Chatbot(ChatbotRef::UserPoolClientId),
+        ),
+        (
+            env_vars::ENV_TOKEN_ISSUER,
+            Input::Prefixed {
+                prefix: token_issuer_prefix(&env.region),
+                reference: ChatbotRef::UserPoolId,
+            },
+        ),
+    ]
 }
 
 /// The task role: invoke the chatbot's models (a policy each) and, with history, the
