@@ -34,37 +34,57 @@ pub async fn resolve(
     let Some(managed) = managed(platform) else {
         return Ok(None);
     };
-    if !managed.availability_zones.is_empty() && !choose {
-        return Ok(Some(managed.availability_zones.clone()));
-    }
-    if !managed.availability_zones.is_empty() {
-        let usable = usable(aws).await?;
-        let unusable: Vec<&String> = managed
-            .availability_zones
-            .iter()
-            .filter(|z| !usable.contains(*z))
-            .collect();
-        if !unusable.is_empty() {
-            return Err(Error::AvailabilityZones {
-                platform: platform.metadata.name.clone().unwrap_or_default(),
-                problem: format!(
-                    "{} not among the available zones of {} that offer the Bedrock runtime endpoint (usable: {})",
-                    join(&unusable),
-                    aws.region,
-                    join(&usable.iter().collect::<Vec<_>>()),
-                ),
-            });
+    let spec = &managed.availability_zones;
+    if !spec.is_empty() {
+        if choose {
+            check_usable(aws, platform, spec).await?;
         }
-        return Ok(Some(managed.availability_zones.clone()));
+        return Ok(Some(spec.clone()));
     }
-    let recorded = platform
-        .status
-        .as_ref()
-        .map(|s| s.availability_zones.clone())
-        .unwrap_or_default();
+    let recorded = recorded(platform);
     if !recorded.is_empty() {
         return Ok(Some(recorded));
     }
+    let existing = zones_of_own_subnets(aws, platform).await?;
+    if !choose {
+        return Ok((!existing.is_empty()).then(|| existing.into_iter().collect()));
+    }
+    let wanted = managed.public_subnet_cidrs.len().max(2);
+    if existing.len() >= wanted {
+        return Ok(Some(existing.into_iter().collect()));
+    }
+    complete(aws, platform, existing, wanted).await.map(Some)
+}
+
+/// Refuses any of the spec's `zones` the platform cannot use (see [`usable`]).
+async fn check_usable(aws: &Aws, platform: &ChatbotPlatform, zones: &[String]) -> Result<()> {
+    let usable = usable(aws).await?;
+    let unusable: Vec<&String> = zones.iter().filter(|z| !usable.contains(*z)).collect();
+    if unusable.is_empty() {
+        return Ok(());
+    }
+    Err(Error::AvailabilityZones {
+        platform: platform.metadata.name.clone().unwrap_or_default(),
+        problem: format!(
+            "{} not among the available zones of {} that offer the Bedrock runtime endpoint (usable: {})",
+            join(&unusable),
+            aws.region,
+            join(&usable.iter().collect::<Vec<_>>()),
+        ),
+    })
+}
+
+/// The zones an earlier pass recorded in the platform's status.
+fn recorded(platform: &ChatbotPlatform) -> Vec<String> {
+    platform
+        .status
+        .as_ref()
+        .map(|s| s.availability_zones.clone())
+        .unwrap_or_default()
+}
+
+/// The zones of the subnets tagged as the platform's, by name.
+async fn zones_of_own_subnets(aws: &Aws, platform: &ChatbotPlatform) -> Result<BTreeSet<String>> {
     let owner = crate::desired::Owner::ChatbotPlatform {
         name: platform.metadata.name.clone().unwrap_or_default(),
     }
@@ -80,18 +100,21 @@ pub async fn resolve(
         )
         .send()
         .await?;
-    let existing: BTreeSet<String> = ours
+    Ok(ours
         .subnets()
         .iter()
         .filter_map(|s| s.availability_zone().map(str::to_string))
-        .collect();
-    if !choose {
-        return Ok((!existing.is_empty()).then(|| existing.into_iter().collect()));
-    }
-    let wanted = managed.public_subnet_cidrs.len().max(2);
-    if existing.len() >= wanted {
-        return Ok(Some(existing.into_iter().collect()));
-    }
+        .collect())
+}
+
+/// `existing` completed to `wanted` zones with the next usable ones, or why the
+/// region has too few.
+async fn complete(
+    aws: &Aws,
+    platform: &ChatbotPlatform,
+    existing: BTreeSet<String>,
+    wanted: usize,
+) -> Result<Vec<String>> {
     // What a stopped pass began is kept, and completed with the next usable zones;
     // by name, as a first choice was, so each zone keeps its CIDR.
     let usable = usable(aws).await?;
@@ -113,7 +136,7 @@ pub async fn resolve(
             ),
         });
     }
-    Ok(Some(chosen.into_iter().collect()))
+    Ok(chosen.into_iter().collect())
 }
 
 /// `platform` with `zones` recorded in its status, which the desired state reads
