@@ -65,12 +65,14 @@ impl Engine {
         Self { fence, ..self }
     }
 
-    /// Every AWS call made so far.
+    /// Every AWS call this engine's clients made so far, in order (what tests
+    /// count to prove a second pass writes nothing).
     pub fn calls(&self) -> &CallLog {
         &self.calls
     }
 
-    /// Where progress goes.
+    /// The sink each step reports its outcome to: lines on the terminal in file
+    /// mode, Kubernetes Events in the cluster.
     pub fn progress(&self) -> &dyn Progress {
         self.progress.as_ref()
     }
@@ -100,7 +102,10 @@ impl Engine {
 /// One pass over an owner's resources: the ids found so far and what is not ready.
 #[derive(Default)]
 pub(crate) struct Pass {
+    /// Ids and ARNs found or made so far, by component key: later steps resolve
+    /// their references from it.
     pub(crate) refs: Refs,
+    /// What is not converged yet, one `KIND name: why` per resource.
     pub(crate) waiting: Vec<String>,
     /// Only look: find what exists and record its ids, create and change nothing.
     pub(crate) observe_only: bool,
