@@ -45,9 +45,9 @@ pub struct ObjectReport {
     pub api_version: &'static str,
     /// `ChatbotPlatform` or `BedrockChatbot`, as in the manifest.
     pub kind: &'static str,
-    /// Name and namespace.
     pub metadata: Metadata,
-    /// The status.
+    /// The status this run's pass gave it; a chatbot whose platform is not ready
+    /// keeps the one its manifest had (usually none).
     pub status: ObjectStatus,
 }
 
@@ -56,9 +56,7 @@ pub struct ObjectReport {
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum ObjectStatus {
-    /// A platform's.
     Platform(Option<ChatbotPlatformStatus>),
-    /// A chatbot's.
     Chatbot(Option<BedrockChatbotStatus>),
 }
 

@@ -37,9 +37,11 @@ pub enum Error {
     /// A resource with our name exists but belongs to someone else.
     #[error("{kind} {name} exists but is not managed by this operator (owner tag: {}); it is left untouched — rename or remove it", owner.as_deref().unwrap_or("none"))]
     NotOwned {
-        /// Resource kind.
+        /// [`Resource::KIND`](resources::Resource::KIND) of the resource (`VPC`,
+        /// `Target group`).
         kind: &'static str,
-        /// Its name.
+        /// Its [`Resource::name`](resources::Resource::name) (`Name` tag or AWS
+        /// name).
         name: String,
         /// Its owner tag, if any.
         owner: Option<String>,
@@ -50,15 +52,17 @@ pub enum Error {
         "{kind} {name}: {field} is {have} on AWS but {want} is desired, and AWS cannot change it in place; delete the resource (or restore the spec) to proceed"
     )]
     Immutable {
-        /// Resource kind.
+        /// [`Resource::KIND`](resources::Resource::KIND) of the resource (`VPC`,
+        /// `Target group`).
         kind: &'static str,
-        /// Its name.
+        /// Its [`Resource::name`](resources::Resource::name) (`Name` tag or AWS
+        /// name).
         name: String,
-        /// The setting.
+        /// Which setting differs (`serviceName`, `type`, `layout`, …).
         field: &'static str,
-        /// What AWS has.
+        /// The setting's value on AWS, as text.
         have: String,
-        /// What is desired.
+        /// The value the spec asks for, as text.
         want: String,
     },
     /// The load balancer's certificate cannot serve the HTTPS listener. Checked
@@ -67,7 +71,7 @@ pub enum Error {
         "ChatbotPlatform {platform}: spec.loadBalancer.certificateArn: {arn} {problem}; nothing was created or changed"
     )]
     Certificate {
-        /// The platform's name.
+        /// The `ChatbotPlatform`'s `metadata.name`.
         platform: String,
         /// The certificate ARN from the spec.
         arn: String,
@@ -83,7 +87,7 @@ pub enum Error {
         "ChatbotPlatform {platform}: spec.network.existing.vpcId: {vpc} {problem}; nothing was created or changed"
     )]
     ExistingNetwork {
-        /// The platform's name.
+        /// The `ChatbotPlatform`'s `metadata.name`.
         platform: String,
         /// The VPC from the spec.
         vpc: String,
@@ -96,9 +100,10 @@ pub enum Error {
         "ChatbotPlatform {platform}: spec.network.managed.availabilityZones: {problem}; nothing was created or changed"
     )]
     AvailabilityZones {
-        /// The platform's name.
+        /// The `ChatbotPlatform`'s `metadata.name`.
         platform: String,
-        /// What is wrong.
+        /// Which zones are not usable, or how many are offered against how many
+        /// the network needs.
         problem: String,
     },
     /// `delete` of chatbots whose platform is neither in the files nor found on AWS.
@@ -106,9 +111,9 @@ pub enum Error {
         "ChatbotPlatform {platform} is not in the files and was not found in {region} (no ECS cluster and HTTPS listener of that platform): pass its manifest with --platform FILE, or set AWS_REGION (or a profile's region) to its region; nothing was deleted"
     )]
     PlatformNotFound {
-        /// The platform's name.
+        /// The `ChatbotPlatform`'s `metadata.name`.
         platform: String,
-        /// Where it was looked for.
+        /// The AWS region it was looked for in (its `spec.region`).
         region: String,
     },
     /// `delete` of chatbots whose platform is not in the files, with no region to
@@ -117,7 +122,7 @@ pub enum Error {
         "ChatbotPlatform {platform} is not in the files and no AWS region is configured to look for it in: pass its manifest with --platform FILE, or set AWS_REGION (or a profile's region) to its region; nothing was deleted"
     )]
     PlatformRegionUnknown {
-        /// The platform's name.
+        /// The `ChatbotPlatform`'s `metadata.name`.
         platform: String,
     },
     /// A resource this one needs does not exist yet.
@@ -142,9 +147,9 @@ pub enum Error {
     /// The metrics and health server could not start.
     #[error("cannot serve {addr}: {source}")]
     Serve {
-        /// The address.
+        /// The `--metrics-addr` it was to listen on (`:PORT` or `HOST:PORT`).
         addr: String,
-        /// Why.
+        /// Why the socket could not be opened, bound or listened on.
         #[source]
         source: std::io::Error,
     },

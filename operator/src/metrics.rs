@@ -240,7 +240,7 @@ pub enum Phase {
 /// the metrics computed from the caches before a scrape.
 #[derive(Debug, Default)]
 pub struct Health {
-    /// The metrics.
+    /// What `/metrics` serves; the controllers count into the same one.
     pub metrics: Arc<Metrics>,
     phase: AtomicU8,
     refresh: OnceLock<Box<dyn Refresh>>,
@@ -261,12 +261,12 @@ impl Health {
         }
     }
 
-    /// Moves to `phase`.
+    /// Moves to `phase`, which `/readyz` answers by from then on.
     pub fn set_phase(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::SeqCst);
     }
 
-    /// The current phase.
+    /// The last phase set ([`Phase::Starting`] before any).
     pub fn phase(&self) -> Phase {
         match self.phase.load(Ordering::SeqCst) {
             1 => Phase::Standby,

@@ -33,13 +33,13 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     /// Cognito user pools.
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
-    /// CloudWatch Logs.
+    /// CloudWatch Logs: each chatbot's log group.
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// STS: who we are (account id).
     pub sts: aws_sdk_sts::Client,
     /// ECR repositories.
     pub ecr: aws_sdk_ecr::Client,
-    /// Application Auto Scaling.
+    /// Application Auto Scaling: a chatbot service's scalable target and policy.
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// ACM: the listener's certificate is checked before anything is created.
     pub acm: aws_sdk_acm::Client,

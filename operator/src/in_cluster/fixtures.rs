@@ -18,7 +18,7 @@ pub struct Seen {
     pub method: String,
     /// The path, without the query.
     pub path: String,
-    /// The query string.
+    /// The query string, without the `?` (empty without one).
     pub query: String,
     /// The body as JSON (`null` without one).
     pub body: serde_json::Value,
@@ -80,7 +80,6 @@ pub fn respond(send: SendResponse<Response<Body>>, status: u16, body: serde_json
 /// A request and how many AWS writes the engine had made when it arrived.
 #[derive(Debug)]
 pub struct Served {
-    /// The request.
     pub seen: Seen,
     /// AWS writes recorded in the engine's call log at that moment.
     pub aws_writes_before: usize,

@@ -151,7 +151,8 @@ impl LeaseLock {
         )
     }
 
-    /// This replica's identity.
+    /// This replica's identity (the pod name): the Lease's `holderIdentity`
+    /// while it leads.
     pub fn identity(&self) -> &str {
         &self.identity
     }

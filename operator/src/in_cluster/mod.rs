@@ -120,7 +120,6 @@ impl ProgressEvents {
 
 /// Shared by every reconcile.
 pub struct Context {
-    /// The Kubernetes client.
     pub client: Client,
     /// The convergence engine (one AWS configuration, one call log).
     pub engine: Engine,
@@ -586,9 +585,8 @@ impl Halt {
 /// The platform controller and one chatbot controller per watched namespace (or
 /// one for all), each stopping gracefully on [`Halt`].
 struct Controllers {
-    /// `ChatbotPlatform`s.
     platforms: Controller<ChatbotPlatform>,
-    /// `BedrockChatbot`s, per namespace.
+    /// One per watched namespace (or one for all).
     chatbots: Vec<Controller<BedrockChatbot>>,
     /// The chatbot controllers' caches.
     chatbot_stores: Vec<Store<BedrockChatbot>>,

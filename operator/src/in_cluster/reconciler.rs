@@ -73,7 +73,7 @@ impl Outcome {
         Self::Failed,
     ];
 
-    /// The metrics label.
+    /// Its value of the `result` label (in `reconciles_total` and the log).
     pub fn label(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -92,7 +92,7 @@ impl Outcome {
 struct Reconciled {
     /// When to look again.
     action: Action,
-    /// How it ended.
+    /// What it is counted and logged as.
     outcome: Outcome,
 }
 
@@ -142,7 +142,7 @@ impl Notice {
 pub enum Converged<S> {
     /// The engine ran: the status it found, and whether everything is ready.
     Pass {
-        /// The new status.
+        /// The status to apply to the object (conditions included).
         status: S,
         /// Ready (a chatbot: its tasks run too).
         ready: bool,
@@ -151,7 +151,7 @@ pub enum Converged<S> {
     Held {
         /// The `Ready` reason.
         reason: &'static str,
-        /// Why, for people.
+        /// The `Ready` condition's message: why, for people.
         message: String,
         /// When to look again (a change of what it waits for comes sooner).
         requeue: Duration,
@@ -195,7 +195,8 @@ pub trait Kind:
     + Sync
     + 'static
 {
-    /// Its status.
+    /// The kind's `.status`, applied whole to the status subresource by
+    /// server-side apply.
     type Status: Clone + Default + Serialize + Send + Sync;
     /// The kind, for metrics, logs and Events.
     const KIND: &'static str;

@@ -88,7 +88,6 @@ use crate::{Error, Result};
 /// Who a pass works for: the clients, the owning object and its tags.
 #[derive(Clone, Copy, Debug)]
 pub struct Scope<'a> {
-    /// The clients.
     pub aws: &'a Aws,
     /// The object that owns the resources.
     pub owner: &'a Owner,
@@ -99,7 +98,6 @@ pub struct Scope<'a> {
 /// What a resource module needs besides its desired state.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx<'a> {
-    /// The clients.
     pub aws: &'a Aws,
     /// The object that owns the resource.
     pub owner: &'a Owner,
@@ -175,11 +173,12 @@ impl Refs {
 /// events carry the setting by its name (`Drift<String>`, see [`Drift::named`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Drift<S = String> {
-    /// Which setting.
+    /// The setting that differs: the module's [`Resource::Setting`], or its name
+    /// in a `Drift<String>`.
     pub field: S,
-    /// What AWS has.
+    /// What AWS has, `Debug`-formatted ([`Drift::new`]).
     pub have: String,
-    /// What it should be.
+    /// What the desired state says, `Debug`-formatted.
     pub want: String,
 }
 
@@ -238,7 +237,6 @@ pub fn check_fixed<R: Resource>(
 /// Whether an existing resource can be used yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Readiness {
-    /// Usable.
     Ready,
     /// Still being provisioned; says what it waits for.
     Waiting(String),
@@ -247,7 +245,7 @@ pub enum Readiness {
 /// Whether a deletion finished.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Removal {
-    /// Gone.
+    /// Gone from AWS; nothing to wait for.
     Done,
     /// Deletion started; AWS finishes it asynchronously.
     Waiting(String),
@@ -354,18 +352,18 @@ pub enum Outcome {
     Absent,
     /// Left in place (`deletionPolicy: Retain`).
     Retained,
-    /// Failed.
+    /// The step failed; holds the error's message.
     Failed(String),
 }
 
 /// One line of progress: which resource of which owner, and what happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// The owning object.
+    /// The object whose pass worked on the resource.
     pub owner: Owner,
-    /// Resource kind.
+    /// The resource's [`Resource::KIND`].
     pub kind: &'static str,
-    /// Resource name.
+    /// The resource's [`Resource::name`].
     pub name: String,
     /// Id or ARN, when known.
     pub id: Option<String>,
