@@ -65,7 +65,6 @@ aws_enum! {
 aws_enum! {
     /// Where a task definition may run (`requiresCompatibilities`).
     pub enum Compatibility {
-        /// Fargate.
         Fargate => "FARGATE",
     }
 }
@@ -73,7 +72,6 @@ aws_enum! {
 aws_enum! {
     /// Where a service runs its tasks.
     pub enum LaunchType {
-        /// Fargate.
         Fargate => "FARGATE",
     }
 }
@@ -101,7 +99,7 @@ aws_enum! {
 aws_enum! {
     /// Which tags a service's tasks get.
     pub enum PropagateTags {
-        /// The service's.
+        /// The service's tags, copied onto each task it starts.
         Service => "SERVICE",
     }
 }

@@ -27,7 +27,7 @@ use super::{Environment, Owner, PlatformRef, RefKey, Tags, owner_tags};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatbotDesired {
-    /// The owning object.
+    /// The `BedrockChatbot` it is for; every resource's owner tag names it.
     pub owner: Owner,
     /// The platform it runs on.
     pub platform: String,
@@ -198,7 +198,8 @@ pub struct UserPoolClient {
     pub prevent_user_existence_errors: bool,
 }
 
-/// The target group.
+/// The chatbot's target group: its tasks register by IP, and its listener rule
+/// forwards signed-in requests to it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetGroup {
@@ -211,7 +212,7 @@ pub struct TargetGroup {
     pub target_type: TargetType,
     /// `HTTP`.
     pub protocol: Protocol,
-    /// The chatbot port.
+    /// The port the tasks are reached on: [`CHATBOT_PORT`].
     pub port: u16,
     /// The platform's VPC.
     pub vpc: PlatformRef,
@@ -295,7 +296,7 @@ pub enum RuleThen {
     SignInThenForward {
         /// The `authenticate-cognito` action.
         authenticate: AuthenticateCognito,
-        /// The target group.
+        /// Where signed-in requests go: the chatbot's target group, by ARN.
         forward_to: ChatbotRef,
     },
     /// Answer from the load balancer itself, without sign-in.
@@ -362,7 +363,8 @@ pub struct LogGroup {
     pub retention_days: i32,
 }
 
-/// The task definition.
+/// The chatbot's ECS task definition: one Fargate container. A change registers
+/// a new revision of the family, which the service rolls to.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDefinition {
@@ -414,7 +416,8 @@ pub struct Container {
     pub health_check: Vec<String>,
 }
 
-/// The ECS service.
+/// The chatbot's ECS service: keeps its tasks running in the platform's private
+/// subnets, behind its target group.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
@@ -425,7 +428,7 @@ pub struct Service {
     pub name: String,
     /// The platform's cluster.
     pub cluster: PlatformRef,
-    /// Tasks to run.
+    /// Tasks to run: `spec.task.desiredCount`.
     pub desired_count: i32,
     /// `FARGATE`.
     pub launch_type: LaunchType,

@@ -21,7 +21,8 @@ pub struct PolicyDocument {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Statement {
-    /// Statement id.
+    /// Statement id, naming what a permission statement is for
+    /// (`InvokeInferenceProfile`, `HistoryItems`); none in trust policies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// Always `Allow`: the operator writes no deny statements.

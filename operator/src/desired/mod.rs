@@ -49,7 +49,7 @@ pub const UNKNOWN_ACCOUNT: &str = "<account-id>";
 pub struct Environment {
     /// `aws`, `aws-cn` or `aws-us-gov`, from the region.
     pub partition: String,
-    /// AWS region.
+    /// The platform's `spec.region`, which its chatbots share.
     pub region: String,
     /// AWS account id, or [`UNKNOWN_ACCOUNT`].
     pub account_id: String,
@@ -142,7 +142,7 @@ pub enum PlatformRef {
     PublicSubnet(String),
     /// A private subnet, by component key.
     PrivateSubnet(String),
-    /// The internet gateway.
+    /// The internet gateway, by id.
     InternetGateway,
     /// A NAT gateway, by component key.
     NatGateway(String),
@@ -150,11 +150,11 @@ pub enum PlatformRef {
     SecurityGroup(String),
     /// A route table, by component key.
     RouteTable(String),
-    /// The load balancer.
+    /// The load balancer, by ARN.
     LoadBalancer,
-    /// The HTTPS listener.
+    /// The HTTPS listener, by ARN: chatbots' rules go on it.
     HttpsListener,
-    /// The ECS cluster.
+    /// The ECS cluster, by ARN.
     Cluster,
     /// The shared task execution role.
     ExecutionRole,
@@ -201,15 +201,15 @@ pub struct RefKey(Cow<'static, str>);
 impl RefKey {
     /// The VPC (created, or the existing one).
     pub const VPC: Self = Self::fixed("vpc");
-    /// The internet gateway.
+    /// The internet gateway, by id.
     pub const INTERNET_GATEWAY: Self = Self::fixed("internet-gateway");
-    /// The load balancer.
+    /// The load balancer, by ARN.
     pub const LOAD_BALANCER: Self = Self::fixed("load-balancer");
     /// The load balancer's DNS name (status shows it).
     pub const LOAD_BALANCER_DNS_NAME: Self = Self::fixed("load-balancer-dns-name");
     /// The HTTPS listener, the one chatbots' rules go on.
     pub const HTTPS_LISTENER: Self = Self::fixed("https-listener");
-    /// The ECS cluster.
+    /// The ECS cluster, by ARN.
     pub const CLUSTER: Self = Self::fixed("cluster");
     /// The shared task execution role.
     pub const EXECUTION_ROLE: Self = Self::fixed("execution-role");

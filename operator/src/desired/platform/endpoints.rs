@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// A VPC endpoint.
+/// An endpoint the operator creates in the platform's VPC (managed or existing),
+/// so that tasks reach an AWS service without the internet.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VpcEndpoint {

@@ -31,7 +31,7 @@ pub use security::*;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformDesired {
-    /// The owning object.
+    /// The `ChatbotPlatform` it is for; every resource's owner tag names it.
     pub owner: Owner,
     /// Where the resources live.
     pub environment: Environment,
@@ -103,7 +103,8 @@ pub struct Listener {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum DefaultAction {
-    /// A fixed response.
+    /// The load balancer answers itself (the HTTPS listener: 404 for a host no
+    /// chatbot's rule takes).
     FixedResponse(FixedResponse),
     /// A redirect to HTTPS on 443, keeping host, path and query.
     #[serde(rename_all = "camelCase")]
@@ -150,7 +151,7 @@ pub const SIGNED_OUT_PAGE: &str = concat!(
     "<p><a href=\"/\">Sign in again</a></p></main></body></html>",
 );
 
-/// The ECS cluster.
+/// The platform's ECS cluster, where every chatbot's service runs on Fargate.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EcsCluster {
@@ -165,7 +166,7 @@ pub struct EcsCluster {
     pub capacity_providers: Vec<CapacityProvider>,
 }
 
-/// An IAM role.
+/// An IAM role: the platform's execution role or a chatbot's task role.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Role {
@@ -189,7 +190,7 @@ pub struct Role {
     pub permissions_boundary: Option<String>,
 }
 
-/// An ECR repository.
+/// The repository for teams' images that `spec.ecrRepository` asks for.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EcrRepository {

@@ -5,7 +5,8 @@ use std::fmt;
 
 use super::*;
 
-/// The platform's network.
+/// The platform's network, as `spec.network` says: exactly one of `managed` and
+/// `existing`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "mode", rename_all = "camelCase")]
 pub enum Network {
@@ -19,7 +20,6 @@ pub enum Network {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedNetworkDesired {
-    /// The VPC.
     pub vpc: Vpc,
     /// Gives the public subnets a route to the internet.
     pub internet_gateway: InternetGateway,
@@ -43,7 +43,7 @@ pub struct InternetGateway {
     pub name: String,
 }
 
-/// The VPC.
+/// The VPC of a managed network.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Vpc {
@@ -60,7 +60,7 @@ pub struct Vpc {
     pub enable_dns_hostnames: bool,
 }
 
-/// A subnet.
+/// A subnet of a managed network: a public and a private one per zone.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subnet {
@@ -70,7 +70,7 @@ pub struct Subnet {
     pub name: String,
     /// IPv4 CIDR.
     pub cidr: String,
-    /// Availability zone.
+    /// Its zone, e.g. `us-west-2a` (see [`availability_zones`]).
     pub availability_zone: String,
     /// Whether instances get a public IP by default: never, not even in public
     /// subnets (only the load balancer and NAT gateways live there).
@@ -106,7 +106,7 @@ pub struct RouteTable {
     pub subnets: Vec<PlatformRef>,
 }
 
-/// One route.
+/// A route of a route table: `0.0.0.0/0` to a gateway.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
