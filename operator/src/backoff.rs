@@ -43,7 +43,7 @@ use kube::runtime::reflector::ObjectRef;
 pub struct Backoff {
     /// The delay after the first failure.
     pub first: Duration,
-    /// The longest delay.
+    /// Where the doubling stops; jitter may take a delay 10% past it.
     pub max: Duration,
 }
 

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// A listener's default action in the terms we compare.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ListenerAction {
-    /// A fixed response.
+    /// `fixed-response`: the load balancer answers itself.
     FixedResponse {
         /// e.g. `404`.
         status_code: String,
@@ -26,7 +26,7 @@ pub enum ListenerAction {
         /// The text answered (at most 1,024 characters).
         body: String,
     },
-    /// A redirect.
+    /// `redirect`: the load balancer sends the client to another address.
     Redirect {
         /// Protocol of the address redirected to (`HTTPS`, or `#{protocol}` to keep it).
         protocol: String,
@@ -153,7 +153,7 @@ pub struct ObservedListener {
     pub ssl_policy: Option<String>,
     /// Default certificate (HTTPS).
     pub certificate_arn: Option<String>,
-    /// The default actions.
+    /// What it does with a request no rule takes.
     pub default_actions: Vec<ListenerAction>,
 }
 

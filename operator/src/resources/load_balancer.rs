@@ -39,9 +39,7 @@ pub struct ObservedLoadBalancer {
 /// What can change in place on a load balancer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadBalancerSetting {
-    /// Its subnets.
     Subnets,
-    /// Its security groups.
     SecurityGroups,
     /// One of the attributes we manage, by key.
     Attribute(String),

@@ -194,7 +194,7 @@ impl fmt::Display for Rule {
 pub struct RuleChanges {
     /// Rules to revoke, by AWS rule id.
     pub revoke: Vec<(String, Rule)>,
-    /// Rules to authorize.
+    /// Desired rules AWS does not have yet.
     pub authorize: Vec<Rule>,
 }
 
@@ -235,7 +235,6 @@ settings! {
 /// A group's rules as found on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedRules {
-    /// The group's id.
     pub group_id: String,
     /// Every rule with its id.
     pub rules: Vec<(String, Rule)>,

@@ -41,7 +41,6 @@ pub struct ObservedService {
     pub running_count: i32,
     /// Task definition revision ARN in use.
     pub task_definition: String,
-    /// Network settings.
     pub network: NetworkSettings,
     /// The target groups its tasks register in, sorted.
     pub load_balancers: Vec<ServiceLoadBalancer>,
@@ -75,9 +74,9 @@ pub struct NetworkSettings {
 pub struct ServiceLoadBalancer {
     /// The target group's ARN.
     pub target_group_arn: String,
-    /// The container registered.
+    /// Name of the container whose port registers.
     pub container: String,
-    /// Its port.
+    /// The container port that registers in the target group.
     pub port: i32,
 }
 

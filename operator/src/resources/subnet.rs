@@ -16,7 +16,6 @@ pub struct ObservedSubnet {
     pub id: String,
     /// Its IPv4 CIDR.
     pub cidr: String,
-    /// Its availability zone.
     pub availability_zone: String,
     /// Whether instances get a public IP by default.
     pub map_public_ip_on_launch: bool,

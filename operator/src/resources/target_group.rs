@@ -48,7 +48,8 @@ pub struct HealthCheckSettings {
     pub healthy_threshold: i32,
     /// Checks in a row that make a healthy target unhealthy.
     pub unhealthy_threshold: i32,
-    /// HTTP codes.
+    /// The status codes that count as healthy, as the `HttpCode` matcher takes
+    /// them (`200`, `200-299`, `200,204`).
     pub matcher: String,
 }
 

@@ -77,7 +77,6 @@ pub struct ContainerSettings {
     pub ports: Vec<(i32, String)>,
     /// Whether the task stops when this container stops (ours is the only one).
     pub essential: bool,
-    /// Read-only root filesystem.
     pub readonly_root_filesystem: bool,
     /// Seconds between SIGTERM and SIGKILL.
     pub stop_timeout: Option<i32>,

@@ -34,21 +34,21 @@ pub fn ec2_spec(kind: ResourceType, tags: &Tags) -> TagSpecification {
         .build()
 }
 
-/// EC2 tags.
+/// `tags` in the EC2 SDK's form.
 pub fn ec2_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
 
-/// ECS tags.
+/// `tags` in the ECS SDK's form.
 pub fn ecs_tags(tags: &Tags) -> Vec<aws_sdk_ecs::types::Tag> {
     tags.iter()
         .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
         .collect()
 }
 
-/// ELBv2 tags.
+/// `tags` in the ELBv2 SDK's form.
 pub fn elbv2_tags(tags: &Tags) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
     tags.iter()
         .map(|(k, v)| {
