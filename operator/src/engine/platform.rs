@@ -51,6 +51,9 @@ pub async fn observe(engine: &Engine, platform: &ChatbotPlatform) -> Result<Plat
     run(engine, platform, true).await
 }
 
+/// One pass over the platform: converges it, or (`observe_only`) only finds its
+/// resources and their ids. Before a converging pass writes anything, the
+/// certificate and an existing network are checked to be usable.
 async fn run(
     engine: &Engine,
     platform: &ChatbotPlatform,

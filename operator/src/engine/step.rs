@@ -227,13 +227,25 @@ pub async fn remove<R: Resource>(
         forget_listing(resource, Write::Delete, ctx);
         deleted
     });
+    let report = |outcome| progress.report(event(Some(id.clone()), outcome));
+    settle_delete(resource, ctx, deleted, report).await
+}
+
+/// Reports what one delete's answer means, through `report`, and returns whether
+/// the resource is gone.
+async fn settle_delete<R: Resource>(
+    resource: &R,
+    ctx: Ctx<'_>,
+    deleted: Result<Removal>,
+    report: impl Fn(Outcome),
+) -> Result<bool> {
     match deleted {
         Ok(Removal::Done) => {
-            progress.report(event(Some(id), Outcome::Deleted));
+            report(Outcome::Deleted);
             Ok(true)
         }
         Ok(Removal::Waiting(why)) => {
-            progress.report(event(Some(id), Outcome::Deleting(why)));
+            report(Outcome::Deleting(why));
             Ok(false)
         }
         // A delete repeated after its answer was lost finds the thing (or a part of
@@ -242,15 +254,15 @@ pub async fn remove<R: Resource>(
             // (Boxed: every pass's future holds this one, and debug builds run
             // the in-cluster controller's futures on small stacks.)
             if let Ok(None) = Box::pin(find(resource, ctx)).await {
-                progress.report(event(Some(id), Outcome::Deleted));
+                report(Outcome::Deleted);
                 Ok(true)
             } else {
-                progress.report(event(Some(id), Outcome::Failed(error.to_string())));
+                report(Outcome::Failed(error.to_string()));
                 Ok(false)
             }
         }
         Err(error) => {
-            progress.report(event(Some(id), Outcome::Failed(error.to_string())));
+            report(Outcome::Failed(error.to_string()));
             if transient(&error) {
                 Ok(false)
             } else {
