@@ -73,6 +73,17 @@ impl KubeControlPlane {
     /// current release's: [`oldest_apiserver`], for what must hold on every
     /// release the operator claims to support.
     pub fn start_with(apiserver_binary: PathBuf) -> Result<Self, KubeError> {
+        Self::start_on(apiserver_binary, free_ports()?)
+    }
+
+    /// [`KubeControlPlane::start`] on `ports` (etcd's client and peer ports, the API
+    /// server's) instead of free ones: for a test of a port taken meanwhile.
+    pub fn start_first_on(ports: [u16; 3]) -> Result<Self, KubeError> {
+        let bin = assets()?;
+        Self::start_on(bin.join("kube-apiserver"), ports)
+    }
+
+    fn start_on(apiserver_binary: PathBuf, ports: [u16; 3]) -> Result<Self, KubeError> {
         let bin = assets()?;
         let dir = std::env::temp_dir().join(format!(
             "bcb-kube-{}-{}",
@@ -87,7 +98,7 @@ impl KubeControlPlane {
         std::fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY)
             .map_err(|e| error(format!("audit policy: {e}")))?;
 
-        let [etcd_client, etcd_peer, port] = free_ports()?;
+        let [etcd_client, etcd_peer, port] = ports;
         let path = |name: &str| dir.join(name).display().to_string();
         let etcd = [
             "--name=envtest".to_string(),

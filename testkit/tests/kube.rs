@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use testkit::KubeControlPlane;
@@ -138,4 +139,26 @@ fn the_oldest_supported_release_runs_beside_the_current_one() {
         "oldest {old}, current {current}"
     );
     assert!(plane.namespace("old").is_ok());
+}
+
+/// A port chosen free can be taken before etcd or the API server binds it (by any
+/// process's outgoing connection, or another test's server): the start tries again
+/// on other ports instead of failing the test that wanted a control plane.
+#[test]
+fn a_port_taken_before_the_control_plane_binds_it_is_chosen_again() {
+    let bind = || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = |listener: &TcpListener| listener.local_addr().unwrap().port();
+    let (taken, free) = (bind(), [bind(), bind()]);
+    let ports = [port(&free[0]), port(&taken), port(&free[1])];
+    drop(free);
+    // etcd's peer port is held by this test.
+    let plane = KubeControlPlane::start_first_on(ports).unwrap();
+    assert_eq!(
+        plane
+            .kubectl_ok(&["get", "--raw", "/readyz"])
+            .unwrap()
+            .trim(),
+        "ok"
+    );
+    drop(taken);
 }
