@@ -58,6 +58,9 @@ pub struct KubeControlPlane {
     ca: String,
 }
 
+/// How many times a control plane is started on other ports when one was taken.
+const PORT_ATTEMPTS: u32 = 3;
+
 /// Names temporary directories apart within one process.
 static INSTANCES: AtomicU32 = AtomicU32::new(0);
 
@@ -83,7 +86,24 @@ impl KubeControlPlane {
         Self::start_on(bin.join("kube-apiserver"), ports)
     }
 
+    /// Starts on `ports`; when one of them was taken before etcd or the API server
+    /// bound it (a port chosen free is free only until then: any process's
+    /// connection, another test's server may take it), again on other free ports,
+    /// [`PORT_ATTEMPTS`] times in all.
     fn start_on(apiserver_binary: PathBuf, ports: [u16; 3]) -> Result<Self, KubeError> {
+        let (mut ports, mut attempt) = (ports, 1);
+        loop {
+            match Self::start_once(apiserver_binary.clone(), ports) {
+                Err(e) if e.0.contains("address already in use") && attempt < PORT_ATTEMPTS => {
+                    attempt += 1;
+                    ports = free_ports()?;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    fn start_once(apiserver_binary: PathBuf, ports: [u16; 3]) -> Result<Self, KubeError> {
         let bin = assets()?;
         let dir = std::env::temp_dir().join(format!(
             "bcb-kube-{}-{}",
