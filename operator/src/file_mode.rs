@@ -187,8 +187,7 @@ async fn apply_pass(
             let label = chatbot_label(chatbot);
             not_ready.extend(bot.waiting.iter().map(|w| format!("{label}: {w}")));
             if ready_when == ReadyWhen::Ready && bot.is_synced() && !bot.is_ready() {
-                let (running, desired) = bot.tasks;
-                not_ready.push(format!("{label}: {running}/{desired} ECS tasks running"));
+                not_ready.push(format!("{label}: {} ECS tasks running", bot.tasks));
             }
             chatbot.status = Some(bot.status);
             items.push(chatbot_report(chatbot));

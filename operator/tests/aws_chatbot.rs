@@ -26,7 +26,7 @@ use bedrock_chatbot_crds::{BedrockChatbot, ChatbotPlatform, ConditionStatus, Del
 use operator::aws::Aws;
 use operator::desired::RefKey;
 use operator::engine::Engine;
-use operator::engine::chatbot::{self, ChatbotState};
+use operator::engine::chatbot::{self, ChatbotState, Tasks};
 use operator::resources::{Event, Outcome, Refs};
 use support::{engine, examples, outcomes_of, read_back};
 
@@ -355,7 +355,13 @@ async fn chatbot_is_created_as_the_reference_then_left_alone_then_deleted() {
 
     // Synced, but not Ready: the emulator never runs tasks, and the status says so.
     assert!(state.is_synced(), "{:?}", state.waiting);
-    assert_eq!(state.tasks, (0, 1));
+    assert_eq!(
+        state.tasks,
+        Tasks {
+            running: 0,
+            wanted: 1
+        }
+    );
     assert!(!state.is_ready());
     let status = &state.status;
     let condition = |t: &str| status.conditions.iter().find(|c| c.type_ == t).unwrap();

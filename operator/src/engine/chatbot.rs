@@ -9,11 +9,12 @@
 
 use bedrock_chatbot_crds::{
     BedrockChatbot, BedrockChatbotStatus, CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED,
-    ChatbotPlatform, ChatbotPlatformStatus, Condition, ConditionStatus, DeletionPolicy,
+    ChatbotPlatform, ChatbotPlatformStatus, Condition, DeletionPolicy,
 };
 
 pub use super::Deletion;
-use super::{Engine, Pass, Teardown, conditions, deletion_scope};
+use super::conditions::{self, Stamp, Verdict};
+use super::{Engine, Pass, Teardown, deletion_scope};
 use super::{find, remove};
 use crate::desired::RefKey;
 use crate::desired::chatbot::{self as desired, ChatbotDesired};
@@ -53,9 +54,8 @@ pub struct ChatbotState {
     pub refs: Refs,
     /// AWS resources not converged yet, in words (empty: Synced).
     pub waiting: Vec<String>,
-    /// (running, desired) tasks of the service; running is 0 while the service
-    /// does not exist.
-    pub tasks: (i32, i32),
+    /// The service's tasks, running and wanted.
+    pub tasks: Tasks,
     /// The object's new status, from its previous conditions: the controller
     /// writes it to the status subresource, the file mode puts it in its report.
     pub status: BedrockChatbotStatus,
@@ -69,7 +69,23 @@ impl ChatbotState {
 
     /// Synced, and the service runs its desired count.
     pub fn is_ready(&self) -> bool {
-        self.is_synced() && self.tasks.0 >= self.tasks.1
+        self.is_synced() && self.tasks.running >= self.tasks.wanted
+    }
+}
+
+/// A chatbot service's tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tasks {
+    /// Running now; 0 while the service does not exist.
+    pub running: i32,
+    /// The service's desired count.
+    pub wanted: i32,
+}
+
+impl std::fmt::Display for Tasks {
+    /// `running/wanted`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.running, self.wanted)
     }
 }
 
@@ -122,8 +138,10 @@ pub async fn apply(
     };
     converge_scaling(&desired, scope, &mut pass, engine).await?;
 
-    let running = service.map_or(0, |s| s.running_count);
-    let tasks = (running, desired.service.desired_count);
+    let tasks = Tasks {
+        running: service.map_or(0, |s| s.running_count),
+        wanted: desired.service.desired_count,
+    };
     let status = status(chatbot, &desired, &pass, tasks, rule.map(|r| r.priority));
     Ok(ChatbotState {
         desired,
@@ -579,7 +597,7 @@ fn status(
     chatbot: &BedrockChatbot,
     desired: &ChatbotDesired,
     pass: &Pass,
-    (running, wanted): (i32, i32),
+    tasks: Tasks,
     priority: Option<i32>,
 ) -> BedrockChatbotStatus {
     let generation = chatbot.metadata.generation;
@@ -600,16 +618,11 @@ fn status(
         task_role_arn: get(&desired.task_role.key),
         task_definition_arn: get(&desired.task_definition.key),
         service_arn: get(&desired.service.key),
-        running_count: get(&desired.service.key).map(|_| running),
+        running_count: get(&desired.service.key).map(|_| tasks.running),
         history_table_name: get(&desired.history_table_off.key),
         attachments_location: get(&desired.attachments_off.key),
     };
-    set_conditions(
-        &mut status.conditions,
-        &pass.waiting,
-        (running, wanted),
-        generation,
-    );
+    set_conditions(&mut status.conditions, &pass.waiting, tasks, generation);
     status
 }
 
@@ -618,75 +631,39 @@ fn status(
 fn set_conditions(
     conditions: &mut Vec<Condition>,
     waiting: &[String],
-    (running, wanted): (i32, i32),
+    tasks: Tasks,
     generation: Option<i64>,
 ) {
-    let now = conditions::now();
-    let (synced, reason, message) = synced_condition(waiting);
-    conditions::set(
-        conditions,
-        CONDITION_SYNCED,
-        synced,
-        reason,
-        message,
-        generation,
-        &now,
-    );
-    let (ready, reason, message) = ready_condition(waiting, running, wanted);
-    conditions::set(
-        conditions,
-        CONDITION_READY,
-        ready,
-        reason,
-        message,
-        generation,
-        &now,
-    );
-    conditions::set(
-        conditions,
-        CONDITION_DEGRADED,
-        ConditionStatus::False,
-        "Healthy",
-        "",
-        generation,
-        &now,
-    );
+    let stamp = Stamp::now(generation);
+    let synced = synced_condition(waiting);
+    conditions::set(conditions, CONDITION_SYNCED, synced, &stamp);
+    let ready = ready_condition(waiting, tasks);
+    conditions::set(conditions, CONDITION_READY, ready, &stamp);
+    let healthy = Verdict::fails("Healthy", "");
+    conditions::set(conditions, CONDITION_DEGRADED, healthy, &stamp);
 }
 
 /// Synced: true once nothing is `waiting`; else false, saying what is.
-fn synced_condition(waiting: &[String]) -> (ConditionStatus, &'static str, String) {
+fn synced_condition(waiting: &[String]) -> Verdict {
     if waiting.is_empty() {
-        (
-            ConditionStatus::True,
+        Verdict::holds(
             "Converged",
-            "every AWS resource of the chatbot matches the spec".to_string(),
+            "every AWS resource of the chatbot matches the spec",
         )
     } else {
-        (
-            ConditionStatus::False,
-            REASON_CONVERGING,
-            waiting.join("; "),
-        )
+        Verdict::fails(REASON_CONVERGING, waiting.join("; "))
     }
 }
 
-/// Ready: true once synced with `running` tasks of the `wanted` count.
-fn ready_condition(
-    waiting: &[String],
-    running: i32,
-    wanted: i32,
-) -> (ConditionStatus, &'static str, String) {
-    let tasks = format!("{running}/{wanted} tasks running");
+/// Ready: true once synced with all the wanted tasks running.
+fn ready_condition(waiting: &[String], tasks: Tasks) -> Verdict {
+    let running = format!("{tasks} tasks running");
     if !waiting.is_empty() {
-        (
-            ConditionStatus::False,
-            REASON_CONVERGING,
-            waiting.join("; "),
-        )
-    } else if running < wanted {
-        (ConditionStatus::False, REASON_TASKS_NOT_RUNNING, tasks)
+        Verdict::fails(REASON_CONVERGING, waiting.join("; "))
+    } else if tasks.running < tasks.wanted {
+        Verdict::fails(REASON_TASKS_NOT_RUNNING, running)
     } else {
-        (ConditionStatus::True, "Ready", tasks)
+        Verdict::holds("Ready", running)
     }
 }
 

@@ -3,35 +3,83 @@
 
 use bedrock_chatbot_crds::{Condition, ConditionStatus};
 
-/// Sets the condition of `type_` in `conditions`, keeping its transition time when
-/// its status is unchanged.
-pub fn set(
-    conditions: &mut Vec<Condition>,
-    type_: &str,
-    status: ConditionStatus,
-    reason: &str,
-    message: impl Into<String>,
+/// What one condition says: its status, why (a CamelCase reason) and, for people, a
+/// message (empty when there is nothing to add).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: ConditionStatus,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Verdict {
+    pub fn new(status: ConditionStatus, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Status `True`.
+    pub fn holds(reason: &str, message: impl Into<String>) -> Self {
+        Self::new(ConditionStatus::True, reason, message)
+    }
+
+    /// Status `False`.
+    pub fn fails(reason: &str, message: impl Into<String>) -> Self {
+        Self::new(ConditionStatus::False, reason, message)
+    }
+}
+
+/// What every condition one pass sets carries: the generation the pass acted on, and
+/// the time it stamps on a condition whose status changes.
+#[derive(Clone, Debug)]
+pub struct Stamp {
     generation: Option<i64>,
-    now: &str,
-) {
-    let message = message.into();
+    now: String,
+}
+
+impl Stamp {
+    /// For `generation`, at the current time.
+    pub fn now(generation: Option<i64>) -> Self {
+        Self::at(generation, &now())
+    }
+
+    /// For `generation`, at `time` (RFC 3339).
+    pub fn at(generation: Option<i64>, time: &str) -> Self {
+        Self {
+            generation,
+            now: time.to_string(),
+        }
+    }
+}
+
+/// Sets the condition of `type_` in `conditions` to `verdict`, keeping its transition
+/// time when its status is unchanged.
+pub fn set(conditions: &mut Vec<Condition>, type_: &str, verdict: Verdict, stamp: &Stamp) {
+    let Verdict {
+        status,
+        reason,
+        message,
+    } = verdict;
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => {
             if existing.status != status {
-                existing.last_transition_time = now.to_string();
+                existing.last_transition_time.clone_from(&stamp.now);
             }
             existing.status = status;
-            existing.reason = reason.to_string();
+            existing.reason = reason;
             existing.message = message;
-            existing.observed_generation = generation;
+            existing.observed_generation = stamp.generation;
         }
         None => conditions.push(Condition {
             type_: type_.to_string(),
             status,
-            reason: reason.to_string(),
+            reason,
             message,
-            last_transition_time: now.to_string(),
-            observed_generation: generation,
+            last_transition_time: stamp.now.clone(),
+            observed_generation: stamp.generation,
         }),
     }
 }
@@ -62,20 +110,14 @@ mod tests {
         set(
             &mut conditions,
             "Ready",
-            ConditionStatus::False,
-            "Creating",
-            "a",
-            Some(1),
-            "t1",
+            Verdict::new(ConditionStatus::False, "Creating", "a"),
+            &Stamp::at(Some(1), "t1"),
         );
         set(
             &mut conditions,
             "Ready",
-            ConditionStatus::False,
-            "Waiting",
-            "b",
-            Some(1),
-            "t2",
+            Verdict::new(ConditionStatus::False, "Waiting", "b"),
+            &Stamp::at(Some(1), "t2"),
         );
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0].last_transition_time, "t1");
@@ -83,22 +125,16 @@ mod tests {
         set(
             &mut conditions,
             "Ready",
-            ConditionStatus::True,
-            "Ready",
-            "c",
-            Some(2),
-            "t3",
+            Verdict::new(ConditionStatus::True, "Ready", "c"),
+            &Stamp::at(Some(2), "t3"),
         );
         assert_eq!(conditions[0].last_transition_time, "t3");
         assert_eq!(conditions[0].observed_generation, Some(2));
         set(
             &mut conditions,
             "Synced",
-            ConditionStatus::True,
-            "Synced",
-            "",
-            Some(2),
-            "t4",
+            Verdict::new(ConditionStatus::True, "Synced", ""),
+            &Stamp::at(Some(2), "t4"),
         );
         assert_eq!(conditions.len(), 2);
         assert_eq!(

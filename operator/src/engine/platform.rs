@@ -5,12 +5,13 @@ use aws_sdk_acm::types::CertificateStatus;
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use bedrock_chatbot_crds::{
     CONDITION_DEGRADED, CONDITION_READY, CONDITION_SYNCED, ChatbotPlatform, ChatbotPlatformStatus,
-    Condition, ConditionStatus, NatGatewayMode,
+    Condition, NatGatewayMode,
 };
 
 pub use super::Deletion;
+use super::conditions::{self, Stamp, Verdict};
 use super::find;
-use super::{Engine, Pass, Teardown, conditions, deletion_scope};
+use super::{Engine, Pass, Teardown, deletion_scope};
 use crate::Result;
 use crate::aws::ErrorClass;
 use crate::desired::RefKey;
@@ -617,47 +618,23 @@ fn set_conditions(
     waiting: &[String],
     generation: Option<i64>,
 ) {
-    let now = conditions::now();
-    let (ready, reason, message) = if waiting.is_empty() {
-        (
-            ConditionStatus::True,
+    let stamp = Stamp::now(generation);
+    let ready = if waiting.is_empty() {
+        Verdict::holds(
             "Ready",
-            "every AWS resource of the platform exists as specified".to_string(),
+            "every AWS resource of the platform exists as specified",
         )
     } else {
-        (ConditionStatus::False, "Provisioning", waiting.join("; "))
+        Verdict::fails("Provisioning", waiting.join("; "))
     };
-    conditions::set(
-        conditions,
-        CONDITION_READY,
-        ready,
-        reason,
-        message,
-        generation,
-        &now,
-    );
-    conditions::set(
-        conditions,
-        CONDITION_SYNCED,
-        ConditionStatus::True,
-        "Converged",
-        "the last pass applied the current spec",
-        generation,
-        &now,
-    );
-    let (degraded, reason, message) = match no_egress(platform) {
-        Some(message) => (ConditionStatus::True, "NoEgress", message),
-        None => (ConditionStatus::False, "Healthy", String::new()),
+    conditions::set(conditions, CONDITION_READY, ready, &stamp);
+    let synced = Verdict::holds("Converged", "the last pass applied the current spec");
+    conditions::set(conditions, CONDITION_SYNCED, synced, &stamp);
+    let degraded = match no_egress(platform) {
+        Some(message) => Verdict::holds("NoEgress", message),
+        None => Verdict::fails("Healthy", ""),
     };
-    conditions::set(
-        conditions,
-        CONDITION_DEGRADED,
-        degraded,
-        reason,
-        message,
-        generation,
-        &now,
-    );
+    conditions::set(conditions, CONDITION_DEGRADED, degraded, &stamp);
 }
 
 /// Why the platform's chatbots will refuse every request, if they will: without NAT

@@ -14,7 +14,7 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 use super::{FIELD_MANAGER, event};
-use crate::engine::conditions;
+use crate::engine::conditions::{self, Stamp, Verdict};
 use crate::{Error, Result};
 
 /// Reason of `Synced=False`/`Ready=False` for a spec that cannot work as written.
@@ -56,16 +56,13 @@ pub fn not_ready(
     message: &str,
     generation: Option<i64>,
 ) -> Vec<Condition> {
-    let now = conditions::now();
+    let stamp = Stamp::now(generation);
     for type_ in [CONDITION_READY, CONDITION_SYNCED] {
         conditions::set(
             &mut conditions,
             type_,
-            ConditionStatus::False,
-            reason,
-            message,
-            generation,
-            &now,
+            Verdict::fails(reason, message),
+            &stamp,
         );
     }
     conditions
@@ -76,7 +73,7 @@ pub fn not_ready(
 /// until something changes (`stalled`: an invalid spec, an AWS error no retry
 /// fixes), else Reconciling while not Ready; both False when Ready.
 pub fn with_progress(conditions: &mut Vec<Condition>, generation: Option<i64>, stalled: bool) {
-    let now = conditions::now();
+    let stamp = Stamp::now(generation);
     let (ready, reason, message) = conditions
         .iter()
         .find(|c| c.type_ == CONDITION_READY)
@@ -103,7 +100,10 @@ pub fn with_progress(conditions: &mut Vec<Condition>, generation: Option<i64>, s
             String::new()
         };
         conditions::set(
-            conditions, type_, status, &reason, message, generation, &now,
+            conditions,
+            type_,
+            Verdict::new(status, &reason, message),
+            &stamp,
         );
     }
 }
@@ -152,7 +152,7 @@ pub fn failed(
     generation: Option<i64>,
     error: &Error,
 ) -> Vec<Condition> {
-    let now = conditions::now();
+    let stamp = Stamp::now(generation);
     let message = format!("{error} (retrying: {})", error.is_retryable());
     let still_ready = error.is_retryable()
         && conditions.iter().any(|c| {
@@ -161,24 +161,10 @@ pub fn failed(
                 && c.observed_generation == generation
         });
     if !still_ready {
-        conditions::set(
-            &mut conditions,
-            CONDITION_READY,
-            ConditionStatus::False,
-            REASON_RECONCILE_FAILED,
-            message.clone(),
-            generation,
-            &now,
-        );
+        let failed = Verdict::fails(REASON_RECONCILE_FAILED, message.clone());
+        conditions::set(&mut conditions, CONDITION_READY, failed, &stamp);
     }
-    conditions::set(
-        &mut conditions,
-        CONDITION_SYNCED,
-        ConditionStatus::False,
-        REASON_RECONCILE_FAILED,
-        message,
-        generation,
-        &now,
-    );
+    let failed = Verdict::fails(REASON_RECONCILE_FAILED, message);
+    conditions::set(&mut conditions, CONDITION_SYNCED, failed, &stamp);
     conditions
 }

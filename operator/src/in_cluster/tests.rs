@@ -564,7 +564,7 @@ fn a_transient_failure_keeps_a_ready_of_this_generation_and_any_other_failure_cl
     use bedrock_chatbot_crds::{CONDITION_READY, CONDITION_SYNCED, ConditionStatus};
 
     use crate::aws::{AwsError, ErrorClass};
-    use crate::engine::conditions;
+    use crate::engine::conditions::{self, Stamp, Verdict};
 
     let error = |class| {
         Error::Aws(AwsError {
@@ -582,11 +582,8 @@ fn a_transient_failure_keeps_a_ready_of_this_generation_and_any_other_failure_cl
         conditions::set(
             &mut ready,
             type_,
-            ConditionStatus::True,
-            "Ready",
-            "",
-            Some(3),
-            "t0",
+            Verdict::new(ConditionStatus::True, "Ready", ""),
+            &Stamp::at(Some(3), "t0"),
         );
     }
     let status = |conditions: &[bedrock_chatbot_crds::Condition], type_: &str| {
