@@ -322,7 +322,7 @@ async fn dns_problem(aws: &crate::aws::Aws, vpc: &str) -> Result<Option<String>>
             "enable-dns-hostnames",
         ),
     ] {
-        let on = match vpc_attribute_on(aws, vpc, attribute).await {
+        let on = match crate::resources::vpc::attribute(aws, vpc, attribute).await {
             Err(error) if error.class() == Some(ErrorClass::NotFound) => {
                 return Ok(Some(format!("does not exist in {}", aws.region)));
             }
@@ -335,26 +335,6 @@ async fn dns_problem(aws: &crate::aws::Aws, vpc: &str) -> Result<Option<String>>
         }
     }
     Ok(None)
-}
-
-/// Whether `attribute` (DNS support or DNS hostnames) is on for `vpc`.
-async fn vpc_attribute_on(
-    aws: &crate::aws::Aws,
-    vpc: &str,
-    attribute: VpcAttributeName,
-) -> Result<bool> {
-    let described = aws
-        .ec2
-        .describe_vpc_attribute()
-        .vpc_id(vpc)
-        .attribute(attribute.clone())
-        .send()
-        .await?;
-    let on = match attribute {
-        VpcAttributeName::EnableDnsSupport => described.enable_dns_support(),
-        _ => described.enable_dns_hostnames(),
-    };
-    Ok(on.and_then(|v| v.value()).unwrap_or(false))
 }
 
 /// The live endpoint with private DNS for one of `services` in `vpc` that is not

@@ -49,8 +49,8 @@ impl Resource for Vpc {
             return Ok(None);
         };
         let id = vpc.vpc_id().unwrap_or_default().to_string();
-        let dns_support = attribute(ctx, &id, VpcAttributeName::EnableDnsSupport).await?;
-        let dns_hostnames = attribute(ctx, &id, VpcAttributeName::EnableDnsHostnames).await?;
+        let dns_support = attribute(ctx.aws, &id, VpcAttributeName::EnableDnsSupport).await?;
+        let dns_hostnames = attribute(ctx.aws, &id, VpcAttributeName::EnableDnsHostnames).await?;
         Ok(Some(ObservedVpc {
             cidr: vpc.cidr_block().unwrap_or_default().to_string(),
             state: vpc
@@ -155,9 +155,14 @@ fn boolean(value: bool) -> AttributeBooleanValue {
     AttributeBooleanValue::builder().value(value).build()
 }
 
-async fn attribute(ctx: Ctx<'_>, vpc: &str, name: VpcAttributeName) -> Result<bool> {
-    let out = ctx
-        .aws
+/// Whether `name` (DNS support or DNS hostnames) is on for `vpc`: also how the
+/// platform engine checks an existing network it does not manage.
+pub(crate) async fn attribute(
+    aws: &crate::aws::Aws,
+    vpc: &str,
+    name: VpcAttributeName,
+) -> Result<bool> {
+    let out = aws
         .ec2
         .describe_vpc_attribute()
         .vpc_id(vpc)
